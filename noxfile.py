@@ -1,0 +1,93 @@
+"""Developer and CI tasks. ``python3 -m nox`` runs the default sessions: the whole test suite.
+
+Sessions: ``rust`` (fmt, clippy, cargo test on the pure crates), ``lint`` (ruff, mypy),
+``tests`` (builds the release wheel once, installs it, runs pytest including the interop
+peers), ``bench`` (benchmarks, never part of the default run), ``dev`` (editable build).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["rust", "lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+DIST = ROOT / "dist"
+
+
+def _pure_crates() -> list[str]:
+    """Every workspace crate except the PyO3 glue (which links libpython)."""
+    names = []
+    for manifest in sorted(ROOT.glob("rust/*/Cargo.toml")):
+        for line in manifest.read_text().splitlines():
+            if line.startswith("name = "):
+                name = line.split("=", 1)[1].strip().strip('"')
+                if name != "rapidp2p-py":
+                    names.append(name)
+                break
+    return names
+
+
+def _build_wheel(session: nox.Session) -> str:
+    """Builds the release wheel into dist/ and returns its path."""
+    session.install("maturin>=1.7,<2")
+    for old in glob.glob(str(DIST / "rapidp2p-*.whl")):
+        os.remove(old)
+    session.run("maturin", "build", "--release", "--locked", "--out", str(DIST))
+    wheels = glob.glob(str(DIST / "rapidp2p-*.whl"))
+    if len(wheels) != 1:
+        session.error(f"expected one wheel in {DIST}, found {wheels}")
+    return wheels[0]
+
+
+@nox.session
+def rust(session: nox.Session) -> None:
+    """cargo fmt --check, clippy -D warnings, cargo test on the pure crates."""
+    session.run("cargo", "fmt", "--all", "--check", external=True)
+    session.run(
+        "cargo", "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings",
+        external=True,
+    )
+    args = ["cargo", "test", "--locked"]
+    for crate in _pure_crates():
+        args += ["-p", crate]
+    session.run(*args, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy (strict) over the package, tests and benches."""
+    session.install("ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0",
+                    "pytest>=8", "hypothesis>=6.100")
+    session.run("ruff", "check", "python", "tests", "benches", "noxfile.py")
+    session.run("ruff", "format", "--check", "python")
+    session.run("mypy", "python/rapidp2p")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build the release wheel, install it, run every test (interop peers included)."""
+    wheel = _build_wheel(session)
+    session.install(f"{wheel}[test]", "--force-reinstall", "--no-deps")
+    session.install(f"{wheel}[test]")
+    session.run("pytest", "-ra", *session.posargs, env={"RAPIDP2P_WHEEL": wheel})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the baselines; prints ratios, asserts nothing about time."""
+    wheel = _build_wheel(session)
+    session.install(f"{wheel}[test,bench]")
+    session.run("pytest", "benches", "--benchmark-columns=min,median,ops", *session.posargs)
+
+
+@nox.session
+def dev(session: nox.Session) -> None:
+    """Editable install into .nox/dev for quick iteration (``maturin develop``)."""
+    session.install("maturin>=1.7,<2", "-e", ".[test,lint]")

@@ -1,0 +1,6 @@
+"""Type stubs for the compiled extension ``rapidp2p._core`` (glue over the Rust crates)."""
+
+__version__: str
+
+def varint_encode(value: int) -> bytes: ...
+def varint_decode(data: bytes) -> tuple[int, int]: ...
