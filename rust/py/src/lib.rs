@@ -3,12 +3,18 @@
 
 use pyo3::prelude::*;
 
+mod conn;
 mod errors;
+mod noise;
+mod proto;
 mod wire;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     wire::register(m)?;
+    proto::register(m)?;
+    noise::register(m)?;
+    conn::register(m)?;
     Ok(())
 }
