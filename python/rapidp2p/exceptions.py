@@ -77,20 +77,116 @@ class LocalProtocolError(ProtocolError):
     """Local code misused the API (for example, a write after close)."""
 
 
+class HandshakeError(RemoteProtocolError):
+    """The security handshake failed (truncated message, bad signature, bad key, ...)."""
+
+
+class PeerIdMismatch(HandshakeError):
+    """The remote proved a different peer ID than the one the dialer expected."""
+
+
+class DecryptionError(RemoteProtocolError):
+    """A transport frame failed authentication; the connection is closed."""
+
+
+class MuxerError(RemoteProtocolError):
+    """The remote broke the stream multiplexer's rules; a GoAway was sent, the connection closes."""
+
+
+class NegotiationError(Libp2pError):
+    """multistream-select failed (malformed message, wrong header, timeout)."""
+
+
+class ProtocolNotSupported(NegotiationError):
+    """The remote answered ``na`` to every protocol offered."""
+
+
+# --- streams, connections, resources ------------------------------------------------------
+
+
+class StreamError(Libp2pError):
+    """Base class of errors on one stream."""
+
+
+class StreamResetError(StreamError):
+    """The stream was reset (by either side); unlike EOF, data may have been lost."""
+
+
+class StreamClosedError(StreamError, LocalProtocolError):
+    """A write after the local side closed (half-closed) the stream."""
+
+
+class StreamTimeout(StreamError, TimeoutError):
+    """A read or write on a stream did not complete in time."""
+
+
+class ConnectionClosedError(Libp2pError):
+    """The connection is closed; the reason, when known, is in the message."""
+
+
+class GoAwayError(ConnectionClosedError):
+    """The remote sent GoAway: no new streams; the code is in ``code``."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ResourceLimitError(Libp2pError):
+    """A configured limit (connections, streams, handshakes, buffers) was reached."""
+
+
+class StreamLimitError(ResourceLimitError):
+    """No more streams may be opened now (stream limit or unacknowledged-stream backlog)."""
+
+
+class TransportError(Libp2pError):
+    """A transport could not listen or dial."""
+
+
+class DialError(TransportError):
+    """Every address of a peer failed to dial; ``errors`` maps each address to its failure."""
+
+    def __init__(self, message: str, errors: dict[str, BaseException] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class UpgradeError(Libp2pError):
+    """A raw connection could not be secured and multiplexed."""
+
+
 __all__ = [
     "CidError",
+    "ConnectionClosedError",
     "DecodeError",
+    "DecryptionError",
+    "DialError",
     "FrameTooLarge",
+    "GoAwayError",
+    "HandshakeError",
     "KeyError_",
     "Libp2pError",
     "LocalProtocolError",
     "MultiaddrError",
     "MultibaseError",
     "MultihashError",
+    "MuxerError",
+    "NegotiationError",
     "PeerIdError",
-    "ProtocolError",
+    "PeerIdMismatch",
     "ProtobufError",
+    "ProtocolError",
+    "ProtocolNotSupported",
     "RemoteProtocolError",
+    "ResourceLimitError",
     "SignatureError",
+    "StreamClosedError",
+    "StreamError",
+    "StreamLimitError",
+    "StreamResetError",
+    "StreamTimeout",
+    "TransportError",
+    "UpgradeError",
     "VarintError",
 ]
