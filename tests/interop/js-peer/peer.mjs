@@ -1,0 +1,225 @@
+// js-libp2p interop peer for rapidp2p's tests (CLI contract: tests/interop/README in the brief).
+//
+//   node peer.mjs listen [--listen MULTIADDR]
+//   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
+//
+// Noise + yamux over TCP, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
+
+// js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
+// It must be installed before any libp2p module is evaluated, hence the dynamic imports below.
+Promise.withResolvers ??= function () {
+  let resolve, reject
+  const promise = new Promise((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
+
+const { createLibp2p } = await import('libp2p')
+const { noise } = await import('@chainsafe/libp2p-noise')
+const { yamux } = await import('@chainsafe/libp2p-yamux')
+const { tcp } = await import('@libp2p/tcp')
+const { ping } = await import('@libp2p/ping')
+const { identify } = await import('@libp2p/identify')
+const { multiaddr } = await import('@multiformats/multiaddr')
+const { randomBytes } = await import('node:crypto')
+const { performance } = await import('node:perf_hooks')
+
+const ECHO_PROTOCOL = '/echo/1.0.0'
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_LENGTH = 32
+const CHUNK = 64 * 1024
+// rapidp2p's tests may open many echo streams on one connection; js-libp2p's default is 32.
+const STREAM_LIMIT = 1024
+
+function usage (message) {
+  process.stderr.write(`error: ${message}\n` +
+    'usage: peer.mjs listen [--listen MULTIADDR]\n' +
+    '       peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]\n')
+  process.exit(2)
+}
+
+function parseArgs (argv) {
+  const [command, ...rest] = argv
+  const opts = { command, listen: '/ip4/127.0.0.1/tcp/0', target: null, ping: false, identify: false, echoBytes: null }
+  if (command !== 'listen' && command !== 'dial') usage(`unknown command ${JSON.stringify(command)}`)
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]
+    if (command === 'listen' && arg === '--listen') {
+      if (i + 1 >= rest.length) usage('--listen needs a multiaddr')
+      opts.listen = rest[++i]
+    } else if (command === 'dial' && arg === '--ping') {
+      opts.ping = true
+    } else if (command === 'dial' && arg === '--identify') {
+      opts.identify = true
+    } else if (command === 'dial' && arg === '--echo-bytes') {
+      const n = Number(rest[++i])
+      if (!Number.isSafeInteger(n) || n < 0) usage('--echo-bytes needs a non-negative integer')
+      opts.echoBytes = n
+    } else if (command === 'dial' && opts.target === null && !arg.startsWith('--')) {
+      opts.target = arg
+    } else {
+      usage(`unexpected argument ${JSON.stringify(arg)}`)
+    }
+  }
+  if (command === 'dial' && opts.target === null) usage('dial needs a MULTIADDR')
+  return opts
+}
+
+async function makeNode (listenAddrs) {
+  const node = await createLibp2p({
+    addresses: { listen: listenAddrs },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { ping: ping(), identify: identify() }
+  })
+  await node.handle(ECHO_PROTOCOL, echoHandler, {
+    maxInboundStreams: STREAM_LIMIT,
+    maxOutboundStreams: STREAM_LIMIT
+  })
+  return node
+}
+
+/** Copies every byte back until the remote half-closes, then closes our write side. */
+async function echoHandler (stream) {
+  try {
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain()
+    }
+    await stream.close()
+  } catch (err) {
+    process.stderr.write(`echo handler: ${err?.stack ?? err}\n`)
+    stream.abort(err)
+  }
+}
+
+function emit (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+/** Reads exactly n bytes from a stream iterator (chunks may be split or coalesced). */
+async function readExactly (iterator, n) {
+  const parts = []
+  let got = 0
+  while (got < n) {
+    const { value, done } = await iterator.next()
+    if (done) throw new Error(`stream ended after ${got} of ${n} bytes`)
+    const bytes = value.subarray()
+    parts.push(bytes)
+    got += bytes.byteLength
+  }
+  return Buffer.concat(parts)
+}
+
+/**
+ * Two 32-byte round trips on one ping stream; the second one is timed with a sub-millisecond
+ * clock, so the figure leaves out protocol negotiation (js-libp2p negotiates lazily, with the
+ * first write) and js-libp2p's own Date.now()-based whole-millisecond rounding.
+ */
+async function doPing (connection) {
+  const stream = await connection.newStream(PING_PROTOCOL)
+  const iterator = stream[Symbol.asyncIterator]()
+  let rtt = 0
+  for (let round = 0; round < 2; round++) {
+    const payload = randomBytes(PING_LENGTH)
+    const start = performance.now()
+    stream.send(payload)
+    const echoed = await readExactly(iterator, PING_LENGTH)
+    rtt = performance.now() - start
+    if (!echoed.equals(payload)) throw new Error('ping payload came back different')
+  }
+  await stream.close()
+  return rtt
+}
+
+async function doIdentify (node, connection) {
+  const result = await node.services.identify.identify(connection)
+  return {
+    agent_version: result.agentVersion ?? '',
+    protocol_version: result.protocolVersion ?? '',
+    protocols: [...result.protocols],
+    listen_addrs: result.listenAddrs.map((ma) => ma.toString()),
+    observed_addr: result.observedAddr?.toString() ?? null
+  }
+}
+
+/** Sends n random bytes, half-closes, reads until EOF and compares as the bytes arrive. */
+async function doEcho (connection, n) {
+  const stream = await connection.newStream(ECHO_PROTOCOL)
+  const data = randomBytes(n)
+  let offset = 0
+  let same = true
+  const reader = (async () => {
+    for await (const chunk of stream) {
+      const bytes = chunk.subarray()
+      if (offset + bytes.byteLength > n || !data.subarray(offset, offset + bytes.byteLength).equals(bytes)) {
+        same = false
+      }
+      offset += bytes.byteLength
+    }
+  })()
+  for (let pos = 0; pos < n; pos += CHUNK) {
+    if (!stream.send(data.subarray(pos, Math.min(pos + CHUNK, n)))) await stream.onDrain()
+  }
+  await stream.close()
+  await reader
+  if (offset !== n) process.stderr.write(`echo: sent ${n} bytes, got ${offset} back\n`)
+  return same && offset === n
+}
+
+async function stopQuietly (node) {
+  const timeout = new Promise((resolve) => setTimeout(resolve, 2000).unref())
+  await Promise.race([node.stop().catch(() => {}), timeout])
+}
+
+async function listen (opts) {
+  const node = await makeNode([opts.listen])
+  await node.start()
+  const wanted = multiaddr(opts.listen).toString().split('/')[1]
+  const addrs = node.getMultiaddrs()
+  const addr = addrs.find((ma) => ma.toString().split('/')[1] === wanted) ?? addrs[0]
+  if (addr === undefined) throw new Error('listening on no address')
+  process.stdout.write(`LISTENING ${addr.toString()}\n`)
+  const shutdown = async () => {
+    await stopQuietly(node)
+    process.exit(0)
+  }
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+  process.stdin.on('end', shutdown)
+  process.stdin.on('error', shutdown)
+  process.stdin.resume()
+}
+
+async function dial (opts) {
+  const node = await makeNode([])
+  await node.start()
+  let failed = false
+  try {
+    const connection = await node.dial(multiaddr(opts.target))
+    if (opts.ping) emit({ ping_rtt_ms: await doPing(connection) })
+    if (opts.identify) emit({ identify: await doIdentify(node, connection) })
+    if (opts.echoBytes !== null) {
+      const ok = await doEcho(connection, opts.echoBytes)
+      emit({ echo_bytes: opts.echoBytes, ok })
+      if (!ok) {
+        process.stderr.write('echo: bytes differ\n')
+        failed = true
+      }
+    }
+  } catch (err) {
+    process.stderr.write(`dial failed: ${err?.stack ?? err}\n`)
+    failed = true
+  }
+  await stopQuietly(node)
+  process.exit(failed ? 1 : 0)
+}
+
+const opts = parseArgs(process.argv.slice(2))
+try {
+  if (opts.command === 'listen') await listen(opts)
+  else await dial(opts)
+} catch (err) {
+  process.stderr.write(`${opts.command} failed: ${err?.stack ?? err}\n`)
+  process.exit(1)
+}
