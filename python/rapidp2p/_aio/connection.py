@@ -1,0 +1,580 @@
+"""The asyncio driver of one libp2p connection: a socket, then a Noise+yamux session.
+
+One :class:`MuxedConnection` (an :class:`asyncio.Protocol`) owns a socket for its whole life.
+During the upgrade it is a plain byte pipe (:class:`RawStream`: multistream-select and the
+Noise handshake read and write through it). :meth:`MuxedConnection.start_muxer` then hands
+every further byte to a ``_core.Connection`` (Noise transport + yamux, sans-IO, in Rust):
+
+- each socket read is ONE ``receive_data`` call whose events go to per-stream state;
+- writes are coalesced: stream writes only queue ciphertext inside Rust, and one
+  ``transport.write(conn.data_to_send())`` runs per loop iteration (``call_soon`` flush);
+- the muxer's timers run on ``loop.call_at``;
+- backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
+  resumes when the application drained half of it; ``pause_writing`` blocks ``drain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from rapidp2p import _core
+from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import (
+    ConnectionClosedError,
+    GoAwayError,
+    Libp2pError,
+    StreamLimitError,
+)
+
+__all__ = ["MuxedConnection", "PreambleStream", "RawStream"]
+
+#: Bytes the raw (pre-muxer) phase may buffer: handshake messages are at most 65537 bytes.
+RAW_BUFFER_CAP = 256 * 1024
+#: Default cap of bytes received but not yet read by the application, per connection.
+DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
+
+
+class RawStream:
+    """The :class:`ByteStream` used before the muxer starts (security negotiation, Noise)."""
+
+    __slots__ = ("_mux",)
+
+    def __init__(self, mux: MuxedConnection) -> None:
+        self._mux = mux
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self._mux._raw_read(n)
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._mux._raw_readexactly(n)
+
+    def write(self, data: bytes) -> None:
+        tr = self._mux.transport
+        if tr is None or tr.is_closing():
+            raise ConnectionClosedError("connection closed during the upgrade")
+        tr.write(data)
+
+    async def drain(self) -> None:
+        await self._mux._wait_writable()
+
+    async def close(self) -> None:
+        self._mux.abort()
+
+
+class PreambleStream(RawStream):
+    """A :class:`RawStream` whose writes are Noise-encrypted (muxer negotiation)."""
+
+    __slots__ = ()
+
+    def write(self, data: bytes) -> None:
+        mux = self._mux
+        tr = mux.transport
+        if tr is None or tr.is_closing():
+            raise ConnectionClosedError("connection closed during the upgrade")
+        mux._conn.send_preamble(data)
+        tr.write(mux._conn.data_to_send())
+
+
+class MuxedConnection(asyncio.Protocol):
+    """One connection: raw during the upgrade, then a multiplexed secure session.
+
+    Attributes set by the upgrader and the host: ``remote_peer``, ``local_peer``,
+    ``remote_addr``, ``local_addr`` (multiaddrs), ``direction`` (``"inbound"`` /
+    ``"outbound"``), ``security``, ``muxer``, ``on_stream`` (called with each inbound stream).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        max_unread: int = DEFAULT_MAX_UNREAD,
+    ) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self._connected: asyncio.Future[None] = self.loop.create_future()
+        self._closed: asyncio.Future[None] = self.loop.create_future()
+        self.close_reason: BaseException | None = None
+        # raw phase
+        self._raw = bytearray()
+        self._raw_eof = False
+        self._raw_waiter: asyncio.Future[None] | None = None
+        # muxed phase
+        self._conn: Any = None
+        self._preamble = False
+        self._streams: dict[int, Stream] = {}
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._open_waiters: list[asyncio.Future[None]] = []
+        self._ping_waiters: list[asyncio.Future[float]] = []
+        self._reading_paused = False
+        self._unread = 0
+        self._max_unread = max_unread
+        self.go_away_code: int | None = None
+        # identity and bookkeeping, filled by the upgrader / host
+        self.on_stream: Callable[[Stream], None] | None = None
+        #: Called from ``connection_made`` (listeners use it to start the upgrade).
+        self.on_made: Callable[[MuxedConnection], None] | None = None
+        self.on_close: list[Callable[[MuxedConnection], None]] = []
+        self.remote_peer: Any = None
+        self.local_peer: Any = None
+        self.remote_addr: Any = None
+        self.local_addr: Any = None
+        self.direction = "outbound"
+        self.security: str | None = None
+        self.muxer: str | None = None
+        self.default_write_timeout: float | None = None
+        self.opened_at = self.loop.time()
+
+    # ---- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.on_made is not None:
+            self.on_made(self)
+        if not self._connected.done():
+            self._connected.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None or self._preamble:
+            if conn is not None:
+                try:
+                    data = conn.receive_preamble(data)
+                except Libp2pError as exc:
+                    self._fail(exc)
+                    return
+            self._raw += data
+            if len(self._raw) > RAW_BUFFER_CAP:
+                self._fail(ConnectionClosedError("peer sent too much data before the upgrade"))
+                return
+            self._wake_raw()
+            return
+        try:
+            events = conn.receive_data(data, self.loop.time())
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        if events:
+            self._dispatch(events)
+        self._schedule_flush()
+
+    def eof_received(self) -> bool | None:
+        if self._conn is None or self._preamble:
+            self._raw_eof = True
+            self._wake_raw()
+        return None  # let the transport close; connection_lost ends every stream
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason: BaseException = self.close_reason or ConnectionClosedError(
+            f"connection lost: {exc}" if exc else "connection closed"
+        )
+        self.close_reason = reason
+        self.transport = None
+        self._raw_eof = True
+        self._wake_raw()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        streams, self._streams = self._streams, {}
+        for st in streams.values():
+            st._set_reset(f"connection closed: {reason}")
+        self._unread = 0
+        for waiters in (self._drain_waiters, self._open_waiters):
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(ConnectionClosedError(str(reason)))
+            waiters.clear()
+        for pw in self._ping_waiters:
+            if not pw.done():
+                pw.set_exception(ConnectionClosedError(str(reason)))
+        self._ping_waiters.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        callbacks, self.on_close = self.on_close, []
+        for cb in callbacks:
+            try:
+                cb(self)
+            except Exception:
+                self.loop.call_exception_handler(
+                    {"message": "on_close callback failed", "protocol": self}
+                )
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    # ---- state -------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self.transport is None or self._closed.done()
+
+    @property
+    def streams(self) -> list[Stream]:
+        return list(self._streams.values())
+
+    @property
+    def num_streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def rtt(self) -> float | None:
+        """The muxer's smoothed round-trip time in seconds, once measured."""
+        return None if self._conn is None else self._conn.rtt
+
+    async def wait_connected(self) -> None:
+        await self._connected
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    def __repr__(self) -> str:
+        return f"<MuxedConnection {self.direction} peer={self.remote_peer} addr={self.remote_addr}>"
+
+    # ---- raw phase ---------------------------------------------------------------------
+
+    def raw_stream(self) -> RawStream:
+        return RawStream(self)
+
+    def _wake_raw(self) -> None:
+        w = self._raw_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _wait_raw(self) -> None:
+        if self._raw_eof:
+            return
+        w = self.loop.create_future()
+        self._raw_waiter = w
+        try:
+            await w
+        finally:
+            self._raw_waiter = None
+
+    async def _raw_read(self, n: int) -> bytes:
+        while not self._raw:
+            if self._raw_eof:
+                return b""
+            await self._wait_raw()
+        if n < 0 or n >= len(self._raw):
+            out = bytes(self._raw)
+            self._raw.clear()
+        else:
+            out = bytes(self._raw[:n])
+            del self._raw[:n]
+        return out
+
+    async def _raw_readexactly(self, n: int) -> bytes:
+        while len(self._raw) < n:
+            if self._raw_eof:
+                partial = bytes(self._raw)
+                self._raw.clear()
+                raise asyncio.IncompleteReadError(partial, n)
+            await self._wait_raw()
+        out = bytes(self._raw[:n])
+        del self._raw[:n]
+        return out
+
+    async def _wait_writable(self) -> None:
+        while self.write_paused:
+            if self.is_closed:
+                raise ConnectionClosedError("connection closed")
+            w = self.loop.create_future()
+            self._drain_waiters.append(w)
+            await w
+        if self.is_closed:
+            raise ConnectionClosedError("connection closed")
+
+    # ---- upgrade -----------------------------------------------------------------------
+
+    def start_muxer(self, conn: Any) -> None:
+        """Switches to muxed mode with a ``_core.Connection``; feeds bytes already received."""
+        self._conn = conn
+        if self.transport is None:
+            return
+        leftover = bytes(self._raw)
+        self._raw.clear()
+        if leftover:
+            try:
+                events = conn.receive_data(leftover, self.loop.time())
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
+            if events:
+                self._dispatch(events)
+        self._schedule_flush()
+
+    def start_preamble(self, conn: Any) -> None:
+        """Secured but not yet multiplexed: bytes are Noise-decrypted into the raw buffer.
+
+        Used to run multistream-select for the muxer inside Noise with peers that do not
+        negotiate it in the handshake. Needs ``conn.send_preamble``/``receive_preamble``/
+        ``start_muxer`` on ``_core.Connection``.
+        """
+        self._conn = conn
+        self._preamble = True
+        if self._raw:
+            leftover = bytes(self._raw)
+            self._raw.clear()
+            try:
+                self._raw += conn.receive_preamble(leftover)
+            except Libp2pError as exc:
+                self._fail(exc)
+
+    def preamble_stream(self) -> PreambleStream:
+        return PreambleStream(self)
+
+    def end_preamble(self) -> None:
+        """Hands the plaintext received after the negotiation to yamux and goes muxed."""
+        conn = self._conn
+        self._preamble = False
+        leftover = bytes(self._raw)
+        self._raw.clear()
+        if self.transport is None:
+            return
+        try:
+            events = conn.start_muxer(leftover, self.loop.time())
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        if events:
+            self._dispatch(events)
+        self._schedule_flush()
+
+    # ---- events ------------------------------------------------------------------------
+
+    def _dispatch(self, events: list[tuple[int, int, Any]]) -> None:
+        streams = self._streams
+        ev_data = _core.EV_DATA
+        for kind, sid, value in events:
+            if kind == ev_data:
+                st = streams.get(sid)
+                if st is None:
+                    # Data for a stream we dropped: credit it back so nothing stalls.
+                    self._conn.ack(sid, len(value))
+                    continue
+                st._feed(value)
+                self._unread += len(value)
+                if self._unread > self._max_unread and not self._reading_paused:
+                    self._reading_paused = True
+                    if self.transport is not None:
+                        self.transport.pause_reading()
+            elif kind == _core.EV_WINDOW:
+                st = streams.get(sid)
+                if st is not None:
+                    st._on_window()
+            elif kind == _core.EV_STREAM_OPENED:
+                self._on_inbound_stream(sid)
+            elif kind == _core.EV_FIN:
+                st = streams.get(sid)
+                if st is not None:
+                    st._feed_eof()
+                    if st._closed_write and not st._pending:
+                        del streams[sid]
+            elif kind == _core.EV_RESET:
+                st = streams.pop(sid, None)
+                if st is not None:
+                    st._set_reset()
+                self._wake_openers()
+            elif kind == _core.EV_STREAM_ACKED:
+                self._wake_openers()
+            elif kind == _core.EV_PING_RTT:
+                waiters, self._ping_waiters = self._ping_waiters, []
+                for pw in waiters:
+                    if not pw.done():
+                        pw.set_result(float(value))
+            elif kind == _core.EV_GO_AWAY:
+                self.go_away_code = int(value)
+                self._wake_openers()
+
+    def _on_inbound_stream(self, sid: int) -> None:
+        st = Stream(self, sid, initiator=False)
+        self._streams[sid] = st
+        handler = self.on_stream
+        if handler is None:
+            self._reset_stream(st)
+            st._set_reset("no stream handler")
+            return
+        handler(st)
+
+    def _wake_openers(self) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    # ---- calls from streams ------------------------------------------------------------
+
+    def _send(self, st: Stream, data: bytes, fin: bool) -> int:
+        conn = self._conn
+        if conn is None or self.transport is None:
+            raise ConnectionClosedError("connection closed")
+        accepted: int = conn.send(st.stream_id, data, fin)
+        if accepted:
+            self._schedule_flush()
+        return accepted
+
+    def _close_stream(self, st: Stream) -> None:
+        if self._conn is None or self.transport is None:
+            return
+        with contextlib.suppress(Libp2pError):
+            self._conn.close_stream(st.stream_id)
+        if st._eof:
+            self._streams.pop(st.stream_id, None)
+        self._schedule_flush()
+
+    def _reset_stream(self, st: Stream) -> None:
+        self._streams.pop(st.stream_id, None)
+        if self._conn is None or self.transport is None:
+            return
+        with contextlib.suppress(Libp2pError):
+            self._conn.reset_stream(st.stream_id)
+        self._wake_openers()
+        self._schedule_flush()
+
+    def _consumed(self, st: Stream, n: int) -> None:
+        """The application read ``n`` bytes: grant window credit, maybe resume reading."""
+        conn = self._conn
+        if conn is None or self.transport is None:
+            return
+        if st.stream_id in self._streams or not st._reset:
+            with contextlib.suppress(Libp2pError):
+                conn.ack(st.stream_id, n)
+        self._discard_unread(n)
+        self._schedule_flush()
+
+    def _discard_unread(self, n: int) -> None:
+        self._unread -= n
+        if self._reading_paused and self._unread <= self._max_unread // 2:
+            self._reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+
+    # ---- public muxed API --------------------------------------------------------------
+
+    async def open_stream(self) -> Stream:
+        """Opens an outbound stream; waits while the unacknowledged-SYN backlog is full."""
+        while True:
+            conn = self._conn
+            if conn is None or self.transport is None:
+                raise ConnectionClosedError(str(self.close_reason or "connection closed"))
+            if self.go_away_code is not None:
+                raise GoAwayError("remote sent GoAway", self.go_away_code)
+            try:
+                sid: int = conn.open_stream()
+            except StreamLimitError:
+                w: asyncio.Future[None] = self.loop.create_future()
+                self._open_waiters.append(w)
+                await w
+                continue
+            st = Stream(self, sid, initiator=True)
+            self._streams[sid] = st
+            self._schedule_flush()
+            return st
+
+    async def ping(self) -> float:
+        """A yamux-level ping; returns the round-trip time in seconds."""
+        if self._conn is None or self.transport is None:
+            raise ConnectionClosedError("connection closed")
+        fut: asyncio.Future[float] = self.loop.create_future()
+        self._ping_waiters.append(fut)
+        self._conn.ping(self.loop.time())
+        self._schedule_flush()
+        return await fut
+
+    def go_away(self, code: int = 0) -> None:
+        if self._conn is not None and self.transport is not None:
+            with contextlib.suppress(Libp2pError):
+                self._conn.go_away(code)
+            self._schedule_flush()
+
+    async def close(self) -> None:
+        """Sends GoAway, flushes, closes the socket and waits until it is gone."""
+        tr = self.transport
+        if tr is None:
+            return
+        if self._conn is not None:
+            with contextlib.suppress(Libp2pError):
+                self._conn.go_away(0)
+            self._flush()
+        if self.close_reason is None:
+            self.close_reason = ConnectionClosedError("connection closed locally")
+        tr.close()
+        await self.wait_closed()
+
+    def abort(self, reason: BaseException | None = None) -> None:
+        """Drops the socket at once (no flush)."""
+        if reason is not None and self.close_reason is None:
+            self.close_reason = reason
+        tr = self.transport
+        if tr is not None:
+            tr.abort()
+
+    def _fail(self, exc: BaseException) -> None:
+        """A protocol violation: send what the muxer queued (GoAway), then close."""
+        if self.close_reason is None:
+            self.close_reason = exc
+        tr = self.transport
+        if tr is None:
+            return
+        if self._conn is not None:
+            try:
+                data = self._conn.data_to_send()
+                if data:
+                    tr.write(data)
+            except Libp2pError:
+                pass
+        tr.close()
+
+    # ---- flushing and timers -----------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        conn = self._conn
+        tr = self.transport
+        if conn is None or tr is None:
+            return
+        data = conn.data_to_send()
+        if data:
+            tr.write(data)
+        at = conn.next_timer()
+        if at != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = at
+            if at is not None:
+                self._timer = self.loop.call_at(at, self._on_timer)
+        if conn.is_closed:
+            self._fail(self.close_reason or ConnectionClosedError("muxer closed"))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        conn = self._conn
+        if conn is None or self.transport is None:
+            return
+        try:
+            conn.handle_timer(self.loop.time())
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        self._flush()

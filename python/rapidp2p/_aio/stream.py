@@ -1,0 +1,362 @@
+"""The application's view of one muxed stream: read, write, drain, close, reset.
+
+A :class:`Stream` holds no socket: the connection protocol pushes events into it
+(``_feed``, ``_feed_eof``, ``_set_reset``, ``_on_window``) and it pulls the connection to send
+(``send``) and to grant window credit (``ack``) only for bytes the application consumed.
+Writes go straight into the muxer while its send window is open; the rest waits here, in
+bounded slices, until an ``EV_WINDOW`` event, so a huge ``write`` never copies its tail twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p.exceptions import (
+    ConnectionClosedError,
+    Libp2pError,
+    StreamClosedError,
+    StreamResetError,
+    StreamTimeout,
+)
+
+if TYPE_CHECKING:
+    from rapidp2p._aio.connection import MuxedConnection
+
+__all__ = ["Stream"]
+
+#: Largest slice of a pending write offered to the muxer in one ``send`` call.
+_SEND_SLICE = 1 << 20
+
+
+class Stream:
+    """One bidirectional libp2p stream (a yamux stream inside a secured connection).
+
+    Reading: ``read(n)`` returns up to ``n`` bytes (``-1``: everything until EOF) and ``b""``
+    at EOF; ``readexactly`` raises :class:`asyncio.IncompleteReadError` at EOF; a reset raises
+    :class:`StreamResetError`; ``read_timeout`` (seconds) turns a stall into
+    :class:`StreamTimeout`. Writing: ``write`` never blocks, ``await drain()`` waits until the
+    muxer took the data and the socket is writable; ``await close()`` half-closes (FIN).
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_closed_write",
+        "_eof",
+        "_fin_pending",
+        "_lazy",
+        "_mux",
+        "_pending",
+        "_pending_size",
+        "_read_waiter",
+        "_reset",
+        "_reset_reason",
+        "_unread",
+        "_write_waiters",
+        "initiator",
+        "protocol",
+        "read_timeout",
+        "stream_id",
+        "write_timeout",
+    )
+
+    def __init__(self, mux: MuxedConnection, stream_id: int, *, initiator: bool) -> None:
+        self._mux = mux
+        self.stream_id = stream_id
+        self.initiator = initiator
+        #: The protocol negotiated on this stream (set by multistream-select).
+        self.protocol: str | None = None
+        self.read_timeout: float | None = None
+        self.write_timeout: float | None = mux.default_write_timeout
+        self._chunks: deque[bytes] = deque()
+        self._unread = 0
+        self._eof = False
+        self._reset = False
+        self._reset_reason = "stream reset"
+        self._closed_write = False
+        self._fin_pending = False
+        self._pending: deque[tuple[bytes, int]] = deque()
+        self._pending_size = 0
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._write_waiters: list[asyncio.Future[None]] = []
+        self._lazy: Any = None
+
+    # ---- public properties -------------------------------------------------------------
+
+    @property
+    def conn(self) -> MuxedConnection:
+        """The connection this stream lives in."""
+        return self._mux
+
+    @property
+    def remote_peer(self) -> Any:
+        """The remote peer's :class:`~rapidp2p.peer.PeerId`."""
+        return self._mux.remote_peer
+
+    @property
+    def is_reset(self) -> bool:
+        return self._reset
+
+    @property
+    def at_eof(self) -> bool:
+        """True once the remote half-closed and every buffered byte was read."""
+        return self._eof and not self._chunks
+
+    def __repr__(self) -> str:
+        return f"<Stream id={self.stream_id} protocol={self.protocol!r}>"
+
+    # ---- reading -----------------------------------------------------------------------
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (at least one unless at EOF); ``n=-1`` reads until EOF."""
+        if n < 0:
+            parts = []
+            while True:
+                chunk = await self.read(1 << 30)
+                if not chunk:
+                    return b"".join(parts)
+                parts.append(chunk)
+        if n == 0:
+            return b""
+        if self._lazy is not None:
+            await self._confirm_lazy()
+        while not self._chunks:
+            if self._reset:
+                raise StreamResetError(self._reset_reason)
+            if self._eof:
+                return b""
+            await self._wait_readable()
+        if self._reset:
+            raise StreamResetError(self._reset_reason)
+        chunks = self._chunks
+        first = chunks[0]
+        if len(first) > n:
+            chunks[0] = first[n:]
+            out = first[:n]
+        elif len(first) == n or len(chunks) == 1:
+            out = chunks.popleft()
+        else:
+            parts = [chunks.popleft()]
+            size = len(first)
+            while chunks and size < n:
+                nxt = chunks[0]
+                room = n - size
+                if len(nxt) > room:
+                    chunks[0] = nxt[room:]
+                    nxt = nxt[:room]
+                else:
+                    chunks.popleft()
+                parts.append(nxt)
+                size += len(nxt)
+            out = b"".join(parts)
+        self._consumed(len(out))
+        return out
+
+    def _set_lazy(self, lazy: Any) -> None:
+        """Negotiation answers still to check (lazy multistream) before the first read."""
+        self._lazy = lazy
+
+    async def _confirm_lazy(self) -> None:
+        lazy, self._lazy = self._lazy, None
+        try:
+            await lazy.confirm()
+        except BaseException:
+            self.reset()
+            raise
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, or :class:`asyncio.IncompleteReadError` at EOF."""
+        if n <= 0:
+            return b""
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            chunk = await self.read(n - got)
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"".join(parts), n)
+            parts.append(chunk)
+            got += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iter_chunks()
+
+    async def _iter_chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self.read(1 << 30)
+            if not chunk:
+                return
+            yield chunk
+
+    async def _wait_readable(self) -> None:
+        waiter = self._mux.loop.create_future()
+        self._read_waiter = waiter
+        try:
+            if self.read_timeout is None:
+                await waiter
+            else:
+                try:
+                    await asyncio.wait_for(waiter, self.read_timeout)
+                except asyncio.TimeoutError:
+                    raise StreamTimeout(
+                        f"no data on stream {self.stream_id} for {self.read_timeout} s"
+                    ) from None
+        finally:
+            self._read_waiter = None
+
+    def _consumed(self, n: int) -> None:
+        self._unread -= n
+        self._mux._consumed(self, n)
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queues ``data``; never blocks. Await :meth:`drain` to respect backpressure."""
+        if self._reset:
+            raise StreamResetError(self._reset_reason)
+        if self._closed_write:
+            raise StreamClosedError(f"write after close on stream {self.stream_id}")
+        if not data:
+            return
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        if self._pending:
+            self._pending.append((data, 0))
+            self._pending_size += len(data)
+            return
+        accepted = self._mux._send(self, data, False) if len(data) <= _SEND_SLICE else 0
+        if accepted < len(data):
+            self._pending.append((data, accepted))
+            self._pending_size += len(data) - accepted
+            self._push_pending()
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        self.write(b"".join(chunks))
+
+    def _push_pending(self) -> None:
+        """Offers queued data to the muxer (called on window growth)."""
+        pending = self._pending
+        while pending:
+            data, offset = pending[0]
+            piece = data[offset : offset + _SEND_SLICE]
+            accepted = self._mux._send(self, piece, False)
+            if accepted:
+                self._pending_size -= accepted
+                offset += accepted
+                if offset >= len(data):
+                    pending.popleft()
+                else:
+                    pending[0] = (data, offset)
+            if accepted < len(piece):
+                break
+        if not pending:
+            if self._fin_pending:
+                self._fin_pending = False
+                self._mux._close_stream(self)
+            self._wake_writers()
+
+    def _on_window(self) -> None:
+        if self._pending:
+            self._push_pending()
+
+    async def drain(self) -> None:
+        """Waits until the muxer accepted every queued byte and the socket is writable."""
+        if self._reset:
+            raise StreamResetError(self._reset_reason)
+        while self._pending or self._mux.write_paused:
+            if self._reset:
+                raise StreamResetError(self._reset_reason)
+            if self._mux.is_closed:
+                raise ConnectionClosedError("connection closed while writing")
+            waiter = self._mux.loop.create_future()
+            if self._pending:
+                self._write_waiters.append(waiter)
+            else:
+                self._mux._drain_waiters.append(waiter)
+            if self.write_timeout is None:
+                await waiter
+            else:
+                try:
+                    await asyncio.wait_for(waiter, self.write_timeout)
+                except asyncio.TimeoutError:
+                    raise StreamTimeout(
+                        f"stream {self.stream_id}: peer did not take data for "
+                        f"{self.write_timeout} s"
+                    ) from None
+        if self._reset:
+            raise StreamResetError(self._reset_reason)
+
+    def _wake_writers(self, exc: BaseException | None = None) -> None:
+        waiters, self._write_waiters = self._write_waiters, []
+        for w in waiters:
+            if not w.done():
+                if exc is None:
+                    w.set_result(None)
+                else:
+                    w.set_exception(exc)
+
+    async def close(self) -> None:
+        """Half-closes: sends FIN after every queued byte; reading stays possible."""
+        if self._reset or self._closed_write:
+            return
+        self._closed_write = True
+        if self._pending:
+            self._fin_pending = True
+        else:
+            self._mux._close_stream(self)
+        with contextlib.suppress(Libp2pError, StreamTimeout):
+            await self.drain()
+
+    def close_write_nowait(self) -> None:
+        """Half-closes without waiting (FIN goes out after queued data)."""
+        if self._reset or self._closed_write:
+            return
+        self._closed_write = True
+        if self._pending:
+            self._fin_pending = True
+        else:
+            self._mux._close_stream(self)
+
+    def reset(self) -> None:
+        """Aborts both directions (RST); the remote sees :class:`StreamResetError`."""
+        if self._reset:
+            return
+        self._mux._reset_stream(self)
+        self._set_reset("stream reset locally")
+
+    # ---- events from the connection ----------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        if self._reset:
+            self._mux._consumed(self, len(data))
+            return
+        self._chunks.append(data)
+        self._unread += len(data)
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _feed_eof(self) -> None:
+        self._eof = True
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _set_reset(self, reason: str = "stream reset by the remote") -> None:
+        if self._reset:
+            return
+        self._reset = True
+        self._reset_reason = reason
+        if self._unread:
+            self._mux._discard_unread(self._unread)
+        self._chunks.clear()
+        self._unread = 0
+        self._pending.clear()
+        self._pending_size = 0
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        self._wake_writers()

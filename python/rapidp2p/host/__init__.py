@@ -1,0 +1,32 @@
+"""The libp2p host: connections, streams, handlers, default services."""
+
+from __future__ import annotations
+
+from rapidp2p.host.events import (
+    Event,
+    EventBus,
+    PeerConnected,
+    PeerDisconnected,
+    PeerIdentified,
+    ProtocolsChanged,
+    Subscription,
+)
+from rapidp2p.host.host import Host, HostConfig, StreamHandler
+from rapidp2p.host.limits import Limits
+from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+
+__all__ = [
+    "Event",
+    "EventBus",
+    "Host",
+    "HostConfig",
+    "Limits",
+    "MuxerOptions",
+    "PeerConnected",
+    "PeerDisconnected",
+    "PeerIdentified",
+    "ProtocolsChanged",
+    "StreamHandler",
+    "Subscription",
+    "Upgrader",
+]

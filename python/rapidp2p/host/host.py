@@ -1,0 +1,591 @@
+"""The libp2p host: listen, dial, open and serve streams (go-libp2p's ``host.Host`` shape).
+
+```python
+async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as host:
+    host.set_stream_handler("/echo/1.0.0", echo)
+    stream = await host.new_stream(peer_id, ["/echo/1.0.0"])
+```
+
+A host owns listeners (one per transport address), connections (secured with Noise and
+multiplexed with yamux by the :class:`Upgrader`), the stream handlers, a peerstore and an
+event bus. Ping and identify are served by default. Every wait has a timeout and every
+resource a cap (:class:`HostConfig`, :class:`Limits`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p._aio.connection import MuxedConnection
+from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import (
+    DialError,
+    Libp2pError,
+    ResourceLimitError,
+    TransportError,
+)
+from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
+from rapidp2p.host.limits import ConnectionLimiter, Limits
+from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+from rapidp2p.transport.base import Listener, Transport, parse_components
+from rapidp2p.transport.memory import MemoryTransport
+from rapidp2p.transport.tcp import TcpTransport
+
+if TYPE_CHECKING:
+    from rapidp2p.crypto import PrivateKey
+    from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
+
+__all__ = ["Host", "HostConfig", "StreamHandler"]
+
+log = logging.getLogger("rapidp2p.host")
+
+StreamHandler = Callable[[Stream], Awaitable[None]]
+
+
+def _version() -> str:
+    from rapidp2p import __version__
+
+    return str(__version__)
+
+
+@dataclass
+class HostConfig:
+    """Timeouts (seconds), limits and feature switches, with safe defaults."""
+
+    dial_timeout: float = 15.0
+    upgrade_timeout: float = 15.0
+    negotiation_timeout: float = 10.0
+    #: Delay between starting dials to a peer's successive addresses (happy eyeballs).
+    dial_stagger: float = 0.25
+    #: A stream's ``drain`` raises StreamTimeout after this long without progress (None: never).
+    stream_write_timeout: float | None = 60.0
+    limits: Limits = field(default_factory=Limits)
+    muxer: MuxerOptions = field(default_factory=MuxerOptions)
+    #: ``/plaintext/2.0.0`` (NO encryption) is offered only when this is True.
+    enable_plaintext: bool = False
+    enable_ping: bool = True
+    enable_identify: bool = True
+    agent_version: str = field(default_factory=lambda: f"rapidp2p/{_version()}")
+    protocol_version: str = "ipfs/0.1.0"
+    #: Unread bytes per connection before the socket stops being read.
+    max_unread_per_connection: int = 32 * 1024 * 1024
+
+
+def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
+    from rapidp2p.peer import Multiaddr
+
+    return addr if isinstance(addr, Multiaddr) else Multiaddr(str(addr))
+
+
+def _ip_of(addr: Any) -> str | None:
+    if addr is None:
+        return None
+    comps = parse_components(addr)
+    if comps and comps[0][0] in ("ip4", "ip6"):
+        return comps[0][1]
+    return None
+
+
+class Host:
+    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
+
+    def __init__(
+        self,
+        key: PrivateKey | None = None,
+        config: HostConfig | None = None,
+        *,
+        peerstore: Any = None,
+        transports: Sequence[Transport] | None = None,
+    ) -> None:
+        from rapidp2p.crypto import generate_keypair
+        from rapidp2p.peer import PeerId
+
+        self.key: PrivateKey = key or generate_keypair()
+        self.config = config or HostConfig()
+        self.peer_id: PeerId = PeerId.from_public_key(self.key.public_key())
+        if peerstore is None:
+            from rapidp2p.peerstore import MemoryPeerStore
+
+            peerstore = MemoryPeerStore()
+        self.peerstore = peerstore
+        self.events = EventBus()
+        self.transports: list[Transport] = list(transports or [TcpTransport(), MemoryTransport()])
+        self.upgrader = Upgrader(
+            self.key,
+            enable_plaintext=self.config.enable_plaintext,
+            timeout=self.config.upgrade_timeout,
+            muxer_options=self._muxer_options(),
+        )
+        self.limiter = ConnectionLimiter(self.config.limits)
+        self._listeners: list[Listener] = []
+        self._handlers: dict[str, StreamHandler] = {}
+        self._conns: dict[Any, list[MuxedConnection]] = {}
+        self._dials: dict[Any, asyncio.Future[MuxedConnection]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._services: list[Any] = []
+        self._started = False
+
+    def _muxer_options(self) -> MuxerOptions:
+        m = self.config.muxer
+        return MuxerOptions(
+            max_streams=min(m.max_streams, self.config.limits.max_streams_per_connection),
+            initial_window=m.initial_window,
+            max_window=m.max_window,
+            ack_backlog=m.ack_backlog,
+            keepalive_interval=m.keepalive_interval,
+        )
+
+    @classmethod
+    async def create(
+        cls,
+        key: PrivateKey | None = None,
+        listen: Iterable[Multiaddr | str] = (),
+        config: HostConfig | None = None,
+        *,
+        peerstore: Any = None,
+        transports: Sequence[Transport] | None = None,
+    ) -> Host:
+        """A started host, listening on ``listen`` (``/tcp/0`` picks a free port)."""
+        host = cls(key, config, peerstore=peerstore, transports=transports)
+        host.start()
+        addrs = list(listen)
+        if addrs:
+            try:
+                await host.listen(*addrs)
+            except BaseException:
+                await host.close()
+                raise
+        return host
+
+    def start(self) -> None:
+        """Registers the default services (ping, identify). Idempotent."""
+        if self._started:
+            return
+        self._started = True
+        from rapidp2p.host import services
+
+        self._services = services.install_default_services(self)
+
+    async def __aenter__(self) -> Host:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- addresses ---------------------------------------------------------------------
+
+    @property
+    def addrs(self) -> list[Multiaddr]:
+        """Listen addresses with their real ports (no ``/p2p`` suffix)."""
+        out: list[Multiaddr] = []
+        for lst in self._listeners:
+            out.extend(lst.addrs)
+        return out
+
+    @property
+    def full_addrs(self) -> list[Multiaddr]:
+        """Listen addresses ending in ``/p2p/<our peer id>`` (what to give to dialers)."""
+        return [_to_multiaddr(f"{a}/p2p/{self.peer_id}") for a in self.addrs]
+
+    async def listen(self, *addrs: Multiaddr | str) -> list[Multiaddr]:
+        """Starts listening on each address; returns the bound addresses."""
+        self.start()
+        bound: list[Multiaddr] = []
+        for a in addrs:
+            ma = _to_multiaddr(a)
+            transport = self._transport_for(ma, listen=True)
+            lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
+            self._listeners.append(lst)
+            bound.extend(lst.addrs)
+        return bound
+
+    def _transport_for(self, addr: Multiaddr, *, listen: bool = False) -> Transport:
+        for t in self.transports:
+            if t.can_listen(addr) if listen else t.can_dial(addr):
+                return t
+        raise TransportError(f"no transport for {addr}")
+
+    def _new_protocol(self) -> MuxedConnection:
+        mux = MuxedConnection(max_unread=self.config.max_unread_per_connection)
+        mux.local_peer = self.peer_id
+        mux.default_write_timeout = self.config.stream_write_timeout
+        return mux
+
+    # ---- stream handlers ---------------------------------------------------------------
+
+    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+        """Serves ``protocol``: ``handler(stream)`` runs in its own task per inbound stream."""
+        self._handlers[protocol] = handler
+
+    def remove_stream_handler(self, protocol: str) -> None:
+        self._handlers.pop(protocol, None)
+
+    @property
+    def protocols(self) -> list[str]:
+        return sorted(self._handlers)
+
+    # ---- connections -------------------------------------------------------------------
+
+    def connections(self, peer_id: PeerId | None = None) -> list[MuxedConnection]:
+        if peer_id is None:
+            return [c for conns in self._conns.values() for c in conns]
+        return list(self._conns.get(peer_id, ()))
+
+    def is_connected(self, peer_id: PeerId) -> bool:
+        return any(not c.is_closed for c in self._conns.get(peer_id, ()))
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _on_inbound(self, mux: MuxedConnection) -> None:
+        """A socket was accepted: admit it (limits) and start its upgrade."""
+        mux.direction = "inbound"
+        remote = None
+        if mux.transport is not None:
+            peername = mux.transport.get_extra_info("peername")
+            if isinstance(peername, tuple) and len(peername) >= 2 and peername[0] != "memory":
+                from rapidp2p.transport.tcp import sockaddr_to_multiaddr
+
+                with contextlib.suppress(Exception):
+                    remote = sockaddr_to_multiaddr(peername)
+        mux.remote_addr = remote
+        ip = _ip_of(remote)
+        if self._closed:
+            mux.abort()
+            return
+        reason = self.limiter.admit_inbound(ip, mux.loop.time())
+        if reason is not None:
+            log.debug("refusing inbound connection from %s: %s", remote, reason)
+            mux.abort(ResourceLimitError(reason))
+            return
+        self._spawn(self._upgrade_inbound(mux, ip))
+
+    async def _upgrade_inbound(self, mux: MuxedConnection, ip: str | None) -> None:
+        try:
+            await self.upgrader.upgrade_inbound(mux)
+        except (Libp2pError, OSError, asyncio.IncompleteReadError) as exc:
+            self.limiter.handshake_done(False, ip)
+            log.debug("inbound upgrade failed: %s", exc)
+            return
+        except BaseException:
+            self.limiter.handshake_done(False, ip)
+            mux.abort()
+            raise
+        self.limiter.handshake_done(True, ip)
+        self._add_connection(mux, ip)
+
+    def _add_connection(self, mux: MuxedConnection, ip: str | None) -> None:
+        peer = mux.remote_peer
+        if mux.is_closed:
+            self.limiter.connection_closed(ip)
+            return
+        mux.on_stream = self._on_inbound_stream
+        mux.on_close.append(lambda m: self._on_connection_closed(m, ip))
+        conns = self._conns.setdefault(peer, [])
+        first = not conns
+        conns.append(mux)
+        with contextlib.suppress(Exception):
+            self._peerstore_add_connection(mux)
+        if first:
+            self.events.emit(PeerConnected(peer, mux))
+        for svc in self._services:
+            hook = getattr(svc, "on_connection", None)
+            if hook is not None:
+                hook(mux)
+
+    def _peerstore_add_connection(self, mux: MuxedConnection) -> None:
+        ps = self.peerstore
+        key = getattr(mux, "remote_key", None)
+        if key is not None and hasattr(ps, "add_pubkey"):
+            ps.add_pubkey(mux.remote_peer, key)
+        if mux.remote_addr is not None and mux.direction == "outbound" and hasattr(ps, "add_addrs"):
+            ps.add_addrs(mux.remote_peer, [mux.remote_addr])
+
+    def _on_connection_closed(self, mux: MuxedConnection, ip: str | None) -> None:
+        self.limiter.connection_closed(ip)
+        conns = self._conns.get(mux.remote_peer)
+        if conns is None or mux not in conns:
+            return
+        conns.remove(mux)
+        if not conns:
+            del self._conns[mux.remote_peer]
+            self.events.emit(PeerDisconnected(mux.remote_peer, mux))
+
+    async def connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
+        """A live connection to the peer: an existing one, or dials all known addresses.
+
+        ``peer`` is a :class:`PeerInfo`, a multiaddr (with or without ``/p2p/<id>``) or a
+        :class:`PeerId` whose addresses are in the peerstore. Dialing ourselves fails with
+        :class:`DialError`; a remote that proves another peer ID fails with PeerIdMismatch
+        (inside the DialError's ``errors``).
+        """
+        if self._closed:
+            raise DialError("host is closed")
+        peer_id, addrs = self._peer_and_addrs(peer)
+        if peer_id is not None:
+            if peer_id == self.peer_id:
+                raise DialError("cannot dial self")
+            existing = self._live_connection(peer_id)
+            if existing is not None:
+                return existing
+            pending = self._dials.get(peer_id)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            if not addrs:
+                addrs = self._peerstore_addrs(peer_id)
+            if not addrs:
+                raise DialError(f"no addresses known for {peer_id}")
+            fut: asyncio.Future[MuxedConnection] = asyncio.get_running_loop().create_future()
+            self._dials[peer_id] = fut
+            try:
+                mux = await self._dial_addrs(peer_id, addrs)
+            except BaseException as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                    fut.exception()  # mark retrieved
+                raise
+            finally:
+                self._dials.pop(peer_id, None)
+            if not fut.done():
+                fut.set_result(mux)
+            return mux
+        if not addrs:
+            raise DialError("nothing to dial")
+        return await self._dial_addrs(None, addrs)
+
+    def _live_connection(self, peer_id: PeerId) -> MuxedConnection | None:
+        for c in self._conns.get(peer_id, ()):
+            if not c.is_closed and c.go_away_code is None:
+                return c
+        return None
+
+    def _peer_and_addrs(self, peer: Any) -> tuple[PeerId | None, list[Multiaddr]]:
+        from rapidp2p.peer import PeerId, PeerInfo
+
+        if isinstance(peer, PeerId):
+            return peer, []
+        if isinstance(peer, PeerInfo):
+            return peer.peer_id, [a for a in peer.addrs]
+        ma = _to_multiaddr(peer)
+        base, pid = ma.split_peer_id()
+        return pid, [base] if base is not None else []
+
+    def _peerstore_addrs(self, peer_id: PeerId) -> list[Multiaddr]:
+        ps = self.peerstore
+        if hasattr(ps, "addrs"):
+            with contextlib.suppress(Exception):
+                return list(ps.addrs(peer_id))
+        return []
+
+    async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> MuxedConnection:
+        """Dials every address (staggered), keeps the first success, cancels the rest."""
+        addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
+        if not addrs:
+            raise DialError(f"no dialable address for {peer_id}")
+        errors: dict[str, BaseException] = {}
+        winner: MuxedConnection | None = None
+        tasks: dict[asyncio.Task[MuxedConnection], Multiaddr] = {}
+        stagger = self.config.dial_stagger
+        loop = asyncio.get_running_loop()
+        next_start = 0
+        start_timer: asyncio.Future[None] | None = None
+        try:
+            while True:
+                if next_start < len(addrs) and (not tasks or start_timer is None):
+                    a = addrs[next_start]
+                    next_start += 1
+                    tasks[asyncio.ensure_future(self._dial_one(peer_id, a))] = a
+                    start_timer = loop.create_future() if next_start < len(addrs) else None
+                    if start_timer is not None:
+                        loop.call_later(stagger, _set_if_pending, start_timer)
+                if not tasks:
+                    break
+                waitset: set[asyncio.Future[Any]] = set(tasks)
+                if start_timer is not None:
+                    waitset.add(start_timer)
+                done, _ = await asyncio.wait(waitset, return_when=asyncio.FIRST_COMPLETED)
+                if start_timer is not None and start_timer in done:
+                    start_timer = None
+                for t in done:
+                    if t not in tasks:
+                        continue
+                    a = tasks.pop(t)  # type: ignore[arg-type]
+                    exc = t.exception()
+                    if exc is None:
+                        winner = t.result()
+                        break
+                    errors[str(a)] = exc
+                    start_timer = None  # a failure starts the next address at once
+                if winner is not None:
+                    break
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    extra = await t
+                    await extra.close()
+        if winner is None:
+            msg = "; ".join(f"{a}: {e}" for a, e in errors.items())
+            raise DialError(f"failed to dial {peer_id or addrs[0]}: {msg}", errors)
+        return winner
+
+    def _can_dial(self, addr: Multiaddr) -> bool:
+        return any(t.can_dial(addr) for t in self.transports)
+
+    async def _dial_one(self, peer_id: PeerId | None, addr: Multiaddr) -> MuxedConnection:
+        transport = self._transport_for(addr)
+        ip = _ip_of(addr)
+        reason = self.limiter.admit_outbound(ip)
+        if reason is not None:
+            raise ResourceLimitError(reason)
+        mux: MuxedConnection | None = None
+        ok = False
+        try:
+            mux = await asyncio.wait_for(
+                transport.dial(addr, self._new_protocol), self.config.dial_timeout
+            )
+            mux.direction = "outbound"
+            mux.remote_addr = addr
+            await self.upgrader.upgrade_outbound(mux, peer_id)
+            if mux.remote_peer == self.peer_id:
+                raise DialError(f"{addr} is ourselves: cannot dial self")
+            ok = True
+        except asyncio.TimeoutError:
+            raise TransportError(f"dial to {addr} timed out") from None
+        finally:
+            self.limiter.handshake_done(ok, ip)
+            if not ok and mux is not None:
+                mux.abort()
+        self._add_connection(mux, ip)
+        return mux
+
+    async def disconnect(self, peer_id: PeerId) -> None:
+        """Closes every connection to the peer."""
+        for c in list(self._conns.get(peer_id, ())):
+            await c.close()
+
+    # ---- streams -----------------------------------------------------------------------
+
+    async def new_stream(
+        self,
+        peer: PeerId | PeerInfo | Multiaddr | str,
+        protocols: str | Sequence[str],
+        *,
+        lazy: bool | None = None,
+    ) -> Stream:
+        """Opens a stream to the peer (connecting if needed) speaking one of ``protocols``.
+
+        With a single protocol the negotiation is lazy by default (zero round trips: the
+        answer is checked on the first read); ``lazy=False`` waits for the answer.
+        """
+        from rapidp2p.protocols.multistream import select_outbound, select_outbound_lazy
+
+        protos = [protocols] if isinstance(protocols, str) else list(protocols)
+        if not protos:
+            raise ValueError("new_stream needs at least one protocol")
+        mux = await self.connect(peer)
+        timeout = self.config.negotiation_timeout
+        try:
+            stream = await asyncio.wait_for(mux.open_stream(), timeout)
+        except asyncio.TimeoutError:
+            raise ResourceLimitError("timed out waiting for a stream slot") from None
+        try:
+            if lazy is None:
+                lazy = len(protos) == 1
+            if lazy and len(protos) == 1:
+                lazy_stream = await select_outbound_lazy(stream, protos[0], timeout=timeout)
+                stream._set_lazy(lazy_stream)
+                stream.protocol = protos[0]
+            else:
+                stream.protocol = await select_outbound(stream, protos, timeout=timeout)
+        except BaseException:
+            stream.reset()
+            raise
+        return stream
+
+    def _on_inbound_stream(self, stream: Stream) -> None:
+        self._spawn(self._serve_stream(stream))
+
+    async def _serve_stream(self, stream: Stream) -> None:
+        from rapidp2p.protocols.multistream import select_inbound
+
+        handlers = self._handlers
+        try:
+            proto = await select_inbound(
+                stream, handlers.__contains__, timeout=self.config.negotiation_timeout
+            )
+        except (Libp2pError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError) as exc:
+            log.debug("inbound stream negotiation failed: %s", exc)
+            stream.reset()
+            return
+        stream.protocol = proto
+        handler = handlers.get(proto)
+        mux = stream.conn
+        counts: dict[str, int] = mux.__dict__.setdefault("_proto_counts", {})
+        if (
+            handler is None
+            or counts.get(proto, 0) >= self.config.limits.max_inbound_streams_per_protocol
+        ):
+            stream.reset()
+            return
+        counts[proto] = counts.get(proto, 0) + 1
+        try:
+            await handler(stream)
+        except asyncio.CancelledError:
+            stream.reset()
+            raise
+        except Exception as exc:  # a handler's failure resets its stream, nothing more
+            if not isinstance(exc, Libp2pError):
+                log.exception("stream handler for %s failed", proto)
+            stream.reset()
+        finally:
+            counts[proto] -= 1
+
+    # ---- shutdown ----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stops listening, closes every connection, cancels every task."""
+        if self._closed:
+            return
+        self._closed = True
+        for svc in self._services:
+            stop = getattr(svc, "close", None)
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    res = stop()
+                    if asyncio.iscoroutine(res):
+                        await res
+        for lst in self._listeners:
+            with contextlib.suppress(Exception):
+                await lst.close()
+        self._listeners.clear()
+        conns = self.connections()
+        if conns:
+            await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2.0)
+            for c in conns:
+                c.abort()
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
+        self.events.close()
+
+    def __repr__(self) -> str:
+        return f"<Host {self.peer_id} addrs={[str(a) for a in self.addrs]}>"
+
+
+def _set_if_pending(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

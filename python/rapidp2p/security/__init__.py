@@ -1,0 +1,22 @@
+"""Connection security: the libp2p Noise handshake (default) and opt-in plaintext."""
+
+from __future__ import annotations
+
+from rapidp2p.security.noise import (
+    NOISE_PROTOCOL_ID,
+    SecureSession,
+    noise_inbound,
+    noise_outbound,
+    select_early_muxer,
+)
+from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handshake
+
+__all__ = [
+    "NOISE_PROTOCOL_ID",
+    "PLAINTEXT_PROTOCOL_ID",
+    "SecureSession",
+    "noise_inbound",
+    "noise_outbound",
+    "plaintext_handshake",
+    "select_early_muxer",
+]

@@ -1,0 +1,163 @@
+"""The libp2p Noise handshake (``/noise``): XX over 2-byte length frames + the libp2p payload.
+
+The Noise state machine (``_core.NoiseHandshake``) is Rust; this module moves its messages
+over a :class:`ByteStream`, builds our NoiseHandshakePayload (identity key protobuf and a
+signature over ``"noise-libp2p-static-key:" + static key``) and checks the remote's: the
+signature must verify against the identity key and the static key the Noise state proved,
+and the peer ID derived from that key must be the one the dialer expected.
+
+Early muxer negotiation: the responder lists its muxers in message 2 and the initiator in
+message 3; the muxer is the first of the initiator's list the responder also offers. The
+extensions in message 1 are never read (nothing there is authenticated yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rapidp2p import _core
+from rapidp2p.exceptions import DecodeError, HandshakeError, PeerIdMismatch
+
+if TYPE_CHECKING:
+    from rapidp2p.crypto import PrivateKey, PublicKey
+    from rapidp2p.peer import PeerId
+
+__all__ = [
+    "NOISE_PROTOCOL_ID",
+    "SIGNATURE_PREFIX",
+    "ByteStream",
+    "SecureSession",
+    "noise_inbound",
+    "noise_outbound",
+    "select_early_muxer",
+]
+
+NOISE_PROTOCOL_ID = "/noise"
+SIGNATURE_PREFIX = b"noise-libp2p-static-key:"
+#: A Noise message can never exceed this (the 2-byte length prefix).
+MAX_NOISE_MESSAGE = 65535
+#: An identity key protobuf larger than this is refused before any parsing (RSA 8192 is ~1.1 KB).
+MAX_IDENTITY_KEY = 2048
+
+
+class ByteStream(Protocol):
+    """What the handshake needs from the raw connection."""
+
+    async def readexactly(self, n: int) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+@dataclass
+class SecureSession:
+    """A finished handshake: who the remote is, plus the Noise state for the connection."""
+
+    remote_peer: PeerId
+    remote_key: PublicKey
+    handshake: Any  # _core.NoiseHandshake (finished) or None for plaintext
+    early_muxer: str | None
+    protocol: str = NOISE_PROTOCOL_ID
+
+
+def select_early_muxer(initiator: list[str], responder: list[str]) -> str | None:
+    """The first muxer of the initiator's list the responder also supports."""
+    for name in initiator:
+        if name in responder:
+            return name
+    return None
+
+
+async def _read_message(stream: ByteStream) -> bytes:
+    try:
+        header = await stream.readexactly(2)
+        size = int.from_bytes(header, "big")
+        return await stream.readexactly(size)
+    except asyncio.IncompleteReadError as exc:
+        raise HandshakeError("connection closed during the Noise handshake") from exc
+
+
+async def _write_message(stream: ByteStream, message: bytes) -> None:
+    if len(message) > MAX_NOISE_MESSAGE:
+        raise HandshakeError("Noise handshake message too large")
+    stream.write(len(message).to_bytes(2, "big") + message)
+    await stream.drain()
+
+
+def _payload(key: PrivateKey, static_public: bytes, muxers: list[str]) -> bytes:
+    signature = key.sign(SIGNATURE_PREFIX + static_public)
+    out: bytes = _core.encode_noise_payload(key.public_key().to_protobuf(), signature, muxers)
+    return out
+
+
+def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, PublicKey, list[str]]:
+    """Checks the remote's payload; returns its peer ID, identity key and muxer list."""
+    from rapidp2p.crypto import public_key_from_protobuf
+    from rapidp2p.peer import PeerId
+
+    try:
+        key_pb, sig, muxers = _core.decode_noise_payload(payload)
+    except DecodeError as exc:
+        raise HandshakeError(f"undecodable Noise payload: {exc}") from exc
+    if not key_pb or not sig:
+        raise HandshakeError("Noise payload without identity key or signature")
+    if len(key_pb) > MAX_IDENTITY_KEY:
+        raise HandshakeError("identity key in the Noise payload is too large")
+    try:
+        remote_key = public_key_from_protobuf(bytes(key_pb))
+    except DecodeError as exc:
+        raise HandshakeError(f"bad identity key in the Noise payload: {exc}") from exc
+    try:
+        ok = remote_key.verify(SIGNATURE_PREFIX + remote_static, bytes(sig))
+    except Exception as exc:
+        raise HandshakeError(f"Noise identity signature check failed: {exc}") from exc
+    if not ok:
+        raise HandshakeError("bad Noise identity signature")
+    return PeerId.from_public_key(remote_key), remote_key, [str(m) for m in muxers]
+
+
+def _new_handshake(initiator: bool) -> Any:
+    return _core.NoiseHandshake(initiator)
+
+
+async def noise_outbound(
+    stream: ByteStream,
+    key: PrivateKey,
+    expected_peer: PeerId | None = None,
+    muxers: list[str] | None = None,
+) -> SecureSession:
+    """Runs XX as the initiator; raises :class:`PeerIdMismatch` if the remote is not
+    ``expected_peer``."""
+    local_muxers = list(muxers or [])
+    hs = _new_handshake(True)
+    await _write_message(stream, hs.write_message(b""))
+    payload = hs.read_message(await _read_message(stream))
+    peer, remote_key, remote_muxers = _verify_payload(payload, bytes(hs.remote_static_public))
+    if expected_peer is not None and peer != expected_peer:
+        raise PeerIdMismatch(f"dialed {expected_peer}, but the remote proved to be {peer}")
+    await _write_message(
+        stream, hs.write_message(_payload(key, hs.local_static_public, local_muxers))
+    )
+    if not hs.is_finished:
+        raise HandshakeError("Noise handshake did not finish after three messages")
+    return SecureSession(peer, remote_key, hs, select_early_muxer(local_muxers, remote_muxers))
+
+
+async def noise_inbound(
+    stream: ByteStream, key: PrivateKey, muxers: list[str] | None = None
+) -> SecureSession:
+    """Runs XX as the responder."""
+    local_muxers = list(muxers or [])
+    hs = _new_handshake(False)
+    hs.read_message(await _read_message(stream))  # message 1's payload is ignored
+    await _write_message(
+        stream, hs.write_message(_payload(key, hs.local_static_public, local_muxers))
+    )
+    payload = hs.read_message(await _read_message(stream))
+    if not hs.is_finished:
+        raise HandshakeError("Noise handshake did not finish after three messages")
+    peer, remote_key, remote_muxers = _verify_payload(payload, bytes(hs.remote_static_public))
+    return SecureSession(peer, remote_key, hs, select_early_muxer(remote_muxers, local_muxers))
