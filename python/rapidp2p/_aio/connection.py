@@ -31,6 +31,17 @@ from rapidp2p.exceptions import (
 
 __all__ = ["MuxedConnection", "PreambleStream", "RawStream"]
 
+# Event kinds of ``_core.Connection.receive_data`` (read once; the fallbacks only matter for
+# test doubles used while the extension lacks the conn glue).
+EV_STREAM_OPENED: int = getattr(_core, "EV_STREAM_OPENED", 1)
+EV_DATA: int = getattr(_core, "EV_DATA", 2)
+EV_FIN: int = getattr(_core, "EV_FIN", 3)
+EV_RESET: int = getattr(_core, "EV_RESET", 4)
+EV_WINDOW: int = getattr(_core, "EV_WINDOW", 5)
+EV_STREAM_ACKED: int = getattr(_core, "EV_STREAM_ACKED", 6)
+EV_PING_RTT: int = getattr(_core, "EV_PING_RTT", 7)
+EV_GO_AWAY: int = getattr(_core, "EV_GO_AWAY", 8)
+
 #: Bytes the raw (pre-muxer) phase may buffer: handshake messages are at most 65537 bytes.
 RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
@@ -358,7 +369,7 @@ class MuxedConnection(asyncio.Protocol):
 
     def _dispatch(self, events: list[tuple[int, int, Any]]) -> None:
         streams = self._streams
-        ev_data = _core.EV_DATA
+        ev_data = EV_DATA
         for kind, sid, value in events:
             if kind == ev_data:
                 st = streams.get(sid)
@@ -372,31 +383,31 @@ class MuxedConnection(asyncio.Protocol):
                     self._reading_paused = True
                     if self.transport is not None:
                         self.transport.pause_reading()
-            elif kind == _core.EV_WINDOW:
+            elif kind == EV_WINDOW:
                 st = streams.get(sid)
                 if st is not None:
                     st._on_window()
-            elif kind == _core.EV_STREAM_OPENED:
+            elif kind == EV_STREAM_OPENED:
                 self._on_inbound_stream(sid)
-            elif kind == _core.EV_FIN:
+            elif kind == EV_FIN:
                 st = streams.get(sid)
                 if st is not None:
                     st._feed_eof()
                     if st._closed_write and not st._pending:
                         del streams[sid]
-            elif kind == _core.EV_RESET:
+            elif kind == EV_RESET:
                 st = streams.pop(sid, None)
                 if st is not None:
                     st._set_reset()
                 self._wake_openers()
-            elif kind == _core.EV_STREAM_ACKED:
+            elif kind == EV_STREAM_ACKED:
                 self._wake_openers()
-            elif kind == _core.EV_PING_RTT:
+            elif kind == EV_PING_RTT:
                 waiters, self._ping_waiters = self._ping_waiters, []
                 for pw in waiters:
                     if not pw.done():
                         pw.set_result(float(value))
-            elif kind == _core.EV_GO_AWAY:
+            elif kind == EV_GO_AWAY:
                 self.go_away_code = int(value)
                 self._wake_openers()
 
