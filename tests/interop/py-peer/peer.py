@@ -1,0 +1,244 @@
+"""py-libp2p (PyPI ``libp2p`` 0.8.1) interop peer for rapidp2p's tests.
+
+    peer.py listen [--listen MULTIADDR]
+    peer.py dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
+
+Noise + yamux over TCP with an Ed25519 identity; serves ``/ipfs/ping/1.0.0``,
+``/ipfs/id/1.0.0`` (py-libp2p's own handlers) and ``/echo/1.0.0``. Results are JSON lines on
+stdout, diagnostics on stderr. Runs in its own virtualenv (see ``build``), never in the
+project's: py-libp2p pins its own dependency versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import secrets
+import sys
+import time
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.host.ping import ID as PING_ID
+from libp2p.identity.identify.identify import ID as IDENTIFY_ID
+from libp2p.identity.identify.identify import parse_identify_response
+from libp2p.network.config import ConnectionConfig
+from libp2p.network.stream.exceptions import StreamEOF
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+
+ECHO_ID = TProtocol("/echo/1.0.0")
+PING_LENGTH = 32
+CHUNK = 64 * 1024
+DIAL_DEADLINE = 300.0
+
+
+def make_host() -> Any:
+    """A host that offers only Noise and only yamux, so negotiation cannot settle elsewhere.
+
+    ``max_connections_per_peer=1``: py-libp2p's connect otherwise waits ~250 ms for extra
+    connections to the same peer (INTEROP.md).
+    """
+    key_pair = create_new_key_pair()
+    noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+    return new_host(
+        key_pair=key_pair,
+        sec_opt={TProtocol(NOISE_PROTOCOL_ID): noise},
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+    )
+
+
+async def read_chunk(stream: Any, n: int = CHUNK) -> bytes:
+    """One read; b"" at EOF (py-libp2p raises StreamEOF or returns b"" depending on state)."""
+    try:
+        data: bytes = await stream.read(n)
+    except StreamEOF:
+        return b""
+    return data
+
+
+async def read_exactly(stream: Any, n: int) -> bytes:
+    """Reads exactly n bytes; the muxer's read(n) may return fewer."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = await read_chunk(stream, n - len(buf))
+        if not chunk:
+            raise EOFError(f"stream ended after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+async def read_to_eof(stream: Any) -> bytes:
+    buf = bytearray()
+    while chunk := await read_chunk(stream):
+        buf += chunk
+    return bytes(buf)
+
+
+async def echo_handler(stream: Any) -> None:
+    """Copies every byte back until the remote half-closes, then closes our write side."""
+    try:
+        while chunk := await read_chunk(stream):
+            await stream.write(chunk)
+        await stream.close()
+    except Exception as exc:  # a broken echo must not take the listener down
+        print(f"echo handler: {exc!r}", file=sys.stderr, flush=True)
+        await stream.reset()
+
+
+def emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+async def do_ping(host: Any, peer_id: Any) -> float:
+    """Two round trips on one ping stream; times the second with ``perf_counter``.
+
+    py-libp2p's own ping reports whole milliseconds (INTEROP.md), and the first round trip
+    carries protocol negotiation.
+    """
+    stream = await host.new_stream(peer_id, [PING_ID])
+    rtt = 0.0
+    for _ in range(2):
+        payload = secrets.token_bytes(PING_LENGTH)
+        start = time.perf_counter()
+        await stream.write(payload)
+        echoed = await read_exactly(stream, PING_LENGTH)
+        rtt = (time.perf_counter() - start) * 1000.0
+        if echoed != payload:
+            raise ValueError("ping payload came back different")
+    await stream.close()
+    return rtt
+
+
+def _addr_text(raw: bytes) -> str:
+    return str(multiaddr.Multiaddr(raw))
+
+
+async def do_identify(host: Any, peer_id: Any) -> dict[str, Any]:
+    stream = await host.new_stream(peer_id, [IDENTIFY_ID])
+    data = await read_to_eof(stream)
+    await stream.close()
+    msg = parse_identify_response(data)
+    return {
+        "agent_version": msg.agent_version,
+        "protocol_version": msg.protocol_version,
+        "protocols": list(msg.protocols),
+        "listen_addrs": [_addr_text(a) for a in msg.listen_addrs],
+        "observed_addr": _addr_text(msg.observed_addr) if msg.HasField("observed_addr") else None,
+    }
+
+
+async def do_echo(host: Any, peer_id: Any, n: int) -> bool:
+    """Sends n random bytes, half-closes, reads until EOF and compares as bytes arrive."""
+    stream = await host.new_stream(peer_id, [ECHO_ID])
+    data = secrets.token_bytes(n)
+    received = 0
+    same = True
+
+    async def reader() -> None:
+        nonlocal received, same
+        while chunk := await read_chunk(stream):
+            if data[received : received + len(chunk)] != chunk:
+                same = False
+            received += len(chunk)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        view = memoryview(data)
+        for pos in range(0, n, CHUNK):
+            await stream.write(bytes(view[pos : pos + CHUNK]))
+        await stream.close_write()
+    await stream.close()
+    if received != n:
+        print(f"echo: sent {n} bytes, got {received} back", file=sys.stderr, flush=True)
+    return same and received == n
+
+
+async def wait_stdin_eof() -> None:
+    """Returns when stdin closes (the test harness' polite stop)."""
+
+    def drain() -> None:
+        while sys.stdin.buffer.read1(65536):
+            pass
+
+    await trio.to_thread.run_sync(drain, abandon_on_cancel=True)
+
+
+async def listen(listen_addr: str) -> int:
+    host = make_host()
+    host.set_stream_handler(ECHO_ID, echo_handler)
+    async with host.run(listen_addrs=[multiaddr.Multiaddr(listen_addr)]):
+        wanted = listen_addr.split("/")[1]
+        addrs = [str(a) for a in host.get_addrs()]
+        addr = next((a for a in addrs if a.split("/")[1] == wanted), addrs[0] if addrs else None)
+        if addr is None:
+            raise RuntimeError("listening on no address")
+        if "/p2p/" not in addr:
+            addr = f"{addr}/p2p/{host.get_id().to_string()}"
+        print(f"LISTENING {addr}", flush=True)
+        await wait_stdin_eof()
+    return 0
+
+
+async def dial(target: str, ping: bool, identify: bool, echo_bytes: int | None) -> int:
+    info = info_from_p2p_addr(multiaddr.Multiaddr(target))
+    host = make_host()
+    failed = False
+    async with host.run(listen_addrs=[]):
+        with trio.fail_after(DIAL_DEADLINE):
+            await host.connect(info)
+            if ping:
+                emit({"ping_rtt_ms": await do_ping(host, info.peer_id)})
+            if identify:
+                emit({"identify": await do_identify(host, info.peer_id)})
+            if echo_bytes is not None:
+                ok = await do_echo(host, info.peer_id, echo_bytes)
+                emit({"echo_bytes": echo_bytes, "ok": ok})
+                if not ok:
+                    print("echo: bytes differ", file=sys.stderr, flush=True)
+                    failed = True
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="peer.py")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_listen = sub.add_parser("listen")
+    p_listen.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0")
+    p_dial = sub.add_parser("dial")
+    p_dial.add_argument("multiaddr")
+    p_dial.add_argument("--ping", action="store_true")
+    p_dial.add_argument("--identify", action="store_true")
+    p_dial.add_argument("--echo-bytes", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "dial" and args.echo_bytes is not None and args.echo_bytes < 0:
+        parser.error("--echo-bytes needs a non-negative integer")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        if args.command == "listen":
+            return trio.run(listen, args.listen)
+        return trio.run(dial, args.multiaddr, args.ping, args.identify, args.echo_bytes)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:  # report, then a non-zero exit
+        print(f"{args.command} failed: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
