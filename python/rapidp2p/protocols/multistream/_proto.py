@@ -1,0 +1,133 @@
+"""multistream-select 1.0 messages, sans-IO.
+
+A message is ``uvarint(len(body)) || body`` where ``body`` is UTF-8 text ending in ``\\n``
+and ``len(body)`` counts that newline. Bodies over :data:`MAX_MESSAGE_SIZE` bytes, empty
+bodies, a missing newline, non-minimal length varints and invalid UTF-8 are refused with
+:class:`~rapidp2p.exceptions.NegotiationError` (ROBUSTNESS 4).
+"""
+
+from __future__ import annotations
+
+from rapidp2p.exceptions import NegotiationError
+
+PROTOCOL_ID = "/multistream/1.0.0"
+NA = "na"
+LS = "ls"
+MAX_MESSAGE_SIZE = 1024
+"""Largest body accepted (go-multistream's limit); a 2-byte varint covers it."""
+
+_MAX_VARINT_BYTES = 2
+
+
+def encode_message(text: str) -> bytes:
+    """Frames one protocol id or command as a multistream message."""
+    body = text.encode("utf-8") + b"\n"
+    if len(body) > MAX_MESSAGE_SIZE:
+        raise NegotiationError(f"multistream message of {len(body)} bytes exceeds 1024")
+    return _uvarint(len(body)) + body
+
+
+def encode_messages(*texts: str) -> bytes:
+    """Several messages in one buffer, for a single write (pipelining)."""
+    return b"".join(encode_message(t) for t in texts)
+
+
+def encode_ls_response(protocols: list[str]) -> bytes:
+    """Response to ``ls``: one message whose body is the framed protocol ids plus ``\\n``."""
+    inner = b"".join(_uvarint(len(p.encode()) + 1) + p.encode() + b"\n" for p in protocols)
+    body = inner + b"\n"
+    return _uvarint(len(body)) + body
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def check_length(length: int) -> None:
+    """Validates a decoded length prefix before its body is read."""
+    if length == 0:
+        raise NegotiationError("zero-length multistream message")
+    if length > MAX_MESSAGE_SIZE:
+        raise NegotiationError(f"multistream message of {length} bytes exceeds 1024")
+
+
+def decode_body(body: bytes) -> str:
+    """Turns a message body (length prefix removed) into its text, without the newline."""
+    if not body.endswith(b"\n"):
+        raise NegotiationError("multistream message does not end with a newline")
+    try:
+        return body[:-1].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NegotiationError("multistream message is not valid UTF-8") from exc
+
+
+class VarintAccumulator:
+    """Decodes a length prefix one byte at a time (lets the reader never over-read)."""
+
+    __slots__ = ("_count", "_value")
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._count = 0
+
+    def push(self, byte: int) -> int | None:
+        """Adds one byte; returns the length once complete, else None."""
+        if self._count >= _MAX_VARINT_BYTES:
+            raise NegotiationError("multistream length prefix too long")
+        self._value |= (byte & 0x7F) << (7 * self._count)
+        self._count += 1
+        if byte & 0x80:
+            return None
+        if byte == 0 and self._count > 1:
+            raise NegotiationError("non-minimal multistream length prefix")
+        value = self._value
+        self._value = 0
+        self._count = 0
+        check_length(value)
+        return value
+
+
+class MessageParser:
+    """Incremental parser: feed bytes, get complete messages.
+
+    Used where a buffer already holds bytes (e.g. a test, or a driver that reads in chunks);
+    :attr:`buffered` exposes any bytes past the last complete message.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._varint = VarintAccumulator()
+        self._need: int | None = None
+
+    def feed(self, data: bytes) -> list[str]:
+        """Adds ``data`` and returns every message it completed, in order."""
+        self._buf += data
+        out: list[str] = []
+        while True:
+            if self._need is None:
+                if not self._buf:
+                    return out
+                byte = self._buf.pop(0)
+                self._need = self._varint.push(byte)
+                continue
+            if len(self._buf) < self._need:
+                return out
+            body = bytes(self._buf[: self._need])
+            del self._buf[: self._need]
+            self._need = None
+            out.append(decode_body(body))
+
+    @property
+    def buffered(self) -> bytes:
+        """Bytes received beyond the last complete message (only when no message is partial)."""
+        return bytes(self._buf)
+
+    @property
+    def in_message(self) -> bool:
+        """True while a message has started but is not complete (EOF now is an error)."""
+        return self._need is not None or self._varint._count > 0

@@ -1,0 +1,226 @@
+"""multistream-select 1.0 over an asyncio byte stream.
+
+Reads are exact (length prefix byte by byte, then exactly the body), so negotiation never
+consumes bytes that belong to the selected protocol and no push-back is needed. The whole
+negotiation runs under one timeout, which bounds endless ``na`` exchanges and peers that drip
+bytes (ROBUSTNESS 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
+
+from rapidp2p.exceptions import NegotiationError, ProtocolNotSupported
+from rapidp2p.protocols.multistream._proto import (
+    LS,
+    NA,
+    PROTOCOL_ID,
+    VarintAccumulator,
+    decode_body,
+    encode_ls_response,
+    encode_message,
+    encode_messages,
+)
+
+DEFAULT_TIMEOUT = 10.0
+"""go-libp2p's protocol negotiation timeout."""
+MAX_PROPOSALS = 256
+"""Proposals a listener answers before giving up, even within the timeout."""
+
+_T = TypeVar("_T")
+
+
+@runtime_checkable
+class ByteStream(Protocol):
+    """What negotiation (and ping/identify) needs from a stream.
+
+    ``read(n)`` returns between 1 and ``n`` bytes, or ``b""`` at EOF; ``write`` queues bytes;
+    ``drain`` waits until the queued bytes may be sent (backpressure).
+    """
+
+    async def read(self, n: int) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+async def read_exactly(stream: ByteStream, n: int) -> bytes:
+    """Reads exactly ``n`` bytes; EOF first raises NegotiationError."""
+    parts: list[bytes] = []
+    remaining = n
+    while remaining:
+        chunk = await stream.read(remaining)
+        if not chunk:
+            raise NegotiationError("stream ended during multistream negotiation")
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+async def read_message(stream: ByteStream) -> str:
+    """Reads one multistream message without reading past it."""
+    acc = VarintAccumulator()
+    length: int | None = None
+    while length is None:
+        length = acc.push((await read_exactly(stream, 1))[0])
+    return decode_body(await read_exactly(stream, length))
+
+
+async def _bounded(coro: Awaitable[_T], timeout: float | None) -> _T:
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError as exc:
+        raise NegotiationError(f"multistream negotiation timed out after {timeout} s") from exc
+
+
+async def _expect_header(stream: ByteStream) -> None:
+    header = await read_message(stream)
+    if header != PROTOCOL_ID:
+        raise NegotiationError(f"unexpected multistream header {header[:64]!r}")
+
+
+async def select_outbound(
+    stream: ByteStream,
+    protocols: Sequence[str],
+    *,
+    lazy: bool = False,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> str:
+    """Dialer side: proposes ``protocols`` in order; returns the first one the peer accepts.
+
+    ``lazy=False`` is the textbook flow (header, wait for the header, then propose): two round
+    trips. ``lazy=True`` sends the header and the first proposal in one write and then checks
+    both answers: one round trip; every libp2p implementation accepts it. For a zero round trip
+    selection of a single protocol use :func:`select_outbound_lazy`.
+    Raises ProtocolNotSupported when every proposal got ``na``, NegotiationError otherwise.
+    """
+    if not protocols:
+        raise ValueError("select_outbound needs at least one protocol")
+    return await _bounded(_select_outbound(stream, list(protocols), lazy), timeout)
+
+
+async def _select_outbound(stream: ByteStream, protocols: list[str], lazy: bool) -> str:
+    if lazy:
+        stream.write(encode_messages(PROTOCOL_ID, protocols[0]))
+        await stream.drain()
+        await _expect_header(stream)
+    else:
+        stream.write(encode_message(PROTOCOL_ID))
+        await stream.drain()
+        await _expect_header(stream)
+        stream.write(encode_message(protocols[0]))
+        await stream.drain()
+    for i, proto in enumerate(protocols):
+        if i:
+            stream.write(encode_message(proto))
+            await stream.drain()
+        answer = await read_message(stream)
+        if answer == proto:
+            return proto
+        if answer != NA:
+            raise NegotiationError(f"peer answered {answer[:64]!r} to proposal {proto!r}")
+    raise ProtocolNotSupported(f"peer refused every protocol: {', '.join(protocols)}")
+
+
+async def select_inbound(
+    stream: ByteStream,
+    protocols: Sequence[str] | Callable[[str], bool],
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> str:
+    """Listener side: answers proposals until one is supported; returns it.
+
+    ``protocols`` is a list of ids or a predicate (for handlers matching many ids). Unknown
+    proposals get ``na``; ``ls`` lists the ids when a list was given (empty for a predicate).
+    """
+    return await _bounded(_select_inbound(stream, protocols), timeout)
+
+
+async def _select_inbound(
+    stream: ByteStream, protocols: Sequence[str] | Callable[[str], bool]
+) -> str:
+    if callable(protocols):
+        supported = protocols
+        listing: list[str] = []
+    else:
+        listing = list(protocols)
+        known = frozenset(listing)
+        supported = known.__contains__
+    stream.write(encode_message(PROTOCOL_ID))
+    await _expect_header(stream)
+    for _ in range(MAX_PROPOSALS):
+        proposal = await read_message(stream)
+        if proposal == LS:
+            stream.write(encode_ls_response(listing))
+        elif proposal != NA and supported(proposal):
+            stream.write(encode_message(proposal))
+            await stream.drain()
+            return proposal
+        else:
+            stream.write(encode_message(NA))
+        await stream.drain()
+    raise NegotiationError(f"peer made over {MAX_PROPOSALS} proposals")
+
+
+async def select_outbound_lazy(
+    stream: ByteStream, protocol: str, *, timeout: float | None = DEFAULT_TIMEOUT
+) -> LazyNegotiatedStream:
+    """Zero round trip selection of one protocol (optimistic, like go-libp2p's lazy client).
+
+    Writes the header and the proposal, then returns at once: the caller may write its
+    application data immediately. The peer's answers are checked on the first ``read`` (or an
+    explicit :meth:`LazyNegotiatedStream.confirm`), which raises ProtocolNotSupported if the
+    peer refused. A caller that only writes should ``confirm()`` before trusting delivery.
+    """
+    stream.write(encode_messages(PROTOCOL_ID, protocol))
+    return LazyNegotiatedStream(stream, protocol, timeout)
+
+
+class LazyNegotiatedStream:
+    """A ByteStream whose multistream answers are validated before the first byte is read."""
+
+    def __init__(self, inner: ByteStream, protocol: str, timeout: float | None) -> None:
+        self.inner = inner
+        self.protocol = protocol
+        self._timeout = timeout
+        self._confirmed = False
+        self._error: BaseException | None = None
+        self._lock = asyncio.Lock()
+
+    async def confirm(self) -> None:
+        """Reads and checks the peer's header and answer (once; later calls are free)."""
+        if self._confirmed:
+            return
+        async with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._confirmed:
+                return
+            try:
+                await _bounded(self._check(), self._timeout)
+            except BaseException as exc:
+                self._error = exc
+                raise
+            self._confirmed = True
+
+    async def _check(self) -> None:
+        await _expect_header(self.inner)
+        answer = await read_message(self.inner)
+        if answer == NA:
+            raise ProtocolNotSupported(f"peer refused {self.protocol!r}")
+        if answer != self.protocol:
+            raise NegotiationError(f"peer answered {answer[:64]!r} to proposal {self.protocol!r}")
+
+    async def read(self, n: int) -> bytes:
+        if not self._confirmed:
+            await self.confirm()
+        return await self.inner.read(n)
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    async def drain(self) -> None:
+        await self.inner.drain()
