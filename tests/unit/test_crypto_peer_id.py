@@ -41,7 +41,7 @@ def test_zero_seed_reference_peer_id() -> None:
     importlib.util.find_spec("rapidp2p.peer") is None, reason="rapidp2p.peer not built yet"
 )
 def test_zero_seed_peer_id_via_peer_module() -> None:
-    from rapidp2p.peer import PeerId
+    from rapidp2p.peer import PeerId  # type: ignore[import-not-found,unused-ignore]
 
     key = Ed25519PrivateKey.from_seed(bytes(32))
     peer_id = PeerId.from_public_key(key.public_key())
@@ -54,7 +54,7 @@ def test_zero_seed_peer_id_via_peer_module() -> None:
 )
 @pytest.mark.parametrize("key_type", [KeyType.Ed25519, KeyType.Secp256k1, KeyType.ECDSA])
 def test_peer_module_agrees_with_reference(key_type: KeyType) -> None:
-    from rapidp2p.peer import PeerId
+    from rapidp2p.peer import PeerId  # type: ignore[import-not-found,unused-ignore]
 
     public = generate_keypair(key_type).public_key()
     assert str(PeerId.from_public_key(public)) == _reference_peer_id(public)

@@ -1,0 +1,8 @@
+"""The list of subcommand modules. To add a subcommand, write ``cli/cmd_<name>.py`` with the
+attributes of :class:`rapidp2p.cli.command.Command` and add one line here."""
+
+from __future__ import annotations
+
+COMMAND_MODULES: list[str] = [
+    "rapidp2p.cli.cmd_id",
+]
