@@ -1,0 +1,73 @@
+"""Ping over a negotiated stream: the echoing handler and the measuring client."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+
+from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
+from rapidp2p.protocols._io import UnexpectedEOF, read_exactly
+from rapidp2p.protocols.multistream.negotiate import ByteStream
+from rapidp2p.protocols.ping._proto import PING_SIZE, new_payload
+
+HANDLER_IDLE_TIMEOUT = 60.0
+"""The handler stops waiting for the next ping after this long (go-libp2p's ping timeout)."""
+MAX_PINGS_PER_STREAM = 1 << 16
+"""The handler ends a stream after this many pings (bounded work per stream)."""
+
+
+async def handle_ping(
+    stream: ByteStream,
+    *,
+    idle_timeout: float | None = HANDLER_IDLE_TIMEOUT,
+    max_pings: int = MAX_PINGS_PER_STREAM,
+) -> int:
+    """Echoes 32-byte pings until EOF, idle timeout or ``max_pings``; returns pings answered.
+
+    A partial ping followed by EOF ends the loop quietly. The caller (the host) closes or
+    resets the stream afterwards.
+    """
+    answered = 0
+    while answered < max_pings:
+        try:
+            payload = await asyncio.wait_for(_read_ping(stream), idle_timeout)
+        except asyncio.TimeoutError:
+            break
+        if payload is None:
+            break
+        stream.write(payload)
+        await stream.drain()
+        answered += 1
+    return answered
+
+
+async def _read_ping(stream: ByteStream) -> bytes | None:
+    try:
+        return await read_exactly(stream, PING_SIZE)
+    except UnexpectedEOF:
+        return None
+
+
+async def ping(stream: ByteStream, count: int = 1, *, timeout: float | None = 10.0) -> list[float]:
+    """Sends ``count`` pings one after the other; returns each round-trip time in seconds.
+
+    Raises RemoteProtocolError if an echo differs or the stream ends, StreamTimeout if an
+    echo takes longer than ``timeout``.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    rtts: list[float] = []
+    for _ in range(count):
+        payload = new_payload()
+        start = time.perf_counter()
+        stream.write(payload)
+        await stream.drain()
+        try:
+            echo = await asyncio.wait_for(read_exactly(stream, PING_SIZE), timeout)
+        except asyncio.TimeoutError as exc:
+            raise StreamTimeout(f"no ping echo within {timeout} s") from exc
+        rtts.append(time.perf_counter() - start)
+        if not hmac.compare_digest(echo, payload):
+            raise RemoteProtocolError("ping echo does not match the payload sent")
+    return rtts
