@@ -113,7 +113,7 @@ class Stream:
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (at least one unless at EOF); ``n=-1`` reads until EOF."""
         if n < 0:
-            parts = []
+            parts: list[bytes] = []
             while True:
                 chunk = await self.read(1 << 30)
                 if not chunk:

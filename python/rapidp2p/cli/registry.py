@@ -5,4 +5,8 @@ from __future__ import annotations
 
 COMMAND_MODULES: list[str] = [
     "rapidp2p.cli.cmd_id",
+    "rapidp2p.cli.cmd_listen",
+    "rapidp2p.cli.cmd_ping",
+    "rapidp2p.cli.cmd_identify",
+    "rapidp2p.cli.cmd_demo",
 ]

@@ -419,7 +419,7 @@ class Host:
                 for t in done:
                     if t not in tasks:
                         continue
-                    a = tasks.pop(t)  # type: ignore[arg-type]
+                    a = tasks.pop(t)
                     exc = t.exception()
                     if exc is None:
                         winner = t.result()
@@ -469,6 +469,22 @@ class Host:
                 mux.abort()
         self._add_connection(mux, ip)
         return mux
+
+    async def ping(self, peer: Any, count: int = 1) -> list[float]:
+        """Round-trip times (seconds) of ``count`` libp2p pings to ``peer``."""
+        for svc in self._services:
+            if hasattr(svc, "ping"):
+                rtts: list[float] = await svc.ping(peer, count)
+                return rtts
+        raise RuntimeError("ping is disabled on this host")
+
+    @property
+    def identify(self) -> Any:
+        """The identify service (None when disabled)."""
+        for svc in self._services:
+            if hasattr(svc, "identify_peer"):
+                return svc
+        return None
 
     async def disconnect(self, peer_id: PeerId) -> None:
         """Closes every connection to the peer."""

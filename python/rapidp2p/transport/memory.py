@@ -122,7 +122,7 @@ class _MemoryTransport(asyncio.Transport):
             self._pending.clear()
             self._pending_size = 0
             assert peer._protocol is not None
-            peer._protocol.data_received(data)  # type: ignore[union-attr]
+            peer._protocol.data_received(data)
         if self._writing_paused and self._pending_size <= _LOW_WATER:
             self._writing_paused = False
             if self._protocol is not None:

@@ -146,8 +146,8 @@ class TcpTransport:
                 for sock in srv.sockets:
                     addrs.append(sockaddr_to_multiaddr(sock.getsockname()))
         except OSError as exc:
-            for srv in servers:
-                srv.close()
+            for started in servers:
+                started.close()
             raise TransportError(f"cannot listen on {addr}: {exc}") from exc
         return TcpListener(servers, addrs)
 

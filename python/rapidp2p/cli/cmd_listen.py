@@ -1,0 +1,56 @@
+"""``rapidp2p listen``: run a host that serves ping, identify and echo until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+NAME = "listen"
+HELP = "listen on multiaddrs, print them (with /p2p/), serve ping, identify and /echo/1.0.0"
+
+ECHO_PROTOCOL = "/echo/1.0.0"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        metavar="MULTIADDR",
+        action="append",
+        help="address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)",
+    )
+    parser.add_argument("--key", metavar="FILE", type=Path, help="identity key file (see `id`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rapidp2p._aio.runner import run as aio_run
+
+    with contextlib.suppress(KeyboardInterrupt):
+        aio_run(_serve(args.listen or ["/ip4/127.0.0.1/tcp/0"], args.key))
+    return 0
+
+
+async def _serve(listen: list[str], key_file: Path | None) -> None:
+    import asyncio
+
+    from rapidp2p.crypto import load_identity
+    from rapidp2p.host import Host
+
+    key = load_identity(key_file) if key_file is not None else None
+    async with await Host.create(key, listen=listen) as host:
+        host.set_stream_handler(ECHO_PROTOCOL, echo)
+        print(f"peer id: {host.peer_id}", flush=True)
+        for addr in host.full_addrs:
+            print(f"listening on {addr}", flush=True)
+        await asyncio.Event().wait()
+
+
+async def echo(stream: object) -> None:
+    """Copies every byte back until EOF, then half-closes."""
+    from rapidp2p._aio.stream import Stream
+
+    assert isinstance(stream, Stream)
+    async for chunk in stream:
+        stream.write(chunk)
+        await stream.drain()
+    await stream.close()

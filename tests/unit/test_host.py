@@ -1,0 +1,178 @@
+"""Host to host over TCP and the in-memory transport: the whole stack (Noise, yamux, streams)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_host_util import ECHO, host_pair, server_info, stack_missing
+
+from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import (
+    DialError,
+    PeerIdMismatch,
+    ProtocolNotSupported,
+    StreamClosedError,
+    StreamResetError,
+)
+from rapidp2p.host import Host, PeerConnected, PeerDisconnected
+
+pytestmark = [
+    pytest.mark.parametrize("transport", ["tcp", "memory"]),
+    pytest.mark.skipif(stack_missing() is not None, reason=str(stack_missing())),
+]
+
+
+async def test_listen_reports_real_addresses(transport: str) -> None:
+    async with host_pair(transport) as (_client, server):
+        (addr,) = server.addrs
+        text = str(addr)
+        assert not text.endswith("/tcp/0") and not text.endswith("/memory/0")
+        assert str(server.full_addrs[0]) == f"{text}/p2p/{server.peer_id}"
+
+
+async def test_connect_and_echo(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        conn = await client.connect(server_info(server))
+        assert conn.remote_peer == server.peer_id
+        assert conn.security == "/noise" and conn.muxer == "/yamux/1.0.0"
+        stream = await client.new_stream(server.peer_id, [ECHO])
+        assert stream.protocol == ECHO and stream.remote_peer == server.peer_id
+        stream.write(b"ping pong")
+        await stream.close()
+        assert await stream.read() == b"ping pong"
+        (inbound,) = server.connections(client.peer_id)
+        assert inbound.remote_peer == client.peer_id and inbound.direction == "inbound"
+
+
+async def test_connection_reuse(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        first = await client.connect(server_info(server))
+        again = await client.connect(server_info(server))
+        assert first is again
+        both = await asyncio.gather(*(client.new_stream(server.peer_id, ECHO) for _ in range(5)))
+        assert {s.conn for s in both} == {first}
+        assert len(client.connections(server.peer_id)) == 1
+
+
+async def test_concurrent_connects_share_one_dial(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        conns = await asyncio.gather(*(client.connect(server_info(server)) for _ in range(4)))
+        assert len({id(c) for c in conns}) == 1
+
+
+async def test_events_connected_and_disconnected(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        with client.events.subscribe(PeerConnected, PeerDisconnected) as csub:
+            ssub = server.events.subscribe(PeerConnected, PeerDisconnected)
+            await client.connect(server_info(server))
+            ev = await csub.get(timeout=10)
+            assert isinstance(ev, PeerConnected) and ev.peer_id == server.peer_id
+            ev = await ssub.get(timeout=10)
+            assert isinstance(ev, PeerConnected) and ev.peer_id == client.peer_id
+            await client.disconnect(server.peer_id)
+            ev = await csub.get(timeout=10)
+            assert isinstance(ev, PeerDisconnected) and ev.peer_id == server.peer_id
+            ev = await ssub.get(timeout=10)
+            assert isinstance(ev, PeerDisconnected) and ev.peer_id == client.peer_id
+            assert not client.is_connected(server.peer_id)
+
+
+async def test_half_close_semantics(transport: str) -> None:
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def handler(stream: Stream) -> None:
+        data = await stream.read()  # until the client's FIN
+        got.set_result(data)
+        stream.write(b"reply after FIN")
+        await stream.close()
+
+    async with host_pair(transport) as (client, server):
+        server.set_stream_handler("/half/1", handler)
+        s = await client.new_stream(server_info(server), "/half/1")
+        s.write(b"request")
+        await s.close()
+        with pytest.raises(StreamClosedError):
+            s.write(b"more")
+        assert await asyncio.wait_for(got, 10) == b"request"
+        assert await s.read() == b"reply after FIN"
+        assert await s.read() == b""
+
+
+async def test_reset_is_distinct_from_eof(transport: str) -> None:
+    async def resetter(stream: Stream) -> None:
+        await stream.readexactly(3)
+        stream.reset()
+
+    async def eof(stream: Stream) -> None:
+        await stream.close()
+
+    async with host_pair(transport) as (client, server):
+        server.set_stream_handler("/reset/1", resetter)
+        server.set_stream_handler("/eof/1", eof)
+        s = await client.new_stream(server_info(server), "/reset/1")
+        s.write(b"abc")
+        with pytest.raises(StreamResetError):
+            await s.read(10)
+        e = await client.new_stream(server.peer_id, "/eof/1")
+        assert await e.read(10) == b""
+
+
+async def test_handler_exception_resets_stream(transport: str) -> None:
+    async def broken(stream: Stream) -> None:
+        raise RuntimeError("boom")
+
+    async with host_pair(transport) as (client, server):
+        server.set_stream_handler("/broken/1", broken)
+        s = await client.new_stream(server_info(server), "/broken/1")
+        with pytest.raises(StreamResetError):
+            await s.read(1)
+
+
+async def test_unsupported_protocol(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        with pytest.raises(ProtocolNotSupported):
+            await client.new_stream(server_info(server), ["/nope/1", "/nope/2"])
+        lazy = await client.new_stream(server.peer_id, "/nope/3")
+        with pytest.raises(ProtocolNotSupported):
+            await lazy.read(1)
+        # the connection is still usable
+        s = await client.new_stream(server.peer_id, ["/nope/4", ECHO])
+        assert s.protocol == ECHO
+
+
+async def test_remove_stream_handler(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        server.remove_stream_handler(ECHO)
+        with pytest.raises(ProtocolNotSupported):
+            await client.new_stream(server_info(server), [ECHO], lazy=False)
+
+
+async def test_dial_self_is_refused(transport: str) -> None:
+    async with host_pair(transport) as (_client, server):
+        with pytest.raises(DialError, match="self"):
+            await server.connect(server_info(server))
+        with pytest.raises(DialError, match="self"):
+            await server.connect(str(server.addrs[0]))  # no /p2p: found out by the handshake
+
+
+async def test_dial_answered_by_another_peer(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        other = Host()
+        wrong = f"{server.addrs[0]}/p2p/{other.peer_id}"
+        with pytest.raises(DialError) as info:
+            await client.connect(wrong)
+        assert any(isinstance(e, PeerIdMismatch) for e in info.value.errors.values())
+        assert client.connections() == []
+        assert client.limiter.pending == 0 and client.limiter.connections == 0
+
+
+async def test_host_close_ends_everything(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        s = await client.new_stream(server_info(server), ECHO)
+        s.write(b"x")
+        assert await s.read(1) == b"x"
+        await server.close()
+        with pytest.raises(StreamResetError):
+            await asyncio.wait_for(s.read(1), 10)
+        assert server.limiter.connections == 0 and server.limiter.pending == 0
