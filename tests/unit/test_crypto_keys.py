@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +30,7 @@ from rapidp2p.crypto import (
     public_key_from_protobuf,
     public_key_from_raw,
 )
+from rapidp2p.crypto._ecutil import DETERMINISTIC
 from rapidp2p.exceptions import DecodeError, KeyError_
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -164,6 +168,20 @@ def test_secp256k1_signatures_are_low_s(keys: dict[KeyType, PrivateKey]) -> None
         assert 0 < s <= SECP256K1_N // 2
 
 
+def test_secp256k1_high_s_signature_still_verifies(keys: dict[KeyType, PrivateKey]) -> None:
+    """Verification is lenient about S, as go- and rust-libp2p are; only signing normalises."""
+    key = keys[KeyType.Secp256k1]
+    r, s = decode_dss_signature(key.sign(b"m"))
+    high = encode_dss_signature(r, SECP256K1_N - s)
+    assert key.public_key().verify(b"m", high)
+
+
+@pytest.mark.skipif(not DETERMINISTIC, reason="OpenSSL without RFC 6979 nonces")
+def test_secp256k1_signatures_are_deterministic(keys: dict[KeyType, PrivateKey]) -> None:
+    key = keys[KeyType.Secp256k1]
+    assert key.sign(b"m") == key.sign(b"m") != key.sign(b"n")
+
+
 def test_secp256k1_rejects_uncompressed_point(keys: dict[KeyType, PrivateKey]) -> None:
     key = keys[KeyType.Secp256k1]
     assert isinstance(key, Secp256k1PrivateKey)
@@ -209,6 +227,21 @@ def test_ecdsa_encodings(keys: dict[KeyType, PrivateKey]) -> None:
     assert isinstance(public.curve, ec.SECP256R1)
     # SEC1 ECPrivateKey: SEQUENCE { INTEGER 1, OCTET STRING (32) ... }
     assert key.raw()[2:7] == bytes([0x02, 0x01, 0x01, 0x04, 0x20])
+
+
+@pytest.mark.skipif(not DETERMINISTIC, reason="OpenSSL without RFC 6979 nonces")
+def test_ecdsa_rfc6979_p256_sha256_vector() -> None:
+    """RFC 6979 appendix A.2.5, P-256 with SHA-256, message "sample"."""
+    scalar = int("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721", 16)
+    der = ec.derive_private_key(scalar, ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    key = private_key_from_raw(KeyType.ECDSA, der)
+    r, s = decode_dss_signature(key.sign(b"sample"))
+    assert r == int("EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716", 16)
+    assert s == int("F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8", 16)
 
 
 def test_ecdsa_rejects_other_curves() -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def _deterministic_or_random() -> ec.ECDSA:
+    """RFC 6979 deterministic nonces when OpenSSL has them (3.2+, cryptography 43+), as
+    go- and rust-libp2p sign; otherwise random nonces, which verify the same everywhere."""
+    try:
+        return ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    except (TypeError, UnsupportedAlgorithm):
+        return _ECDSA_SHA256
+
+
+_SIGNING = _deterministic_or_random()
+DETERMINISTIC = _SIGNING is not _ECDSA_SHA256
 
 # An ECDSA DER signature over a curve of at most 521 bits is well below this; longer input is
 # refused before OpenSSL sees it.
@@ -15,7 +28,7 @@ MAX_DER_SIGNATURE = 160
 
 def ecdsa_sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """DER ECDSA signature of SHA-256(data)."""
-    return key.sign(bytes(data), _ECDSA_SHA256)
+    return key.sign(bytes(data), _SIGNING)
 
 
 def ecdsa_verify(key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:

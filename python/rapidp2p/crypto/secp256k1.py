@@ -53,8 +53,9 @@ class Secp256k1PublicKey(PublicKey):
 
 
 class Secp256k1PrivateKey(PrivateKey):
-    """A secp256k1 private key; signatures are normalised to low S (BIP 62), as Bitcoin's
-    libsecp256k1, which go- and rust-libp2p use, both produces and expects."""
+    """A secp256k1 private key. Signatures are normalised to low S (BIP 62): OpenSSL does not
+    do it, and some verifiers (js-libp2p's noble-secp256k1 by default) reject high S.
+    Verification accepts both forms, like go- and rust-libp2p."""
 
     key_type = KeyType.Secp256k1
 
