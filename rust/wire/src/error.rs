@@ -22,6 +22,9 @@ pub enum WireError {
     Protobuf(String),
     #[error("{0}")]
     PeerId(String),
+    /// Input ended inside a varint or a frame body (the caller saw EOF).
+    #[error("{0}")]
+    Eof(String),
 }
 
 pub type Result<T> = std::result::Result<T, WireError>;
