@@ -62,6 +62,11 @@ class SignatureError(Libp2pError):
     """A signature that does not verify."""
 
 
+class RecordError(DecodeError):
+    """A signed envelope or record to discard: unknown or unexpected payload type, or a
+    record whose peer ID does not match the key that signed it."""
+
+
 # --- protocol state machines -------------------------------------------------------------
 
 
@@ -156,6 +161,15 @@ class UpgradeError(Libp2pError):
     """A raw connection could not be secured and multiplexed."""
 
 
+class PeerStoreError(Libp2pError):
+    """A peerstore operation failed (storage unavailable, value not storable)."""
+
+
+class PeerStoreCorrupt(PeerStoreError):
+    """A persistent peerstore's file or a stored value is unreadable; nothing is discarded
+    silently, the caller decides (for example, move the file aside and start empty)."""
+
+
 __all__ = [
     "CidError",
     "ConnectionClosedError",
@@ -175,9 +189,12 @@ __all__ = [
     "NegotiationError",
     "PeerIdError",
     "PeerIdMismatch",
+    "PeerStoreCorrupt",
+    "PeerStoreError",
     "ProtobufError",
     "ProtocolError",
     "ProtocolNotSupported",
+    "RecordError",
     "RemoteProtocolError",
     "ResourceLimitError",
     "SignatureError",

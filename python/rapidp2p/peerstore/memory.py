@@ -1,0 +1,39 @@
+"""The in-memory peerstore (the host's default)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Iterator
+
+from rapidp2p.peerstore.base import Clock, PeerStore, _PeerData
+
+
+class MemoryPeerStore(PeerStore):
+    """Keeps everything in a dict; single-threaded (asyncio), so a transaction is trivially
+    atomic: edits happen on a copy that replaces the stored value only on success."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        super().__init__(clock)
+        self._peers: dict[bytes, _PeerData] = {}
+
+    def _load(self, peer: bytes) -> _PeerData | None:
+        data = self._peers.get(peer)
+        return copy.deepcopy(data) if data is not None else None
+
+    def _save(self, peer: bytes, data: _PeerData) -> None:
+        self._peers[peer] = data
+
+    def _delete(self, peer: bytes) -> None:
+        self._peers.pop(peer, None)
+
+    def _peer_keys(self) -> list[bytes]:
+        return list(self._peers)
+
+    def close(self) -> None:
+        """Nothing to release; the data stays readable."""
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,189 @@
+"""Identify over a negotiated stream, and recording its result in the peerstore.
+
+The host registers :func:`handle_identify` for ``/ipfs/id/1.0.0`` and
+:func:`handle_identify_push` for ``/ipfs/id/push/1.0.0``, and calls :func:`identify` on a new
+outbound stream once a connection is up (and :func:`push_identify` when its addresses or
+protocols change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Protocol
+
+from rapidp2p.crypto import PrivateKey
+from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
+from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.peerstore import CONNECTED_ADDR_TTL, PeerStore
+from rapidp2p.protocols._io import encode_delimited, read_delimited
+from rapidp2p.protocols.identify._proto import (
+    MAX_MESSAGE_SIZE,
+    MAX_MESSAGES,
+    IdentifyInfo,
+    IdentifyMessage,
+    build_identify,
+    validate_identify,
+)
+from rapidp2p.protocols.multistream.negotiate import ByteStream
+
+DEFAULT_TIMEOUT = 30.0
+"""Bound on reading a whole identify response (go-libp2p uses 30 s)."""
+
+
+class IdentifyConfig(Protocol):
+    @property
+    def agent_version(self) -> str: ...
+
+    @property
+    def protocol_version(self) -> str: ...
+
+
+class IdentifyHost(Protocol):
+    """What identify needs from a host; :class:`rapidp2p.host.Host` fits as is."""
+
+    @property
+    def peer_id(self) -> PeerId: ...
+
+    @property
+    def key(self) -> PrivateKey: ...
+
+    @property
+    def addrs(self) -> list[Multiaddr]:
+        """Our listen addresses, advertised to peers."""
+
+    @property
+    def protocols(self) -> list[str]:
+        """The protocols we serve."""
+
+    @property
+    def config(self) -> IdentifyConfig: ...
+
+    @property
+    def peerstore(self) -> PeerStore: ...
+
+
+def _our_message(host: IdentifyHost, observed_addr: Multiaddr | None) -> bytes:
+    return build_identify(
+        private_key=host.key,
+        listen_addrs=host.addrs,
+        protocols=host.protocols,
+        observed_addr=observed_addr,
+        protocol_version=host.config.protocol_version,
+        agent_version=host.config.agent_version,
+    )
+
+
+async def _close(stream: ByteStream) -> None:
+    """Half-closes the stream if it can (identify ends the response with EOF)."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
+async def handle_identify(
+    host: IdentifyHost, stream: ByteStream, *, observed_addr: Multiaddr | None = None
+) -> None:
+    """Responder for ``/ipfs/id/1.0.0``: writes our Identify message, then half-closes.
+
+    ``observed_addr`` is the address we see the remote at (the connection's remote addr).
+    """
+    stream.write(encode_delimited(_our_message(host, observed_addr)))
+    await stream.drain()
+    await _close(stream)
+
+
+async def push_identify(host: IdentifyHost, stream: ByteStream) -> None:
+    """Initiator for ``/ipfs/id/push/1.0.0``: sends our current message, then half-closes."""
+    stream.write(encode_delimited(_our_message(host, None)))
+    await stream.drain()
+    await _close(stream)
+
+
+async def read_identify(
+    stream: ByteStream, remote_peer: PeerId, *, timeout: float | None = DEFAULT_TIMEOUT
+) -> IdentifyInfo:
+    """Reads delimited Identify messages until EOF (at most MAX_MESSAGES, each <= 8 KiB),
+    merges and validates them. Raises FrameTooLarge, ProtobufError, PeerIdMismatch,
+    RemoteProtocolError (no message / too many), StreamTimeout."""
+    try:
+        return await asyncio.wait_for(_read_all(stream, remote_peer), timeout)
+    except asyncio.TimeoutError as exc:
+        raise StreamTimeout(f"identify response not complete within {timeout} s") from exc
+
+
+async def _read_all(stream: ByteStream, remote_peer: PeerId) -> IdentifyInfo:
+    merged: IdentifyMessage | None = None
+    for _ in range(MAX_MESSAGES + 1):
+        data = await read_delimited(stream, MAX_MESSAGE_SIZE)
+        if data is None:
+            break
+        msg = IdentifyMessage.decode(data)
+        merged = msg if merged is None else merged.merge(msg)
+    else:
+        raise RemoteProtocolError(f"identify response of over {MAX_MESSAGES} messages")
+    if merged is None:
+        raise RemoteProtocolError("identify stream closed without a message")
+    return validate_identify(merged, remote_peer)
+
+
+def record_identify(
+    peerstore: PeerStore, info: IdentifyInfo, *, addr_ttl: float = CONNECTED_ADDR_TTL
+) -> None:
+    """Stores what identify learned. Addresses come from the signed record when one was
+    accepted (certified), else from the listen addresses; protocols are replaced."""
+    pid = info.peer_id
+    if info.public_key is not None:
+        peerstore.add_pubkey(pid, info.public_key)
+    if info.has_protocols:
+        peerstore.set_protocols(pid, info.protocols)
+    if info.envelope is not None and info.peer_record is not None:
+        peerstore.consume_peer_record(info.envelope, info.peer_record, addr_ttl)
+    elif info.listen_addrs:
+        peerstore.add_addrs(pid, info.listen_addrs, addr_ttl)
+    if info.agent_version is not None:
+        peerstore.put(pid, "AgentVersion", info.agent_version)
+    if info.protocol_version is not None:
+        peerstore.put(pid, "ProtocolVersion", info.protocol_version)
+
+
+async def identify(
+    host: IdentifyHost,
+    stream: ByteStream,
+    remote_peer: PeerId,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> IdentifyInfo:
+    """Initiator for ``/ipfs/id/1.0.0`` on a fresh stream: reads the peer's answer,
+    validates it, records it in ``host.peerstore`` and returns it."""
+    info = await read_identify(stream, remote_peer, timeout=timeout)
+    record_identify(host.peerstore, info)
+    return info
+
+
+async def handle_identify_push(
+    host: IdentifyHost,
+    stream: ByteStream,
+    remote_peer: PeerId,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> IdentifyInfo:
+    """Responder for ``/ipfs/id/push/1.0.0``: reads the pushed message and records it
+    (absent fields leave the stored values alone)."""
+    info = await read_identify(stream, remote_peer, timeout=timeout)
+    record_identify(host.peerstore, info)
+    return info
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "IdentifyHost",
+    "handle_identify",
+    "handle_identify_push",
+    "identify",
+    "push_identify",
+    "read_identify",
+    "record_identify",
+]
