@@ -1,0 +1,45 @@
+//! The transport-cipher interface a `Connection` needs (implemented by the Noise transport).
+
+/// A framed, authenticated cipher pair: `encrypt` appends whole wire frames, `decrypt`
+/// consumes every complete frame at the start of its input.
+pub trait SecureChannel {
+    type Error: std::fmt::Display;
+
+    /// Exact wire bytes `encrypt` produces for `plaintext_len` bytes.
+    fn encrypted_len(&self, plaintext_len: usize) -> usize;
+
+    /// Encrypts into exactly `encrypted_len(plaintext.len())` bytes of `out`; returns bytes
+    /// written.
+    fn encrypt_to_slice(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Self::Error>;
+
+    /// Encrypts, appending whole frames to `out`.
+    fn encrypt(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), Self::Error>;
+
+    /// Decrypts every complete frame of `input` into `out`; returns input bytes consumed.
+    /// The partial tail left over is always shorter than one wire frame.
+    fn decrypt(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, Self::Error>;
+}
+
+/// A cipher that cannot exist: `Connection<NoCipher>` is a plaintext-only connection.
+#[derive(Debug)]
+pub enum NoCipher {}
+
+impl SecureChannel for NoCipher {
+    type Error = std::convert::Infallible;
+
+    fn encrypted_len(&self, _: usize) -> usize {
+        match *self {}
+    }
+
+    fn encrypt_to_slice(&mut self, _: &[u8], _: &mut [u8]) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+
+    fn encrypt(&mut self, _: &[u8], _: &mut Vec<u8>) -> Result<(), Self::Error> {
+        match *self {}
+    }
+
+    fn decrypt(&mut self, _: &[u8], _: &mut Vec<u8>) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+}

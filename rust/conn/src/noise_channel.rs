@@ -1,0 +1,25 @@
+//! The Noise transport (`rapidp2p-noise`) as a connection's cipher.
+
+use rapidp2p_noise::{NoiseError, Transport};
+
+use crate::channel::SecureChannel;
+
+impl SecureChannel for Transport {
+    type Error = NoiseError;
+
+    fn encrypted_len(&self, plaintext_len: usize) -> usize {
+        rapidp2p_noise::encrypted_len(plaintext_len)
+    }
+
+    fn encrypt_to_slice(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, NoiseError> {
+        Transport::encrypt_to_slice(self, plaintext, out)
+    }
+
+    fn encrypt(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), NoiseError> {
+        Transport::encrypt(self, plaintext, out)
+    }
+
+    fn decrypt(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, NoiseError> {
+        Transport::decrypt(self, input, out)
+    }
+}
