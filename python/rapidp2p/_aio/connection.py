@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from rapidp2p import _core
 from rapidp2p._aio.stream import Stream
@@ -140,13 +140,17 @@ class MuxedConnection(asyncio.Protocol):
         self.security: str | None = None
         self.muxer: str | None = None
         self.default_write_timeout: float | None = None
+        #: Tasks serving this connection's inbound streams (cancelled when it closes).
+        self.handler_tasks: set[asyncio.Task[Any]] = set()
+        #: Inbound streams being served, per protocol (the host's per-protocol cap).
+        self.inbound_protocol_counts: dict[str, int] = {}
         self.opened_at = self.loop.time()
 
     # ---- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport; they implement it.
+        self.transport = cast(asyncio.Transport, transport)
         if self.on_made is not None:
             self.on_made(self)
         if not self._connected.done():

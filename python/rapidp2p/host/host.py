@@ -68,6 +68,8 @@ class HostConfig:
     muxer: MuxerOptions = field(default_factory=MuxerOptions)
     #: ``/plaintext/2.0.0`` (NO encryption) is offered only when this is True.
     enable_plaintext: bool = False
+    #: Security protocols offered, in order (default: ``/noise``, then plaintext if enabled).
+    security_protocols: list[str] | None = None
     enable_ping: bool = True
     enable_identify: bool = True
     agent_version: str = field(default_factory=lambda: f"rapidp2p/{_version()}")
@@ -120,6 +122,7 @@ class Host:
             enable_plaintext=self.config.enable_plaintext,
             timeout=self.config.upgrade_timeout,
             muxer_options=self._muxer_options(),
+            security_protocols=self.config.security_protocols,
         )
         self.limiter = ConnectionLimiter(self.config.limits)
         self._listeners: list[Listener] = []
@@ -313,6 +316,8 @@ class Host:
 
     def _on_connection_closed(self, mux: MuxedConnection, ip: str | None) -> None:
         self.limiter.connection_closed(ip)
+        for task in list(mux.handler_tasks):  # handlers of a dead connection end with it
+            task.cancel()
         conns = self._conns.get(mux.remote_peer)
         if conns is None or mux not in conns:
             return
@@ -531,7 +536,10 @@ class Host:
         return stream
 
     def _on_inbound_stream(self, stream: Stream) -> None:
-        self._spawn(self._serve_stream(stream))
+        task = self._spawn(self._serve_stream(stream))
+        tasks = stream.conn.handler_tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _serve_stream(self, stream: Stream) -> None:
         from rapidp2p.protocols.multistream import select_inbound
@@ -548,7 +556,7 @@ class Host:
         stream.protocol = proto
         handler = handlers.get(proto)
         mux = stream.conn
-        counts: dict[str, int] = mux.__dict__.setdefault("_proto_counts", {})
+        counts = mux.inbound_protocol_counts
         if (
             handler is None
             or counts.get(proto, 0) >= self.config.limits.max_inbound_streams_per_protocol

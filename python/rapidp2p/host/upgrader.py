@@ -54,6 +54,7 @@ class Upgrader:
         enable_plaintext: bool = False,
         timeout: float = 15.0,
         muxer_options: MuxerOptions | None = None,
+        security_protocols: list[str] | None = None,
     ) -> None:
         self.key = key
         self.timeout = timeout
@@ -61,6 +62,10 @@ class Upgrader:
         self.security_protocols = [NOISE_PROTOCOL_ID]
         if enable_plaintext:
             self.security_protocols.append(PLAINTEXT_PROTOCOL_ID)
+        if security_protocols is not None:
+            if PLAINTEXT_PROTOCOL_ID in security_protocols and not enable_plaintext:
+                raise ValueError("plaintext security needs enable_plaintext=True")
+            self.security_protocols = list(security_protocols)
         self.muxers = [YAMUX_PROTOCOL_ID]
 
     async def upgrade_outbound(
