@@ -111,3 +111,24 @@ def test_peer_record_create_uses_increasing_seq() -> None:
     b = PeerRecord.create(pid, ADDRS)
     assert b.seq >= a.seq > 0
     assert PeerRecord.unmarshal(a.marshal()) == a
+
+
+# Sealed by py-libp2p 0.8.1 (Ed25519 key, seq 77, one address); checks wire compatibility.
+PY_LIBP2P_ENVELOPE = bytes.fromhex(
+    "0a2408011220b34843d752bee42d2bbd7bbc289a6741685b99e6af60df119563c77550c4ac64120203011a36"
+    "0a26002408011220b34843d752bee42d2bbd7bbc289a6741685b99e6af60df119563c77550c4ac64104d1a0a"
+    "0a080401020304060fa12a404bcf5cf233ff17e0f0f6bb4b3e3add22d94c4881175946ebae38e98090196506"
+    "a2acf9c6b95fa71450be36f26ee3f6e9627dedbde8cca21fc1a5029f5f45b900"
+)
+
+
+def test_opens_envelope_sealed_by_py_libp2p() -> None:
+    envelope, record = PeerRecord.open_envelope(PY_LIBP2P_ENVELOPE)
+    assert str(record.peer_id) == "12D3KooWMtD4LC78cckox83kmqU2poe6DnHixkjQpE3nDSwqEYXu"
+    assert record.seq == 77
+    assert record.addrs == (Multiaddr("/ip4/1.2.3.4/tcp/4001"),)
+    assert envelope.raw == PY_LIBP2P_ENVELOPE
+    flipped = bytearray(PY_LIBP2P_ENVELOPE)
+    flipped[-1] ^= 1
+    with pytest.raises(SignatureError):
+        PeerRecord.open_envelope(bytes(flipped))
