@@ -15,7 +15,7 @@ from rapidp2p.exceptions import (
     StreamClosedError,
     StreamResetError,
 )
-from rapidp2p.host import Host, PeerConnected, PeerDisconnected
+from rapidp2p.host import Host, PeerConnected, PeerDisconnected, PeerIdentified, ProtocolsChanged
 
 pytestmark = [
     pytest.mark.parametrize("transport", ["tcp", "memory"]),
@@ -176,3 +176,43 @@ async def test_host_close_ends_everything(transport: str) -> None:
         with pytest.raises(StreamResetError):
             await asyncio.wait_for(s.read(1), 10)
         assert server.limiter.connections == 0 and server.limiter.pending == 0
+
+
+async def test_ping_service(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        rtts = await client.ping(server_info(server), 3)
+        assert len(rtts) == 3 and all(r > 0 for r in rtts)
+
+
+async def test_identify_runs_on_connect_and_fills_the_peerstore(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        sub = client.events.subscribe(PeerIdentified)
+        conn = await client.connect(server_info(server))
+        ev = await sub.get(timeout=10)
+        assert isinstance(ev, PeerIdentified) and ev.peer_id == server.peer_id
+        assert ECHO in ev.protocols and "/ipfs/ping/1.0.0" in ev.protocols
+        assert ev.agent_version == client.config.agent_version
+        info = await client.identify.identify_peer(conn)
+        assert set(info.protocols) == set(server.protocols)
+        assert ECHO in client.peerstore.get_protocols(server.peer_id)
+        assert client.peerstore.pubkey(server.peer_id) == server.key.public_key()
+        assert [str(a) for a in client.peerstore.addrs(server.peer_id)] == [
+            str(a) for a in server.addrs
+        ]
+        if transport == "tcp":
+            assert str(info.observed_addr).startswith("/ip4/127.0.0.1/tcp/")
+
+
+async def test_identify_push_on_new_handler(transport: str) -> None:
+    async with host_pair(transport) as (client, server):
+        sub = client.events.subscribe(ProtocolsChanged)
+        conn = await client.connect(server_info(server))
+        await client.identify.identify_peer(conn)
+
+        async def nothing(stream: Stream) -> None:
+            await stream.close()
+
+        server.set_stream_handler("/added/1.0.0", nothing)
+        ev = await sub.get(timeout=10)
+        assert isinstance(ev, ProtocolsChanged) and ev.added == ("/added/1.0.0",)
+        assert "/added/1.0.0" in client.peerstore.get_protocols(server.peer_id)

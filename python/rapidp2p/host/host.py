@@ -225,10 +225,19 @@ class Host:
 
     def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
         """Serves ``protocol``: ``handler(stream)`` runs in its own task per inbound stream."""
+        new = protocol not in self._handlers
         self._handlers[protocol] = handler
+        if new:
+            self._protocols_changed()
 
     def remove_stream_handler(self, protocol: str) -> None:
-        self._handlers.pop(protocol, None)
+        if self._handlers.pop(protocol, None) is not None:
+            self._protocols_changed()
+
+    def _protocols_changed(self) -> None:
+        ident = self.identify
+        if ident is not None and self._started and not self._closed:
+            ident.protocols_changed()
 
     @property
     def protocols(self) -> list[str]:

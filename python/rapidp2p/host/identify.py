@@ -1,0 +1,155 @@
+"""Identify on every connection, identify-push on protocol changes, events for both.
+
+The wire logic is ``rapidp2p.protocols.identify``; this service wires it to the host: it
+serves ``/ipfs/id/1.0.0`` (telling each peer the address we observe it at), runs identify
+once per new connection (results recorded in the peerstore, :class:`PeerIdentified`
+emitted), and pushes our new protocol list to connected peers when handlers change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p._aio.connection import MuxedConnection
+from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import Libp2pError
+from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
+
+if TYPE_CHECKING:
+    from rapidp2p.host.host import Host
+
+__all__ = ["IdentifyService"]
+
+log = logging.getLogger("rapidp2p.identify")
+
+
+class IdentifyService:
+    """Identify and identify-push for one host."""
+
+    def __init__(self, host: Host) -> None:
+        from rapidp2p.protocols.identify import PROTOCOL_ID, PUSH_PROTOCOL_ID
+
+        self.host = host
+        self._results: dict[MuxedConnection, asyncio.Future[Any]] = {}
+        #: Addresses peers told us they see us at (most recent last, bounded).
+        self.observed_addrs: list[Any] = []
+        host.set_stream_handler(PROTOCOL_ID, self._handle)
+        host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
+        self._push_scheduled = False
+
+    async def _handle(self, stream: Stream) -> None:
+        from rapidp2p.protocols.identify import handle_identify
+
+        await handle_identify(self.host, stream, observed_addr=stream.conn.remote_addr)
+
+    async def _handle_push(self, stream: Stream) -> None:
+        from rapidp2p.protocols.identify import handle_identify_push
+
+        peer = stream.remote_peer
+        before = set(self._protocols_of(peer))
+        info = await handle_identify_push(self.host, stream, peer)
+        if info.has_protocols:
+            after = set(info.protocols)
+            if after != before:
+                self.host.events.emit(
+                    ProtocolsChanged(
+                        peer, tuple(sorted(after - before)), tuple(sorted(before - after))
+                    )
+                )
+
+    def _protocols_of(self, peer: Any) -> list[str]:
+        with contextlib.suppress(Exception):
+            return list(self.host.peerstore.get_protocols(peer))
+        return []
+
+    def on_connection(self, mux: MuxedConnection) -> None:
+        """Starts identify on a new connection (its result is kept for ``identify_peer``)."""
+        fut = asyncio.ensure_future(self._identify(mux))
+        self._results[mux] = fut
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "unretrieved"
+        mux.handler_tasks.add(fut)  # cancelled when the connection closes
+        fut.add_done_callback(mux.handler_tasks.discard)
+        mux.on_close.append(lambda m: self._results.pop(m, None))
+
+    async def identify_peer(self, conn: MuxedConnection) -> Any:
+        """The identify result of ``conn`` (runs identify if it has not run yet)."""
+        fut = self._results.get(conn)
+        if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
+            fut = asyncio.ensure_future(self._identify(conn))
+            self._results[conn] = fut
+        return await asyncio.shield(fut)
+
+    async def _identify(self, mux: MuxedConnection) -> Any:
+        from rapidp2p.protocols.identify import PROTOCOL_ID, identify
+        from rapidp2p.protocols.multistream import select_outbound
+
+        timeout = self.host.config.negotiation_timeout
+        stream = await asyncio.wait_for(mux.open_stream(), timeout)
+        try:
+            stream.protocol = await select_outbound(stream, [PROTOCOL_ID], timeout=timeout)
+            before = set(self._protocols_of(mux.remote_peer))
+            info = await identify(self.host, stream, mux.remote_peer, timeout=timeout)
+        except BaseException:
+            stream.reset()
+            raise
+        with contextlib.suppress(Libp2pError):
+            await stream.close()
+        if info.observed_addr is not None:
+            self.observed_addrs.append(info.observed_addr)
+            del self.observed_addrs[:-16]
+        self.host.events.emit(
+            PeerIdentified(
+                mux.remote_peer,
+                info.agent_version,
+                info.protocol_version,
+                tuple(info.protocols),
+                tuple(info.listen_addrs),
+                info.observed_addr,
+            )
+        )
+        if before and set(info.protocols) != before:
+            after = set(info.protocols)
+            self.host.events.emit(
+                ProtocolsChanged(
+                    mux.remote_peer, tuple(sorted(after - before)), tuple(sorted(before - after))
+                )
+            )
+        return info
+
+    def protocols_changed(self) -> None:
+        """Our handlers changed: push the new list to every connected peer (coalesced)."""
+        if self._push_scheduled or not self.host.connections():
+            return
+        self._push_scheduled = True
+        asyncio.get_running_loop().call_soon(self._start_push)
+
+    def _start_push(self) -> None:
+        self._push_scheduled = False
+        for mux in self.host.connections():
+            task = asyncio.ensure_future(self._push(mux))
+            mux.handler_tasks.add(task)
+            task.add_done_callback(mux.handler_tasks.discard)
+
+    async def _push(self, mux: MuxedConnection) -> None:
+        from rapidp2p.protocols.identify import PUSH_PROTOCOL_ID, push_identify
+        from rapidp2p.protocols.multistream import select_outbound
+
+        timeout = self.host.config.negotiation_timeout
+        try:
+            stream = await asyncio.wait_for(mux.open_stream(), timeout)
+        except (Libp2pError, asyncio.TimeoutError):
+            return
+        try:
+            await select_outbound(stream, [PUSH_PROTOCOL_ID], timeout=timeout)
+            await push_identify(self.host, stream)
+        except (Libp2pError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.debug("identify-push to %s failed: %s", mux.remote_peer, exc)
+            stream.reset()
+
+    def close(self) -> None:
+        for fut in self._results.values():
+            fut.cancel()
+        self._results.clear()
