@@ -23,6 +23,20 @@ SINK = "/bench/sink/1.0.0"
 CHUNK = 1 << 20
 
 
+PLAINTEXT = "--plaintext" in sys.argv
+
+
+def _config(limits: object = None) -> object:
+    """Noise by default; ``--plaintext`` (explicit) measures the stack without encryption."""
+    from rapidp2p.host import HostConfig, Limits
+
+    cfg = HostConfig(limits=limits if isinstance(limits, Limits) else Limits())
+    if PLAINTEXT:
+        cfg.enable_plaintext = True
+        cfg.security_protocols = ["/plaintext/2.0.0"]
+    return cfg
+
+
 # ---- server side (child process) ---------------------------------------------------------
 
 
@@ -30,9 +44,8 @@ async def serve_rapidp2p() -> None:
     from rapidp2p._aio.stream import Stream
     from rapidp2p.host import Host, HostConfig, Limits
 
-    config = HostConfig(
-        limits=Limits(connection_burst_per_ip=10_000, max_connections_per_ip=10_000)
-    )
+    config = _config(Limits(connection_burst_per_ip=10_000, max_connections_per_ip=10_000))
+    assert isinstance(config, HostConfig)
 
     async def sink(stream: Stream) -> None:
         total = 0
@@ -82,14 +95,14 @@ async def bench_rapidp2p(addr: str, mib: int, pings: int, setups: int) -> dict[s
     out: dict[str, float] = {}
     setup_times = []
     for _ in range(setups):
-        async with Host() as h:
+        async with Host(config=_config()) as h:  # type: ignore[arg-type]
             start = time.perf_counter()
             await h.connect(addr)
             setup_times.append(time.perf_counter() - start)
     out["setup_ms_median"] = statistics.median(setup_times) * 1000
     out["setup_ms_min"] = min(setup_times) * 1000
 
-    async with Host() as host:
+    async with Host(config=_config()) as host:  # type: ignore[arg-type]
         conn = await host.connect(addr)
         rtts = await host.ping(conn.remote_peer, pings)
         out["ping_us_median"] = statistics.median(rtts) * 1e6
@@ -126,7 +139,7 @@ async def bench_raw(port: int, mib: int) -> float:
 
 def _child(kind: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind],
+        [sys.executable, __file__, "--serve", kind, *(["--plaintext"] if PLAINTEXT else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -141,6 +154,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--pings", type=int, default=50)
     parser.add_argument("--setups", type=int, default=20)
+    parser.add_argument("--plaintext", action="store_true", help="no encryption (explicit)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the client to FILE")
     args = parser.parse_args()
     if args.serve == "rapidp2p":
@@ -174,7 +188,8 @@ def main() -> None:
     finally:
         raw_child.communicate("", timeout=30)
 
-    print(f"event loop: {loop_name}; two processes over 127.0.0.1")
+    security = "plaintext (no encryption)" if PLAINTEXT else "Noise"
+    print(f"event loop: {loop_name}; two processes over 127.0.0.1; security {security}")
     print(f"rapidp2p single stream, {args.mib} MiB: {figures['throughput_MBps']:.0f} MB/s")
     print(f"raw TCP, {args.mib} MiB:               {raw:.0f} MB/s")
     print(

@@ -442,6 +442,16 @@ class MuxedConnection(asyncio.Protocol):
             self._schedule_flush()
         return accepted
 
+    def _send_window(self, st: Stream) -> int:
+        conn = self._conn
+        if conn is None or self.transport is None:
+            raise ConnectionClosedError("connection closed")
+        try:
+            window: int = conn.send_window(st.stream_id)
+        except Libp2pError:
+            return 0
+        return window
+
     def _close_stream(self, st: Stream) -> None:
         if self._conn is None or self.transport is None:
             return

@@ -136,22 +136,10 @@ class Stream:
         if len(first) > n:
             chunks[0] = first[n:]
             out = first[:n]
-        elif len(first) == n or len(chunks) == 1:
-            out = chunks.popleft()
         else:
-            parts = [chunks.popleft()]
-            size = len(first)
-            while chunks and size < n:
-                nxt = chunks[0]
-                room = n - size
-                if len(nxt) > room:
-                    chunks[0] = nxt[room:]
-                    nxt = nxt[:room]
-                else:
-                    chunks.popleft()
-                parts.append(nxt)
-                size += len(nxt)
-            out = b"".join(parts)
+            # One whole chunk, never a join: chunks are already large (one per socket read),
+            # and copying them again would cost more than the extra call.
+            out = chunks.popleft()
         self._consumed(len(out))
         return out
 
@@ -241,7 +229,10 @@ class Stream:
         pending = self._pending
         while pending:
             data, offset = pending[0]
-            piece = data[offset : offset + _SEND_SLICE]
+            room = min(_SEND_SLICE, self._mux._send_window(self))
+            if room <= 0:
+                break
+            piece = data[offset : offset + room] if offset or room < len(data) else data
             accepted = self._mux._send(self, piece, False)
             if accepted:
                 self._pending_size -= accepted

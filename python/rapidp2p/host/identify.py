@@ -72,7 +72,10 @@ class IdentifyService:
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "unretrieved"
         mux.handler_tasks.add(fut)  # cancelled when the connection closes
         fut.add_done_callback(mux.handler_tasks.discard)
-        mux.on_close.append(lambda m: self._results.pop(m, None))
+        mux.on_close.append(self._forget)
+
+    def _forget(self, mux: MuxedConnection) -> None:
+        self._results.pop(mux, None)
 
     async def identify_peer(self, conn: MuxedConnection) -> Any:
         """The identify result of ``conn`` (runs identify if it has not run yet)."""
