@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from rapidp2p.cli.command import CliError
-from rapidp2p.cli.peer_id import peer_id_text
 
 NAME = "id"
 HELP = "print a new peer ID (optionally saving its key), or the peer ID of a saved key"
@@ -35,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints the peer ID (or a JSON description) on stdout."""
     from rapidp2p.crypto import KeyType, generate_keypair, load_identity, save_identity
+    from rapidp2p.peer import PeerId
 
     if args.key is not None:
         if args.type is not None or args.bits is not None or args.force:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 save_identity(path, key, overwrite=args.force)
             except FileExistsError:
                 raise CliError(f"{path} exists; use --force to overwrite it") from None
-    peer_id = peer_id_text(key.public_key())
+    peer_id = str(PeerId.from_public_key(key.public_key()))
     if args.json:
         print(
             json.dumps(
