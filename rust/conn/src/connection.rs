@@ -20,14 +20,23 @@ pub enum ConnError {
     Mux(#[from] MuxError),
 }
 
-/// A secured (or plaintext) yamux connection.
+/// A secured (or plaintext) yamux connection. Before the muxer starts it can carry a
+/// "preamble" of raw plaintext through the cipher (multistream-select for the muxer inside
+/// Noise): `send_preamble` / `receive_preamble`, then `start_muxer` with the leftover.
 #[derive(Debug)]
 pub struct Connection<T> {
     cipher: Option<T>,
     session: Session,
     tail: Vec<u8>,
     plain: Vec<u8>,
+    preamble_out: Vec<u8>,
+    in_preamble: bool,
+    muxer_started: bool,
     crypto_failed: bool,
+}
+
+fn crypto<E: std::fmt::Display>(e: E) -> ConnError {
+    ConnError::Crypto(e.to_string())
 }
 
 impl<T: SecureChannel> Connection<T> {
@@ -38,6 +47,9 @@ impl<T: SecureChannel> Connection<T> {
             session: Session::new(role, cfg)?,
             tail: Vec::new(),
             plain: Vec::new(),
+            preamble_out: Vec::new(),
+            in_preamble: false,
+            muxer_started: false,
             crypto_failed: false,
         })
     }
@@ -60,19 +72,12 @@ impl<T: SecureChannel> Connection<T> {
         self.crypto_failed || self.session.is_closed()
     }
 
-    /// Decrypts every complete frame (keeping the partial tail, always under one frame) and
-    /// runs the session over the plaintext, appending events.
-    pub fn receive(
-        &mut self,
-        data: &[u8],
-        now: f64,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        if self.crypto_failed {
-            return Ok(());
-        }
+    /// Decrypts every complete frame of `tail + data` into `self.plain`, keeping the partial
+    /// tail (always under one frame). A failure kills the connection and queues GoAway.
+    fn decrypt(&mut self, data: &[u8]) -> Result<(), ConnError> {
         let Some(cipher) = self.cipher.as_mut() else {
-            return Ok(self.session.receive(data, now, events)?);
+            self.plain.extend_from_slice(data);
+            return Ok(());
         };
         let result = if self.tail.is_empty() {
             cipher.decrypt(data, &mut self.plain).map(|n| {
@@ -90,61 +95,136 @@ impl<T: SecureChannel> Connection<T> {
             self.plain = Vec::new();
             // Tell the peer why (our send cipher still works), then the caller closes.
             let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
-            return Err(ConnError::Crypto(e.to_string()));
+            return Err(crypto(e));
         }
-        let r = self.session.receive(&self.plain, now, events);
+        Ok(())
+    }
+
+    fn recycle_scratch(&mut self) {
         self.plain.clear();
         if self.plain.capacity() > MAX_IDLE_SCRATCH {
             self.plain = Vec::new();
         }
+    }
+
+    /// Decrypts every complete frame (keeping the partial tail) and runs the session over the
+    /// plaintext, appending events. Ends the preamble phase if one was running.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        if self.crypto_failed {
+            return Ok(());
+        }
+        self.in_preamble = false;
+        self.muxer_started = true;
+        if self.cipher.is_none() {
+            return Ok(self.session.receive(data, now, events)?);
+        }
+        self.decrypt(data)?;
+        let r = self.session.receive(&self.plain, now, events);
+        self.recycle_scratch();
         Ok(r?)
+    }
+
+    fn check_preamble(&mut self) -> Result<(), ConnError> {
+        if self.muxer_started {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "the muxer already started",
+            )));
+        }
+        if self.crypto_failed {
+            return Err(ConnError::Mux(MuxError::SessionClosed));
+        }
+        self.in_preamble = true;
+        Ok(())
+    }
+
+    /// Preamble phase: queues raw plaintext (not yamux) for the peer. Muxer output is held
+    /// back until `start_muxer`.
+    pub fn send_preamble(&mut self, data: &[u8]) -> Result<(), ConnError> {
+        self.check_preamble()?;
+        self.preamble_out.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Preamble phase: decrypts `data` and returns the plaintext (not fed to yamux).
+    pub fn receive_preamble(&mut self, data: &[u8]) -> Result<Vec<u8>, ConnError> {
+        self.check_preamble()?;
+        self.decrypt(data)?;
+        let out = self.plain.clone();
+        self.recycle_scratch();
+        Ok(out)
+    }
+
+    /// Ends the preamble: `plaintext` (already decrypted bytes received after it) goes to the
+    /// yamux session.
+    pub fn start_muxer(
+        &mut self,
+        plaintext: &[u8],
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        if self.crypto_failed {
+            return Err(ConnError::Mux(MuxError::SessionClosed));
+        }
+        self.in_preamble = false;
+        self.muxer_started = true;
+        Ok(self.session.receive(plaintext, now, events)?)
+    }
+
+    fn wire_len(&self, plaintext_len: usize) -> usize {
+        match &self.cipher {
+            Some(c) if plaintext_len > 0 => c.encrypted_len(plaintext_len),
+            _ => plaintext_len,
+        }
+    }
+
+    /// The session's plaintext that may go out now (none while the preamble runs).
+    fn session_out_len(&self) -> usize {
+        if self.in_preamble {
+            0
+        } else {
+            self.session.pending_output().len()
+        }
     }
 
     /// Exact bytes `write_output` / `write_output_to_slice` will produce now.
     pub fn output_len(&self) -> usize {
-        let n = self.session.pending_output().len();
-        match &self.cipher {
-            Some(c) if n > 0 => c.encrypted_len(n),
-            _ => n,
-        }
+        self.wire_len(self.preamble_out.len()) + self.wire_len(self.session_out_len())
     }
 
     /// Appends all pending output (encrypted when there is a cipher) to `out`.
     pub fn write_output(&mut self, out: &mut Vec<u8>) -> Result<(), ConnError> {
-        let plain = self.session.pending_output();
-        if plain.is_empty() {
-            return Ok(());
-        }
-        match self.cipher.as_mut() {
-            None => out.extend_from_slice(plain),
-            Some(c) => c
-                .encrypt(plain, out)
-                .map_err(|e| ConnError::Crypto(e.to_string()))?,
-        }
-        self.session.clear_output();
+        let n = self.output_len();
+        let start = out.len();
+        out.resize(start + n, 0);
+        let written = self.write_output_to_slice(&mut out[start..])?;
+        out.truncate(start + written);
         Ok(())
     }
 
-    /// Writes all pending output into `out`, which must hold exactly `output_len()` bytes;
+    /// Writes all pending output into `out`, which must hold at least `output_len()` bytes;
     /// returns bytes written (lets a binding fill a foreign buffer without a copy).
     pub fn write_output_to_slice(&mut self, out: &mut [u8]) -> Result<usize, ConnError> {
-        let plain = self.session.pending_output();
-        let n =
-            match self.cipher.as_mut() {
-                None => {
-                    let dst = out.get_mut(..plain.len()).ok_or(ConnError::Mux(
-                        MuxError::InvalidArgument("output slice too small"),
-                    ))?;
-                    dst.copy_from_slice(plain);
-                    plain.len()
-                }
-                Some(_) if plain.is_empty() => 0,
-                Some(c) => c
-                    .encrypt_to_slice(plain, out)
-                    .map_err(|e| ConnError::Crypto(e.to_string()))?,
-            };
-        self.session.clear_output();
-        Ok(n)
+        if out.len() < self.output_len() {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "output slice too small",
+            )));
+        }
+        let mut pos = 0;
+        if !self.preamble_out.is_empty() {
+            pos += seal(self.cipher.as_mut(), &self.preamble_out, &mut out[pos..])?;
+            self.preamble_out.clear();
+        }
+        if self.session_out_len() > 0 {
+            let plain = self.session.pending_output();
+            pos += seal(self.cipher.as_mut(), plain, &mut out[pos..])?;
+            self.session.clear_output();
+        }
+        Ok(pos)
     }
 
     /// Convenience: all pending output as a new vector.
@@ -152,5 +232,23 @@ impl<T: SecureChannel> Connection<T> {
         let mut out = Vec::with_capacity(self.output_len());
         self.write_output(&mut out)?;
         Ok(out)
+    }
+}
+
+/// Copies or encrypts `plain` into the front of `out`; returns bytes written.
+fn seal<T: SecureChannel>(
+    cipher: Option<&mut T>,
+    plain: &[u8],
+    out: &mut [u8],
+) -> Result<usize, ConnError> {
+    match cipher {
+        None => {
+            out[..plain.len()].copy_from_slice(plain);
+            Ok(plain.len())
+        }
+        Some(c) => {
+            let n = c.encrypted_len(plain.len());
+            c.encrypt_to_slice(plain, &mut out[..n]).map_err(crypto)
+        }
     }
 }

@@ -181,3 +181,52 @@ fn yamux_violation_surfaces_as_mux_error() {
     assert!(s.is_closed());
     assert_eq!(s.output_len(), 12, "GoAway(protocol error) queued");
 }
+
+#[test]
+fn preamble_then_muxer_with_pipelined_frames() {
+    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
+    // Client: negotiation line, then (pipelined) opens a stream before the answer arrived.
+    c.send_preamble(b"/multistream/1.0.0\n").unwrap();
+    let id = c.session_mut().open_stream().unwrap();
+    let mut wire = c.take_output().unwrap();
+    assert_eq!(
+        wire.len(),
+        3 + 19,
+        "muxer output is held while the preamble runs"
+    );
+    let mut ev = Vec::new();
+    c.start_muxer(b"", 0.0, &mut ev).unwrap();
+    c.session_mut().send(id, b"after", false).unwrap();
+    wire.extend(c.take_output().unwrap());
+    // Server: the preamble arrives in pieces, then yamux frames follow in the same read.
+    assert!(
+        s.receive_preamble(&wire[..10]).unwrap().is_empty(),
+        "no complete frame yet"
+    );
+    assert_eq!(
+        s.receive_preamble(&wire[10..22]).unwrap(),
+        b"/multistream/1.0.0\n"
+    );
+    let mut ev = Vec::new();
+    s.receive(&wire[22..], 0.0, &mut ev).unwrap();
+    assert_eq!(data_of(&ev, id), b"after");
+    assert!(
+        s.send_preamble(b"x").is_err(),
+        "no preamble once the muxer started"
+    );
+}
+
+#[test]
+fn preamble_leftover_goes_to_start_muxer() {
+    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
+    c.send_preamble(b"hello\n").unwrap();
+    let mut ev = Vec::new();
+    c.start_muxer(b"", 0.0, &mut ev).unwrap();
+    let id = c.session_mut().open_stream().unwrap();
+    c.session_mut().send(id, b"data", false).unwrap();
+    let wire = c.take_output().unwrap();
+    let plain = s.receive_preamble(&wire).unwrap();
+    assert_eq!(&plain[..6], b"hello\n");
+    s.start_muxer(&plain[6..], 0.0, &mut ev).unwrap();
+    assert_eq!(data_of(&ev, id), b"data");
+}
