@@ -216,3 +216,18 @@ async def test_identify_push_on_new_handler(transport: str) -> None:
         ev = await sub.get(timeout=10)
         assert isinstance(ev, ProtocolsChanged) and ev.added == ("/added/1.0.0",)
         assert "/added/1.0.0" in client.peerstore.get_protocols(server.peer_id)
+
+
+async def test_streams_opened_right_after_the_handshake_are_served(transport: str) -> None:
+    # The dialer's first SYN can share a segment with its last Noise message; the listener
+    # feeds it to the muxer while the upgrade ends, so stream serving must be wired before
+    # the upgrade (else that stream is reset; seen between two processes).
+    async with host_pair(transport) as (_client, server):
+        fresh = server._new_protocol()
+        assert fresh.on_stream is not None
+        for _ in range(5):
+            async with Host() as h:
+                stream = await h.new_stream(server_info(server), ECHO)
+                stream.write(b"first")
+                await stream.close()
+                assert await stream.read() == b"first"

@@ -219,6 +219,9 @@ class Host:
         mux = MuxedConnection(max_unread=self.config.max_unread_per_connection)
         mux.local_peer = self.peer_id
         mux.default_write_timeout = self.config.stream_write_timeout
+        # Set before the upgrade: the remote may open streams in the same segment as its
+        # last handshake message, and those arrive while the muxer starts.
+        mux.on_stream = self._on_inbound_stream
         return mux
 
     # ---- stream handlers ---------------------------------------------------------------
@@ -300,8 +303,9 @@ class Host:
         peer = mux.remote_peer
         if mux.is_closed:
             self.limiter.connection_closed(ip)
+            for task in list(mux.handler_tasks):
+                task.cancel()
             return
-        mux.on_stream = self._on_inbound_stream
         mux.on_close.append(lambda m: self._on_connection_closed(m, ip))
         conns = self._conns.setdefault(peer, [])
         first = not conns
