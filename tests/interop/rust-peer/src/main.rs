@@ -1,0 +1,422 @@
+//! rust-libp2p interop peer for rapidp2p's tests.
+//!
+//! TCP + Noise + yamux only, a fresh Ed25519 identity, loopback addresses. Serves ping,
+//! identify and `/echo/1.0.0`. CLI (see `tests/interop/peers.py`):
+//!
+//! ```text
+//! rust-peer listen [--listen MULTIADDR]
+//! rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
+//! ```
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use serde_json::json;
+
+const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
+const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
+const ECHO_CHUNK: usize = 64 * 1024;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    stream: libp2p_stream::Behaviour,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn usage(msg: &str) -> ! {
+    eprintln!(
+        "rust-peer: {msg}\nusage: rust-peer listen [--listen MULTIADDR]\n       \
+         rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]"
+    );
+    std::process::exit(2);
+}
+
+fn new_swarm() -> Result<Swarm<Behaviour>, Error> {
+    let key = Keypair::generate_ed25519();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|key| Behaviour {
+            identify: identify::Behaviour::new(
+                identify::Config::new("ipfs/0.1.0".to_owned(), key.public()).with_agent_version(
+                    format!("rapidp2p-interop-rust-peer/{}", env!("CARGO_PKG_VERSION")),
+                ),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            stream: libp2p_stream::Behaviour::new(),
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build();
+    Ok(swarm)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        usage("missing command")
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rust-peer: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command.as_str() {
+        "listen" => runtime.block_on(listen(rest)),
+        "dial" => runtime.block_on(dial(parse_dial(rest))),
+        other => usage(&format!("unknown command {other:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rust-peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn listen(args: &[String]) -> Result<(), Error> {
+    let mut listen_addr = DEFAULT_LISTEN.to_owned();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--listen" => match it.next() {
+                Some(v) => listen_addr = v.clone(),
+                None => usage("--listen needs a value"),
+            },
+            other => match other.strip_prefix("--listen=") {
+                Some(v) => listen_addr = v.to_owned(),
+                None => usage(&format!("unexpected argument {other:?}")),
+            },
+        }
+    }
+    let mut swarm = new_swarm()?;
+    let mut incoming = swarm
+        .behaviour()
+        .stream
+        .new_control()
+        .accept(ECHO_PROTOCOL)
+        .map_err(|e| format!("register echo: {e}"))?;
+    tokio::spawn(async move {
+        while let Some((peer, stream)) = incoming.next().await {
+            tokio::spawn(async move {
+                if let Err(e) = echo_back(stream).await {
+                    eprintln!("rust-peer: echo with {peer}: {e}");
+                }
+            });
+        }
+    });
+    swarm.listen_on(listen_addr.parse()?)?;
+
+    // The harness stops us by closing stdin (or by a signal, which needs no handling).
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+
+    let local_id = *swarm.local_peer_id();
+    let mut announced = false;
+    loop {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } if !announced => {
+                announced = true;
+                let full = address.with(Protocol::P2p(local_id));
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "LISTENING {full}")?;
+                out.flush()?;
+            }
+            SwarmEvent::ListenerError { error, .. } => return Err(error.into()),
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                return Err(format!("listener closed: {reason:?}").into())
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Copies every byte back until EOF, then closes the write side.
+async fn echo_back(mut stream: libp2p::Stream) -> std::io::Result<()> {
+    let mut buf = vec![0u8; ECHO_CHUNK];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+    stream.close().await
+}
+
+struct DialOptions {
+    addr: Multiaddr,
+    ping: bool,
+    identify: bool,
+    echo_bytes: Option<usize>,
+    timeout: Duration,
+}
+
+fn parse_dial(args: &[String]) -> DialOptions {
+    let mut addr = None;
+    let mut opts = DialOptions {
+        addr: Multiaddr::empty(),
+        ping: false,
+        identify: false,
+        echo_bytes: None,
+        timeout: Duration::from_secs(60),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--ping" => opts.ping = true,
+            "--identify" => opts.identify = true,
+            "--echo-bytes" => {
+                let v = it
+                    .next()
+                    .unwrap_or_else(|| usage("--echo-bytes needs a value"));
+                let n = v
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("bad --echo-bytes {v:?}")));
+                opts.echo_bytes = Some(n);
+            }
+            "--timeout" => {
+                let v = it
+                    .next()
+                    .unwrap_or_else(|| usage("--timeout needs a value"));
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .unwrap_or_else(|| usage(&format!("bad --timeout {v:?}")));
+                opts.timeout = Duration::from_secs_f64(secs);
+            }
+            other if addr.is_none() && !other.starts_with('-') => {
+                addr = Some(
+                    other
+                        .parse()
+                        .unwrap_or_else(|e| usage(&format!("bad multiaddr {other:?}: {e}"))),
+                );
+            }
+            other => usage(&format!("unexpected argument {other:?}")),
+        }
+    }
+    opts.addr = addr.unwrap_or_else(|| usage("dial needs a MULTIADDR"));
+    opts
+}
+
+/// What the swarm task reports to the dialing code.
+enum Report {
+    Connected(PeerId),
+    DialFailed(String),
+    Ping(PeerId, Result<Duration, String>),
+    Identified(PeerId, Box<identify::Info>),
+    IdentifyFailed(PeerId, String),
+    Closed(PeerId, String),
+}
+
+async fn dial(opts: DialOptions) -> Result<(), Error> {
+    match tokio::time::timeout(opts.timeout, dial_checks(&opts)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("timed out after {:?}", opts.timeout).into()),
+    }
+}
+
+fn emit(value: &serde_json::Value) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn dial_checks(opts: &DialOptions) -> Result<(), Error> {
+    let Some(Protocol::P2p(target)) = opts.addr.iter().last() else {
+        return Err(format!("multiaddr {} needs /p2p/<peer id>", opts.addr).into());
+    };
+    let mut swarm = new_swarm()?;
+    let mut control = swarm.behaviour().stream.new_control();
+    swarm.dial(opts.addr.clone())?;
+
+    let (tx, rx) = mpsc::unbounded();
+    tokio::spawn(drive(swarm, tx));
+
+    let mut progress = Progress {
+        target,
+        rx,
+        connected: false,
+        pinged: None,
+        identified: None,
+    };
+
+    progress.wait(|p| p.connected).await?;
+    if opts.ping {
+        progress.wait(|p| p.pinged.is_some()).await?;
+        let rtt = progress
+            .pinged
+            .take()
+            .ok_or("no ping")?
+            .map_err(|e| format!("ping: {e}"))?;
+        emit(&json!({ "ping_rtt_ms": rtt.as_secs_f64() * 1000.0 }))?;
+    }
+    if opts.identify {
+        progress.wait(|p| p.identified.is_some()).await?;
+        let info = progress
+            .identified
+            .take()
+            .ok_or("no identify")?
+            .map_err(|e| format!("identify: {e}"))?;
+        let observed = if info.observed_addr.is_empty() {
+            serde_json::Value::Null
+        } else {
+            json!(info.observed_addr.to_string())
+        };
+        emit(&json!({ "identify": {
+            "agent_version": info.agent_version,
+            "protocol_version": info.protocol_version,
+            "protocols": info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "listen_addrs": info.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "observed_addr": observed,
+        }}))?;
+    }
+    if let Some(n) = opts.echo_bytes {
+        let ok = echo(&mut control, target, n).await?;
+        emit(&json!({ "echo_bytes": n, "ok": ok }))?;
+        if !ok {
+            return Err("echo: the bytes read back differ from the bytes sent".into());
+        }
+    }
+    Ok(())
+}
+
+/// What the dialer has seen of the target so far (swarm events arrive in any order).
+struct Progress {
+    target: PeerId,
+    rx: mpsc::UnboundedReceiver<Report>,
+    connected: bool,
+    pinged: Option<Result<Duration, String>>,
+    identified: Option<Result<Box<identify::Info>, String>>,
+}
+
+impl Progress {
+    /// Consumes swarm reports until `done` holds; a dial failure or a closed connection ends it.
+    async fn wait(&mut self, done: fn(&Progress) -> bool) -> Result<(), Error> {
+        while !done(self) {
+            let report = self.rx.next().await.ok_or("swarm stopped")?;
+            self.apply(report)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, report: Report) -> Result<(), Error> {
+        match report {
+            Report::Connected(p) if p == self.target => self.connected = true,
+            Report::DialFailed(e) => return Err(format!("connect: {e}").into()),
+            Report::Ping(p, r) if p == self.target => {
+                self.pinged.get_or_insert(r);
+            }
+            Report::Identified(p, info) if p == self.target => {
+                self.identified.get_or_insert(Ok(info));
+            }
+            Report::IdentifyFailed(p, e) if p == self.target => {
+                self.identified.get_or_insert(Err(e));
+            }
+            Report::Closed(p, cause) if p == self.target => {
+                return Err(format!("connection closed: {cause}").into())
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Polls the swarm forever, forwarding what the dialing code waits for.
+async fn drive(mut swarm: Swarm<Behaviour>, tx: mpsc::UnboundedSender<Report>) {
+    loop {
+        let report = match swarm.select_next_some().await {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => Report::Connected(peer_id),
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                Report::DialFailed(error.to_string())
+            }
+            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+                Report::Closed(peer_id, format!("{cause:?}"))
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => {
+                Report::Ping(ev.peer, ev.result.map_err(|e| e.to_string()))
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => Report::Identified(peer_id, Box::new(info)),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
+                peer_id,
+                error,
+                ..
+            })) => Report::IdentifyFailed(peer_id, error.to_string()),
+            _ => continue,
+        };
+        if tx.unbounded_send(report).is_err() {
+            return;
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so a failure is reproducible.
+fn pattern(n: usize) -> Vec<u8> {
+    let mut state: u64 = 0x7261_7069_6470_3270;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Sends n bytes while reading the echo concurrently, half-closes, reads to EOF, compares.
+async fn echo(control: &mut libp2p_stream::Control, peer: PeerId, n: usize) -> Result<bool, Error> {
+    let stream = control
+        .open_stream(peer, ECHO_PROTOCOL)
+        .await
+        .map_err(|e| format!("echo: {e}"))?;
+    let data = pattern(n);
+    let (mut reader, mut writer) = stream.split();
+    let write = async {
+        writer.write_all(&data).await?;
+        writer.close().await
+    };
+    let read = async {
+        let mut got = Vec::with_capacity(n);
+        reader.read_to_end(&mut got).await.map(|_| got)
+    };
+    let (written, got) = futures::join!(write, read);
+    written.map_err(|e| format!("echo write: {e}"))?;
+    let got = got.map_err(|e| format!("echo read: {e}"))?;
+    if got != data {
+        eprintln!(
+            "rust-peer: echo sent {} bytes, got {} back",
+            data.len(),
+            got.len()
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
