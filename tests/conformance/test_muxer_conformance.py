@@ -24,24 +24,7 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host import Host, HostConfig, Limits, MuxerOptions
 
-
-def _stack_missing() -> str | None:
-    import importlib.util
-
-    from rapidp2p import _core
-
-    for name in ("Connection", "NoiseHandshake", "encode_noise_payload"):
-        if not hasattr(_core, name):
-            return f"_core.{name} is not built yet"
-    if importlib.util.find_spec("rapidp2p.peer") is None:
-        return "rapidp2p.peer is not there yet"
-    return None
-
-
-pytestmark = [
-    pytest.mark.parametrize("transport", ["tcp", "memory"]),
-    pytest.mark.skipif(_stack_missing() is not None, reason=str(_stack_missing())),
-]
+pytestmark = pytest.mark.parametrize("transport", ["tcp", "memory"])
 
 ECHO = "/echo/1.0.0"
 LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "memory": "/memory/0"}

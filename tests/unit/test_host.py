@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_host_util import ECHO, host_pair, server_info, stack_missing
+from test_host_util import ECHO, host_pair, server_info
 
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
@@ -15,12 +15,16 @@ from rapidp2p.exceptions import (
     StreamClosedError,
     StreamResetError,
 )
-from rapidp2p.host import Host, PeerConnected, PeerDisconnected, PeerIdentified, ProtocolsChanged
+from rapidp2p.host import (
+    Host,
+    HostConfig,
+    PeerConnected,
+    PeerDisconnected,
+    PeerIdentified,
+    ProtocolsChanged,
+)
 
-pytestmark = [
-    pytest.mark.parametrize("transport", ["tcp", "memory"]),
-    pytest.mark.skipif(stack_missing() is not None, reason=str(stack_missing())),
-]
+pytestmark = pytest.mark.parametrize("transport", ["tcp", "memory"])
 
 
 async def test_listen_reports_real_addresses(transport: str) -> None:
@@ -231,3 +235,21 @@ async def test_streams_opened_right_after_the_handshake_are_served(transport: st
                 stream.write(b"first")
                 await stream.close()
                 assert await stream.read() == b"first"
+
+
+@pytest.mark.parametrize("early", [(False, False), (True, False), (False, True)])
+async def test_muxer_negotiated_inside_noise_without_early_negotiation(
+    transport: str, early: tuple[bool, bool]
+) -> None:
+    # Peers that do not list muxers in the Noise payload (rust-libp2p, py-libp2p) negotiate
+    # yamux with multistream-select inside the encrypted channel.
+    client_cfg = HostConfig(early_muxer_negotiation=early[0])
+    server_cfg = HostConfig(early_muxer_negotiation=early[1])
+    async with host_pair(transport, server_cfg, client_cfg) as (client, server):
+        conn = await client.connect(server_info(server))
+        assert conn.muxer == "/yamux/1.0.0"
+        s = await client.new_stream(server.peer_id, ECHO)
+        s.write(b"through the preamble")
+        await s.close()
+        assert await s.read() == b"through the preamble"
+        assert len(await client.ping(server.peer_id, 2)) == 2

@@ -37,18 +37,3 @@ async def host_pair(
 
 def server_info(server: Host) -> str:
     return str(server.full_addrs[0])
-
-
-def stack_missing() -> str | None:
-    """Why the full stack cannot run in this build (None when it can)."""
-    import importlib.util
-
-    from rapidp2p import _core
-
-    for name in ("Connection", "NoiseHandshake", "encode_noise_payload"):
-        if not hasattr(_core, name):
-            return f"_core.{name} is not built yet"
-    for mod in ("rapidp2p.peer", "rapidp2p.peerstore"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not there yet"
-    return None

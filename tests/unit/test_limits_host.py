@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 
 import pytest
-from test_host_util import ECHO, host_pair, server_info, stack_missing
+from test_host_util import ECHO, host_pair, server_info
 
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import ConnectionClosedError, DialError, StreamResetError, StreamTimeout
 from rapidp2p.host import Host, HostConfig, Limits
-
-pytestmark = pytest.mark.skipif(stack_missing() is not None, reason=str(stack_missing()))
 
 
 async def _open_raw(server: Host) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

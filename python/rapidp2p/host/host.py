@@ -68,6 +68,8 @@ class HostConfig:
     muxer: MuxerOptions = field(default_factory=MuxerOptions)
     #: ``/plaintext/2.0.0`` (NO encryption) is offered only when this is True.
     enable_plaintext: bool = False
+    #: Offer yamux inside the Noise handshake (else multistream-select runs inside Noise).
+    early_muxer_negotiation: bool = True
     #: Security protocols offered, in order (default: ``/noise``, then plaintext if enabled).
     security_protocols: list[str] | None = None
     enable_ping: bool = True
@@ -123,6 +125,7 @@ class Host:
             timeout=self.config.upgrade_timeout,
             muxer_options=self._muxer_options(),
             security_protocols=self.config.security_protocols,
+            early_muxer=self.config.early_muxer_negotiation,
         )
         self.limiter = ConnectionLimiter(self.config.limits)
         self._listeners: list[Listener] = []

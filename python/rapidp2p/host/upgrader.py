@@ -55,6 +55,7 @@ class Upgrader:
         timeout: float = 15.0,
         muxer_options: MuxerOptions | None = None,
         security_protocols: list[str] | None = None,
+        early_muxer: bool = True,
     ) -> None:
         self.key = key
         self.timeout = timeout
@@ -67,6 +68,8 @@ class Upgrader:
                 raise ValueError("plaintext security needs enable_plaintext=True")
             self.security_protocols = list(security_protocols)
         self.muxers = [YAMUX_PROTOCOL_ID]
+        #: List our muxers in the Noise handshake (saves a round trip when both sides do).
+        self.early_muxer = early_muxer
 
     async def upgrade_outbound(
         self, mux: MuxedConnection, expected_peer: PeerId | None = None
@@ -106,10 +109,11 @@ class Upgrader:
             security = await select_inbound(raw, self.security_protocols)
         session: SecureSession
         if security == NOISE_PROTOCOL_ID:
+            early = self.muxers if self.early_muxer else []
             if initiator:
-                session = await noise_outbound(raw, self.key, expected, self.muxers)
+                session = await noise_outbound(raw, self.key, expected, early)
             else:
-                session = await noise_inbound(raw, self.key, self.muxers)
+                session = await noise_inbound(raw, self.key, early)
         elif security == PLAINTEXT_PROTOCOL_ID:
             session = await plaintext_handshake(raw, self.key, expected)
         else:  # pragma: no cover - select_* only returns what we offered
@@ -149,11 +153,6 @@ class Upgrader:
         from rapidp2p.protocols.multistream import select_inbound, select_outbound
 
         conn = _core.Connection(session.handshake, **kwargs)
-        if not hasattr(conn, "send_preamble"):
-            raise UpgradeError(
-                "the remote did not negotiate a muxer in the Noise handshake, and this build "
-                "cannot run multistream-select inside Noise"
-            )
         mux.start_preamble(conn)
         pre = mux.preamble_stream()
         if initiator:
