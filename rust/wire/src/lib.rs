@@ -2,6 +2,7 @@
 //! multihash, CIDs, peer IDs and multiaddrs. No sockets, no clock, no pyo3. Every decoder
 //! bounds lengths read from input before using them and returns `WireError`, never panics.
 
+pub mod base58;
 pub mod cid;
 pub mod error;
 pub mod frame;

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use data_encoding::{Encoding, Specification, BASE32_NOPAD, BASE64URL_NOPAD, BASE64_NOPAD};
 use data_encoding::{HEXLOWER, HEXUPPER};
 
+use crate::base58;
 use crate::error::{Result, WireError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,9 +77,7 @@ impl Base {
     /// Encodes `data` without the prefix.
     pub fn encode_body(self, data: &[u8], out: &mut String) {
         match self {
-            Base::Base58Btc => {
-                out.push_str(&bs58::encode(data).into_string());
-            }
+            Base::Base58Btc => base58::encode_into(data, out),
             _ => self.encoding().encode_append(data, out),
         }
     }
@@ -86,9 +85,7 @@ impl Base {
     /// Decodes text without the prefix.
     pub fn decode_body(self, text: &str) -> Result<Vec<u8>> {
         match self {
-            Base::Base58Btc => bs58::decode(text)
-                .into_vec()
-                .map_err(|e| WireError::Multibase(format!("multibase base58btc: {e}"))),
+            Base::Base58Btc => base58::decode(text),
             _ => self
                 .encoding()
                 .decode(text.as_bytes())

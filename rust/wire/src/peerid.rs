@@ -1,6 +1,7 @@
 //! Peer IDs: the multihash of a public-key protobuf (identity when the protobuf is at most 42
 //! bytes, sha2-256 otherwise). Text is base58btc of the multihash, or a libp2p-key CIDv1.
 
+use crate::base58;
 use crate::cid::{self, LIBP2P_KEY};
 use crate::error::{Result, WireError};
 use crate::keyproto;
@@ -57,7 +58,7 @@ pub fn inline_public_key(bytes: &[u8]) -> Option<&[u8]> {
 
 /// Legacy text form: base58btc of the multihash, no multibase prefix.
 pub fn to_base58(bytes: &[u8]) -> String {
-    bs58::encode(bytes).into_string()
+    base58::encode(bytes)
 }
 
 /// Decodes the legacy base58btc text form and validates the result.
@@ -65,9 +66,7 @@ pub fn from_base58(text: &str) -> Result<Vec<u8>> {
     if text.len() > MAX_TEXT_LEN {
         return Err(err(format!("text of {} chars is too long", text.len())));
     }
-    let bytes = bs58::decode(text)
-        .into_vec()
-        .map_err(|e| err(format!("bad base58: {e}")))?;
+    let bytes = base58::decode(text).map_err(|e| err(format!("bad {e}")))?;
     validate(&bytes)?;
     Ok(bytes)
 }
