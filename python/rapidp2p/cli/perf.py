@@ -1,0 +1,191 @@
+"""``rapidp2p perf``: the libp2p perf benchmark, in the shape the test-plans runner drives.
+
+Server: ``rapidp2p perf --run-server [--server-address HOST:PORT]`` listens with the shared
+fixed identity (Ed25519 from an all-zero seed) and serves ``/perf/1.0.0`` until killed.
+Client: ``rapidp2p perf --server-address HOST:PORT --transport tcp --upload-bytes N
+--download-bytes N`` prints one JSON object a second (``"type": "intermediary"``) and a final
+one (``"type": "final"``, time including connection setup) on stdout; logs go to stderr.
+
+Extensions used by rapidp2p's benchmark suite (the runner never passes them):
+``--iterations N`` repeats the run (a fresh connection each time unless ``--reuse-connection``)
+and prints one ``final`` per iteration, then ``{"type": "summary", "iterations": N,
+"elapsedSeconds": T}``; ``--streams K`` runs K perf streams at once on the connection (the
+``final`` sums their bytes); ``--concurrency C`` splits the iterations over C dialers, each with
+its own host; ``--connect-only`` makes an iteration establish a connection and close it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from typing import Any
+
+NAME = "perf"
+HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-plans CLI)"
+
+DEFAULT_SERVER_ADDRESS = "127.0.0.1:4001"
+#: Streams one connection may carry in the suite's concurrent-streams row, plus headroom.
+MAX_STREAMS = 4096
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-server", action="store_true", help="serve /perf/1.0.0")
+    parser.add_argument(
+        "--server-address",
+        metavar="HOST:PORT",
+        help=f"server to measure, or to listen on (server default {DEFAULT_SERVER_ADDRESS})",
+    )
+    parser.add_argument("--transport", default="tcp", help="only 'tcp' is supported")
+    parser.add_argument("--upload-bytes", type=int, default=0, metavar="N")
+    parser.add_argument("--download-bytes", type=int, default=0, metavar="N")
+    ext = parser.add_argument_group("extensions (rapidp2p benchmark suite)")
+    ext.add_argument("--iterations", type=int, default=1, metavar="N")
+    ext.add_argument("--reuse-connection", action="store_true")
+    ext.add_argument("--streams", type=int, default=1, metavar="K")
+    ext.add_argument("--concurrency", type=int, default=1, metavar="C")
+    ext.add_argument("--connect-only", action="store_true")
+    ext.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rapidp2p._aio.runner import run as aio_run
+    from rapidp2p.cli.command import CliError
+    from rapidp2p.protocols.perf import MAX_U64, parse_server_address
+
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    for name in ("upload_bytes", "download_bytes"):
+        if not 0 <= getattr(args, name) <= MAX_U64:
+            raise CliError(f"--{name.replace('_', '-')} must be a u64")
+    for name in ("iterations", "streams", "concurrency"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name} must be at least 1")
+    address = args.server_address
+    if address is None:
+        if not args.run_server:
+            raise CliError("--server-address is required for the client")
+        address = DEFAULT_SERVER_ADDRESS
+    try:
+        multiaddr = parse_server_address(address, args.transport)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.run_server:
+            aio_run(serve(multiaddr))
+            return 0
+        return aio_run(client(multiaddr, args))
+    return 130
+
+
+def host_config() -> Any:
+    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection."""
+    from rapidp2p.host import HostConfig, Limits, MuxerOptions
+
+    return HostConfig(
+        limits=Limits(
+            max_connections=1 << 20,
+            max_pending_handshakes=4096,
+            max_connections_per_ip=1 << 20,
+            connection_rate_per_ip=1e9,
+            connection_burst_per_ip=1 << 30,
+            max_streams_per_connection=MAX_STREAMS,
+            max_inbound_streams_per_protocol=1 << 20,
+        ),
+        muxer=MuxerOptions(max_streams=MAX_STREAMS, ack_backlog=MAX_STREAMS),
+        dial_timeout=60.0,
+        upgrade_timeout=60.0,
+        negotiation_timeout=60.0,
+    )
+
+
+async def serve(multiaddr: str) -> None:
+    """Listens with the shared perf identity; prints the full address(es) on stdout."""
+    import asyncio
+
+    from rapidp2p.host import Host
+    from rapidp2p.protocols.perf import PerfService, server_key
+
+    async with await Host.create(server_key(), listen=[multiaddr], config=host_config()) as host:
+        PerfService(host).start()
+        for addr in host.full_addrs:
+            print(addr, flush=True)
+        await asyncio.Event().wait()
+
+
+def _emit(report: Any) -> None:
+    sys.stdout.write(report.to_json() + "\n")
+    sys.stdout.flush()
+
+
+async def client(multiaddr: str, args: argparse.Namespace) -> int:
+    """Runs the requested iterations; prints reports; 0 when every exchange succeeded."""
+    import asyncio
+    import time
+
+    from rapidp2p.host import Host
+    from rapidp2p.protocols.perf import SERVER_PEER_ID
+
+    target = f"{multiaddr}/p2p/{SERVER_PEER_ID}"
+    clock = time.monotonic
+    per_dialer = [args.iterations // args.concurrency] * args.concurrency
+    for i in range(args.iterations % args.concurrency):
+        per_dialer[i] += 1
+    emit_intermediary = args.iterations == 1 and args.streams == 1
+
+    async def dialer(count: int) -> None:
+        async with Host(config=host_config()) as host:
+            for _ in range(count):
+                _emit(await _iteration(host, target, args, clock, emit_intermediary))
+                if not args.reuse_connection:
+                    for conn in host.connections():
+                        await conn.close()
+
+    start = clock()
+    await asyncio.gather(*(dialer(n) for n in per_dialer if n))
+    if args.iterations > 1:
+        summary = {
+            "type": "summary",
+            "iterations": args.iterations,
+            "elapsedSeconds": clock() - start,
+        }
+        print(json.dumps(summary), flush=True)
+    return 0
+
+
+async def _iteration(
+    host: Any, target: str, args: argparse.Namespace, clock: Any, emit_intermediary: bool
+) -> Any:
+    import asyncio
+
+    from rapidp2p.protocols.perf import PROTOCOL_ID, Progress, perf_on_stream
+
+    start = clock()
+    conn = await host.connect(target)
+    progress = Progress(start)
+    if args.connect_only:
+        return progress.final(clock())
+
+    async def one(prog: Progress | None) -> Progress:
+        stream = await host.new_stream(conn.remote_peer, PROTOCOL_ID)
+        return await perf_on_stream(
+            stream,
+            args.upload_bytes,
+            args.download_bytes,
+            progress=prog,
+            emit=_emit if emit_intermediary else None,
+            clock=clock,
+        )
+
+    if args.streams == 1:
+        await one(progress)
+    else:
+        for done in await asyncio.gather(*(one(None) for _ in range(args.streams))):
+            progress.upload += done.upload
+            progress.download += done.download
+    return progress.final(clock())

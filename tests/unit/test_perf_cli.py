@@ -1,0 +1,102 @@
+"""``rapidp2p perf``: the test-plans command line and its JSON output, as real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from rapidp2p.cli.main import main
+from rapidp2p.protocols.perf import SERVER_PEER_ID
+
+CLI = [sys.executable, "-m", "rapidp2p.cli", "perf"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _server() -> Iterator[str]:
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*CLI, "--run-server", "--server-address", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line == f"/ip4/127.0.0.1/tcp/{port}/p2p/{SERVER_PEER_ID}", proc.stderr
+        yield address
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _client(address: str, *extra: str) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [*CLI, "--server-address", address, "--transport", "tcp", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert all(isinstance(obj, dict) for obj in lines)
+    return lines
+
+
+def _check_report(obj: dict[str, object]) -> None:
+    assert list(obj) == ["type", "timeSeconds", "uploadBytes", "downloadBytes"]
+    assert obj["type"] in ("intermediary", "final")
+    assert isinstance(obj["timeSeconds"], float) and obj["timeSeconds"] > 0
+    assert isinstance(obj["uploadBytes"], int) and isinstance(obj["downloadBytes"], int)
+
+
+def test_cli_client_prints_runner_json() -> None:
+    with _server() as address:
+        lines = _client(address, "--upload-bytes", "100000", "--download-bytes", "300001")
+        for obj in lines:
+            _check_report(obj)
+        assert [o["type"] for o in lines][-1] == "final"
+        assert all(o["type"] == "intermediary" for o in lines[:-1])
+        final = lines[-1]
+        assert (final["uploadBytes"], final["downloadBytes"]) == (100000, 300001)
+
+        many = _client(
+            address,
+            "--upload-bytes",
+            "1",
+            "--download-bytes",
+            "1",
+            "--iterations",
+            "3",
+            "--concurrency",
+            "2",
+        )
+        assert [o["type"] for o in many] == ["final"] * 3 + ["summary"]
+        for obj in many[:3]:
+            _check_report(obj)
+        assert many[3]["iterations"] == 3
+
+        streams = _client(address, "--upload-bytes", "1000", "--streams", "20")
+        assert streams[-1]["uploadBytes"] == 20000
+
+
+def test_cli_refuses_quic_and_missing_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "--server-address", "127.0.0.1:1", "--transport", "quic-v1"]) == 1
+    assert "quic" in capsys.readouterr().err
+    assert main(["perf"]) == 1
+    assert "--server-address" in capsys.readouterr().err
+    assert main(["perf", "--server-address", "127.0.0.1:1", "--upload-bytes", "-1"]) == 1
