@@ -94,6 +94,27 @@ def test_echo_sizes_at_frame_and_window_edges(listener: str, dialer: str) -> Non
     assert got == [[{"echo_bytes": n, "ok": True}] for n in sizes]
 
 
+@pytest.mark.interop
+@pytest.mark.peers(*MINE)
+@pytest.mark.parametrize(("listener", "dialer"), [("js-peer", "py-peer"), ("py-peer", "js-peer")])
+def test_ipv6_loopback(listener: str, dialer: str) -> None:
+    """``--listen /ip6/::1/tcp/0`` works; pins py-libp2p's empty observed address on IPv6.
+
+    py-libp2p 0.8.1 sends ``observed_addr`` present but empty on IPv6 connections (it expects
+    ``getpeername()`` to return a 2-tuple); the peers report that as null.
+    """
+    with listening_peer_sync(listener, "/ip6/::1/tcp/0") as addr:
+        assert addr.startswith("/ip6/::1/tcp/"), addr
+        results = dial_from_peer_sync(dialer, addr, identify=True, echo_bytes=1 << 20)
+    info = find_result(results, "identify")["identify"]
+    assert addr.rsplit("/p2p/", 1)[0] in info["listen_addrs"], info
+    if listener == "py-peer":
+        assert info["observed_addr"] is None, info
+    else:
+        assert info["observed_addr"].startswith("/ip6/::1/tcp/"), info
+    assert find_result(results, "echo_bytes") == {"echo_bytes": 1 << 20, "ok": True}
+
+
 def closed_port() -> int:
     """A loopback TCP port that nothing listens on (bound, then closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

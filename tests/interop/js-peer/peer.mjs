@@ -65,13 +65,19 @@ function parseArgs (argv) {
   return opts
 }
 
-async function makeNode (listenAddrs) {
+/**
+ * js-libp2p's defaults are kept (identify: one inbound and one outbound stream per connection;
+ * ping: two inbound, one outbound), as a real js node has them. A dialer asked for --identify
+ * runs identify itself instead of on connection open: two identify streams at once would break
+ * that limit on either end.
+ */
+async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { ping: ping(), identify: identify() }
+    services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }
   })
   await node.handle(ECHO_PROTOCOL, echoHandler, {
     maxInboundStreams: STREAM_LIMIT,
@@ -132,6 +138,11 @@ async function doPing (connection) {
   return rtt
 }
 
+function observedText (ma) {
+  const text = ma?.toString() ?? ''
+  return text === '' || text === '/' ? null : text
+}
+
 async function doIdentify (node, connection) {
   const result = await node.services.identify.identify(connection)
   return {
@@ -139,7 +150,8 @@ async function doIdentify (node, connection) {
     protocol_version: result.protocolVersion ?? '',
     protocols: [...result.protocols],
     listen_addrs: result.listenAddrs.map((ma) => ma.toString()),
-    observed_addr: result.observedAddr?.toString() ?? null
+    // An empty observed_addr (py-libp2p 0.8.1 sends one on IPv6) decodes to "/": report null.
+    observed_addr: observedText(result.observedAddr)
   }
 }
 
@@ -192,7 +204,7 @@ async function listen (opts) {
 }
 
 async function dial (opts) {
-  const node = await makeNode([])
+  const node = await makeNode([], { identifyOnOpen: !opts.identify })
   await node.start()
   let failed = false
   try {

@@ -36,6 +36,9 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
 ECHO_ID = TProtocol("/echo/1.0.0")
 PING_LENGTH = 32
 CHUNK = 64 * 1024
@@ -124,6 +127,13 @@ def _addr_text(raw: bytes) -> str:
     return str(multiaddr.Multiaddr(raw))
 
 
+def _observed_text(msg: Any) -> str | None:
+    """None when absent or empty: py-libp2p 0.8.1 itself sends b"" on IPv6 connections."""
+    if not msg.HasField("observed_addr") or not msg.observed_addr:
+        return None
+    return _addr_text(msg.observed_addr)
+
+
 async def do_identify(host: Any, peer_id: Any) -> dict[str, Any]:
     stream = await host.new_stream(peer_id, [IDENTIFY_ID])
     data = await read_to_eof(stream)
@@ -134,7 +144,7 @@ async def do_identify(host: Any, peer_id: Any) -> dict[str, Any]:
         "protocol_version": msg.protocol_version,
         "protocols": list(msg.protocols),
         "listen_addrs": [_addr_text(a) for a in msg.listen_addrs],
-        "observed_addr": _addr_text(msg.observed_addr) if msg.HasField("observed_addr") else None,
+        "observed_addr": _observed_text(msg),
     }
 
 
@@ -193,6 +203,11 @@ async def listen(listen_addr: str) -> int:
 async def dial(target: str, ping: bool, identify: bool, echo_bytes: int | None) -> int:
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
     host = make_host()
+    if identify:
+        # py-libp2p identifies every new connection in the background; with our own identify
+        # that makes two identify streams at once, and js-libp2p resets the second (it allows
+        # one per connection). No public switch exists, so the private hook is replaced.
+        host._schedule_identify = lambda *_args, **_kwargs: None
     failed = False
     async with host.run(listen_addrs=[]):
         with trio.fail_after(DIAL_DEADLINE):
@@ -226,6 +241,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """The real errors inside trio's nested exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_exceptions(inner)]
+    return [exc]
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -236,7 +258,8 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # report, then a non-zero exit
-        print(f"{args.command} failed: {exc!r}", file=sys.stderr, flush=True)
+        for leaf in leaf_exceptions(exc):
+            print(f"{args.command} failed: {leaf!r}", file=sys.stderr, flush=True)
         return 1
 
 
