@@ -47,7 +47,13 @@ class PeerId:
     @classmethod
     def from_bytes(cls, data: bytes) -> PeerId:
         """Peer ID from its binary multihash (validated: PeerIdError on bad input)."""
-        return cls(data)
+        if type(data) is not bytes:
+            data = bytes(data)
+        _validate(data)
+        obj = _new(cls)
+        _set_bytes(obj, data)
+        _set_b58(obj, None)
+        return obj
 
     @classmethod
     def from_public_key(cls, public_key: PublicKey) -> PeerId:
