@@ -196,6 +196,10 @@ async function listen (opts) {
     await stopQuietly(node)
     process.exit(0)
   }
+  // A peer misbehaving on one connection must not take the listener down for the next test:
+  // log what js-libp2p leaves unhandled and keep serving.
+  process.on('unhandledRejection', (err) => process.stderr.write(`unhandled rejection: ${err?.stack ?? err}\n`))
+  process.on('uncaughtException', (err) => process.stderr.write(`uncaught exception: ${err?.stack ?? err}\n`))
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
   process.stdin.on('end', shutdown)
