@@ -1,0 +1,202 @@
+"""Turning results into the terminal table, the target checks, the JSON file and the chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benches.e2e.rows import Row
+
+Results = dict[str, dict[str, dict[str, Any]]]  # row id -> stack -> figures | reason
+
+
+def value(results: Results, row: str, stack: str) -> float | None:
+    cell = results.get(row, {}).get(stack, {})
+    v = cell.get("value")
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def ratio(row: Row, ours: float | None, theirs: float | None) -> float | None:
+    """How rapidp2p compares: > 1 means rapidp2p is better (faster, lighter, quicker)."""
+    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+        return None
+    return ours / theirs if row.higher_is_better else theirs / ours
+
+
+def _fmt(v: float) -> str:
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    if "value" in cell:
+        text = _fmt(float(cell["value"]))
+        if "p95" in cell:
+            text += f" (p95 {_fmt(float(cell['p95']))})"
+        return text
+    if "unavailable" in cell:
+        return "n/a"
+    if "error" in cell:
+        return "failed"
+    return "-"
+
+
+def table(rows: list[Row], stacks: list[str], results: Results) -> str:
+    """One line per row: rapidp2p's figure, then every other stack's with rapidp2p's ratio."""
+    others = [s for s in stacks if s != "rapidp2p"]
+    header = ["row", "rapidp2p", *others]
+    lines: list[list[str]] = []
+    for row in rows:
+        res = results.get(row.id, {})
+        if not res:
+            continue
+        ours = value(results, row.id, "rapidp2p")
+        line = [f"{row.label} [{row.unit}]", cell_text(res.get("rapidp2p", {}))]
+        for s in others:
+            cell = res.get(s)
+            if cell is None:
+                line.append("")
+                continue
+            text = cell_text(cell)
+            r = ratio(row, ours, value(results, row.id, s))
+            if r is not None:
+                text += f"  x{r:.2f}"
+            line.append(text)
+        lines.append(line)
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) for r in lines]
+    out.append(
+        "x<ratio>: rapidp2p relative to that column (>1: rapidp2p better; for latency and"
+        " memory, the other's figure / rapidp2p's)"
+    )
+    return "\n".join(out)
+
+
+def reasons(results: Results) -> list[str]:
+    seen: dict[str, str] = {}
+    for row, cells in results.items():
+        for stack, cell in cells.items():
+            for key in ("unavailable", "error"):
+                if key in cell:
+                    seen.setdefault(f"{stack}: {cell[key]}", row)
+    return [f"{k}  (first in row {r})" for k, r in seen.items()]
+
+
+def targets(results: Results) -> list[dict[str, Any]]:
+    """The issue's targets, checked against what was measured (None: not measurable)."""
+    v = lambda row, stack="rapidp2p": value(results, row, stack)  # noqa: E731
+    out: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool | None, detail: str) -> None:
+        out.append({"target": name, "ok": ok, "detail": detail})
+
+    def best(row: str, stacks: tuple[str, ...], higher: bool) -> float | None:
+        vals = [x for x in (v(row, s) for s in stacks) if x is not None]
+        if not vals:
+            return None
+        return max(vals) if higher else min(vals)
+
+    gr = ("go-libp2p", "rust-libp2p")
+    for row in ("upload", "download"):
+        ours = v(row)
+        if ours is None:
+            continue
+        check(f"{row}: >= 1 GB/s (8 Gbit/s)", ours >= 8.0, f"{ours:.2f} Gbit/s")
+        other = best(row, gr, True)
+        check(
+            f"{row}: >= faster of go/rust",
+            None if other is None else ours >= other,
+            "go/rust not measured" if other is None else f"{ours:.2f} vs {other:.2f} Gbit/s",
+        )
+        ip = v(row, "iperf3")
+        check(
+            f"{row}: >= 40% of iperf3",
+            None if ip is None else ours >= 0.4 * ip,
+            "iperf3 not measured" if ip is None else f"{100 * ours / ip:.0f}% of {ip:.2f}",
+        )
+    if (p := v("ping")) is not None:
+        check("ping RTT median <= 100 us", p <= 100, f"{p:.0f} us")
+    if (c := v("connect_rtt")) is not None:
+        check("connect + 1-byte RTT median <= 1.5 ms", c <= 1.5, f"{c:.2f} ms")
+        other = best("connect_rtt", gr, False)
+        check(
+            "connect + 1-byte RTT within 1.2x of go/rust",
+            None if other is None else c <= 1.2 * other,
+            "go/rust not measured" if other is None else f"{c:.2f} vs {other:.2f} ms",
+        )
+    if (h := v("handshakes")) is not None:
+        check("handshakes/s >= 1000", h >= 1000, f"{h:.0f}/s")
+        other = best("handshakes", gr, True)
+        check(
+            "handshakes/s >= go/rust",
+            None if other is None else h >= other,
+            "go/rust not measured" if other is None else f"{h:.0f} vs {other:.0f}/s",
+        )
+    if (s := v("streams")) is not None and (u := v("upload")) is not None:
+        check(
+            "1000x1MiB aggregate >= 80% of single stream",
+            s >= 0.8 * u,
+            f"{s:.2f} vs {u:.2f} Gbit/s ({100 * s / u:.0f}%)",
+        )
+    if (m := v("memory")) is not None:
+        check("<= 64 KiB per idle connection", m <= 64, f"{m:.1f} KiB")
+    if (m := v("memory_stream")) is not None:
+        check("<= 4 KiB per idle stream", m <= 4, f"{m:.2f} KiB")
+    if (m := v("memory_idle")) is not None:
+        check("idle node <= 40 MiB RSS", m <= 40, f"{m:.1f} MiB")
+    return out
+
+
+def targets_text(checks: list[dict[str, Any]]) -> str:
+    mark = {True: "met   ", False: "MISSED", None: "n/a   "}
+    return "\n".join(f"  {mark[c['ok']]} {c['target']}: {c['detail']}" for c in checks)
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+
+
+def chart(path: Path, rows: list[Row], stacks: list[str], results: Results) -> str:
+    """A PNG of the throughput and latency rows; returns what happened (for the log)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "chart skipped: matplotlib is not installed (pip install 'rapidp2p[chart]')"
+    groups = [("throughput", "Gbit/s (higher is better)"), ("latency", "ms / us (lower is better)")]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    for ax, (kind, ylabel) in zip(axes, groups, strict=False):
+        chosen = [r for r in rows if r.chart == kind and results.get(r.id)]
+        width = 0.8 / max(1, len(stacks))
+        for i, stack in enumerate(stacks):
+            xs, ys = [], []
+            for j, r in enumerate(chosen):
+                val = value(results, r.id, stack)
+                if val is not None:
+                    xs.append(j + i * width)
+                    ys.append(val)
+            if ys:
+                ax.bar(xs, ys, width, label=stack)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(chosen))])
+        ax.set_xticklabels([f"{r.label}\n[{r.unit}]" for r in chosen], fontsize=7)
+        ax.set_ylabel(ylabel)
+        if kind == "latency":
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.suptitle("rapidp2p end-to-end suite (loopback)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"chart written to {path}"

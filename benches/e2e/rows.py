@@ -1,0 +1,361 @@
+"""The suite's rows: each measures one figure for one stack through its command line.
+
+A row function returns a dict of figures (``value`` first) or raises :class:`Unavailable`
+with the reason; it never invents a number.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from benches.e2e.stacks import Stack, Unavailable, finals, run_client, server, summary
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+@dataclass
+class Config:
+    bulk_bytes: int = GIB
+    #: py-libp2p moves ~10 MB/s: it gets a smaller transfer (the table says so).
+    py_bulk_bytes: int = 64 * MIB
+    latency_runs: int = 100
+    rr_iterations: int = 2000
+    py_rr_iterations: int = 200
+    handshakes: int = 1000
+    py_handshakes: int = 100
+    dialers: int = 8
+    streams: int = 1000
+    stream_bytes: int = MIB
+    idle_connections: int = 1000
+    idle_streams: int = 10_000
+
+
+@dataclass
+class Row:
+    id: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    measure: Callable[[Stack, Config], dict[str, Any]]
+    #: Stacks the row applies to (None: every perf stack; baselines listed explicitly).
+    stacks: tuple[str, ...] | None = None
+    chart: str | None = None  # "throughput" | "latency" | None
+
+
+def _bulk(stack: Stack, cfg: Config) -> int:
+    return cfg.py_bulk_bytes if stack.name == "py-libp2p" else cfg.bulk_bytes
+
+
+def _iperf3(address: str, nbytes: int, reverse: bool) -> float:
+    host, port = address.rsplit(":", 1)
+    argv = ["iperf3", "-c", host, "-p", port, "-n", str(nbytes), "-J"]
+    if reverse:
+        argv.append("-R")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    data = json.loads(proc.stdout)
+    if "error" in data:
+        raise RuntimeError(f"iperf3: {data['error']}")
+    end = data["end"]
+    seconds = float(end["sum_received"]["seconds"])
+    return float(end["sum_received"]["bytes"]) * 8 / seconds / 1e9
+
+
+def throughput(direction: str) -> Callable[[Stack, Config], dict[str, Any]]:
+    def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
+        nbytes = _bulk(stack, cfg)
+        with server(stack) as srv:
+            if stack.name == "iperf3":
+                return {
+                    "value": _iperf3(srv.address, nbytes, direction == "download"),
+                    "bytes": nbytes,
+                }
+            flag = "--upload-bytes" if direction == "upload" else "--download-bytes"
+            (final,) = finals(run_client(stack, srv.address, flag, str(nbytes)))[-1:]
+        got = final["uploadBytes"] if direction == "upload" else final["downloadBytes"]
+        if got != nbytes:
+            raise RuntimeError(f"moved {got} of {nbytes} bytes")
+        return {
+            "value": nbytes * 8 / final["timeSeconds"] / 1e9,
+            "bytes": nbytes,
+            "seconds": final["timeSeconds"],
+        }
+
+    return measure
+
+
+def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms)."""
+    n = cfg.latency_runs if stack.name != "py-libp2p" else min(cfg.latency_runs, 30)
+    with server(stack) as srv:
+        try:
+            times = [
+                f["timeSeconds"]
+                for f in finals(
+                    run_client(
+                        stack,
+                        srv.address,
+                        "--upload-bytes",
+                        "1",
+                        "--download-bytes",
+                        "1",
+                        "--iterations",
+                        str(n),
+                    )
+                )
+            ]
+        except (Unavailable, RuntimeError):
+            # A peer with only the test-plans flags: one process per run (time is internal).
+            times = []
+            for _ in range(n):
+                (f,) = finals(
+                    run_client(stack, srv.address, "--upload-bytes", "1", "--download-bytes", "1")
+                )[-1:]
+                times.append(f["timeSeconds"])
+    if len(times) != n:
+        raise RuntimeError(f"{len(times)} of {n} runs reported")
+    times.sort()
+    return {
+        "value": statistics.median(times) * 1e3,
+        "p95": times[int(0.95 * (n - 1))] * 1e3,
+        "runs": n,
+    }
+
+
+def request_response(size: int) -> Callable[[Stack, Config], dict[str, Any]]:
+    def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
+        n = cfg.py_rr_iterations if stack.name == "py-libp2p" else cfg.rr_iterations
+        with server(stack) as srv:
+            objs = run_client(
+                stack,
+                srv.address,
+                "--upload-bytes",
+                str(size),
+                "--download-bytes",
+                str(size),
+                "--iterations",
+                str(n),
+                "--reuse-connection",
+            )
+        times = [f["timeSeconds"] for f in finals(objs)][1:]  # the first one includes connect
+        if len(times) != n - 1:
+            raise RuntimeError(f"{len(times) + 1} of {n} exchanges reported")
+        return {
+            "value": len(times) / sum(times),
+            "iterations": n,
+            "median_us": statistics.median(times) * 1e6,
+        }
+
+    return measure
+
+
+def handshakes(stack: Stack, cfg: Config) -> dict[str, Any]:
+    n = cfg.py_handshakes if stack.name == "py-libp2p" else cfg.handshakes
+    with server(stack) as srv:
+        objs = run_client(
+            stack,
+            srv.address,
+            "--connect-only",
+            "--iterations",
+            str(n),
+            "--concurrency",
+            str(cfg.dialers),
+        )
+    s = summary(objs)
+    if len(finals(objs)) != n:
+        raise RuntimeError(f"{len(finals(objs))} of {n} connections reported")
+    return {"value": n / s["elapsedSeconds"], "connections": n, "dialers": cfg.dialers}
+
+
+def many_streams(stack: Stack, cfg: Config) -> dict[str, Any]:
+    with server(stack) as srv:
+        objs = run_client(
+            stack,
+            srv.address,
+            "--upload-bytes",
+            str(cfg.stream_bytes),
+            "--streams",
+            str(cfg.streams),
+        )
+    (final,) = finals(objs)[-1:]
+    total = cfg.streams * cfg.stream_bytes
+    if final["uploadBytes"] != total:
+        raise RuntimeError(f"moved {final['uploadBytes']} of {total} bytes")
+    return {"value": total * 8 / final["timeSeconds"] / 1e9, "streams": cfg.streams, "bytes": total}
+
+
+def ping_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """/ipfs/ping/1.0.0 on an open connection, rapidp2p client to rapidp2p server (us)."""
+    from rapidp2p._aio.runner import run
+    from rapidp2p.host import Host
+    from rapidp2p.protocols.perf import SERVER_PEER_ID, parse_server_address
+
+    async def go(address: str) -> list[float]:
+        async with Host() as host:
+            await host.connect(f"{parse_server_address(address)}/p2p/{SERVER_PEER_ID}")
+            await host.ping(host.connections()[0].remote_peer, 20)  # warm up
+            return await host.ping(host.connections()[0].remote_peer, 500)
+
+    with server(stack) as srv:
+        rtts = sorted(run(go(srv.address)))
+    return {"value": statistics.median(rtts) * 1e6, "p95": rtts[int(0.95 * (len(rtts) - 1))] * 1e6}
+
+
+def memory(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """Server RSS: idle, with N idle connections, with M idle perf streams over them.
+
+    The client is rapidp2p (one host per connection) whatever the server is: only the
+    server's memory is measured. An idle stream has negotiated /perf/1.0.0 and sent its
+    8-byte header; the server waits for the upload's end.
+    """
+    from rapidp2p._aio.runner import run
+
+    with server(stack) as srv:
+        time.sleep(1.0)
+        idle = srv.rss_bytes()
+        figures: dict[str, Any] = {"idle_node_mib": idle / MIB}
+        run(_hold(srv, cfg, idle, figures))
+    figures["value"] = figures["per_connection_kib"]
+    return figures
+
+
+async def _hold(srv: Any, cfg: Config, idle: int, figures: dict[str, Any]) -> None:
+    import asyncio
+
+    from rapidp2p.host import Host
+    from rapidp2p.protocols.perf import (
+        PROTOCOL_ID,
+        SERVER_PEER_ID,
+        encode_header,
+        parse_server_address,
+    )
+
+    target = f"{parse_server_address(srv.address)}/p2p/{SERVER_PEER_ID}"
+    hosts: list[Host] = []
+    gate = asyncio.Semaphore(16)
+    errors: list[str] = []
+
+    async def connect() -> None:
+        async with gate:
+            h = Host()
+            hosts.append(h)
+            try:
+                await h.connect(target)
+            except Exception as exc:
+                errors.append(str(exc))
+
+    async def open_streams(h: Host, k: int) -> None:
+        async with gate:
+            try:
+                conn = h.connections()[0]
+                for _ in range(k):
+                    s = await h.new_stream(conn.remote_peer, PROTOCOL_ID, lazy=False)
+                    s.write(encode_header(0))
+                    await s.drain()
+                    streams.append(s)
+            except Exception as exc:
+                errors.append(str(exc))
+
+    streams: list[Any] = []
+    try:
+        await asyncio.gather(*(connect() for _ in range(cfg.idle_connections)))
+        if errors:
+            raise RuntimeError(
+                f"{len(errors)} of {cfg.idle_connections} connections failed: {errors[0]}"
+            )
+        await asyncio.sleep(2.0)
+        with_conns = srv.rss_bytes()
+        figures["per_connection_kib"] = (with_conns - idle) / cfg.idle_connections / 1024
+        per = cfg.idle_streams // cfg.idle_connections
+        await asyncio.gather(*(open_streams(h, per) for h in hosts))
+        if errors:
+            raise RuntimeError(f"{len(errors)} stream batches failed: {errors[0]}")
+        await asyncio.sleep(2.0)
+        with_streams = srv.rss_bytes()
+        figures["per_stream_kib"] = (with_streams - with_conns) / len(streams) / 1024
+        figures["connections"] = cfg.idle_connections
+        figures["streams"] = len(streams)
+    finally:
+        await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
+
+
+LIBP2P = ("rapidp2p", "go-libp2p", "rust-libp2p", "py-libp2p")
+
+ROWS: list[Row] = [
+    Row(
+        "upload",
+        "single stream upload",
+        "Gbit/s",
+        True,
+        throughput("upload"),
+        ("rapidp2p", "iperf3", "raw-tcp", *LIBP2P[1:]),
+        "throughput",
+    ),
+    Row(
+        "download",
+        "single stream download",
+        "Gbit/s",
+        True,
+        throughput("download"),
+        ("rapidp2p", "iperf3", "raw-tcp", *LIBP2P[1:]),
+        "throughput",
+    ),
+    Row(
+        "connect_rtt",
+        "fresh connection + 1-byte round trip (median)",
+        "ms",
+        False,
+        connect_rtt,
+        ("rapidp2p", "raw-tcp", *LIBP2P[1:]),
+        "latency",
+    ),
+    Row(
+        "rr_1b",
+        "request/response on one connection, 1 B",
+        "req/s",
+        True,
+        request_response(1),
+        ("rapidp2p", "raw-tcp", *LIBP2P[1:]),
+    ),
+    Row(
+        "rr_1kib",
+        "request/response on one connection, 1 KiB",
+        "req/s",
+        True,
+        request_response(1024),
+        ("rapidp2p", "raw-tcp", *LIBP2P[1:]),
+    ),
+    Row(
+        "handshakes",
+        "handshakes per second, 8 dialers",
+        "conn/s",
+        True,
+        handshakes,
+        ("rapidp2p", "raw-tcp", *LIBP2P[1:]),
+    ),
+    Row(
+        "streams",
+        "1000 streams x 1 MiB on one connection (aggregate)",
+        "Gbit/s",
+        True,
+        many_streams,
+        LIBP2P,
+        "throughput",
+    ),
+    Row(
+        "ping",
+        "ping RTT on an open connection (median, rapidp2p only)",
+        "us",
+        False,
+        ping_rtt,
+        ("rapidp2p",),
+        "latency",
+    ),
+    Row("memory", "RSS per idle connection (server; 1000 conns)", "KiB", False, memory, LIBP2P),
+]

@@ -1,0 +1,260 @@
+"""Every stack is a command line with the ``rapidp2p perf`` flags: start its server, run its
+client, read its JSON lines. Nothing here knows which library is behind a command."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+INTEROP = ROOT / "tests" / "interop"
+EXIT_UNSUPPORTED = 3
+
+
+class Unavailable(Exception):
+    """This stack cannot run this row here; ``str()`` is the reason printed in the table."""
+
+
+@dataclass
+class Stack:
+    """A perf implementation reachable through a command line (``argv`` + perf flags)."""
+
+    name: str
+    argv: list[str]
+    #: A ceiling (iperf3, raw TCP) rather than a libp2p implementation.
+    baseline: bool = False
+    reason: str | None = None  # why it is unavailable (None: available)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _tail(path: IO[bytes], limit: int = 600) -> str:
+    path.flush()
+    path.seek(0)
+    text = path.read().decode(errors="replace").strip()
+    return text[-limit:]
+
+
+class Server:
+    """A stack's ``--run-server`` process, ready once its TCP port accepts connections."""
+
+    def __init__(self, stack: Stack, timeout: float = 60.0) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self._err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        if stack.name == "iperf3":
+            argv = ["iperf3", "-s", "-B", "127.0.0.1", "-p", str(self.port)]
+        else:
+            argv = [*stack.argv, "--run-server", "--server-address", self.address]
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise Unavailable(
+                    f"server exited with {self.proc.returncode}: {_tail(self._err) or 'no output'}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise Unavailable(f"server did not listen within {timeout:.0f} s")
+            time.sleep(0.05)
+        time.sleep(0.2)  # the probe connection above must not count in what follows
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_bytes(self) -> int:
+        """Resident set of the server (and its children: wrapper scripts exec, but be safe)."""
+        total = 0
+        for pid in _tree(self.proc.pid):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._err.close()
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            out.extend(_tree(int(child)))
+    return out
+
+
+@contextlib.contextmanager
+def server(stack: Stack) -> Iterator[Server]:
+    srv = Server(stack)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def run_client(
+    stack: Stack, address: str, *flags: str, timeout: float = 600.0
+) -> list[dict[str, Any]]:
+    """Runs the client; its JSON objects. Raises Unavailable (unsupported) or RuntimeError."""
+    argv = [*stack.argv, "--server-address", address, "--transport", "tcp", *flags]
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"client timed out after {timeout:.0f} s") from None
+    if proc.returncode == EXIT_UNSUPPORTED:
+        raise Unavailable(
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unsupported"
+        )
+    if proc.returncode != 0:
+        last = proc.stderr.strip().splitlines()[-3:] if proc.stderr.strip() else ["no stderr"]
+        raise RuntimeError(f"client exited {proc.returncode}: {' | '.join(last)}")
+    out = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def finals(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objs if o.get("type") == "final"]
+
+
+def summary(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    found = [o for o in objs if o.get("type") == "summary"]
+    if not found:
+        raise Unavailable("client printed no summary (needs the --iterations extension)")
+    return found[-1]
+
+
+# ---- discovery -----------------------------------------------------------------------------
+
+
+def _interop_peer(name: str, label: str) -> Stack:
+    run = INTEROP / name / "run"
+    stack = Stack(label, [str(run), "perf"])
+    if not os.access(run, os.X_OK):
+        stack.reason = f"{run.relative_to(ROOT)} not found"
+        return stack
+    sys.path.insert(0, str(INTEROP))
+    try:
+        import peers  # tests/interop/peers.py: builds once, caches, says why a build is impossible
+
+        built = peers.ensure_built(name, log=sys.stderr)
+    except Exception as exc:  # pytest missing, build crashed: say so, measure the rest
+        stack.reason = f"build failed: {exc}"
+        return stack
+    finally:
+        sys.path.remove(str(INTEROP))
+    if not isinstance(built, Path):
+        stack.reason = str(built).splitlines()[0]
+    return stack
+
+
+def _probe(stack: Stack) -> None:
+    """Marks the stack unavailable when its ``run perf --run-server`` does not come up."""
+    if not stack.available:
+        return
+    try:
+        with server(stack):
+            pass
+    except Unavailable as exc:
+        stack.reason = f"`{' '.join(Path(a).name for a in stack.argv)} --run-server` failed: {exc}"
+
+
+def py_libp2p_stack() -> Stack:
+    """py-libp2p's own PerfService: through ``py-peer/run perf`` when that exists, else through
+    benches/e2e/pylibp2p_perf.py in the py-peer virtualenv."""
+    via_peer = _interop_peer("py-peer", "py-libp2p")
+    if via_peer.available:
+        _probe(via_peer)
+        if via_peer.available:
+            return via_peer
+    sys.path.insert(0, str(INTEROP))
+    try:
+        import peers
+
+        venv_python = peers.cache_root() / "py-peer-venv" / "bin" / "python"
+    finally:
+        sys.path.remove(str(INTEROP))
+    stack = Stack("py-libp2p", [str(venv_python), str(HERE / "pylibp2p_perf.py")])
+    if not venv_python.exists():
+        stack.reason = via_peer.reason or f"no py-libp2p virtualenv at {venv_python}"
+    else:
+        stack.notes.append(
+            "py-libp2p 0.8.1 libp2p.perf.PerfService via benches/e2e/pylibp2p_perf.py"
+        )
+    return stack
+
+
+def discover(wanted: list[str]) -> list[Stack]:
+    """The stacks to measure, each probed (unavailable ones keep their reason)."""
+    out: list[Stack] = []
+    for name in wanted:
+        if name == "rapidp2p":
+            st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
+        elif name == "iperf3":
+            st = Stack("iperf3", ["iperf3"], baseline=True)
+            if not _which("iperf3"):
+                st.reason = "iperf3 not installed (Debian: apt-get install -y iperf3)"
+            out.append(st)
+            continue
+        elif name == "raw-tcp":
+            st = Stack("raw-tcp", [sys.executable, str(HERE / "rawtcp_perf.py")], baseline=True)
+        elif name == "go-libp2p":
+            st = _interop_peer("go-peer", "go-libp2p")
+        elif name == "rust-libp2p":
+            st = _interop_peer("rust-peer", "rust-libp2p")
+        elif name == "py-libp2p":
+            st = py_libp2p_stack()
+        else:
+            raise ValueError(f"unknown stack {name!r}")
+        _probe(st)
+        out.append(st)
+    return out
+
+
+def _which(cmd: str) -> bool:
+    return any(os.access(Path(d) / cmd, os.X_OK) for d in os.environ.get("PATH", "").split(":"))
