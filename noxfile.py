@@ -81,10 +81,24 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with the baselines; prints ratios, asserts nothing about time."""
+    """Micro benchmarks (pytest-benchmark), then the end-to-end suite side by side with
+    iperf3, raw TCP, go-, rust- and py-libp2p (benches/e2e): a table, bench-results/e2e.json
+    and bench-results/e2e.png. Prints ratios, asserts nothing about time.
+
+    ``nox -s bench -- --quick`` (arguments go to ``python -m benches.e2e``).
+    """
+    import shutil
+
     wheel = _build_wheel(session)
-    session.install(f"{wheel}[test,bench]")
-    session.run("pytest", "benches", "--benchmark-columns=min,median,ops", *session.posargs)
+    session.install(f"{wheel}[test,bench,chart]")
+    if shutil.which("iperf3") is None:
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+            session.run("apt-get", "install", "-y", "-q", "iperf3", external=True,
+                        success_codes=[0, 100])
+        else:
+            session.log("iperf3 missing (Debian: apt-get install -y iperf3); its column is n/a")
+    session.run("pytest", "benches", "--benchmark-columns=min,median,ops")
+    session.run("python", "-m", "benches.e2e", *session.posargs)
 
 
 @nox.session
