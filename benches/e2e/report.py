@@ -39,6 +39,8 @@ def cell_text(cell: dict[str, Any]) -> str:
         text = _fmt(float(cell["value"]))
         if "p95" in cell:
             text += f" (p95 {_fmt(float(cell['p95']))})"
+        if "connections" in cell and "refused" in cell:
+            text += f" (over {cell['connections']} conns)"
         return text
     if "unavailable" in cell:
         return "n/a"
@@ -84,7 +86,7 @@ def reasons(results: Results) -> list[str]:
     seen: dict[str, str] = {}
     for row, cells in results.items():
         for stack, cell in cells.items():
-            for key in ("unavailable", "error"):
+            for key in ("unavailable", "error", "refused", "stream_errors"):
                 if key in cell:
                     seen.setdefault(f"{stack}: {cell[key]}", row)
     return [f"{k}  (first in row {r})" for k, r in seen.items()]
