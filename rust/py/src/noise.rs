@@ -54,7 +54,6 @@ impl NoiseHandshake {
 
     /// Moves the transport cipher pair out of a finished handshake (for the connection glue).
     /// The handshake object is spent afterwards.
-    #[allow(dead_code)] // used by the conn glue
     pub(crate) fn take_transport(&mut self) -> PyResult<Transport> {
         Python::attach(|py| self.take_transport_py(py))
     }
