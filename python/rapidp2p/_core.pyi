@@ -188,3 +188,44 @@ class Connection:
     def is_encrypted(self) -> bool: ...
     @property
     def pending_output(self) -> int: ...
+
+# ---- pubsub: RPC codec for FloodSub / GossipSub v1.0-v1.2 --------------------------------
+
+PUBSUB_DEFAULT_MAX_RPC_SIZE: int
+
+def decode_pubsub_rpc(
+    data: bytes, max_size: int = 1048576
+) -> tuple[
+    list[tuple[bool, str]],
+    list[tuple[bytes | None, bytes | None, bytes | None, str | None, bytes | None, bytes | None]],
+    tuple[
+        list[tuple[str, list[bytes]]],
+        list[bytes],
+        list[str],
+        list[tuple[str, list[tuple[bytes | None, bytes | None]], int | None]],
+        list[bytes],
+    ]
+    | None,
+]: ...
+def encode_pubsub_message(
+    from_: bytes | None,
+    data: bytes | None,
+    seqno: bytes | None,
+    topic: str | None,
+    signature: bytes | None = None,
+    key: bytes | None = None,
+) -> bytes: ...
+def pubsub_signing_bytes(
+    from_: bytes | None, data: bytes | None, seqno: bytes | None, topic: str | None
+) -> bytes: ...
+def encode_pubsub_rpc(
+    *,
+    subscriptions: list[tuple[bool, str]] = ...,
+    messages: list[bytes] = ...,
+    ihave: list[tuple[str, list[bytes]]] = ...,
+    iwant: list[bytes] = ...,
+    graft: list[str] = ...,
+    prune: list[tuple[str, list[tuple[bytes | None, bytes | None]], int | None]] = ...,
+    idontwant: list[bytes] = ...,
+) -> bytes: ...
+

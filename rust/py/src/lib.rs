@@ -7,6 +7,7 @@ mod conn;
 mod errors;
 mod noise;
 mod proto;
+mod pubsub;
 mod wire;
 
 #[pymodule]
@@ -16,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     proto::register(m)?;
     noise::register(m)?;
     conn::register(m)?;
+    pubsub::register(m)?;
     Ok(())
 }

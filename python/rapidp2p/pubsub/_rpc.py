@@ -1,0 +1,202 @@
+"""The pubsub RPC in Python terms: messages, decoded frames, outgoing frame builders, signing.
+
+Bytes are decoded and encoded by the Rust codec (``_core.decode_pubsub_rpc`` etc.). A message
+is encoded once (``Message.encoded``) and spliced into every frame that carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p import _core
+
+if TYPE_CHECKING:
+    from rapidp2p.crypto import PrivateKey
+
+__all__ = [
+    "RPC",
+    "Message",
+    "Outgoing",
+    "decode_rpc",
+    "default_message_id",
+    "sign_message",
+    "verify_message",
+]
+
+
+@dataclass(eq=False)
+class Message:
+    """A pubsub message. ``from_`` is the author's peer ID bytes (None when unsigned)."""
+
+    topic: str
+    data: bytes | None
+    from_: bytes | None = None
+    seqno: bytes | None = None
+    signature: bytes | None = None
+    key: bytes | None = None
+    #: Set by the router: the message ID and the peer we got it from (None: published here).
+    id: bytes = b""
+    received_from: Any = None
+    _encoded: bytes | None = field(default=None, repr=False)
+
+    @property
+    def encoded(self) -> bytes:
+        enc = self._encoded
+        if enc is None:
+            enc = self._encoded = _core.encode_pubsub_message(
+                self.from_, self.data, self.seqno, self.topic, self.signature, self.key
+            )
+        return enc
+
+    @property
+    def size(self) -> int:
+        return len(self.encoded)
+
+    @property
+    def from_peer(self) -> Any:
+        """The author as a :class:`~rapidp2p.peer.PeerId` (None if absent or malformed)."""
+        if self.from_ is None:
+            return None
+        from rapidp2p.peer import PeerId
+
+        try:
+            return PeerId.from_bytes(self.from_)
+        except Exception:
+            return None
+
+
+@dataclass
+class RPC:
+    """One decoded frame (lists already trimmed to the codec's caps)."""
+
+    subscriptions: list[tuple[bool, str]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    ihave: list[tuple[str, list[bytes]]] = field(default_factory=list)
+    iwant: list[bytes] = field(default_factory=list)
+    graft: list[str] = field(default_factory=list)
+    prune: list[tuple[str, list[tuple[bytes | None, bytes | None]], int | None]] = field(
+        default_factory=list
+    )
+    idontwant: list[bytes] = field(default_factory=list)
+
+
+def decode_rpc(data: bytes, max_size: int) -> RPC:
+    """Decodes one frame; raises FrameTooLarge / ProtobufError."""
+    subs, msgs, control = _core.decode_pubsub_rpc(data, max_size)
+    rpc = RPC(subscriptions=subs)
+    for from_, mdata, seqno, topic, sig, key in msgs:
+        if topic is None:
+            continue
+        rpc.messages.append(Message(topic, mdata, from_, seqno, sig, key))
+    if control is not None:
+        rpc.ihave, rpc.iwant, rpc.graft, rpc.prune, rpc.idontwant = control
+    return rpc
+
+
+class Outgoing:
+    """What is queued for one peer until the next flush; becomes one or more frames."""
+
+    __slots__ = ("graft", "idontwant", "ihave", "iwant", "messages", "prune", "subscriptions")
+
+    def __init__(self) -> None:
+        self.subscriptions: list[tuple[bool, str]] = []
+        self.messages: list[bytes] = []
+        self.ihave: list[tuple[str, list[bytes]]] = []
+        self.iwant: list[bytes] = []
+        self.graft: list[str] = []
+        self.prune: list[tuple[str, list[tuple[bytes | None, bytes | None]], int | None]] = []
+        self.idontwant: list[bytes] = []
+
+    def has_control(self) -> bool:
+        return bool(self.ihave or self.iwant or self.graft or self.prune or self.idontwant)
+
+    def frames(self, max_size: int) -> list[bytes]:
+        """Encoded frames, each at most ``max_size`` bytes (messages split across frames)."""
+        out: list[bytes] = []
+        if self.subscriptions or self.has_control():
+            head = _core.encode_pubsub_rpc(
+                subscriptions=self.subscriptions,
+                ihave=self.ihave,
+                iwant=self.iwant,
+                graft=self.graft,
+                prune=self.prune,
+                idontwant=self.idontwant,
+            )
+            if len(head) <= max_size:
+                out.append(head)
+        batch: list[bytes] = []
+        size = 0
+        for m in self.messages:
+            n = len(m) + 6
+            if n > max_size:
+                continue  # never sent (the remote would refuse the frame)
+            if batch and size + n > max_size:
+                out.append(_core.encode_pubsub_rpc(messages=batch))
+                batch, size = [], 0
+            batch.append(m)
+            size += n
+        if batch:
+            out.append(_core.encode_pubsub_rpc(messages=batch))
+        return out
+
+
+def default_message_id(msg: Message) -> bytes:
+    """go-libp2p-pubsub's default: ``from || seqno`` (the bytes, concatenated)."""
+    return (msg.from_ or b"") + (msg.seqno or b"")
+
+
+def content_message_id(msg: Message) -> bytes:
+    """For unsigned topics: SHA-256 of topic and data (anonymous messages have no seqno)."""
+    h = hashlib.sha256(msg.topic.encode())
+    h.update(b"\0")
+    h.update(msg.data or b"")
+    return h.digest()
+
+
+MessageIdFn = Callable[[Message], bytes]
+
+
+def sign_message(key: PrivateKey, msg: Message) -> None:
+    """Fills ``signature`` (and ``key`` when the peer ID does not embed the public key)."""
+    from rapidp2p.peer import PeerId
+
+    buf = _core.pubsub_signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
+    msg.signature = key.sign(buf)
+    pid = PeerId.from_public_key(key.public_key())
+    if pid.extract_public_key() is None:
+        msg.key = key.public_key().to_protobuf()
+    msg._encoded = None
+
+
+def verify_message(msg: Message) -> str | None:
+    """None if the signature is good, else why not (bad signature, key/from mismatch...)."""
+    from rapidp2p.crypto import public_key_from_protobuf
+    from rapidp2p.peer import PeerId
+
+    if msg.signature is None or msg.from_ is None or msg.seqno is None:
+        return "missing signature, from or seqno"
+    try:
+        author = PeerId.from_bytes(msg.from_)
+    except Exception:
+        return "malformed from"
+    try:
+        if msg.key is not None:
+            pk = public_key_from_protobuf(msg.key)
+            if PeerId.from_public_key(pk) != author:
+                return "key does not match from"
+        else:
+            embedded = author.extract_public_key()
+            if embedded is None:
+                return "no key for from"
+            pk = embedded
+    except Exception:
+        return "malformed key"
+    buf = _core.pubsub_signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
+    try:
+        ok = pk.verify(buf, msg.signature)
+    except Exception:
+        ok = False
+    return None if ok else "bad signature"

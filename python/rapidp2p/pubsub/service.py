@@ -1,0 +1,527 @@
+"""The asyncio side of pubsub: streams, per-peer writers, validators, subscriptions, heartbeat.
+
+```python
+ps = GossipSub(host)                      # or FloodSub(host)
+sub = await ps.subscribe("chat")
+await ps.publish("chat", b"hello")
+async for msg in sub:
+    print(msg.data)
+```
+
+Each peer gets one outbound stream (we write) and may open one to us (we read), as in every
+libp2p pubsub implementation. The router (:mod:`rapidp2p.pubsub.router`) decides everything;
+this module only moves its frames, runs validators and fans messages out to subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p.exceptions import FrameTooLarge, Libp2pError, ProtobufError, VarintError
+from rapidp2p.host.events import PeerDisconnected
+from rapidp2p.protocols._io import encode_uvarint
+from rapidp2p.pubsub._rpc import Message, MessageIdFn, decode_rpc, sign_message
+from rapidp2p.pubsub.params import (
+    FLOODSUB,
+    MESHSUB_V10,
+    MESHSUB_V11,
+    MESHSUB_V12,
+    GossipSubParams,
+    PeerScoreParams,
+    PeerScoreThresholds,
+    SignaturePolicy,
+)
+from rapidp2p.pubsub.router import Router, ValidationResult
+
+if TYPE_CHECKING:
+    from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p._aio.stream import Stream
+    from rapidp2p.host import Host
+
+__all__ = ["FloodSub", "GossipSub", "PubSub", "Subscription", "Validator"]
+
+log = logging.getLogger("rapidp2p.pubsub")
+
+ValidatorResult = ValidationResult | bool | None
+Validator = Callable[[Any, Message], ValidatorResult | Awaitable[ValidatorResult]]
+
+#: Async validations in flight before new messages are ignored (throttled).
+MAX_PENDING_VALIDATIONS = 4096
+
+
+class Subscription:
+    """Messages of one topic, in arrival order. Iterate it; ``cancel()`` to leave."""
+
+    def __init__(self, ps: PubSub, topic: str, maxsize: int) -> None:
+        self._ps = ps
+        self.topic = topic
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
+        #: Messages lost because the application did not keep up.
+        self.dropped = 0
+        self._cancelled = False
+
+    def _offer(self, msg: Message) -> None:
+        if self._queue.full():
+            self.dropped += 1
+            return
+        self._queue.put_nowait(msg)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        msg = await self._queue.get()
+        if msg is None:
+            raise StopAsyncIteration
+        return msg
+
+    async def get(self, timeout: float | None = None) -> Message:
+        """The next message (asyncio.TimeoutError after ``timeout``)."""
+        msg = await asyncio.wait_for(self._queue.get(), timeout)
+        if msg is None:
+            raise StopAsyncIteration
+        return msg
+
+    def cancel(self) -> None:
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._ps._unsubscribe(self)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+
+class _PeerLink:
+    """The writer side of one peer: a bounded frame queue drained by one task."""
+
+    __slots__ = ("dropped", "frames", "stream", "task", "wake")
+
+    def __init__(self) -> None:
+        self.frames: deque[bytes] = deque()
+        self.wake = asyncio.Event()
+        self.stream: Stream | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+
+def _ip_of(mux: Any) -> str | None:
+    addr = getattr(mux, "remote_addr", None)
+    if addr is None:
+        return None
+    for proto in ("ip4", "ip6"):
+        with contextlib.suppress(Exception):
+            v = addr.value_for_protocol(proto)
+            if v:
+                return str(v)
+    return None
+
+
+class PubSub:
+    """A pubsub service on a host (use :class:`GossipSub` or :class:`FloodSub`)."""
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        params: GossipSubParams | None = None,
+        score_params: PeerScoreParams | None = None,
+        thresholds: PeerScoreThresholds | None = None,
+        signature_policy: SignaturePolicy = SignaturePolicy.STRICT_SIGN,
+        message_id_fn: MessageIdFn | None = None,
+        protocols: Sequence[str] = (MESHSUB_V12, MESHSUB_V11, MESHSUB_V10, FLOODSUB),
+        flood_only: bool = False,
+        subscription_queue: int = 1024,
+    ) -> None:
+        self.host = host
+        self.loop = asyncio.get_running_loop()
+        self.params = params or GossipSubParams()
+        self.router = Router(
+            host.peer_id,
+            self.params,
+            score_params=score_params,
+            thresholds=thresholds,
+            signature_policy=signature_policy,
+            message_id_fn=message_id_fn,
+            flood_only=flood_only,
+        )
+        self.router.signed_record_for = self._signed_record_for
+        self.protocols = list(protocols)
+        self._subscription_queue = subscription_queue
+        self._subs: dict[str, set[Subscription]] = {}
+        self._validators: dict[str, Validator] = {}
+        self._links: dict[Any, _PeerLink] = {}
+        self._seqno = itertools.count(time.time_ns())
+        self._pending_validations = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        for proto in self.protocols:
+            host.set_stream_handler(proto, self._handle_inbound)
+        host.events.on(PeerDisconnected, self._on_disconnected)
+        host._services.append(self)  # host.close() closes us; new connections reach us
+        for mux in host.connections():
+            self.on_connection(mux)
+        self._heartbeat_task = self._spawn(self._heartbeat_loop())
+
+    # ---- public API --------------------------------------------------------------------
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """Joins ``topic`` (announcing it, building a mesh); returns a message iterator."""
+        sub = Subscription(self, topic, self._subscription_queue)
+        self._subs.setdefault(topic, set()).add(sub)
+        self.router.join(topic, self.loop.time())
+        self._flush()
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.topic)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self._subs[sub.topic]
+            self.router.leave(sub.topic, self.loop.time())
+            self._flush()
+
+    async def publish(self, topic: str, data: bytes) -> Message:
+        """Signs (per the policy), validates locally and sends ``data`` on ``topic``."""
+        router = self.router
+        if router.signature_policy is SignaturePolicy.STRICT_SIGN:
+            seq = next(self._seqno) & 0xFFFFFFFFFFFFFFFF
+            msg = Message(topic, bytes(data), self.host.peer_id.to_bytes(), seq.to_bytes(8, "big"))
+            sign_message(self.host.key, msg)
+        else:
+            msg = Message(topic, bytes(data))
+        if msg.size > self.params.max_transmit_size:
+            raise ValueError(
+                f"message of {msg.size} bytes exceeds the max transmit size "
+                f"{self.params.max_transmit_size}"
+            )
+        validator = self._validators.get(topic)
+        if validator is not None:
+            verdict = await self._run_validator(validator, self.host.peer_id, msg)
+            if verdict is not ValidationResult.ACCEPT:
+                raise ValueError(f"local validator said {verdict.value} to the message")
+        router.publish(msg, self.loop.time())
+        self._flush()
+        return msg
+
+    def set_validator(self, topic: str, fn: Validator | None) -> None:
+        """``fn(peer_id, msg)`` returns (or awaits to) a ValidationResult or a bool."""
+        if fn is None:
+            self._validators.pop(topic, None)
+        else:
+            self._validators[topic] = fn
+
+    def set_topic_score_params(self, topic: str, params: Any) -> None:
+        """Scoring parameters (:class:`TopicScoreParams`) for one topic."""
+        self.router.score.params.topics[topic] = params
+
+    def peer_score(self, peer: Any) -> float:
+        return self.router.peer_score(peer, self.loop.time())
+
+    def score_snapshot(self, peer: Any) -> dict[str, Any]:
+        """The score and the counters behind it (works for disconnected peers too)."""
+        return self.router.score.snapshot(peer, self.loop.time())
+
+    def mesh_peers(self, topic: str) -> set[Any]:
+        return set(self.router.mesh.get(topic, ()))
+
+    def topic_peers(self, topic: str) -> set[Any]:
+        """Connected peers subscribed to ``topic``."""
+        return set(self.router.topics.get(topic, ()))
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self.router.my_topics)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub._queue.put_nowait(None)
+        tasks = list(self._tasks) + [lk.task for lk in self._links.values() if lk.task]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
+
+    # ---- host hooks --------------------------------------------------------------------
+
+    def on_connection(self, mux: MuxedConnection) -> None:
+        """A new connection: open our outbound pubsub stream to the peer."""
+        if self._closed:
+            return
+        peer = mux.remote_peer
+        link = self._links.get(peer)
+        if link is None:
+            link = self._links[peer] = _PeerLink()
+        if link.task is None or link.task.done():
+            link.task = asyncio.ensure_future(self._sender(peer, link, mux))
+
+    def _on_disconnected(self, ev: PeerDisconnected) -> None:
+        peer = ev.peer_id
+        link = self._links.pop(peer, None)
+        if link is not None and link.task is not None:
+            link.task.cancel()
+        self.router.remove_peer(peer, self.loop.time())
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _signed_record_for(self, peer: Any) -> bytes | None:
+        ps = self.host.peerstore
+        getter = getattr(ps, "get_signed_record", None) or getattr(ps, "signed_record", None)
+        if getter is None:
+            return None
+        with contextlib.suppress(Exception):
+            rec = getter(peer)
+            if rec is None:
+                return None
+            raw = getattr(rec, "raw", rec)
+            return raw if isinstance(raw, bytes) else None
+        return None
+
+    # ---- writing -----------------------------------------------------------------------
+
+    async def _sender(self, peer: Any, link: _PeerLink, mux: MuxedConnection) -> None:
+        try:
+            stream = await self.host.new_stream(peer, self.protocols, lazy=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("no pubsub stream to %s: %s", peer, exc)
+            if link.stream is None and self._links.get(peer) is link:
+                del self._links[peer]
+            return
+        link.stream = stream
+        self.router.add_peer(
+            peer,
+            stream.protocol or FLOODSUB,
+            self.loop.time(),
+            outbound=getattr(mux, "direction", None) == "outbound",
+            ip=_ip_of(mux),
+        )
+        self._flush()
+        try:
+            while True:
+                if not link.frames:
+                    link.wake.clear()
+                    await link.wake.wait()
+                frames = link.frames
+                parts: list[bytes] = []
+                while frames:
+                    f = frames.popleft()
+                    parts.append(encode_uvarint(len(f)))
+                    parts.append(f)
+                stream.write(b"".join(parts))
+                await stream.drain()
+        except asyncio.CancelledError:
+            stream.reset()
+            raise
+        except Exception as exc:
+            log.debug("pubsub stream to %s failed: %s", peer, exc)
+            stream.reset()
+            if self._links.get(peer) is link:
+                del self._links[peer]
+                self.router.remove_peer(peer, self.loop.time())
+
+    def _flush(self) -> None:
+        """Hands the router's output to the peer writers and the subscriptions."""
+        router = self.router
+        cap = self.params.peer_outbound_queue
+        for peer, frames in router.take_outgoing().items():
+            link = self._links.get(peer)
+            if link is None:
+                continue
+            q = link.frames
+            for f in frames:
+                if len(q) >= cap:
+                    link.dropped += 1
+                    continue
+                q.append(f)
+            link.wake.set()
+        if router.delivered:
+            delivered, router.delivered = router.delivered, []
+            for msg in delivered:
+                for sub in self._subs.get(msg.topic, ()):
+                    sub._offer(msg)
+        if router.px_candidates:
+            cands, router.px_candidates = router.px_candidates, []
+            for pid, rec in cands:
+                self._spawn(self._connect_px(pid, rec))
+        if router.connect_requests:
+            reqs, router.connect_requests = router.connect_requests, []
+            for peer in reqs:
+                self._spawn(self._connect_quietly(peer))
+
+    async def _connect_px(self, pid: bytes, rec: bytes | None) -> None:
+        from rapidp2p.peer import PeerId, PeerInfo
+
+        with contextlib.suppress(Exception):
+            peer = PeerId.from_bytes(pid)
+            if peer == self.host.peer_id or self.host.is_connected(peer):
+                return
+            if rec is not None:
+                from rapidp2p.records import PEER_RECORD_DOMAIN, Envelope
+
+                _env, record = Envelope.open(rec, PEER_RECORD_DOMAIN)
+                if getattr(record, "peer_id", None) != peer:
+                    return
+                await self.host.connect(PeerInfo(peer, list(record.addrs)))  # type: ignore[attr-defined]
+            else:
+                await self.host.connect(peer)
+
+    async def _connect_quietly(self, peer: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.host.connect(peer)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    async def _handle_inbound(self, stream: Stream) -> None:
+        peer = stream.remote_peer
+        router = self.router
+        if peer not in router.peers:
+            router.add_peer(
+                peer,
+                stream.protocol or FLOODSUB,
+                self.loop.time(),
+                outbound=getattr(stream.conn, "direction", None) == "outbound",
+                ip=_ip_of(stream.conn),
+            )
+            if peer not in self._links:
+                self.on_connection(stream.conn)
+        max_size = self.params.max_transmit_size
+        buf = bytearray()
+        try:
+            while True:
+                chunk = await stream.read(1 << 20)
+                if not chunk:
+                    return
+                buf += chunk
+                pos = 0
+                n = len(buf)
+                while pos < n:
+                    length, hdr = _parse_uvarint(buf, pos)
+                    if length < 0:
+                        break  # incomplete varint
+                    if length > max_size:
+                        raise FrameTooLarge(f"pubsub frame of {length} bytes")
+                    end = pos + hdr + length
+                    if end > n:
+                        break
+                    self._on_frame(peer, bytes(buf[pos + hdr : end]))
+                    pos = end
+                if pos:
+                    del buf[:pos]
+        except (FrameTooLarge, ProtobufError, VarintError) as exc:
+            log.debug("bad pubsub frame from %s: %s", peer, exc)
+            router.score.add_penalty(peer, 1)
+            stream.reset()
+        except (Libp2pError, OSError) as exc:
+            log.debug("pubsub stream from %s ended: %s", peer, exc)
+
+    def _on_frame(self, peer: Any, frame: bytes) -> None:
+        router = self.router
+        rpc = decode_rpc(frame, self.params.max_transmit_size)
+        now = self.loop.time()
+        new = router.handle_rpc(peer, rpc, now)
+        for msg in new:
+            validator = self._validators.get(msg.topic)
+            if validator is None:
+                router.validation_done(msg, ValidationResult.ACCEPT, now)
+                continue
+            try:
+                res = validator(peer, msg)
+            except Exception:
+                log.exception("validator for %s failed", msg.topic)
+                router.validation_done(msg, ValidationResult.IGNORE, now)
+                continue
+            if inspect.isawaitable(res):
+                if self._pending_validations >= MAX_PENDING_VALIDATIONS:
+                    router.validation_done(msg, ValidationResult.IGNORE, now)
+                    continue
+                self._pending_validations += 1
+                self._spawn(self._finish_validation(msg, res))
+            else:
+                router.validation_done(msg, _verdict(res), now)
+        self._flush()
+
+    async def _finish_validation(self, msg: Message, pending: Awaitable[ValidatorResult]) -> None:
+        try:
+            verdict = _verdict(await pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("validator for %s failed", msg.topic)
+            verdict = ValidationResult.IGNORE
+        finally:
+            self._pending_validations -= 1
+        self.router.validation_done(msg, verdict, self.loop.time())
+        self._flush()
+
+    async def _run_validator(self, fn: Validator, peer: Any, msg: Message) -> ValidationResult:
+        res = fn(peer, msg)
+        if inspect.isawaitable(res):
+            res = await res
+        return _verdict(res)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.params.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.router.heartbeat(self.loop.time())
+                self._flush()
+            except Exception:
+                log.exception("pubsub heartbeat failed")
+
+
+def _verdict(res: Any) -> ValidationResult:
+    if isinstance(res, ValidationResult):
+        return res
+    if res is True or res is None:
+        return ValidationResult.ACCEPT if res else ValidationResult.IGNORE
+    return ValidationResult.REJECT
+
+
+def _parse_uvarint(buf: bytearray, pos: int) -> tuple[int, int]:
+    """(value, header length) of a uvarint at ``pos``; (-1, 0) if incomplete."""
+    value = 0
+    n = len(buf)
+    for i in range(9):
+        if pos + i >= n:
+            return -1, 0
+        b = buf[pos + i]
+        value |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            if b == 0 and i > 0:
+                raise VarintError("non-minimal varint")
+            return value, i + 1
+    raise VarintError("varint longer than 9 bytes")
+
+
+class GossipSub(PubSub):
+    """GossipSub v1.2 / v1.1 / v1.0, speaking FloodSub to peers that only know that."""
+
+
+class FloodSub(PubSub):
+    """FloodSub (``/floodsub/1.0.0``): every message to every subscribed peer."""
+
+    def __init__(self, host: Host, **kwargs: Any) -> None:
+        kwargs.setdefault("protocols", (FLOODSUB,))
+        kwargs["flood_only"] = True
+        super().__init__(host, **kwargs)
