@@ -170,6 +170,18 @@ class PeerStoreCorrupt(PeerStoreError):
     silently, the caller decides (for example, move the file aside and start empty)."""
 
 
+class KadError(Libp2pError):
+    """A Kademlia DHT operation failed (no peer answered, nothing could be stored)."""
+
+
+class KadNotFoundError(KadError):
+    """A DHT lookup ended without the value, providers or peer it was looking for."""
+
+
+class InvalidRecordError(KadError):
+    """A DHT record failed its namespace's validator, or no validator covers its key."""
+
+
 __all__ = [
     "CidError",
     "ConnectionClosedError",
@@ -179,6 +191,9 @@ __all__ = [
     "FrameTooLarge",
     "GoAwayError",
     "HandshakeError",
+    "InvalidRecordError",
+    "KadError",
+    "KadNotFoundError",
     "KeyError_",
     "Libp2pError",
     "LocalProtocolError",

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod conn;
 mod errors;
+mod kad;
 mod noise;
 mod proto;
 mod pubsub;
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     noise::register(m)?;
     conn::register(m)?;
     pubsub::register(m)?;
+    kad::register(m)?;
     Ok(())
 }
