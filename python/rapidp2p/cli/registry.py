@@ -9,5 +9,6 @@ COMMAND_MODULES: list[str] = [
     "rapidp2p.cli.cmd_ping",
     "rapidp2p.cli.cmd_identify",
     "rapidp2p.cli.cmd_demo",
+    "rapidp2p.cli.cmd_pubsub",
     "rapidp2p.cli.perf",
 ]

@@ -242,6 +242,19 @@ class PubSub:
     def topics(self) -> list[str]:
         return sorted(self.router.my_topics)
 
+    async def wait_sent(self, timeout: float = 10.0) -> None:
+        """Waits until every queued frame was handed to the muxer and the socket drained."""
+        loop = self.loop
+        end = loop.time() + timeout
+        while any(lk.frames for lk in self._links.values() if lk.stream is not None):
+            if loop.time() >= end:
+                raise asyncio.TimeoutError("pubsub frames still queued")
+            await asyncio.sleep(0.005)
+        for lk in list(self._links.values()):
+            if lk.stream is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(lk.stream.drain(), max(0.0, end - loop.time()))
+
     async def close(self) -> None:
         if self._closed:
             return
