@@ -20,17 +20,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)",
     )
     parser.add_argument("--key", metavar="FILE", type=Path, help="identity key file (see `id`)")
+    parser.add_argument(
+        "--dht", choices=["server", "client"], help="also run a Kademlia DHT node (see `dht`)"
+    )
+    parser.add_argument(
+        "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
 
     with contextlib.suppress(KeyboardInterrupt):
-        aio_run(_serve(args.listen or ["/ip4/127.0.0.1/tcp/0"], args.key))
+        aio_run(
+            _serve(
+                args.listen or ["/ip4/127.0.0.1/tcp/0"],
+                args.key,
+                getattr(args, "dht", None),
+                getattr(args, "bootstrap", []),
+            )
+        )
     return 0
 
 
-async def _serve(listen: list[str], key_file: Path | None) -> None:
+async def _serve(
+    listen: list[str],
+    key_file: Path | None,
+    dht_mode: str | None = None,
+    bootstrap: list[str] | None = None,
+) -> None:
     import asyncio
 
     from rapidp2p.crypto import load_identity
@@ -39,6 +57,10 @@ async def _serve(listen: list[str], key_file: Path | None) -> None:
     key = load_identity(key_file) if key_file is not None else None
     async with await Host.create(key, listen=listen) as host:
         host.set_stream_handler(ECHO_PROTOCOL, echo)
+        if dht_mode is not None:
+            from rapidp2p.cli.dht import serve_dht
+
+            await serve_dht(host, dht_mode, bootstrap or [])
         print(f"peer id: {host.peer_id}", flush=True)
         for addr in host.full_addrs:
             print(f"listening on {addr}", flush=True)

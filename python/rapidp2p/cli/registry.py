@@ -11,4 +11,5 @@ COMMAND_MODULES: list[str] = [
     "rapidp2p.cli.cmd_demo",
     "rapidp2p.cli.cmd_pubsub",
     "rapidp2p.cli.perf",
+    "rapidp2p.cli.dht",
 ]
