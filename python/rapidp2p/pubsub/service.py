@@ -162,6 +162,8 @@ class PubSub:
         self._pending_validations = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: Pubsub bytes handed to streams (frames with their length prefixes), for metrics.
+        self.bytes_sent = 0
         for proto in self.protocols:
             host.set_stream_handler(proto, self._handle_inbound)
         host.events.on(PeerDisconnected, self._on_disconnected)
@@ -340,7 +342,9 @@ class PubSub:
                     f = frames.popleft()
                     parts.append(encode_uvarint(len(f)))
                     parts.append(f)
-                stream.write(b"".join(parts))
+                data = b"".join(parts)
+                self.bytes_sent += len(data)
+                stream.write(data)
                 await stream.drain()
         except asyncio.CancelledError:
             stream.reset()
