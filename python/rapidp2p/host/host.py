@@ -176,7 +176,17 @@ class Host:
         self._started = True
         from rapidp2p.host import services
 
-        self._services = services.install_default_services(self)
+        self._services = services.install_default_services(self) + self._services
+
+    def add_service(self, service: Any) -> None:
+        """Attaches a protocol service (pubsub, DHT, ...) to this host's lifecycle.
+
+        The host calls ``service.on_connection(conn)`` (if defined) for every new connection and
+        ``service.close()`` (sync or async, if defined) when the host closes. Services register
+        their own stream handlers with :meth:`set_stream_handler`.
+        """
+        if service not in self._services:
+            self._services.append(service)
 
     async def __aenter__(self) -> Host:
         self.start()

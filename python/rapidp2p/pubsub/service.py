@@ -167,7 +167,7 @@ class PubSub:
         for proto in self.protocols:
             host.set_stream_handler(proto, self._handle_inbound)
         host.events.on(PeerDisconnected, self._on_disconnected)
-        host._services.append(self)  # host.close() closes us; new connections reach us
+        host.add_service(self)  # host.close() closes us; new connections reach us
         for mux in host.connections():
             self.on_connection(mux)
         self._heartbeat_task = self._spawn(self._heartbeat_loop())
