@@ -131,7 +131,7 @@ def test_partial_reads_deliver_same_bytes(encrypted: bool) -> None:
 
 @pytest.mark.parametrize("encrypted", MODES)
 def test_window_exhaustion_then_credit(encrypted: bool) -> None:
-    c, s = make_pair(encrypted)
+    c, s = make_pair(encrypted, min_autotune_rtt=0.0)  # credit accounting only, no tuning
     sid = c.open_stream()
     big = b"x" * (1 << 20)
     assert c.send(sid, big) == WINDOW
@@ -170,6 +170,25 @@ def test_auto_tuning_grows_window_with_fast_reader() -> None:
         assert s.receive_window(sid) == window
         transfer(s, c, now)
         assert c.send_window(sid) == window
+
+
+def test_auto_tuning_without_ping_uses_min_rtt() -> None:
+    # No RTT measured: a reader taking under two ``min_autotune_rtt`` per half window grows
+    # the window; a slower one does not.
+    c, s = make_pair(False, min_autotune_rtt=0.01)
+    assert s.rtt is None
+    sid = c.open_stream()
+    transfer(c, s)
+    transfer(s, c)
+    assert c.send(sid, b"z" * WINDOW) == WINDOW
+    s.ack(sid, len(data_of(transfer(c, s), sid)), 0.005)
+    assert s.receive_window(sid) == 2 * WINDOW
+    transfer(s, c)
+    assert c.send(sid, b"z" * 2 * WINDOW) == 2 * WINDOW
+    s.ack(sid, len(data_of(transfer(c, s), sid)), 1.0)
+    assert s.receive_window(sid) == 2 * WINDOW
+    with pytest.raises(ValueError):
+        make_pair(False, min_autotune_rtt=-1.0)
 
 
 @pytest.mark.parametrize("encrypted", MODES)

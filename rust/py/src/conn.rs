@@ -82,7 +82,8 @@ pub struct PyConnection {
 impl PyConnection {
     #[new]
     #[pyo3(signature = (handshake, *, initiator, max_streams = 512, initial_window = 262144,
-                        max_window = 16777216, ack_backlog = 256, keepalive_interval = Some(10.0)))]
+                        max_window = 16777216, ack_backlog = 256, keepalive_interval = Some(10.0),
+                        min_autotune_rtt = 0.01))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -93,6 +94,7 @@ impl PyConnection {
         max_window: u32,
         ack_backlog: usize,
         keepalive_interval: Option<f64>,
+        min_autotune_rtt: f64,
     ) -> PyResult<Self> {
         let cfg = Config {
             max_streams,
@@ -100,6 +102,7 @@ impl PyConnection {
             max_window,
             ack_backlog,
             keepalive_interval,
+            min_autotune_rtt,
             ..Config::default()
         };
         let role = if initiator {

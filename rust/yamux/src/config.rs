@@ -32,6 +32,11 @@ pub struct Config {
     pub recently_closed: usize,
     /// Sum of all streams' receive windows, at most (auto-tuning stops growing beyond it).
     pub max_connection_window: u64,
+    /// Smallest round-trip time auto-tuning assumes (seconds). A ping on an idle connection
+    /// measures the wire RTT (tens of microseconds on loopback), but under load the time to
+    /// consume half a window is dominated by processing and scheduling delays, so judging
+    /// against the idle RTT would keep a fast stream stuck at its initial window.
+    pub min_autotune_rtt: f64,
 }
 
 impl Default for Config {
@@ -47,6 +52,7 @@ impl Default for Config {
             max_pending_refusals: 1024,
             recently_closed: 4096,
             max_connection_window: 1 << 30,
+            min_autotune_rtt: 0.01,
         }
     }
 }
@@ -68,6 +74,9 @@ impl Config {
         }
         if self.max_frame_size == 0 || self.max_frame_size > 16 * 1024 * 1024 {
             return Err("max_frame_size must be in 1..=16 MiB");
+        }
+        if !(self.min_autotune_rtt.is_finite() && self.min_autotune_rtt >= 0.0) {
+            return Err("min_autotune_rtt must be a non-negative number of seconds");
         }
         if let Some(i) = self.keepalive_interval {
             if !(i.is_finite() && i > 0.0) {

@@ -318,11 +318,12 @@ impl Session {
 
     /// The application consumed `n` bytes of a stream: return credit to the peer once half
     /// the window is consumed, doubling the window (up to `max_window`) when that took less
-    /// than two round trips. A no-op for streams that are gone.
+    /// than two round trips (the RTT counts as at least `min_autotune_rtt`, also before any
+    /// ping answered). A no-op for streams that are gone.
     pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<(), Error> {
         self.check_alive()?;
         let now = now.unwrap_or(self.now);
-        let rtt = self.rtt;
+        let rtt = self.rtt.unwrap_or(0.0).max(self.cfg.min_autotune_rtt);
         let max_window = self.cfg.max_window;
         let room = self
             .cfg
@@ -345,13 +346,11 @@ impl Session {
             return Ok(());
         }
         let mut grown = 0u32;
-        if let Some(rtt) = rtt {
-            if now - s.epoch < 2.0 * rtt && s.window < max_window {
-                let target = s.window.saturating_mul(2).min(max_window);
-                grown = (target - s.window).min(u32::try_from(room).unwrap_or(u32::MAX));
-                s.window += grown;
-                delta += grown;
-            }
+        if rtt > 0.0 && now - s.epoch < 2.0 * rtt && s.window < max_window {
+            let target = s.window.saturating_mul(2).min(max_window);
+            grown = (target - s.window).min(u32::try_from(room).unwrap_or(u32::MAX));
+            s.window += grown;
+            delta += grown;
         }
         s.epoch = now;
         s.credit += delta;

@@ -257,7 +257,11 @@ fn syn_after_our_go_away_is_refused() {
 
 #[test]
 fn window_exhaustion_and_credit() {
-    let mut p = Pair::new();
+    // No auto-tuning here: credit accounting only.
+    let mut p = Pair::with(Config {
+        min_autotune_rtt: 0.0,
+        ..no_keepalive()
+    });
     let id = p.c.open_stream().unwrap();
     let big = vec![7u8; 1 << 20];
     assert_eq!(p.c.send(id, &big, false).unwrap(), W as usize);
@@ -371,6 +375,35 @@ fn auto_tuning_doubles_window_up_to_max() {
     p.now += 10.0;
     p.s.ack(id, got, Some(p.now)).unwrap();
     assert_eq!(p.s.receive_window(id), Some(max));
+}
+
+#[test]
+fn auto_tuning_assumes_min_rtt_before_and_below_measurements() {
+    // No ping answered yet (or an idle-loopback RTT of microseconds): a reader consuming half
+    // a window within two `min_autotune_rtt` still doubles it, so a fast stream is not stuck
+    // at the initial window because the idle RTT understates the RTT under load.
+    let floor = Config::default().min_autotune_rtt;
+    for rtt in [None, Some(20e-6)] {
+        let mut p = match rtt {
+            None => Pair::new(),
+            Some(r) => pinged_pair(r),
+        };
+        assert_eq!(p.s.rtt(), rtt);
+        let id = p.c.open_stream().unwrap();
+        p.settle();
+        p.c.send(id, &vec![0u8; W as usize], false).unwrap();
+        let got = data_of(&p.c2s(), id).len() as u32;
+        p.now += floor;
+        p.s.ack(id, got, Some(p.now)).unwrap();
+        assert_eq!(p.s.receive_window(id), Some(2 * W));
+        assert_eq!(p.s2c(), vec![Event::Window(id, 2 * W)]);
+        // Slower than two floors per half window: no growth.
+        p.c.send(id, &vec![0u8; 2 * W as usize], false).unwrap();
+        let got = data_of(&p.c2s(), id).len() as u32;
+        p.now += 3.0 * floor;
+        p.s.ack(id, got, Some(p.now)).unwrap();
+        assert_eq!(p.s.receive_window(id), Some(2 * W));
+    }
 }
 
 #[test]
