@@ -16,6 +16,7 @@ from peers import dial_from_peer, find_result, listening_peer
 
 from rapidp2p.host import Host
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols.echo import handle_echo
 
 PEERS = ["go-peer", "rust-peer", "js-peer", "py-peer"]
 ECHO = "/echo/1.0.0"
@@ -30,16 +31,6 @@ AGENT_PREFIX = {
 }
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
-
-
-async def _echo(stream: object) -> None:
-    from rapidp2p._aio.stream import Stream
-
-    assert isinstance(stream, Stream)
-    async for chunk in stream:
-        stream.write(chunk)
-        await stream.drain()
-    await stream.close()
 
 
 async def _echo_through(host: Host, peer_id: PeerId, size: int) -> tuple[int, bool]:
@@ -106,7 +97,7 @@ async def test_rapidp2p_dials_peer(name: str) -> None:
 async def test_peer_dials_rapidp2p(name: str) -> None:
     """The peer dials rapidp2p: its ping, identify of us, and echo through our handler."""
     async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as host:
-        host.set_stream_handler(ECHO, _echo)
+        host.set_stream_handler(ECHO, handle_echo)
         addr = str(host.full_addrs[0])
         size = ECHO_BYTES[name]
         results = await dial_from_peer(name, addr, ping=True, identify=True, echo_bytes=size)

@@ -26,14 +26,15 @@ async def demo(mib: int, pings: int) -> int:
     import hashlib
     import time
 
-    from rapidp2p.cli.cmd_listen import ECHO_PROTOCOL, echo
     from rapidp2p.host import Host
+    from rapidp2p.protocols.echo import PROTOCOL_ID as ECHO_PROTOCOL
+    from rapidp2p.protocols.echo import handle_echo
 
     def row(label: str, value: str) -> None:
         print(f"  {label:<34}{value}", flush=True)
 
     async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as server, Host() as client:
-        server.set_stream_handler(ECHO_PROTOCOL, echo)
+        server.set_stream_handler(ECHO_PROTOCOL, handle_echo)
         print("rapidp2p demo: two hosts on 127.0.0.1")
         row("server", f"{server.full_addrs[0]}")
         row("client", f"{client.peer_id}")

@@ -9,8 +9,6 @@ from pathlib import Path
 NAME = "listen"
 HELP = "listen on multiaddrs, print them (with /p2p/), serve ping, identify and /echo/1.0.0"
 
-ECHO_PROTOCOL = "/echo/1.0.0"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -56,7 +54,9 @@ async def _serve(
 
     key = load_identity(key_file) if key_file is not None else None
     async with await Host.create(key, listen=listen) as host:
-        host.set_stream_handler(ECHO_PROTOCOL, echo)
+        from rapidp2p.protocols import echo
+
+        host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         if dht_mode is not None:
             from rapidp2p.cli.dht import serve_dht
 
@@ -65,14 +65,3 @@ async def _serve(
         for addr in host.full_addrs:
             print(f"listening on {addr}", flush=True)
         await asyncio.Event().wait()
-
-
-async def echo(stream: object) -> None:
-    """Copies every byte back until EOF, then half-closes."""
-    from rapidp2p._aio.stream import Stream
-
-    assert isinstance(stream, Stream)
-    async for chunk in stream:
-        stream.write(chunk)
-        await stream.drain()
-    await stream.close()
