@@ -5,6 +5,7 @@
 //
 //	go-peer listen [--listen MULTIADDR]
 //	go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
+//	go-peer perf ... (perf.go)
 package main
 
 import (
@@ -54,6 +55,8 @@ func main() {
 		err = runListen(os.Args[2:])
 	case "dial":
 		err = runDial(os.Args[2:])
+	case "perf":
+		err = runPerf(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -65,7 +68,8 @@ func main() {
 
 func usage(msg string) {
 	fmt.Fprintf(os.Stderr, "go-peer: %s\nusage: go-peer listen [--listen MULTIADDR]\n"+
-		"       go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n", msg)
+		"       go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n"+
+		"       go-peer perf ... (go-peer perf --help)\n", msg)
 	os.Exit(2)
 }
 

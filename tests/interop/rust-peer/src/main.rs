@@ -6,6 +6,7 @@
 //! ```text
 //! rust-peer listen [--listen MULTIADDR]
 //! rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
+//! rust-peer perf ...   (src/perf.rs)
 //! ```
 
 use std::io::Write as _;
@@ -19,6 +20,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 use serde_json::json;
+
+mod perf;
 
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
@@ -36,7 +39,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn usage(msg: &str) -> ! {
     eprintln!(
         "rust-peer: {msg}\nusage: rust-peer listen [--listen MULTIADDR]\n       \
-         rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]"
+         rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n       \
+         rust-peer perf ... (rust-peer perf --help)"
     );
     std::process::exit(2);
 }
@@ -69,6 +73,9 @@ fn main() -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
         usage("missing command")
     };
+    if command == "perf" {
+        return perf::main(rest);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
