@@ -3,9 +3,10 @@
 // It speaks TCP + Noise + yamux only, on loopback, with a fresh Ed25519 identity, and serves
 // ping, identify and /echo/1.0.0. CLI (see tests/interop/peers.py):
 //
-//	go-peer listen [--listen MULTIADDR]
+//	go-peer listen [--listen MULTIADDR] [--dht server|client [--bootstrap MULTIADDR]...]
 //	go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
 //	go-peer perf ... (perf.go)
+//	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
 package main
 
 import (
@@ -57,6 +58,8 @@ func main() {
 		err = runDial(os.Args[2:])
 	case "perf":
 		err = runPerf(os.Args[2:])
+	case "dht":
+		err = runDHT(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -69,7 +72,8 @@ func main() {
 func usage(msg string) {
 	fmt.Fprintf(os.Stderr, "go-peer: %s\nusage: go-peer listen [--listen MULTIADDR]\n"+
 		"       go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n"+
-		"       go-peer perf ... (go-peer perf --help)\n", msg)
+		"       go-peer perf ... (go-peer perf --help)\n"+
+		"       go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (go-peer dht --help)\n", msg)
 	os.Exit(2)
 }
 
@@ -112,16 +116,28 @@ func newHost(listen []string) (host.Host, error) {
 
 func runListen(args []string) error {
 	listen := defaultListen
+	dhtMode := ""
+	var bootstrap []string
 	for i := 0; i < len(args); i++ {
 		switch {
-		case args[i] == "--listen" && i+1 < len(args):
+		case (args[i] == "--listen" || args[i] == "--dht" || args[i] == "--bootstrap") && i+1 < len(args):
 			i++
-			listen = args[i]
+			switch args[i-1] {
+			case "--listen":
+				listen = args[i]
+			case "--dht":
+				dhtMode = args[i]
+			default:
+				bootstrap = append(bootstrap, args[i])
+			}
 		case len(args[i]) > 9 && args[i][:9] == "--listen=":
 			listen = args[i][9:]
 		default:
 			usage("unexpected argument " + strconv.Quote(args[i]))
 		}
+	}
+	if len(bootstrap) > 0 && dhtMode == "" {
+		usage("--bootstrap needs --dht server|client")
 	}
 	h, err := newHost([]string{listen})
 	if err != nil {
@@ -129,6 +145,15 @@ func runListen(args []string) error {
 	}
 	defer h.Close()
 	h.SetStreamHandler(echoProtocol, handleEcho)
+	if dhtMode != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		d, err := startDHT(ctx, h, dhtMode, bootstrap)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+	}
 
 	addrs := h.Network().ListenAddresses()
 	if len(addrs) == 0 {

@@ -4,9 +4,10 @@
 //! identify and `/echo/1.0.0`. CLI (see `tests/interop/peers.py`):
 //!
 //! ```text
-//! rust-peer listen [--listen MULTIADDR]
+//! rust-peer listen [--listen MULTIADDR] [--dht server|client [--bootstrap MULTIADDR]...]
 //! rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
 //! rust-peer perf ...   (src/perf.rs)
+//! rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR...   (src/dht.rs)
 //! ```
 
 use std::io::Write as _;
@@ -16,11 +17,14 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore};
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 use serde_json::json;
 
+mod dht;
 mod perf;
 
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
@@ -32,20 +36,24 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     stream: libp2p_stream::Behaviour,
+    kad: Toggle<kad::Behaviour<MemoryStore>>,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "rust-peer: {msg}\nusage: rust-peer listen [--listen MULTIADDR]\n       \
+        "rust-peer: {msg}\nusage: rust-peer listen [--listen MULTIADDR] [--dht server|client \
+         [--bootstrap MULTIADDR]...]\n       \
          rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n       \
-         rust-peer perf ... (rust-peer perf --help)"
+         rust-peer perf ... (rust-peer perf --help)\n       \
+         rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (rust-peer dht --help)"
     );
     std::process::exit(2);
 }
 
-fn new_swarm() -> Result<Swarm<Behaviour>, Error> {
+/// A TCP + Noise + yamux swarm with a fresh identity; `dht` adds a kad node in that mode.
+fn new_swarm(dht: Option<kad::Mode>) -> Result<Swarm<Behaviour>, Error> {
     let key = Keypair::generate_ed25519();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -62,6 +70,7 @@ fn new_swarm() -> Result<Swarm<Behaviour>, Error> {
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             stream: libp2p_stream::Behaviour::new(),
+            kad: Toggle::from(dht.map(|mode| dht::behaviour(key.public().to_peer_id(), mode))),
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
@@ -89,6 +98,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "listen" => runtime.block_on(listen(rest)),
         "dial" => runtime.block_on(dial(parse_dial(rest))),
+        "dht" => runtime.block_on(dht::run(rest)),
         other => usage(&format!("unknown command {other:?}")),
     };
     match result {
@@ -102,6 +112,8 @@ fn main() -> ExitCode {
 
 async fn listen(args: &[String]) -> Result<(), Error> {
     let mut listen_addr = DEFAULT_LISTEN.to_owned();
+    let mut dht_mode = None;
+    let mut bootstrap = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -109,13 +121,24 @@ async fn listen(args: &[String]) -> Result<(), Error> {
                 Some(v) => listen_addr = v.clone(),
                 None => usage("--listen needs a value"),
             },
+            "--dht" => match it.next() {
+                Some(v) => dht_mode = Some(dht::parse_mode(v)),
+                None => usage("--dht needs a value"),
+            },
+            "--bootstrap" => match it.next() {
+                Some(v) => bootstrap.push(v.clone()),
+                None => usage("--bootstrap needs a value"),
+            },
             other => match other.strip_prefix("--listen=") {
                 Some(v) => listen_addr = v.to_owned(),
                 None => usage(&format!("unexpected argument {other:?}")),
             },
         }
     }
-    let mut swarm = new_swarm()?;
+    if !bootstrap.is_empty() && dht_mode.is_none() {
+        usage("--bootstrap needs --dht server|client");
+    }
+    let mut swarm = new_swarm(dht_mode)?;
     let mut incoming = swarm
         .behaviour()
         .stream
@@ -132,6 +155,8 @@ async fn listen(args: &[String]) -> Result<(), Error> {
         }
     });
     swarm.listen_on(listen_addr.parse()?)?;
+    dht::add_bootstrap(&mut swarm, &bootstrap)?;
+    let mut bootstrapped = bootstrap.is_empty();
 
     // The harness stops us by closing stdin (or by a signal, which needs no handling).
     std::thread::spawn(|| {
@@ -145,6 +170,10 @@ async fn listen(args: &[String]) -> Result<(), Error> {
         match swarm.select_next_some().await {
             SwarmEvent::NewListenAddr { address, .. } if !announced => {
                 announced = true;
+                if dht_mode.is_some() {
+                    // Provider records and kad's address book carry confirmed addresses only.
+                    swarm.add_external_address(address.clone());
+                }
                 let full = address.with(Protocol::P2p(local_id));
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "LISTENING {full}")?;
@@ -154,6 +183,17 @@ async fn listen(args: &[String]) -> Result<(), Error> {
             SwarmEvent::ListenerClosed { reason, .. } => {
                 return Err(format!("listener closed: {reason:?}").into())
             }
+            SwarmEvent::ConnectionEstablished { .. } if !bootstrapped => {
+                bootstrapped = true;
+                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                    let _ = kad.bootstrap();
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => dht::on_identified(&mut swarm, peer_id, &info),
             _ => {}
         }
     }
@@ -256,7 +296,7 @@ async fn dial_checks(opts: &DialOptions) -> Result<(), Error> {
     let Some(Protocol::P2p(target)) = opts.addr.iter().last() else {
         return Err(format!("multiaddr {} needs /p2p/<peer id>", opts.addr).into());
     };
-    let mut swarm = new_swarm()?;
+    let mut swarm = new_swarm(None)?;
     let mut control = swarm.behaviour().stream.new_control();
     swarm.dial(opts.addr.clone())?;
 
