@@ -4,11 +4,18 @@ multistream-select picks the security protocol (``/noise``; ``/plaintext/2.0.0``
 enabled), the handshake proves the remote's identity, then the muxer: taken from the Noise
 early-negotiation extension when both sides list ``/yamux/1.0.0``, else negotiated with
 multistream-select inside the secured channel. The whole upgrade runs under one timeout.
+
+Round trips: with a single security protocol the dialer selects it lazily (as rust-libp2p's
+``V1Lazy``): the multistream header, ``/noise`` and Noise message 1 leave in ONE write and the
+listener's answers are checked when message 2 is read. Handshake writes go through a
+:class:`_CorkedStream`, which sends them only when the next read has to wait, so the listener
+answers with its header, ``/noise`` and message 2 in one write too.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +28,7 @@ from rapidp2p.exceptions import (
     NegotiationError,
     UpgradeError,
 )
+from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.security.noise import NOISE_PROTOCOL_ID, SecureSession, noise_inbound, noise_outbound
 from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handshake
 
@@ -81,7 +89,7 @@ class Upgrader:
 
     async def _run(self, mux: MuxedConnection, initiator: bool, expected: PeerId | None) -> None:
         try:
-            await asyncio.wait_for(self._upgrade(mux, initiator, expected), self.timeout)
+            await run_with_timeout(self._upgrade(mux, initiator, expected), self.timeout)
         except asyncio.TimeoutError:
             err = UpgradeError(f"upgrade did not finish within {self.timeout} s")
             mux.abort(err)
@@ -98,26 +106,42 @@ class Upgrader:
     async def _upgrade(
         self, mux: MuxedConnection, initiator: bool, expected: PeerId | None
     ) -> None:
-        from rapidp2p.protocols.multistream import select_inbound, select_outbound
+        from rapidp2p.protocols.multistream import (
+            LazyNegotiatedStream,
+            select_inbound,
+            select_outbound,
+            select_outbound_lazy,
+        )
 
         raw = mux.raw_stream()
         if mux.transport is None:
             raise ConnectionClosedError("connection closed before the upgrade")
-        if initiator:
-            security = await select_outbound(raw, self.security_protocols)
+        buffered = getattr(mux, "_raw", None)
+        cork = _CorkedStream(raw, None if buffered is None else buffered.__len__)
+        secure: Any = cork
+        protocols = self.security_protocols
+        if initiator and len(protocols) == 1:
+            # Zero round trips: the answers are checked when the handshake first reads.
+            secure = await select_outbound_lazy(cork, protocols[0], timeout=None)
+            security = protocols[0]
+        elif initiator:
+            security = await select_outbound(cork, protocols, lazy=True, timeout=None)
         else:
-            security = await select_inbound(raw, self.security_protocols)
+            security = await select_inbound(cork, protocols, timeout=None)
         session: SecureSession
         if security == NOISE_PROTOCOL_ID:
             early = self.muxers if self.early_muxer else []
             if initiator:
-                session = await noise_outbound(raw, self.key, expected, early)
+                session = await noise_outbound(secure, self.key, expected, early)
             else:
-                session = await noise_inbound(raw, self.key, early)
+                session = await noise_inbound(secure, self.key, early)
         elif security == PLAINTEXT_PROTOCOL_ID:
-            session = await plaintext_handshake(raw, self.key, expected)
+            session = await plaintext_handshake(secure, self.key, expected)
         else:  # pragma: no cover - select_* only returns what we offered
             raise NegotiationError(f"unexpected security protocol {security!r}")
+        if isinstance(secure, LazyNegotiatedStream):
+            await secure.confirm()  # a handshake that never read (cannot happen with Noise)
+        cork.flush()  # the handshake's last message goes before any muxer byte
         mux.remote_peer = session.remote_peer
         mux.remote_key = session.remote_key  # type: ignore[attr-defined]
         mux.local_peer = _peer_id_of(self.key)
@@ -138,9 +162,9 @@ class Upgrader:
         if session.handshake is None:
             # Plaintext: the muxer is negotiated on the raw bytes.
             if initiator:
-                muxer = await select_outbound(raw, self.muxers)
+                muxer = await select_outbound(raw, self.muxers, lazy=True, timeout=None)
             else:
-                muxer = await select_inbound(raw, self.muxers)
+                muxer = await select_inbound(raw, self.muxers, timeout=None)
             mux.muxer = muxer
             mux.start_muxer(_core.Connection(None, **kwargs))
             return
@@ -156,11 +180,55 @@ class Upgrader:
         mux.start_preamble(conn)
         pre = mux.preamble_stream()
         if initiator:
-            muxer = await select_outbound(pre, self.muxers)
+            muxer = await select_outbound(pre, self.muxers, lazy=True, timeout=None)
         else:
-            muxer = await select_inbound(pre, self.muxers)
+            muxer = await select_inbound(pre, self.muxers, timeout=None)
         mux.muxer = muxer
         mux.end_preamble()
+
+
+class _CorkedStream:
+    """Handshake writes held back until a read has to wait (then sent in one write).
+
+    ``buffered()`` tells how many received bytes are waiting to be read; without it every
+    read that follows a write sends first. :meth:`flush` must run before bytes are written
+    by anything else (the muxer).
+    """
+
+    __slots__ = ("_buffered", "_inner", "_pending")
+
+    def __init__(self, inner: Any, buffered: Callable[[], int] | None) -> None:
+        self._inner = inner
+        self._buffered = buffered
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._inner.write(data)
+
+    async def drain(self) -> None:
+        if len(self._pending) > 64:
+            self.flush()
+        await self._inner.drain()
+
+    def _before_read(self, need: int) -> None:
+        if self._pending and (self._buffered is None or self._buffered() < need):
+            self.flush()
+
+    async def read(self, n: int = -1) -> bytes:
+        self._before_read(1)
+        data: bytes = await self._inner.read(n)
+        return data
+
+    async def readexactly(self, n: int) -> bytes:
+        self._before_read(n)
+        data: bytes = await self._inner.readexactly(n)
+        return data
 
 
 def _peer_id_of(key: PrivateKey) -> PeerId:

@@ -4,6 +4,10 @@ Reads are exact (length prefix byte by byte, then exactly the body), so negotiat
 consumes bytes that belong to the selected protocol and no push-back is needed. The whole
 negotiation runs under one timeout, which bounds endless ``na`` exchanges and peers that drip
 bytes (ROBUSTNESS 5).
+
+The listener reads the dialer's header before it writes its own (every dialer sends its header
+first, without waiting), so against a pipelining dialer the listener's header, its answer and
+whatever the selected protocol writes next can leave in one segment.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from rapidp2p.protocols.multistream._proto import (
     encode_message,
     encode_messages,
 )
+from rapidp2p.protocols.multistream._timeout import run_with_timeout
 
 DEFAULT_TIMEOUT = 10.0
 """go-libp2p's protocol negotiation timeout."""
@@ -30,6 +35,7 @@ MAX_PROPOSALS = 256
 """Proposals a listener answers before giving up, even within the timeout."""
 
 _T = TypeVar("_T")
+_HEADER = encode_message(PROTOCOL_ID)
 
 
 @runtime_checkable
@@ -71,7 +77,7 @@ async def read_message(stream: ByteStream) -> str:
 
 async def _bounded(coro: Awaitable[_T], timeout: float | None) -> _T:
     try:
-        return await asyncio.wait_for(coro, timeout)
+        return await run_with_timeout(coro, timeout)
     except asyncio.TimeoutError as exc:
         raise NegotiationError(f"multistream negotiation timed out after {timeout} s") from exc
 
@@ -108,7 +114,7 @@ async def _select_outbound(stream: ByteStream, protocols: list[str], lazy: bool)
         await stream.drain()
         await _expect_header(stream)
     else:
-        stream.write(encode_message(PROTOCOL_ID))
+        stream.write(_HEADER)
         await stream.drain()
         await _expect_header(stream)
         stream.write(encode_message(protocols[0]))
@@ -149,8 +155,8 @@ async def _select_inbound(
         listing = list(protocols)
         known = frozenset(listing)
         supported = known.__contains__
-    stream.write(encode_message(PROTOCOL_ID))
     await _expect_header(stream)
+    stream.write(_HEADER)
     for _ in range(MAX_PROPOSALS):
         proposal = await read_message(stream)
         if proposal == LS:
@@ -218,6 +224,17 @@ class LazyNegotiatedStream:
         if not self._confirmed:
             await self.confirm()
         return await self.inner.read(n)
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes after the answers were checked (the inner stream's
+        ``readexactly`` when it has one: the Noise handshake reads that way)."""
+        if not self._confirmed:
+            await self.confirm()
+        inner_exact = getattr(self.inner, "readexactly", None)
+        if inner_exact is not None:
+            data: bytes = await inner_exact(n)
+            return data
+        return await read_exactly(self.inner, n)
 
     def write(self, data: bytes) -> None:
         self.inner.write(data)
