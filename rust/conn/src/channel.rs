@@ -1,5 +1,7 @@
 //! The transport-cipher interface a `Connection` needs (implemented by the Noise transport).
 
+use std::ops::Range;
+
 /// A framed, authenticated cipher pair: `encrypt` appends whole wire frames, `decrypt`
 /// consumes every complete frame at the start of its input.
 pub trait SecureChannel {
@@ -18,6 +20,22 @@ pub trait SecureChannel {
     /// Decrypts every complete frame of `input` into `out`; returns input bytes consumed.
     /// The partial tail left over is always shorter than one wire frame.
     fn decrypt(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, Self::Error>;
+
+    /// Encrypts the concatenation of `segments` into exactly `encrypted_len(total)` bytes of
+    /// `out` (one pass, no staging copy); returns bytes written.
+    fn encrypt_gather_to_slice(
+        &mut self,
+        segments: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<usize, Self::Error>;
+
+    /// Decrypts every complete frame of `buf` in place, appending the range of each frame's
+    /// plaintext to `plain`; returns the bytes of complete frames.
+    fn decrypt_in_place(
+        &mut self,
+        buf: &mut [u8],
+        plain: &mut Vec<Range<usize>>,
+    ) -> Result<usize, Self::Error>;
 }
 
 /// A cipher that cannot exist: `Connection<NoCipher>` is a plaintext-only connection.
@@ -40,6 +58,18 @@ impl SecureChannel for NoCipher {
     }
 
     fn decrypt(&mut self, _: &[u8], _: &mut Vec<u8>) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+
+    fn encrypt_gather_to_slice(&mut self, _: &[&[u8]], _: &mut [u8]) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+
+    fn decrypt_in_place(
+        &mut self,
+        _: &mut [u8],
+        _: &mut Vec<Range<usize>>,
+    ) -> Result<usize, Self::Error> {
         match *self {}
     }
 }

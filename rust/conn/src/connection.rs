@@ -1,5 +1,7 @@
 //! `Connection`: optional transport cipher + yamux session, one call per socket read.
 
+use std::ops::Range;
+
 use rapidp2p_yamux::frame::GO_AWAY_PROTOCOL_ERROR;
 use rapidp2p_yamux::{Config, Error as MuxError, Event, Role, Session};
 
@@ -33,7 +35,12 @@ pub struct Connection<T> {
     in_preamble: bool,
     muxer_started: bool,
     crypto_failed: bool,
+    frames: Vec<Range<usize>>,
 }
+
+/// Where the bytes of one `Event::Data` (pushed with an empty vector) lie in the buffer given
+/// to `Connection::receive_in_place`: `(event index, byte range)`, in stream order.
+pub type DataRange = (usize, Range<usize>);
 
 fn crypto<E: std::fmt::Display>(e: E) -> ConnError {
     ConnError::Crypto(e.to_string())
@@ -51,6 +58,7 @@ impl<T: SecureChannel> Connection<T> {
             in_preamble: false,
             muxer_started: false,
             crypto_failed: false,
+            frames: Vec::new(),
         })
     }
 
@@ -129,6 +137,120 @@ impl<T: SecureChannel> Connection<T> {
         Ok(r?)
     }
 
+    /// Zero-copy receive: decrypts every complete frame of `buf` in place and runs the
+    /// session over the plaintext. DATA is not copied: each `Event::Data` carries an empty
+    /// vector and its bytes are listed in `ranges` (ranges of `buf`). Returns the bytes of
+    /// `buf` consumed; the caller keeps `buf[consumed..]` (a partial frame, always shorter than
+    /// one wire frame) in front of the next input. Call `take_tail` first when switching from
+    /// `receive` / `receive_preamble`, which keep their tail inside.
+    pub fn receive_in_place(
+        &mut self,
+        buf: &mut [u8],
+        now: f64,
+        events: &mut Vec<Event>,
+        ranges: &mut Vec<DataRange>,
+    ) -> Result<usize, ConnError> {
+        if self.crypto_failed {
+            return Ok(buf.len());
+        }
+        if !self.tail.is_empty() {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "take_tail() before receive_in_place",
+            )));
+        }
+        self.in_preamble = false;
+        self.muxer_started = true;
+        let base = buf.as_ptr() as usize;
+        let mut sink = |idx: usize, bytes: &[u8]| {
+            let start = bytes.as_ptr() as usize - base;
+            ranges.push((idx, start..start + bytes.len()));
+        };
+        self.session.begin_receive(now);
+        let Some(cipher) = self.cipher.as_mut() else {
+            self.session.receive_part(buf, events, Some(&mut sink))?;
+            return Ok(buf.len());
+        };
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.clear();
+        let consumed = match cipher.decrypt_in_place(buf, &mut frames) {
+            Ok(n) => n,
+            Err(e) => {
+                self.crypto_failed = true;
+                let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
+                return Err(crypto(e));
+            }
+        };
+        let mut result = Ok(consumed);
+        for r in frames.drain(..) {
+            if let Err(e) = self.session.receive_part(&buf[r], events, Some(&mut sink)) {
+                result = Err(e.into());
+                break;
+            }
+        }
+        self.frames = frames;
+        result
+    }
+
+    /// The partial ciphertext frame `receive` / `receive_preamble` kept, handed over (for a
+    /// caller switching to `receive_in_place`).
+    pub fn take_tail(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.tail)
+    }
+
+    /// True while muxer output is held back for the preamble.
+    pub fn in_preamble(&self) -> bool {
+        self.in_preamble
+    }
+
+    /// Plaintext bytes that may go out now: the preamble, then the session's frames.
+    pub fn plaintext_pending(&self) -> usize {
+        self.preamble_out.len() + self.session_out_len()
+    }
+
+    /// Hands every plaintext byte that may go out now to `f`, in wire order (preamble, then
+    /// session frames), and forgets it: for a caller that queues frames of its own (see
+    /// `Session::send_with`) and seals everything with `seal_gather`.
+    pub fn drain_plaintext(&mut self, f: &mut dyn FnMut(&[u8])) {
+        if !self.preamble_out.is_empty() {
+            f(&self.preamble_out);
+            self.preamble_out.clear();
+        }
+        if self.session_out_len() > 0 {
+            f(self.session.pending_output());
+            self.session.clear_output();
+        }
+    }
+
+    /// Wire bytes for `plaintext_len` bytes of plaintext sealed in one go.
+    pub fn wire_len(&self, plaintext_len: usize) -> usize {
+        match &self.cipher {
+            Some(c) if plaintext_len > 0 => c.encrypted_len(plaintext_len),
+            _ => plaintext_len,
+        }
+    }
+
+    /// Seals (or, without a cipher, copies) the concatenation of `segments` into exactly
+    /// `wire_len(total)` bytes of `out`; returns bytes written. A failure (nonce exhaustion)
+    /// kills the connection.
+    pub fn seal_gather(&mut self, segments: &[&[u8]], out: &mut [u8]) -> Result<usize, ConnError> {
+        let Some(cipher) = self.cipher.as_mut() else {
+            let mut pos = 0;
+            for seg in segments {
+                out.get_mut(pos..pos + seg.len())
+                    .ok_or(ConnError::Mux(MuxError::InvalidArgument(
+                        "output slice too small",
+                    )))?
+                    .copy_from_slice(seg);
+                pos += seg.len();
+            }
+            return Ok(pos);
+        };
+        cipher.encrypt_gather_to_slice(segments, out).map_err(|e| {
+            self.crypto_failed = true;
+            crypto(e)
+        })
+    }
+
     fn check_preamble(&mut self) -> Result<(), ConnError> {
         if self.muxer_started {
             return Err(ConnError::Mux(MuxError::InvalidArgument(
@@ -173,13 +295,6 @@ impl<T: SecureChannel> Connection<T> {
         self.in_preamble = false;
         self.muxer_started = true;
         Ok(self.session.receive(plaintext, now, events)?)
-    }
-
-    fn wire_len(&self, plaintext_len: usize) -> usize {
-        match &self.cipher {
-            Some(c) if plaintext_len > 0 => c.encrypted_len(plaintext_len),
-            _ => plaintext_len,
-        }
     }
 
     /// The session's plaintext that may go out now (none while the preamble runs).

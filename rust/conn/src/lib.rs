@@ -7,7 +7,7 @@ mod connection;
 mod noise_channel;
 
 pub use channel::{NoCipher, SecureChannel};
-pub use connection::{ConnError, Connection};
+pub use connection::{ConnError, Connection, DataRange};
 pub use rapidp2p_noise as noise;
 pub use rapidp2p_yamux as yamux;
 

@@ -1,5 +1,7 @@
 //! The Noise transport (`rapidp2p-noise`) as a connection's cipher.
 
+use std::ops::Range;
+
 use rapidp2p_noise::{NoiseError, Transport};
 
 use crate::channel::SecureChannel;
@@ -21,5 +23,21 @@ impl SecureChannel for Transport {
 
     fn decrypt(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, NoiseError> {
         Transport::decrypt(self, input, out)
+    }
+
+    fn encrypt_gather_to_slice(
+        &mut self,
+        segments: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<usize, NoiseError> {
+        Transport::encrypt_gather_to_slice(self, segments, out)
+    }
+
+    fn decrypt_in_place(
+        &mut self,
+        buf: &mut [u8],
+        plain: &mut Vec<Range<usize>>,
+    ) -> Result<usize, NoiseError> {
+        Transport::decrypt_in_place(self, buf, plain)
     }
 }

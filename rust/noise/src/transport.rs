@@ -146,6 +146,74 @@ impl Transport {
         Ok(pos)
     }
 
+    /// Like `encrypt_to_slice` for the concatenation of `segments` (frames are cut from the
+    /// whole, not per segment): gathers and seals in one pass, so bytes still owned by other
+    /// buffers need no staging copy. `out` must hold `encrypted_len(total)` bytes; returns
+    /// bytes written.
+    pub fn encrypt_gather_to_slice(
+        &mut self,
+        segments: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<usize, NoiseError> {
+        let total: usize = segments.iter().map(|s| s.len()).sum();
+        let need = encrypted_len(total);
+        if out.len() < need {
+            return Err(NoiseError::TooLarge(need));
+        }
+        self.check_send_budget(total)?;
+        let mut segs = segments.iter().copied().filter(|s| !s.is_empty());
+        let mut cur: &[u8] = segs.next().unwrap_or(&[]);
+        let mut left = total;
+        let mut pos = 0;
+        while left > 0 {
+            let frame = left.min(MAX_FRAME_PLAINTEXT);
+            let body = pos + LEN_PREFIX;
+            let tag_at = body + frame;
+            out[pos..body].copy_from_slice(&frame_len_prefix(frame));
+            let mut fill = body;
+            while fill < tag_at {
+                if cur.is_empty() {
+                    cur = segs.next().unwrap_or(&[]);
+                    continue;
+                }
+                let take = cur.len().min(tag_at - fill);
+                out[fill..fill + take].copy_from_slice(&cur[..take]);
+                cur = &cur[take..];
+                fill += take;
+            }
+            let tag = self.send.seal_in_place(&[], &mut out[body..tag_at])?;
+            out[tag_at..tag_at + TAG_LEN].copy_from_slice(tag.as_ref());
+            pos = tag_at + TAG_LEN;
+            left -= frame;
+        }
+        Ok(pos)
+    }
+
+    /// Decrypts every complete frame at the start of `buf` in place (no copy) and appends
+    /// the range of each frame's plaintext within `buf` to `plain`; returns the bytes of
+    /// complete frames consumed. On error the receive nonce stays at the failed frame, `plain`
+    /// has the ranges of the frames before it, and the failed frame's bytes are unspecified.
+    pub fn decrypt_in_place(
+        &mut self,
+        buf: &mut [u8],
+        plain: &mut Vec<std::ops::Range<usize>>,
+    ) -> Result<usize, NoiseError> {
+        let mut pos = 0;
+        while let Some(frame_len) = complete_frame_len(&buf[pos..]) {
+            let body_len = frame_len
+                .checked_sub(TAG_LEN)
+                .ok_or(NoiseError::ShortFrame(frame_len))?;
+            let body = pos + LEN_PREFIX;
+            let (text, tag) = buf[body..body + frame_len].split_at_mut(body_len);
+            self.recv.open_in_place(&[], text, tag)?;
+            if body_len > 0 {
+                plain.push(body..body + body_len);
+            }
+            pos = body + frame_len;
+        }
+        Ok(pos)
+    }
+
     /// Decrypts every complete frame at the start of `input`, appending the plaintext to `out`;
     /// returns the input bytes consumed (the caller keeps the partial tail). On error the
     /// receive nonce stays at the failed frame and `out` keeps only the plaintext of the frames
@@ -270,6 +338,91 @@ mod tests {
             Err(NoiseError::NonceExhausted)
         );
         assert!(out.is_empty());
+        assert_eq!(a.send_nonce(), u64::MAX - 1);
+    }
+
+    #[test]
+    fn gather_and_in_place_match_encrypt_and_decrypt() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        for cuts in [
+            vec![],
+            vec![0],
+            vec![1, 2, 65519, 65520, 131038],
+            vec![100, 100, 150_000],
+            vec![199_999],
+        ] {
+            let mut segs: Vec<&[u8]> = Vec::new();
+            let mut last = 0;
+            for c in cuts.iter().copied().chain([data.len()]) {
+                segs.push(&data[last..c.max(last)]);
+                last = c.max(last);
+            }
+            // Gathered frames decrypt to the data and are cut like `encrypt` cuts them.
+            let (mut a, mut b) = pair();
+            let mut got = vec![0u8; encrypted_len(data.len()) + 3];
+            let n = a.encrypt_gather_to_slice(&segs, &mut got).expect("gather");
+            assert_eq!(n, encrypted_len(data.len()));
+            assert_eq!(scan_frames(&got[..n]), (n, data.len()));
+            let mut plain = Vec::new();
+            assert_eq!(b.decrypt(&got[..n], &mut plain), Ok(n));
+            assert_eq!(plain, data, "cuts {cuts:?}");
+            // In place, with a partial frame left at the end.
+            let (mut a, mut b) = pair();
+            let mut buf = Vec::new();
+            a.encrypt(&data, &mut buf).expect("enc");
+            let whole = buf.len();
+            buf.extend_from_slice(&got[..5]);
+            let mut ranges = Vec::new();
+            let consumed = b.decrypt_in_place(&mut buf, &mut ranges).expect("dec");
+            assert_eq!(consumed, whole);
+            let plain: Vec<u8> = ranges
+                .iter()
+                .flat_map(|r| buf[r.clone()].to_vec())
+                .collect();
+            assert_eq!(plain, data);
+        }
+    }
+
+    #[test]
+    fn in_place_rejects_tampering_without_advancing() {
+        let (mut a, mut b) = pair();
+        let mut wire = Vec::new();
+        a.encrypt(b"one", &mut wire).expect("enc");
+        let first = wire.len();
+        a.encrypt(b"two", &mut wire).expect("enc");
+        wire[first + 3] ^= 1;
+        let mut ranges = Vec::new();
+        assert_eq!(
+            b.decrypt_in_place(&mut wire, &mut ranges),
+            Err(NoiseError::Decrypt)
+        );
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(&wire[ranges[0].clone()], b"one");
+        assert_eq!(b.recv_nonce(), 1);
+        let mut short = vec![0u8, 3, 1, 2, 3];
+        assert_eq!(
+            b.decrypt_in_place(&mut short, &mut ranges),
+            Err(NoiseError::ShortFrame(3))
+        );
+    }
+
+    #[test]
+    fn gather_checks_output_size_and_budget() {
+        let (mut a, _) = pair();
+        let mut small = vec![0u8; encrypted_len(10) - 1];
+        assert_eq!(
+            a.encrypt_gather_to_slice(&[b"01234", b"56789"], &mut small),
+            Err(NoiseError::TooLarge(encrypted_len(10)))
+        );
+        let mut empty: [u8; 0] = [];
+        assert_eq!(a.encrypt_gather_to_slice(&[b""], &mut empty), Ok(0));
+        a.set_nonces(u64::MAX - 1, 0);
+        let mut two = vec![0u8; encrypted_len(MAX_FRAME_PLAINTEXT + 1)];
+        let big = vec![0u8; MAX_FRAME_PLAINTEXT];
+        assert_eq!(
+            a.encrypt_gather_to_slice(&[&big, b"x"], &mut two),
+            Err(NoiseError::NonceExhausted)
+        );
         assert_eq!(a.send_nonce(), u64::MAX - 1);
     }
 

@@ -1,12 +1,21 @@
 //! Glue for `rapidp2p-conn`: the `Connection` class (Noise transport + yamux session), one call
-//! per socket read and one per flush. Input is borrowed from `bytes`, output is written
-//! straight into a new `bytes`; bulk crypto runs without the GIL.
+//! per socket read and one per flush; bulk crypto runs without the GIL.
+//!
+//! Copies on the data path are kept to one per direction in user space:
+//! - sending: `send` queues a reference to the caller's `bytes` (frame bodies of 4 KiB and
+//!   more) instead of copying it; `data_to_send` gathers the queue into a new `bytes` while
+//!   sealing Noise frames in place (65535-byte frames, no zero-fill, no staging buffer);
+//! - receiving: `receive_into` decrypts in place in the caller's `bytearray` (which the
+//!   socket read filled) and copies each stream's plaintext once, into its `bytes`.
+
+use std::ops::Range;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyByteArrayMethods, PyBytes, PyMemoryView};
 use rapidp2p_conn::yamux::{Config, Error as MuxError, Event, Role};
-use rapidp2p_conn::{ConnError, Connection};
+use rapidp2p_conn::{ConnError, Connection, DataRange};
 
 use crate::errors::py_err;
 use crate::noise::NoiseHandshake;
@@ -18,6 +27,131 @@ type Cipher = rapidp2p_noise::Transport;
 /// re-acquiring costs well under a microsecond, while ChaCha20-Poly1305 over 16 KiB takes
 /// several microseconds, so below this the release is not worth it (see benches).
 const GIL_RELEASE_MIN: usize = 16 * 1024;
+
+/// DATA bodies at least this long are queued by reference to the caller's `bytes`; shorter
+/// ones are copied (cheaper than holding a reference).
+const REF_MIN: usize = 4096;
+
+/// Idle capacity kept by the queue's own buffer and by the receive carry-over buffer.
+const MAX_IDLE_BUF: usize = 1 << 20;
+
+/// One piece of queued plaintext: bytes in the queue's own buffer, or part of a caller's
+/// `bytes` object (kept alive until the flush).
+enum Seg {
+    Own(Range<usize>),
+    Ext(Py<PyBytes>, Range<usize>),
+}
+
+/// Plaintext waiting for `data_to_send`, in wire order.
+#[derive(Default)]
+struct OutQueue {
+    own: Vec<u8>,
+    segs: Vec<Seg>,
+    len: usize,
+}
+
+impl OutQueue {
+    fn push_own(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let start = self.own.len();
+        self.own.extend_from_slice(bytes);
+        self.len += bytes.len();
+        if let Some(Seg::Own(r)) = self.segs.last_mut() {
+            if r.end == start {
+                r.end = self.own.len();
+                return;
+            }
+        }
+        self.segs.push(Seg::Own(start..self.own.len()));
+    }
+
+    fn push_ext(&mut self, obj: &Bound<'_, PyBytes>, range: Range<usize>) {
+        self.len += range.len();
+        self.segs.push(Seg::Ext(obj.clone().unbind(), range));
+    }
+
+    fn slices<'a>(&'a self, py: Python<'_>) -> Vec<&'a [u8]> {
+        self.segs
+            .iter()
+            .map(|s| match s {
+                Seg::Own(r) => &self.own[r.clone()],
+                Seg::Ext(obj, r) => &obj.as_bytes(py)[r.clone()],
+            })
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.segs.clear();
+        self.own.clear();
+        self.len = 0;
+        if self.own.capacity() > MAX_IDLE_BUF {
+            self.own = Vec::new();
+        }
+    }
+}
+
+/// A new `bytes` of `n` bytes filled by `fill` (no zero-fill first; `fill` must write all
+/// of it, which every caller here does).
+fn bytes_filled<'py, R>(
+    py: Python<'py>,
+    n: usize,
+    fill: impl FnOnce(&mut [u8]) -> R,
+) -> PyResult<(Bound<'py, PyBytes>, R)> {
+    let len = ffi::Py_ssize_t::try_from(n).map_err(|_| PyValueError::new_err("too large"))?;
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object of n bytes that
+    // nothing else references yet; we fill it before anyone can see it.
+    unsafe {
+        let ptr = ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
+        let obj = Bound::from_owned_ptr_or_err(py, ptr)?;
+        let data = ffi::PyBytes_AsString(ptr).cast::<u8>();
+        if data.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let r = fill(std::slice::from_raw_parts_mut(data, n));
+        Ok((obj.cast_into_unchecked::<PyBytes>(), r))
+    }
+}
+
+type PyEvent = (u8, u32, Py<PyAny>);
+
+/// Runs `receive_in_place` over `buf` (GIL released for bulk ciphertext) and turns the
+/// events into Python tuples, copying each stream's DATA once into its own `bytes`.
+fn receive_buf(
+    py: Python<'_>,
+    inner: &mut Connection<Cipher>,
+    buf: &mut [u8],
+    now: f64,
+) -> PyResult<(Vec<PyEvent>, usize)> {
+    let mut events = Vec::new();
+    let mut ranges: Vec<DataRange> = Vec::new();
+    let r = if inner.is_encrypted() && buf.len() >= GIL_RELEASE_MIN {
+        py.detach(|| inner.receive_in_place(buf, now, &mut events, &mut ranges))
+    } else {
+        inner.receive_in_place(buf, now, &mut events, &mut ranges)
+    };
+    let used = r.map_err(|e| conn_err(py, &e))?;
+    let mut out = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        match e {
+            Event::Data(id, d) if d.is_empty() => {
+                let mine = || ranges.iter().filter(move |(j, _)| *j == i);
+                let total = mine().map(|(_, r)| r.len()).sum();
+                let (b, ()) = bytes_filled(py, total, |dst| {
+                    let mut pos = 0;
+                    for (_, r) in mine() {
+                        dst[pos..pos + r.len()].copy_from_slice(&buf[r.clone()]);
+                        pos += r.len();
+                    }
+                })?;
+                out.push((EV_DATA, id, b.into_any().unbind()));
+            }
+            e => out.push(event_tuple(py, e)?),
+        }
+    }
+    Ok((out, used))
+}
 
 pub const EV_STREAM_OPENED: u8 = 0;
 pub const EV_DATA: u8 = 1;
@@ -76,6 +210,24 @@ fn event_tuple(py: Python<'_>, e: Event) -> PyResult<(u8, u32, Py<PyAny>)> {
 #[pyclass(module = "rapidp2p._core", name = "Connection")]
 pub struct PyConnection {
     inner: Connection<Cipher>,
+    out: OutQueue,
+    /// Ciphertext carried over between `receive_data` calls (a partial frame).
+    rbuf: Vec<u8>,
+}
+
+impl PyConnection {
+    /// Moves a partial frame the preamble phase kept inside `inner` into `rbuf`.
+    fn adopt_tail(&mut self) {
+        let tail = self.inner.take_tail();
+        if !tail.is_empty() {
+            self.rbuf.splice(0..0, tail);
+        }
+    }
+
+    fn queue_pending(&mut self) {
+        let q = &mut self.out;
+        self.inner.drain_plaintext(&mut |p| q.push_own(p));
+    }
 }
 
 #[pymethods]
@@ -117,7 +269,11 @@ impl PyConnection {
             None => None,
         };
         let inner = Connection::new(cipher, role, cfg).map_err(|e| mux_err(py, &e))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            out: OutQueue::default(),
+            rbuf: Vec::new(),
+        })
     }
 
     /// Decrypts and deframes everything in `data`; returns `(kind, stream_id, value)` events.
@@ -127,36 +283,87 @@ impl PyConnection {
         data: &[u8],
         now: f64,
     ) -> PyResult<Vec<(u8, u32, Py<PyAny>)>> {
-        let mut events = Vec::new();
-        let inner = &mut self.inner;
-        let r = if inner.is_encrypted() && data.len() >= GIL_RELEASE_MIN {
-            py.detach(|| inner.receive(data, now, &mut events))
-        } else {
-            inner.receive(data, now, &mut events)
-        };
-        r.map_err(|e| conn_err(py, &e))?;
-        events.into_iter().map(|e| event_tuple(py, e)).collect()
+        self.adopt_tail();
+        self.rbuf.extend_from_slice(data);
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let r = receive_buf(py, &mut self.inner, &mut rbuf, now);
+        if let Ok((_, used)) = &r {
+            rbuf.drain(..*used);
+        }
+        if rbuf.capacity() > MAX_IDLE_BUF && rbuf.len() < MAX_IDLE_BUF / 2 {
+            rbuf.shrink_to(MAX_IDLE_BUF / 2);
+        }
+        self.rbuf = rbuf;
+        r.map(|(events, _)| events)
+    }
+
+    /// Zero-copy variant of `receive_data` for a buffered protocol: the first `length` bytes
+    /// of `buffer` (a socket read appended to what the last call left) are decrypted in place.
+    /// Returns the events and how many bytes (a partial frame) were moved to the front of
+    /// `buffer`, to keep in front of the next read.
+    fn receive_into(
+        &mut self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyByteArray>,
+        length: usize,
+        now: f64,
+    ) -> PyResult<(Vec<PyEvent>, usize)> {
+        // A buffer export for the duration of the call: the bytearray cannot be resized (and
+        // its memory cannot move) while we work on it, even with the GIL released.
+        let _export = PyMemoryView::from(buffer.as_any())?;
+        let total = buffer.len();
+        if length > total {
+            return Err(PyValueError::new_err("length is larger than the buffer"));
+        }
+        // SAFETY: the export above pins the bytearray's storage; this is the only slice made
+        // of it, and no Python code that could touch its contents runs while it is used.
+        let slice = unsafe { buffer.as_bytes_mut() };
+        self.adopt_tail();
+        if !self.rbuf.is_empty() {
+            // A partial frame from `receive_data` / the preamble comes first: take the slow
+            // path once, then hand the tail back to the caller's buffer.
+            self.rbuf.extend_from_slice(&slice[..length]);
+            let mut rbuf = std::mem::take(&mut self.rbuf);
+            let (events, used) = receive_buf(py, &mut self.inner, &mut rbuf, now)?;
+            let tail = rbuf.len() - used;
+            if tail <= total {
+                slice[..tail].copy_from_slice(&rbuf[used..]);
+                rbuf.clear();
+                self.rbuf = rbuf;
+                return Ok((events, tail));
+            }
+            rbuf.drain(..used);
+            self.rbuf = rbuf;
+            return Ok((events, 0));
+        }
+        let (events, used) = receive_buf(py, &mut self.inner, &mut slice[..length], now)?;
+        slice.copy_within(used..length, 0);
+        Ok((events, length - used))
     }
 
     /// All pending output (ciphertext when encrypted), for one transport write.
     fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let n = self.inner.output_len();
+        self.queue_pending();
+        let n = self.inner.wire_len(self.out.len);
+        let segs = self.out.slices(py);
         let inner = &mut self.inner;
-        let mut failure = None;
-        let out = PyBytes::new_with(py, n, |buf| {
-            let r = if inner.is_encrypted() && n >= GIL_RELEASE_MIN {
-                py.detach(|| inner.write_output_to_slice(buf))
+        let (out, r) = bytes_filled(py, n, |buf| {
+            if inner.is_encrypted() && n >= GIL_RELEASE_MIN {
+                py.detach(|| inner.seal_gather(&segs, buf))
             } else {
-                inner.write_output_to_slice(buf)
-            };
-            if let Err(e) = r {
-                failure = Some(e);
+                inner.seal_gather(&segs, buf)
             }
-            Ok(())
         })?;
-        match failure {
-            Some(e) => Err(conn_err(py, &e)),
-            None => Ok(out),
+        drop(segs);
+        self.out.clear();
+        match r {
+            Ok(written) if written == n => Ok(out),
+            Ok(_) => Err(py_err(
+                py,
+                "DecryptionError",
+                "internal: short seal".to_string(),
+            )),
+            Err(e) => Err(conn_err(py, &e)),
         }
     }
 
@@ -202,12 +409,39 @@ impl PyConnection {
             .map_err(|e| mux_err(py, &e))
     }
 
-    /// Queues as much of `data` as the send window allows; returns the bytes taken.
+    /// Queues as much of `data` as the send window allows; returns the bytes taken. Large
+    /// frames reference `data` (no copy) until `data_to_send`.
     #[pyo3(signature = (stream_id, data, fin = false))]
-    fn send(&mut self, py: Python<'_>, stream_id: u32, data: &[u8], fin: bool) -> PyResult<usize> {
+    fn send(
+        &mut self,
+        py: Python<'_>,
+        stream_id: u32,
+        data: &Bound<'_, PyBytes>,
+        fin: bool,
+    ) -> PyResult<usize> {
+        let bytes = data.as_bytes();
+        if self.inner.in_preamble() {
+            // Muxer output is held back during the preamble: keep it inside the session.
+            return self
+                .inner
+                .session_mut()
+                .send(stream_id, bytes, fin)
+                .map_err(|e| mux_err(py, &e));
+        }
+        self.queue_pending();
+        let base = bytes.as_ptr() as usize;
+        let q = &mut self.out;
         self.inner
             .session_mut()
-            .send(stream_id, data, fin)
+            .send_with(stream_id, bytes, fin, &mut |hdr, body| {
+                q.push_own(hdr);
+                if body.len() >= REF_MIN {
+                    let start = body.as_ptr() as usize - base;
+                    q.push_ext(data, start..start + body.len());
+                } else {
+                    q.push_own(body);
+                }
+            })
             .map_err(|e| mux_err(py, &e))
     }
 
@@ -302,7 +536,8 @@ impl PyConnection {
     /// Bytes `data_to_send()` would return now.
     #[getter]
     fn pending_output(&self) -> usize {
-        self.inner.output_len()
+        self.inner
+            .wire_len(self.out.len + self.inner.plaintext_pending())
     }
 }
 

@@ -14,4 +14,4 @@ pub use config::{Config, DEFAULT_MAX_FRAME_SIZE};
 pub use error::{Error, ProtocolError};
 pub use event::Event;
 pub use frame::{FrameType, Header, HeaderError};
-pub use session::{Role, Session};
+pub use session::{DataSink, Role, Session};

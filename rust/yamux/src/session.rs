@@ -12,6 +12,10 @@ use crate::frame::{
 };
 use crate::stream::Stream;
 
+/// Receives DATA bytes instead of `Event::Data`: `(index of the event in the events vector,
+/// bytes)`, see `Session::receive_part`.
+pub type DataSink<'a> = &'a mut dyn FnMut(usize, &[u8]);
+
 /// Which end of the connection we are: the dialer (client) opens odd stream IDs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -246,6 +250,27 @@ impl Session {
     /// Queues up to the send window of `data`; returns how many bytes were taken. `fin`
     /// half-closes the stream only when every byte was taken.
     pub fn send(&mut self, id: u32, data: &[u8], fin: bool) -> Result<usize, Error> {
+        let mut out = std::mem::take(&mut self.out);
+        out.reserve(data.len().min(self.send_window(id).unwrap_or(0) as usize) + HEADER_LEN);
+        let r = self.send_with(id, data, fin, &mut |hdr, body| {
+            out.extend_from_slice(hdr);
+            out.extend_from_slice(body);
+        });
+        self.out = out;
+        r
+    }
+
+    /// Like `send`, but hands every frame to `emit` as `(header, body)` instead of queueing
+    /// it (the body is a sub-slice of `data`), so a caller can encrypt or reference the bytes
+    /// without an intermediate copy. The caller must put these frames on the wire after
+    /// everything `pending_output` held before this call and before anything queued later.
+    pub fn send_with(
+        &mut self,
+        id: u32,
+        data: &[u8],
+        fin: bool,
+        emit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize, Error> {
         let max_frame = self.cfg.max_frame_size;
         let s = self.live(id)?;
         if s.write_closed {
@@ -261,10 +286,10 @@ impl Session {
         let remove = fin && s.read_closed;
         if n == 0 {
             if fin {
-                self.frame(FrameType::WindowUpdate, FLAG_FIN, id, 0);
+                let h = Header::new(FrameType::WindowUpdate, FLAG_FIN, id, 0);
+                emit(&h.to_bytes(), &[]);
             }
         } else {
-            self.out.reserve(n + (n / max_frame + 1) * HEADER_LEN);
             let mut chunks = data[..n].chunks(max_frame).peekable();
             while let Some(chunk) = chunks.next() {
                 let flags = if fin && chunks.peek().is_none() {
@@ -272,8 +297,8 @@ impl Session {
                 } else {
                     0
                 };
-                self.frame(FrameType::Data, flags, id, chunk.len() as u32);
-                self.out.extend_from_slice(chunk);
+                let h = Header::new(FrameType::Data, flags, id, chunk.len() as u32);
+                emit(&h.to_bytes(), chunk);
             }
         }
         if remove {
@@ -423,13 +448,31 @@ impl Session {
         now: f64,
         events: &mut Vec<Event>,
     ) -> Result<(), Error> {
-        if self.failed {
-            return Ok(());
-        }
+        self.begin_receive(now);
+        self.receive_part(input, events, None)
+    }
+
+    /// Starts one logical receive call made of several `receive_part` pieces (DATA and
+    /// WINDOW stay coalesced per stream across the pieces).
+    pub fn begin_receive(&mut self, now: f64) {
         self.now = now;
         self.data_idx.clear();
         self.window_idx.clear();
-        match self.receive_inner(input, events) {
+    }
+
+    /// Parses `input` like `receive` (after `begin_receive`). With `sink`, DATA bytes are not
+    /// copied: each `Event::Data` is pushed with an empty vector and `sink(event_index,
+    /// bytes)` gets its bytes, in order, as sub-slices of `input`.
+    pub fn receive_part(
+        &mut self,
+        input: &[u8],
+        events: &mut Vec<Event>,
+        sink: Option<DataSink<'_>>,
+    ) -> Result<(), Error> {
+        if self.failed {
+            return Ok(());
+        }
+        match self.receive_inner(input, events, sink) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.fail();
@@ -452,6 +495,7 @@ impl Session {
         &mut self,
         mut input: &[u8],
         events: &mut Vec<Event>,
+        mut sink: Option<DataSink<'_>>,
     ) -> Result<(), ProtocolError> {
         while !input.is_empty() {
             if let Some(body) = self.body.as_mut() {
@@ -459,7 +503,11 @@ impl Session {
                 body.remaining -= take as u32;
                 let (id, deliver, done) = (body.stream_id, body.deliver, body.remaining == 0);
                 if deliver {
-                    self.deliver(id, &input[..take], events);
+                    let sink: Option<DataSink<'_>> = match sink {
+                        Some(ref mut f) => Some(&mut **f),
+                        None => None,
+                    };
+                    self.deliver(id, &input[..take], events, sink);
                 }
                 input = &input[take..];
                 if done {
@@ -631,19 +679,34 @@ impl Session {
         }
     }
 
-    fn deliver(&mut self, id: u32, bytes: &[u8], events: &mut Vec<Event>) {
+    fn deliver(
+        &mut self,
+        id: u32,
+        bytes: &[u8],
+        events: &mut Vec<Event>,
+        sink: Option<DataSink<'_>>,
+    ) {
         if !self.streams.contains_key(&id) {
             // Reset locally while its DATA body was still arriving.
             return;
         }
-        if let Some(&i) = self.data_idx.get(&id) {
-            if let Some(Event::Data(_, buf)) = events.get_mut(i) {
-                buf.extend_from_slice(bytes);
-                return;
+        let idx = match self.data_idx.get(&id) {
+            Some(&i) if matches!(events.get(i), Some(Event::Data(..))) => i,
+            _ => {
+                let i = events.len();
+                self.data_idx.insert(id, i);
+                events.push(Event::Data(id, Vec::new()));
+                i
+            }
+        };
+        match sink {
+            Some(sink) => sink(idx, bytes),
+            None => {
+                if let Some(Event::Data(_, buf)) = events.get_mut(idx) {
+                    buf.extend_from_slice(bytes);
+                }
             }
         }
-        self.data_idx.insert(id, events.len());
-        events.push(Event::Data(id, bytes.to_vec()));
     }
 
     fn end_of_frame(&mut self, id: u32, fin: bool, rst: bool, events: &mut Vec<Event>) {
