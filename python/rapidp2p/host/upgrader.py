@@ -29,7 +29,13 @@ from rapidp2p.exceptions import (
     UpgradeError,
 )
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
-from rapidp2p.security.noise import NOISE_PROTOCOL_ID, SecureSession, noise_inbound, noise_outbound
+from rapidp2p.security.noise import (
+    NOISE_PROTOCOL_ID,
+    NoiseIdentity,
+    SecureSession,
+    noise_inbound,
+    noise_outbound,
+)
 from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handshake
 
 if TYPE_CHECKING:
@@ -78,6 +84,16 @@ class Upgrader:
         self.muxers = [YAMUX_PROTOCOL_ID]
         #: List our muxers in the Noise handshake (saves a round trip when both sides do).
         self.early_muxer = early_muxer
+        #: Our Noise static key and signed payload, shared by every handshake of this key.
+        self.noise_identity = NoiseIdentity(key)
+        self._local_peer: tuple[PrivateKey, PeerId] | None = None
+
+    def _peer_id(self) -> PeerId:
+        """Our peer ID, derived once per key."""
+        local = self._local_peer
+        if local is None or local[0] is not self.key:
+            local = self._local_peer = (self.key, _peer_id_of(self.key))
+        return local[1]
 
     async def upgrade_outbound(
         self, mux: MuxedConnection, expected_peer: PeerId | None = None
@@ -131,10 +147,13 @@ class Upgrader:
         session: SecureSession
         if security == NOISE_PROTOCOL_ID:
             early = self.muxers if self.early_muxer else []
+            ident = self.noise_identity
+            if ident.key is not self.key:  # the key was replaced after construction
+                ident = self.noise_identity = NoiseIdentity(self.key)
             if initiator:
-                session = await noise_outbound(secure, self.key, expected, early)
+                session = await noise_outbound(secure, self.key, expected, early, identity=ident)
             else:
-                session = await noise_inbound(secure, self.key, early)
+                session = await noise_inbound(secure, self.key, early, identity=ident)
         elif security == PLAINTEXT_PROTOCOL_ID:
             session = await plaintext_handshake(secure, self.key, expected)
         else:  # pragma: no cover - select_* only returns what we offered
@@ -144,7 +163,7 @@ class Upgrader:
         cork.flush()  # the handshake's last message goes before any muxer byte
         mux.remote_peer = session.remote_peer
         mux.remote_key = session.remote_key  # type: ignore[attr-defined]
-        mux.local_peer = _peer_id_of(self.key)
+        mux.local_peer = self._peer_id()
         mux.security = session.protocol
         opts = self.muxer_options
         kwargs: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rapidp2p.security.noise import (
     NOISE_PROTOCOL_ID,
+    NoiseIdentity,
     SecureSession,
     noise_inbound,
     noise_outbound,
@@ -14,6 +15,7 @@ from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handsha
 __all__ = [
     "NOISE_PROTOCOL_ID",
     "PLAINTEXT_PROTOCOL_ID",
+    "NoiseIdentity",
     "SecureSession",
     "noise_inbound",
     "noise_outbound",

@@ -9,11 +9,19 @@ and the peer ID derived from that key must be the one the dialer expected.
 Early muxer negotiation: the responder lists its muxers in message 2 and the initiator in
 message 3; the muxer is the first of the initiator's list the responder also offers. The
 extensions in message 1 are never read (nothing there is authenticated yet).
+
+Per-connection cost: a :class:`NoiseIdentity` (one per host, as rust-libp2p's ``noise::Config``)
+keeps one x25519 static key and our signed payload per muxer list, so a handshake signs
+nothing; forward secrecy comes from the ephemeral keys, which stay per handshake. A remote's
+payload that verified once (same identity key, static key and signature) is remembered in a
+bounded cache, so a peer that reconnects costs no second signature check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +36,7 @@ __all__ = [
     "NOISE_PROTOCOL_ID",
     "SIGNATURE_PREFIX",
     "ByteStream",
+    "NoiseIdentity",
     "SecureSession",
     "noise_inbound",
     "noise_outbound",
@@ -40,6 +49,8 @@ SIGNATURE_PREFIX = b"noise-libp2p-static-key:"
 MAX_NOISE_MESSAGE = 65535
 #: An identity key protobuf larger than this is refused before any parsing (RSA 8192 is ~1.1 KB).
 MAX_IDENTITY_KEY = 2048
+#: Remote payloads remembered as verified (identity key, static key, signature).
+VERIFIED_CACHE_SIZE = 512
 
 
 class ByteStream(Protocol):
@@ -93,6 +104,38 @@ def _payload(key: PrivateKey, static_public: bytes, muxers: list[str]) -> bytes:
     return out
 
 
+class NoiseIdentity:
+    """One local identity's Noise static key and its signed handshake payloads, reused by
+    every handshake (the signature binds the static key to the identity key, so it only
+    changes with the static key)."""
+
+    __slots__ = ("_payloads", "key", "static_public", "static_secret")
+
+    def __init__(self, key: PrivateKey, static_secret: bytes | None = None) -> None:
+        self.key = key
+        self.static_secret = static_secret if static_secret is not None else os.urandom(32)
+        self.static_public: bytes = bytes(
+            _core.NoiseHandshake(True, self.static_secret).local_static_public
+        )
+        self._payloads: dict[tuple[str, ...], bytes] = {}
+
+    def payload(self, muxers: list[str]) -> bytes:
+        """Our NoiseHandshakePayload listing ``muxers`` (signed once per list)."""
+        wanted = tuple(muxers)
+        out = self._payloads.get(wanted)
+        if out is None:
+            out = _payload(self.key, self.static_public, muxers)
+            if len(self._payloads) < 16:
+                self._payloads[wanted] = out
+        return out
+
+    def new_handshake(self, initiator: bool) -> Any:
+        return _core.NoiseHandshake(initiator, self.static_secret)
+
+
+_verified: OrderedDict[tuple[bytes, bytes, bytes], tuple[PeerId, PublicKey]] = OrderedDict()
+
+
 def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, PublicKey, list[str]]:
     """Checks the remote's payload; returns its peer ID, identity key and muxer list."""
     from rapidp2p.crypto import public_key_from_protobuf
@@ -106,17 +149,27 @@ def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, Publi
         raise HandshakeError("Noise payload without identity key or signature")
     if len(key_pb) > MAX_IDENTITY_KEY:
         raise HandshakeError("identity key in the Noise payload is too large")
+    remote_muxers = [str(m) for m in muxers]
+    memo = (bytes(key_pb), bytes(remote_static), bytes(sig))
+    known = _verified.get(memo)
+    if known is not None:
+        _verified.move_to_end(memo)
+        return known[0], known[1], remote_muxers
     try:
-        remote_key = public_key_from_protobuf(bytes(key_pb))
+        remote_key = public_key_from_protobuf(memo[0])
     except DecodeError as exc:
         raise HandshakeError(f"bad identity key in the Noise payload: {exc}") from exc
     try:
-        ok = remote_key.verify(SIGNATURE_PREFIX + remote_static, bytes(sig))
+        ok = remote_key.verify(SIGNATURE_PREFIX + memo[1], memo[2])
     except Exception as exc:
         raise HandshakeError(f"Noise identity signature check failed: {exc}") from exc
     if not ok:
         raise HandshakeError("bad Noise identity signature")
-    return PeerId.from_public_key(remote_key), remote_key, [str(m) for m in muxers]
+    peer = PeerId.from_public_key(remote_key)
+    _verified[memo] = (peer, remote_key)
+    if len(_verified) > VERIFIED_CACHE_SIZE:
+        _verified.popitem(last=False)
+    return peer, remote_key, remote_muxers
 
 
 def _new_handshake(initiator: bool) -> Any:
@@ -128,34 +181,44 @@ async def noise_outbound(
     key: PrivateKey,
     expected_peer: PeerId | None = None,
     muxers: list[str] | None = None,
+    *,
+    identity: NoiseIdentity | None = None,
 ) -> SecureSession:
     """Runs XX as the initiator; raises :class:`PeerIdMismatch` if the remote is not
-    ``expected_peer``."""
+    ``expected_peer``. ``identity`` (for ``key``) reuses its static key and signed payload."""
     local_muxers = list(muxers or [])
-    hs = _new_handshake(True)
+    hs = _new_handshake(True) if identity is None else identity.new_handshake(True)
     await _write_message(stream, hs.write_message(b""))
     payload = hs.read_message(await _read_message(stream))
     peer, remote_key, remote_muxers = _verify_payload(payload, bytes(hs.remote_static_public))
     if expected_peer is not None and peer != expected_peer:
         raise PeerIdMismatch(f"dialed {expected_peer}, but the remote proved to be {peer}")
-    await _write_message(
-        stream, hs.write_message(_payload(key, hs.local_static_public, local_muxers))
-    )
+    if identity is None:
+        ours = _payload(key, hs.local_static_public, local_muxers)
+    else:
+        ours = identity.payload(local_muxers)
+    await _write_message(stream, hs.write_message(ours))
     if not hs.is_finished:
         raise HandshakeError("Noise handshake did not finish after three messages")
     return SecureSession(peer, remote_key, hs, select_early_muxer(local_muxers, remote_muxers))
 
 
 async def noise_inbound(
-    stream: ByteStream, key: PrivateKey, muxers: list[str] | None = None
+    stream: ByteStream,
+    key: PrivateKey,
+    muxers: list[str] | None = None,
+    *,
+    identity: NoiseIdentity | None = None,
 ) -> SecureSession:
-    """Runs XX as the responder."""
+    """Runs XX as the responder (``identity``: as in :func:`noise_outbound`)."""
     local_muxers = list(muxers or [])
-    hs = _new_handshake(False)
+    hs = _new_handshake(False) if identity is None else identity.new_handshake(False)
     hs.read_message(await _read_message(stream))  # message 1's payload is ignored
-    await _write_message(
-        stream, hs.write_message(_payload(key, hs.local_static_public, local_muxers))
-    )
+    if identity is None:
+        ours = _payload(key, hs.local_static_public, local_muxers)
+    else:
+        ours = identity.payload(local_muxers)
+    await _write_message(stream, hs.write_message(ours))
     payload = hs.read_message(await _read_message(stream))
     if not hs.is_finished:
         raise HandshakeError("Noise handshake did not finish after three messages")
