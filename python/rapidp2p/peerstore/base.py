@@ -15,6 +15,7 @@ Bounds (peers are untrusted and identify feeds this store):
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from abc import ABC, abstractmethod
@@ -50,6 +51,10 @@ def _empty() -> _PeerData:
     return {"addrs": {}, "key": None, "protos": [], "meta": {}, "record": None, "seq": -1}
 
 
+_EMPTY: _PeerData = _empty()
+"""What reads see for an unknown peer (never mutated: reads only)."""
+
+
 class PeerStore(ABC):
     """What the host and the protocols need to know about peers. Every method is synchronous
     and atomic; keys are :class:`~rapidp2p.peer.PeerId`."""
@@ -62,6 +67,11 @@ class PeerStore(ABC):
     @abstractmethod
     def _load(self, peer: bytes) -> _PeerData | None:
         """The stored data of a peer (a copy the caller may mutate), or None."""
+
+    def _peek(self, peer: bytes) -> _PeerData | None:
+        """The stored data for reading only (the caller never mutates it): backends that
+        hold it in memory return it without a copy."""
+        return self._load(peer)
 
     @abstractmethod
     def _save(self, peer: bytes, data: _PeerData) -> None: ...
@@ -91,7 +101,7 @@ class PeerStore(ABC):
             self._save(key, data)
 
     def _view(self, peer: PeerId) -> _PeerData:
-        return self._load(peer.to_bytes()) or _empty()
+        return self._peek(peer.to_bytes()) or _EMPTY
 
     # ---- peers -------------------------------------------------------------------------------
 
@@ -153,7 +163,7 @@ class PeerStore(ABC):
         now = self._clock()
         out = []
         for k in self._peer_keys():
-            data = self._load(k)
+            data = self._peek(k)
             if data and any(exp > now for exp in data["addrs"].values()):
                 out.append(PeerId.from_bytes(k))
         return out
@@ -164,10 +174,13 @@ class PeerStore(ABC):
         """Stores ``key``; raises PeerIdError if it is not the key ``peer`` was derived from."""
         from rapidp2p.peer import PeerId
 
+        encoded = key.to_protobuf()
+        if self._view(peer)["key"] == encoded:
+            return  # already stored (checked when it was)
         if PeerId.from_public_key(key) != peer:
             raise PeerIdError(f"public key does not belong to {peer}")
         with self._edit(peer) as data:
-            data["key"] = key.to_protobuf()
+            data["key"] = encoded
 
     def pubkey(self, peer: PeerId) -> PublicKey | None:
         """The stored key, else the one inlined in an identity peer ID, else None."""
@@ -215,10 +228,11 @@ class PeerStore(ABC):
             meta: dict[str, Any] = data["meta"]
             if key not in meta and len(meta) >= MAX_METADATA_PER_PEER:
                 raise PeerStoreError(f"over {MAX_METADATA_PER_PEER} metadata keys for {peer}")
-            meta[key] = value
+            meta[key] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
     def get(self, peer: PeerId, key: str, default: Any = None) -> Any:
-        return self._view(peer)["meta"].get(key, default)
+        value = self._view(peer)["meta"].get(key, default)
+        return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
     # ---- certified records ---------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -16,6 +17,11 @@ from rapidp2p.records.envelope import Envelope, register_record_type
 PEER_RECORD_DOMAIN = "libp2p-peer-record"
 PEER_RECORD_PAYLOAD_TYPE = b"\x03\x01"
 """The multicodec ``libp2p-peer-record`` (0x0301) as an unsigned varint."""
+OPENED_CACHE_SIZE = 256
+"""Envelopes remembered as opened and verified (a peer sends the same one on every connection
+until its addresses change); the opened objects are immutable, so sharing them is safe."""
+OPENED_CACHE_MAX_BYTES = 2048
+"""Larger envelopes are opened every time (bounds the cache at about 1.5 MiB)."""
 
 
 @register_record_type
@@ -52,11 +58,24 @@ class PeerRecord:
     def open_envelope(cls, data: bytes) -> tuple[Envelope, PeerRecord]:
         """``Envelope.open`` under the peer-record domain, typed: raises RecordError unless
         the envelope carries a PeerRecord signed by its own peer."""
-        envelope, record = Envelope.open(data, PEER_RECORD_DOMAIN)
+        raw = bytes(data)
+        known = _opened.get(raw)
+        if known is not None:
+            _opened.move_to_end(raw)
+            return known
+        envelope, record = Envelope.open(raw, PEER_RECORD_DOMAIN)
         if not isinstance(record, PeerRecord):
             raise RecordError("envelope does not carry a peer record")
+        if len(raw) > OPENED_CACHE_MAX_BYTES:
+            return envelope, record
+        _opened[raw] = (envelope, record)
+        if len(_opened) > OPENED_CACHE_SIZE:
+            _opened.popitem(last=False)
         return envelope, record
 
     def check_signer(self, key: PublicKey) -> None:
         if PeerId.from_public_key(key) != self.peer_id:
             raise RecordError(f"peer record for {self.peer_id} signed by another peer's key")
+
+
+_opened: OrderedDict[bytes, tuple[Envelope, PeerRecord]] = OrderedDict()

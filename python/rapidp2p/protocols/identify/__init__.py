@@ -9,6 +9,7 @@ from rapidp2p.protocols.identify._proto import (
     IdentifyInfo,
     IdentifyMessage,
     build_identify,
+    seal_peer_record,
     validate_identify,
 )
 from rapidp2p.protocols.identify.service import (
@@ -37,5 +38,6 @@ __all__ = [
     "push_identify",
     "read_identify",
     "record_identify",
+    "seal_peer_record",
     "validate_identify",
 ]

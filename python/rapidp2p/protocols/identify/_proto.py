@@ -106,9 +106,13 @@ def build_identify(
     agent_version: str | None,
     signed_record: bool = True,
     seq: int | None = None,
+    signed_peer_record: bytes | None = None,
 ) -> bytes:
     """Our Identify message (not length-prefixed), trimmed to fit in 8 KiB: the signed
-    record goes first, then trailing addresses, then trailing protocols."""
+    record goes first, then trailing addresses, then trailing protocols.
+
+    ``signed_peer_record``: an envelope already sealed for these addresses (see
+    :func:`seal_peer_record`), used instead of signing a new one."""
     public_key = private_key.public_key()
     addrs = list(listen_addrs)[:MAX_LISTEN_ADDRS]
     msg = IdentifyMessage(
@@ -120,8 +124,9 @@ def build_identify(
         agent_version=agent_version,
     )
     if signed_record:
-        record = PeerRecord.create(PeerId.from_public_key(public_key), addrs, seq)
-        msg.signed_peer_record = Envelope.seal(private_key, record).raw
+        if signed_peer_record is None:
+            signed_peer_record = seal_peer_record(private_key, addrs, seq)
+        msg.signed_peer_record = signed_peer_record
     data = msg.encode()
     while len(data) > MAX_MESSAGE_SIZE:
         if msg.signed_peer_record is not None:
@@ -135,6 +140,15 @@ def build_identify(
             msg.protocol_version = None
         data = msg.encode()
     return data
+
+
+def seal_peer_record(
+    private_key: PrivateKey, listen_addrs: Sequence[Multiaddr], seq: int | None = None
+) -> bytes:
+    """Our signed peer record (envelope bytes) for the first MAX_LISTEN_ADDRS addresses."""
+    peer = PeerId.from_public_key(private_key.public_key())
+    record = PeerRecord.create(peer, list(listen_addrs)[:MAX_LISTEN_ADDRS], seq)
+    return Envelope.seal(private_key, record).raw
 
 
 def validate_identify(msg: IdentifyMessage, remote_peer: PeerId) -> IdentifyInfo:

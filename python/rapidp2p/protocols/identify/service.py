@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Protocol
+import weakref
+from typing import Any, Protocol
 
 from rapidp2p.crypto import PrivateKey
 from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
@@ -23,8 +24,10 @@ from rapidp2p.protocols.identify._proto import (
     IdentifyInfo,
     IdentifyMessage,
     build_identify,
+    seal_peer_record,
     validate_identify,
 )
+from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.protocols.multistream.negotiate import ByteStream
 
 DEFAULT_TIMEOUT = 30.0
@@ -63,14 +66,37 @@ class IdentifyHost(Protocol):
     def peerstore(self) -> PeerStore: ...
 
 
+#: Per host: (key, listen addresses as bytes, sealed peer record). A record is signed again
+#: only when the key or the addresses change (go-libp2p does the same), not per connection.
+_records: weakref.WeakKeyDictionary[Any, tuple[PrivateKey, tuple[bytes, ...], bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _our_record(host: IdentifyHost, addrs: list[Multiaddr]) -> bytes:
+    key = host.key
+    addr_bytes = tuple(a.to_bytes() for a in addrs)
+    try:
+        cached = _records.get(host)
+    except TypeError:  # a host object that cannot be weakly referenced: no cache
+        return seal_peer_record(key, addrs)
+    if cached is not None and cached[0] is key and cached[1] == addr_bytes:
+        return cached[2]
+    sealed = seal_peer_record(key, addrs)
+    _records[host] = (key, addr_bytes, sealed)
+    return sealed
+
+
 def _our_message(host: IdentifyHost, observed_addr: Multiaddr | None) -> bytes:
+    addrs = list(host.addrs)
     return build_identify(
         private_key=host.key,
-        listen_addrs=host.addrs,
+        listen_addrs=addrs,
         protocols=host.protocols,
         observed_addr=observed_addr,
         protocol_version=host.config.protocol_version,
         agent_version=host.config.agent_version,
+        signed_peer_record=_our_record(host, addrs),
     )
 
 
@@ -109,7 +135,7 @@ async def read_identify(
     merges and validates them. Raises FrameTooLarge, ProtobufError, PeerIdMismatch,
     RemoteProtocolError (no message / too many), StreamTimeout."""
     try:
-        return await asyncio.wait_for(_read_all(stream, remote_peer), timeout)
+        return await run_with_timeout(_read_all(stream, remote_peer), timeout)
     except asyncio.TimeoutError as exc:
         raise StreamTimeout(f"identify response not complete within {timeout} s") from exc
 
