@@ -7,6 +7,7 @@
 //	go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
 //	go-peer perf ... (perf.go)
 //	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
+//	go-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.go)
 package main
 
 import (
@@ -60,6 +61,8 @@ func main() {
 		err = runPerf(os.Args[2:])
 	case "dht":
 		err = runDHT(os.Args[2:])
+	case "pubsub":
+		err = runPubsub(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -73,7 +76,8 @@ func usage(msg string) {
 	fmt.Fprintf(os.Stderr, "go-peer: %s\nusage: go-peer listen [--listen MULTIADDR]\n"+
 		"       go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n"+
 		"       go-peer perf ... (go-peer perf --help)\n"+
-		"       go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (go-peer dht --help)\n", msg)
+		"       go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (go-peer dht --help)\n"+
+		"       go-peer pubsub --topic T ... (go-peer pubsub --help)\n", msg)
 	os.Exit(2)
 }
 

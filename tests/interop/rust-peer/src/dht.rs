@@ -153,7 +153,7 @@ pub async fn run(args: &[String]) -> Result<(), Error> {
 }
 
 async fn run_op(op: Op, bootstrap: &[String]) -> Result<(), Error> {
-    let mut swarm = crate::new_swarm(Some(kad::Mode::Client))?;
+    let mut swarm = crate::new_swarm(Some(kad::Mode::Client), false)?;
     // Listening gives provider records an address to carry.
     swarm.listen_on(crate::DEFAULT_LISTEN.parse()?)?;
     add_bootstrap(&mut swarm, bootstrap)?;

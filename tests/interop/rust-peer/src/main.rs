@@ -8,6 +8,7 @@
 //! rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]
 //! rust-peer perf ...   (src/perf.rs)
 //! rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR...   (src/dht.rs)
+//! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
 //! ```
 
 use std::io::Write as _;
@@ -21,11 +22,14 @@ use libp2p::kad::{self, store::MemoryStore};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{
+    gossipsub, identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
 use serde_json::json;
 
 mod dht;
 mod perf;
+mod pubsub;
 
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
@@ -37,6 +41,7 @@ struct Behaviour {
     ping: ping::Behaviour,
     stream: libp2p_stream::Behaviour,
     kad: Toggle<kad::Behaviour<MemoryStore>>,
+    gossipsub: Toggle<gossipsub::Behaviour>,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -47,13 +52,15 @@ fn usage(msg: &str) -> ! {
          [--bootstrap MULTIADDR]...]\n       \
          rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n       \
          rust-peer perf ... (rust-peer perf --help)\n       \
-         rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (rust-peer dht --help)"
+         rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (rust-peer dht --help)\n       \
+         rust-peer pubsub --topic T ... (rust-peer pubsub --help)"
     );
     std::process::exit(2);
 }
 
-/// A TCP + Noise + yamux swarm with a fresh identity; `dht` adds a kad node in that mode.
-fn new_swarm(dht: Option<kad::Mode>) -> Result<Swarm<Behaviour>, Error> {
+/// A TCP + Noise + yamux swarm with a fresh identity; `dht` adds a kad node in that mode,
+/// `pubsub` a GossipSub router.
+fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, Error> {
     let key = Keypair::generate_ed25519();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -62,19 +69,37 @@ fn new_swarm(dht: Option<kad::Mode>) -> Result<Swarm<Behaviour>, Error> {
             noise::Config::new,
             yamux::Config::default,
         )?
-        .with_behaviour(|key| Behaviour {
-            identify: identify::Behaviour::new(
-                identify::Config::new("ipfs/0.1.0".to_owned(), key.public()).with_agent_version(
-                    format!("rapidp2p-interop-rust-peer/{}", env!("CARGO_PKG_VERSION")),
+        .with_behaviour(|key| -> Result<Behaviour, Error> {
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new("ipfs/0.1.0".to_owned(), key.public())
+                        .with_agent_version(format!(
+                            "rapidp2p-interop-rust-peer/{}",
+                            env!("CARGO_PKG_VERSION")
+                        )),
                 ),
-            ),
-            ping: ping::Behaviour::new(ping::Config::new()),
-            stream: libp2p_stream::Behaviour::new(),
-            kad: Toggle::from(dht.map(|mode| dht::behaviour(key.public().to_peer_id(), mode))),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                stream: libp2p_stream::Behaviour::new(),
+                kad: Toggle::from(dht.map(|mode| dht::behaviour(key.public().to_peer_id(), mode))),
+                gossipsub: Toggle::from(if pubsub {
+                    Some(pubsub::behaviour(key)?)
+                } else {
+                    None
+                }),
+            })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
     Ok(swarm)
+}
+
+/// The GossipSub router of a swarm made with `new_swarm(_, true)`.
+fn behaviour_gossipsub(swarm: &mut Swarm<Behaviour>) -> &mut gossipsub::Behaviour {
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .as_mut()
+        .expect("the pubsub swarm runs gossipsub")
 }
 
 fn main() -> ExitCode {
@@ -99,6 +124,7 @@ fn main() -> ExitCode {
         "listen" => runtime.block_on(listen(rest)),
         "dial" => runtime.block_on(dial(parse_dial(rest))),
         "dht" => runtime.block_on(dht::run(rest)),
+        "pubsub" => runtime.block_on(pubsub::run(rest)),
         other => usage(&format!("unknown command {other:?}")),
     };
     match result {
@@ -138,7 +164,7 @@ async fn listen(args: &[String]) -> Result<(), Error> {
     if !bootstrap.is_empty() && dht_mode.is_none() {
         usage("--bootstrap needs --dht server|client");
     }
-    let mut swarm = new_swarm(dht_mode)?;
+    let mut swarm = new_swarm(dht_mode, false)?;
     let mut incoming = swarm
         .behaviour()
         .stream
@@ -296,7 +322,7 @@ async fn dial_checks(opts: &DialOptions) -> Result<(), Error> {
     let Some(Protocol::P2p(target)) = opts.addr.iter().last() else {
         return Err(format!("multiaddr {} needs /p2p/<peer id>", opts.addr).into());
     };
-    let mut swarm = new_swarm(None)?;
+    let mut swarm = new_swarm(None, false)?;
     let mut control = swarm.behaviour().stream.new_control();
     swarm.dial(opts.addr.clone())?;
 
