@@ -1,164 +1,345 @@
-"""A 20-node GossipSub mesh on loopback TCP in one process: throughput, latency, overhead.
+"""A 20-node GossipSub mesh on loopback TCP: throughput, latency, overhead; rapidp2p vs py-libp2p.
 
-    python benches/pubsub_mesh.py [--nodes 20] [--json]
+    python benches/pubsub_mesh.py [--nodes 20] [--setups multi,single]
+                                  [--impls rapidp2p,py-libp2p] [--quick] [--json]
 
-Measures (one publisher, every other node subscribed):
-* messages/s the publisher can push until every subscriber has every message (1 KiB, 64 KiB);
-* delivery latency p50/p99 (publish -> subscriber iterator) at a paced rate;
-* pubsub bytes sent by all nodes per byte published, with IDONTWANT on and off (64 KiB).
-All nodes share one event loop and one core, so figures are for the whole mesh's CPU.
+The nodes run in worker processes driven by this orchestrator over JSON lines on stdin/stdout:
+* ``multi``: the publisher alone in one process, the other nodes spread over ``--procs``
+  processes, so the publisher's rate is not bounded by the CPU of the nodes it feeds;
+* ``single``: all nodes in one process and one event loop (the whole mesh's CPU on one core).
+
+The same worker protocol is spoken by ``pubsub_mesh_py_libp2p.py`` (py-libp2p, trio), run with
+the interop venv's python (``tests/interop/py-peer/build``), so both implementations build the
+same mesh (same dial graph, D=6/4/12, same heartbeat, strict signing, flood publish where the
+implementation has it) and are measured the same way:
+
+* messages/s one publisher pushes until every subscriber has them (1 KiB, 64 KiB), publishing
+  as fast as its own send queues allow; ``delivered`` is the fraction that arrived, and
+  msgs/s counts only delivered messages (published x delivered / time to the last arrival);
+* delivery latency p50/p99 of 1 KiB messages at a paced rate low enough for both (2 msg/s;
+  publisher timestamp in the payload, CLOCK_MONOTONIC is shared by all processes);
+* pubsub bytes sent by all nodes per byte published (64 KiB), IDONTWANT on and off.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
+import os
+import queue
 import random
-import statistics
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
-from rapidp2p.host import Host
-from rapidp2p.pubsub import GossipSub, GossipSubParams
+HERE = Path(__file__).resolve().parent
+PY_LIBP2P_PYTHON = Path.home() / ".cache" / "rapidp2p-interop" / "py-peer-venv" / "bin" / "python"
+HEADER = 16  # run u32, seq u32, publish time u64 (monotonic ns), big endian
 
-TOPIC = "bench"
+
+class Worker:
+    """One worker process: JSON commands in, JSON replies out (matched by ``id``)."""
+
+    def __init__(self, argv: list[str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            bufsize=1,
+        )
+        self._replies: dict[int, queue.Queue[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._ids = iter(range(1, 1 << 30))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                print(f"[{self.name}] {line.rstrip()}", file=sys.stderr)
+                continue
+            with self._lock:
+                q = self._replies.setdefault(msg.get("id", 0), queue.Queue())
+            q.put(msg)
+        with self._lock:
+            for q in self._replies.values():
+                q.put({"error": f"worker {self.name} exited"})
+
+    def send(self, op: str, **kw: Any) -> int:
+        rid = next(self._ids)
+        with self._lock:
+            self._replies.setdefault(rid, queue.Queue())
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"id": rid, "op": op, **kw}) + "\n")
+        self.proc.stdin.flush()
+        return rid
+
+    def wait(self, rid: int, timeout: float = 300.0) -> dict[str, Any]:
+        with self._lock:
+            q = self._replies.setdefault(rid, queue.Queue())
+        try:
+            msg = q.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"worker {self.name}: no reply in {timeout} s") from None
+        if "error" in msg:
+            raise RuntimeError(f"worker {self.name}: {msg['error']}")
+        return msg
+
+    def call(self, op: str, timeout: float = 300.0, **kw: Any) -> dict[str, Any]:
+        return self.wait(self.send(op, **kw), timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call("quit", timeout=20)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-async def build(n: int, params: GossipSubParams) -> list[tuple[Host, GossipSub]]:
+def worker_argv(impl: str) -> list[str]:
+    if impl == "rapidp2p":
+        return [sys.executable, str(HERE / "pubsub_mesh_worker.py")]
+    return [str(PY_LIBP2P_PYTHON), str(HERE / "pubsub_mesh_py_libp2p.py")]
+
+
+def layout(n: int, setup: str, procs: int) -> list[list[int]]:
+    """Node indices per worker process; node 0 (the publisher) is first in the first one."""
+    if setup == "single":
+        return [list(range(n))]
+    rest = list(range(1, n))
+    return [[0]] + [rest[i::procs] for i in range(procs)]
+
+
+def dial_plan(n: int) -> list[tuple[int, int]]:
+    """(dialer, target): a ring plus 4 random chords per node, one connection per pair."""
     rng = random.Random(1)
-    nodes = []
-    for _ in range(n):
-        h = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
-        nodes.append((h, GossipSub(h, params=params)))
-    dials = []
+    seen: set[frozenset[int]] = set()
+    plan = []
     for i in range(n):
-        for j in {(i + 1) % n, *rng.sample([k for k in range(n) if k != i], 4)}:
-            dials.append(nodes[i][0].connect(str(nodes[j][0].full_addrs[0])))
-    await asyncio.gather(*dials)
-    for _, ps in nodes:
-        await ps.subscribe(TOPIC)
-    await asyncio.sleep(params.heartbeat_interval * 4)
-    return nodes
+        for j in [(i + 1) % n, *rng.sample([k for k in range(n) if k != i], 4)]:
+            pair = frozenset((i, j))
+            if pair not in seen:
+                seen.add(pair)
+                plan.append((i, j))
+    return plan
 
 
-async def close(nodes: list[tuple[Host, GossipSub]]) -> None:
-    await asyncio.gather(*(h.close() for h, _ in nodes), return_exceptions=True)
+class Mesh:
+    """A running mesh of ``n`` nodes in worker processes."""
 
+    def __init__(self, impl: str, n: int, setup: str, procs: int, cfg: dict[str, Any]) -> None:
+        self.impl = impl
+        self.groups = layout(n, setup, procs)
+        self.workers = [Worker(worker_argv(impl), f"{impl}:{k}") for k in range(len(self.groups))]
+        self.where: dict[int, Worker] = {}
+        addrs: dict[int, str] = {}
+        rids = [w.send("start", nodes=g, **cfg) for w, g in zip(self.workers, self.groups, strict=True)]
+        for w, g, rid in zip(self.workers, self.groups, rids, strict=True):
+            rep = w.wait(rid, 120)
+            for i in g:
+                self.where[i] = w
+                addrs[i] = rep["addrs"][str(i)]
+        plan = dial_plan(n)
+        rids = []
+        for w, g in zip(self.workers, self.groups, strict=True):
+            dials = [[i, addrs[j]] for i, j in plan if i in g]
+            rids.append(w.send("dial", dials=dials))
+        for w, rid in zip(self.workers, rids, strict=True):
+            w.wait(rid, 120)
+        for w in self.workers:
+            w.call("subscribe", timeout=60)
+        time.sleep(max(2.0, 4 * cfg["heartbeat"]))  # meshes form over a few heartbeats
+        self.mesh_sizes: list[int] = []
+        for w in self.workers:
+            self.mesh_sizes += w.call("mesh")["sizes"]
+        self.run = 0
 
-async def throughput(nodes: list[tuple[Host, GossipSub]], size: int, count: int) -> dict[str, Any]:
-    pub = nodes[0][1]
-    subs = [ps._subs[TOPIC] for _, ps in nodes[1:]]
-    queues = [next(iter(s)) for s in subs]
-    for q in queues:
-        while not q._queue.empty():
-            q._queue.get_nowait()
-    payload = random.randbytes(size - 8)
-    done = asyncio.Event()
-    want = count * len(queues)
-    got = 0
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
 
-    async def consume(q: Any) -> None:
-        nonlocal got
-        for _ in range(count):
-            await q.get()
-            got += 1
-            if got == want:
-                done.set()
+    def bytes_sent(self) -> int:
+        return sum(w.call("bytes")["bytes"] for w in self.workers)
 
-    tasks = [asyncio.ensure_future(consume(q)) for q in queues]
-    start = time.perf_counter()
-    for i in range(count):
-        await pub.publish(TOPIC, i.to_bytes(8, "big") + payload)
-        await asyncio.sleep(0)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(done.wait(), 120)
-    elapsed = time.perf_counter() - start
-    for t in tasks:
-        t.cancel()
-    return {
-        "size": size,
-        "messages": count,
-        "delivered_fraction": got / want,
-        "msgs_per_s": count / elapsed,
-        "MiB_per_s_published": count * size / elapsed / (1 << 20),
-    }
-
-
-async def latency(nodes: list[tuple[Host, GossipSub]], count: int) -> dict[str, float]:
-    pub = nodes[0][1]
-    sent: dict[bytes, float] = {}
-    lat: list[float] = []
-    queues = [next(iter(ps._subs[TOPIC])) for _, ps in nodes[1:]]
-
-    async def consume(q: Any) -> None:
-        while True:
-            msg = await q.get()
-            t = sent.get(msg.data[:8])
-            if t is not None:
-                lat.append(time.perf_counter() - t)
-
-    tasks = [asyncio.ensure_future(consume(q)) for q in queues]
-    for i in range(count):
-        key = (10**9 + i).to_bytes(8, "big")
-        sent[key] = time.perf_counter()
-        await pub.publish(TOPIC, key + b"x" * 1016)
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(1.0)
-    for t in tasks:
-        t.cancel()
-    lat.sort()
-    return {
-        "samples": len(lat),
-        "p50_ms": 1000 * statistics.median(lat),
-        "p99_ms": 1000 * lat[int(0.99 * (len(lat) - 1))],
-    }
-
-
-async def overhead(n: int, idontwant: bool, size: int, count: int) -> dict[str, Any]:
-    params = GossipSubParams(
-        heartbeat_interval=0.2, idontwant_threshold=1024 if idontwant else 1 << 30
-    )
-    nodes = await build(n, params)
-    try:
-        before = sum(ps.bytes_sent for _, ps in nodes)
-        res = await throughput(nodes, size, count)
-        await asyncio.sleep(0.5)
-        sent = sum(ps.bytes_sent for _, ps in nodes) - before
-        return {
-            "idontwant": idontwant,
-            "bytes_sent_per_byte_published": sent / (count * size),
-            "delivered_fraction": res["delivered_fraction"],
+    def measure(self, size: int, count: int, interval: float) -> dict[str, Any]:
+        """Publishes ``count`` messages from node 0 (paced if ``interval``) and collects them."""
+        self.run += 1
+        pub = self.where[0]
+        for w in self.workers:
+            w.call("expect", run=self.run, count=count)
+        rid_pub = pub.send("publish", run=self.run, size=size, count=count, interval=interval)
+        rids = [(w, w.send("collect", run=self.run, count=count, idle=10.0)) for w in self.workers]
+        pubrep = pub.wait(rid_pub, 600)
+        lat: list[float] = []
+        got = 0
+        subs = 0
+        last = 0
+        for w, rid in rids:
+            rep = w.wait(rid, 900)
+            lat += rep["lat_ns"]
+            got += rep["got"]
+            subs += rep["subscribers"]
+            last = max(last, rep["last_ns"])
+        t0 = pubrep["t0_ns"]
+        elapsed = max(last, pubrep["t1_ns"]) - t0
+        lat.sort()
+        out: dict[str, Any] = {
+            "size": size,
+            "messages": count,
+            "delivered": round(got / (count * subs), 4) if subs else 0.0,
+            "publish_loop_s": round((pubrep["t1_ns"] - t0) / 1e9, 3),
+            # Goodput: messages every subscriber got, per second until the last arrival.
+            "msgs_per_s": round(count * got / (count * subs) / (elapsed / 1e9), 1)
+            if elapsed > 0 and subs
+            else 0.0,
         }
-    finally:
-        await close(nodes)
+        if lat:
+            out["p50_ms"] = round(lat[len(lat) // 2] / 1e6, 2)
+            out["p99_ms"] = round(lat[int(0.99 * (len(lat) - 1))] / 1e6, 2)
+        return out
 
 
-async def main(n: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"nodes": n}
-    nodes = await build(n, GossipSubParams(heartbeat_interval=0.2))
+def bench_impl(impl: str, setup: str, a: argparse.Namespace) -> dict[str, Any]:
+    q = a.quick
+    base = {"heartbeat": a.heartbeat, "idontwant": True}
+    res: dict[str, Any] = {}
+    mesh = Mesh(impl, a.nodes, setup, a.procs, base)
     try:
-        out["throughput_1KiB"] = await throughput(nodes, 1024, 2000)
-        out["throughput_64KiB"] = await throughput(nodes, 65536, 200)
-        out["latency_1KiB"] = await latency(nodes, 200)
+        res["mesh_sizes"] = mesh.mesh_sizes
+        res["throughput_1KiB"] = mesh.measure(1024, 200 if q else 500, 0.0)
+        res["throughput_64KiB"] = mesh.measure(65536, 30 if q else 100, 0.0)
+        res["latency_1KiB"] = mesh.measure(1024, 30 if q else 60, 1.0 / a.latency_rate)
     finally:
-        await close(nodes)
-    out["overhead_64KiB_idontwant_on"] = await overhead(n, True, 65536, 100)
-    out["overhead_64KiB_idontwant_off"] = await overhead(n, False, 65536, 100)
+        mesh.close()
+    for on in (True, False):
+        mesh = Mesh(impl, a.nodes, setup, a.procs, {**base, "idontwant": on})
+        try:
+            before = mesh.bytes_sent()
+            count = 20 if q else 60
+            r = mesh.measure(65536, count, 0.0)
+            time.sleep(2 * a.heartbeat)
+            sent = mesh.bytes_sent() - before
+            res[f"overhead_64KiB_idontwant_{'on' if on else 'off'}"] = {
+                "bytes_sent_per_byte_published": round(sent / (count * 65536), 2),
+                "delivered": r["delivered"],
+                "msgs_per_s": r["msgs_per_s"],
+            }
+        finally:
+            mesh.close()
+    return res
+
+
+def ratio(a: Any, b: Any) -> str:
+    try:
+        return f"{a / b:.1f}x" if b else "-"
+    except TypeError:
+        return "-"
+
+
+def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
+    ours = results.get(f"rapidp2p/{setup}")
+    theirs = results.get(f"py-libp2p/{setup}")
+    rows = [
+        ("1 KiB msg/s", "throughput_1KiB", "msgs_per_s", True),
+        ("1 KiB delivered", "throughput_1KiB", "delivered", None),
+        ("64 KiB msg/s", "throughput_64KiB", "msgs_per_s", True),
+        ("64 KiB delivered", "throughput_64KiB", "delivered", None),
+        ("latency p50 ms", "latency_1KiB", "p50_ms", False),
+        ("latency p99 ms", "latency_1KiB", "p99_ms", False),
+        ("latency delivered", "latency_1KiB", "delivered", None),
+        (
+            "bytes/byte IDONTWANT on",
+            "overhead_64KiB_idontwant_on",
+            "bytes_sent_per_byte_published",
+            False,
+        ),
+        (
+            "bytes/byte IDONTWANT off",
+            "overhead_64KiB_idontwant_off",
+            "bytes_sent_per_byte_published",
+            False,
+        ),
+    ]
+    out = [f"== setup {setup} ==", f"{'figure':28} {'rapidp2p':>12} {'py-libp2p':>12} {'ratio':>8}"]
+    for label, sect, key, higher in rows:
+        a = (ours or {}).get(sect, {}).get(key, "-")
+        b = (theirs or {}).get(sect, {}).get(key, "-")
+        r = "" if higher is None else (ratio(a, b) if higher else ratio(b, a))
+        out.append(f"{label:28} {a!s:>12} {b!s:>12} {r:>8}")
+    for name in (f"rapidp2p/{setup}", f"py-libp2p/{setup}"):
+        err = results.get(name, {}).get("error")
+        if err:
+            out.append(f"{name}: {err}")
+        for note in results.get(name, {}).get("notes", []):
+            out.append(f"{name}: {note}")
+    out.append("(ratio: how many times better rapidp2p is; latency and bytes: lower is better)")
     return out
 
 
-if __name__ == "__main__":
+PY_LIBP2P_NOTES = [
+    "py-libp2p's spam protection (10 msgs/topic/s per peer) is turned off, and its "
+    "max_idontwant_messages raised to 5000, or it would throttle/penalise the publisher",
+    "py-libp2p has no flood publish: its publisher sends to its mesh (or fanout) only",
+    "py-libp2p sends IDONTWANT for every message (no size threshold); 'off' = /meshsub/1.1.0",
+    "bytes: pubsub frames written (length prefix + RPC), both implementations",
+]
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=20)
+    ap.add_argument("--procs", type=int, default=2, help="processes for the non-publishers")
+    ap.add_argument("--setups", default="multi,single")
+    ap.add_argument("--impls", default="rapidp2p,py-libp2p")
+    ap.add_argument("--heartbeat", type=float, default=0.5)
+    ap.add_argument(
+        "--latency-rate", type=float, default=2.0, help="msgs/s when paced (below both capacities)"
+    )
+    ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    from rapidp2p._aio.runner import run
-
-    result = run(main(a.nodes))
+    load0 = os.getloadavg()
+    results: dict[str, dict[str, Any]] = {}
+    setups = [s for s in a.setups.split(",") if s]
+    for setup in setups:
+        for impl in [i for i in a.impls.split(",") if i]:
+            name = f"{impl}/{setup}"
+            if impl == "py-libp2p" and not PY_LIBP2P_PYTHON.exists():
+                results[name] = {"error": "no py-libp2p venv (run tests/interop/py-peer/build)"}
+                continue
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            t = time.time()
+            try:
+                results[name] = bench_impl(impl, setup, a)
+            except Exception as exc:
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            if impl == "py-libp2p":
+                results[name].setdefault("notes", []).extend(PY_LIBP2P_NOTES)
+            results[name]["wall_s"] = round(time.time() - t, 1)
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "loadavg_start": load0,
+        "loadavg_end": os.getloadavg(),
+    }
     if a.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
+        print(json.dumps(results))
+        return
+    for name, r in results.items():
+        print(f"{name}: {json.dumps(r)}")
+    for setup in setups:
+        print("\n".join(table(results, setup)))
+
+
+if __name__ == "__main__":
+    main()
