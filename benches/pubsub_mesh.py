@@ -144,7 +144,9 @@ class Mesh:
         self.workers = [Worker(worker_argv(impl), f"{impl}:{k}") for k in range(len(self.groups))]
         self.where: dict[int, Worker] = {}
         addrs: dict[int, str] = {}
-        rids = [w.send("start", nodes=g, **cfg) for w, g in zip(self.workers, self.groups, strict=True)]
+        rids = [
+            w.send("start", nodes=g, **cfg) for w, g in zip(self.workers, self.groups, strict=True)
+        ]
         for w, g, rid in zip(self.workers, self.groups, rids, strict=True):
             rep = w.wait(rid, 120)
             for i in g:
