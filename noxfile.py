@@ -63,8 +63,10 @@ def rust(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the package, tests and benches."""
-    session.install("ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0",
-                    "pytest>=8", "hypothesis>=6.100")
+    session.install(
+        "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
+        "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100",
+    )
     session.run("ruff", "check", "python", "tests", "benches", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
     session.run("mypy", "python/rapidp2p")
