@@ -113,12 +113,47 @@ class Outgoing:
     def has_control(self) -> bool:
         return bool(self.ihave or self.iwant or self.graft or self.prune or self.idontwant)
 
+    def _control_bound(self) -> int:
+        """An upper bound on the encoded size of the subscriptions and control parts."""
+        n = 16
+        for _, t in self.subscriptions:
+            n += len(t) + 8
+        for t, ids in self.ihave:
+            n += len(t) + 8 + sum(len(i) + 4 for i in ids)
+        n += sum(len(i) + 4 for i in self.iwant) + sum(len(i) + 4 for i in self.idontwant) + 16
+        n += sum(len(t) + 8 for t in self.graft)
+        for t, px, _ in self.prune:
+            n += len(t) + 24 + sum(len(a or b"") + len(b or b"") + 12 for a, b in px)
+        return n
+
     def frames(self, max_size: int) -> list[bytes]:
-        """Encoded frames, each at most ``max_size`` bytes (messages split across frames)."""
+        """Encoded frames, each at most ``max_size`` bytes (messages split across frames).
+
+        Subscriptions and control ride in the first message frame when they fit, so a flush
+        is one frame per peer in the common case (one decode and one dispatch at the peer).
+        """
         out: list[bytes] = []
+        batches: list[list[bytes]] = []
+        batch: list[bytes] = []
+        size = 0
+        for m in self.messages:
+            n = len(m) + 6
+            if n > max_size:
+                continue  # never sent (the remote would refuse the frame)
+            if batch and size + n > max_size:
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(m)
+            size += n
+        if batch:
+            batches.append(batch)
         if self.subscriptions or self.has_control():
+            first: list[bytes] = []
+            if batches and self._control_bound() + sum(len(m) + 6 for m in batches[0]) <= max_size:
+                first = batches.pop(0)
             head = _core.encode_pubsub_rpc(
                 subscriptions=self.subscriptions,
+                messages=first,
                 ihave=self.ihave,
                 iwant=self.iwant,
                 graft=self.graft,
@@ -127,19 +162,8 @@ class Outgoing:
             )
             if len(head) <= max_size:
                 out.append(head)
-        batch: list[bytes] = []
-        size = 0
-        for m in self.messages:
-            n = len(m) + 6
-            if n > max_size:
-                continue  # never sent (the remote would refuse the frame)
-            if batch and size + n > max_size:
-                out.append(_core.encode_pubsub_rpc(messages=batch))
-                batch, size = [], 0
-            batch.append(m)
-            size += n
-        if batch:
-            out.append(_core.encode_pubsub_rpc(messages=batch))
+        for b in batches:
+            out.append(_core.encode_pubsub_rpc(messages=b))
         return out
 
 
@@ -171,29 +195,44 @@ def sign_message(key: PrivateKey, msg: Message) -> None:
     msg._encoded = None
 
 
-def verify_message(msg: Message) -> str | None:
-    """None if the signature is good, else why not (bad signature, key/from mismatch...)."""
+#: Author keys kept by :func:`verify_message` (parsing a key costs more than the check).
+KEY_CACHE_SIZE = 1024
+
+
+def verify_message(msg: Message, keys: dict[bytes, Any] | None = None) -> str | None:
+    """None if the signature is good, else why not (bad signature, key/from mismatch...).
+
+    ``keys`` caches the public key per (from, key) so a known author's key is parsed and
+    matched against its peer ID once, not per message.
+    """
     from rapidp2p.crypto import public_key_from_protobuf
     from rapidp2p.peer import PeerId
 
     if msg.signature is None or msg.from_ is None or msg.seqno is None:
         return "missing signature, from or seqno"
-    try:
-        author = PeerId.from_bytes(msg.from_)
-    except Exception:
-        return "malformed from"
-    try:
-        if msg.key is not None:
-            pk = public_key_from_protobuf(msg.key)
-            if PeerId.from_public_key(pk) != author:
-                return "key does not match from"
-        else:
-            embedded = author.extract_public_key()
-            if embedded is None:
-                return "no key for from"
-            pk = embedded
-    except Exception:
-        return "malformed key"
+    ck = msg.from_ if msg.key is None else msg.from_ + b"/" + msg.key
+    pk = keys.get(ck) if keys is not None else None
+    if pk is None:
+        try:
+            author = PeerId.from_bytes(msg.from_)
+        except Exception:
+            return "malformed from"
+        try:
+            if msg.key is not None:
+                pk = public_key_from_protobuf(msg.key)
+                if PeerId.from_public_key(pk) != author:
+                    return "key does not match from"
+            else:
+                embedded = author.extract_public_key()
+                if embedded is None:
+                    return "no key for from"
+                pk = embedded
+        except Exception:
+            return "malformed key"
+        if keys is not None:
+            if len(keys) >= KEY_CACHE_SIZE:
+                keys.clear()
+            keys[ck] = pk
     buf = _core.pubsub_signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
     try:
         ok = pk.verify(buf, msg.signature)

@@ -132,6 +132,7 @@ class Router:
         #: Optional hook giving a signed peer record for PX (peer -> envelope bytes | None).
         self.signed_record_for: Callable[[Any], bytes | None] | None = None
         self.stats = {"rejected": 0, "duplicates": 0, "ignored_rpcs": 0}
+        self._author_keys: dict[bytes, Any] = {}  # verify_message's key cache
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -285,7 +286,8 @@ class Router:
         tpeers = self.topics.get(topic, set())
         if self.flood_only or self.params.flood_publish:
             thr = self.thresholds.publish_threshold
-            targets = {q for q in tpeers if q in self.direct or self.score.score(q, now) >= thr}
+            cached = self.score.cached
+            targets = {q for q in tpeers if q in self.direct or cached(q, now) >= thr}
         else:
             targets = {q for q in tpeers if q in self.direct or not self.peers[q].is_gossip}
             if topic in self.mesh:
@@ -329,7 +331,7 @@ class Router:
         for q in tpeers:
             st = self.peers[q]
             if q in self.direct or (
-                (self.flood_only or not st.is_gossip) and self.score.score(q, now) >= thr
+                (self.flood_only or not st.is_gossip) and self.score.cached(q, now) >= thr
             ):
                 targets.add(q)
         if not self.flood_only:
@@ -351,8 +353,9 @@ class Router:
         st = self.peers.get(peer)
         if st is None:
             return []
-        self._handle_subscriptions(peer, st, rpc.subscriptions)
-        if self.score.score(peer, now) < self.thresholds.graylist_threshold:
+        if rpc.subscriptions:
+            self._handle_subscriptions(peer, st, rpc.subscriptions)
+        if self.score.cached(peer, now) < self.thresholds.graylist_threshold:
             self.stats["ignored_rpcs"] += 1
             return []
         new = self._handle_messages(peer, st, rpc.messages, now) if rpc.messages else []
@@ -435,7 +438,7 @@ class Router:
                 self.score.duplicate_message(peer, mid, msg.topic, now)
                 continue
             if strict:
-                why = verify_message(msg)
+                why = verify_message(msg, self._author_keys)
                 if why is not None:
                     self._reject(peer, msg, None, why, now)
                     continue
@@ -478,7 +481,7 @@ class Router:
         self, peer: Any, st: PeerState, ihave: list[tuple[str, list[bytes]]], now: float
     ) -> None:
         p = self.params
-        if self.score.score(peer, now) < self.thresholds.gossip_threshold:
+        if self.score.cached(peer, now) < self.thresholds.gossip_threshold:
             return
         st.ihave_count += 1
         if st.ihave_count > p.max_ihave_messages or st.iasked >= p.max_ihave_length:
@@ -505,7 +508,7 @@ class Router:
         pr.setdefault(pick, now + p.iwant_followup_time)
 
     def _handle_iwant(self, peer: Any, ids: list[bytes], now: float) -> None:
-        if self.score.score(peer, now) < self.thresholds.gossip_threshold:
+        if self.score.cached(peer, now) < self.thresholds.gossip_threshold:
             return
         limit = self.params.gossip_retransmission
         o = None

@@ -66,8 +66,26 @@ class PeerScore:
         self._ips: dict[str, set[Any]] = {}
         self._deliveries: dict[bytes, _Delivery] = {}
         self._next_decay = 0.0
+        #: Scores for the per-frame threshold checks: dropped for a peer whenever one of its
+        #: counters changes and for everyone at each refresh (heartbeat), so between those
+        #: only the time-in-mesh term (P1) can lag, by at most one heartbeat (as go's).
+        self._cache: dict[Any, float] = {}
 
     # ---- inspection --------------------------------------------------------------------
+
+    def cached(self, peer: Any, now: float) -> float:
+        """The score for hot-path threshold checks (see ``_cache``)."""
+        s = self._cache.get(peer)
+        if s is None:
+            s = self._cache[peer] = self.score(peer, now)
+        return s
+
+    def invalidate(self, peer: Any = None) -> None:
+        """Forgets cached scores (one peer's, or all when ``peer`` is None)."""
+        if peer is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(peer, None)
 
     def score(self, peer: Any, now: float) -> float:
         st = self._peers.get(peer)
@@ -139,8 +157,10 @@ class PeerScore:
             st = self._peers[peer] = _PeerStats()
         st.connected = True
         self.set_ips(peer, ips)
+        self._cache.pop(peer, None)
 
     def remove_peer(self, peer: Any, now: float) -> None:
+        self._cache.pop(peer, None)
         st = self._peers.get(peer)
         if st is None:
             return
@@ -168,6 +188,7 @@ class PeerScore:
                 if not peers:
                     del self._ips[ip]
         st.ips = ips
+        self._cache.clear()  # colocation (P6) changes for every peer sharing these IPs
         for ip in ips:
             self._ips.setdefault(ip, set()).add(peer)
 
@@ -176,6 +197,7 @@ class PeerScore:
         st = self._peers.get(peer)
         if st is not None:
             st.behaviour_penalty += count
+            self._cache.pop(peer, None)
 
     def _topic(self, peer: Any, topic: str) -> _TopicStats | None:
         st = self._peers.get(peer)
@@ -188,6 +210,7 @@ class PeerScore:
 
     def graft(self, peer: Any, topic: str, now: float) -> None:
         ts = self._topic(peer, topic)
+        self._cache.pop(peer, None)
         if ts is not None:
             ts.in_mesh = True
             ts.graft_time = now
@@ -196,6 +219,7 @@ class PeerScore:
     def prune(self, peer: Any, topic: str) -> None:
         ts = self._topic(peer, topic)
         tp = self.params.topic(topic)
+        self._cache.pop(peer, None)
         if ts is None or tp is None:
             return
         self._apply_mesh_failure(ts, tp)
@@ -264,25 +288,35 @@ class PeerScore:
         tp = self.params.topic(topic)
         if ts is None or tp is None:
             return
-        ts.first_message_deliveries = min(
-            ts.first_message_deliveries + 1, tp.first_message_deliveries_cap
-        )
+        old = ts.first_message_deliveries
+        ts.first_message_deliveries = min(old + 1, tp.first_message_deliveries_cap)
+        if ts.first_message_deliveries != old and tp.first_message_deliveries_weight:
+            self._cache.pop(peer, None)
         if ts.in_mesh:
-            ts.mesh_message_deliveries = min(
-                ts.mesh_message_deliveries + 1, tp.mesh_message_deliveries_cap
-            )
+            self._add_mesh_delivery(peer, ts, tp)
 
     def _mark_mesh_delivery(self, peer: Any, topic: str) -> None:
         ts = self._topic(peer, topic)
         tp = self.params.topic(topic)
         if ts is None or tp is None or not ts.in_mesh:
             return
-        ts.mesh_message_deliveries = min(
-            ts.mesh_message_deliveries + 1, tp.mesh_message_deliveries_cap
-        )
+        self._add_mesh_delivery(peer, ts, tp)
+
+    def _add_mesh_delivery(self, peer: Any, ts: _TopicStats, tp: TopicScoreParams) -> None:
+        old = ts.mesh_message_deliveries
+        ts.mesh_message_deliveries = min(old + 1, tp.mesh_message_deliveries_cap)
+        # P3 counts only once active and only with a weight; the count feeds P3b at PRUNE
+        # time, which drops the cache itself.
+        if (
+            ts.mesh_message_deliveries != old
+            and ts.mesh_message_deliveries_active
+            and tp.mesh_message_deliveries_weight
+        ):
+            self._cache.pop(peer, None)
 
     def _mark_invalid(self, peer: Any, topic: str) -> None:
         ts = self._topic(peer, topic)
+        self._cache.pop(peer, None)
         if ts is not None:
             ts.invalid_message_deliveries += 1
 
@@ -290,6 +324,7 @@ class PeerScore:
 
     def refresh(self, now: float) -> None:
         """Decays counters (once per ``decay_interval``) and forgets expired peers/records."""
+        self._cache.clear()
         if now < self._next_decay:
             return
         p = self.params

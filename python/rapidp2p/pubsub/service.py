@@ -225,6 +225,7 @@ class PubSub:
     def set_topic_score_params(self, topic: str, params: Any) -> None:
         """Scoring parameters (:class:`TopicScoreParams`) for one topic."""
         self.router.score.params.topics[topic] = params
+        self.router.score.invalidate()
 
     def peer_score(self, peer: Any) -> float:
         return self.router.peer_score(peer, self.loop.time())
