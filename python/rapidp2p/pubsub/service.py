@@ -162,6 +162,7 @@ class PubSub:
         self._pending_validations = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._flush_handle: asyncio.Handle | None = None
         #: Pubsub bytes handed to streams (frames with their length prefixes), for metrics.
         self.bytes_sent = 0
         for proto in self.protocols:
@@ -212,7 +213,7 @@ class PubSub:
             if verdict is not ValidationResult.ACCEPT:
                 raise ValueError(f"local validator said {verdict.value} to the message")
         router.publish(msg, self.loop.time())
-        self._flush()
+        self._schedule_flush()
         return msg
 
     def set_validator(self, topic: str, fn: Validator | None) -> None:
@@ -249,6 +250,7 @@ class PubSub:
         """Waits until every queued frame was handed to the muxer and the socket drained."""
         loop = self.loop
         end = loop.time() + timeout
+        self._flush()
         while any(lk.frames for lk in self._links.values() if lk.stream is not None):
             if loop.time() >= end:
                 raise asyncio.TimeoutError("pubsub frames still queued")
@@ -357,8 +359,17 @@ class PubSub:
                 del self._links[peer]
                 self.router.remove_peer(peer, self.loop.time())
 
+    def _schedule_flush(self) -> None:
+        """One flush per loop iteration: every frame read (and message published) in this
+        iteration is answered in one frame per peer, written once per peer."""
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         """Hands the router's output to the peer writers and the subscriptions."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         router = self.router
         cap = self.params.peer_outbound_queue
         for peer, frames in router.take_outgoing().items():
@@ -423,28 +434,45 @@ class PubSub:
             if peer not in self._links:
                 self.on_connection(stream.conn)
         max_size = self.params.max_transmit_size
-        buf = bytearray()
+        # Frames are sliced straight out of the chunk read (one copy); a frame cut across
+        # chunks waits in ``parts`` until ``need`` bytes are there, then is joined once.
+        parts: list[bytes] = []
+        have = 0
+        need = 0
         try:
             while True:
                 chunk = await stream.read(1 << 20)
                 if not chunk:
                     return
-                buf += chunk
+                if parts:
+                    parts.append(chunk)
+                    have += len(chunk)
+                    if have < need:
+                        continue
+                    data = b"".join(parts)
+                    parts = []
+                else:
+                    data = chunk
+                self._schedule_flush()  # runs after this chunk's frames, whatever happens
                 pos = 0
-                n = len(buf)
+                n = len(data)
+                need = 0
                 while pos < n:
-                    length, hdr = _parse_uvarint(buf, pos)
+                    length, hdr = _parse_uvarint(data, pos)
                     if length < 0:
                         break  # incomplete varint
                     if length > max_size:
                         raise FrameTooLarge(f"pubsub frame of {length} bytes")
                     end = pos + hdr + length
                     if end > n:
+                        need = end - pos
                         break
-                    self._on_frame(peer, bytes(buf[pos + hdr : end]))
+                    self._on_frame(peer, data[pos + hdr : end])
                     pos = end
-                if pos:
-                    del buf[:pos]
+                if pos < n:
+                    rest = data[pos:] if pos else data
+                    parts = [rest]
+                    have = len(rest)
         except (FrameTooLarge, ProtobufError, VarintError) as exc:
             log.debug("bad pubsub frame from %s: %s", peer, exc)
             router.score.add_penalty(peer, 1)
@@ -476,7 +504,6 @@ class PubSub:
                 self._spawn(self._finish_validation(msg, res))
             else:
                 router.validation_done(msg, _verdict(res), now)
-        self._flush()
 
     async def _finish_validation(self, msg: Message, pending: Awaitable[ValidatorResult]) -> None:
         try:
@@ -516,7 +543,7 @@ def _verdict(res: Any) -> ValidationResult:
     return ValidationResult.REJECT
 
 
-def _parse_uvarint(buf: bytearray, pos: int) -> tuple[int, int]:
+def _parse_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
     """(value, header length) of a uvarint at ``pos``; (-1, 0) if incomplete."""
     value = 0
     n = len(buf)
