@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p import _core
+from rapidp2p.protocols._io import encode_uvarint
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
@@ -127,12 +128,20 @@ class Outgoing:
         return n
 
     def frames(self, max_size: int) -> list[bytes]:
-        """Encoded frames, each at most ``max_size`` bytes (messages split across frames).
+        """Encoded frames, each at most ``max_size`` bytes (messages split across frames)."""
+        return [b"".join(parts) for parts in self.frame_parts(max_size)]
 
-        Subscriptions and control ride in the first message frame when they fit, so a flush
-        is one frame per peer in the common case (one decode and one dispatch at the peer).
+    def frame_parts(self, max_size: int) -> list[list[bytes]]:
+        """The frames as lists of pieces whose concatenation is the frame.
+
+        Messages stay separate pieces (their field header, then the already-encoded message
+        itself), so a writer can hand them to the muxer by reference: a 64 KiB message
+        forwarded to D peers is never copied into D frames. Subscriptions and control ride in
+        the first frame when they fit, so a flush is one frame per peer in the common case.
+        Protobuf fields may come in any order; these pieces keep the canonical one
+        (subscriptions, messages, control).
         """
-        out: list[bytes] = []
+        out: list[list[bytes]] = []
         batches: list[list[bytes]] = []
         batch: list[bytes] = []
         size = 0
@@ -151,20 +160,44 @@ class Outgoing:
             first: list[bytes] = []
             if batches and self._control_bound() + sum(len(m) + 6 for m in batches[0]) <= max_size:
                 first = batches.pop(0)
-            head = _core.encode_pubsub_rpc(
-                subscriptions=self.subscriptions,
-                messages=first,
-                ihave=self.ihave,
-                iwant=self.iwant,
-                graft=self.graft,
-                prune=self.prune,
-                idontwant=self.idontwant,
+            head = (
+                _core.encode_pubsub_rpc(subscriptions=self.subscriptions)
+                if (self.subscriptions)
+                else b""
             )
-            if len(head) <= max_size:
-                out.append(head)
+            ctl = (
+                _core.encode_pubsub_rpc(
+                    ihave=self.ihave,
+                    iwant=self.iwant,
+                    graft=self.graft,
+                    prune=self.prune,
+                    idontwant=self.idontwant,
+                )
+                if self.has_control()
+                else b""
+            )
+            parts = _message_parts(first)
+            if head:
+                parts.insert(0, head)
+            if ctl:
+                parts.append(ctl)
+            if sum(len(p) for p in parts) <= max_size:
+                out.append(parts)
         for b in batches:
-            out.append(_core.encode_pubsub_rpc(messages=b))
+            out.append(_message_parts(b))
         return out
+
+
+def _message_parts(msgs: list[bytes]) -> list[bytes]:
+    """RPC field 2 (publish) for each already-encoded message: header piece, then the body."""
+    parts: list[bytes] = []
+    for m in msgs:
+        parts.append(_PUBLISH_TAG + encode_uvarint(len(m)))
+        parts.append(m)
+    return parts
+
+
+_PUBLISH_TAG = b"\x12"  # field 2, length-delimited
 
 
 def default_message_id(msg: Message) -> bytes:

@@ -148,6 +148,12 @@ class Router:
         size = self.params.max_transmit_size
         return {peer: o.frames(size) for peer, o in out.items() if peer in self.peers}
 
+    def take_outgoing_parts(self) -> dict[Any, list[list[bytes]]]:
+        """Like :meth:`take_outgoing`, each frame as pieces (see ``Outgoing.frame_parts``)."""
+        out, self._out = self._out, {}
+        size = self.params.max_transmit_size
+        return {peer: o.frame_parts(size) for peer, o in out.items() if peer in self.peers}
+
     def peer_score(self, peer: Any, now: float) -> float:
         return self.score.score(peer, now)
 

@@ -105,7 +105,7 @@ class _PeerLink:
     __slots__ = ("dropped", "frames", "stream", "task", "wake")
 
     def __init__(self) -> None:
-        self.frames: deque[bytes] = deque()
+        self.frames: deque[list[bytes]] = deque()  # each frame as pieces (frame_parts)
         self.wake = asyncio.Event()
         self.stream: Stream | None = None
         self.task: asyncio.Task[None] | None = None
@@ -339,15 +339,7 @@ class PubSub:
                 if not link.frames:
                     link.wake.clear()
                     await link.wake.wait()
-                frames = link.frames
-                parts: list[bytes] = []
-                while frames:
-                    f = frames.popleft()
-                    parts.append(encode_uvarint(len(f)))
-                    parts.append(f)
-                data = b"".join(parts)
-                self.bytes_sent += len(data)
-                stream.write(data)
+                self.bytes_sent += _write_frames(stream, link.frames)
                 await stream.drain()
         except asyncio.CancelledError:
             stream.reset()
@@ -372,7 +364,7 @@ class PubSub:
             self._flush_handle = None
         router = self.router
         cap = self.params.peer_outbound_queue
-        for peer, frames in router.take_outgoing().items():
+        for peer, frames in router.take_outgoing_parts().items():
             link = self._links.get(peer)
             if link is None:
                 continue
@@ -533,6 +525,37 @@ class PubSub:
                 self._flush()
             except Exception:
                 log.exception("pubsub heartbeat failed")
+
+
+#: Pieces at least this big are handed to the stream by reference; smaller ones are joined.
+_BY_REFERENCE = 4096
+
+
+def _write_frames(stream: Stream, frames: deque[list[bytes]]) -> int:
+    """Writes every queued frame with its length prefix; returns the bytes written.
+
+    Big pieces (forwarded messages) go to the muxer by reference, uncopied; the small ones
+    between them are joined into one write.
+    """
+    small: list[bytes] = []
+    sent = 0
+    while frames:
+        parts = frames.popleft()
+        n = sum(len(p) for p in parts)
+        prefix = encode_uvarint(n)
+        sent += n + len(prefix)
+        small.append(prefix)
+        for p in parts:
+            if len(p) >= _BY_REFERENCE:
+                if small:
+                    stream.write(b"".join(small))
+                    small = []
+                stream.write(p)
+            else:
+                small.append(p)
+    if small:
+        stream.write(b"".join(small))
+    return sent
 
 
 def _verdict(res: Any) -> ValidationResult:
