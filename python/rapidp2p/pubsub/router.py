@@ -416,9 +416,6 @@ class Router:
         for msg in msgs:
             if msg.topic not in self.my_topics:
                 continue  # not ours: neither delivered nor forwarded
-            if msg.size > p.max_transmit_size:
-                self._reject(peer, msg, None, "over the max transmit size", now)
-                continue
             if strict:
                 if msg.signature is None or msg.from_ is None or msg.seqno is None:
                     self._reject(peer, msg, None, "unsigned message under strict-sign", now)
@@ -442,6 +439,10 @@ class Router:
             if mid in self.seen:
                 self.stats["duplicates"] += 1
                 self.score.duplicate_message(peer, mid, msg.topic, now)
+                continue
+            # After the seen check: sizing encodes the message, which duplicates never need.
+            if msg.size > p.max_transmit_size:
+                self._reject(peer, msg, None, "over the max transmit size", now)
                 continue
             if strict:
                 why = verify_message(msg, self._author_keys)
