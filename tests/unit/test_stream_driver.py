@@ -72,6 +72,10 @@ class FakeMux:
                 events.append((drv.EV_WINDOW, sid, self.send_win[sid]))
         return events
 
+    @property
+    def pending_output(self) -> int:
+        return len(self.out)
+
     def data_to_send(self) -> bytes:
         out = bytes(self.out)
         self.out.clear()

@@ -1,13 +1,17 @@
 """The asyncio driver of one libp2p connection: a socket, then a Noise+yamux session.
 
-One :class:`MuxedConnection` (an :class:`asyncio.Protocol`) owns a socket for its whole life.
-During the upgrade it is a plain byte pipe (:class:`RawStream`: multistream-select and the
-Noise handshake read and write through it). :meth:`MuxedConnection.start_muxer` then hands
+One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socket for its whole
+life. During the upgrade it is a plain byte pipe (:class:`RawStream`: multistream-select and
+the Noise handshake read and write through it). :meth:`MuxedConnection.start_muxer` then hands
 every further byte to a ``_core.Connection`` (Noise transport + yamux, sans-IO, in Rust):
 
-- each socket read is ONE ``receive_data`` call whose events go to per-stream state;
-- writes are coalesced: stream writes only queue ciphertext inside Rust, and one
-  ``transport.write(conn.data_to_send())`` runs per loop iteration (``call_soon`` flush);
+- the socket reads straight into our ``bytearray`` (``get_buffer``), and each read is ONE
+  ``receive_into`` call that decrypts it in place; its events go to per-stream state. The
+  buffer grows (up to 1 MiB) while reads fill it and shrinks back when the connection idles;
+- writes are coalesced: stream writes only queue frames inside Rust (large ones by reference,
+  no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
+  (``call_soon`` flush), or at once when 256 KiB are queued, so the peer starts working
+  while we prepare the rest;
 - the muxer's timers run on ``loop.call_at``;
 - backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
   resumes when the application drained half of it; ``pause_writing`` blocks ``drain``.
@@ -46,6 +50,14 @@ EV_GO_AWAY: int = getattr(_core, "EV_GO_AWAY", 8)
 RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
+#: Queued output written at once instead of at the end of the loop iteration (pipelining).
+FLUSH_AT = 256 * 1024
+#: Receive buffer sizes: an idle connection keeps the smallest; reads that fill the buffer
+#: grow it 4x up to the largest (fewer, larger reads: less per-read overhead).
+RBUF_MIN = 4 * 1024
+RBUF_MAX = 1024 * 1024
+#: Consecutive reads under a quarter of the buffer after which an empty buffer shrinks.
+RBUF_SHRINK_AFTER = 8
 
 
 class RawStream:
@@ -89,7 +101,7 @@ class PreambleStream(RawStream):
         tr.write(mux._conn.data_to_send())
 
 
-class MuxedConnection(asyncio.Protocol):
+class MuxedConnection(asyncio.BufferedProtocol):
     """One connection: raw during the upgrade, then a multiplexed secure session.
 
     Attributes set by the upgrader and the host: ``remote_peer``, ``local_peer``,
@@ -112,6 +124,14 @@ class MuxedConnection(asyncio.Protocol):
         self._raw = bytearray()
         self._raw_eof = False
         self._raw_waiter: asyncio.Future[None] | None = None
+        # socket reads land here (BufferedProtocol); _rlen bytes at the front are a partial
+        # frame kept from the last read
+        self._rbuf = bytearray(RBUF_MIN)
+        self._rview = memoryview(self._rbuf)
+        self._rlen = 0
+        self._rfull = False
+        self._rsmall = 0
+        self._receive_into: Callable[..., tuple[list[tuple[int, int, Any]], int]] | None = None
         # muxed phase
         self._conn: Any = None
         self._preamble = False
@@ -155,6 +175,42 @@ class MuxedConnection(asyncio.Protocol):
             self.on_made(self)
         if not self._connected.done():
             self._connected.set_result(None)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        size = len(self._rbuf)
+        if self._rfull and size < RBUF_MAX:
+            self._resize_rbuf(min(size * 4, RBUF_MAX))
+        elif self._rsmall >= RBUF_SHRINK_AFTER and self._rlen == 0 and size > RBUF_MIN:
+            self._resize_rbuf(RBUF_MIN)
+        return self._rview[self._rlen :]
+
+    def _resize_rbuf(self, size: int) -> None:
+        # A new bytearray: the old one may still be exported to the transport.
+        buf = bytearray(size)
+        buf[: self._rlen] = self._rview[: self._rlen]
+        self._rbuf = buf
+        self._rview = memoryview(buf)
+        self._rfull = False
+        self._rsmall = 0
+
+    def buffer_updated(self, nbytes: int) -> None:
+        size = len(self._rbuf)
+        self._rfull = nbytes >= size - self._rlen
+        self._rsmall = self._rsmall + 1 if nbytes * 4 < size else 0
+        receive_into = self._receive_into
+        if receive_into is None or self._preamble:
+            data = bytes(self._rview[self._rlen : self._rlen + nbytes])
+            self._rlen = 0
+            self.data_received(data)
+            return
+        try:
+            events, self._rlen = receive_into(self._rbuf, self._rlen + nbytes, self.loop.time())
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        if events:
+            self._dispatch(events)
+        self._schedule_flush()
 
     def data_received(self, data: bytes) -> None:
         conn = self._conn
@@ -318,6 +374,7 @@ class MuxedConnection(asyncio.Protocol):
     def start_muxer(self, conn: Any) -> None:
         """Switches to muxed mode with a ``_core.Connection``; feeds bytes already received."""
         self._conn = conn
+        self._receive_into = getattr(conn, "receive_into", None)
         if self.transport is None:
             return
         leftover = bytes(self._raw)
@@ -356,6 +413,7 @@ class MuxedConnection(asyncio.Protocol):
         """Hands the plaintext received after the negotiation to yamux and goes muxed."""
         conn = self._conn
         self._preamble = False
+        self._receive_into = getattr(conn, "receive_into", None)
         leftover = bytes(self._raw)
         self._raw.clear()
         if self.transport is None:
@@ -439,7 +497,10 @@ class MuxedConnection(asyncio.Protocol):
             raise ConnectionClosedError("connection closed")
         accepted: int = conn.send(st.stream_id, data, fin)
         if accepted:
-            self._schedule_flush()
+            if accepted >= FLUSH_AT or conn.pending_output >= FLUSH_AT:
+                self._flush()
+            else:
+                self._schedule_flush()
         return accepted
 
     def _send_window(self, st: Stream) -> int:
