@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from test_kad_util import close_all, fast_config, kad_config, make_node, network
 
+from rapidp2p.crypto import generate_keypair
 from rapidp2p.exceptions import (
     InvalidRecordError,
     KadNotFoundError,
@@ -20,10 +22,15 @@ from rapidp2p.kad import (
     KadPeer,
     KadRecord,
     MessageType,
+    PermissiveValidator,
     ProviderEntry,
+    SqliteProviderStore,
+    SqliteRecordStore,
+    default_validator,
     provider_key,
 )
-from rapidp2p.kad.dht import KadDHT
+from rapidp2p.kad.dht import KadDHT, is_public_addr
+from rapidp2p.peer import Multiaddr
 from rapidp2p.protocols._io import encode_delimited, encode_uvarint, read_delimited
 
 PROTO = "/ipfs/kad/1.0.0"
@@ -203,3 +210,145 @@ async def test_failed_peers_leave_the_table(net: list[KadDHT]) -> None:
     assert gone.peer_id not in peers
     assert await survivor.put_value(b"/test/after", b"ok") > 0
     assert await net[2].get_value(b"/test/after") == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("addr", "public"),
+    [
+        ("/ip4/8.8.8.8/tcp/4001", True),
+        ("/ip6/2001:4860:4860::8888/tcp/4001", True),
+        ("/dns4/example.org/tcp/4001", True),
+        ("/ip4/127.0.0.1/tcp/4001", False),
+        ("/ip4/192.168.1.2/tcp/4001", False),
+        ("/ip4/100.64.0.1/tcp/4001", False),
+        ("/ip4/0.0.0.0/tcp/4001", False),
+        ("/ip6/::1/tcp/4001", False),
+        ("/ip6/fe80::1/tcp/4001", False),
+        ("/dns4/localhost/tcp/4001", False),
+        ("/memory/0", False),
+    ],
+)
+def test_is_public_addr(addr: str, public: bool) -> None:
+    assert is_public_addr(Multiaddr(addr)) is public
+
+
+async def _until(cond: Callable[[], bool]) -> bool:
+    for _ in range(500):
+        if cond():
+            return True
+        await asyncio.sleep(0.01)
+    return cond()
+
+
+async def test_auto_mode_serves_once_reachable() -> None:
+    """Auto mode: client until a node dials in (or the application says it is reachable),
+    then server, and peers add it to their tables; back to client when unreachable."""
+    server = await make_node()
+    auto = await make_node(kad_config(mode="auto"))  # listens on a (non-public) memory address
+    third = await make_node()
+    try:
+        assert auto.mode == "client" and not auto.reachable
+        assert PROTO not in auto.host.protocols
+        await auto.bootstrap([str(server.host.full_addrs[0])])
+        assert auto.mode == "client", "dialing out proves nothing about reachability"
+        assert auto.peer_id not in server.routing
+        await third.host.connect(auto.host.full_addrs[0])
+        assert await _until(lambda: auto.mode == "server")
+        assert auto.reachable and PROTO in auto.host.protocols
+        assert await _until(
+            lambda: auto.peer_id in third.routing and auto.peer_id in server.routing
+        )
+        assert await third.get_closest_peers(b"k") != []
+        auto.set_reachable(False)
+        assert auto.mode == "client" and PROTO not in auto.host.protocols
+        assert await _until(lambda: auto.peer_id not in server.routing)
+    finally:
+        await close_all([server, auto, third])
+
+
+async def test_fixed_modes_ignore_reachability() -> None:
+    client = await make_node(kad_config(mode="client"))
+    server = await make_node()
+    try:
+        await server.host.connect(client.host.full_addrs[0])
+        client.set_reachable(True)
+        assert client.mode == "client" and client.reachable
+    finally:
+        await close_all([client, server])
+
+
+async def test_republish_and_expiry() -> None:
+    """Originated records and provided keys are re-sent after 22 h; copies others hold expire
+    after 36 h (records) and 48 h (providers) once nobody republishes them."""
+    t = [1_000_000.0]
+    hour = 3600.0
+    async with network(4) as nodes:
+        for d in nodes:
+            d._now = lambda: t[0]
+        a, b = nodes[0], nodes[1]
+        key, content = b"/test/republish", b"content-r"
+        pkey = provider_key(content)
+        assert await a.put_value(key, b"v") == 3
+        assert await a.provide(content) == 3
+        t0 = t[0]
+        held = b.records.get(key, t[0])
+        assert held is not None and held.received == t0
+        # ADD_PROVIDER has no answer: wait until b has handled it.
+        assert await _until(lambda: b.providers.get(pkey, t[0]) != [])
+        assert [e.expires for e in b.providers.get(pkey, t[0])] == [t0 + 48 * hour]
+
+        t[0] += 21 * hour  # nothing due yet
+        await a.maintain_once()
+        held = b.records.get(key, t[0])
+        assert held is not None and held.received == t0
+
+        t[0] += 2 * hour  # 23 h: both republished
+        await a.maintain_once()
+        t1 = t[0]
+        held = b.records.get(key, t[0])
+        assert held is not None and held.received == t1
+        assert await _until(lambda: b.providers.get(pkey, t[0])[0].expires == t1 + 48 * hour)
+
+        # `a` stops: the others' copies age out.
+        a.stop_providing(content)
+        a.records.delete(key)
+        t[0] = t1 + 36 * hour + 1
+        await b.maintain_once()
+        assert b.records.get(key, t[0]) is None and len(b.records) == 0
+        assert len(b.providers.get(pkey, t[0])) == 1  # providers live 48 h
+        t[0] = t1 + 48 * hour + 1
+        await b.maintain_once()
+        assert b.providers.get(pkey, t[0]) == [] and b.providers.total() == 0
+
+
+async def test_persistent_stores_survive_restart(tmp_path: Path) -> None:
+    """With SQLite stores, a restarted node still republishes what it put and provides."""
+    key = generate_keypair()
+
+    async def node() -> KadDHT:
+        host = await Host.create(key, listen=["/memory/0"], config=fast_config())
+        dht = KadDHT(
+            host,
+            kad_config(),
+            validator=default_validator({"test": PermissiveValidator()}),
+            record_store=SqliteRecordStore(tmp_path / "records.db"),
+            provider_store=SqliteProviderStore(tmp_path / "providers.db"),
+        )
+        await dht.start()
+        return dht
+
+    first = await node()
+    await first.put_value(b"/test/persist", b"p")
+    await first.provide(b"content-p")
+    await close_all([first])
+    first.records.close()
+    first.providers.close()
+
+    again = await node()
+    try:
+        assert again.provided_keys() == [provider_key(b"content-p")]
+        assert [r.key for r in again.records.originated()] == [b"/test/persist"]
+    finally:
+        await close_all([again])
+        again.records.close()
+        again.providers.close()

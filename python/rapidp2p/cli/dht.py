@@ -4,6 +4,9 @@
 ``put KEY VALUE`` how many peers stored it, ``get KEY`` the value, ``provide CID`` how many
 peers were told, ``find-providers CID`` one provider peer ID a line. Exit code 1 when the
 operation fails (nothing found, nobody stored it, no bootstrap peer answered).
+
+``provide`` listens on ``/ip4/127.0.0.1/tcp/0`` unless ``--listen`` says where (the provider
+record carries the listen addresses, so seekers can dial the provider).
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="namespace whose records are accepted as-is (greatest value wins; default: test)",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds for the operation")
+    parser.add_argument(
+        "--listen",
+        metavar="MULTIADDR",
+        action="append",
+        default=None,
+        help="address to listen on (repeatable; default: none, /ip4/127.0.0.1/tcp/0 for provide)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +76,10 @@ async def _run(args: argparse.Namespace) -> int:
     if args.protocol:
         cfg.protocol = args.protocol
     validator = default_validator({ns: PermissiveValidator() for ns in args.permissive_namespace})
-    async with await Host.create() as host:
+    listen = args.listen
+    if listen is None:
+        listen = ["/ip4/127.0.0.1/tcp/0"] if args.op == "provide" else []
+    async with await Host.create(listen=listen) as host:
         dht = KadDHT(host, cfg, validator=validator)
         async with dht:
             await asyncio.wait_for(dht.bootstrap(args.bootstrap), args.timeout)
@@ -76,8 +89,11 @@ async def _run(args: argparse.Namespace) -> int:
                 for a in info.addrs:
                     print(a, flush=True)
             elif op == "get-closest-peers":
-                for p in await dht.get_closest_peers(_key_bytes(key)):
+                closest = await dht.get_closest_peers(_key_bytes(key))
+                for p in closest:
                     print(p, flush=True)
+                if not closest:
+                    raise CliError("no peer found")
             elif op == "put":
                 n = await dht.put_value(key.encode(), args.value.encode())
                 print(n, flush=True)

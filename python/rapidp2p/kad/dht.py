@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import time
@@ -36,7 +37,7 @@ from rapidp2p.exceptions import (
     Libp2pError,
     RemoteProtocolError,
 )
-from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
+from rapidp2p.host.events import PeerConnected, PeerIdentified, ProtocolsChanged
 from rapidp2p.kad._proto import ConnectionType, KadMessage, KadPeer, KadRecord, MessageType
 from rapidp2p.kad.config import KadConfig
 from rapidp2p.kad.lookup import LookupResult, run_lookup
@@ -56,7 +57,7 @@ from rapidp2p.protocols._io import encode_delimited, read_delimited
 if TYPE_CHECKING:
     from rapidp2p.host import Host
 
-__all__ = ["KadDHT", "provider_key"]
+__all__ = ["KadDHT", "is_public_addr", "provider_key"]
 
 log = logging.getLogger("rapidp2p.kad")
 
@@ -70,6 +71,25 @@ def provider_key(key: bytes | str) -> bytes:
         return key
     decoded = _core.cid_decode(key)
     return bytes(decoded[-1])
+
+
+def is_public_addr(addr: Multiaddr) -> bool:
+    """Whether ``addr`` is one other nodes on the internet could dial: a DNS name or a
+    globally routable IP (not loopback, private, link-local, shared or unspecified)."""
+    protos = addr.protocols()
+    if not protos:
+        return False
+    first = str(protos[0].name)
+    if first in ("dns", "dns4", "dns6", "dnsaddr"):
+        host = addr.value_for_protocol(first) or ""
+        return host != "localhost" and not host.endswith(".local")
+    if first not in ("ip4", "ip6"):
+        return False
+    try:
+        ip = ipaddress.ip_address(addr.value_for_protocol(first) or "")
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
 def _rfc3339(t: float) -> str:
@@ -93,11 +113,15 @@ class KadDHT:
         if self.config.mode not in ("server", "client", "auto"):
             raise ValueError(f"unknown DHT mode {self.config.mode!r}")
         self.validator: Validator = validator or default_validator()
-        self.records = record_store or MemoryRecordStore()
-        self.providers = provider_store or MemoryProviderStore()
+        # `is None`, not `or`: an empty store has len() 0 and would be replaced.
+        self.records = record_store if record_store is not None else MemoryRecordStore()
+        self.providers = provider_store if provider_store is not None else MemoryProviderStore()
         self.protocol = self.config.protocol
         self.peer_id: PeerId = host.peer_id
         self._loop_clock: Callable[[], float] = time.monotonic
+        #: Wall clock of record and provider times (stores keep them across restarts);
+        #: replaceable so tests can move time forward.
+        self._now: Callable[[], float] = time.time
         self.routing = RoutingTable(
             host.peer_id,
             self.config.k,
@@ -105,6 +129,8 @@ class KadDHT:
             clock=self._loop_clock,
         )
         self.mode = "client"
+        #: Whether this node is known to be dialable (auto mode serves once it is).
+        self.reachable = False
         self._inbound: dict[Any, int] = {}
         self._addr_cache: dict[PeerId, tuple[tuple[bytes, ...], float]] = {}
         self._provided: dict[bytes, float] = {}  # key -> last announce (wall clock)
@@ -124,11 +150,17 @@ class KadDHT:
             return
         self._started = True
         mode = self.config.mode
+        self.reachable = any(is_public_addr(a) for a in self.host.addrs)
         if mode == "auto":
-            mode = "server" if self.host.addrs else "client"
+            mode = "server" if self.reachable else "client"
         self.set_mode(mode)
         self.host.events.on(PeerIdentified, self._on_identified)
         self.host.events.on(ProtocolsChanged, self._on_protocols_changed)
+        self.host.events.on(PeerConnected, self._on_connected)
+        me = self.peer_id.to_bytes()
+        for key, entry in self.providers.provided_by(me, self._now()):
+            # A persistent store remembers what we provide: keep republishing it.
+            self._provided[key] = entry.expires - self.config.provider_ttl
         self._last_refresh = self._loop_clock()
         self._maintenance = asyncio.ensure_future(self._maintain())
 
@@ -141,6 +173,24 @@ class KadDHT:
             self.host.set_stream_handler(self.protocol, self._handle)
         else:
             self.host.remove_stream_handler(self.protocol)
+
+    def set_reachable(self, reachable: bool) -> None:
+        """Tells the DHT whether other nodes can dial this one (e.g. from an AutoNAT probe or
+        a port-forward the application knows of). In "auto" mode it switches to server when
+        reachable and back to client when not; fixed modes only record it."""
+        self.reachable = reachable
+        if self.config.mode == "auto" and self._started and not self._closed:
+            want = "server" if reachable else "client"
+            if want != self.mode:
+                log.info("kad auto mode: now %s", want)
+                self.set_mode(want)
+
+    def _on_connected(self, ev: PeerConnected) -> None:
+        """An inbound connection proves a remote node could dial one of our addresses."""
+        if self.reachable or self.config.mode != "auto":
+            return
+        if getattr(ev.conn, "direction", None) == "inbound" and self.host.addrs:
+            self.set_reachable(True)
 
     async def close(self) -> None:
         if self._closed:
@@ -376,7 +426,7 @@ class KadDHT:
         """Validates, stores locally, sends PUT_VALUE to the k closest peers; returns how
         many of them stored it."""
         self.validator.validate(key, value)
-        now = time.time()
+        now = self._now()
         rec = StoredRecord(key, value, now, now + self.config.record_ttl, originated=True)
         if not self.records.put(rec, now):
             raise KadError("local record store refused the record (cap)")
@@ -384,7 +434,7 @@ class KadDHT:
 
     async def _put_to_closest(self, key: bytes, value: bytes) -> int:
         peers = await self.get_closest_peers(key)
-        msg = KadMessage(MessageType.PUT_VALUE, key, KadRecord(key, value, _rfc3339(time.time())))
+        msg = KadMessage(MessageType.PUT_VALUE, key, KadRecord(key, value, _rfc3339(self._now())))
         results = await asyncio.gather(*(self._rpc(p, msg) for p in peers), return_exceptions=True)
         return sum(1 for r in results if isinstance(r, KadMessage))
 
@@ -394,7 +444,7 @@ class KadDHT:
         quorum = self.config.quorum if quorum is None else max(1, quorum)
         values: list[bytes] = []
         holders: list[PeerId | None] = []
-        local = self.records.get(key, time.time())
+        local = self.records.get(key, self._now())
         if local is not None:
             values.append(local.value)
             holders.append(None)
@@ -420,7 +470,7 @@ class KadDHT:
         outdated = [h for v, h in zip(values, holders, strict=True) if v != best and h is not None]
         if outdated:
             msg = KadMessage(
-                MessageType.PUT_VALUE, key, KadRecord(key, best, _rfc3339(time.time()))
+                MessageType.PUT_VALUE, key, KadRecord(key, best, _rfc3339(self._now()))
             )
             for p in outdated:
                 self._spawn(self._quiet(self._rpc(p, msg)))
@@ -440,7 +490,7 @@ class KadDHT:
         """Announces this node as a provider of ``key`` (a CID text or raw key bytes) to the
         k closest peers; returns how many were told."""
         raw = provider_key(key)
-        now = time.time()
+        now = self._now()
         me = self._self_provider()
         self.providers.add(
             raw, ProviderEntry(me.peer_id, me.addrs, now + self.config.provider_ttl), now
@@ -475,7 +525,7 @@ class KadDHT:
             seen.add(kp.peer_id)
             queue.put_nowait(PeerInfo(pid, addrs))
 
-        for e in self.providers.get(raw, time.time(), count):
+        for e in self.providers.get(raw, self._now(), count):
             offer(KadPeer(e.peer, e.addrs))
 
         def on_answer(_: PeerId, answer: KadMessage) -> bool:
@@ -561,7 +611,7 @@ class KadDHT:
 
     def _dispatch(self, peer: PeerId, msg: KadMessage) -> KadMessage | None:
         t = msg.type
-        now = time.time()
+        now = self._now()
         if t == MessageType.FIND_NODE:
             return KadMessage(t, msg.key, closer_peers=self._closer(msg.key, peer))
         if t == MessageType.PING:
@@ -643,7 +693,7 @@ class KadDHT:
         cfg = self.config
         if self._loop_clock() - self._last_refresh >= cfg.refresh_interval and len(self.routing):
             await self.refresh()
-        now = time.time()
+        now = self._now()
         self.records.expire(now)
         self.providers.expire(now)
         for rec in self.records.originated():
@@ -654,6 +704,10 @@ class KadDHT:
         for key, last in list(self._provided.items()):
             if now - last >= cfg.provider_republish_interval:
                 await self.provide(key)
+
+    def provided_keys(self) -> list[bytes]:
+        """Keys this node announces itself for and republishes."""
+        return list(self._provided)
 
     def stop_providing(self, key: bytes | str) -> None:
         """Stops republishing ``key`` (remote records expire on their own)."""

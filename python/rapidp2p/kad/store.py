@@ -186,6 +186,11 @@ class ProviderStore(ABC):
         self._set(key, entry)
         return True
 
+    @abstractmethod
+    def provided_by(self, peer: bytes, now: float) -> list[tuple[bytes, ProviderEntry]]:
+        """Every live ``(key, entry)`` whose provider is ``peer`` (what a restarted node
+        must keep republishing)."""
+
     def get(self, key: bytes, now: float, limit: int | None = None) -> list[ProviderEntry]:
         """Live providers of ``key``, latest expiry first."""
         live = sorted(
@@ -214,6 +219,14 @@ class MemoryProviderStore(ProviderStore):
 
     def total(self) -> int:
         return self._total
+
+    def provided_by(self, peer: bytes, now: float) -> list[tuple[bytes, ProviderEntry]]:
+        out = []
+        for key, peers in self._data.items():
+            e = peers.get(peer)
+            if e is not None and e.expires > now:
+                out.append((key, e))
+        return out
 
     def expire(self, now: float) -> int:
         n = 0
@@ -268,6 +281,13 @@ class SqliteProviderStore(ProviderStore):
 
     def total(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM kad_providers").fetchone()[0])
+
+    def provided_by(self, peer: bytes, now: float) -> list[tuple[bytes, ProviderEntry]]:
+        rows = self._db.execute(
+            "SELECT key, addrs, expires FROM kad_providers WHERE peer = ? AND expires > ?",
+            (peer, now),
+        ).fetchall()
+        return [(bytes(r[0]), ProviderEntry(peer, _unpack_addrs(bytes(r[1])), r[2])) for r in rows]
 
     def expire(self, now: float) -> int:
         return self._db.execute("DELETE FROM kad_providers WHERE expires <= ?", (now,)).rowcount
