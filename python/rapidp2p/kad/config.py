@@ -15,7 +15,8 @@ class KadConfig:
 
     protocol: str = PROTOCOL_ID
     #: "server" answers queries and advertises the protocol; "client" only asks; "auto" is
-    #: server when the host listens on some address at start, else client.
+    #: client until the node knows it is reachable (a public listen address, an inbound
+    #: connection, or ``KadDHT.set_reachable(True)``), then server.
     mode: str = "auto"
     k: int = 20
     alpha: int = 3
