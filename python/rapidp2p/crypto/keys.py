@@ -33,11 +33,18 @@ class PublicKey(ABC):
     def verify(self, data: bytes, signature: bytes) -> bool:
         """True when ``signature`` is a valid signature of ``data``; never raises on bad input."""
 
+    #: ``to_protobuf()`` once computed (keys are immutable; handshakes, identify and the
+    #: peerstore each ask for it on every connection).
+    _protobuf: bytes | None = None
+
     def to_protobuf(self) -> bytes:
         """The deterministic ``PublicKey`` protobuf (what peer IDs hash)."""
-        from rapidp2p.crypto.serialization import encode_key_protobuf
+        pb = self._protobuf
+        if pb is None:
+            from rapidp2p.crypto.serialization import encode_key_protobuf
 
-        return encode_key_protobuf(self.key_type, self.raw())
+            pb = self._protobuf = encode_key_protobuf(self.key_type, self.raw())
+        return pb
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PublicKey):

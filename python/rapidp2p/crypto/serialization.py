@@ -19,6 +19,9 @@ from rapidp2p.exceptions import KeyError_, ProtobufError
 
 # Biggest key protobuf accepted: an 8192-bit RSA private key is about 4.7 KB.
 MAX_KEY_PROTOBUF = 8192
+_PARSED_CACHE_SIZE = 1024
+_PARSED_MAX_BYTES = 128
+_parsed: dict[bytes, PublicKey] = {}
 
 _PUBLIC_PARSERS: dict[KeyType, Callable[[bytes], PublicKey]] = {
     KeyType.RSA: RsaPublicKey.from_raw,
@@ -65,9 +68,23 @@ def private_key_from_raw(key_type: KeyType, data: bytes) -> PrivateKey:
 
 
 def public_key_from_protobuf(data: bytes) -> PublicKey:
-    """Parses a ``PublicKey`` protobuf (as carried in Noise payloads, Identify, peer IDs)."""
+    """Parses a ``PublicKey`` protobuf (as carried in Noise payloads, Identify, peer IDs).
+
+    Small keys (Ed25519, secp256k1, ECDSA: every key a peer ID can inline) are remembered in
+    a bounded cache: the same peer's key arrives in its handshake, its identify message and
+    its signed record, on every connection. Keys are immutable, so sharing them is safe.
+    """
+    data = bytes(data)
+    key = _parsed.get(data)
+    if key is not None:
+        return key
     key_type, raw = decode_key_protobuf(data)
-    return public_key_from_raw(key_type, raw)
+    key = public_key_from_raw(key_type, raw)
+    if len(data) <= _PARSED_MAX_BYTES:
+        if len(_parsed) >= _PARSED_CACHE_SIZE:
+            del _parsed[next(iter(_parsed))]  # the oldest entry
+        _parsed[data] = key
+    return key
 
 
 def private_key_from_protobuf(data: bytes) -> PrivateKey:

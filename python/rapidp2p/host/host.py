@@ -32,6 +32,7 @@ from rapidp2p.exceptions import (
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.limits import ConnectionLimiter, Limits
 from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Listener, Transport, parse_components
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
@@ -279,6 +280,7 @@ class Host:
         """A socket was accepted: admit it (limits) and start its upgrade."""
         mux.direction = "inbound"
         remote = None
+        ip: str | None = None
         if mux.transport is not None:
             peername = mux.transport.get_extra_info("peername")
             if isinstance(peername, tuple) and len(peername) >= 2 and peername[0] != "memory":
@@ -286,8 +288,8 @@ class Host:
 
                 with contextlib.suppress(Exception):
                     remote = sockaddr_to_multiaddr(peername)
+                    ip = str(peername[0])  # what _ip_of(remote) gives, without parsing it
         mux.remote_addr = remote
-        ip = _ip_of(remote)
         if self._closed:
             mux.abort()
             return
@@ -423,6 +425,12 @@ class Host:
         addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
+        if len(addrs) == 1:  # nothing to race: dial in this task (no task, no wait set)
+            try:
+                return await self._dial_one(peer_id, addrs[0])
+            except Exception as err:
+                msg = f"failed to dial {peer_id or addrs[0]}: {addrs[0]}: {err}"
+                raise DialError(msg, {str(addrs[0]): err}) from None
         errors: dict[str, BaseException] = {}
         winner: MuxedConnection | None = None
         tasks: dict[asyncio.Task[MuxedConnection], Multiaddr] = {}
@@ -483,7 +491,7 @@ class Host:
         mux: MuxedConnection | None = None
         ok = False
         try:
-            mux = await asyncio.wait_for(
+            mux = await run_with_timeout(
                 transport.dial(addr, self._new_protocol), self.config.dial_timeout
             )
             mux.direction = "outbound"
@@ -544,7 +552,7 @@ class Host:
         mux = await self.connect(peer)
         timeout = self.config.negotiation_timeout
         try:
-            stream = await asyncio.wait_for(mux.open_stream(), timeout)
+            stream = await run_with_timeout(mux.open_stream(), timeout)
         except asyncio.TimeoutError:
             raise ResourceLimitError("timed out waiting for a stream slot") from None
         try:

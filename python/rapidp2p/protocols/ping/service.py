@@ -1,4 +1,6 @@
-"""Ping over a negotiated stream: the echoing handler and the measuring client."""
+"""Ping over a negotiated stream: the echoing handler and the measuring client.
+
+Each wait is bounded with one timer handle in the caller's task (no task per ping)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 
 from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
 from rapidp2p.protocols._io import UnexpectedEOF, read_exactly
+from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.protocols.multistream.negotiate import ByteStream
 from rapidp2p.protocols.ping._proto import PING_SIZE, new_payload
 
@@ -31,7 +34,7 @@ async def handle_ping(
     answered = 0
     while answered < max_pings:
         try:
-            payload = await asyncio.wait_for(_read_ping(stream), idle_timeout)
+            payload = await run_with_timeout(_read_ping(stream), idle_timeout)
         except asyncio.TimeoutError:
             break
         if payload is None:
@@ -64,7 +67,7 @@ async def ping(stream: ByteStream, count: int = 1, *, timeout: float | None = 10
         stream.write(payload)
         await stream.drain()
         try:
-            echo = await asyncio.wait_for(read_exactly(stream, PING_SIZE), timeout)
+            echo = await run_with_timeout(read_exactly(stream, PING_SIZE), timeout)
         except asyncio.TimeoutError as exc:
             raise StreamTimeout(f"no ping echo within {timeout} s") from exc
         rtts.append(time.perf_counter() - start)
