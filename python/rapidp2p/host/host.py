@@ -131,6 +131,7 @@ class Host:
         self.limiter = ConnectionLimiter(self.config.limits)
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
+        self._handler_ids: dict[str, str] = {}
         self._conns: dict[Any, list[MuxedConnection]] = {}
         self._dials: dict[Any, asyncio.Future[MuxedConnection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -244,10 +245,12 @@ class Host:
         """Serves ``protocol``: ``handler(stream)`` runs in its own task per inbound stream."""
         new = protocol not in self._handlers
         self._handlers[protocol] = handler
+        self._handler_ids[protocol] = protocol
         if new:
             self._protocols_changed()
 
     def remove_stream_handler(self, protocol: str) -> None:
+        self._handler_ids.pop(protocol, None)
         if self._handlers.pop(protocol, None) is not None:
             self._protocols_changed()
 
@@ -570,45 +573,55 @@ class Host:
         return stream
 
     def _on_inbound_stream(self, stream: Stream) -> None:
-        task = self._spawn(self._serve_stream(stream))
-        tasks = stream.conn.handler_tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        # The connection's handler_tasks holds the only strong reference (cancelled when the
+        # connection closes); the task removes itself when it ends, so an idle stream costs
+        # no done-callback, bound method or host-wide set entry (~300 B per stream).
+        mux = stream.conn
+        mux.handler_tasks.add(mux.loop.create_task(self._serve_stream(stream)))
 
     async def _serve_stream(self, stream: Stream) -> None:
         from rapidp2p.protocols.multistream import select_inbound
 
         handlers = self._handlers
-        try:
-            proto = await select_inbound(
-                stream, handlers.__contains__, timeout=self.config.negotiation_timeout
-            )
-        except (Libp2pError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError) as exc:
-            log.debug("inbound stream negotiation failed: %s", exc)
-            stream.reset()
-            return
-        stream.protocol = proto
-        handler = handlers.get(proto)
         mux = stream.conn
-        counts = mux.inbound_protocol_counts
-        if (
-            handler is None
-            or counts.get(proto, 0) >= self.config.limits.max_inbound_streams_per_protocol
-        ):
-            stream.reset()
-            return
-        counts[proto] = counts.get(proto, 0) + 1
         try:
-            await handler(stream)
-        except asyncio.CancelledError:
-            stream.reset()
-            raise
-        except Exception as exc:  # a handler's failure resets its stream, nothing more
-            if not isinstance(exc, Libp2pError):
-                log.exception("stream handler for %s failed", proto)
-            stream.reset()
+            try:
+                proto = await select_inbound(
+                    stream, handlers.__contains__, timeout=self.config.negotiation_timeout
+                )
+            except (
+                Libp2pError,
+                asyncio.IncompleteReadError,
+                asyncio.TimeoutError,
+                OSError,
+            ) as exc:
+                log.debug("inbound stream negotiation failed: %s", exc)
+                stream.reset()
+                return
+            handler = handlers.get(proto)
+            # The registered id object, not the decoded copy (one string less per stream).
+            stream.protocol = proto = self._handler_ids.get(proto, proto)
+            counts = mux.inbound_protocol_counts
+            if (
+                handler is None
+                or counts.get(proto, 0) >= self.config.limits.max_inbound_streams_per_protocol
+            ):
+                stream.reset()
+                return
+            counts[proto] = counts.get(proto, 0) + 1
+            try:
+                await handler(stream)
+            except asyncio.CancelledError:
+                stream.reset()
+                raise
+            except Exception as exc:  # a handler's failure resets its stream, nothing more
+                if not isinstance(exc, Libp2pError):
+                    log.exception("stream handler for %s failed", proto)
+                stream.reset()
+            finally:
+                counts[proto] -= 1
         finally:
-            counts[proto] -= 1
+            mux.handler_tasks.discard(asyncio.current_task())
 
     # ---- shutdown ----------------------------------------------------------------------
 
@@ -629,11 +642,12 @@ class Host:
                 await lst.close()
         self._listeners.clear()
         conns = self.connections()
+        handler_tasks = [t for c in conns for t in c.handler_tasks]
         if conns:
             await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2.0)
             for c in conns:
                 c.abort()
-        tasks = list(self._tasks)
+        tasks = list(self._tasks) + [t for t in handler_tasks if not t.done()]
         for t in tasks:
             t.cancel()
         if tasks:
