@@ -148,6 +148,8 @@ EV_STREAM_ACKED: int  # the peer acknowledged a stream we opened; value None
 EV_PING_RTT: int  # stream 0; value: round-trip time in seconds (float)
 EV_GO_AWAY: int  # stream 0; value: the peer's GoAway code (int)
 
+def tune_allocator(trim_threshold: int = 33554432, mmap_threshold: int = 4194304) -> bool: ...
+
 class Connection:
     """yamux over an optional Noise transport, sans-IO: one call per read, one per flush."""
 

@@ -422,3 +422,12 @@ def test_decryption_failure_through_receive_into() -> None:
     with pytest.raises(DecryptionError):
         s.receive_into(wire, len(wire), 0.0)
     assert s.is_closed
+
+
+def test_tune_allocator_reports_whether_it_applied() -> None:
+    import platform
+
+    applied = _core.tune_allocator()
+    assert applied is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    with pytest.raises(ValueError):
+        _core.tune_allocator(trim_threshold=1 << 31)

@@ -267,3 +267,24 @@ async def test_connection_loss_fails_streams_and_drain() -> None:
     with pytest.raises(StreamResetError):
         await s.read(1)
     assert p.a.num_streams == 0 and p.b.num_streams == 0
+
+
+async def test_raw_phase_overflow_pauses_reading_instead_of_failing() -> None:
+    # A peer done with its side of the upgrade may send muxed data (a window per stream)
+    # before ours finished: past the cap we stop reading until the upgrade takes the bytes.
+    loop = asyncio.get_running_loop()
+    ta, tb = _MemoryTransport(loop, "a"), _MemoryTransport(loop, "b")
+    ta.peer, tb.peer = tb, ta
+    conn = MuxedConnection()
+    ta.set_protocol(conn)
+    conn.connection_made(ta)
+    conn.data_received(b"h" * 10)
+    conn.data_received(b"x" * drv.RAW_BUFFER_CAP)
+    assert not conn.is_closed
+    assert not ta.is_reading()
+    raw = conn.raw_stream()
+    assert await raw.readexactly(10) == b"h" * 10
+    assert not ta.is_reading(), "still over half the cap"
+    rest = await raw.read()
+    assert rest == b"x" * drv.RAW_BUFFER_CAP
+    assert ta.is_reading()

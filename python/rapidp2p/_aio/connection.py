@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -46,7 +47,9 @@ EV_STREAM_ACKED: int = getattr(_core, "EV_STREAM_ACKED", 6)
 EV_PING_RTT: int = getattr(_core, "EV_PING_RTT", 7)
 EV_GO_AWAY: int = getattr(_core, "EV_GO_AWAY", 8)
 
-#: Bytes the raw (pre-muxer) phase may buffer: handshake messages are at most 65537 bytes.
+#: Bytes the raw (pre-muxer) phase buffers before it stops reading the socket until the
+#: upgrade consumed them: handshake messages are at most 65537 bytes, but a peer whose side of
+#: the upgrade is done may already send muxed data (up to a window per stream).
 RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
@@ -58,6 +61,22 @@ RBUF_MIN = 4 * 1024
 RBUF_MAX = 1024 * 1024
 #: Consecutive reads under a quarter of the buffer after which an empty buffer shrinks.
 RBUF_SHRINK_AFTER = 8
+
+
+_allocator_tuned = False
+
+
+def _tune_allocator_once() -> None:
+    """On the first bulk transfer of the process, stop glibc trimming the heap after every
+    burst of large buffers (see ``_core.tune_allocator``; 15-25% of a bulk receiver's CPU went
+    to page faults). ``RAPIDP2P_MALLOC_TUNING=0`` leaves the allocator alone."""
+    global _allocator_tuned
+    if _allocator_tuned:
+        return
+    _allocator_tuned = True
+    tune = getattr(_core, "tune_allocator", None)
+    if tune is not None and os.environ.get("RAPIDP2P_MALLOC_TUNING", "1") != "0":
+        tune()
 
 
 class RawStream:
@@ -143,7 +162,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._open_waiters: list[asyncio.Future[None]] = []
         self._ping_waiters: list[asyncio.Future[float]] = []
-        self._reading_paused = False
+        self._reading_paused = False  # too many unread muxed bytes
+        self._raw_paused = False  # too many raw bytes before the upgrade took them
+        self._transport_paused = False
         self._unread = 0
         self._max_unread = max_unread
         self.go_away_code: int | None = None
@@ -180,6 +201,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         size = len(self._rbuf)
         if self._rfull and size < RBUF_MAX:
             self._resize_rbuf(min(size * 4, RBUF_MAX))
+            if len(self._rbuf) == RBUF_MAX:
+                _tune_allocator_once()
         elif self._rsmall >= RBUF_SHRINK_AFTER and self._rlen == 0 and size > RBUF_MIN:
             self._resize_rbuf(RBUF_MIN)
         return self._rview[self._rlen :]
@@ -222,9 +245,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     self._fail(exc)
                     return
             self._raw += data
-            if len(self._raw) > RAW_BUFFER_CAP:
-                self._fail(ConnectionClosedError("peer sent too much data before the upgrade"))
-                return
+            if len(self._raw) > RAW_BUFFER_CAP and not self._raw_paused:
+                self._raw_paused = True
+                self._apply_reading()
             self._wake_raw()
             return
         try:
@@ -346,6 +369,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         else:
             out = bytes(self._raw[:n])
             del self._raw[:n]
+        self._raw_taken()
         return out
 
     async def _raw_readexactly(self, n: int) -> bytes:
@@ -357,6 +381,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             await self._wait_raw()
         out = bytes(self._raw[:n])
         del self._raw[:n]
+        self._raw_taken()
         return out
 
     async def _wait_writable(self) -> None:
@@ -387,6 +412,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 return
             if events:
                 self._dispatch(events)
+        self._raw_taken()
         self._schedule_flush()
 
     def start_preamble(self, conn: Any) -> None:
@@ -405,6 +431,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 self._raw += conn.receive_preamble(leftover)
             except Libp2pError as exc:
                 self._fail(exc)
+            self._raw_taken()
 
     def preamble_stream(self) -> PreambleStream:
         return PreambleStream(self)
@@ -425,6 +452,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return
         if events:
             self._dispatch(events)
+        self._raw_taken()
         self._schedule_flush()
 
     # ---- events ------------------------------------------------------------------------
@@ -443,8 +471,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 self._unread += len(value)
                 if self._unread > self._max_unread and not self._reading_paused:
                     self._reading_paused = True
-                    if self.transport is not None:
-                        self.transport.pause_reading()
+                    self._apply_reading()
             elif kind == EV_WINDOW:
                 st = streams.get(sid)
                 if st is not None:
@@ -498,6 +525,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         accepted: int = conn.send(st.stream_id, data, fin)
         if accepted:
             if accepted >= FLUSH_AT or conn.pending_output >= FLUSH_AT:
+                _tune_allocator_once()
                 self._flush()
             else:
                 self._schedule_flush()
@@ -546,8 +574,24 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._unread -= n
         if self._reading_paused and self._unread <= self._max_unread // 2:
             self._reading_paused = False
-            if self.transport is not None:
-                self.transport.resume_reading()
+            self._apply_reading()
+
+    def _raw_taken(self) -> None:
+        """The upgrade consumed raw bytes: resume reading once half the cap is free."""
+        if self._raw_paused and len(self._raw) <= RAW_BUFFER_CAP // 2:
+            self._raw_paused = False
+            self._apply_reading()
+
+    def _apply_reading(self) -> None:
+        want = self._reading_paused or self._raw_paused
+        tr = self.transport
+        if tr is None or want == self._transport_paused:
+            return
+        self._transport_paused = want
+        if want:
+            tr.pause_reading()
+        else:
+            tr.resume_reading()
 
     # ---- public muxed API --------------------------------------------------------------
 
