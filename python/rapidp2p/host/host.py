@@ -32,6 +32,8 @@ from rapidp2p.exceptions import (
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.limits import ConnectionLimiter, Limits
 from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
+from rapidp2p.protocols.multistream import select_inbound, select_outbound, select_outbound_lazy
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Listener, Transport, parse_components
 from rapidp2p.transport.memory import MemoryTransport
@@ -39,7 +41,6 @@ from rapidp2p.transport.tcp import TcpTransport
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
-    from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 
 __all__ = ["Host", "HostConfig", "StreamHandler"]
 
@@ -82,8 +83,6 @@ class HostConfig:
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
-    from rapidp2p.peer import Multiaddr
-
     return addr if isinstance(addr, Multiaddr) else Multiaddr(str(addr))
 
 
@@ -108,7 +107,6 @@ class Host:
         transports: Sequence[Transport] | None = None,
     ) -> None:
         from rapidp2p.crypto import generate_keypair
-        from rapidp2p.peer import PeerId
 
         self.key: PrivateKey = key or generate_keypair()
         self.config = config or HostConfig()
@@ -406,8 +404,6 @@ class Host:
         return None
 
     def _peer_and_addrs(self, peer: Any) -> tuple[PeerId | None, list[Multiaddr]]:
-        from rapidp2p.peer import PeerId, PeerInfo
-
         if isinstance(peer, PeerId):
             return peer, []
         if isinstance(peer, PeerInfo):
@@ -425,15 +421,18 @@ class Host:
 
     async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> MuxedConnection:
         """Dials every address (staggered), keeps the first success, cancels the rest."""
-        addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
-        if not addrs:
-            raise DialError(f"no dialable address for {peer_id}")
         if len(addrs) == 1:  # nothing to race: dial in this task (no task, no wait set)
+            transport = self._transport_or_none(addrs[0])
+            if transport is None:
+                raise DialError(f"no dialable address for {peer_id}")
             try:
-                return await self._dial_one(peer_id, addrs[0])
+                return await self._dial_one(peer_id, addrs[0], transport)
             except Exception as err:
                 msg = f"failed to dial {peer_id or addrs[0]}: {addrs[0]}: {err}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
+        addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
+        if not addrs:
+            raise DialError(f"no dialable address for {peer_id}")
         errors: dict[str, BaseException] = {}
         winner: MuxedConnection | None = None
         tasks: dict[asyncio.Task[MuxedConnection], Multiaddr] = {}
@@ -485,8 +484,17 @@ class Host:
     def _can_dial(self, addr: Multiaddr) -> bool:
         return any(t.can_dial(addr) for t in self.transports)
 
-    async def _dial_one(self, peer_id: PeerId | None, addr: Multiaddr) -> MuxedConnection:
-        transport = self._transport_for(addr)
+    def _transport_or_none(self, addr: Multiaddr) -> Transport | None:
+        for t in self.transports:
+            if t.can_dial(addr):
+                return t
+        return None
+
+    async def _dial_one(
+        self, peer_id: PeerId | None, addr: Multiaddr, transport: Transport | None = None
+    ) -> MuxedConnection:
+        if transport is None:
+            transport = self._transport_for(addr)
         ip = _ip_of(addr)
         reason = self.limiter.admit_outbound(ip)
         if reason is not None:
@@ -547,8 +555,6 @@ class Host:
         With a single protocol the negotiation is lazy by default (zero round trips: the
         answer is checked on the first read); ``lazy=False`` waits for the answer.
         """
-        from rapidp2p.protocols.multistream import select_outbound, select_outbound_lazy
-
         protos = [protocols] if isinstance(protocols, str) else list(protocols)
         if not protos:
             raise ValueError("new_stream needs at least one protocol")
@@ -580,8 +586,6 @@ class Host:
         mux.handler_tasks.add(mux.loop.create_task(self._serve_stream(stream)))
 
     async def _serve_stream(self, stream: Stream) -> None:
-        from rapidp2p.protocols.multistream import select_inbound
-
         handlers = self._handlers
         mux = stream.conn
         try:

@@ -17,6 +17,15 @@ from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import Libp2pError
 from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
+from rapidp2p.protocols.identify import (
+    PROTOCOL_ID,
+    PUSH_PROTOCOL_ID,
+    handle_identify,
+    handle_identify_push,
+    identify,
+    push_identify,
+)
+from rapidp2p.protocols.multistream import select_outbound
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 
 if TYPE_CHECKING:
@@ -31,8 +40,6 @@ class IdentifyService:
     """Identify and identify-push for one host."""
 
     def __init__(self, host: Host) -> None:
-        from rapidp2p.protocols.identify import PROTOCOL_ID, PUSH_PROTOCOL_ID
-
         self.host = host
         self._results: dict[MuxedConnection, asyncio.Future[Any]] = {}
         #: Addresses peers told us they see us at (most recent last, bounded).
@@ -42,13 +49,9 @@ class IdentifyService:
         self._push_scheduled = False
 
     async def _handle(self, stream: Stream) -> None:
-        from rapidp2p.protocols.identify import handle_identify
-
         await handle_identify(self.host, stream, observed_addr=stream.conn.remote_addr)
 
     async def _handle_push(self, stream: Stream) -> None:
-        from rapidp2p.protocols.identify import handle_identify_push
-
         peer = stream.remote_peer
         before = set(self._protocols_of(peer))
         info = await handle_identify_push(self.host, stream, peer)
@@ -87,9 +90,6 @@ class IdentifyService:
         return await asyncio.shield(fut)
 
     async def _identify(self, mux: MuxedConnection) -> Any:
-        from rapidp2p.protocols.identify import PROTOCOL_ID, identify
-        from rapidp2p.protocols.multistream import select_outbound
-
         timeout = self.host.config.negotiation_timeout
         stream = await run_with_timeout(mux.open_stream(), timeout)
         try:
@@ -142,9 +142,6 @@ class IdentifyService:
             task.add_done_callback(mux.handler_tasks.discard)
 
     async def _push(self, mux: MuxedConnection) -> None:
-        from rapidp2p.protocols.identify import PUSH_PROTOCOL_ID, push_identify
-        from rapidp2p.protocols.multistream import select_outbound
-
         timeout = self.host.config.negotiation_timeout
         try:
             stream = await run_with_timeout(mux.open_stream(), timeout)

@@ -28,6 +28,12 @@ from rapidp2p.exceptions import (
     NegotiationError,
     UpgradeError,
 )
+from rapidp2p.protocols.multistream import (
+    LazyNegotiatedStream,
+    select_inbound,
+    select_outbound,
+    select_outbound_lazy,
+)
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.security.noise import (
     NOISE_PROTOCOL_ID,
@@ -122,13 +128,6 @@ class Upgrader:
     async def _upgrade(
         self, mux: MuxedConnection, initiator: bool, expected: PeerId | None
     ) -> None:
-        from rapidp2p.protocols.multistream import (
-            LazyNegotiatedStream,
-            select_inbound,
-            select_outbound,
-            select_outbound_lazy,
-        )
-
         raw = mux.raw_stream()
         if mux.transport is None:
             raise ConnectionClosedError("connection closed before the upgrade")
@@ -193,8 +192,6 @@ class Upgrader:
         self, mux: MuxedConnection, session: SecureSession, initiator: bool, kwargs: dict[str, Any]
     ) -> None:
         """multistream-select for the muxer inside Noise (peers without early negotiation)."""
-        from rapidp2p.protocols.multistream import select_inbound, select_outbound
-
         conn = _core.Connection(session.handshake, **kwargs)
         mux.start_preamble(conn)
         pre = mux.preamble_stream()

@@ -21,15 +21,25 @@ _MAX_VARINT_BYTES = 2
 
 def encode_message(text: str) -> bytes:
     """Frames one protocol id or command as a multistream message."""
-    body = text.encode("utf-8") + b"\n"
-    if len(body) > MAX_MESSAGE_SIZE:
-        raise NegotiationError(f"multistream message of {len(body)} bytes exceeds 1024")
-    return _uvarint(len(body)) + body
+    out = _encoded.get(text)
+    if out is None:
+        body = text.encode("utf-8") + b"\n"
+        if len(body) > MAX_MESSAGE_SIZE:
+            raise NegotiationError(f"multistream message of {len(body)} bytes exceeds 1024")
+        out = _uvarint(len(body)) + body
+        if len(_encoded) < _ENCODED_CACHE_SIZE:
+            _encoded[text] = out
+    return out
 
 
 def encode_messages(*texts: str) -> bytes:
     """Several messages in one buffer, for a single write (pipelining)."""
-    return b"".join(encode_message(t) for t in texts)
+    return b"".join([encode_message(t) for t in texts])
+
+
+#: Framed messages of the ids we send (the same few on every stream); bounded, first come.
+_ENCODED_CACHE_SIZE = 256
+_encoded: dict[str, bytes] = {}
 
 
 def encode_ls_response(protocols: list[str]) -> bytes:
