@@ -32,7 +32,8 @@ const GIL_RELEASE_MIN: usize = 16 * 1024;
 /// ones are copied (cheaper than holding a reference).
 const REF_MIN: usize = 4096;
 
-/// Idle capacity kept by the queue's own buffer and by the receive carry-over buffer.
+/// Capacity the queue's own buffer and the receive carry-over buffer keep between calls
+/// (more is kept only while calls keep bringing bulk data).
 const MAX_IDLE_BUF: usize = 1 << 20;
 
 /// One piece of queued plaintext: bytes in the queue's own buffer, or part of a caller's
@@ -290,8 +291,11 @@ impl PyConnection {
         if let Ok((_, used)) = &r {
             rbuf.drain(..*used);
         }
-        if rbuf.capacity() > MAX_IDLE_BUF && rbuf.len() < MAX_IDLE_BUF / 2 {
-            rbuf.shrink_to(MAX_IDLE_BUF / 2);
+        if rbuf.is_empty() && rbuf.capacity() > MAX_IDLE_BUF {
+            // Keep a bulk-sized buffer while bulk data flows; drop it once it is idle-sized.
+            if data.len() < MAX_IDLE_BUF / 4 {
+                rbuf = Vec::new();
+            }
         }
         self.rbuf = rbuf;
         r.map(|(events, _)| events)
