@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rapidp2p import _core
-from rapidp2p.exceptions import DialError
+from rapidp2p.exceptions import DialError, UpgradeError
 from rapidp2p.host import Host, HostConfig
 from rapidp2p.protocols.multistream import encode_message
 
@@ -76,7 +76,9 @@ async def test_lazy_dialer_fails_cleanly_when_noise_is_refused() -> None:
     ):
         with pytest.raises(DialError) as info:
             await h.connect(addr)
-    assert "refused" in str(info.value) or "not supported" in str(info.value).lower()
+    assert "refused '/noise'" in str(info.value)
+    (cause,) = info.value.errors.values()
+    assert isinstance(cause, UpgradeError)
 
 
 async def test_listener_answers_header_noise_and_message_2_in_one_write() -> None:

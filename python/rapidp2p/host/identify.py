@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p._aio.connection import MuxedConnection
@@ -71,11 +72,10 @@ class IdentifyService:
 
     def on_connection(self, mux: MuxedConnection) -> None:
         """Starts identify on a new connection (its result is kept for ``identify_peer``)."""
-        fut = asyncio.ensure_future(self._identify(mux))
+        fut = mux.loop.create_task(self._identify(mux))
         self._results[mux] = fut
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "unretrieved"
         mux.handler_tasks.add(fut)  # cancelled when the connection closes
-        fut.add_done_callback(mux.handler_tasks.discard)
+        fut.add_done_callback(partial(_identify_done, mux.handler_tasks))
         mux.on_close.append(self._forget)
 
     def _forget(self, mux: MuxedConnection) -> None:
@@ -158,3 +158,10 @@ class IdentifyService:
         for fut in self._results.values():
             fut.cancel()
         self._results.clear()
+
+
+def _identify_done(handler_tasks: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> None:
+    """Drops the finished task from its connection and marks its failure as retrieved."""
+    handler_tasks.discard(task)
+    if not task.cancelled():
+        task.exception()
