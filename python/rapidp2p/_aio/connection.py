@@ -5,9 +5,11 @@ life. During the upgrade it is a plain byte pipe (:class:`RawStream`: multistrea
 the Noise handshake read and write through it). :meth:`MuxedConnection.start_muxer` then hands
 every further byte to a ``_core.Connection`` (Noise transport + yamux, sans-IO, in Rust):
 
-- the socket reads straight into our ``bytearray`` (``get_buffer``), and each read is ONE
-  ``receive_into`` call that decrypts it in place; its events go to per-stream state. The
-  buffer grows (up to 1 MiB) while reads fill it and shrinks back when the connection idles;
+- the socket reads straight into a ``bytearray`` (``get_buffer``), and each read is ONE
+  ``receive_into`` call that decrypts it in place; its events go to per-stream state. Reads
+  go to a 1 MiB buffer shared by the thread's connections; only a connection left with a
+  partial frame gets a buffer of its own (sized to its reads, up to 1 MiB), dropped again
+  once it is empty after a read under 16 KiB, so an idle connection holds no read buffer;
 - writes are coalesced: stream writes only queue frames inside Rust (large ones by reference,
   no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
   (``call_soon`` flush), or at once when 256 KiB are queued, so the peer starts working
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -55,12 +58,29 @@ RAW_BUFFER_CAP = 256 * 1024
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
-#: Receive buffer sizes: an idle connection keeps the smallest; reads that fill the buffer
-#: grow it 4x up to the largest (fewer, larger reads: less per-read overhead).
-RBUF_MIN = 4 * 1024
+#: Read buffers: the shared one is RBUF_MAX; a connection's own buffer (holding a partial
+#: frame) starts at RBUF_MIN or twice the read that left it, and grows 4x while reads fill
+#: it, up to RBUF_MAX (fewer, larger reads: less per-read overhead).
+RBUF_MIN = 16 * 1024
 RBUF_MAX = 1024 * 1024
-#: Consecutive reads under a quarter of the buffer after which an empty buffer shrinks.
-RBUF_SHRINK_AFTER = 8
+
+
+class _SharedReadBuffer(threading.local):
+    """One read buffer per thread (an event loop runs in one thread): reads land in it
+    unless the connection keeps a partial frame, and are consumed before the next read."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(0)
+        self.view = memoryview(self.buf)
+
+    def get(self) -> tuple[bytearray, memoryview]:
+        if not self.buf:
+            self.buf = bytearray(RBUF_MAX)
+            self.view = memoryview(self.buf)
+        return self.buf, self.view
+
+
+_shared_rbuf = _SharedReadBuffer()
 
 
 _allocator_tuned = False
@@ -143,13 +163,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._raw = bytearray()
         self._raw_eof = False
         self._raw_waiter: asyncio.Future[None] | None = None
-        # socket reads land here (BufferedProtocol); _rlen bytes at the front are a partial
-        # frame kept from the last read
-        self._rbuf = bytearray(RBUF_MIN)
-        self._rview = memoryview(self._rbuf)
+        # socket reads (BufferedProtocol) land in the shared buffer, or in our own _rbuf while
+        # it keeps a partial frame (its first _rlen bytes) from the last read
+        self._rbuf: bytearray | None = None
+        self._rview = memoryview(b"")
         self._rlen = 0
         self._rfull = False
-        self._rsmall = 0
+        self._reading_into: bytearray = bytearray(0)
         self._receive_into: Callable[..., tuple[list[tuple[int, int, Any]], int]] | None = None
         # muxed phase
         self._conn: Any = None
@@ -198,39 +218,54 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._connected.set_result(None)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        size = len(self._rbuf)
-        if self._rfull and size < RBUF_MAX:
-            self._resize_rbuf(min(size * 4, RBUF_MAX))
-            if len(self._rbuf) == RBUF_MAX:
-                _tune_allocator_once()
-        elif self._rsmall >= RBUF_SHRINK_AFTER and self._rlen == 0 and size > RBUF_MIN:
-            self._resize_rbuf(RBUF_MIN)
+        own = self._rbuf
+        if own is None:
+            buf, view = _shared_rbuf.get()
+            self._reading_into = buf
+            return view
+        if self._rfull and len(own) < RBUF_MAX:
+            own = self._own_rbuf(min(len(own) * 4, RBUF_MAX), self._rview[: self._rlen])
+        self._reading_into = own
         return self._rview[self._rlen :]
 
-    def _resize_rbuf(self, size: int) -> None:
-        # A new bytearray: the old one may still be exported to the transport.
+    def _own_rbuf(self, size: int, keep: memoryview) -> bytearray:
+        # Always a new bytearray: the old one may still be exported to the transport.
         buf = bytearray(size)
-        buf[: self._rlen] = self._rview[: self._rlen]
+        buf[: len(keep)] = keep
         self._rbuf = buf
         self._rview = memoryview(buf)
         self._rfull = False
-        self._rsmall = 0
+        if size == RBUF_MAX:
+            _tune_allocator_once()
+        return buf
 
     def buffer_updated(self, nbytes: int) -> None:
-        size = len(self._rbuf)
-        self._rfull = nbytes >= size - self._rlen
-        self._rsmall = self._rsmall + 1 if nbytes * 4 < size else 0
+        buf = self._reading_into
+        own = buf is self._rbuf
+        start = self._rlen if own else 0
+        self._rfull = nbytes >= len(buf) - start
         receive_into = self._receive_into
         if receive_into is None or self._preamble:
-            data = bytes(self._rview[self._rlen : self._rlen + nbytes])
+            data = bytes(buf[start : start + nbytes])
             self._rlen = 0
             self.data_received(data)
             return
         try:
-            events, self._rlen = receive_into(self._rbuf, self._rlen + nbytes, self.loop.time())
+            events, kept = receive_into(buf, start + nbytes, self.loop.time())
         except Libp2pError as exc:
             self._fail(exc)
             return
+        if own:
+            self._rlen = kept
+            if not kept and nbytes < RBUF_MIN:
+                self._rbuf = None  # quiet again: back to the shared buffer
+                self._rview = memoryview(b"")
+        elif kept:
+            # A partial frame must survive the next read (of any connection): keep it in a
+            # buffer of our own, sized for reads like this one.
+            size = RBUF_MAX if self._rfull else max(RBUF_MIN, 1 << (2 * nbytes).bit_length())
+            self._own_rbuf(min(size, RBUF_MAX), memoryview(buf)[:kept])
+            self._rlen = kept
         if events:
             self._dispatch(events)
         self._schedule_flush()
