@@ -431,3 +431,21 @@ def test_tune_allocator_reports_whether_it_applied() -> None:
     assert applied is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
     with pytest.raises(ValueError):
         _core.tune_allocator(trim_threshold=1 << 31)
+
+
+@pytest.mark.parametrize("encrypted", MODES)
+def test_send_by_offsets(encrypted: bool) -> None:
+    c, s = make_pair(encrypted)
+    sid = c.open_stream()
+    data = bytes(range(256)) * 400  # 102400 bytes
+    assert c.send(sid, data, False, 1000, 71_000) == 70_000
+    assert c.send(sid, data, True, 71_000) == len(data) - 71_000
+    events = transfer(c, s)
+    assert data_of(events, sid) == data[1000:]
+    assert (_core.EV_FIN, sid, None) in events
+    sid2 = c.open_stream()
+    with pytest.raises(ValueError):
+        c.send(sid2, data, False, 10, 5)
+    with pytest.raises(ValueError):
+        c.send(sid2, data, False, 0, len(data) + 1)
+    assert c.send(sid2, data, False, len(data)) == 0

@@ -89,7 +89,10 @@ class FakeMux:
         self._frame(SYN, sid)
         return sid
 
-    def send(self, sid: int, data: bytes, fin: bool = False) -> int:
+    def send(
+        self, sid: int, data: bytes, fin: bool = False, start: int = 0, end: int | None = None
+    ) -> int:
+        data = data[start:end]
         n = min(len(data), self.send_win.get(sid, 0))
         if n:
             self.send_win[sid] -= n

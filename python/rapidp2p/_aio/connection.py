@@ -553,11 +553,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     # ---- calls from streams ------------------------------------------------------------
 
-    def _send(self, st: Stream, data: bytes, fin: bool) -> int:
+    def _send(self, st: Stream, data: bytes, fin: bool, start: int = 0, end: int = -1) -> int:
+        """Offers ``data[start:end]`` (``end=-1``: to the end) to the muxer."""
         conn = self._conn
         if conn is None or self.transport is None:
             raise ConnectionClosedError("connection closed")
-        accepted: int = conn.send(st.stream_id, data, fin)
+        if start or end >= 0:
+            accepted: int = conn.send(st.stream_id, data, fin, start, None if end < 0 else end)
+        else:
+            accepted = conn.send(st.stream_id, data, fin)
         if accepted:
             if accepted >= FLUSH_AT or conn.pending_output >= FLUSH_AT:
                 _tune_allocator_once()

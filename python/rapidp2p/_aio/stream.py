@@ -229,11 +229,11 @@ class Stream:
         pending = self._pending
         while pending:
             data, offset = pending[0]
-            room = min(_SEND_SLICE, self._mux._send_window(self))
+            room = min(_SEND_SLICE, self._mux._send_window(self), len(data) - offset)
             if room <= 0:
                 break
-            piece = data[offset : offset + room] if offset or room < len(data) else data
-            accepted = self._mux._send(self, piece, False)
+            # By offsets, not a slice: the muxer references the bytes (no copy).
+            accepted = self._mux._send(self, data, False, offset, offset + room)
             if accepted:
                 self._pending_size -= accepted
                 offset += accepted
@@ -241,7 +241,7 @@ class Stream:
                     pending.popleft()
                 else:
                     pending[0] = (data, offset)
-            if accepted < len(piece):
+            if accepted < room:
                 break
         if not pending:
             if self._fin_pending:

@@ -413,17 +413,24 @@ impl PyConnection {
             .map_err(|e| mux_err(py, &e))
     }
 
-    /// Queues as much of `data` as the send window allows; returns the bytes taken. Large
-    /// frames reference `data` (no copy) until `data_to_send`.
-    #[pyo3(signature = (stream_id, data, fin = false))]
+    /// Queues as much of `data[start:end]` as the send window allows; returns the bytes
+    /// taken (from `start`). Large frames reference `data` (no copy) until `data_to_send`, so
+    /// a big write is passed in pieces by offsets rather than sliced.
+    #[pyo3(signature = (stream_id, data, fin = false, start = 0, end = None))]
     fn send(
         &mut self,
         py: Python<'_>,
         stream_id: u32,
         data: &Bound<'_, PyBytes>,
         fin: bool,
+        start: usize,
+        end: Option<usize>,
     ) -> PyResult<usize> {
-        let bytes = data.as_bytes();
+        let all = data.as_bytes();
+        let end = end.unwrap_or(all.len());
+        let bytes = all
+            .get(start..end)
+            .ok_or_else(|| PyValueError::new_err("start/end outside data"))?;
         if self.inner.in_preamble() {
             // Muxer output is held back during the preamble: keep it inside the session.
             return self
@@ -433,7 +440,7 @@ impl PyConnection {
                 .map_err(|e| mux_err(py, &e));
         }
         self.queue_pending();
-        let base = bytes.as_ptr() as usize;
+        let base = all.as_ptr() as usize;
         let q = &mut self.out;
         self.inner
             .session_mut()
