@@ -7,9 +7,10 @@ every further byte to a ``_core.Connection`` (Noise transport + yamux, sans-IO, 
 
 - the socket reads straight into a ``bytearray`` (``get_buffer``), and each read is ONE
   ``receive_into`` call that decrypts it in place; its events go to per-stream state. Reads
-  go to a 1 MiB buffer shared by the thread's connections; only a connection left with a
-  partial frame gets a buffer of its own (sized to its reads, up to 1 MiB), dropped again
-  once it is empty after a read under 16 KiB, so an idle connection holds no read buffer;
+  go to a buffer shared by the thread's connections (64 KiB, 1 MiB after the first read that
+  filled it); only a connection left with a partial frame gets a buffer of its own (sized to
+  its reads, up to 1 MiB), dropped again once it is empty after a read under 16 KiB, so an
+  idle connection holds no read buffer;
 - writes are coalesced: stream writes only queue frames inside Rust (large ones by reference,
   no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
   (``call_soon`` flush), or at once when 256 KiB are queued, so the peer starts working
@@ -58,10 +59,12 @@ RAW_BUFFER_CAP = 256 * 1024
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
-#: Read buffers: the shared one is RBUF_MAX; a connection's own buffer (holding a partial
-#: frame) starts at RBUF_MIN or twice the read that left it, and grows 4x while reads fill
-#: it, up to RBUF_MAX (fewer, larger reads: less per-read overhead).
+#: Read buffers: the shared one starts at RBUF_SHARED and becomes RBUF_MAX once a read fills
+#: it (bulk traffic); a connection's own buffer (holding a partial frame) starts at RBUF_MIN
+#: or twice the read that left it, and grows 4x while reads fill it, up to RBUF_MAX (fewer,
+#: larger reads: less per-read overhead).
 RBUF_MIN = 16 * 1024
+RBUF_SHARED = 64 * 1024
 RBUF_MAX = 1024 * 1024
 
 
@@ -75,9 +78,17 @@ class _SharedReadBuffer(threading.local):
 
     def get(self) -> tuple[bytearray, memoryview]:
         if not self.buf:
-            self.buf = bytearray(RBUF_MAX)
-            self.view = memoryview(self.buf)
+            self._new(RBUF_SHARED)
         return self.buf, self.view
+
+    def grow(self) -> None:
+        if len(self.buf) < RBUF_MAX:
+            self._new(RBUF_MAX)  # the old one may still be exported: replace, never resize
+            _tune_allocator_once()
+
+    def _new(self, size: int) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
 
 
 _shared_rbuf = _SharedReadBuffer()
@@ -255,6 +266,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         except Libp2pError as exc:
             self._fail(exc)
             return
+        if not own and self._rfull:
+            _shared_rbuf.grow()
         if own:
             self._rlen = kept
             if not kept and nbytes < RBUF_MIN:
