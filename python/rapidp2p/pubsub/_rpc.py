@@ -97,6 +97,10 @@ def decode_rpc(data: bytes, max_size: int) -> RPC:
     return rpc
 
 
+#: Messages up to this many bytes carry the control part in the same frame.
+PIGGYBACK_MAX = 8192
+
+
 class Outgoing:
     """What is queued for one peer until the next flush; becomes one or more frames."""
 
@@ -137,9 +141,11 @@ class Outgoing:
         Messages stay separate pieces (their field header, then the already-encoded message
         itself), so a writer can hand them to the muxer by reference: a 64 KiB message
         forwarded to D peers is never copied into D frames. Subscriptions and control ride in
-        the first frame when they fit, so a flush is one frame per peer in the common case.
-        Protobuf fields may come in any order; these pieces keep the canonical one
-        (subscriptions, messages, control).
+        the first frame when its messages are small (one frame per peer per flush); with
+        bigger ones they come first as a frame of their own, so the peer reads IDONTWANT (and
+        GRAFT/PRUNE) without waiting for the messages behind them. A control-only frame is
+        exactly one piece; a frame with messages has at least two. Protobuf fields may come
+        in any order; these pieces keep the canonical one (subscriptions, messages, control).
         """
         out: list[list[bytes]] = []
         batches: list[list[bytes]] = []
@@ -158,8 +164,10 @@ class Outgoing:
             batches.append(batch)
         if self.subscriptions or self.has_control():
             first: list[bytes] = []
-            if batches and self._control_bound() + sum(len(m) + 6 for m in batches[0]) <= max_size:
-                first = batches.pop(0)
+            if batches:
+                size = sum(len(m) + 6 for m in batches[0])
+                if size <= PIGGYBACK_MAX and self._control_bound() + size <= max_size:
+                    first = batches.pop(0)
             head = (
                 _core.encode_pubsub_rpc(subscriptions=self.subscriptions)
                 if (self.subscriptions)
@@ -176,11 +184,14 @@ class Outgoing:
                 if self.has_control()
                 else b""
             )
-            parts = _message_parts(first)
-            if head:
-                parts.insert(0, head)
-            if ctl:
-                parts.append(ctl)
+            if first:
+                parts = _message_parts(first)
+                if head:
+                    parts.insert(0, head)
+                if ctl:
+                    parts.append(ctl)
+            else:
+                parts = [head + ctl]
             if sum(len(p) for p in parts) <= max_size:
                 out.append(parts)
         for b in batches:

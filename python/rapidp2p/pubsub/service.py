@@ -102,10 +102,11 @@ class Subscription:
 class _PeerLink:
     """The writer side of one peer: a bounded frame queue drained by one task."""
 
-    __slots__ = ("dropped", "frames", "stream", "task", "wake")
+    __slots__ = ("dropped", "frames", "stream", "task", "urgent", "wake")
 
     def __init__(self) -> None:
         self.frames: deque[list[bytes]] = deque()  # each frame as pieces (frame_parts)
+        self.urgent = 0  # control-only frames at the front of ``frames``
         self.wake = asyncio.Event()
         self.stream: Stream | None = None
         self.task: asyncio.Task[None] | None = None
@@ -339,6 +340,7 @@ class PubSub:
                 if not link.frames:
                     link.wake.clear()
                     await link.wake.wait()
+                link.urgent = 0
                 self.bytes_sent += _write_frames(stream, link.frames)
                 await stream.drain()
         except asyncio.CancelledError:
@@ -373,7 +375,12 @@ class PubSub:
                 if len(q) >= cap:
                     link.dropped += 1
                     continue
-                q.append(f)
+                if len(f) == 1:
+                    # Control only (IDONTWANT, GRAFT, PRUNE...): ahead of queued messages.
+                    q.insert(link.urgent, f)
+                    link.urgent += 1
+                else:
+                    q.append(f)
             link.wake.set()
         if router.delivered:
             delivered, router.delivered = router.delivered, []
