@@ -13,12 +13,15 @@ the interop venv's python (``tests/interop/py-peer/build``), so both implementat
 same mesh (same dial graph, D=6/4/12, same heartbeat, strict signing, flood publish where the
 implementation has it) and are measured the same way:
 
-* messages/s one publisher pushes until every subscriber has them (1 KiB, 64 KiB), publishing
-  as fast as its own send queues allow; ``delivered`` is the fraction that arrived, and
-  msgs/s counts only delivered messages (published x delivered / time to the last arrival);
-* delivery latency p50/p99 of 1 KiB messages at a paced rate low enough for both (2 msg/s;
-  publisher timestamp in the payload, CLOCK_MONOTONIC is shared by all processes);
-* pubsub bytes sent by all nodes per byte published (64 KiB), IDONTWANT on and off.
+* messages/s one publisher pushes with every subscriber getting >= 99% of them (1 KiB, 64 KiB):
+  first as fast as its own send queues allow, then at paced rates down a ladder until one
+  holds (py-libp2p's publish() never waits: its queues drop instead); msgs/s counts
+  delivered messages (published x delivered / time from first publish to last arrival);
+* delivery latency p50/p99 of 1 KiB messages at a paced rate well below capacity (2 msg/s, or
+  a quarter of the sustained rate if lower; the publisher's timestamp is in the payload and
+  CLOCK_MONOTONIC is shared by all processes);
+* pubsub bytes sent by all nodes per byte published (64 KiB at half the sustained rate),
+  IDONTWANT on, then off, on the same mesh.
 """
 
 from __future__ import annotations
@@ -46,11 +49,13 @@ class Worker:
 
     def __init__(self, argv: list[str], name: str) -> None:
         self.name = name
+        #: The worker's stderr (py-libp2p logs connection errors at teardown).
+        self.log = Path(f"/tmp/pubsub_mesh_{name.replace(':', '_')}.log")
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=None,
+            stderr=self.log.open("w"),
             text=True,
             bufsize=1,
         )
@@ -162,9 +167,15 @@ class Mesh:
         for w in self.workers:
             w.call("subscribe", timeout=60)
         time.sleep(max(2.0, 4 * cfg["heartbeat"]))  # meshes form over a few heartbeats
+        deadline = time.monotonic() + 60
         self.mesh_sizes: list[int] = []
-        for w in self.workers:
-            self.mesh_sizes += w.call("mesh")["sizes"]
+        while True:
+            self.mesh_sizes = []
+            for w in self.workers:
+                self.mesh_sizes += w.call("mesh")["sizes"]
+            if min(self.mesh_sizes) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
         self.run = 0
 
     def close(self) -> None:
@@ -181,7 +192,12 @@ class Mesh:
         for w in self.workers:
             w.call("expect", run=self.run, count=count)
         rid_pub = pub.send("publish", run=self.run, size=size, count=count, interval=interval)
-        rids = [(w, w.send("collect", run=self.run, count=count, idle=10.0)) for w in self.workers]
+        # Whatever has not arrived 10 s after the last publish counts as lost (a backlog).
+        limit = count * interval + (10.0 if interval else 60.0)
+        rids = [
+            (w, w.send("collect", run=self.run, count=count, idle=3.0, limit=limit))
+            for w in self.workers
+        ]
         pubrep = pub.wait(rid_pub, 600)
         lat: list[float] = []
         got = 0
@@ -212,34 +228,71 @@ class Mesh:
         return out
 
 
+#: Publishing rates tried in turn (0: as fast as the publisher's own send queues allow);
+#: the throughput figure is the first with >= 99% of the messages at every subscriber.
+LADDER = {
+    1024: [0, 400, 200, 100, 50, 25, 12, 6, 3, 1.5, 0.75, 0.35],
+    65536: [0, 50, 25, 12, 6, 3, 1.5, 0.75, 0.35, 0.2],
+}
+
+
+def sustained(mesh: Mesh, size: int, quick: bool) -> dict[str, Any]:
+    """The best publishing rate at which (nearly) every message reaches every subscriber."""
+    tries: list[tuple[Any, float]] = []
+    r: dict[str, Any] = {}
+    for rate in LADDER[size]:
+        if rate:
+            count = int(min(max(10, rate * (3 if quick else 5)), 500))
+        else:
+            count = (200 if quick else 500) if size == 1024 else (30 if quick else 100)
+        r = mesh.measure(size, count, 1.0 / rate if rate else 0.0)
+        tries.append((rate or "max", r["delivered"]))
+        # Held: (nearly) all delivered, and not through a growing backlog.
+        if r["delivered"] >= 0.99 and (not rate or r["msgs_per_s"] >= 0.8 * rate):
+            break
+        time.sleep(3.0)  # let the backlog of the failed try drain
+    r["tries"] = tries
+    return r
+
+
 def bench_impl(impl: str, setup: str, a: argparse.Namespace) -> dict[str, Any]:
     q = a.quick
-    base = {"heartbeat": a.heartbeat, "idontwant": True}
     res: dict[str, Any] = {}
-    mesh = Mesh(impl, a.nodes, setup, a.procs, base)
+    mesh = Mesh(impl, a.nodes, setup, a.procs, {"heartbeat": a.heartbeat, "idontwant": True})
     try:
         res["mesh_sizes"] = mesh.mesh_sizes
-        res["throughput_1KiB"] = mesh.measure(1024, 200 if q else 500, 0.0)
-        res["throughput_64KiB"] = mesh.measure(65536, 30 if q else 100, 0.0)
-        res["latency_1KiB"] = mesh.measure(1024, 30 if q else 60, 1.0 / a.latency_rate)
-    finally:
-        mesh.close()
-    for on in (True, False):
-        mesh = Mesh(impl, a.nodes, setup, a.procs, {**base, "idontwant": on})
-        try:
+        res["throughput_1KiB"] = sustained(mesh, 1024, q)
+        # Unloaded latency: at most a quarter of the sustained rate (and --latency-rate).
+        rate = max(0.2, min(a.latency_rate, res["throughput_1KiB"]["msgs_per_s"] / 4))
+        count = int(min(30 if q else 60, max(10, rate * 30)))
+        res["latency_1KiB"] = mesh.measure(1024, count, 1.0 / rate)
+        res["latency_1KiB"]["rate"] = round(rate, 2)
+        res["throughput_64KiB"] = sustained(mesh, 65536, q)
+        # Overhead on the same mesh, IDONTWANT on then off, at half the sustained rate.
+        rate = max(0.5, min(20.0, res["throughput_64KiB"]["msgs_per_s"] / 2))
+        count = 10 if q else 30
+        for on in (True, False):
+            for w in mesh.workers:
+                w.call("idontwant", on=on)
+            time.sleep(2.0)
             before = mesh.bytes_sent()
-            count = 20 if q else 60
-            r = mesh.measure(65536, count, 0.0)
+            r = mesh.measure(65536, count, 1.0 / rate)
             time.sleep(2 * a.heartbeat)
             sent = mesh.bytes_sent() - before
             res[f"overhead_64KiB_idontwant_{'on' if on else 'off'}"] = {
                 "bytes_sent_per_byte_published": round(sent / (count * 65536), 2),
                 "delivered": r["delivered"],
-                "msgs_per_s": r["msgs_per_s"],
+                "rate": round(rate, 2),
             }
-        finally:
-            mesh.close()
+    finally:
+        mesh.close()
     return res
+
+
+def _tries(t: Any) -> str:
+    if not isinstance(t, list):
+        return "-"
+    return ", ".join(f"{rate}/s:{int(100 * d)}%" for rate, d in t)
 
 
 def ratio(a: Any, b: Any) -> str:
@@ -255,8 +308,11 @@ def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
     rows = [
         ("1 KiB msg/s", "throughput_1KiB", "msgs_per_s", True),
         ("1 KiB delivered", "throughput_1KiB", "delivered", None),
+        ("1 KiB rates tried", "throughput_1KiB", "tries", None),
         ("64 KiB msg/s", "throughput_64KiB", "msgs_per_s", True),
         ("64 KiB delivered", "throughput_64KiB", "delivered", None),
+        ("64 KiB rates tried", "throughput_64KiB", "tries", None),
+        ("latency msgs/s (paced)", "latency_1KiB", "rate", None),
         ("latency p50 ms", "latency_1KiB", "p50_ms", False),
         ("latency p99 ms", "latency_1KiB", "p99_ms", False),
         ("latency delivered", "latency_1KiB", "delivered", None),
@@ -278,6 +334,9 @@ def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
         a = (ours or {}).get(sect, {}).get(key, "-")
         b = (theirs or {}).get(sect, {}).get(key, "-")
         r = "" if higher is None else (ratio(a, b) if higher else ratio(b, a))
+        if key == "tries":
+            out.append(f"{label:28} rapidp2p {_tries(a)}; py-libp2p {_tries(b)}")
+            continue
         out.append(f"{label:28} {a!s:>12} {b!s:>12} {r:>8}")
     for name in (f"rapidp2p/{setup}", f"py-libp2p/{setup}"):
         err = results.get(name, {}).get("error")
@@ -290,10 +349,15 @@ def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
 
 
 PY_LIBP2P_NOTES = [
-    "py-libp2p's spam protection (10 msgs/topic/s per peer) is turned off, and its "
-    "max_idontwant_messages raised to 5000, or it would throttle/penalise the publisher",
+    "py-libp2p: spam protection (10 msgs/topic/s per peer), adaptive gossip (stretches "
+    "heartbeats to 30-60 s) and eclipse protection (3 distinct IPs per mesh: impossible on "
+    "127.0.0.1) are off, and max_idontwant_messages is 5000; otherwise it throttles, "
+    "penalises or never forms the mesh",
+    "py-libp2p: publish() does not wait for the network; its per-peer queues and 32-slot "
+    "subscription channels drop when full, hence the paced-rate ladder",
     "py-libp2p has no flood publish: its publisher sends to its mesh (or fanout) only",
-    "py-libp2p sends IDONTWANT for every message (no size threshold); 'off' = /meshsub/1.1.0",
+    "py-libp2p sends IDONTWANT for every message (no size threshold); 'off' stubs its "
+    "IDONTWANT emission on every node",
     "bytes: pubsub frames written (length prefix + RPC), both implementations",
 ]
 
@@ -306,7 +370,10 @@ def main() -> None:
     ap.add_argument("--impls", default="rapidp2p,py-libp2p")
     ap.add_argument("--heartbeat", type=float, default=0.5)
     ap.add_argument(
-        "--latency-rate", type=float, default=2.0, help="msgs/s when paced (below both capacities)"
+        "--latency-rate",
+        type=float,
+        default=2.0,
+        help="msgs/s for latency (lowered to a quarter of the sustained rate if above it)",
     )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")

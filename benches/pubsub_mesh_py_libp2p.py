@@ -156,6 +156,15 @@ class Worker:
     async def mesh(self) -> dict[str, Any]:
         return {"sizes": [len(gs.mesh.get(TOPIC, ())) for _, _, gs in self.nodes.values()]}
 
+    async def idontwant(self, on: bool) -> dict[str, Any]:
+        """Off: this node stops emitting IDONTWANT (received ones are still honoured)."""
+        for _, _, gs in self.nodes.values():
+            if on:
+                gs.__dict__.pop("_emit_idontwant_for_message", None)
+            else:
+                gs._emit_idontwant_for_message = _no_idontwant  # type: ignore[method-assign]
+        return {}
+
     async def expect(self, run: int, count: int) -> dict[str, Any]:
         self.counts.setdefault(run, {})
         return {}
@@ -174,14 +183,20 @@ class Worker:
             await ps.publish(TOPIC, head + time.monotonic_ns().to_bytes(8, "big") + pad)
         return {"t0_ns": t0, "t1_ns": time.monotonic_ns()}
 
-    async def collect(self, run: int, count: int, idle: float) -> dict[str, Any]:
+    async def collect(self, run: int, count: int, idle: float, limit: float) -> dict[str, Any]:
+        """Waits for ``count`` messages per subscriber; gives up after ``idle`` s without
+        progress or ``limit`` s in all."""
+        end = time.monotonic() + limit
         subs = [i for i in self.nodes if i != 0]
         while True:
             c = self.counts.get(run, {})
             if all(c.get(i, 0) >= count for i in subs):
                 break
             self.progress = trio.Event()
-            with trio.move_on_after(idle) as scope:
+            wait = min(idle, end - time.monotonic())
+            if wait <= 0:
+                break
+            with trio.move_on_after(wait) as scope:
                 await self.progress.wait()
             if scope.cancelled_caught:
                 break
@@ -198,6 +213,10 @@ class Worker:
 
     async def quit(self) -> dict[str, Any]:
         return {}
+
+
+async def _no_idontwant(msg_id: bytes, topic_ids: Any) -> None:
+    return None
 
 
 def reply(rid: int, rep: dict[str, Any]) -> None:
@@ -236,5 +255,5 @@ async def serve() -> None:
 if __name__ == "__main__":
     import logging
 
-    logging.disable(logging.WARNING)
+    logging.disable(logging.CRITICAL)
     trio.run(serve)

@@ -2,8 +2,9 @@
 
 Commands (one JSON object per stdin line, each answered by one stdout line with the same id):
 start {nodes, heartbeat, idontwant} -> {addrs}; dial {dials: [[node, addr]]}; subscribe;
-mesh -> {sizes}; expect {run, count}; publish {run, size, count, interval} -> {t0_ns, t1_ns};
-collect {run, count, idle} -> {got, subscribers, lat_ns, last_ns}; bytes -> {bytes}; quit.
+mesh -> {sizes}; idontwant {on}; expect {run, count};
+publish {run, size, count, interval} -> {t0_ns, t1_ns};
+collect {run, count, idle, limit} -> {got, subscribers, lat_ns, last_ns}; bytes -> {bytes}; quit.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class Worker:
     async def mesh(self) -> dict[str, Any]:
         return {"sizes": [len(ps.mesh_peers(TOPIC)) for _, ps in self.nodes.values()]}
 
+    async def idontwant(self, on: bool) -> dict[str, Any]:
+        for _, ps in self.nodes.values():
+            ps.router.params.idontwant_threshold = 1024 if on else 1 << 30
+        return {}
+
     async def expect(self, run: int, count: int) -> dict[str, Any]:
         self.rec.counts.setdefault(run, {})
         return {}
@@ -100,9 +106,13 @@ class Worker:
             # Backpressure: as fast as the publisher's own send queues drain, no faster.
             while any(len(lk.frames) > 8 for lk in links.values()):
                 await asyncio.sleep(0.0005)
+            await asyncio.sleep(0)  # an application loop yields between messages
         return {"t0_ns": t0, "t1_ns": time.monotonic_ns()}
 
-    async def collect(self, run: int, count: int, idle: float) -> dict[str, Any]:
+    async def collect(self, run: int, count: int, idle: float, limit: float) -> dict[str, Any]:
+        """Waits for ``count`` messages per subscriber; gives up after ``idle`` s without
+        progress or ``limit`` s in all."""
+        end = time.monotonic() + limit
         rec = self.rec
         subs = [i for i in self.nodes if i != 0]
         while True:
@@ -110,8 +120,11 @@ class Worker:
             if all(c.get(i, 0) >= count for i in subs):
                 break
             rec.progress.clear()
+            wait = min(idle, end - time.monotonic())
+            if wait <= 0:
+                break
             try:
-                await asyncio.wait_for(rec.progress.wait(), idle)
+                await asyncio.wait_for(rec.progress.wait(), wait)
             except asyncio.TimeoutError:
                 break
         c = rec.counts.get(run, {})
