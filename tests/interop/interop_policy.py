@@ -1,4 +1,6 @@
-"""Interop test policy: peers are built once before the tests run, and CI never skips.
+"""Interop test policy (a pytest plugin loaded by ``tests/conftest.py``), for every test marked
+``interop`` wherever it lives (tests/interop, tests/kad, tests/pubsub, ...): peers are built once
+before the tests run, and CI never skips.
 
 * After collection, every peer that a selected ``interop`` test may use is built (outside the
   per-test timeout, with live progress on the terminal). A peer whose toolchain is missing is
@@ -12,12 +14,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Generator
-from pathlib import Path
 
 import peers
 import pytest
-
-_INTEROP_DIR = Path(__file__).resolve().parent
 
 
 def in_ci() -> bool:
@@ -38,8 +37,6 @@ def _wanted_peers(items: list[pytest.Item]) -> list[str]:
     all_peers = peers.available_peers()
     for item in items:
         if item.get_closest_marker("interop") is None:
-            continue
-        if _INTEROP_DIR not in Path(str(item.path)).resolve().parents:
             continue
         marker = item.get_closest_marker("peers")
         names.update(marker.args if marker is not None else all_peers)
