@@ -19,7 +19,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--key", metavar="FILE", type=Path, help="identity key file (see `id`)")
     parser.add_argument(
-        "--dht", choices=["server", "client"], help="also run a Kademlia DHT node (see `dht`)"
+        "--dht",
+        choices=["server", "client", "auto"],
+        help="also run a Kademlia DHT node (see `dht`); auto serves once reachable",
     )
     parser.add_argument(
         "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
