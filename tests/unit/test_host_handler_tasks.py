@@ -30,10 +30,11 @@ async def test_handler_tasks_track_live_streams_only() -> None:
         await s.close()
         assert await s.read() == b"x"
         (inbound,) = server.connections(client.peer_id)
-        for _ in range(50):  # the echo task ends right after its FIN
+        for _ in range(500):  # the echo task ends right after its FIN
             if not any(t for t in inbound.handler_tasks if not t.done()):
                 break
             await asyncio.sleep(0.01)
+        assert not any(t for t in inbound.handler_tasks if not t.done()), "echo task lingers"
         idle_streams = [await client.new_stream(server.peer_id, IDLE) for _ in range(3)]
         for st in idle_streams:
             st.write(b"hi")

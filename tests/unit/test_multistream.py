@@ -111,7 +111,8 @@ async def test_all_refused_raises_protocol_not_supported() -> None:
     with pytest.raises(ProtocolNotSupported):
         await select_outbound(a, ["/a", "/b"], timeout=2)
     listener.cancel()
-    # Listener is still usable: a later supported proposal goes through.
+    # (Same-stream negotiation after ``na``: test_robustness_multistream.py.) A listener
+    # given a predicate instead of a list accepts what the predicate accepts.
     a2, b2 = memory_stream_pair()
     out, inn = await asyncio.gather(
         select_outbound(a2, ["/a", "/y"]), select_inbound(b2, lambda p: p == "/y")
