@@ -287,9 +287,13 @@ class Host:
             if isinstance(peername, tuple) and len(peername) >= 2 and peername[0] != "memory":
                 from rapidp2p.transport.tcp import sockaddr_to_multiaddr
 
-                with contextlib.suppress(Exception):
+                # The per-IP limits key on the address text, known even when it has no
+                # multiaddr form (an IPv6 zone, say): such a peer is still counted.
+                ip = str(peername[0])
+                try:
                     remote = sockaddr_to_multiaddr(peername)
-                    ip = str(peername[0])  # what _ip_of(remote) gives, without parsing it
+                except (ValueError, TypeError) as exc:  # MultiaddrError is a ValueError
+                    log.debug("no multiaddr for inbound peer address %r: %s", peername, exc)
         mux.remote_addr = remote
         if self._closed:
             mux.abort()
@@ -326,8 +330,10 @@ class Host:
         conns = self._conns.setdefault(peer, [])
         first = not conns
         conns.append(mux)
-        with contextlib.suppress(Exception):
+        try:
             self._peerstore_add_connection(mux)
+        except Libp2pError as exc:  # a full or broken peerstore must not refuse the peer
+            log.warning("peerstore: cannot record %s: %s", peer, exc)
         if first:
             self.events.emit(PeerConnected(peer, mux))
         for svc in self._services:
@@ -415,8 +421,10 @@ class Host:
     def _peerstore_addrs(self, peer_id: PeerId) -> list[Multiaddr]:
         ps = self.peerstore
         if hasattr(ps, "addrs"):
-            with contextlib.suppress(Exception):
+            try:
                 return list(ps.addrs(peer_id))
+            except Libp2pError as exc:  # dial with what the caller gave; say why none came
+                log.warning("peerstore: cannot read addresses of %s: %s", peer_id, exc)
         return []
 
     async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> MuxedConnection:
@@ -637,13 +645,17 @@ class Host:
         for svc in self._services:
             stop = getattr(svc, "close", None)
             if stop is not None:
-                with contextlib.suppress(Exception):
+                try:
                     res = stop()
                     if asyncio.iscoroutine(res):
                         await res
+                except Exception:  # one failing service must not keep the host open
+                    log.exception("closing service %r failed", svc)
         for lst in self._listeners:
-            with contextlib.suppress(Exception):
+            try:
                 await lst.close()
+            except Exception:  # nor one failing listener
+                log.exception("closing listener %r failed", lst)
         self._listeners.clear()
         conns = self.connections()
         handler_tasks = [t for c in conns for t in c.handler_tasks]
@@ -651,6 +663,9 @@ class Host:
             await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2.0)
             for c in conns:
                 c.abort()
+        # A task cancelled before its first step never runs its body, so an upgrade spawned
+        # just now would keep its limiter counters: let every spawned task start first.
+        await asyncio.sleep(0)
         tasks = list(self._tasks) + [t for t in handler_tasks if not t.done()]
         for t in tasks:
             t.cancel()

@@ -66,9 +66,11 @@ class IdentifyService:
                 )
 
     def _protocols_of(self, peer: Any) -> list[str]:
-        with contextlib.suppress(Exception):
+        try:
             return list(self.host.peerstore.get_protocols(peer))
-        return []
+        except Libp2pError as exc:  # only the ProtocolsChanged diff is lost
+            log.warning("peerstore: cannot read protocols of %s: %s", peer, exc)
+            return []
 
     def on_connection(self, mux: MuxedConnection) -> None:
         """Starts identify on a new connection (its result is kept for ``identify_peer``)."""
