@@ -161,6 +161,7 @@ class Upgrader:
             await secure.confirm()  # a handshake that never read (cannot happen with Noise)
         cork.flush()  # the handshake's last message goes before any muxer byte
         mux.remote_peer = session.remote_peer
+        # MuxedConnection does not declare remote_key (yet); the host reads it with getattr.
         mux.remote_key = session.remote_key  # type: ignore[attr-defined]
         mux.local_peer = self._peer_id()
         mux.security = session.protocol

@@ -33,6 +33,7 @@ class PeerInfo:
             return self.peer_id == other.peer_id and self.addrs == other.addrs
         return NotImplemented
 
+    # Mutable (addrs is a list), so unhashable; mypy wants __hash__ to stay a method.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -68,6 +68,7 @@ class _MemoryTransport(asyncio.Transport):
         self._schedule()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        # asyncio types the argument as BaseProtocol; delivery needs a Protocol's data_received.
         self._protocol = protocol  # type: ignore[assignment]
 
     def get_protocol(self) -> asyncio.BaseProtocol:
