@@ -11,6 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import Libp2pError
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -42,7 +43,7 @@ class PingService:
         try:
             return await ping(stream, count, timeout=timeout)
         finally:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Libp2pError):  # the ping result (or its error) wins
                 await stream.close()
 
 
