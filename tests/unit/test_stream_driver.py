@@ -35,6 +35,9 @@ class FakeMux:
         self.send_win: dict[int, int] = {}
         self.credit: dict[int, int] = {}
         self.receive_calls = 0
+        self.received: dict[int, int] = {}  # DATA bytes delivered per stream
+        self.acked: dict[int, int] = {}  # bytes the driver acknowledged as consumed
+        self.max_unacked = 0  # the most ever delivered but not yet acknowledged
         self.is_closed = False
         self.rtt = None
 
@@ -59,6 +62,9 @@ class FakeMux:
             elif kind == ACK:
                 events.append((drv.EV_STREAM_ACKED, sid, None))
             elif kind == DATA:
+                self.received[sid] = self.received.get(sid, 0) + len(body)
+                unacked = self.received[sid] - self.acked.get(sid, 0)
+                self.max_unacked = max(self.max_unacked, unacked)
                 if events and events[-1][0] == drv.EV_DATA and events[-1][1] == sid:
                     events[-1] = (drv.EV_DATA, sid, events[-1][2] + body)  # type: ignore[operator]
                 else:
@@ -111,6 +117,7 @@ class FakeMux:
         self._frame(RST, sid)
 
     def ack(self, sid: int, n: int) -> None:
+        self.acked[sid] = self.acked.get(sid, 0) + n
         self.credit[sid] = self.credit.get(sid, 0) + n
         if self.credit[sid] >= self.window // 2:
             self._frame(WND, sid, self.credit[sid].to_bytes(4, "big"))
@@ -170,11 +177,17 @@ async def test_large_transfer_respects_window_and_acks_consumed_only() -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB, 64 windows
     s.write(payload)
     r = await p.inbound.get()
-    got = bytearray()
+    got = bytearray(await r.read(10000))
+    for _ in range(20):  # let more data arrive while the app does not read
+        await asyncio.sleep(0)
+    mux = p.b._conn
+    assert mux.acked[r.stream_id] <= len(got), "only consumed bytes are acknowledged"
     while len(got) < len(payload):
         got += await r.read(10000)
     await s.drain()
     assert bytes(got) == payload
+    assert mux.acked[r.stream_id] == len(payload)
+    assert mux.max_unacked <= 16 * 1024, "the sender never exceeded the granted window"
     # writes were coalesced: far fewer socket reads than frames
     assert p.b._conn.receive_calls < 200
 
