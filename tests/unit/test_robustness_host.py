@@ -31,12 +31,12 @@ async def _until(cond: object, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-async def test_16_peer_that_never_reads_is_dropped_by_the_keepalive() -> None:
-    # No stream write timeout: only the connection-level keep-alive can end the writer's wait.
-    # TCP only: after the keep-alive fails the driver closes gracefully, and the in-memory
-    # transport's close waits for a peer that never reads (see tests/ROBUSTNESS_COVERAGE.md).
+@pytest.mark.parametrize("transport", ["tcp", "memory"])
+async def test_16_peer_that_never_reads_is_dropped_by_the_keepalive(transport: str) -> None:
+    # No stream write timeout: only the connection-level keep-alive can end the writer's wait,
+    # and the GoAway flush to a peer that never reads is cut off after a grace period.
     config = HostConfig(muxer=MuxerOptions(keepalive_interval=0.1), stream_write_timeout=None)
-    async with host_pair("tcp", client_config=config) as (client, server):
+    async with host_pair(transport, client_config=config) as (client, server):
         server.set_stream_handler(SINK, _sink)
         s = await client.new_stream(server_info(server), SINK, lazy=False)
         (inbound,) = server.connections(client.peer_id)
@@ -89,3 +89,18 @@ async def test_19_go_away_received_refuses_new_streams_and_keeps_open_ones() -> 
         s.write(b"two")
         await s.close()
         assert await s.read() == b"two"
+
+
+async def test_19_streams_open_when_a_go_away_connection_ends_carry_the_code() -> None:
+    async with host_pair("memory") as (client, server):
+        server.set_stream_handler(SINK, _sink)
+        s = await client.new_stream(server_info(server), SINK, lazy=False)
+        (inbound,) = server.connections(client.peer_id)
+        inbound.go_away(2)
+        conn = s.conn
+        await _until(lambda: conn.go_away_code is not None, "GoAway arrived")
+        inbound.abort()
+        with pytest.raises(StreamResetError, match=r"GoAway \(code 2\)"):
+            await asyncio.wait_for(s.read(), 10)
+        assert isinstance(conn.close_reason, GoAwayError)
+        assert conn.close_reason.code == 2

@@ -59,6 +59,8 @@ RAW_BUFFER_CAP = 256 * 1024
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
+#: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
+FAIL_FLUSH_GRACE = 2.0
 #: Read buffers: the shared one starts at RBUF_SHARED and becomes RBUF_MAX once a read fills
 #: it (bulk traffic); a connection's own buffer (holding a partial frame) starts at RBUF_MIN
 #: or twice the read that left it, and grows 4x while reads fill it, up to RBUF_MAX (fewer,
@@ -317,6 +319,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
         reason: BaseException = self.close_reason or ConnectionClosedError(
             f"connection lost: {exc}" if exc else "connection closed"
         )
+        if self.go_away_code is not None and not isinstance(reason, GoAwayError):
+            # Streams still open when a GoAway'd connection ends learn the remote's code.
+            reason = GoAwayError(
+                f"{reason} after the remote's GoAway (code {self.go_away_code})", self.go_away_code
+            )
         self.close_reason = reason
         self.transport = None
         self._raw_eof = True
@@ -720,6 +727,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
             except Libp2pError:
                 pass
         tr.close()
+        # A peer that stopped reading would keep close() waiting to flush forever: the GoAway
+        # gets a grace period, then the socket is dropped (ROBUSTNESS 16).
+        self.loop.call_later(FAIL_FLUSH_GRACE, self._abort_if_still_open, tr)
+
+    def _abort_if_still_open(self, tr: asyncio.BaseTransport) -> None:
+        if self.transport is tr:  # connection_lost has not run: the flush is stuck
+            tr.abort()
 
     # ---- flushing and timers -----------------------------------------------------------
 
