@@ -242,7 +242,7 @@ def _held(r: dict[str, Any], rate: float) -> bool:
 
 def sustained(mesh: Mesh, size: int, quick: bool) -> dict[str, Any]:
     """The best publishing rate at which (nearly) every message reaches every subscriber."""
-    tries: list[tuple[Any, float]] = []
+    tries: list[tuple[Any, float, float, bool]] = []
     best: dict[str, Any] = {"msgs_per_s": 0.0, "delivered": 0.0}
     rate = LADDER[size]
     while True:
@@ -250,8 +250,9 @@ def sustained(mesh: Mesh, size: int, quick: bool) -> dict[str, Any]:
         if not rate and size != 1024:
             count = 100
         r = mesh.measure(size, count, 1.0 / rate if rate else 0.0)
-        tries.append((rate or "max", r["delivered"]))
-        if not _held(r, rate):
+        held = _held(r, rate)
+        tries.append((rate or "max", r["delivered"], r["msgs_per_s"], held))
+        if not held:
             break
         if r["msgs_per_s"] >= best["msgs_per_s"]:
             best = r
@@ -303,7 +304,8 @@ def bench_impl(impl: str, setup: str, a: argparse.Namespace) -> dict[str, Any]:
 def _tries(t: Any) -> str:
     if not isinstance(t, list):
         return "-"
-    return ", ".join(f"{rate}/s:{int(100 * d)}%" for rate, d in t)
+    # target rate: delivered fraction, goodput, and whether it held
+    return ", ".join(f"{rate}:{int(100 * d)}%@{g}{'' if ok else ' FAIL'}" for rate, d, g, ok in t)
 
 
 def ratio(a: Any, b: Any) -> str:
