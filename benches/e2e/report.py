@@ -176,10 +176,25 @@ def chart(path: Path, rows: list[Row], stacks: list[str], results: Results) -> s
         import matplotlib.pyplot as plt
     except ImportError:
         return "chart skipped: matplotlib is not installed (pip install 'rapidp2p[chart]')"
-    groups = [("throughput", "Gbit/s (higher is better)"), ("latency", "ms / us (lower is better)")]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
-    for ax, (kind, ylabel) in zip(axes, groups, strict=False):
-        chosen = [r for r in rows if r.chart == kind and results.get(r.id)]
+    import textwrap
+
+    # One panel for the throughput rows (one unit), one per latency row (each its own unit);
+    # a stack keeps its colour in every panel.
+    colours = {stack: f"C{i}" for i, stack in enumerate(stacks)}
+    throughput = [r for r in rows if r.chart == "throughput" and results.get(r.id)]
+    latency = [r for r in rows if r.chart == "latency" and results.get(r.id)]
+    panels = ([("Gbit/s (higher is better)", throughput)] if throughput else []) + [
+        (f"{r.unit} (lower is better)", [r]) for r in latency
+    ]
+    if not panels:
+        return "chart skipped: no throughput or latency figures"
+    ratios = [max(1, len(chosen)) for _, chosen in panels]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4 + 3.2 * sum(ratios), 5), gridspec_kw={"width_ratios": ratios}
+    )
+    axes = [axes] if len(panels) == 1 else list(axes)
+    labelled: set[str] = set()
+    for ax, (ylabel, chosen) in zip(axes, panels, strict=True):
         width = 0.8 / max(1, len(stacks))
         for i, stack in enumerate(stacks):
             xs, ys = [], []
@@ -189,13 +204,14 @@ def chart(path: Path, rows: list[Row], stacks: list[str], results: Results) -> s
                     xs.append(j + i * width)
                     ys.append(val)
             if ys:
-                ax.bar(xs, ys, width, label=stack)
+                label = None if stack in labelled else stack
+                labelled.add(stack)
+                ax.bar(xs, ys, width, label=label, color=colours[stack])
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(chosen))])
-        ax.set_xticklabels([f"{r.label}\n[{r.unit}]" for r in chosen], fontsize=7)
+        ax.set_xlim(-width / 2 - 0.1, len(chosen) - 0.2 - width / 2 + 0.1)
+        ax.set_xticklabels([textwrap.fill(r.label, 22) for r in chosen], fontsize=8)
         ax.set_ylabel(ylabel)
-        if kind == "latency":
-            ax.set_yscale("log")
-        ax.legend(fontsize=7)
+    fig.legend(loc="upper right", fontsize=8)
     fig.suptitle("rapidp2p end-to-end suite (loopback)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
