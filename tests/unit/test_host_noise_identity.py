@@ -10,33 +10,11 @@ from rapidp2p import _core
 from rapidp2p.crypto import Ed25519PrivateKey, PrivateKey, PublicKey, generate_keypair
 from rapidp2p.exceptions import HandshakeError
 from rapidp2p.peer import PeerId
-from rapidp2p.protocols.memory import MemoryStream, memory_stream_pair
+from rapidp2p.protocols.memory import memory_stream_pair
 from rapidp2p.security import noise
 from rapidp2p.security.noise import NoiseIdentity, noise_inbound, noise_outbound
 
 MUXERS = ["/yamux/1.0.0"]
-
-
-class Exact:
-    """A memory stream with ``readexactly`` (what the handshake reads with)."""
-
-    def __init__(self, inner: MemoryStream) -> None:
-        self.inner = inner
-
-    async def readexactly(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            chunk = await self.inner.read(n - len(out))
-            if not chunk:
-                raise asyncio.IncompleteReadError(out, n)
-            out += chunk
-        return out
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
-
-    async def drain(self) -> None:
-        await self.inner.drain()
 
 
 class CountingKey(PrivateKey):
@@ -64,8 +42,8 @@ async def _handshake(
 ) -> tuple[noise.SecureSession, noise.SecureSession]:
     x, y = memory_stream_pair()
     out, inn = await asyncio.gather(
-        noise_outbound(Exact(x), a_key, None, MUXERS, identity=a),
-        noise_inbound(Exact(y), b_key, MUXERS, identity=b),
+        noise_outbound(x, a_key, None, MUXERS, identity=a),
+        noise_inbound(y, b_key, MUXERS, identity=b),
     )
     return out, inn
 

@@ -24,35 +24,13 @@ from rapidp2p.security.noise import SIGNATURE_PREFIX, noise_inbound, noise_outbo
 MUXERS = ["/yamux/1.0.0"]
 
 
-class Exact:
-    """A memory stream with ``readexactly`` (what the handshake reads with)."""
-
-    def __init__(self, inner: MemoryStream) -> None:
-        self.inner = inner
-
-    async def readexactly(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            chunk = await self.inner.read(n - len(out))
-            if not chunk:
-                raise asyncio.IncompleteReadError(out, n)
-            out += chunk
-        return out
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
-
-    async def drain(self) -> None:
-        await self.inner.drain()
-
-
 def framed(message: bytes) -> bytes:
     return len(message).to_bytes(2, "big") + message
 
 
 async def read_framed(stream: MemoryStream) -> bytes:
-    size = int.from_bytes(await Exact(stream).readexactly(2), "big")
-    return await Exact(stream).readexactly(size)
+    size = int.from_bytes(await stream.readexactly(2), "big")
+    return await stream.readexactly(size)
 
 
 def signed_payload(key: PrivateKey, static: bytes, muxers: list[str] | None = None) -> bytes:
@@ -79,12 +57,12 @@ async def test_6_eof_inside_a_handshake_message_fails_the_handshake(sent: bytes)
     a.write(sent)
     a.close()
     with pytest.raises(HandshakeError, match="closed during"):
-        await noise_inbound(Exact(b), generate_keypair(), MUXERS)
+        await noise_inbound(b, generate_keypair(), MUXERS)
 
 
 async def test_6_truncated_message_2_fails_the_initiator() -> None:
     a, b = memory_stream_pair()
-    dial = asyncio.ensure_future(noise_outbound(Exact(a), generate_keypair(), None, MUXERS))
+    dial = asyncio.ensure_future(noise_outbound(a, generate_keypair(), None, MUXERS))
     responder = _core.NoiseHandshake(False)
     responder.read_message(await read_framed(b))
     msg2 = responder.write_message(signed_payload(generate_keypair(), b"x" * 32))
@@ -153,7 +131,7 @@ def test_7_bad_identity_payload_is_a_handshake_error(payload: bytes, match: str)
 
 async def test_7_bad_signature_in_message_3_terminates_the_responder() -> None:
     a, b = memory_stream_pair()
-    listen = asyncio.ensure_future(noise_inbound(Exact(b), generate_keypair(), MUXERS))
+    listen = asyncio.ensure_future(noise_inbound(b, generate_keypair(), MUXERS))
     initiator = _core.NoiseHandshake(True)
     a.write(framed(initiator.write_message(b"")))
     initiator.read_message(await read_framed(a))
@@ -170,7 +148,7 @@ async def test_7_bad_signature_in_message_3_terminates_the_responder() -> None:
 async def test_8_peer_id_mismatch_before_we_reveal_our_identity() -> None:
     a, b = memory_stream_pair()
     expected = PeerId.from_public_key(generate_keypair().public_key())
-    dial = asyncio.ensure_future(noise_outbound(Exact(a), generate_keypair(), expected, MUXERS))
+    dial = asyncio.ensure_future(noise_outbound(a, generate_keypair(), expected, MUXERS))
     responder = _core.NoiseHandshake(False)
     responder.read_message(await read_framed(b))
     actual = generate_keypair()
@@ -188,7 +166,7 @@ async def _run_with_message_1_payload(
 ) -> tuple[noise.SecureSession, MemoryStream]:
     a, b = memory_stream_pair()
     listen = asyncio.ensure_future(
-        noise_inbound(Exact(b), generate_keypair(), ["/yamux/1.0.0", "/evil/1.0.0"])
+        noise_inbound(b, generate_keypair(), ["/yamux/1.0.0", "/evil/1.0.0"])
     )
     key = generate_keypair()
     initiator = _core.NoiseHandshake(True)

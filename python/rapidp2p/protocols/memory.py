@@ -55,6 +55,16 @@ class MemoryStream:
         self._in._update()
         return data
 
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; ``asyncio.IncompleteReadError`` if the peer closes first."""
+        out = b""
+        while len(out) < n:
+            chunk = await self.read(n - len(out))
+            if not chunk:
+                raise asyncio.IncompleteReadError(out, n)
+            out += chunk
+        return out
+
     def write(self, data: bytes) -> None:
         if self._out.eof:
             raise BrokenPipeError("write after close")
