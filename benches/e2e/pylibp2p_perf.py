@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import multiaddr
+import perf_flags  # sibling module: this file runs as a script
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -141,18 +142,7 @@ async def client(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="pylibp2p_perf")
-    p.add_argument("--run-server", action="store_true")
-    p.add_argument("--server-address", default="127.0.0.1:4001")
-    p.add_argument("--transport", default="tcp")
-    p.add_argument("--upload-bytes", type=int, default=0)
-    p.add_argument("--download-bytes", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=1)
-    p.add_argument("--reuse-connection", action="store_true")
-    p.add_argument("--streams", type=int, default=1)
-    p.add_argument("--concurrency", type=int, default=1)
-    p.add_argument("--connect-only", action="store_true")
-    args = p.parse_args()
+    args = perf_flags.parse("pylibp2p_perf")
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     if args.transport != "tcp":
         print(f"transport {args.transport} not supported", file=sys.stderr)

@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Any
 
+import perf_flags  # sibling module: this file runs as a script
+
 EXIT_UNSUPPORTED = 3
 BLOCK = bytes(1 << 20)
 
@@ -179,18 +181,7 @@ async def client(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="rawtcp_perf")
-    p.add_argument("--run-server", action="store_true")
-    p.add_argument("--server-address", default="127.0.0.1:4001")
-    p.add_argument("--transport", default="tcp")
-    p.add_argument("--upload-bytes", type=int, default=0)
-    p.add_argument("--download-bytes", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=1)
-    p.add_argument("--reuse-connection", action="store_true")
-    p.add_argument("--streams", type=int, default=1)
-    p.add_argument("--concurrency", type=int, default=1)
-    p.add_argument("--connect-only", action="store_true")
-    args = p.parse_args()
+    args = perf_flags.parse("rawtcp_perf")
     if args.streams != 1:
         print("plain TCP has no streams", file=sys.stderr)
         return EXIT_UNSUPPORTED
