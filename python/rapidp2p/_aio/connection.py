@@ -195,6 +195,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._open_waiters: list[asyncio.Future[None]] = []
         self._ping_waiters: list[asyncio.Future[float]] = []
+        self._settle_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False  # too many unread muxed bytes
         self._raw_paused = False  # too many raw bytes before the upgrade took them
         self._transport_paused = False
@@ -344,6 +345,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             if not pw.done():
                 pw.set_exception(ConnectionClosedError(str(reason)))
         self._ping_waiters.clear()
+        self._check_settled()
         if not self._closed.done():
             self._closed.set_result(None)
         callbacks, self.on_close = self.on_close, []
@@ -539,11 +541,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     st._feed_eof()
                     if st._closed_write and not st._pending:
                         del streams[sid]
+                if self._settle_waiters:
+                    self._check_settled()
             elif kind == EV_RESET:
                 st = streams.pop(sid, None)
                 if st is not None:
                     st._set_reset()
                 self._wake_openers()
+                if self._settle_waiters:
+                    self._check_settled()
             elif kind == EV_STREAM_ACKED:
                 self._wake_openers()
             elif kind == EV_PING_RTT:
@@ -611,6 +617,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def _reset_stream(self, st: Stream) -> None:
         self._streams.pop(st.stream_id, None)
+        if self._settle_waiters:
+            self._check_settled()
         if self._conn is None or self.transport is None:
             return
         with contextlib.suppress(Libp2pError):
@@ -683,6 +691,39 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._conn.ping(self.loop.time())
         self._schedule_flush()
         return await fut
+
+    # ---- graceful shutdown -------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """True when closing now loses nothing we wrote: every stream we wrote on was closed
+        or reset by the remote (see :attr:`Stream.settled`), or the connection is gone."""
+        return self.is_closed or all(st.settled for st in self._streams.values())
+
+    def shutdown_streams(self) -> None:
+        """First step of a graceful close: FIN on every stream after its queued data. Nothing
+        is reset, so a remote that is still reading what we sent gets all of it."""
+        for st in list(self._streams.values()):
+            st.close_write_nowait()
+
+    async def wait_settled(self) -> None:
+        """Waits until :attr:`settled` (the remote consumed what we wrote, as far as the
+        remote's FIN or reset can tell, or the connection ended). Callers bound it."""
+        while not self.settled:
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._settle_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._settle_waiters.remove(waiter)
+
+    def _check_settled(self) -> None:
+        if self._settle_waiters and self.settled:
+            waiters, self._settle_waiters = self._settle_waiters, []
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     def go_away(self, code: int = 0) -> None:
         if self._conn is not None and self.transport is not None:

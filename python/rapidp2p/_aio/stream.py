@@ -5,6 +5,12 @@ A :class:`Stream` holds no socket: the connection protocol pushes events into it
 (``send``) and to grant window credit (``ack``) only for bytes the application consumed.
 Writes go straight into the muxer while its send window is open; the rest waits here, in
 bounded slices, until an ``EV_WINDOW`` event, so a huge ``write`` never copies its tail twice.
+
+Delivery: bytes handed to the socket are not bytes the remote application read. A peer that
+tears its session down drops what it buffered (go-yamux does), and yamux window updates are
+batched (sent after half a window is consumed), so they cannot confirm a small message. What
+can be observed is the remote's FIN after ours: libp2p peers close their side once they read
+our EOF (or after answering). :meth:`Stream.close` with ``wait=True`` waits for exactly that.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class Stream:
 
     __slots__ = (
         "_chunks",
+        "_close_waiters",
         "_closed_write",
         "_eof",
         "_fin_pending",
@@ -56,6 +63,7 @@ class Stream:
         "_reset_reason",
         "_unread",
         "_write_waiters",
+        "_wrote",
         "initiator",
         "protocol",
         "read_timeout",
@@ -82,6 +90,10 @@ class Stream:
         self._pending_size = 0
         self._read_waiter: asyncio.Future[None] | None = None
         self._write_waiters: list[asyncio.Future[None]] = []
+        self._close_waiters: list[asyncio.Future[None]] = []
+        #: True once the application wrote a byte: only such streams have something the
+        #: remote may not have consumed yet (graceful shutdown waits for them).
+        self._wrote = False
         self._lazy: Any = None
 
     # ---- public properties -------------------------------------------------------------
@@ -104,6 +116,17 @@ class Stream:
     def at_eof(self) -> bool:
         """True once the remote half-closed and every buffered byte was read."""
         return self._eof and not self._chunks
+
+    @property
+    def remote_closed(self) -> bool:
+        """True once the remote half-closed its side (its FIN arrived), read or not."""
+        return self._eof
+
+    @property
+    def settled(self) -> bool:
+        """Nothing of ours can still be lost: we wrote nothing, or the remote closed or reset
+        its side. Graceful shutdown lingers on streams that are not settled."""
+        return not self._wrote or self._eof or self._reset
 
     def __repr__(self) -> str:
         return f"<Stream id={self.stream_id} protocol={self.protocol!r}>"
@@ -209,6 +232,7 @@ class Stream:
             raise StreamClosedError(f"write after close on stream {self.stream_id}")
         if not data:
             return
+        self._wrote = True
         if not isinstance(data, bytes):
             data = bytes(data)
         if self._pending:
@@ -289,17 +313,77 @@ class Stream:
                 else:
                     w.set_exception(exc)
 
-    async def close(self) -> None:
-        """Half-closes: sends FIN after every queued byte; reading stays possible."""
-        if self._reset or self._closed_write:
+    async def close(self, *, wait: bool = False, timeout: float | None = 10.0) -> None:
+        """Half-closes: sends FIN after every queued byte; reading stays possible.
+
+        With ``wait=False`` (the default) errors while flushing are swallowed, as a close
+        should. With ``wait=True`` it returns only once the remote closed its side too (its
+        FIN arrived: libp2p peers close after reading our EOF, or after answering), which is
+        the only sign that the remote application consumed a one-way message; it raises
+        :class:`StreamResetError` if the remote reset the stream instead,
+        :class:`ConnectionClosedError` if the connection ended first and
+        :class:`StreamTimeout` after ``timeout`` seconds. A remote that must first send a
+        large answer needs it read (flow control), so read answers before waiting.
+        """
+        if not wait:
+            if self._reset or self._closed_write:
+                return
+            self.close_write_nowait()
+            with contextlib.suppress(Libp2pError, StreamTimeout):
+                await self.drain()
             return
-        self._closed_write = True
-        if self._pending:
-            self._fin_pending = True
-        else:
-            self._mux._close_stream(self)
-        with contextlib.suppress(Libp2pError, StreamTimeout):
+        loop = self._mux.loop
+        deadline = None if timeout is None else loop.time() + timeout
+        self.close_write_nowait()
+        await self._flush_for_close(deadline)
+        await self.wait_remote_closed(None if deadline is None else deadline - loop.time())
+
+    async def _flush_for_close(self, deadline: float | None) -> None:
+        if deadline is None:
             await self.drain()
+            return
+        try:
+            await asyncio.wait_for(self.drain(), max(0.0, deadline - self._mux.loop.time()))
+        except asyncio.TimeoutError:
+            raise StreamTimeout(
+                f"stream {self.stream_id}: queued data not taken before the close timeout"
+            ) from None
+
+    async def wait_remote_closed(self, timeout: float | None = 10.0) -> None:
+        """Waits until the remote half-closed its side (see :meth:`close` with ``wait``).
+
+        Raises :class:`StreamResetError` on a reset, :class:`ConnectionClosedError` when the
+        connection ends first, :class:`StreamTimeout` after ``timeout`` seconds.
+        """
+        while not self._eof:
+            if self._reset:
+                if self._mux.is_closed:
+                    raise ConnectionClosedError(
+                        f"stream {self.stream_id}: {self._reset_reason} before the remote "
+                        "closed its side"
+                    )
+                raise StreamResetError(self._reset_reason)
+            waiter = self._mux.loop.create_future()
+            self._close_waiters.append(waiter)
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    await asyncio.wait_for(waiter, max(0.0, timeout))
+            except asyncio.TimeoutError:
+                raise StreamTimeout(
+                    f"stream {self.stream_id}: the remote did not close its side within "
+                    f"{timeout:.3g} s"
+                ) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._close_waiters.remove(waiter)
+
+    def _wake_close_waiters(self) -> None:
+        waiters, self._close_waiters = self._close_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
 
     def close_write_nowait(self) -> None:
         """Half-closes without waiting (FIN goes out after queued data)."""
@@ -335,6 +419,8 @@ class Stream:
         w = self._read_waiter
         if w is not None and not w.done():
             w.set_result(None)
+        if self._close_waiters:
+            self._wake_close_waiters()
 
     def _set_reset(self, reason: str = "stream reset by the remote") -> None:
         if self._reset:
@@ -351,3 +437,5 @@ class Stream:
         if w is not None and not w.done():
             w.set_result(None)
         self._wake_writers()
+        if self._close_waiters:
+            self._wake_close_waiters()

@@ -2,7 +2,9 @@
 
 ``sub TOPIC`` prints its own full multiaddr first, then each received message's data on its
 own line. ``pub TOPIC MESSAGE --connect MA`` waits (up to ``--wait`` s) until a peer
-subscribed to TOPIC is connected, publishes, and exits once the message is on the wire.
+subscribed to TOPIC is connected, publishes, and exits 0 only once at least one peer consumed
+the message (read it and closed its side of our stream); it says how many did, and exits 1
+when none did within the wait.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ async def _sub(args: argparse.Namespace) -> int:
 
 async def _pub(args: argparse.Namespace) -> int:
     import asyncio
+    import sys
 
     from rapidp2p.cli.command import CliError
 
@@ -113,8 +116,17 @@ async def _pub(args: argparse.Namespace) -> int:
             if loop.time() >= deadline:
                 raise CliError(f"no peer subscribed to {args.topic!r} within {args.wait} s")
             await asyncio.sleep(0.02)
-        await ps.publish(args.topic, args.message.encode())
-        await ps.wait_sent(timeout=max(1.0, deadline - loop.time()))
+        receipt = await ps.publish_confirmed(
+            args.topic, args.message.encode(), timeout=max(1.0, deadline - loop.time())
+        )
+        sent, consumed = len(receipt.sent_to), len(receipt.consumed_by)
+        if not consumed:
+            hint = " (they may require signed messages: drop --no-sign)" if args.no_sign else ""
+            raise CliError(
+                f"no peer confirmed the message: sent to {sent} peer(s), none consumed it "
+                f"within {args.wait} s{hint}"
+            )
+        print(f"delivered to {consumed} of {sent} peer(s)", file=sys.stderr)
     finally:
         with contextlib.suppress(Exception):
             await host.close()

@@ -80,6 +80,9 @@ class HostConfig:
     protocol_version: str = "ipfs/0.1.0"
     #: Unread bytes per connection before the socket stops being read.
     max_unread_per_connection: int = 32 * 1024 * 1024
+    #: Seconds :meth:`Host.close` waits for remote peers to consume what was written (their
+    #: side of each stream closed or reset) before the sockets close; 0 closes at once.
+    close_linger: float = 2.0
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -637,11 +640,20 @@ class Host:
 
     # ---- shutdown ----------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Stops listening, closes every connection, cancels every task."""
+    async def close(self, linger: float | None = None) -> None:
+        """Shuts down gracefully: stops listening, closes the services, half-closes every
+        stream (FIN after its queued data; nothing is reset), then waits up to ``linger``
+        seconds (default ``config.close_linger``) until the remote peers consumed what was
+        written, as their FIN or reset on each stream shows; then sends GoAway, closes every
+        connection and cancels every task. The whole close takes at most ``linger`` seconds,
+        however many connections are open. ``linger=0`` closes at once (data a remote has not
+        read yet may be lost)."""
         if self._closed:
             return
         self._closed = True
+        loop = asyncio.get_running_loop()
+        linger = self.config.close_linger if linger is None else max(0.0, linger)
+        deadline = loop.time() + linger
         for svc in self._services:
             stop = getattr(svc, "close", None)
             if stop is not None:
@@ -660,9 +672,14 @@ class Host:
         conns = self.connections()
         handler_tasks = [t for c in conns for t in c.handler_tasks]
         if conns:
-            await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2.0)
+            await self._linger(conns, deadline)
+            # GoAway, flush and close; whatever has not closed by the deadline is dropped.
+            closing = [asyncio.ensure_future(c.close()) for c in conns]
+            _done, stuck = await asyncio.wait(closing, timeout=max(0.0, deadline - loop.time()))
             for c in conns:
                 c.abort()
+            if stuck:  # aborted: their close() returns as soon as the socket is gone
+                await asyncio.wait(stuck, timeout=1.0)
         # A task cancelled before its first step never runs its body, so an upgrade spawned
         # just now would keep its limiter counters: let every spawned task start first.
         await asyncio.sleep(0)
@@ -672,6 +689,27 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         self.events.close()
+
+    @staticmethod
+    async def _linger(conns: list[MuxedConnection], deadline: float) -> None:
+        """Half-closes every stream and waits, until ``deadline`` at most, for the remotes to
+        close or reset the streams we wrote on (one deadline for all connections)."""
+        for c in conns:
+            c.shutdown_streams()
+        waits = [asyncio.ensure_future(c.wait_settled()) for c in conns if not c.settled]
+        if not waits:
+            return
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining > 0:
+            _done, pending = await asyncio.wait(waits, timeout=remaining)
+        else:
+            pending = set(waits)
+        for w in pending:
+            w.cancel()
+        if pending:
+            log.debug(
+                "close: %d connection(s) still had unconsumed data at the linger", len(pending)
+            )
 
     def __repr__(self) -> str:
         return f"<Host {self.peer_id} addrs={[str(a) for a in self.addrs]}>"

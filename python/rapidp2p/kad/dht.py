@@ -305,7 +305,9 @@ class KadDHT:
             stream.write(encode_delimited(msg.encode()))
             await stream.drain()
             if not reply:
-                await stream.close()
+                # A one-way message counts as delivered only once the peer read it: it closes
+                # its side after reading our EOF (a FIN of ours alone proves nothing).
+                await stream.close(wait=True, timeout=timeout)
                 return msg
             data = await asyncio.wait_for(
                 read_delimited(stream, self.config.max_message_size), timeout
@@ -488,7 +490,8 @@ class KadDHT:
 
     async def provide(self, key: bytes | str) -> int:
         """Announces this node as a provider of ``key`` (a CID text or raw key bytes) to the
-        k closest peers; returns how many were told."""
+        k closest peers; returns how many consumed the ADD_PROVIDER message (read it and
+        closed their side of the stream), not merely how many it was written to."""
         raw = provider_key(key)
         now = self._now()
         me = self._self_provider()

@@ -282,8 +282,8 @@ class Router:
 
     # ---- publishing --------------------------------------------------------------------
 
-    def publish(self, msg: Message, now: float) -> int:
-        """Sends a locally authored (signed, validated) message; returns peers sent to."""
+    def publish(self, msg: Message, now: float) -> set[Any]:
+        """Sends a locally authored (signed, validated) message; returns the peers sent to."""
         mid = self.message_id_fn(msg)
         msg.id = mid
         self.seen.add(mid, now)
@@ -311,7 +311,7 @@ class Router:
             self._o(q).messages.append(enc)
         if topic in self.my_topics:
             self.delivered.append(msg)
-        return len(targets)
+        return targets
 
     def _fanout_candidates(self, topic: str, now: float, n: int, exclude: set[Any]) -> list[Any]:
         thr = self.thresholds.publish_threshold

@@ -22,7 +22,8 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p.exceptions import FrameTooLarge, Libp2pError, ProtobufError, VarintError
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p._aio.stream import Stream
     from rapidp2p.host import Host
+    from rapidp2p.peer import PeerId
 
-__all__ = ["FloodSub", "GossipSub", "PubSub", "Subscription", "Validator"]
+__all__ = ["FloodSub", "GossipSub", "PubSub", "PublishReceipt", "Subscription", "Validator"]
 
 log = logging.getLogger("rapidp2p.pubsub")
 
@@ -99,10 +101,31 @@ class Subscription:
             self._queue.put_nowait(None)
 
 
-class _PeerLink:
-    """The writer side of one peer: a bounded frame queue drained by one task."""
+@dataclass(frozen=True)
+class PublishReceipt:
+    """What :meth:`PubSub.publish_confirmed` knows about one message's delivery."""
 
-    __slots__ = ("dropped", "frames", "stream", "task", "urgent", "wake")
+    message: Message
+    #: Peers the router sent the message to.
+    sent_to: frozenset[PeerId]
+    #: Those of them that consumed it: they read our stream to its end and closed their side.
+    consumed_by: frozenset[PeerId]
+
+    @property
+    def delivered(self) -> bool:
+        """True when at least one peer consumed the message."""
+        return bool(self.consumed_by)
+
+
+class _PeerLink:
+    """The writer side of one peer: a bounded frame queue drained by one task.
+
+    ``ending`` asks the writer to end its stream gracefully once the queue is empty (FIN,
+    then the remote's FIN proves it read everything); ``ended`` futures learn whether it did.
+    Later frames go on a new stream.
+    """
+
+    __slots__ = ("dropped", "ended", "ending", "frames", "stream", "task", "urgent", "wake")
 
     def __init__(self) -> None:
         self.frames: deque[list[bytes]] = deque()  # each frame as pieces (frame_parts)
@@ -111,6 +134,14 @@ class _PeerLink:
         self.stream: Stream | None = None
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.ending: float | None = None  # timeout of the graceful end asked for
+        self.ended: list[asyncio.Future[bool]] = []
+
+    def settle(self, ok: bool) -> None:
+        waiters, self.ended = self.ended, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(ok)
 
 
 def _ip_of(mux: Any) -> str | None:
@@ -195,7 +226,54 @@ class PubSub:
             self._flush()
 
     async def publish(self, topic: str, data: bytes) -> Message:
-        """Signs (per the policy), validates locally and sends ``data`` on ``topic``."""
+        """Signs (per the policy), validates locally and sends ``data`` on ``topic``.
+
+        Returns once the message is queued for its peers: that is not delivery. Use
+        :meth:`publish_confirmed` to learn which peers consumed it, or close the host
+        gracefully (its linger waits for peers to read what was sent)."""
+        msg, _targets = await self._publish(topic, data)
+        return msg
+
+    async def publish_confirmed(
+        self, topic: str, data: bytes, *, timeout: float = 10.0
+    ) -> PublishReceipt:
+        """Publishes, then ends the stream to every peer the message went to and waits (up to
+        ``timeout`` s) until each peer consumed it: pubsub has no acknowledgements, but a
+        peer that read our stream to its end closes its side, and only then is the message
+        surely in its hands. Later messages go on new streams.
+
+        Meant for the last messages of short-lived programs (scripts, CLIs, jobs): a peer
+        limits how many pubsub streams it accepts per connection, so don't confirm every
+        message of a long-lived node this way.
+        """
+        msg, targets = await self._publish(topic, data)
+        consumed = await self.end_streams(targets, timeout=timeout)
+        return PublishReceipt(msg, frozenset(targets), frozenset(consumed))
+
+    async def end_streams(
+        self, peers: Iterable[PeerId] | None = None, *, timeout: float = 10.0
+    ) -> set[PeerId]:
+        """Ends our outbound stream to ``peers`` (default: all) gracefully, after every queued
+        frame, and returns the peers that then closed their side (they consumed everything
+        we sent). Frames queued later open new streams."""
+        wanted = list(self._links) if peers is None else list(peers)
+        waits: dict[PeerId, asyncio.Future[bool]] = {}
+        self._flush()
+        for peer in wanted:
+            link = self._links.get(peer)
+            if link is None:
+                continue
+            fut: asyncio.Future[bool] = self.loop.create_future()
+            link.ended.append(fut)
+            link.ending = timeout
+            link.wake.set()
+            waits[peer] = fut
+        if not waits:
+            return set()
+        await asyncio.wait(waits.values(), timeout=timeout)
+        return {p for p, f in waits.items() if f.done() and f.result()}
+
+    async def _publish(self, topic: str, data: bytes) -> tuple[Message, set[PeerId]]:
         router = self.router
         if router.signature_policy is SignaturePolicy.STRICT_SIGN:
             seq = next(self._seqno) & 0xFFFFFFFFFFFFFFFF
@@ -213,9 +291,9 @@ class PubSub:
             verdict = await self._run_validator(validator, self.host.peer_id, msg)
             if verdict is not ValidationResult.ACCEPT:
                 raise ValueError(f"local validator said {verdict.value} to the message")
-        router.publish(msg, self.loop.time())
+        targets = router.publish(msg, self.loop.time())
         self._schedule_flush()
-        return msg
+        return msg, targets
 
     def set_validator(self, topic: str, fn: Validator | None) -> None:
         """``fn(peer_id, msg)`` returns (or awaits to) a ValidationResult or a bool."""
@@ -262,13 +340,25 @@ class PubSub:
                     await asyncio.wait_for(lk.stream.drain(), max(0.0, end - loop.time()))
 
     async def close(self) -> None:
+        """Stops the service. Frames already queued are written and every outbound stream is
+        half-closed, never reset (a reset makes a peer drop what it has not read yet); the
+        host's close linger then waits for the peers to consume them."""
         if self._closed:
             return
+        self._flush()
         self._closed = True
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 with contextlib.suppress(asyncio.QueueFull):
                     sub._queue.put_nowait(None)
+        for lk in self._links.values():
+            stream = lk.stream
+            if stream is not None and not stream.is_reset:
+                with contextlib.suppress(Libp2pError):
+                    if lk.frames:
+                        self.bytes_sent += _write_frames(stream, lk.frames)
+                    stream.close_write_nowait()
+            lk.settle(False)
         tasks = list(self._tasks) + [lk.task for lk in self._links.values() if lk.task]
         for t in tasks:
             t.cancel()
@@ -317,41 +407,78 @@ class PubSub:
     # ---- writing -----------------------------------------------------------------------
 
     async def _sender(self, peer: Any, link: _PeerLink, mux: MuxedConnection) -> None:
+        first = True
+        while True:
+            stream = await self._open_link_stream(peer, link)
+            if stream is None:
+                return
+            if first:
+                first = False
+                self.router.add_peer(
+                    peer,
+                    stream.protocol or FLOODSUB,
+                    self.loop.time(),
+                    outbound=getattr(mux, "direction", None) == "outbound",
+                    ip=_ip_of(mux),
+                )
+                self._flush()
+            if not await self._write_link(peer, link, stream):
+                return
+            # A graceful end was asked for: the next frames open a new stream.
+            if not link.frames:
+                link.wake.clear()
+                await link.wake.wait()
+
+    async def _open_link_stream(self, peer: Any, link: _PeerLink) -> Stream | None:
         try:
             stream = await self.host.new_stream(peer, self.protocols, lazy=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("no pubsub stream to %s: %s", peer, exc)
+            link.settle(False)
             if link.stream is None and self._links.get(peer) is link:
                 del self._links[peer]
-            return
+            return None
         link.stream = stream
-        self.router.add_peer(
-            peer,
-            stream.protocol or FLOODSUB,
-            self.loop.time(),
-            outbound=getattr(mux, "direction", None) == "outbound",
-            ip=_ip_of(mux),
-        )
-        self._flush()
+        return stream
+
+    async def _write_link(self, peer: Any, link: _PeerLink, stream: Stream) -> bool:
+        """Writes queued frames until a graceful end is asked for (returns True once it is
+        done) or the stream fails (returns False)."""
         try:
             while True:
                 if not link.frames:
+                    if link.ending is not None:
+                        break
                     link.wake.clear()
                     await link.wake.wait()
+                    continue
                 link.urgent = 0
                 self.bytes_sent += _write_frames(stream, link.frames)
                 await stream.drain()
+            timeout, link.ending = link.ending, None
+            link.stream = None
+            try:
+                await stream.close(wait=True, timeout=timeout)
+            except (Libp2pError, OSError) as exc:
+                log.debug("pubsub stream to %s ended without confirmation: %s", peer, exc)
+                link.settle(False)
+            else:
+                link.settle(True)
+            return True
         except asyncio.CancelledError:
-            stream.reset()
+            if not self._closed:  # closing ends streams gracefully; only a failure resets
+                stream.reset()
             raise
         except Exception as exc:
             log.debug("pubsub stream to %s failed: %s", peer, exc)
             stream.reset()
+            link.settle(False)
             if self._links.get(peer) is link:
                 del self._links[peer]
                 self.router.remove_peer(peer, self.loop.time())
+            return False
 
     def _schedule_flush(self) -> None:
         """One flush per loop iteration: every frame read (and message published) in this
@@ -442,6 +569,9 @@ class PubSub:
             while True:
                 chunk = await stream.read(1 << 20)
                 if not chunk:
+                    # Close our side too: that FIN tells the sender we read everything (it
+                    # may be waiting for it before it exits), as go-libp2p-pubsub does.
+                    await stream.close()
                     return
                 if parts:
                     parts.append(chunk)
