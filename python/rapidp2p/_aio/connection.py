@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from rapidp2p import _core
-from rapidp2p._aio.stream import Stream
+from rapidp2p._aio.stream import CONNECTION_LOST, Stream
 from rapidp2p.exceptions import (
     ConnectionClosedError,
     GoAwayError,
@@ -334,7 +334,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._timer = None
         streams, self._streams = self._streams, {}
         for st in streams.values():
-            st._set_reset(f"connection closed: {reason}")
+            st._set_reset(f"{CONNECTION_LOST}: {reason}")
         self._unread = 0
         for waiters in (self._drain_waiters, self._open_waiters):
             for w in waiters:
@@ -701,10 +701,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
         return self.is_closed or all(st.settled for st in self._streams.values())
 
     def shutdown_streams(self) -> None:
-        """First step of a graceful close: FIN on every stream after its queued data. Nothing
-        is reset, so a remote that is still reading what we sent gets all of it."""
+        """First step of a graceful close: FIN on every stream after its queued data, so a
+        remote still reading what we sent gets all of it. A stream holding data the
+        application never read is reset instead: a FIN there would tell the remote (waiting
+        in ``close(wait=True)``) that we consumed what we did not."""
         for st in list(self._streams.values()):
-            st.close_write_nowait()
+            if st._chunks:
+                st.reset()
+            else:
+                st.close_write_nowait()
 
     async def wait_settled(self) -> None:
         """Waits until :attr:`settled` (the remote consumed what we wrote, as far as the

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Stream"]
 
+#: How the reset reason of a stream whose connection ended starts (see ``_set_reset``).
+CONNECTION_LOST = "connection closed"
 #: Largest slice of a pending write offered to the muxer in one ``send`` call.
 _SEND_SLICE = 1 << 20
 
@@ -357,7 +359,7 @@ class Stream:
         """
         while not self._eof:
             if self._reset:
-                if self._mux.is_closed:
+                if self._reset_reason.startswith(CONNECTION_LOST):
                     raise ConnectionClosedError(
                         f"stream {self.stream_id}: {self._reset_reason} before the remote "
                         "closed its side"
