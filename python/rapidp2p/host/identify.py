@@ -56,6 +56,7 @@ class IdentifyService:
         peer = stream.remote_peer
         before = set(self._protocols_of(peer))
         info = await handle_identify_push(self.host, stream, peer)
+        await stream.close()  # we read it all: our FIN tells the pusher so
         if info.has_protocols:
             after = set(info.protocols)
             if after != before:
@@ -152,6 +153,8 @@ class IdentifyService:
         try:
             await select_outbound(stream, [PUSH_PROTOCOL_ID], lazy=True, timeout=timeout)
             await push_identify(self.host, stream)
+            # Delivered only once the peer read it and closed its side (issue 19).
+            await stream.close(wait=True, timeout=timeout)
         except (Libp2pError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
             log.debug("identify-push to %s failed: %s", mux.remote_peer, exc)
             stream.reset()
