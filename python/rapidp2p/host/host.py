@@ -547,10 +547,16 @@ class Host:
                 return svc
         return None
 
-    async def disconnect(self, peer_id: PeerId) -> None:
-        """Closes every connection to the peer."""
-        for c in list(self._conns.get(peer_id, ())):
-            await c.close()
+    async def disconnect(self, peer_id: PeerId, linger: float | None = None) -> None:
+        """Closes every connection to the peer, gracefully as :meth:`close` does: streams are
+        half-closed and the peer gets up to ``linger`` seconds (default
+        ``config.close_linger``) to consume what was written, then GoAway and close."""
+        conns = list(self._conns.get(peer_id, ()))
+        if not conns:
+            return
+        loop = asyncio.get_running_loop()
+        linger = self.config.close_linger if linger is None else max(0.0, linger)
+        await self._close_gracefully(conns, loop.time() + linger)
 
     # ---- streams -----------------------------------------------------------------------
 
@@ -672,14 +678,7 @@ class Host:
         conns = self.connections()
         handler_tasks = [t for c in conns for t in c.handler_tasks]
         if conns:
-            await self._linger(conns, deadline)
-            # GoAway, flush and close; whatever has not closed by the deadline is dropped.
-            closing = [asyncio.ensure_future(c.close()) for c in conns]
-            _done, stuck = await asyncio.wait(closing, timeout=max(0.0, deadline - loop.time()))
-            for c in conns:
-                c.abort()
-            if stuck:  # aborted: their close() returns as soon as the socket is gone
-                await asyncio.wait(stuck, timeout=1.0)
+            await self._close_gracefully(conns, deadline)
         # A task cancelled before its first step never runs its body, so an upgrade spawned
         # just now would keep its limiter counters: let every spawned task start first.
         await asyncio.sleep(0)
@@ -689,6 +688,19 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         self.events.close()
+
+    @classmethod
+    async def _close_gracefully(cls, conns: list[MuxedConnection], deadline: float) -> None:
+        """Lingers (see :meth:`_linger`), then GoAway, flush and close; whatever has not
+        closed by ``deadline`` is dropped."""
+        await cls._linger(conns, deadline)
+        closing = [asyncio.ensure_future(c.close()) for c in conns]
+        loop = asyncio.get_running_loop()
+        _done, stuck = await asyncio.wait(closing, timeout=max(0.0, deadline - loop.time()))
+        for c in conns:
+            c.abort()
+        if stuck:  # aborted: their close() returns as soon as the socket is gone
+            await asyncio.wait(stuck, timeout=1.0)
 
     @staticmethod
     async def _linger(conns: list[MuxedConnection], deadline: float) -> None:
