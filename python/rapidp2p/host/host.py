@@ -137,6 +137,9 @@ class Host:
         self._dials: dict[Any, asyncio.Future[MuxedConnection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: While :meth:`close` runs: the loop time by which connections are dropped. Services
+        #: bound their own graceful shutdown by it (the linger is one budget for all).
+        self.closing_deadline: float | None = None
         self._services: list[Any] = []
         self._started = False
 
@@ -659,7 +662,7 @@ class Host:
         self._closed = True
         loop = asyncio.get_running_loop()
         linger = self.config.close_linger if linger is None else max(0.0, linger)
-        deadline = loop.time() + linger
+        deadline = self.closing_deadline = loop.time() + linger
         for svc in self._services:
             stop = getattr(svc, "close", None)
             if stop is not None:

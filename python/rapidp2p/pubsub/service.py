@@ -346,6 +346,23 @@ class PubSub:
         if self._closed:
             return
         self._flush()
+        # Frames may still wait for their stream to open (a publish right after a peer
+        # subscribed): end every live link gracefully, which writes them first. The host's
+        # linger deadline bounds the whole close, so this wait uses the same budget.
+        live = [
+            peer
+            for peer, lk in self._links.items()
+            if lk.task is not None and not lk.task.done() and (lk.frames or lk.stream)
+        ]
+        if live:
+            deadline = self.host.closing_deadline
+            budget = (
+                self.host.config.close_linger
+                if deadline is None
+                else max(0.0, deadline - self.loop.time())
+            )
+            if budget > 0:
+                await self.end_streams(live, timeout=budget)
         self._closed = True
         for subs in list(self._subs.values()):
             for sub in list(subs):
