@@ -59,14 +59,17 @@ async def eventually(cond: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(HB)
 
 
-async def drain(sub: object, settle: float = 0.3) -> list[Message]:
-    """Everything the subscription received until it stays quiet for ``settle`` seconds."""
+async def drain(sub: object, settle: float = 0.3, first: float = 10.0) -> list[Message]:
+    """Everything the subscription received until it stays quiet for ``settle`` seconds
+    (the first message may take up to ``first`` seconds on a loaded machine)."""
     got: list[Message] = []
+    timeout = first
     while True:
         try:
-            got.append(await sub.get(timeout=settle))  # type: ignore[attr-defined]
+            got.append(await sub.get(timeout=timeout))  # type: ignore[attr-defined]
         except asyncio.TimeoutError:
             return got
+        timeout = settle
 
 
 async def drain_all(subs: list[object], settle: float = 0.3) -> list[list[Message]]:
