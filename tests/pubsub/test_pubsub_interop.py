@@ -234,30 +234,41 @@ async def test_peer_message_ids_match_rapidp2p(name: str) -> None:
                     await asyncio.sleep(0.02)
 
 
-@pytest.mark.peers("go-peer", "rust-peer")
+# Every stack publishes in one pair and receives in another.
+PAIRS = [("go-peer", "rust-peer"), ("js-peer", "go-peer"), ("rust-peer", "js-peer")]
+
+
+async def wait_mesh(ps: GossipSub, n: int, timeout: float = WAIT) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while len(ps.router.mesh.get(TOPIC, ())) < n:
+        assert loop.time() < end, "the peers never joined rapidp2p's mesh"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("version", sorted(VERSIONS))
-async def test_go_and_rust_talk_through_rapidp2p(version: str) -> None:
-    """go and rust each connect only to rapidp2p; rapidp2p forwards between them."""
+@pytest.mark.parametrize(
+    ("publisher", "receiver"),
+    [pytest.param(a, b, id=f"{a}-to-{b}", marks=pytest.mark.peers(a, b)) for a, b in PAIRS],
+)
+async def test_two_stacks_talk_through_rapidp2p(
+    publisher: str, receiver: str, version: str
+) -> None:
+    """The two peers each connect only to rapidp2p; rapidp2p forwards between them."""
     async with rapid(version) as (host, ps, sub):
         addr = str(host.full_addrs[0])
         async with (
-            peer("go-peer", "--connect", addr) as go,
-            peer("rust-peer", "--connect", addr) as rust,
+            peer(publisher, "--connect", addr) as a,
+            peer(receiver, "--connect", addr) as b,
         ):
-            loop = asyncio.get_running_loop()
-            end = loop.time() + WAIT
-            while len(ps.topic_peers(TOPIC)) < 2:
-                assert loop.time() < end
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.5)
+            await wait_mesh(ps, 2)
             await ps.publish(TOPIC, b"rapid to both")
-            await go.received({"rapid to both"})
-            await rust.received({"rapid to both"})
-        # second round: each foreign stack publishes, the other one receives via rapidp2p
-        async with (
-            peer("rust-peer", "--connect", addr) as rust,
-            peer("go-peer", "--connect", addr, "--publish", "go via rapid") as go,
-        ):
-            await collect(sub, {b"go via rapid"})
-            await rust.received({"go via rapid"})
-            del go
+            await a.received({"rapid to both"})
+            await b.received({"rapid to both"})
+        # second round: the publisher's message reaches the receiver only through rapidp2p
+        text = f"{publisher} via rapid"
+        async with peer(receiver, "--connect", addr) as b:
+            await wait_mesh(ps, 1)  # rapidp2p forwards to its mesh: the receiver is in it
+            async with peer(publisher, "--connect", addr, "--publish", text):
+                await collect(sub, {text.encode()})
+                await b.received({text})
