@@ -1,7 +1,7 @@
-"""GossipSub interop: rapidp2p with go-libp2p-pubsub and rust-libp2p gossipsub, v1.1 and v1.2,
-StrictSign and peer scoring on both sides.
+"""GossipSub interop: rapidp2p with go-libp2p-pubsub, rust-libp2p gossipsub and js-libp2p
+(@libp2p/gossipsub), v1.1 and v1.2, StrictSign and peer scoring on both sides.
 
-The peers (``tests/interop/{go,rust}-peer``, owned by the interop task) implement::
+The peers (``tests/interop/{go,rust,js}-peer``, owned by the interop task) implement::
 
     run pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...
 
@@ -29,12 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 import peers
 
 from rapidp2p.host import Host
-from rapidp2p.pubsub import MESHSUB_V11, MESHSUB_V12, GossipSub, Subscription
+from rapidp2p.pubsub import (
+    MESHSUB_V11,
+    MESHSUB_V12,
+    GossipSub,
+    Subscription,
+    default_message_id,
+)
 
 pytestmark = pytest.mark.interop
 
 TOPIC = "rapidp2p-interop"
-PEERS = ["go-peer", "rust-peer"]
+PEERS = [pytest.param(n, marks=pytest.mark.peers(n)) for n in ("go-peer", "js-peer", "rust-peer")]
 VERSIONS = {"1.1": (MESHSUB_V11,), "1.2": (MESHSUB_V12, MESHSUB_V11)}
 WAIT = 30.0
 
@@ -201,29 +207,68 @@ async def test_peer_publishes_to_rapidp2p(name: str, version: str) -> None:
         assert all(st.protocol in VERSIONS[version] for st in proto.values())
 
 
+@pytest.mark.parametrize("name", PEERS)
+async def test_peer_message_ids_match_rapidp2p(name: str) -> None:
+    """The peer names messages as rapidp2p does (go's default, from || seqno): the IDONTWANT
+    (meshsub v1.2) that a relay sends us for a large message it got from another peer carries
+    the very ID rapidp2p computes. With different IDs, gossip and IDONTWANT would miss."""
+    big = f"{name} large " + "x" * 2000  # over every stack's IDONTWANT threshold (<= 1 KiB)
+    async with rapid("1.2") as (host, ps, sub):
+        addr = str(host.full_addrs[0])
+        async with peer(name, "--connect", addr) as relay:
+            await wait_topic_peer(ps)
+            await asyncio.sleep(1.5)  # a heartbeat: the relay's mesh includes us
+            async with peer(name, "--connect", relay.addr, "--publish", big):
+                msg = await sub.get(timeout=WAIT)
+                assert (msg.data or b"").decode() == big
+                mid = default_message_id(msg)
+                (state,) = ps.router.peers.values()  # the publisher is not connected to us
+                assert state.protocol == MESHSUB_V12
+                loop = asyncio.get_running_loop()
+                end = loop.time() + 5.0
+                while mid not in state.dontsend:
+                    assert loop.time() < end, (
+                        f"no IDONTWANT with rapidp2p's ID {mid.hex()}; got "
+                        f"{[m.hex() for m in state.dontsend]}"
+                    )
+                    await asyncio.sleep(0.02)
+
+
+# Every stack publishes in one pair and receives in another.
+PAIRS = [("go-peer", "rust-peer"), ("js-peer", "go-peer"), ("rust-peer", "js-peer")]
+
+
+async def wait_mesh(ps: GossipSub, n: int, timeout: float = WAIT) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while len(ps.router.mesh.get(TOPIC, ())) < n:
+        assert loop.time() < end, "the peers never joined rapidp2p's mesh"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("version", sorted(VERSIONS))
-async def test_go_and_rust_talk_through_rapidp2p(version: str) -> None:
-    """go and rust each connect only to rapidp2p; rapidp2p forwards between them."""
+@pytest.mark.parametrize(
+    ("publisher", "receiver"),
+    [pytest.param(a, b, id=f"{a}-to-{b}", marks=pytest.mark.peers(a, b)) for a, b in PAIRS],
+)
+async def test_two_stacks_talk_through_rapidp2p(
+    publisher: str, receiver: str, version: str
+) -> None:
+    """The two peers each connect only to rapidp2p; rapidp2p forwards between them."""
     async with rapid(version) as (host, ps, sub):
         addr = str(host.full_addrs[0])
         async with (
-            peer("go-peer", "--connect", addr) as go,
-            peer("rust-peer", "--connect", addr) as rust,
+            peer(publisher, "--connect", addr) as a,
+            peer(receiver, "--connect", addr) as b,
         ):
-            loop = asyncio.get_running_loop()
-            end = loop.time() + WAIT
-            while len(ps.topic_peers(TOPIC)) < 2:
-                assert loop.time() < end
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.5)
+            await wait_mesh(ps, 2)
             await ps.publish(TOPIC, b"rapid to both")
-            await go.received({"rapid to both"})
-            await rust.received({"rapid to both"})
-        # second round: each foreign stack publishes, the other one receives via rapidp2p
-        async with (
-            peer("rust-peer", "--connect", addr) as rust,
-            peer("go-peer", "--connect", addr, "--publish", "go via rapid") as go,
-        ):
-            await collect(sub, {b"go via rapid"})
-            await rust.received({"go via rapid"})
-            del go
+            await a.received({"rapid to both"})
+            await b.received({"rapid to both"})
+        # second round: the publisher's message reaches the receiver only through rapidp2p
+        text = f"{publisher} via rapid"
+        async with peer(receiver, "--connect", addr) as b:
+            await wait_mesh(ps, 1)  # rapidp2p forwards to its mesh: the receiver is in it
+            async with peer(publisher, "--connect", addr, "--publish", text):
+                await collect(sub, {text.encode()})
+                await b.received({text})

@@ -2,6 +2,7 @@
 //
 //   node peer.mjs listen [--listen MULTIADDR]
 //   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
+//   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //
 // Noise + yamux over TCP, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
@@ -34,7 +35,8 @@ const STREAM_LIMIT = 1024
 function usage (message) {
   process.stderr.write(`error: ${message}\n` +
     'usage: peer.mjs listen [--listen MULTIADDR]\n' +
-    '       peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]\n')
+    '       peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]\n' +
+    '       peer.mjs pubsub --help\n')
   process.exit(2)
 }
 
@@ -231,11 +233,21 @@ async function dial (opts) {
   process.exit(failed ? 1 : 0)
 }
 
-const opts = parseArgs(process.argv.slice(2))
-try {
-  if (opts.command === 'listen') await listen(opts)
-  else await dial(opts)
-} catch (err) {
-  process.stderr.write(`${opts.command} failed: ${err?.stack ?? err}\n`)
-  process.exit(1)
+if (process.argv[2] === 'pubsub') {
+  const { runPubsub } = await import('./pubsub.mjs')
+  try {
+    await runPubsub(process.argv.slice(3))
+  } catch (err) {
+    process.stderr.write(`pubsub failed: ${err?.stack ?? err}\n`)
+    process.exit(1)
+  }
+} else {
+  const opts = parseArgs(process.argv.slice(2))
+  try {
+    if (opts.command === 'listen') await listen(opts)
+    else await dial(opts)
+  } catch (err) {
+    process.stderr.write(`${opts.command} failed: ${err?.stack ?? err}\n`)
+    process.exit(1)
+  }
 }

@@ -8,7 +8,8 @@
 //! `--connect`; once a peer subscribed to T is connected it publishes each `--publish`
 //! (printing `PUBLISHED <msg>`), and prints `RECEIVED <data>` for every message received on T,
 //! until killed or stdin closes. Messages are signed and verified strictly, peer scoring is on
-//! (rust-libp2p's default parameters), message IDs are the default (from || seqno).
+//! (rust-libp2p's default parameters), message IDs are go-libp2p-pubsub's default (the `from`
+//! bytes then the 8 seqno bytes), not rust-libp2p's (base58 `from` then the decimal seqno).
 
 use std::io::Write as _;
 
@@ -28,10 +29,21 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2);
 }
 
+/// go-libp2p-pubsub's `DefaultMsgIdFn`: `from || seqno`, the bytes as they are on the wire
+/// (strict validation has checked both are there and the seqno is 8 bytes, big-endian).
+fn go_default_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut id = message.source.map(|p| p.to_bytes()).unwrap_or_default();
+    if let Some(seqno) = message.sequence_number {
+        id.extend_from_slice(&seqno.to_be_bytes());
+    }
+    gossipsub::MessageId::from(id)
+}
+
 /// A strictly signing, scoring GossipSub router for `key`.
 pub fn behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, Error> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
+        .message_id_fn(go_default_message_id)
         .build()
         .map_err(|e| format!("gossipsub config: {e}"))?;
     let mut behaviour =
