@@ -682,6 +682,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._schedule_flush()
             return st
 
+    async def ping_after_flush(self) -> float:
+        """Writes everything queued, then pings: the pong proves that the remote's muxer
+        received every byte written before it (TCP keeps the order). Returns the RTT."""
+        self._flush()
+        return await self.ping()
+
     async def ping(self) -> float:
         """A yamux-level ping; returns the round-trip time in seconds."""
         if self._conn is None or self.transport is None:

@@ -3,8 +3,9 @@
 ``sub TOPIC`` prints its own full multiaddr first, then each received message's data on its
 own line. ``pub TOPIC MESSAGE --connect MA`` waits (up to ``--wait`` s) until a peer
 subscribed to TOPIC is connected, publishes, and exits 0 only once at least one peer consumed
-the message (read it and closed its side of our stream); it says how many did, and exits 1
-when none did within the wait.
+the message (read it and closed its side of our stream) or, for peers that never close their
+side (js-libp2p), its libp2p stack acknowledged every byte; it says how many of each, and exits
+1 when no peer did within the wait.
 """
 
 from __future__ import annotations
@@ -119,14 +120,18 @@ async def _pub(args: argparse.Namespace) -> int:
         receipt = await ps.publish_confirmed(
             args.topic, args.message.encode(), timeout=max(1.0, deadline - loop.time())
         )
-        sent, consumed = len(receipt.sent_to), len(receipt.consumed_by)
-        if not consumed:
+        sent = len(receipt.sent_to)
+        consumed, received = len(receipt.consumed_by), len(receipt.received_by)
+        if not receipt.delivered:
             hint = " (they may require signed messages: drop --no-sign)" if args.no_sign else ""
             raise CliError(
-                f"no peer confirmed the message: sent to {sent} peer(s), none consumed it "
+                f"no peer confirmed the message: sent to {sent} peer(s), none received it "
                 f"within {args.wait} s{hint}"
             )
-        print(f"delivered to {consumed} of {sent} peer(s)", file=sys.stderr)
+        detail = f"{consumed} read it"
+        if received:
+            detail += f", {received} acknowledged receipt without a sign of reading"
+        print(f"delivered to {consumed + received} of {sent} peer(s): {detail}", file=sys.stderr)
     finally:
         with contextlib.suppress(Exception):
             await host.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import inspect
 import itertools
 import logging
@@ -48,7 +49,15 @@ if TYPE_CHECKING:
     from rapidp2p.host import Host
     from rapidp2p.peer import PeerId
 
-__all__ = ["FloodSub", "GossipSub", "PubSub", "PublishReceipt", "Subscription", "Validator"]
+__all__ = [
+    "Delivery",
+    "FloodSub",
+    "GossipSub",
+    "PubSub",
+    "PublishReceipt",
+    "Subscription",
+    "Validator",
+]
 
 log = logging.getLogger("rapidp2p.pubsub")
 
@@ -101,6 +110,19 @@ class Subscription:
             self._queue.put_nowait(None)
 
 
+class Delivery(enum.Enum):
+    """How far one graceful end of a pubsub stream got."""
+
+    #: The peer closed its side after reading ours to the end: it consumed everything.
+    CONSUMED = "consumed"
+    #: The peer's muxer acknowledged every byte (a ping answered after them) but the peer
+    #: does not close its side (js-libp2p's gossipsub keeps inbound streams open), so its
+    #: reading cannot be observed. The host's close linger still gives it time to read.
+    RECEIVED = "received"
+    #: Neither: reset, connection lost, or no answer in time.
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class PublishReceipt:
     """What :meth:`PubSub.publish_confirmed` knows about one message's delivery."""
@@ -110,11 +132,14 @@ class PublishReceipt:
     sent_to: frozenset[PeerId]
     #: Those of them that consumed it: they read our stream to its end and closed their side.
     consumed_by: frozenset[PeerId]
+    #: Those whose libp2p stack acknowledged the bytes without a sign of reading them (see
+    #: :attr:`Delivery.RECEIVED`); disjoint from ``consumed_by``.
+    received_by: frozenset[PeerId] = frozenset()
 
     @property
     def delivered(self) -> bool:
-        """True when at least one peer consumed the message."""
-        return bool(self.consumed_by)
+        """True when at least one peer consumed the message or acknowledged its bytes."""
+        return bool(self.consumed_by or self.received_by)
 
 
 class _PeerLink:
@@ -135,13 +160,13 @@ class _PeerLink:
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
         self.ending: float | None = None  # timeout of the graceful end asked for
-        self.ended: list[asyncio.Future[bool]] = []
+        self.ended: list[asyncio.Future[Delivery]] = []
 
-    def settle(self, ok: bool) -> None:
+    def settle(self, outcome: Delivery) -> None:
         waiters, self.ended = self.ended, []
         for w in waiters:
             if not w.done():
-                w.set_result(ok)
+                w.set_result(outcome)
 
 
 def _ip_of(mux: Any) -> str | None:
@@ -247,31 +272,36 @@ class PubSub:
         message of a long-lived node this way.
         """
         msg, targets = await self._publish(topic, data)
-        consumed = await self.end_streams(targets, timeout=timeout)
-        return PublishReceipt(msg, frozenset(targets), frozenset(consumed))
+        outcomes = await self.end_streams(targets, timeout=timeout)
+        return PublishReceipt(
+            msg,
+            frozenset(targets),
+            frozenset(p for p, o in outcomes.items() if o is Delivery.CONSUMED),
+            frozenset(p for p, o in outcomes.items() if o is Delivery.RECEIVED),
+        )
 
     async def end_streams(
         self, peers: Iterable[PeerId] | None = None, *, timeout: float = 10.0
-    ) -> set[PeerId]:
+    ) -> dict[PeerId, Delivery]:
         """Ends our outbound stream to ``peers`` (default: all) gracefully, after every queued
-        frame, and returns the peers that then closed their side (they consumed everything
-        we sent). Frames queued later open new streams."""
+        frame, and says per peer how far delivery can be shown (:class:`Delivery`). Frames
+        queued later open new streams."""
         wanted = list(self._links) if peers is None else list(peers)
-        waits: dict[PeerId, asyncio.Future[bool]] = {}
+        waits: dict[PeerId, asyncio.Future[Delivery]] = {}
         self._flush()
         for peer in wanted:
             link = self._links.get(peer)
             if link is None:
                 continue
-            fut: asyncio.Future[bool] = self.loop.create_future()
+            fut: asyncio.Future[Delivery] = self.loop.create_future()
             link.ended.append(fut)
             link.ending = timeout
             link.wake.set()
             waits[peer] = fut
         if not waits:
-            return set()
+            return {}
         await asyncio.wait(waits.values(), timeout=timeout)
-        return {p for p, f in waits.items() if f.done() and f.result()}
+        return {p: f.result() if f.done() else Delivery.FAILED for p, f in waits.items()}
 
     async def _publish(self, topic: str, data: bytes) -> tuple[Message, set[PeerId]]:
         router = self.router
@@ -375,7 +405,7 @@ class PubSub:
                     if lk.frames:
                         self.bytes_sent += _write_frames(stream, lk.frames)
                     stream.close_write_nowait()
-            lk.settle(False)
+            lk.settle(Delivery.FAILED)
         tasks = list(self._tasks) + [lk.task for lk in self._links.values() if lk.task]
         for t in tasks:
             t.cancel()
@@ -453,7 +483,7 @@ class PubSub:
             raise
         except Exception as exc:
             log.debug("no pubsub stream to %s: %s", peer, exc)
-            link.settle(False)
+            link.settle(Delivery.FAILED)
             if link.stream is None and self._links.get(peer) is link:
                 del self._links[peer]
             return None
@@ -476,13 +506,7 @@ class PubSub:
                 await stream.drain()
             timeout, link.ending = link.ending, None
             link.stream = None
-            try:
-                await stream.close(wait=True, timeout=timeout)
-            except (Libp2pError, OSError) as exc:
-                log.debug("pubsub stream to %s ended without confirmation: %s", peer, exc)
-                link.settle(False)
-            else:
-                link.settle(True)
+            link.settle(await _end_gracefully(stream, timeout or 0.0))
             return True
         except asyncio.CancelledError:
             if not self._closed:  # closing ends streams gracefully; only a failure resets
@@ -491,7 +515,7 @@ class PubSub:
         except Exception as exc:
             log.debug("pubsub stream to %s failed: %s", peer, exc)
             stream.reset()
-            link.settle(False)
+            link.settle(Delivery.FAILED)
             if self._links.get(peer) is link:
                 del self._links[peer]
                 self.router.remove_peer(peer, self.loop.time())
@@ -679,6 +703,43 @@ class PubSub:
                 self._flush()
             except Exception:
                 log.exception("pubsub heartbeat failed")
+
+
+#: After the muxer acknowledged our bytes, how long (at least, and in RTTs) a peer that reads
+#: to EOF gets to close its side before it counts as :attr:`Delivery.RECEIVED` only.
+_FIN_GRACE = 0.5
+_FIN_GRACE_RTTS = 4
+
+
+async def _end_gracefully(stream: Stream, timeout: float) -> Delivery:
+    """Half-closes ``stream`` and finds out, within ``timeout`` s, whether the peer consumed
+    what we sent (its FIN) or at least received it (a muxer ping answered after our bytes)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    fin = asyncio.ensure_future(stream.close(wait=True, timeout=timeout))
+    pong: asyncio.Future[float] | None = None
+    try:
+        with contextlib.suppress(asyncio.TimeoutError, Libp2pError):
+            await asyncio.wait_for(stream.drain(), timeout)
+        pong = asyncio.ensure_future(stream.conn.ping_after_flush())
+        await asyncio.wait({fin, pong}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not fin.done() and pong.done() and pong.exception() is None:
+            grace = max(_FIN_GRACE, _FIN_GRACE_RTTS * pong.result())
+            await asyncio.wait({fin}, timeout=min(grace, max(0.0, end - loop.time())))
+        if fin.done() and fin.exception() is None:
+            return Delivery.CONSUMED
+        if fin.done():  # reset or connection lost: the peer refused or dropped it
+            log.debug("pubsub stream ended without confirmation: %s", fin.exception())
+            return Delivery.FAILED
+        if pong.done() and pong.exception() is None:
+            return Delivery.RECEIVED
+        return Delivery.FAILED
+    finally:
+        for f in (fin, pong):
+            if f is not None and not f.done():
+                f.cancel()
+            if f is not None and f.done() and not f.cancelled():
+                f.exception()  # retrieved: no "never retrieved" warning
 
 
 #: Pieces at least this big are handed to the stream by reference; smaller ones are joined.
