@@ -141,6 +141,18 @@ class ResourceLimitError(Libp2pError):
     """A configured limit (connections, streams, handshakes, buffers) was reached."""
 
 
+class ResourceLimitExceeded(ResourceLimitError):
+    """A resource-manager scope refused a reservation; ``scope`` names it (``"system"``,
+    ``"transient"``, ``"peer:<id>"``, ``"conn"``, ...) and ``limit`` the limit that was hit
+    (``"conns_inbound"``, ``"streams"``, ``"memory"``, ``"per_ip"``, ...)."""
+
+    def __init__(self, scope: str, limit: str, detail: str = "") -> None:
+        self.scope = scope
+        self.limit = limit
+        text = f"limit reached: {scope} scope, {limit}"
+        super().__init__(f"{text} ({detail})" if detail else text)
+
+
 class StreamLimitError(ResourceLimitError):
     """No more streams may be opened now (stream limit or unacknowledged-stream backlog)."""
 
@@ -159,6 +171,11 @@ class DialError(TransportError):
 
 class UpgradeError(Libp2pError):
     """A raw connection could not be secured and multiplexed."""
+
+
+class ConnectionRefusedByPeer(UpgradeError):
+    """The listener refused our connection before securing it (a limit, a gater); its
+    reason, when it sent one, is in the message."""
 
 
 class PeerStoreError(Libp2pError):
@@ -185,6 +202,7 @@ class InvalidRecordError(KadError):
 __all__ = [
     "CidError",
     "ConnectionClosedError",
+    "ConnectionRefusedByPeer",
     "DecodeError",
     "DecryptionError",
     "DialError",
@@ -212,6 +230,7 @@ __all__ = [
     "RecordError",
     "RemoteProtocolError",
     "ResourceLimitError",
+    "ResourceLimitExceeded",
     "SignatureError",
     "StreamClosedError",
     "StreamError",

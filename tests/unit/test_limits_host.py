@@ -47,16 +47,18 @@ async def test_slowloris_handshake_is_killed_by_the_upgrade_timeout() -> None:
         assert server.connections() == []
 
 
-async def test_pending_handshakes_are_capped() -> None:
-    config = HostConfig(upgrade_timeout=60.0, limits=Limits(max_pending_handshakes=2))
+async def test_pending_handshakes_are_capped_by_evicting_the_oldest() -> None:
+    config = HostConfig(upgrade_timeout=60.0, allowlist=[], limits=Limits(max_pending_handshakes=2))
     async with host_pair("tcp", server_config=config) as (client, server):
-        held = [await _open_raw(server) for _ in range(2)]
+        held = [await _open_raw(server)]
+        await _until(lambda: server.limiter.pending == 1, "one pending handshake")
+        held.append(await _open_raw(server))
         await _until(lambda: server.limiter.pending == 2, "two pending handshakes")
         reader, writer = await _open_raw(server)
-        assert await _wait_closed_by_server(reader) == b""  # refused before any negotiation
-        writer.close()
-        assert server.limiter.pending == 2
-        for _, w in held:
+        # The table is full: the oldest silent one makes room for the newcomer.
+        assert await _wait_closed_by_server(held[0][0]) == b""
+        assert server.limiter.pending == 2 and server.limiter.evicted == 1
+        for _, w in [*held, (reader, writer)]:
             w.close()
         await _until(lambda: server.limiter.pending == 0, "pending handshakes released")
         # once they are gone, real peers get in again
@@ -66,7 +68,7 @@ async def test_pending_handshakes_are_capped() -> None:
 
 
 async def test_per_ip_connection_cap() -> None:
-    config = HostConfig(limits=Limits(max_connections_per_ip=2))
+    config = HostConfig(allowlist=[], limits=Limits(max_connections_per_ip=2))
     async with host_pair("tcp", server_config=config) as (client, server):
         others = [await Host.create() for _ in range(2)]
         try:
@@ -85,7 +87,8 @@ async def test_per_ip_connection_cap() -> None:
 
 async def test_per_ip_rate_limit() -> None:
     limits = Limits(connection_burst_per_ip=2, connection_rate_per_ip=1e-6)
-    async with host_pair("tcp", server_config=HostConfig(limits=limits)) as (client, server):
+    config = HostConfig(allowlist=[], limits=limits)
+    async with host_pair("tcp", server_config=config) as (client, server):
         extra = await Host.create()
         try:
             await client.connect(server_info(server))

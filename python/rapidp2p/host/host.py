@@ -31,10 +31,12 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.limits import ConnectionLimiter, Limits
-from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
+from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.multistream import select_inbound, select_outbound, select_outbound_lazy
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
+from rapidp2p.resources.allowlist import DEFAULT_ALLOWLIST, Allowlist
 from rapidp2p.transport.base import Listener, Transport, parse_components
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
@@ -83,6 +85,11 @@ class HostConfig:
     #: Seconds :meth:`Host.close` waits for remote peers to consume what was written (their
     #: side of each stream closed or reset) before the sockets close; 0 closes at once.
     close_linger: float = 2.0
+    #: Networks (CIDRs, IPs or ``/ip4|ip6/../ipcidr/..`` multiaddrs) exempt from the per-IP
+    #: cap and rate, with their own totals (``Limits.allowlist_*``); loopback by default.
+    allowlist: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWLIST))
+    #: Deadlines of each upgrade stage (first byte, multistream, security, muxer).
+    stage_timeouts: StageTimeouts = field(default_factory=StageTimeouts)
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -128,8 +135,12 @@ class Host:
             muxer_options=self._muxer_options(),
             security_protocols=self.config.security_protocols,
             early_muxer=self.config.early_muxer_negotiation,
+            stage_timeouts=self.config.stage_timeouts,
         )
-        self.limiter = ConnectionLimiter(self.config.limits)
+        self.limiter = ConnectionLimiter(self.config.limits, Allowlist(self.config.allowlist))
+        self.upgrader.on_stage = self.limiter.progress
+        self._refuser = ConnectionRefuser()
+        self._refusal_log = RefusalLog()
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
         self._handler_ids: dict[str, str] = {}
@@ -304,35 +315,50 @@ class Host:
         if self._closed:
             mux.abort()
             return
-        reason = self.limiter.admit_inbound(ip, mux.loop.time())
-        if reason is not None:
-            log.debug("refusing inbound connection from %s: %s", remote, reason)
-            mux.abort(ResourceLimitError(reason))
+        refusal = self.limiter.admit_inbound(
+            ip, mux.loop.time(), mux, lambda: self._evict_pending(mux)
+        )
+        if refusal is not None:
+            self._refuse_inbound(mux, remote or ip, refusal)
             return
-        self._spawn(self._upgrade_inbound(mux, ip))
+        self._spawn(self._upgrade_inbound(mux))
 
-    async def _upgrade_inbound(self, mux: MuxedConnection, ip: str | None) -> None:
+    def _refuse_inbound(self, mux: MuxedConnection, who: object, err: ResourceLimitError) -> None:
+        """Tells the dialer why (where the protocol allows it) and logs it, rate-limited."""
+        self._refusal_log.refused(f"inbound connection from {who}", err)
+        self._refuser.refuse(mux, err)
+
+    def _evict_pending(self, mux: MuxedConnection) -> None:
+        from rapidp2p.exceptions import ResourceLimitExceeded
+
+        err = ResourceLimitExceeded(
+            "transient", "pending", "evicted: the oldest least-progressed pending handshake"
+        )
+        self._refusal_log.refused(f"pending connection from {mux.remote_addr}", err)
+        mux.abort(err)
+
+    async def _upgrade_inbound(self, mux: MuxedConnection) -> None:
         try:
             await self.upgrader.upgrade_inbound(mux)
         except (Libp2pError, OSError, asyncio.IncompleteReadError) as exc:
-            self.limiter.handshake_done(False, ip)
+            self.limiter.handshake_done(mux, False)
             log.debug("inbound upgrade failed: %s", exc)
             return
         except BaseException:
-            self.limiter.handshake_done(False, ip)
+            self.limiter.handshake_done(mux, False)
             mux.abort()
             raise
-        self.limiter.handshake_done(True, ip)
-        self._add_connection(mux, ip)
+        self.limiter.handshake_done(mux, True)
+        self._add_connection(mux, mux)
 
-    def _add_connection(self, mux: MuxedConnection, ip: str | None) -> None:
+    def _add_connection(self, mux: MuxedConnection, key: object) -> None:
         peer = mux.remote_peer
         if mux.is_closed:
-            self.limiter.connection_closed(ip)
+            self.limiter.connection_closed(key)
             for task in list(mux.handler_tasks):
                 task.cancel()
             return
-        mux.on_close.append(lambda m: self._on_connection_closed(m, ip))
+        mux.on_close.append(lambda m: self._on_connection_closed(m, key))
         conns = self._conns.setdefault(peer, [])
         first = not conns
         conns.append(mux)
@@ -355,8 +381,8 @@ class Host:
         if mux.remote_addr is not None and mux.direction == "outbound" and hasattr(ps, "add_addrs"):
             ps.add_addrs(mux.remote_peer, [mux.remote_addr])
 
-    def _on_connection_closed(self, mux: MuxedConnection, ip: str | None) -> None:
-        self.limiter.connection_closed(ip)
+    def _on_connection_closed(self, mux: MuxedConnection, key: object) -> None:
+        self.limiter.connection_closed(key)
         for task in list(mux.handler_tasks):  # handlers of a dead connection end with it
             task.cancel()
         conns = self._conns.get(mux.remote_peer)
@@ -510,9 +536,10 @@ class Host:
         if transport is None:
             transport = self._transport_for(addr)
         ip = _ip_of(addr)
-        reason = self.limiter.admit_outbound(ip)
-        if reason is not None:
-            raise ResourceLimitError(reason)
+        key = object()
+        refusal = self.limiter.admit_outbound(ip, key, asyncio.get_running_loop().time())
+        if refusal is not None:
+            raise refusal
         mux: MuxedConnection | None = None
         ok = False
         try:
@@ -528,10 +555,10 @@ class Host:
         except asyncio.TimeoutError:
             raise TransportError(f"dial to {addr} timed out") from None
         finally:
-            self.limiter.handshake_done(ok, ip)
+            self.limiter.handshake_done(key, ok)
             if not ok and mux is not None:
                 mux.abort()
-        self._add_connection(mux, ip)
+        self._add_connection(mux, key)
         return mux
 
     async def ping(self, peer: Any, count: int = 1) -> list[float]:

@@ -23,9 +23,12 @@ from rapidp2p import _core
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p.exceptions import (
     ConnectionClosedError,
+    ConnectionRefusedByPeer,
     HandshakeError,
     Libp2pError,
     NegotiationError,
+    ProtocolNotSupported,
+    ResourceLimitError,
     UpgradeError,
 )
 from rapidp2p.protocols.multistream import (
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.peer import PeerId
 
-__all__ = ["YAMUX_PROTOCOL_ID", "MuxerOptions", "Upgrader"]
+__all__ = ["YAMUX_PROTOCOL_ID", "MuxerOptions", "StageTimeouts", "Upgrader"]
 
 YAMUX_PROTOCOL_ID = "/yamux/1.0.0"
 
@@ -64,6 +67,77 @@ class MuxerOptions:
     keepalive_interval: float | None = 10.0
 
 
+@dataclass
+class StageTimeouts:
+    """Seconds each upgrade stage may take (None: only the whole upgrade's timeout).
+
+    A connection that has not finished its upgrade is cheap to drop: short deadlines per stage
+    keep silent or dripping sockets from holding a pending-handshake slot for the whole
+    ``upgrade_timeout``.
+    """
+
+    first_byte: float | None = 5.0
+    multistream: float | None = 5.0
+    security: float | None = 10.0
+    muxer: float | None = 5.0
+
+    def as_tuple(self) -> tuple[float | None, ...]:
+        return (self.first_byte, self.multistream, self.security, self.muxer)
+
+
+#: Stage numbers reported to ``on_stage``: 1 first byte seen, 2 security protocol agreed,
+#: 3 secured (remote peer known), 4 muxer running.
+STAGE_FIRST_BYTE, STAGE_MULTISTREAM, STAGE_SECURED, STAGE_DONE = 1, 2, 3, 4
+_STAGE_WAITS = ("the first byte", "multistream-select", "the security handshake", "the muxer")
+
+
+class _Watchdog:
+    """Per-stage deadline of one upgrade; tells the host how far the connection got."""
+
+    __slots__ = ("_handle", "_mux", "_on_stage", "_timeouts", "expired", "stage")
+
+    def __init__(
+        self,
+        mux: MuxedConnection,
+        timeouts: tuple[float | None, ...],
+        on_stage: Callable[[MuxedConnection, int], None] | None,
+    ) -> None:
+        self._mux = mux
+        self._timeouts = timeouts
+        self._on_stage = on_stage
+        self._handle: asyncio.TimerHandle | None = None
+        self.stage = 0
+        self.expired: str | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self.stage < len(self._timeouts):
+            t = self._timeouts[self.stage]
+            if t is not None:
+                self._handle = self._mux.loop.call_later(t, self._expire, t)
+
+    def advance(self, stage: int) -> None:
+        if stage <= self.stage or self.expired is not None:
+            return
+        self.stage = stage
+        self._arm()
+        if self._on_stage is not None:
+            self._on_stage(self._mux, stage)
+
+    def _expire(self, t: float) -> None:
+        self._handle = None
+        self.expired = f"no {_STAGE_WAITS[self.stage]} within {t} s"
+        self._mux.abort(UpgradeError(f"upgrade stalled: {self.expired}"))
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class Upgrader:
     """Secures and multiplexes raw connections for one local identity."""
 
@@ -76,9 +150,13 @@ class Upgrader:
         muxer_options: MuxerOptions | None = None,
         security_protocols: list[str] | None = None,
         early_muxer: bool = True,
+        stage_timeouts: StageTimeouts | None = None,
     ) -> None:
         self.key = key
         self.timeout = timeout
+        self.stage_timeouts = stage_timeouts or StageTimeouts()
+        #: Called with (connection, stage) as an upgrade progresses (the pending table).
+        self.on_stage: Callable[[MuxedConnection, int], None] | None = None
         self.muxer_options = muxer_options or MuxerOptions()
         self.security_protocols = [NOISE_PROTOCOL_ID]
         if enable_plaintext:
@@ -110,56 +188,45 @@ class Upgrader:
         await self._run(mux, False, None)
 
     async def _run(self, mux: MuxedConnection, initiator: bool, expected: PeerId | None) -> None:
+        dog = _Watchdog(mux, self.stage_timeouts.as_tuple(), self.on_stage)
         try:
-            await run_with_timeout(self._upgrade(mux, initiator, expected), self.timeout)
+            await run_with_timeout(self._upgrade(mux, initiator, expected, dog), self.timeout)
         except asyncio.TimeoutError:
             err = UpgradeError(f"upgrade did not finish within {self.timeout} s")
             mux.abort(err)
             raise err from None
         except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
             mux.abort(exc)
+            if dog.expired is not None:
+                raise UpgradeError(f"upgrade stalled: {dog.expired}") from exc
             if isinstance(exc, (HandshakeError, UpgradeError)):
                 raise
+            if isinstance(mux.close_reason, ResourceLimitError):  # evicted, say so
+                raise UpgradeError(f"upgrade aborted: {mux.close_reason}") from exc
             raise UpgradeError(f"upgrade failed: {exc}") from exc
         except BaseException:
             mux.abort()
             raise
+        finally:
+            dog.cancel()
+        dog.advance(STAGE_DONE)
 
     async def _upgrade(
-        self, mux: MuxedConnection, initiator: bool, expected: PeerId | None
+        self, mux: MuxedConnection, initiator: bool, expected: PeerId | None, dog: _Watchdog
     ) -> None:
         raw = mux.raw_stream()
         if mux.transport is None:
             raise ConnectionClosedError("connection closed before the upgrade")
         buffered = getattr(mux, "_raw", None)
-        cork = _CorkedStream(raw, None if buffered is None else buffered.__len__)
-        secure: Any = cork
-        protocols = self.security_protocols
-        if initiator and len(protocols) == 1:
-            # Zero round trips: the answers are checked when the handshake first reads.
-            secure = await select_outbound_lazy(cork, protocols[0], timeout=None)
-            security = protocols[0]
-        elif initiator:
-            security = await select_outbound(cork, protocols, lazy=True, timeout=None)
-        else:
-            security = await select_inbound(cork, protocols, timeout=None)
-        session: SecureSession
-        if security == NOISE_PROTOCOL_ID:
-            early = self.muxers if self.early_muxer else []
-            ident = self.noise_identity
-            if ident.key is not self.key:  # the key was replaced after construction
-                ident = self.noise_identity = NoiseIdentity(self.key)
+        cork = _CorkedStream(raw, None if buffered is None else buffered.__len__, dog)
+        try:
+            session = await self._secure(cork, initiator, expected, dog)
+        except NegotiationError as exc:
             if initiator:
-                session = await noise_outbound(secure, self.key, expected, early, identity=ident)
-            else:
-                session = await noise_inbound(secure, self.key, early, identity=ident)
-        elif security == PLAINTEXT_PROTOCOL_ID:
-            session = await plaintext_handshake(secure, self.key, expected)
-        else:  # pragma: no cover - select_* only returns what we offered
-            raise NegotiationError(f"unexpected security protocol {security!r}")
-        if isinstance(secure, LazyNegotiatedStream):
-            await secure.confirm()  # a handshake that never read (cannot happen with Noise)
+                await _raise_if_refused(cork, exc)
+            raise
         cork.flush()  # the handshake's last message goes before any muxer byte
+        dog.advance(STAGE_SECURED)
         mux.remote_peer = session.remote_peer
         # MuxedConnection does not declare remote_key (yet); the host reads it with getattr.
         mux.remote_key = session.remote_key  # type: ignore[attr-defined]
@@ -189,6 +256,40 @@ class Upgrader:
             return
         await self._negotiate_muxer_secured(mux, session, initiator, kwargs)
 
+    async def _secure(
+        self, cork: _CorkedStream, initiator: bool, expected: PeerId | None, dog: _Watchdog
+    ) -> SecureSession:
+        """multistream-select for the security protocol, then its handshake."""
+        secure: Any = cork
+        protocols = self.security_protocols
+        if initiator and len(protocols) == 1:
+            # Zero round trips: the answers are checked when the handshake first reads.
+            secure = await select_outbound_lazy(cork, protocols[0], timeout=None)
+            security = protocols[0]
+        elif initiator:
+            security = await select_outbound(cork, protocols, lazy=True, timeout=None)
+            dog.advance(STAGE_MULTISTREAM)
+        else:
+            security = await select_inbound(cork, protocols, timeout=None)
+            dog.advance(STAGE_MULTISTREAM)
+        session: SecureSession
+        if security == NOISE_PROTOCOL_ID:
+            early = self.muxers if self.early_muxer else []
+            ident = self.noise_identity
+            if ident.key is not self.key:  # the key was replaced after construction
+                ident = self.noise_identity = NoiseIdentity(self.key)
+            if initiator:
+                session = await noise_outbound(secure, self.key, expected, early, identity=ident)
+            else:
+                session = await noise_inbound(secure, self.key, early, identity=ident)
+        elif security == PLAINTEXT_PROTOCOL_ID:
+            session = await plaintext_handshake(secure, self.key, expected)
+        else:  # pragma: no cover - select_* only returns what we offered
+            raise NegotiationError(f"unexpected security protocol {security!r}")
+        if isinstance(secure, LazyNegotiatedStream):
+            await secure.confirm()  # a handshake that never read (cannot happen with Noise)
+        return session
+
     async def _negotiate_muxer_secured(
         self, mux: MuxedConnection, session: SecureSession, initiator: bool, kwargs: dict[str, Any]
     ) -> None:
@@ -212,12 +313,15 @@ class _CorkedStream:
     by anything else (the muxer).
     """
 
-    __slots__ = ("_buffered", "_inner", "_pending")
+    __slots__ = ("_buffered", "_dog", "_inner", "_pending")
 
-    def __init__(self, inner: Any, buffered: Callable[[], int] | None) -> None:
+    def __init__(
+        self, inner: Any, buffered: Callable[[], int] | None, dog: _Watchdog | None = None
+    ) -> None:
         self._inner = inner
         self._buffered = buffered
         self._pending: list[bytes] = []
+        self._dog = dog
 
     def write(self, data: bytes) -> None:
         self._pending.append(data)
@@ -237,15 +341,50 @@ class _CorkedStream:
         if self._pending and (self._buffered is None or self._buffered() < need):
             self.flush()
 
+    def _got_data(self) -> None:
+        dog = self._dog
+        if dog is not None and dog.stage == 0:
+            dog.advance(STAGE_FIRST_BYTE)
+
     async def read(self, n: int = -1) -> bytes:
         self._before_read(1)
         data: bytes = await self._inner.read(n)
+        if data:
+            self._got_data()
         return data
 
     async def readexactly(self, n: int) -> bytes:
         self._before_read(n)
         data: bytes = await self._inner.readexactly(n)
+        self._got_data()
         return data
+
+
+#: Seconds a refused dialer waits for the listener's reason after its ``na``.
+REASON_WAIT = 1.0
+
+
+async def _raise_if_refused(stream: _CorkedStream, exc: NegotiationError) -> None:
+    """After a ``na`` to our security protocol, read the listener's ``refused: <reason>``
+    message (see :mod:`rapidp2p.host.refusal`) and raise ConnectionRefusedByPeer with it."""
+    from rapidp2p.host.refusal import REFUSED_PREFIX
+    from rapidp2p.protocols.multistream import read_message
+
+    text = str(exc)
+    at = text.find(REFUSED_PREFIX)
+    if at >= 0:  # select_outbound read it as the answer to our next proposal
+        reason = text[at + len(REFUSED_PREFIX) :].rstrip("'\"")
+    else:
+        if not isinstance(exc, ProtocolNotSupported):
+            return
+        try:
+            msg = await asyncio.wait_for(read_message(stream), REASON_WAIT)
+        except (Libp2pError, asyncio.TimeoutError, asyncio.IncompleteReadError, OSError):
+            return
+        if not msg.startswith(REFUSED_PREFIX):
+            return
+        reason = msg[len(REFUSED_PREFIX) :]
+    raise ConnectionRefusedByPeer(f"the listener refused the connection: {reason}") from exc
 
 
 def _peer_id_of(key: PrivateKey) -> PeerId:

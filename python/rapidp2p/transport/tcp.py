@@ -100,10 +100,15 @@ class TcpListener:
 
 
 class TcpTransport:
-    """Plain TCP through asyncio's ``create_server`` / ``create_connection``."""
+    """Plain TCP through asyncio's ``create_server`` / ``create_connection``.
 
-    def __init__(self, *, backlog: int = 512) -> None:
+    ``local_ip`` binds dials to that source address (a multi-homed host; tests that dial
+    from several loopback addresses).
+    """
+
+    def __init__(self, *, backlog: int = 512, local_ip: str | None = None) -> None:
         self._backlog = backlog
+        self._local_ip = local_ip
 
     def can_dial(self, addr: Multiaddr) -> bool:
         try:
@@ -157,7 +162,10 @@ class TcpTransport:
         last: BaseException | None = None
         for fam, ip in await _resolve(proto, host, port):
             try:
-                transport, conn = await loop.create_connection(factory, ip, port, family=fam)
+                local = None if self._local_ip is None else (self._local_ip, 0)
+                transport, conn = await loop.create_connection(
+                    factory, ip, port, family=fam, local_addr=local
+                )
             except OSError as exc:
                 last = exc
                 continue
