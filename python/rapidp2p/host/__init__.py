@@ -13,7 +13,7 @@ from rapidp2p.host.events import (
 )
 from rapidp2p.host.host import Host, HostConfig, StreamHandler
 from rapidp2p.host.limits import Limits
-from rapidp2p.host.upgrader import MuxerOptions, Upgrader
+from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
 
 __all__ = [
     "Event",
@@ -26,6 +26,7 @@ __all__ = [
     "PeerDisconnected",
     "PeerIdentified",
     "ProtocolsChanged",
+    "StageTimeouts",
     "StreamHandler",
     "Subscription",
     "Upgrader",
