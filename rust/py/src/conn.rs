@@ -524,6 +524,18 @@ impl PyConnection {
         self.inner.session().receive_window(stream_id)
     }
 
+    /// Caps the sum of receive windows (the resource manager's memory grant): growth stops
+    /// at it, windows already granted are kept. Called rarely (per grant), never per frame.
+    fn set_max_connection_window(&mut self, bytes: u64) {
+        self.inner.session_mut().set_max_connection_window(bytes);
+    }
+
+    /// Sum of all live streams' receive windows (bytes the peer may have in flight to us).
+    #[getter]
+    fn total_window(&self) -> u64 {
+        self.inner.session().total_window()
+    }
+
     #[getter]
     fn rtt(&self) -> Option<f64> {
         self.inner.session().rtt()

@@ -167,6 +167,17 @@ impl Session {
         self.streams.get(&id).map(|s| s.window)
     }
 
+    /// Caps the sum of all receive windows (the resource manager's memory grant): windows
+    /// already granted are kept, auto-tuning grows none while the sum is at or over it.
+    pub fn set_max_connection_window(&mut self, bytes: u64) {
+        self.cfg.max_connection_window = bytes;
+    }
+
+    /// Sum of all live streams' receive windows (what the peer may have in flight to us).
+    pub fn total_window(&self) -> u64 {
+        self.total_window
+    }
+
     /// Credit the peer still has on a live stream.
     pub fn receive_credit(&self, id: u32) -> Option<u32> {
         self.streams.get(&id).map(|s| s.credit)

@@ -407,6 +407,33 @@ fn auto_tuning_assumes_min_rtt_before_and_below_measurements() {
 }
 
 #[test]
+fn connection_window_cap_stops_growth_and_keeps_granted_windows() {
+    let rtt = 0.1;
+    let mut p = pinged_pair(rtt);
+    let id = p.c.open_stream().unwrap();
+    p.settle();
+    // Room for one doubling only: 2 * W in total.
+    p.s.set_max_connection_window(2 * u64::from(W));
+    let chunk = vec![1u8; 1 << 20];
+    for expected in [2 * W, 2 * W] {
+        while p.c.send(id, &chunk, false).unwrap() > 0 {}
+        let got = data_of(&p.c2s(), id).len() as u32;
+        p.now += rtt / 2.0;
+        p.s.ack(id, got, Some(p.now)).unwrap();
+        p.s2c();
+        assert_eq!(p.s.receive_window(id), Some(expected));
+    }
+    assert_eq!(p.s.total_window(), 2 * u64::from(W));
+    // A smaller cap later keeps the window granted (no shrinking), and stops growth.
+    p.s.set_max_connection_window(u64::from(W));
+    while p.c.send(id, &chunk, false).unwrap() > 0 {}
+    let got = data_of(&p.c2s(), id).len() as u32;
+    p.now += rtt / 2.0;
+    p.s.ack(id, got, Some(p.now)).unwrap();
+    assert_eq!(p.s.receive_window(id), Some(2 * W));
+}
+
+#[test]
 fn slow_reader_keeps_initial_window() {
     let rtt = 0.01;
     let mut p = pinged_pair(rtt);
