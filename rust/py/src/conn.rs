@@ -530,6 +530,12 @@ impl PyConnection {
         self.inner.session_mut().set_max_connection_window(bytes);
     }
 
+    /// True once auto-tuning was held back by the cap since it was last set.
+    #[getter]
+    fn window_capped(&self) -> bool {
+        self.inner.session().window_capped()
+    }
+
     /// Sum of all live streams' receive windows (bytes the peer may have in flight to us).
     #[getter]
     fn total_window(&self) -> u64 {

@@ -61,6 +61,8 @@ pub struct Session {
     goaway_received: Option<u32>,
     failed: bool,
     total_window: u64,
+    /// Auto-tuning wanted to grow a window past `max_connection_window` since the cap was set.
+    window_capped: bool,
 }
 
 impl Session {
@@ -95,6 +97,7 @@ impl Session {
             goaway_received: None,
             failed: false,
             total_window: 0,
+            window_capped: false,
             cfg,
         })
     }
@@ -171,6 +174,13 @@ impl Session {
     /// already granted are kept, auto-tuning grows none while the sum is at or over it.
     pub fn set_max_connection_window(&mut self, bytes: u64) {
         self.cfg.max_connection_window = bytes;
+        self.window_capped = false;
+    }
+
+    /// True once auto-tuning was held back by `max_connection_window` since it was last set:
+    /// the owner may reserve more memory and raise the cap (polled rarely, not per frame).
+    pub fn window_capped(&self) -> bool {
+        self.window_capped
     }
 
     /// Sum of all live streams' receive windows (what the peer may have in flight to us).
@@ -384,7 +394,11 @@ impl Session {
         let mut grown = 0u32;
         if rtt > 0.0 && now - s.epoch < 2.0 * rtt && s.window < max_window {
             let target = s.window.saturating_mul(2).min(max_window);
-            grown = (target - s.window).min(u32::try_from(room).unwrap_or(u32::MAX));
+            let allowed = u32::try_from(room).unwrap_or(u32::MAX);
+            grown = (target - s.window).min(allowed);
+            if grown < target - s.window {
+                self.window_capped = true;
+            }
             s.window += grown;
             delta += grown;
         }

@@ -414,6 +414,7 @@ fn connection_window_cap_stops_growth_and_keeps_granted_windows() {
     p.settle();
     // Room for one doubling only: 2 * W in total.
     p.s.set_max_connection_window(2 * u64::from(W));
+    assert!(!p.s.window_capped());
     let chunk = vec![1u8; 1 << 20];
     for expected in [2 * W, 2 * W] {
         while p.c.send(id, &chunk, false).unwrap() > 0 {}
@@ -424,6 +425,7 @@ fn connection_window_cap_stops_growth_and_keeps_granted_windows() {
         assert_eq!(p.s.receive_window(id), Some(expected));
     }
     assert_eq!(p.s.total_window(), 2 * u64::from(W));
+    assert!(p.s.window_capped(), "the second doubling was held back");
     // A smaller cap later keeps the window granted (no shrinking), and stops growth.
     p.s.set_max_connection_window(u64::from(W));
     while p.c.send(id, &chunk, false).unwrap() > 0 {}
