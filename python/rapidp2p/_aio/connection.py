@@ -207,6 +207,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         #: Called from ``connection_made`` (listeners use it to start the upgrade).
         self.on_made: Callable[[MuxedConnection], None] | None = None
         self.on_close: list[Callable[[MuxedConnection], None]] = []
+        #: Called with a stream id when that stream ends (resource accounting); streams still
+        #: open when the connection is lost end with ``on_close`` instead.
+        self.on_stream_end: Callable[[int], None] | None = None
         self.remote_peer: Any = None
         self.local_peer: Any = None
         self.remote_addr: Any = None
@@ -382,6 +385,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
         return len(self._streams)
 
     @property
+    def core(self) -> Any:
+        """The ``_core.Connection`` once the muxer runs, else None: for rare control calls
+        (the resource manager's window cap), never for data."""
+        return self._conn
+
+    @property
     def rtt(self) -> float | None:
         """The muxer's smoothed round-trip time in seconds, once measured."""
         return None if self._conn is None else self._conn.rtt
@@ -540,11 +549,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 if st is not None:
                     st._feed_eof()
                     if st._closed_write and not st._pending:
-                        del streams[sid]
+                        self._forget(sid)
                 if self._settle_waiters:
                     self._check_settled()
             elif kind == EV_RESET:
-                st = streams.pop(sid, None)
+                st = self._forget(sid)
                 if st is not None:
                     st._set_reset()
                 self._wake_openers()
@@ -570,6 +579,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
             st._set_reset("no stream handler")
             return
         handler(st)
+
+    def _forget(self, sid: int) -> Stream | None:
+        """A stream leaves the table (FIN both ways, or reset): tell ``on_stream_end``."""
+        st = self._streams.pop(sid, None)
+        if st is not None and self.on_stream_end is not None:
+            self.on_stream_end(sid)
+        return st
 
     def _wake_openers(self) -> None:
         waiters, self._open_waiters = self._open_waiters, []
@@ -612,11 +628,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
         with contextlib.suppress(Libp2pError):
             self._conn.close_stream(st.stream_id)
         if st._eof:
-            self._streams.pop(st.stream_id, None)
+            self._forget(st.stream_id)
         self._schedule_flush()
 
     def _reset_stream(self, st: Stream) -> None:
-        self._streams.pop(st.stream_id, None)
+        self._forget(st.stream_id)
         if self._settle_waiters:
             self._check_settled()
         if self._conn is None or self.transport is None:

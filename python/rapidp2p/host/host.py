@@ -27,16 +27,24 @@ from rapidp2p.exceptions import (
     DialError,
     Libp2pError,
     ResourceLimitError,
+    ResourceLimitExceeded,
     TransportError,
 )
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
-from rapidp2p.host.limits import ConnectionLimiter, Limits
+from rapidp2p.host.limits import ConnectionLimiter, Limits, raise_resource_limits
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
 from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.multistream import select_inbound, select_outbound, select_outbound_lazy
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.resources.allowlist import DEFAULT_ALLOWLIST, Allowlist
+from rapidp2p.resources.limits import ResourceLimits, autoscale, load_limits
+from rapidp2p.resources.manager import (
+    INITIAL_WINDOW_GRANT,
+    ConnectionScope,
+    ResourceManager,
+    StreamScope,
+)
 from rapidp2p.transport.base import Listener, Transport, parse_components
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
@@ -90,6 +98,13 @@ class HostConfig:
     allowlist: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWLIST))
     #: Deadlines of each upgrade stage (first byte, multistream, security, muxer).
     stage_timeouts: StageTimeouts = field(default_factory=StageTimeouts)
+    #: Scoped resource limits (None: computed from this machine's memory and fd limit, see
+    #: :func:`rapidp2p.resources.autoscale`), then ``limits_file`` (JSON, or TOML on 3.11+)
+    #: applied over them; never below the flat caps of ``limits``.
+    resource_limits: ResourceLimits | None = None
+    limits_file: str | None = None
+    #: Seconds between maintenance rounds (window grants, connection trimming, peer GC).
+    maintenance_interval: float = 1.0
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -141,6 +156,9 @@ class Host:
         self.upgrader.on_stage = self.limiter.progress
         self._refuser = ConnectionRefuser()
         self._refusal_log = RefusalLog()
+        self.resource_manager = ResourceManager(self._resource_limits())
+        self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}
+        self._maintenance: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
         self._handler_ids: dict[str, str] = {}
@@ -153,6 +171,13 @@ class Host:
         self.closing_deadline: float | None = None
         self._services: list[Any] = []
         self._started = False
+
+    def _resource_limits(self) -> ResourceLimits:
+        cfg = self.config
+        limits = cfg.resource_limits or autoscale()
+        if cfg.limits_file is not None:
+            limits = load_limits(cfg.limits_file, limits)
+        return raise_resource_limits(cfg.limits, limits)
 
     def _muxer_options(self) -> MuxerOptions:
         m = self.config.muxer
@@ -318,10 +343,31 @@ class Host:
         refusal = self.limiter.admit_inbound(
             ip, mux.loop.time(), mux, lambda: self._evict_pending(mux)
         )
+        if refusal is None:
+            try:
+                self._open_conn_scope(mux, "inbound", ip)
+            except ResourceLimitExceeded as err:
+                self.limiter.handshake_done(mux, False)
+                refusal = err
         if refusal is not None:
             self._refuse_inbound(mux, remote or ip, refusal)
             return
         self._spawn(self._upgrade_inbound(mux))
+
+    def _open_conn_scope(self, mux: MuxedConnection, direction: Any, ip: str | None) -> None:
+        """Reserves the connection in the resource manager (raises ResourceLimitExceeded)."""
+        cs = self.resource_manager.open_connection(
+            direction,
+            use_fd=ip is not None,
+            allowlisted=self.limiter.allowlist.allows(ip),
+        )
+        self._conn_scopes[mux] = cs
+        mux.on_stream_end = cs.stream_ended
+
+    def _close_conn_scope(self, mux: MuxedConnection) -> None:
+        cs = self._conn_scopes.pop(mux, None)
+        if cs is not None:
+            cs.close()
 
     def _refuse_inbound(self, mux: MuxedConnection, who: object, err: ResourceLimitError) -> None:
         """Tells the dialer why (where the protocol allows it) and logs it, rate-limited."""
@@ -329,12 +375,11 @@ class Host:
         self._refuser.refuse(mux, err)
 
     def _evict_pending(self, mux: MuxedConnection) -> None:
-        from rapidp2p.exceptions import ResourceLimitExceeded
-
         err = ResourceLimitExceeded(
             "transient", "pending", "evicted: the oldest least-progressed pending handshake"
         )
         self._refusal_log.refused(f"pending connection from {mux.remote_addr}", err)
+        self._close_conn_scope(mux)  # now: the newcomer takes its transient slot
         mux.abort(err)
 
     async def _upgrade_inbound(self, mux: MuxedConnection) -> None:
@@ -342,10 +387,12 @@ class Host:
             await self.upgrader.upgrade_inbound(mux)
         except (Libp2pError, OSError, asyncio.IncompleteReadError) as exc:
             self.limiter.handshake_done(mux, False)
+            self._close_conn_scope(mux)
             log.debug("inbound upgrade failed: %s", exc)
             return
         except BaseException:
             self.limiter.handshake_done(mux, False)
+            self._close_conn_scope(mux)
             mux.abort()
             raise
         self.limiter.handshake_done(mux, True)
@@ -353,8 +400,11 @@ class Host:
 
     def _add_connection(self, mux: MuxedConnection, key: object) -> None:
         peer = mux.remote_peer
+        if not mux.is_closed and not self._bind_peer_scope(mux):
+            mux.abort()
         if mux.is_closed:
             self.limiter.connection_closed(key)
+            self._close_conn_scope(mux)
             for task in list(mux.handler_tasks):
                 task.cancel()
             return
@@ -381,8 +431,43 @@ class Host:
         if mux.remote_addr is not None and mux.direction == "outbound" and hasattr(ps, "add_addrs"):
             ps.add_addrs(mux.remote_peer, [mux.remote_addr])
 
+    def _bind_peer_scope(self, mux: MuxedConnection) -> bool:
+        """Moves the connection to its peer's scope and grants its receive-window memory;
+        False when the peer scope refuses it (the connection is then closed)."""
+        cs = self._conn_scopes.get(mux)
+        if cs is None:
+            return True
+        try:
+            cs.set_peer(mux.remote_peer)
+        except ResourceLimitExceeded as err:
+            self._refusal_log.refused(f"{mux.direction} connection with {mux.remote_peer}", err)
+            mux.close_reason = err
+            return False
+        core = mux.core
+        if core is not None:
+            grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
+            core.set_max_connection_window(core.total_window + grant)
+        if self._maintenance is None and not self._closed:
+            # Not in _tasks: it is housekeeping, not work the host waits for.
+            self._maintenance = asyncio.ensure_future(self._maintain())
+        return True
+
+    async def _maintain(self) -> None:
+        """Rare housekeeping: grows window grants that auto-tuning asked for."""
+        while not self._closed:
+            await asyncio.sleep(self.config.maintenance_interval)
+            self.maintenance_round()
+
+    def maintenance_round(self) -> None:
+        """One round of :meth:`_maintain` (public so tests need not wait for the timer)."""
+        for mux, cs in list(self._conn_scopes.items()):
+            core = mux.core
+            if core is not None and cs.peer is not None and core.window_capped:
+                cs.grow_window_grant(core)
+
     def _on_connection_closed(self, mux: MuxedConnection, key: object) -> None:
         self.limiter.connection_closed(key)
+        self._close_conn_scope(mux)
         for task in list(mux.handler_tasks):  # handlers of a dead connection end with it
             task.cancel()
         conns = self._conns.get(mux.remote_peer)
@@ -540,12 +625,21 @@ class Host:
         refusal = self.limiter.admit_outbound(ip, key, asyncio.get_running_loop().time())
         if refusal is not None:
             raise refusal
+        try:
+            cs = self.resource_manager.open_connection(
+                "outbound", use_fd=ip is not None, allowlisted=self.limiter.allowlist.allows(ip)
+            )
+        except ResourceLimitExceeded:
+            self.limiter.handshake_done(key, False)
+            raise
         mux: MuxedConnection | None = None
         ok = False
         try:
             mux = await run_with_timeout(
                 transport.dial(addr, self._new_protocol), self.config.dial_timeout
             )
+            self._conn_scopes[mux] = cs
+            mux.on_stream_end = cs.stream_ended
             mux.direction = "outbound"
             mux.remote_addr = addr
             await self.upgrader.upgrade_outbound(mux, peer_id)
@@ -556,8 +650,11 @@ class Host:
             raise TransportError(f"dial to {addr} timed out") from None
         finally:
             self.limiter.handshake_done(key, ok)
-            if not ok and mux is not None:
-                mux.abort()
+            if not ok:
+                if mux is not None:
+                    mux.abort()
+                    self._conn_scopes.pop(mux, None)
+                cs.close()
         self._add_connection(mux, key)
         return mux
 
@@ -607,10 +704,18 @@ class Host:
             raise ValueError("new_stream needs at least one protocol")
         mux = await self.connect(peer)
         timeout = self.config.negotiation_timeout
+        cs = self._conn_scopes.get(mux)
+        ss: StreamScope | None = None if cs is None else cs.open_stream("outbound")
         try:
             stream = await run_with_timeout(mux.open_stream(), timeout)
-        except asyncio.TimeoutError:
-            raise ResourceLimitError("timed out waiting for a stream slot") from None
+        except BaseException as exc:
+            if ss is not None:
+                ss.done()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise ResourceLimitError("timed out waiting for a stream slot") from None
+            raise
+        if ss is not None:
+            ss.attach(stream.stream_id)
         try:
             if lazy is None:
                 lazy = len(protos) == 1
@@ -620,6 +725,8 @@ class Host:
                 stream.protocol = protos[0]
             else:
                 stream.protocol = await select_outbound(stream, protos, timeout=timeout)
+            if ss is not None:
+                ss.set_protocol(stream.protocol)
         except BaseException:
             stream.reset()
             raise
@@ -630,6 +737,15 @@ class Host:
         # connection closes); the task removes itself when it ends, so an idle stream costs
         # no done-callback, bound method or host-wide set entry (~300 B per stream).
         mux = stream.conn
+        cs = self._conn_scopes.get(mux)
+        if cs is not None:
+            try:
+                ss = cs.open_stream("inbound")
+            except ResourceLimitExceeded as err:
+                self._refusal_log.refused(f"inbound stream from {mux.remote_peer}", err)
+                stream.reset()
+                return
+            ss.attach(stream.stream_id)
         mux.handler_tasks.add(mux.loop.create_task(self._serve_stream(stream)))
 
     async def _serve_stream(self, stream: Stream) -> None:
@@ -659,6 +775,15 @@ class Host:
             ):
                 stream.reset()
                 return
+            cs = self._conn_scopes.get(mux)
+            ss = None if cs is None else cs.streams.get(stream.stream_id)
+            if ss is not None:
+                try:
+                    ss.set_protocol(proto)
+                except ResourceLimitExceeded as err:
+                    self._refusal_log.refused(f"inbound {proto} stream from {mux.remote_peer}", err)
+                    stream.reset()
+                    return
             counts[proto] = counts.get(proto, 0) + 1
             try:
                 await handler(stream)
@@ -687,6 +812,8 @@ class Host:
         if self._closed:
             return
         self._closed = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
         loop = asyncio.get_running_loop()
         linger = self.config.close_linger if linger is None else max(0.0, linger)
         deadline = self.closing_deadline = loop.time() + linger

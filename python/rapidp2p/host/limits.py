@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from rapidp2p.exceptions import ResourceLimitExceeded
 from rapidp2p.resources.allowlist import Allowlist
+from rapidp2p.resources.limits import ResourceLimits, ScopeLimit
 
-__all__ = ["STAGE_NAMES", "ConnectionLimiter", "Limits"]
+__all__ = ["STAGE_NAMES", "ConnectionLimiter", "Limits", "raise_resource_limits"]
 
 #: Upgrade stages, in order: what a pending connection waits for next.
 STAGE_NAMES = ("first byte", "multistream", "security", "muxer")
@@ -280,3 +281,46 @@ class ConnectionLimiter:
             "evicted": self.evicted,
             "blocked": dict(self.blocked),
         }
+
+
+def raise_resource_limits(limits: Limits, base: ResourceLimits) -> ResourceLimits:
+    """``base`` with every limit at least what ``limits`` (the flat caps) allows, so raising a
+    flat cap (a benchmark, a test network) is never undone by a scoped one."""
+    import dataclasses
+
+    def at_least(lim: ScopeLimit, **mins: int) -> ScopeLimit:
+        return dataclasses.replace(lim, **{k: max(getattr(lim, k), v) for k, v in mins.items()})
+
+    conns = limits.max_connections
+    streams = limits.max_streams_per_connection
+    per_proto = limits.max_inbound_streams_per_protocol
+    allow = limits.allowlist_max_connections
+    return dataclasses.replace(
+        base,
+        system=at_least(base.system, conns_inbound=conns, conns_outbound=conns, conns=conns),
+        transient=at_least(
+            base.transient,
+            conns_inbound=limits.max_pending_handshakes,
+            conns=limits.max_pending_handshakes,
+        ),
+        allowlisted_system=at_least(
+            base.allowlisted_system,
+            conns_inbound=allow,
+            conns_outbound=allow,
+            conns=allow,
+            streams_inbound=allow * 16,
+            streams_outbound=allow * 16,
+            streams=allow * 16,
+        ),
+        allowlisted_transient=at_least(
+            base.allowlisted_transient,
+            conns_inbound=limits.allowlist_max_pending_handshakes,
+            conns=limits.allowlist_max_pending_handshakes,
+        ),
+        peer=at_least(
+            base.peer, streams_inbound=streams, streams_outbound=streams, streams=streams
+        ),
+        protocol=at_least(
+            base.protocol, streams_inbound=per_proto, streams_outbound=per_proto, streams=per_proto
+        ),
+    )

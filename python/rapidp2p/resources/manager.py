@@ -1,0 +1,317 @@
+"""The resource manager: scoped accounting in go-libp2p's model.
+
+Scopes and who counts what:
+
+- ``system``: everything; ``transient``: connections not yet bound to a peer and streams not
+  yet bound to a protocol (allowlisted connections use ``allowlisted_system`` and
+  ``allowlisted_transient`` instead, with their own limits);
+- ``peer:<id>``: a remote peer's connections, streams and memory;
+- ``conn``: one connection (its memory grant for receive windows);
+- ``protocol:<id>`` / ``service:<name>``: streams of one protocol / service, whichever peer;
+- ``stream``: one stream.
+
+A connection is opened in the transient scope, moves to its peer's scope once the remote is
+authenticated (:meth:`ConnectionScope.set_peer`); a stream is opened in transient + peer +
+connection and moves from transient to its protocol once negotiated
+(:meth:`StreamScope.set_protocol`). Every refusal raises
+:class:`~rapidp2p.exceptions.ResourceLimitExceeded` naming the scope and the limit; the caller
+refuses only that stream or connection. Accounting happens per stream open/close, per
+connection and per memory grant: never per frame or per read.
+
+Memory: each connection holds a grant (reserved from conn, peer and system) that caps the sum
+of its yamux receive windows (``_core.Connection.set_max_connection_window``); auto-tuning
+beyond the grant asks for more (:meth:`ConnectionScope.grow_window_grant`, polled by the
+host's maintenance loop), and when the scopes refuse, the windows stay as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rapidp2p.exceptions import ResourceLimitExceeded
+from rapidp2p.resources.limits import MiB, ResourceLimits, autoscale
+from rapidp2p.resources.scope import (
+    Direction,
+    ResourceScope,
+    release_conn,
+    release_memory,
+    release_stream,
+    reserve_conn,
+    reserve_memory,
+    reserve_stream,
+)
+
+__all__ = ["ConnectionScope", "ResourceManager", "StreamScope"]
+
+#: First window grant of a connection beyond its streams' initial windows, and the step
+#: by which it doubles (up to the conn scope's memory limit) while auto-tuning wants more.
+INITIAL_WINDOW_GRANT = 4 * MiB
+
+
+class ResourceManager:
+    """Scopes of one host. ``stat()`` / ``blocked`` give snapshots for metrics."""
+
+    def __init__(self, limits: ResourceLimits | None = None) -> None:
+        self.limits = limits or autoscale()
+        lim = self.limits
+        self.system = ResourceScope("system", lim.system)
+        self.transient = ResourceScope("transient", lim.transient)
+        self.allowlisted_system = ResourceScope("allowlisted_system", lim.allowlisted_system)
+        self.allowlisted_transient = ResourceScope(
+            "allowlisted_transient", lim.allowlisted_transient
+        )
+        self._peers: dict[Any, ResourceScope] = {}
+        self._protocols: dict[str, ResourceScope] = {}
+        self._services: dict[str, ResourceScope] = {}
+        #: Refusals so far, keyed ``"<scope kind>/<limit>"`` (``"peer/streams_inbound"``).
+        self.blocked: dict[str, int] = {}
+
+    # ---- scopes ------------------------------------------------------------------------
+
+    def peer_scope(self, peer: Any) -> ResourceScope:
+        scope = self._peers.get(peer)
+        if scope is None:
+            scope = self._peers[peer] = ResourceScope(
+                f"peer:{peer}", self.limits.for_peer(str(peer))
+            )
+        return scope
+
+    def protocol_scope(self, proto: str) -> ResourceScope:
+        scope = self._protocols.get(proto)
+        if scope is None:
+            if len(self._protocols) >= 1024:  # protocols come from our handlers: bounded
+                self._gc(self._protocols)
+            scope = self._protocols[proto] = ResourceScope(
+                f"protocol:{proto}", self.limits.for_protocol(proto)
+            )
+        return scope
+
+    def service_scope(self, name: str) -> ResourceScope:
+        scope = self._services.get(name)
+        if scope is None:
+            scope = self._services[name] = ResourceScope(
+                f"service:{name}", self.limits.for_service(name)
+            )
+        return scope
+
+    def _gc(self, table: dict[Any, ResourceScope]) -> None:
+        for key in [k for k, s in table.items() if s.is_idle and not s.blocked]:
+            del table[key]
+
+    def _release_peer(self, peer: Any) -> None:
+        scope = self._peers.get(peer)
+        if scope is not None and scope.is_idle:
+            del self._peers[peer]
+
+    def _count(self, err: ResourceLimitExceeded) -> ResourceLimitExceeded:
+        key = f"{err.scope.split(':', 1)[0]}/{err.limit}"
+        self.blocked[key] = self.blocked.get(key, 0) + 1
+        return err
+
+    # ---- opening -----------------------------------------------------------------------
+
+    def open_connection(
+        self, direction: Direction, *, use_fd: bool = True, allowlisted: bool = False
+    ) -> ConnectionScope:
+        """Reserves a connection in the transient and system scopes, or raises."""
+        cs = ConnectionScope(self, direction, use_fd, allowlisted)
+        try:
+            reserve_conn(cs._chain, direction, use_fd)
+        except ResourceLimitExceeded as err:
+            raise self._count(err) from None
+        return cs
+
+    # ---- snapshots ---------------------------------------------------------------------
+
+    def stat(self) -> dict[str, dict[str, int]]:
+        """Usage per scope: system, transient, the allowlisted pair, each protocol and service,
+        and ``peers`` (how many peer scopes are live, and their summed usage)."""
+        out = {
+            s.name: s.stat()
+            for s in (
+                self.system,
+                self.transient,
+                self.allowlisted_system,
+                self.allowlisted_transient,
+            )
+        }
+        for s in [*self._protocols.values(), *self._services.values()]:
+            out[s.name] = s.stat()
+        peers = {"count": len(self._peers), "memory": 0, "streams": 0, "conns": 0}
+        for s in self._peers.values():
+            peers["memory"] += s.memory
+            peers["streams"] += s.streams_in + s.streams_out
+            peers["conns"] += s.conns_in + s.conns_out
+        out["peers"] = peers
+        return out
+
+    def stat_peer(self, peer: Any) -> dict[str, int] | None:
+        scope = self._peers.get(peer)
+        return None if scope is None else scope.stat()
+
+
+class ConnectionScope:
+    """One connection's accounting; owned by the host for the connection's life."""
+
+    __slots__ = (
+        "_chain",
+        "_mgr",
+        "_stream_base",
+        "allowlisted",
+        "closed",
+        "direction",
+        "grant",
+        "peer",
+        "scope",
+        "streams",
+        "use_fd",
+    )
+
+    def __init__(
+        self, mgr: ResourceManager, direction: Direction, use_fd: bool, allowlisted: bool
+    ) -> None:
+        self._mgr = mgr
+        self.direction = direction
+        self.use_fd = use_fd
+        self.allowlisted = allowlisted
+        self.scope = ResourceScope("conn", mgr.limits.conn)
+        self.peer: Any = None
+        system = mgr.allowlisted_system if allowlisted else mgr.system
+        transient = mgr.allowlisted_transient if allowlisted else mgr.transient
+        self._chain: list[ResourceScope] = [self.scope, transient, system]
+        #: What a new stream reserves from besides its own scope (conn, peer, transient, system).
+        self._stream_base: list[ResourceScope] = [self.scope, transient, system]
+        #: Memory reserved for receive windows beyond the streams' initial ones.
+        self.grant = 0
+        self.streams: dict[int, StreamScope] = {}
+        self.closed = False
+
+    @property
+    def system(self) -> ResourceScope:
+        return self._chain[-1]
+
+    def set_peer(self, peer: Any) -> None:
+        """The remote is authenticated: move from transient to its peer scope, or raise."""
+        mgr = self._mgr
+        ps = mgr.peer_scope(peer)
+        err = ps.check_conn(self.direction, self.use_fd)
+        if err is not None:
+            mgr._release_peer(peer)
+            raise mgr._count(err)
+        ps.add_conn(self.direction, self.use_fd)
+        self._chain[1].add_conn(self.direction, self.use_fd, -1)  # leave transient
+        self.peer = peer
+        self._chain = [self.scope, ps, self.system]
+        self._stream_base = [self.scope, ps, self._stream_base[1], self.system]
+
+    def reserve_window_grant(self, want: int, floor: int = 0) -> int:
+        """Reserves up to ``want`` bytes (halving on refusal, not below ``floor``); returns
+        what was granted (0 when even ``floor`` was refused: the windows stay as they are)."""
+        mgr = self._mgr
+        chain = [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
+        n = want
+        while n >= max(floor, 1):
+            try:
+                reserve_memory(chain, n)
+            except ResourceLimitExceeded as err:
+                last = err
+                n //= 2
+                continue
+            self.grant += n
+            return n
+        if want:
+            mgr._count(last)
+        return 0
+
+    def grow_window_grant(self, conn: Any) -> int:
+        """Auto-tuning hit the cap of ``conn`` (a ``_core.Connection``): doubles the grant if
+        the scopes agree and raises the cap; returns the bytes added."""
+        limit = self.scope.limit.memory
+        want = min(max(self.grant, INITIAL_WINDOW_GRANT), limit - self.scope.memory)
+        added = self.reserve_window_grant(want, floor=256 * 1024) if want > 0 else 0
+        base = conn.total_window if added else 0
+        if added:
+            conn.set_max_connection_window(base + added)
+        return added
+
+    def open_stream(self, direction: Direction) -> StreamScope:
+        """Reserves a stream in its own, this connection's, the peer's, transient and system
+        scopes, or raises ResourceLimitExceeded (nothing taken)."""
+        ss = StreamScope(self, direction)
+        try:
+            reserve_stream(ss.chain or (), direction)
+        except ResourceLimitExceeded as err:
+            raise self._mgr._count(err) from None
+        return ss
+
+    def stream_ended(self, stream_id: int) -> None:
+        """The muxer dropped a stream (``MuxedConnection.on_stream_end``)."""
+        ss = self.streams.pop(stream_id, None)
+        if ss is not None:
+            ss.done()
+
+    def close(self) -> None:
+        """The connection ended: gives back its streams, its grant and its slot."""
+        if self.closed:
+            return
+        self.closed = True
+        for ss in list(self.streams.values()):
+            ss.done()
+        self.streams.clear()
+        chain = [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
+        if self.grant:
+            release_memory(chain, self.grant)
+            self.grant = 0
+        release_conn(self._chain, self.direction, self.use_fd)
+        if self.peer is not None:
+            self._mgr._release_peer(self.peer)
+
+
+class StreamScope:
+    """One stream's accounting; :meth:`done` gives it back (idempotent)."""
+
+    __slots__ = ("_conn", "chain", "direction", "protocol", "stream_id")
+
+    def __init__(self, conn: ConnectionScope, direction: Direction) -> None:
+        self._conn = conn
+        self.direction = direction
+        self.protocol: str | None = None
+        self.stream_id = -1
+        self.chain: list[ResourceScope] | None = [
+            ResourceScope("stream", conn._mgr.limits.stream),
+            *conn._stream_base,
+        ]
+
+    def attach(self, stream_id: int) -> None:
+        """Ties the reservation to a muxer stream id (released when it ends)."""
+        self.stream_id = stream_id
+        self._conn.streams[stream_id] = self
+
+    def set_protocol(self, proto: str, service: str | None = None) -> None:
+        """Negotiated: moves the stream from transient to its protocol (and service) scope."""
+        chain = self.chain
+        if chain is None:
+            return
+        mgr = self._conn._mgr
+        moved = [mgr.protocol_scope(proto)]
+        if service is not None:
+            moved.append(mgr.service_scope(service))
+        for s in moved:
+            err = s.check_stream(self.direction)
+            if err is not None:
+                raise mgr._count(err)
+        transient = chain[-2]
+        transient.add_stream(self.direction, -1)
+        for s in moved:
+            s.add_stream(self.direction)
+        self.chain = [*chain[:-2], *moved, chain[-1]]
+        self.protocol = proto
+
+    def done(self) -> None:
+        chain = self.chain
+        if chain is None:
+            return
+        self.chain = None
+        release_stream(chain, self.direction)
+        if self.stream_id >= 0:
+            self._conn.streams.pop(self.stream_id, None)
