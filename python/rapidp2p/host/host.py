@@ -438,11 +438,17 @@ class Host:
         if cs is None:
             return True
         try:
-            cs.set_peer(mux.remote_peer)
+            refused = cs.set_peer(mux.remote_peer)
         except ResourceLimitExceeded as err:
             self._refusal_log.refused(f"{mux.direction} connection with {mux.remote_peer}", err)
             mux.close_reason = err
             return False
+        if refused:
+            by_id = {st.stream_id: st for st in mux.streams}
+            for sid in refused:
+                st = by_id.get(sid)
+                if st is not None:
+                    st.reset()
         core = mux.core
         if core is not None:
             grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)

@@ -284,38 +284,44 @@ class ConnectionLimiter:
 
 
 def raise_resource_limits(limits: Limits, base: ResourceLimits) -> ResourceLimits:
-    """``base`` with every limit at least what ``limits`` (the flat caps) allows, so raising a
-    flat cap (a benchmark, a test network) is never undone by a scoped one."""
+    """``base`` with every limit at least what ``limits`` (the flat caps) allows where those
+    were raised from their defaults, so raising a flat cap (a benchmark, a test network) is
+    never undone by a scoped one, while the scoped defaults and files apply otherwise."""
     import dataclasses
+
+    default = Limits()
+
+    def raised(name: str) -> int:
+        value: int = getattr(limits, name)
+        return value if value > getattr(default, name) else 0
 
     def at_least(lim: ScopeLimit, **mins: int) -> ScopeLimit:
         return dataclasses.replace(lim, **{k: max(getattr(lim, k), v) for k, v in mins.items()})
 
-    conns = limits.max_connections
-    streams = limits.max_streams_per_connection
-    per_proto = limits.max_inbound_streams_per_protocol
-    allow = limits.allowlist_max_connections
+    conns = raised("max_connections")
+    pending = raised("max_pending_handshakes")
+    streams = raised("max_streams_per_connection")
+    per_proto = raised("max_inbound_streams_per_protocol")
+    allow = raised("allowlist_max_connections")
+    allow_pending = raised("allowlist_max_pending_handshakes")
     return dataclasses.replace(
         base,
         system=at_least(base.system, conns_inbound=conns, conns_outbound=conns, conns=conns),
-        transient=at_least(
-            base.transient,
-            conns_inbound=limits.max_pending_handshakes,
-            conns=limits.max_pending_handshakes,
-        ),
+        transient=at_least(base.transient, conns_inbound=pending, conns=pending),
         allowlisted_system=at_least(
             base.allowlisted_system,
             conns_inbound=allow,
             conns_outbound=allow,
             conns=allow,
-            streams_inbound=allow * 16,
-            streams_outbound=allow * 16,
-            streams=allow * 16,
+            streams_inbound=max(streams, per_proto),
+            streams=max(streams, per_proto),
         ),
         allowlisted_transient=at_least(
             base.allowlisted_transient,
-            conns_inbound=limits.allowlist_max_pending_handshakes,
-            conns=limits.allowlist_max_pending_handshakes,
+            conns_inbound=allow_pending,
+            conns=allow_pending,
+            streams_inbound=max(streams, per_proto),
+            streams=max(streams, per_proto),
         ),
         peer=at_least(
             base.peer, streams_inbound=streams, streams_outbound=streams, streams=streams

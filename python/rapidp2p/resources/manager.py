@@ -190,8 +190,13 @@ class ConnectionScope:
     def system(self) -> ResourceScope:
         return self._chain[-1]
 
-    def set_peer(self, peer: Any) -> None:
-        """The remote is authenticated: move from transient to its peer scope, or raise."""
+    def set_peer(self, peer: Any) -> list[int]:
+        """The remote is authenticated: move from transient to its peer scope, or raise.
+
+        Streams the remote opened before (in the same segment as its last handshake message)
+        join the peer scope too; the ids of those it refuses are returned for the caller to
+        reset (their reservations are already given back).
+        """
         mgr = self._mgr
         ps = mgr.peer_scope(peer)
         err = ps.check_conn(self.direction, self.use_fd)
@@ -203,6 +208,20 @@ class ConnectionScope:
         self.peer = peer
         self._chain = [self.scope, ps, self.system]
         self._stream_base = [self.scope, ps, self._stream_base[1], self.system]
+        refused: list[int] = []
+        for sid, ss in list(self.streams.items()):
+            chain = ss.chain
+            if chain is None:
+                continue
+            err = ps.check_stream(ss.direction)
+            if err is not None:
+                mgr._count(err)
+                ss.done()
+                refused.append(sid)
+                continue
+            ps.add_stream(ss.direction)
+            chain.insert(2, ps)  # [stream, conn, peer, transient or protocol..., system]
+        return refused
 
     def reserve_window_grant(self, want: int, floor: int = 0) -> int:
         """Reserves up to ``want`` bytes (halving on refusal, not below ``floor``); returns
