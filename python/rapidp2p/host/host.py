@@ -30,6 +30,7 @@ from rapidp2p.exceptions import (
     ResourceLimitExceeded,
     TransportError,
 )
+from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.limits import ConnectionLimiter, Limits, raise_resource_limits
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
@@ -105,6 +106,8 @@ class HostConfig:
     limits_file: str | None = None
     #: Seconds between maintenance rounds (window grants, connection trimming, peer GC).
     maintenance_interval: float = 1.0
+    #: Connection manager watermarks and grace period (``host.connmgr``).
+    connmgr: ConnManagerConfig = field(default_factory=ConnManagerConfig)
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -158,6 +161,7 @@ class Host:
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
         self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}
+        self.connmgr = ConnectionManager(self, self.config.connmgr)
         self._maintenance: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
@@ -418,6 +422,7 @@ class Host:
             log.warning("peerstore: cannot record %s: %s", peer, exc)
         if first:
             self.events.emit(PeerConnected(peer, mux))
+        self.connmgr.connected(peer)
         for svc in self._services:
             hook = getattr(svc, "on_connection", None)
             if hook is not None:
@@ -470,6 +475,7 @@ class Host:
             core = mux.core
             if core is not None and cs.peer is not None and core.window_capped:
                 cs.grow_window_grant(core)
+        self.connmgr.tick()
 
     def _on_connection_closed(self, mux: MuxedConnection, key: object) -> None:
         self.limiter.connection_closed(key)
@@ -482,6 +488,7 @@ class Host:
         conns.remove(mux)
         if not conns:
             del self._conns[mux.remote_peer]
+            self.connmgr.disconnected(mux.remote_peer)
             self.events.emit(PeerDisconnected(mux.remote_peer, mux))
 
     async def connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:

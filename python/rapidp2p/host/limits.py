@@ -302,8 +302,10 @@ def raise_resource_limits(limits: Limits, base: ResourceLimits) -> ResourceLimit
     pending = raised("max_pending_handshakes")
     streams = raised("max_streams_per_connection")
     per_proto = raised("max_inbound_streams_per_protocol")
-    allow = raised("allowlist_max_connections")
-    allow_pending = raised("allowlist_max_pending_handshakes")
+    # The allowlist's own totals apply as they are (not only when raised): they are what
+    # keeps a local test network clear of limits meant for the open Internet.
+    allow = limits.allowlist_max_connections
+    allow_pending = limits.allowlist_max_pending_handshakes
     return dataclasses.replace(
         base,
         system=at_least(base.system, conns_inbound=conns, conns_outbound=conns, conns=conns),

@@ -61,6 +61,10 @@ __all__ = ["KadDHT", "is_public_addr", "provider_key"]
 
 log = logging.getLogger("rapidp2p.kad")
 
+#: The connection-manager tag of routing-table peers (go-libp2p kad's "kbucket", value 5).
+KAD_TAG = "kbucket"
+KAD_TAG_VALUE = 5
+
 _ADDR_CACHE_TTL = 30.0
 
 
@@ -257,7 +261,20 @@ class KadDHT:
     def _add_peer(self, peer: PeerId) -> None:
         if peer == self.peer_id or self._closed:
             return
-        self.routing.update(peer, self._addrs(peer), self._check_alive)
+        if self.routing.update(peer, self._addrs(peer), self._check_alive):
+            cm = getattr(self.host, "connmgr", None)
+            if cm is not None:  # the connection manager trims routing-table peers last
+                cm.tag_peer(peer, KAD_TAG, KAD_TAG_VALUE)
+
+    def _remove_peer(self, peer: PeerId) -> None:
+        self.routing.remove(peer)
+        cm = getattr(self.host, "connmgr", None)
+        if cm is not None:
+            cm.untag_peer(peer, KAD_TAG)
+
+    def keeps_peer(self, peer: PeerId) -> bool:
+        """True for routing-table peers (the peer store keeps their data)."""
+        return peer in self.routing
 
     async def _check_alive(self, peer: PeerId) -> bool:
         try:
@@ -278,7 +295,7 @@ class KadDHT:
         if self.protocol in ev.added:
             self._add_peer(ev.peer_id)
         elif self.protocol in ev.removed:
-            self.routing.remove(ev.peer_id)
+            self._remove_peer(ev.peer_id)
 
     def _learn(self, peers: Iterable[KadPeer]) -> list[bytes]:
         """Checks peer IDs, records addresses; returns the IDs worth asking."""
@@ -327,7 +344,7 @@ class KadDHT:
 
     def _rpc_failed(self, peer: PeerId, exc: BaseException) -> None:
         log.debug("kad request to %s failed: %r", peer, exc)
-        self.routing.remove(peer)
+        self._remove_peer(peer)
 
     async def _lookup(
         self,

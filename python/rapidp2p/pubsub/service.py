@@ -222,6 +222,8 @@ class PubSub:
         self._flush_handle: asyncio.Handle | None = None
         #: Pubsub bytes handed to streams (frames with their length prefixes), for metrics.
         self.bytes_sent = 0
+        #: (topic, peer) pairs tagged in the connection manager.
+        self._mesh_tagged: set[tuple[str, Any]] = set()
         for proto in self.protocols:
             host.set_stream_handler(proto, self._handle_inbound)
         host.events.on(PeerDisconnected, self._on_disconnected)
@@ -694,6 +696,21 @@ class PubSub:
             res = await res
         return _verdict(res)
 
+    def _tag_mesh_peers(self) -> None:
+        """Tags mesh peers ``pubsub:<topic>`` and protects direct peers in the host's
+        connection manager, so trimming keeps the mesh (after each heartbeat: rare)."""
+        cm = getattr(self.host, "connmgr", None)
+        if cm is None:
+            return
+        now = {(t, p) for t, peers in self.router.mesh.items() for p in peers}
+        for topic, peer in self._mesh_tagged - now:
+            cm.untag_peer(peer, f"pubsub:{topic}")
+        for topic, peer in now - self._mesh_tagged:
+            cm.tag_peer(peer, f"pubsub:{topic}", MESH_TAG_VALUE)
+        self._mesh_tagged = now
+        for peer in self.router.direct:
+            cm.protect(peer, DIRECT_PROTECT_TAG)
+
     async def _heartbeat_loop(self) -> None:
         interval = self.params.heartbeat_interval
         while True:
@@ -701,6 +718,7 @@ class PubSub:
             try:
                 self.router.heartbeat(self.loop.time())
                 self._flush()
+                self._tag_mesh_peers()
             except Exception:
                 log.exception("pubsub heartbeat failed")
 
@@ -740,6 +758,12 @@ async def _end_gracefully(stream: Stream, timeout: float) -> Delivery:
                 f.cancel()
             if f is not None and f.done() and not f.cancelled():
                 f.exception()  # retrieved: no "never retrieved" warning
+
+
+#: Connection-manager tag value of a mesh peer, per topic (go-libp2p's tag tracer: 20).
+MESH_TAG_VALUE = 20
+#: Protection tag of direct peers.
+DIRECT_PROTECT_TAG = "pubsub:direct"
 
 
 #: Pieces at least this big are handed to the stream by reference; smaller ones are joined.
