@@ -173,6 +173,11 @@ class UpgradeError(Libp2pError):
     """A raw connection could not be secured and multiplexed."""
 
 
+class ConnectionGated(Libp2pError):
+    """The connection gater refused a dial, an accepted socket, a secured or an upgraded
+    connection; the message says which hook and why."""
+
+
 class ConnectionRefusedByPeer(UpgradeError):
     """The listener refused our connection before securing it (a limit, a gater); its
     reason, when it sent one, is in the message."""
@@ -202,6 +207,7 @@ class InvalidRecordError(KadError):
 __all__ = [
     "CidError",
     "ConnectionClosedError",
+    "ConnectionGated",
     "ConnectionRefusedByPeer",
     "DecodeError",
     "DecryptionError",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
+    ConnectionGated,
     DialError,
     Libp2pError,
     ResourceLimitError,
@@ -32,9 +33,10 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
+from rapidp2p.host.gater import ConnectionGater
 from rapidp2p.host.limits import ConnectionLimiter, Limits, raise_resource_limits
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
-from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
+from rapidp2p.host.upgrader import STAGE_SECURED, MuxerOptions, StageTimeouts, Upgrader
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.multistream import select_inbound, select_outbound, select_outbound_lazy
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
@@ -108,6 +110,8 @@ class HostConfig:
     maintenance_interval: float = 1.0
     #: Connection manager watermarks and grace period (``host.connmgr``).
     connmgr: ConnManagerConfig = field(default_factory=ConnManagerConfig)
+    #: Vetoes dials and connections at each step (:mod:`rapidp2p.host.gater`).
+    gater: ConnectionGater | None = None
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -156,7 +160,7 @@ class Host:
             stage_timeouts=self.config.stage_timeouts,
         )
         self.limiter = ConnectionLimiter(self.config.limits, Allowlist(self.config.allowlist))
-        self.upgrader.on_stage = self.limiter.progress
+        self.upgrader.on_stage = self._on_stage
         self._refuser = ConnectionRefuser()
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
@@ -344,6 +348,12 @@ class Host:
         if self._closed:
             mux.abort()
             return
+        gater = self.config.gater
+        if gater is not None and not gater.intercept_accept(None, remote):
+            err = ConnectionGated(f"gater refused the connection from {remote}")
+            self._refusal_log.refused(f"inbound connection from {remote or ip}", err)
+            self._refuser.refuse(mux, err)
+            return
         refusal = self.limiter.admit_inbound(
             ip, mux.loop.time(), mux, lambda: self._evict_pending(mux)
         )
@@ -378,6 +388,17 @@ class Host:
         self._refusal_log.refused(f"inbound connection from {who}", err)
         self._refuser.refuse(mux, err)
 
+    def _on_stage(self, mux: MuxedConnection, stage: int) -> None:
+        """An upgrade progressed: the pending table's eviction order, the gater's secured hook."""
+        self.limiter.progress(mux, stage)
+        gater = self.config.gater
+        if (
+            stage == STAGE_SECURED
+            and gater is not None
+            and not gater.intercept_secured(mux.direction, mux.remote_peer, mux.remote_addr)
+        ):
+            mux.abort(ConnectionGated(f"gater refused secured connection {mux.remote_peer}"))
+
     def _evict_pending(self, mux: MuxedConnection) -> None:
         err = ResourceLimitExceeded(
             "transient", "pending", "evicted: the oldest least-progressed pending handshake"
@@ -402,16 +423,24 @@ class Host:
         self.limiter.handshake_done(mux, True)
         self._add_connection(mux, mux)
 
-    def _add_connection(self, mux: MuxedConnection, key: object) -> None:
+    def _add_connection(self, mux: MuxedConnection, key: object) -> bool:
+        """Registers an upgraded connection; False when it is closed or was refused (the
+        upgraded hook, the peer scope)."""
         peer = mux.remote_peer
-        if not mux.is_closed and not self._bind_peer_scope(mux):
+        gater = self.config.gater
+        ok = not mux.is_closed
+        if ok and gater is not None and not gater.intercept_upgraded(mux):
+            mux.abort(ConnectionGated(f"gater refused upgraded connection {peer}"))
+            ok = False
+        if ok and not self._bind_peer_scope(mux):
             mux.abort()
-        if mux.is_closed:
+            ok = False
+        if not ok:
             self.limiter.connection_closed(key)
             self._close_conn_scope(mux)
             for task in list(mux.handler_tasks):
                 task.cancel()
-            return
+            return False
         mux.on_close.append(lambda m: self._on_connection_closed(m, key))
         conns = self._conns.setdefault(peer, [])
         first = not conns
@@ -427,6 +456,7 @@ class Host:
             hook = getattr(svc, "on_connection", None)
             if hook is not None:
                 hook(mux)
+        return True
 
     def _peerstore_add_connection(self, mux: MuxedConnection) -> None:
         ps = self.peerstore
@@ -505,6 +535,9 @@ class Host:
         if peer_id is not None:
             if peer_id == self.peer_id:
                 raise DialError("cannot dial self")
+            gater = self.config.gater
+            if gater is not None and not gater.intercept_peer_dial(peer_id):
+                raise ConnectionGated(f"gater refused dialing {peer_id}")
             existing = self._live_connection(peer_id)
             if existing is not None:
                 return existing
@@ -633,6 +666,9 @@ class Host:
     ) -> MuxedConnection:
         if transport is None:
             transport = self._transport_for(addr)
+        gater = self.config.gater
+        if gater is not None and not gater.intercept_addr_dial(peer_id, addr):
+            raise ConnectionGated(f"gater refused dialing {addr}")
         ip = _ip_of(addr)
         key = object()
         refusal = self.limiter.admit_outbound(ip, key, asyncio.get_running_loop().time())
@@ -668,7 +704,11 @@ class Host:
                     mux.abort()
                     self._conn_scopes.pop(mux, None)
                 cs.close()
-        self._add_connection(mux, key)
+        if not self._add_connection(mux, key):
+            reason = mux.close_reason
+            if isinstance(reason, Libp2pError):
+                raise reason
+            raise TransportError(f"connection to {addr} closed as it was established")
         return mux
 
     async def ping(self, peer: Any, count: int = 1) -> list[float]:

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from rapidp2p.exceptions import ResourceLimitError, ResourceLimitExceeded
+from rapidp2p.exceptions import Libp2pError, ResourceLimitExceeded
 from rapidp2p.protocols.multistream._proto import _uvarint, encode_messages
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ class RefusalLog:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
-    def refused(self, what: str, err: ResourceLimitError) -> None:
-        scope = getattr(err, "scope", "?")
-        limit = getattr(err, "limit", "?")
+    def refused(self, what: str, err: Libp2pError) -> None:
+        scope = getattr(err, "scope", type(err).__name__)
+        limit = getattr(err, "limit", "")
         key = f"{str(scope).split(':', 1)[0]}/{limit}"
         now = self._clock()  # type: ignore[operator]
         last = self._last.get(key)
@@ -65,7 +65,7 @@ class ConnectionRefuser:
     def __init__(self) -> None:
         self.lingering = 0
 
-    def refuse(self, mux: MuxedConnection, err: ResourceLimitError) -> None:
+    def refuse(self, mux: MuxedConnection, err: Libp2pError) -> None:
         if mux.close_reason is None:
             mux.close_reason = err
         tr = mux.transport
@@ -74,7 +74,7 @@ class ConnectionRefuser:
         if self.lingering >= MAX_LINGERING or tr.is_closing():
             mux.abort(err)
             return
-        reason = str(err) if isinstance(err, ResourceLimitExceeded) else f"limit reached: {err}"
+        reason = str(err) if isinstance(err, ResourceLimitExceeded) else f"{err}"
         try:
             # The reason is framed here: encode_message's cache is for protocol ids.
             body = f"{REFUSED_PREFIX}{reason}"[:1000].encode() + b"\n"

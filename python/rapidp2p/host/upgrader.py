@@ -23,6 +23,7 @@ from rapidp2p import _core
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p.exceptions import (
     ConnectionClosedError,
+    ConnectionGated,
     ConnectionRefusedByPeer,
     HandshakeError,
     Libp2pError,
@@ -201,7 +202,7 @@ class Upgrader:
                 raise UpgradeError(f"upgrade stalled: {dog.expired}") from exc
             if isinstance(exc, (HandshakeError, UpgradeError)):
                 raise
-            if isinstance(mux.close_reason, ResourceLimitError):  # evicted, say so
+            if isinstance(mux.close_reason, (ResourceLimitError, ConnectionGated)):  # say so
                 raise UpgradeError(f"upgrade aborted: {mux.close_reason}") from exc
             raise UpgradeError(f"upgrade failed: {exc}") from exc
         except BaseException:
@@ -226,12 +227,14 @@ class Upgrader:
                 await _raise_if_refused(cork, exc)
             raise
         cork.flush()  # the handshake's last message goes before any muxer byte
-        dog.advance(STAGE_SECURED)
         mux.remote_peer = session.remote_peer
         # MuxedConnection does not declare remote_key (yet); the host reads it with getattr.
         mux.remote_key = session.remote_key  # type: ignore[attr-defined]
         mux.local_peer = self._peer_id()
         mux.security = session.protocol
+        dog.advance(STAGE_SECURED)  # the host's gater may abort the connection here
+        if mux.is_closed or mux.close_reason is not None:  # aborted: the socket goes soon
+            raise ConnectionClosedError(str(mux.close_reason or "closed once secured"))
         opts = self.muxer_options
         kwargs: dict[str, Any] = {
             "initiator": initiator,
