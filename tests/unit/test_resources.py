@@ -151,3 +151,30 @@ def test_scope_limit_overrides_validate() -> None:
     with pytest.raises(ValueError):
         ScopeLimit().with_overrides({"memory": -1})
     assert ScopeLimit().with_overrides({"memory": "2 KiB"}).memory == 2048
+
+
+class FakeCore:
+    """The two ``_core.Connection`` members the window grant uses."""
+
+    def __init__(self) -> None:
+        self.total_window = 3 * MiB
+        self.cap = 0
+
+    def set_max_connection_window(self, n: int) -> None:
+        self.cap = n
+
+
+def test_window_grant_grows_up_to_the_conn_scope() -> None:
+    mgr = ResourceManager(small_limits())  # conn scope 4 MiB, system 8 MiB
+    cs = mgr.open_connection("inbound")
+    cs.set_peer("A")
+    core = FakeCore()
+    assert cs.reserve_window_grant(1 * MiB) == 1 * MiB
+    # Doubling asks for at least the first-grant step (4 MiB), capped by the conn scope.
+    assert cs.grow_window_grant(core) == 3 * MiB
+    assert core.cap == 3 * MiB + 3 * MiB
+    core.cap = 0
+    assert cs.grow_window_grant(core) == 0 and cs.grant == 4 * MiB
+    assert core.cap == 0  # refused: the cap (and the windows) stay as they are
+    cs.close()
+    assert mgr.system.memory == 0
