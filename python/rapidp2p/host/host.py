@@ -35,6 +35,7 @@ from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.gater import ConnectionGater
 from rapidp2p.host.limits import ConnectionLimiter, Limits, raise_resource_limits
+from rapidp2p.host.peer_gc import PeerGC, PeerGCConfig
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
 from rapidp2p.host.upgrader import STAGE_SECURED, MuxerOptions, StageTimeouts, Upgrader
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
@@ -112,6 +113,8 @@ class HostConfig:
     connmgr: ConnManagerConfig = field(default_factory=ConnManagerConfig)
     #: Vetoes dials and connections at each step (:mod:`rapidp2p.host.gater`).
     gater: ConnectionGater | None = None
+    #: When the peer store forgets peers that left (:mod:`rapidp2p.host.peer_gc`).
+    peer_gc: PeerGCConfig = field(default_factory=PeerGCConfig)
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -166,6 +169,9 @@ class Host:
         self.resource_manager = ResourceManager(self._resource_limits())
         self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}
         self.connmgr = ConnectionManager(self, self.config.connmgr)
+        self.peer_gc = PeerGC(self.peerstore, self.config.peer_gc)
+        self.peer_gc.keepers += [self.is_connected, self.connmgr.is_tagged]
+        self.peer_gc.on_forget.append(self.connmgr.forget)
         self._maintenance: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
@@ -452,6 +458,7 @@ class Host:
         if first:
             self.events.emit(PeerConnected(peer, mux))
         self.connmgr.connected(peer)
+        self.peer_gc.connected(peer)
         for svc in self._services:
             hook = getattr(svc, "on_connection", None)
             if hook is not None:
@@ -506,6 +513,15 @@ class Host:
             if core is not None and cs.peer is not None and core.window_capped:
                 cs.grow_window_grant(core)
         self.connmgr.tick()
+        try:
+            self.peer_gc.run()
+        except Libp2pError as exc:  # a broken peer store must not stop the maintenance
+            log.warning("peerstore: forgetting peers failed: %s", exc)
+
+    def add_peer_keeper(self, keep: Callable[[PeerId], bool]) -> None:
+        """Registers a predicate: peers it returns True for keep their peer-store data after
+        they disconnect (the DHT registers its routing table)."""
+        self.peer_gc.keepers.append(keep)
 
     def _on_connection_closed(self, mux: MuxedConnection, key: object) -> None:
         self.limiter.connection_closed(key)
@@ -519,6 +535,7 @@ class Host:
         if not conns:
             del self._conns[mux.remote_peer]
             self.connmgr.disconnected(mux.remote_peer)
+            self.peer_gc.disconnected(mux.remote_peer)
             self.events.emit(PeerDisconnected(mux.remote_peer, mux))
 
     async def connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:

@@ -161,6 +161,9 @@ class KadDHT:
         self.host.events.on(PeerIdentified, self._on_identified)
         self.host.events.on(ProtocolsChanged, self._on_protocols_changed)
         self.host.events.on(PeerConnected, self._on_connected)
+        add_keeper = getattr(self.host, "add_peer_keeper", None)
+        if add_keeper is not None:  # the peer store keeps what the routing table needs
+            add_keeper(self.keeps_peer)
         me = self.peer_id.to_bytes()
         for key, entry in self.providers.provided_by(me, self._now()):
             # A persistent store remembers what we provide: keep republishing it.

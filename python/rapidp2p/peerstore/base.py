@@ -115,6 +115,30 @@ class PeerStore(ABC):
         with self._transaction():
             self._delete(peer.to_bytes())
 
+    def __len__(self) -> int:
+        """How many peers the store holds anything about."""
+        return len(self._peer_keys())
+
+    def expire(self, max_age: float, keep: Callable[[PeerId], bool] | None = None) -> int:
+        """Forgets peers whose data was last written over ``max_age`` seconds ago, except
+        those ``keep`` says to keep (connected, tagged, in the routing table); returns how
+        many were forgotten."""
+        from rapidp2p.peer import PeerId
+
+        cutoff = self._clock() - max_age
+        gone = 0
+        for key in self._stale_keys(cutoff):
+            if keep is not None and keep(PeerId.from_bytes(key)):
+                continue
+            with self._transaction():
+                self._delete(key)
+            gone += 1
+        return gone
+
+    def _stale_keys(self, cutoff: float) -> list[bytes]:
+        """Peers last written before ``cutoff`` (backends that record write times override)."""
+        return []
+
     # ---- addresses -----------------------------------------------------------------------
 
     def add_addrs(self, peer: PeerId, addrs: Iterable[Multiaddr], ttl: float = ADDRESS_TTL) -> None:

@@ -55,6 +55,10 @@ class SqlitePeerStore(PeerStore):
         with self._transaction():
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
             db.execute("CREATE TABLE IF NOT EXISTS peers (id BLOB PRIMARY KEY, data BLOB NOT NULL)")
+            cols = {r[1] for r in db.execute("PRAGMA table_info(peers)").fetchall()}
+            if "updated" not in cols:  # files written before expiry existed: add the column
+                db.execute("ALTER TABLE peers ADD COLUMN updated REAL NOT NULL DEFAULT 0")
+                db.execute("UPDATE peers SET updated = ?", (self._clock(),))
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -130,10 +134,20 @@ class SqlitePeerStore(PeerStore):
             blob = msgpack.packb(data, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
             raise PeerStoreError(f"value not storable: {exc}") from exc
-        self._query("INSERT OR REPLACE INTO peers (id, data) VALUES (?, ?)", (peer, blob))
+        self._query(
+            "INSERT OR REPLACE INTO peers (id, data, updated) VALUES (?, ?, ?)",
+            (peer, blob, self._clock()),
+        )
 
     def _delete(self, peer: bytes) -> None:
         self._query("DELETE FROM peers WHERE id = ?", (peer,))
 
     def _peer_keys(self) -> list[bytes]:
         return [bytes(r[0]) for r in self._query("SELECT id FROM peers ORDER BY id")]
+
+    def _stale_keys(self, cutoff: float) -> list[bytes]:
+        rows = self._query("SELECT id FROM peers WHERE updated < ? ORDER BY updated", (cutoff,))
+        return [bytes(r[0]) for r in rows]
+
+    def __len__(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM peers")[0][0])
