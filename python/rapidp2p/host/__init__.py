@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig, DecayingTag
 from rapidp2p.host.events import (
     Event,
     EventBus,
@@ -11,19 +12,28 @@ from rapidp2p.host.events import (
     ProtocolsChanged,
     Subscription,
 )
+from rapidp2p.host.gater import AllowAll, ConnectionGater, ListGater
 from rapidp2p.host.host import Host, HostConfig, StreamHandler
 from rapidp2p.host.limits import Limits
+from rapidp2p.host.peer_gc import PeerGCConfig
 from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
 
 __all__ = [
+    "AllowAll",
+    "ConnManagerConfig",
+    "ConnectionGater",
+    "ConnectionManager",
+    "DecayingTag",
     "Event",
     "EventBus",
     "Host",
     "HostConfig",
     "Limits",
+    "ListGater",
     "MuxerOptions",
     "PeerConnected",
     "PeerDisconnected",
+    "PeerGCConfig",
     "PeerIdentified",
     "ProtocolsChanged",
     "StageTimeouts",
