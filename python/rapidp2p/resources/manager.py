@@ -220,7 +220,7 @@ class ConnectionScope:
                 refused.append(sid)
                 continue
             ps.add_stream(ss.direction)
-            chain.insert(2, ps)  # [stream, conn, peer, transient or protocol..., system]
+            chain.insert(1, ps)  # [conn, peer, transient or protocol..., system]
         return refused
 
     def reserve_window_grant(self, want: int, floor: int = 0) -> int:
@@ -296,10 +296,9 @@ class StreamScope:
         self.direction = direction
         self.protocol: str | None = None
         self.stream_id = -1
-        self.chain: list[ResourceScope] | None = [
-            ResourceScope("stream", conn._mgr.limits.stream),
-            *conn._stream_base,
-        ]
+        # No scope object of its own: the stream scope's limits (one stream, its window's
+        # memory) hold by construction, and a stream open is the hot path of accounting.
+        self.chain: list[ResourceScope] | None = list(conn._stream_base)
 
     def attach(self, stream_id: int) -> None:
         """Ties the reservation to a muxer stream id (released when it ends)."""
@@ -312,18 +311,23 @@ class StreamScope:
         if chain is None:
             return
         mgr = self._conn._mgr
-        moved = [mgr.protocol_scope(proto)]
-        if service is not None:
-            moved.append(mgr.service_scope(service))
+        ps = mgr._protocols.get(proto) or mgr.protocol_scope(proto)
+        moved = [ps] if service is None else [ps, mgr.service_scope(service)]
+        direction = self.direction
         for s in moved:
-            err = s.check_stream(self.direction)
+            err = s.check_stream(direction)
             if err is not None:
                 raise mgr._count(err)
         transient = chain[-2]
-        transient.add_stream(self.direction, -1)
-        for s in moved:
-            s.add_stream(self.direction)
-        self.chain = [*chain[:-2], *moved, chain[-1]]
+        if direction == "inbound":
+            transient.streams_in -= 1
+            for s in moved:
+                s.streams_in += 1
+        else:
+            transient.streams_out -= 1
+            for s in moved:
+                s.streams_out += 1
+        chain[-2:-1] = moved
         self.protocol = proto
 
     def done(self) -> None:
