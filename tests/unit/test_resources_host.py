@@ -189,3 +189,18 @@ async def test_window_grant_caps_the_receive_windows_and_transfers_complete() ->
     got, grant, peak, _ = await transfer(config(conn={"memory": "1 MiB"}))
     assert got == len(data) and grant <= 1 * MiB
     assert peak <= grant + 4 * 256 * 1024
+
+
+async def test_limits_file_and_flat_limits_reach_the_host(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "limits.json"
+    path.write_text(json.dumps({"system": {"conns_inbound": 77}, "peer": {"streams": 9}}))
+    async with Host(config=HostConfig(limits_file=str(path))) as host:
+        lim = host.resource_manager.limits
+        assert lim.system.conns_inbound == 77 and lim.peer.streams == 9
+    # A raised flat cap is never undone by a scoped default.
+    async with Host(config=HostConfig(limits=Limits(max_streams_per_connection=4096))) as host:
+        lim = host.resource_manager.limits
+        assert lim.peer.streams_inbound >= 4096 and lim.system.streams_inbound >= 4096

@@ -308,8 +308,22 @@ def raise_resource_limits(limits: Limits, base: ResourceLimits) -> ResourceLimit
     allow_pending = limits.allowlist_max_pending_handshakes
     return dataclasses.replace(
         base,
-        system=at_least(base.system, conns_inbound=conns, conns_outbound=conns, conns=conns),
-        transient=at_least(base.transient, conns_inbound=pending, conns=pending),
+        system=at_least(
+            base.system,
+            conns_inbound=conns,
+            conns_outbound=conns,
+            conns=conns,
+            streams_inbound=max(streams, per_proto),
+            streams_outbound=streams,
+            streams=max(streams, per_proto),
+        ),
+        transient=at_least(
+            base.transient,
+            conns_inbound=pending,
+            conns=pending,
+            streams_inbound=max(streams, per_proto),
+            streams=max(streams, per_proto),
+        ),
         allowlisted_system=at_least(
             base.allowlisted_system,
             conns_inbound=allow,

@@ -8,7 +8,8 @@ Scopes and who counts what:
 - ``peer:<id>``: a remote peer's connections, streams and memory;
 - ``conn``: one connection (its memory grant for receive windows);
 - ``protocol:<id>`` / ``service:<name>``: streams of one protocol / service, whichever peer;
-- ``stream``: one stream.
+- ``stream``: one stream (its limits, one stream and its window, hold by construction, so no
+  object is kept per stream beyond its :class:`StreamScope`).
 
 A connection is opened in the transient scope, moves to its peer's scope once the remote is
 authenticated (:meth:`ConnectionScope.set_peer`); a stream is opened in transient + peer +
