@@ -338,6 +338,7 @@ class Host:
         mux.direction = "inbound"
         remote = None
         ip: str | None = None
+        peername: Any = None
         if mux.transport is not None:
             peername = mux.transport.get_extra_info("peername")
             if isinstance(peername, tuple) and len(peername) >= 2 and peername[0] != "memory":
@@ -364,8 +365,9 @@ class Host:
             ip, mux.loop.time(), mux, lambda: self._evict_pending(mux)
         )
         if refusal is None:
+            in_process = isinstance(peername, tuple) and peername[:1] == ("memory",)
             try:
-                self._open_conn_scope(mux, "inbound", ip)
+                self._open_conn_scope(mux, "inbound", ip, in_process)
             except ResourceLimitExceeded as err:
                 self.limiter.handshake_done(mux, False)
                 refusal = err
@@ -374,12 +376,15 @@ class Host:
             return
         self._spawn(self._upgrade_inbound(mux))
 
-    def _open_conn_scope(self, mux: MuxedConnection, direction: Any, ip: str | None) -> None:
-        """Reserves the connection in the resource manager (raises ResourceLimitExceeded)."""
+    def _open_conn_scope(
+        self, mux: MuxedConnection, direction: Any, ip: str | None, in_process: bool
+    ) -> None:
+        """Reserves the connection in the resource manager (raises ResourceLimitExceeded).
+        In-process (memory transport) connections count as allowlisted, like loopback."""
         cs = self.resource_manager.open_connection(
             direction,
             use_fd=ip is not None,
-            allowlisted=self.limiter.allowlist.allows(ip),
+            allowlisted=in_process or self.limiter.allowlist.allows(ip),
         )
         self._conn_scopes[mux] = cs
         mux.on_stream_end = cs.stream_ended
@@ -692,8 +697,11 @@ class Host:
         if refusal is not None:
             raise refusal
         try:
+            in_process = isinstance(transport, MemoryTransport)
             cs = self.resource_manager.open_connection(
-                "outbound", use_fd=ip is not None, allowlisted=self.limiter.allowlist.allows(ip)
+                "outbound",
+                use_fd=ip is not None,
+                allowlisted=in_process or self.limiter.allowlist.allows(ip),
             )
         except ResourceLimitExceeded:
             self.limiter.handshake_done(key, False)

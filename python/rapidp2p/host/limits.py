@@ -144,16 +144,13 @@ class ConnectionLimiter:
         if key is None:
             key = object()
         if self.allowlist.allows(ip):
-            if self.allowlisted_connections + self._allowlisted_pending() >= (
-                lim.allowlist_max_connections
-            ):
-                return self._refuse(
-                    "allowlist", "conns", f"{lim.allowlist_max_connections} connections"
-                )
-            if self._allowlisted_pending() >= lim.allowlist_max_pending_handshakes:
-                return self._refuse(
-                    "allowlist", "pending", f"{lim.allowlist_max_pending_handshakes} handshakes"
-                )
+            # The allowlist's own totals, never below the general ones.
+            max_conns = max(lim.allowlist_max_connections, lim.max_connections)
+            max_pending = max(lim.allowlist_max_pending_handshakes, lim.max_pending_handshakes)
+            if self.allowlisted_connections + self._allowlisted_pending() >= max_conns:
+                return self._refuse("allowlist", "conns", f"{max_conns} connections")
+            if self._allowlisted_pending() >= max_pending:
+                return self._refuse("allowlist", "pending", f"{max_pending} handshakes")
             self._pending[key] = _Pending(ip, True, now, evict)
             return None
         if self.connections >= lim.max_connections:
@@ -317,27 +314,28 @@ def raise_resource_limits(limits: Limits, base: ResourceLimits) -> ResourceLimit
             streams_outbound=streams,
             streams=max(streams, per_proto),
         ),
+        # Every connection may open a stream at once: unnegotiated streams wait in transient.
         transient=at_least(
             base.transient,
             conns_inbound=pending,
             conns=pending,
-            streams_inbound=max(streams, per_proto),
-            streams=max(streams, per_proto),
+            streams_inbound=max(streams, per_proto, conns),
+            streams=max(streams, per_proto, conns),
         ),
         allowlisted_system=at_least(
             base.allowlisted_system,
-            conns_inbound=allow,
-            conns_outbound=allow,
-            conns=allow,
+            conns_inbound=max(allow, conns),
+            conns_outbound=max(allow, conns),
+            conns=max(allow, conns),
             streams_inbound=max(streams, per_proto),
             streams=max(streams, per_proto),
         ),
         allowlisted_transient=at_least(
             base.allowlisted_transient,
-            conns_inbound=allow_pending,
-            conns=allow_pending,
-            streams_inbound=max(streams, per_proto),
-            streams=max(streams, per_proto),
+            conns_inbound=max(allow_pending, pending),
+            conns=max(allow_pending, pending),
+            streams_inbound=max(streams, per_proto, conns, allow),
+            streams=max(streams, per_proto, conns, allow),
         ),
         peer=at_least(
             base.peer, streams_inbound=streams, streams_outbound=streams, streams=streams
