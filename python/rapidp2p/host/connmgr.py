@@ -143,6 +143,8 @@ class ConnectionManager:
         self._disconnected: dict[Any, float] = {}
         self._decaying: dict[str, DecayingTag] = {}
         self._last_trim = -float("inf")
+        #: Connections a trim is closing (not counted, not trimmed again).
+        self._closing: set[Any] = set()
         #: Connections closed by trims so far (for metrics).
         self.trimmed = 0
 
@@ -252,7 +254,7 @@ class ConnectionManager:
     # ---- trimming ----------------------------------------------------------------------
 
     def _count(self) -> int:
-        return sum(len(c) for c in self.host._conns.values())
+        return sum(len(c) for c in self.host._conns.values()) - len(self._closing)
 
     def trim(self, force: bool = False) -> int:
         """Closes the least valuable unprotected peers' connections down to ``low_water``;
@@ -268,8 +270,11 @@ class ConnectionManager:
         if excess <= 0:
             return 0
         candidates = []
-        for peer, conns in self.host._conns.items():
+        for peer, all_conns in self.host._conns.items():
             if peer in self._protected:
+                continue
+            conns = [c for c in all_conns if c not in self._closing]
+            if not conns:
                 continue
             if now - self._first_seen.get(peer, now) < cfg.grace_period:
                 continue
@@ -282,8 +287,9 @@ class ConnectionManager:
             if closing + len(conns) > excess:
                 continue  # would go below the low watermark: try a peer with fewer
             closing += len(conns)
-            for c in list(conns):
-                self.host._spawn(_close_quietly(c))
+            for c in conns:
+                self._closing.add(c)
+                self.host._spawn(self._close(c))
         self.trimmed += closing
         if closing:
             log.debug(
@@ -299,9 +305,10 @@ class ConnectionManager:
             "trimmed": self.trimmed,
         }
 
-
-async def _close_quietly(conn: Any) -> None:
-    try:
-        await asyncio.wait_for(conn.close(), 5.0)
-    except Exception:
-        conn.abort()
+    async def _close(self, conn: Any) -> None:
+        try:
+            await asyncio.wait_for(conn.close(), 5.0)
+        except Exception:
+            conn.abort()
+        finally:
+            self._closing.discard(conn)
