@@ -178,3 +178,29 @@ def test_window_grant_grows_up_to_the_conn_scope() -> None:
     assert core.cap == 0  # refused: the cap (and the windows) stay as they are
     cs.close()
     assert mgr.system.memory == 0
+
+
+def test_protocol_and_service_scopes_refuse_by_name() -> None:
+    lim = small_limits(streams_inbound=100).apply(
+        {"protocols": {"/p": {"streams_inbound": 1}}, "services": {"svc": {"streams": 1}}}
+    )
+    mgr = ResourceManager(lim)
+    cs = mgr.open_connection("inbound")
+    cs.set_peer("A")
+    first = cs.open_stream("inbound")
+    first.set_protocol("/p")
+    second = cs.open_stream("inbound")
+    with pytest.raises(ResourceLimitExceeded) as info:
+        second.set_protocol("/p")
+    assert (info.value.scope, info.value.limit) == ("protocol:/p", "streams_inbound")
+    assert mgr.transient.streams_in == 1  # the refused one is still in transient
+    second.set_protocol("/q", service="svc")
+    third = cs.open_stream("inbound")
+    with pytest.raises(ResourceLimitExceeded) as info:
+        third.set_protocol("/q", service="svc")
+    assert info.value.scope == "service:svc"
+    for s in (first, second, third):
+        s.done()
+    cs.close()
+    stat = mgr.stat()
+    assert all(v.get("streams_inbound", 0) == 0 for k, v in stat.items() if k != "peers"), stat

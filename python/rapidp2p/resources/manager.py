@@ -313,14 +313,25 @@ class StreamScope:
             return
         mgr = self._conn._mgr
         ps = mgr._protocols.get(proto) or mgr.protocol_scope(proto)
-        moved = [ps] if service is None else [ps, mgr.service_scope(service)]
-        direction = self.direction
-        for s in moved:
-            err = s.check_stream(direction)
-            if err is not None:
-                raise mgr._count(err)
+        inbound = self.direction == "inbound"
+        if service is None:
+            lim = ps.limit  # inlined check: this runs per stream
+            if (
+                ps.streams_in >= lim.streams_inbound
+                if inbound
+                else ps.streams_out >= lim.streams_outbound
+            ) or ps.streams_in + ps.streams_out >= lim.streams:
+                err = ps.check_stream(self.direction)
+                raise mgr._count(err or ResourceLimitExceeded(ps.name, "streams"))
+            moved = [ps]
+        else:
+            moved = [ps, mgr.service_scope(service)]
+            for s in moved:
+                err = s.check_stream(self.direction)
+                if err is not None:
+                    raise mgr._count(err)
         transient = chain[-2]
-        if direction == "inbound":
+        if inbound:
             transient.streams_in -= 1
             for s in moved:
                 s.streams_in += 1
@@ -328,7 +339,9 @@ class StreamScope:
             transient.streams_out -= 1
             for s in moved:
                 s.streams_out += 1
-        chain[-2:-1] = moved
+        chain[-2] = ps
+        if service is not None:
+            chain.insert(-1, moved[1])
         self.protocol = proto
 
     def done(self) -> None:
