@@ -6,10 +6,13 @@ use rapidp2p_wire::{keyproto, peerid};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 
+/// Signs a message with a host identity key.
+type Signer = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A host identity key: the protobuf of its public key and a signer.
 struct HostKey {
     public_key: Vec<u8>,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Signer,
 }
 
 fn ed25519() -> HostKey {
