@@ -22,6 +22,7 @@ from rapidp2p.peer import PeerId
 from rapidp2p.protocols.echo import PROTOCOL_ID as ECHO
 from rapidp2p.protocols.echo import handle_echo
 from rapidp2p.protocols.memory import MemoryStream, memory_stream_pair
+from rapidp2p.security.noise import SecureSession
 from rapidp2p.security.tls import TLS_PROTOCOL_ID, TlsIdentity, tls_inbound, tls_outbound
 
 MUXERS = ["/yamux/1.0.0"]
@@ -119,7 +120,7 @@ def test_connection_over_tls_records_and_tampering() -> None:
 
 async def _pair(
     ka: PrivateKey, kb: PrivateKey, expected: PeerId | None, mux_a: list[str], mux_b: list[str]
-) -> tuple[object, object]:
+) -> tuple[SecureSession, SecureSession]:
     x, y = memory_stream_pair()
     out, inn = await asyncio.gather(
         tls_outbound(x, TlsIdentity(ka), expected, mux_a),
@@ -131,11 +132,11 @@ async def _pair(
 async def test_channel_handshake_and_muxer_choice() -> None:
     ka, kb = generate_keypair(), generate_keypair()
     out, inn = await _pair(ka, kb, _pid(kb), MUXERS, MUXERS)
-    assert out.remote_peer == _pid(kb) and inn.remote_peer == _pid(ka)  # type: ignore[attr-defined]
-    assert out.early_muxer == inn.early_muxer == "/yamux/1.0.0"  # type: ignore[attr-defined]
-    assert out.protocol == TLS_PROTOCOL_ID  # type: ignore[attr-defined]
+    assert out.remote_peer == _pid(kb) and inn.remote_peer == _pid(ka)
+    assert out.early_muxer == inn.early_muxer == "/yamux/1.0.0"
+    assert out.protocol == TLS_PROTOCOL_ID
     out, inn = await _pair(ka, kb, None, MUXERS, [])
-    assert out.early_muxer is None and inn.early_muxer is None  # type: ignore[attr-defined]
+    assert out.early_muxer is None and inn.early_muxer is None
 
 
 async def test_8_wrong_peer_id_fails_the_dialer_with_peer_id_mismatch() -> None:
