@@ -124,6 +124,14 @@ def targets(results: Results) -> list[dict[str, Any]]:
             None if ip is None else ours >= 0.4 * ip,
             "iperf3 not measured" if ip is None else f"{100 * ours / ip:.0f}% of {ip:.2f}",
         )
+    for row in ("upload", "download"):
+        tls, noise = v(f"{row}_tls"), v(row)
+        if tls is not None and noise is not None:
+            check(
+                f"{row}: TLS within 10% of Noise (issue 11)",
+                tls >= 0.9 * noise,
+                f"{tls:.2f} vs {noise:.2f} Gbit/s ({100 * tls / noise:.0f}%)",
+            )
     if (p := v("ping")) is not None:
         check("ping RTT median <= 100 us", p <= 100, f"{p:.0f} us")
     if (c := v("connect_rtt")) is not None:

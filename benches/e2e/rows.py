@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from benches.e2e.stacks import Stack, Unavailable, finals, run_client, server, summary
@@ -88,6 +88,16 @@ def throughput(direction: str) -> Callable[[Stack, Config], dict[str, Any]]:
         }
 
     return measure
+
+
+def over_tls(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """The same measurement with server and client offering only TLS 1.3 (``--security tls``,
+    which rapidp2p's perf and the go/rust interop peers accept)."""
+
+    def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
+        return measure(replace(stack, argv=[*stack.argv, "--security", "tls"]), cfg)
+
+    return wrapped
 
 
 def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
@@ -310,6 +320,24 @@ ROWS: list[Row] = [
         True,
         throughput("download"),
         ("rapidp2p", "iperf3", "raw-tcp", *LIBP2P[1:]),
+        "throughput",
+    ),
+    Row(
+        "upload_tls",
+        "single stream upload, TLS 1.3 instead of Noise",
+        "Gbit/s",
+        True,
+        over_tls(throughput("upload")),
+        ("rapidp2p", "go-libp2p", "rust-libp2p"),
+        "throughput",
+    ),
+    Row(
+        "download_tls",
+        "single stream download, TLS 1.3 instead of Noise",
+        "Gbit/s",
+        True,
+        over_tls(throughput("download")),
+        ("rapidp2p", "go-libp2p", "rust-libp2p"),
         "throughput",
     ),
     Row(

@@ -136,7 +136,47 @@ class NoiseTransport:
 
 def _noise_gil_release_min(value: int | None = None) -> int: ...
 
-# ---- conn: Noise transport + yamux session ---------------------------------------------------
+# ---- tls: libp2p TLS 1.3 handshake -----------------------------------------------------------
+
+TLS_SIGNING_PREFIX: bytes
+
+class TlsCertKey:
+    """A fresh ECDSA P-256 certificate key; sign ``message_to_sign`` with the identity key."""
+
+    def __init__(self) -> None: ...
+    @property
+    def message_to_sign(self) -> bytes: ...
+    def certify(self, public_key: bytes, signature: bytes) -> TlsIdentity: ...
+    def _certify_unchecked(
+        self, public_key: bytes | None = None, signature: bytes | None = None
+    ) -> TlsIdentity: ...
+
+class TlsIdentity:
+    """The host's self-signed certificate with the libp2p extension, and its key."""
+
+    @property
+    def certificate(self) -> bytes: ...
+    @property
+    def peer_id(self) -> bytes: ...
+
+class TlsHandshake:
+    """One side of a libp2p TLS 1.3 handshake (records in, records out)."""
+
+    def __init__(
+        self,
+        identity: TlsIdentity,
+        initiator: bool,
+        expected_peer: bytes | None = None,
+        muxers: list[str] = ...,
+    ) -> None: ...
+    def receive(self, data: bytes) -> None: ...
+    def data_to_send(self) -> bytes: ...
+    @property
+    def is_finished(self) -> bool: ...
+    def remote(self) -> tuple[bytes, bytes, str | None]: ...
+    def take_early_data(self) -> bytes: ...
+
+# ---- conn: Noise or TLS transport + yamux session ----------------------------------------------
 
 # Event kinds of Connection.receive_data / start_muxer: (kind, stream_id, value).
 EV_STREAM_OPENED: int  # the peer opened stream_id (already ACKed); value None
@@ -151,11 +191,11 @@ EV_GO_AWAY: int  # stream 0; value: the peer's GoAway code (int)
 def tune_allocator(trim_threshold: int = 33554432, mmap_threshold: int = 4194304) -> bool: ...
 
 class Connection:
-    """yamux over an optional Noise transport, sans-IO: one call per read, one per flush."""
+    """yamux over an optional Noise or TLS transport, sans-IO: one call per read, one per flush."""
 
     def __init__(
         self,
-        handshake: NoiseHandshake | None,
+        handshake: NoiseHandshake | TlsHandshake | None,
         *,
         initiator: bool,
         max_streams: int = 512,

@@ -90,6 +90,11 @@ class PeerIdMismatch(HandshakeError):
     """The remote proved a different peer ID than the one the dialer expected."""
 
 
+class CertificateError(HandshakeError):
+    """The peer's TLS certificate was refused: no libp2p extension, a malformed one, a bad
+    identity signature, an unsupported key, not valid now, or not exactly one certificate."""
+
+
 class DecryptionError(RemoteProtocolError):
     """A transport frame failed authentication; the connection is closed."""
 
@@ -205,6 +210,7 @@ class InvalidRecordError(KadError):
 
 
 __all__ = [
+    "CertificateError",
     "CidError",
     "ConnectionClosedError",
     "ConnectionGated",

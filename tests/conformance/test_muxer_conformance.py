@@ -1,6 +1,7 @@
-"""Muxer conformance (after go-libp2p's ``p2p/muxer/testsuite``), run over every transport.
+"""Muxer conformance (after go-libp2p's ``p2p/muxer/testsuite``), run over every transport and,
+on TCP, over both security protocols (``tcp+tls``: the dialer offers only TLS 1.3).
 
-Each case drives the full stack (Noise + yamux + the asyncio driver) through the public Host
+Each case drives the full stack (Noise or TLS + yamux + the asyncio driver) through the public Host
 and Stream API: many streams on one connection, bulk data, resets, half-close, write after
 close, GoAway. Sizes are trimmed to stay quick on 2 cores.
 """
@@ -24,10 +25,10 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host import Host, HostConfig, Limits, MuxerOptions
 
-pytestmark = pytest.mark.parametrize("transport", ["tcp", "memory"])
+pytestmark = pytest.mark.parametrize("transport", ["tcp", "memory", "tcp+tls"])
 
 ECHO = "/echo/1.0.0"
-LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "memory": "/memory/0"}
+LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "memory": "/memory/0", "tcp+tls": "/ip4/127.0.0.1/tcp/0"}
 
 
 async def echo(stream: Stream) -> None:
@@ -37,8 +38,9 @@ async def echo(stream: Stream) -> None:
     await stream.close()
 
 
-def _config() -> HostConfig:
+def _config(security: list[str] | None = None) -> HostConfig:
     return HostConfig(
+        security_protocols=security,
         limits=Limits(max_streams_per_connection=2048, max_inbound_streams_per_protocol=2048),
         muxer=MuxerOptions(max_streams=2048),
     )
@@ -48,7 +50,8 @@ def _config() -> HostConfig:
 async def pair(transport: str) -> AsyncIterator[tuple[Host, Host, str]]:
     server = await Host.create(listen=[LISTEN[transport]], config=_config())
     server.set_stream_handler(ECHO, echo)
-    client = await Host.create(config=_config())
+    tls = transport.endswith("+tls")
+    client = await Host.create(config=_config(["/tls/1.0.0"] if tls else None))
     try:
         yield client, server, str(server.full_addrs[0])
     finally:

@@ -11,7 +11,8 @@ Extensions used by rapidp2p's benchmark suite (the runner never passes them):
 and prints one ``final`` per iteration, then ``{"type": "summary", "iterations": N,
 "elapsedSeconds": T}``; ``--streams K`` runs K perf streams at once on the connection (the
 ``final`` sums their bytes); ``--concurrency C`` splits the iterations over C dialers, each with
-its own host; ``--connect-only`` makes an iteration establish a connection and close it.
+its own host; ``--connect-only`` makes an iteration establish a connection and close it;
+``--security noise|tls`` offers that one security protocol (default: the host's defaults).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ext.add_argument("--streams", type=int, default=1, metavar="K")
     ext.add_argument("--concurrency", type=int, default=1, metavar="C")
     ext.add_argument("--connect-only", action="store_true")
+    ext.add_argument(
+        "--security",
+        choices=["noise", "tls"],
+        default=None,
+        help="offer only this security protocol (default: the host's defaults)",
+    )
     ext.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
 
 
@@ -77,17 +84,22 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
-            aio_run(serve(multiaddr))
+            aio_run(serve(multiaddr, args.security))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
 
 
-def host_config() -> Any:
-    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection."""
+SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
+
+
+def host_config(security: str | None = None) -> Any:
+    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
+    ``security`` (noise or tls) restricts the security protocol to that one."""
     from rapidp2p.host import HostConfig, Limits, MuxerOptions
 
     return HostConfig(
+        security_protocols=None if security is None else [SECURITY_IDS[security]],
         limits=Limits(
             max_connections=1 << 20,
             max_pending_handshakes=4096,
@@ -104,14 +116,16 @@ def host_config() -> Any:
     )
 
 
-async def serve(multiaddr: str) -> None:
+async def serve(multiaddr: str, security: str | None = None) -> None:
     """Listens with the shared perf identity; prints the full address(es) on stdout."""
     import asyncio
 
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import PerfService, server_key
 
-    async with await Host.create(server_key(), listen=[multiaddr], config=host_config()) as host:
+    async with await Host.create(
+        server_key(), listen=[multiaddr], config=host_config(security)
+    ) as host:
         PerfService(host).start()
         for addr in host.full_addrs:
             print(addr, flush=True)
@@ -139,7 +153,7 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     emit_intermediary = args.iterations == 1 and args.streams == 1
 
     async def dialer(count: int) -> None:
-        async with Host(config=host_config()) as host:
+        async with Host(config=host_config(args.security)) as host:
             for _ in range(count):
                 _emit(await _iteration(host, target, args, clock, emit_intermediary))
                 if not args.reuse_connection:

@@ -86,7 +86,9 @@ class HostConfig:
     enable_plaintext: bool = False
     #: Offer yamux inside the Noise handshake (else multistream-select runs inside Noise).
     early_muxer_negotiation: bool = True
-    #: Security protocols offered, in order (default: ``/noise``, then plaintext if enabled).
+    #: Security protocols, in order (``/noise``, ``/tls/1.0.0``, ``/plaintext/2.0.0``). Default:
+    #: accept ``/noise`` and ``/tls/1.0.0`` (and plaintext if enabled), dial ``/noise`` alone
+    #: (zero round trips); a list given here is both accepted and proposed in its order.
     security_protocols: list[str] | None = None
     enable_ping: bool = True
     enable_identify: bool = True

@@ -1,9 +1,16 @@
 """Raw connection -> secured, multiplexed connection.
 
-multistream-select picks the security protocol (``/noise``; ``/plaintext/2.0.0`` only when
-enabled), the handshake proves the remote's identity, then the muxer: taken from the Noise
-early-negotiation extension when both sides list ``/yamux/1.0.0``, else negotiated with
-multistream-select inside the secured channel. The whole upgrade runs under one timeout.
+multistream-select picks the security protocol (``/noise`` or ``/tls/1.0.0``;
+``/plaintext/2.0.0`` only when enabled), the handshake proves the remote's identity, then the
+muxer: taken from the Noise early-negotiation extension or the TLS ALPN when both sides list
+``/yamux/1.0.0``, else negotiated with multistream-select inside the secured channel. The
+whole upgrade runs under one timeout.
+
+Which protocols: a listener accepts ``/noise`` and ``/tls/1.0.0`` (go-libp2p's default pair).
+A dialer with the default list proposes ``/noise`` alone, lazily (below): every libp2p
+implementation speaks Noise, and proposing a second protocol would cost every dial a round
+trip (the answer must be read before the handshake starts). An explicit
+``security_protocols`` list is proposed in its order (``["/tls/1.0.0"]`` dials TLS lazily).
 
 Round trips: with a single security protocol the dialer selects it lazily (as rust-libp2p's
 ``V1Lazy``): the multistream header, ``/noise`` and Noise message 1 leave in ONE write and the
@@ -47,6 +54,7 @@ from rapidp2p.security.noise import (
     noise_outbound,
 )
 from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handshake
+from rapidp2p.security.tls import TLS_PROTOCOL_ID, TlsIdentity, tls_inbound, tls_outbound
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
@@ -159,18 +167,29 @@ class Upgrader:
         #: Called with (connection, stage) as an upgrade progresses (the pending table).
         self.on_stage: Callable[[MuxedConnection, int], None] | None = None
         self.muxer_options = muxer_options or MuxerOptions()
-        self.security_protocols = [NOISE_PROTOCOL_ID]
+        #: Accepted from dialers, in our order of preference.
+        self.security_protocols = [NOISE_PROTOCOL_ID, TLS_PROTOCOL_ID]
+        #: Proposed when dialing, in order.
+        self.dial_security_protocols = [NOISE_PROTOCOL_ID]
         if enable_plaintext:
             self.security_protocols.append(PLAINTEXT_PROTOCOL_ID)
+            self.dial_security_protocols.append(PLAINTEXT_PROTOCOL_ID)
         if security_protocols is not None:
             if PLAINTEXT_PROTOCOL_ID in security_protocols and not enable_plaintext:
                 raise ValueError("plaintext security needs enable_plaintext=True")
+            known = {NOISE_PROTOCOL_ID, TLS_PROTOCOL_ID, PLAINTEXT_PROTOCOL_ID}
+            unknown = [p for p in security_protocols if p not in known]
+            if unknown or not security_protocols:
+                raise ValueError(f"unknown or no security protocols: {unknown}")
             self.security_protocols = list(security_protocols)
+            self.dial_security_protocols = list(security_protocols)
         self.muxers = [YAMUX_PROTOCOL_ID]
         #: List our muxers in the Noise handshake (saves a round trip when both sides do).
         self.early_muxer = early_muxer
         #: Our Noise static key and signed payload, shared by every handshake of this key.
         self.noise_identity = NoiseIdentity(key)
+        #: Our TLS certificate, made on first use (a signature with the identity key).
+        self._tls_identity: TlsIdentity | None = None
         self._local_peer: tuple[PrivateKey, PeerId] | None = None
 
     def _peer_id(self) -> PeerId:
@@ -179,6 +198,13 @@ class Upgrader:
         if local is None or local[0] is not self.key:
             local = self._local_peer = (self.key, _peer_id_of(self.key))
         return local[1]
+
+    def tls_identity(self) -> TlsIdentity:
+        """Our TLS certificate for the current key (made once per key)."""
+        ident = self._tls_identity
+        if ident is None or ident.key is not self.key:
+            ident = self._tls_identity = TlsIdentity(self.key)
+        return ident
 
     async def upgrade_outbound(
         self, mux: MuxedConnection, expected_peer: PeerId | None = None
@@ -264,7 +290,7 @@ class Upgrader:
     ) -> SecureSession:
         """multistream-select for the security protocol, then its handshake."""
         secure: Any = cork
-        protocols = self.security_protocols
+        protocols = self.dial_security_protocols if initiator else self.security_protocols
         if initiator and len(protocols) == 1:
             # Zero round trips: the answers are checked when the handshake first reads.
             secure = await select_outbound_lazy(cork, protocols[0], timeout=None)
@@ -285,6 +311,13 @@ class Upgrader:
                 session = await noise_outbound(secure, self.key, expected, early, identity=ident)
             else:
                 session = await noise_inbound(secure, self.key, early, identity=ident)
+        elif security == TLS_PROTOCOL_ID:
+            early = self.muxers if self.early_muxer else []
+            tls = self.tls_identity()
+            if initiator:
+                session = await tls_outbound(secure, tls, expected, early)
+            else:
+                session = await tls_inbound(secure, tls, early)
         elif security == PLAINTEXT_PROTOCOL_ID:
             session = await plaintext_handshake(secure, self.key, expected)
         else:  # pragma: no cover - select_* only returns what we offered
@@ -296,7 +329,7 @@ class Upgrader:
     async def _negotiate_muxer_secured(
         self, mux: MuxedConnection, session: SecureSession, initiator: bool, kwargs: dict[str, Any]
     ) -> None:
-        """multistream-select for the muxer inside Noise (peers without early negotiation)."""
+        """multistream-select for the muxer inside Noise or TLS (no early negotiation)."""
         conn = _core.Connection(session.handshake, **kwargs)
         mux.start_preamble(conn)
         pre = mux.preamble_stream()

@@ -1,4 +1,4 @@
-//! Glue for `rapidp2p-conn`: the `Connection` class (Noise transport + yamux session), one call
+//! Glue for `rapidp2p-conn`: the `Connection` class (Noise or TLS transport + yamux), one call
 //! per socket read and one per flush; bulk crypto runs without the GIL.
 //!
 //! Copies on the data path are kept to one per direction in user space:
@@ -19,9 +19,10 @@ use rapidp2p_conn::{ConnError, Connection, DataRange};
 
 use crate::errors::py_err;
 use crate::noise::NoiseHandshake;
+use crate::tls::PyTlsHandshake;
 
-/// The transport cipher of encrypted connections.
-type Cipher = rapidp2p_noise::Transport;
+/// The transport cipher of encrypted connections (Noise or TLS).
+type Cipher = rapidp2p_conn::Cipher;
 
 /// Bulk crypto of at least this many bytes runs with the GIL released. Releasing and
 /// re-acquiring costs well under a microsecond, while ChaCha20-Poly1305 over 16 KiB takes
@@ -240,7 +241,7 @@ impl PyConnection {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        handshake: Option<PyRefMut<'_, NoiseHandshake>>,
+        handshake: Option<&Bound<'_, PyAny>>,
         initiator: bool,
         max_streams: usize,
         initial_window: u32,
@@ -266,8 +267,18 @@ impl PyConnection {
         // Validate before spending the handshake.
         cfg.validate().map_err(PyValueError::new_err)?;
         let cipher = match handshake {
-            Some(mut hs) => Some(hs.take_transport()?),
             None => None,
+            Some(hs) => {
+                if let Ok(mut noise) = hs.extract::<PyRefMut<'_, NoiseHandshake>>() {
+                    Some(Cipher::Noise(noise.take_transport()?))
+                } else if let Ok(mut tls) = hs.extract::<PyRefMut<'_, PyTlsHandshake>>() {
+                    Some(Cipher::Tls(tls.take_transport()?))
+                } else {
+                    return Err(PyValueError::new_err(
+                        "handshake must be a NoiseHandshake, a TlsHandshake or None",
+                    ));
+                }
+            }
         };
         let inner = Connection::new(cipher, role, cfg).map_err(|e| mux_err(py, &e))?;
         Ok(Self {

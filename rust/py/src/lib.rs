@@ -9,6 +9,7 @@ mod kad;
 mod noise;
 mod proto;
 mod pubsub;
+mod tls;
 mod wire;
 
 #[pymodule]
@@ -17,6 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     wire::register(m)?;
     proto::register(m)?;
     noise::register(m)?;
+    tls::register(m)?;
     conn::register(m)?;
     pubsub::register(m)?;
     kad::register(m)?;

@@ -1,6 +1,6 @@
 // Command go-peer is the go-libp2p interop peer for rapidp2p's tests.
 //
-// It speaks TCP + Noise + yamux only, on loopback, with a fresh Ed25519 identity, and serves
+// It speaks TCP + Noise (or TLS with --security tls) + yamux only, on loopback, with a fresh Ed25519 identity, and serves
 // ping, identify and /echo/1.0.0. CLI (see tests/interop/peers.py):
 //
 //	go-peer listen [--listen MULTIADDR] [--dht server|client [--bootstrap MULTIADDR]...]
@@ -8,6 +8,8 @@
 //	go-peer perf ... (perf.go)
 //	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
 //	go-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.go)
+//
+// `--security noise|tls` may follow any command: the one security protocol offered.
 package main
 
 import (
@@ -36,6 +38,7 @@ import (
 	identifypb "github.com/libp2p/go-libp2p/p2p/protocol/identify/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
@@ -47,7 +50,34 @@ const (
 	maxIdentifyMsg = 64 << 10
 )
 
+// useTLS: the security protocol offered is TLS 1.3 instead of Noise (`--security tls`).
+var useTLS bool
+
+// takeSecurity removes `--security noise|tls` from os.Args and records the choice.
+func takeSecurity() {
+	for i, a := range os.Args {
+		if a != "--security" {
+			continue
+		}
+		if i+1 >= len(os.Args) || (os.Args[i+1] != "tls" && os.Args[i+1] != "noise") {
+			usage("--security needs noise or tls")
+		}
+		useTLS = os.Args[i+1] == "tls"
+		os.Args = append(os.Args[:i:i], os.Args[i+2:]...)
+		return
+	}
+}
+
+// securityOption is the one security transport a host offers.
+func securityOption() libp2p.Option {
+	if useTLS {
+		return libp2p.Security(libp2ptls.ID, libp2ptls.New)
+	}
+	return libp2p.Security(noise.ID, noise.New)
+}
+
 func main() {
+	takeSecurity()
 	if len(os.Args) < 2 {
 		usage("missing command")
 	}
@@ -93,7 +123,8 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
-// newHost builds a host restricted to TCP + Noise + yamux with no NAT, relay or discovery.
+// newHost builds a host restricted to TCP + Noise (or TLS) + yamux with no NAT, relay or
+// discovery.
 func newHost(listen []string) (host.Host, error) {
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -102,7 +133,7 @@ func newHost(listen []string) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New),
+		securityOption(),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),

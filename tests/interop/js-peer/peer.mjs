@@ -4,7 +4,7 @@
 //   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //
-// Noise + yamux over TCP, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// Noise (or TLS with --security tls, before or after the command) + yamux over TCP, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
 // js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
@@ -24,6 +24,12 @@ const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
 const { randomBytes } = await import('node:crypto')
 const { performance } = await import('node:perf_hooks')
+
+// `--security noise|tls` anywhere on the command line: the one connection encrypter offered.
+const securityAt = process.argv.indexOf('--security')
+const SECURITY = securityAt < 0 ? 'noise' : process.argv.splice(securityAt, 2)[1]
+if (SECURITY !== 'noise' && SECURITY !== 'tls') usage('--security needs noise or tls')
+const encrypter = SECURITY === 'tls' ? (await import('@libp2p/tls')).tls : noise
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
@@ -77,7 +83,7 @@ async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [encrypter()],
     streamMuxers: [yamux()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }
   })

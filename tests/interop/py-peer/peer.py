@@ -33,6 +33,8 @@ from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.security.tls.transport import PROTOCOL_ID as TLS_PROTOCOL_ID
+from libp2p.security.tls.transport import TLSTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
@@ -43,19 +45,25 @@ ECHO_ID = TProtocol("/echo/1.0.0")
 PING_LENGTH = 32
 CHUNK = 64 * 1024
 DIAL_DEADLINE = 300.0
+#: The one security protocol offered (``--security noise|tls``).
+SECURITY = "noise"
 
 
 def make_host() -> Any:
-    """A host that offers only Noise and only yamux, so negotiation cannot settle elsewhere.
+    """A host offering only Noise (or only TLS) and only yamux: negotiation cannot settle elsewhere.
 
     ``max_connections_per_peer=1``: py-libp2p's connect otherwise waits ~250 ms for extra
     connections to the same peer (INTEROP.md).
     """
     key_pair = create_new_key_pair()
-    noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+    if SECURITY == "tls":
+        sec_opt: dict[TProtocol, Any] = {TProtocol(TLS_PROTOCOL_ID): TLSTransport(key_pair)}
+    else:
+        noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+        sec_opt = {TProtocol(NOISE_PROTOCOL_ID): noise}
     return new_host(
         key_pair=key_pair,
-        sec_opt={TProtocol(NOISE_PROTOCOL_ID): noise},
+        sec_opt=sec_opt,
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         connection_config=ConnectionConfig(max_connections_per_peer=1),
     )
@@ -230,11 +238,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     p_listen = sub.add_parser("listen")
     p_listen.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0")
+    p_listen.add_argument("--security", choices=["noise", "tls"], default="noise")
     p_dial = sub.add_parser("dial")
     p_dial.add_argument("multiaddr")
     p_dial.add_argument("--ping", action="store_true")
     p_dial.add_argument("--identify", action="store_true")
     p_dial.add_argument("--echo-bytes", type=int, default=None)
+    p_dial.add_argument("--security", choices=["noise", "tls"], default="noise")
     args = parser.parse_args(argv)
     if args.command == "dial" and args.echo_bytes is not None and args.echo_bytes < 0:
         parser.error("--echo-bytes needs a non-negative integer")
@@ -249,7 +259,9 @@ def leaf_exceptions(exc: BaseException) -> list[BaseException]:
 
 
 def main(argv: list[str]) -> int:
+    global SECURITY
     args = parse_args(argv)
+    SECURITY = args.security
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         if args.command == "listen":

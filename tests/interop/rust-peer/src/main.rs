@@ -1,7 +1,8 @@
 //! rust-libp2p interop peer for rapidp2p's tests.
 //!
-//! TCP + Noise + yamux only, a fresh Ed25519 identity, loopback addresses. Serves ping,
-//! identify and `/echo/1.0.0`. CLI (see `tests/interop/peers.py`):
+//! TCP + Noise (or TLS with `--security tls`) + yamux, a fresh Ed25519 identity, loopback
+//! addresses. Serves ping, identify and `/echo/1.0.0`. CLI (see `tests/interop/peers.py`);
+//! `--security noise|tls` may follow any command and selects the one security protocol offered:
 //!
 //! ```text
 //! rust-peer listen [--listen MULTIADDR] [--dht server|client [--bootstrap MULTIADDR]...]
@@ -13,6 +14,7 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -23,7 +25,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    gossipsub, identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+    gossipsub, identify, noise, ping, tcp, tls, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use serde_json::json;
 
@@ -58,38 +60,46 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2);
 }
 
-/// A TCP + Noise + yamux swarm with a fresh identity; `dht` adds a kad node in that mode,
-/// `pubsub` a GossipSub router.
+/// The security protocol `new_swarm` offers (`--security`, default Noise).
+static USE_TLS: OnceLock<bool> = OnceLock::new();
+
+/// A TCP + Noise (or TLS) + yamux swarm with a fresh identity; `dht` adds a kad node in that
+/// mode, `pubsub` a GossipSub router.
 fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, Error> {
     let key = Keypair::generate_ed25519();
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
-        .with_behaviour(|key| -> Result<Behaviour, Error> {
-            Ok(Behaviour {
-                identify: identify::Behaviour::new(
-                    identify::Config::new("ipfs/0.1.0".to_owned(), key.public())
-                        .with_agent_version(format!(
-                            "rapidp2p-interop-rust-peer/{}",
-                            env!("CARGO_PKG_VERSION")
-                        )),
+    let behaviour = |key: &Keypair| -> Result<Behaviour, Error> {
+        Ok(Behaviour {
+            identify: identify::Behaviour::new(
+                identify::Config::new("ipfs/0.1.0".to_owned(), key.public()).with_agent_version(
+                    format!("rapidp2p-interop-rust-peer/{}", env!("CARGO_PKG_VERSION")),
                 ),
-                ping: ping::Behaviour::new(ping::Config::new()),
-                stream: libp2p_stream::Behaviour::new(),
-                kad: Toggle::from(dht.map(|mode| dht::behaviour(key.public().to_peer_id(), mode))),
-                gossipsub: Toggle::from(if pubsub {
-                    Some(pubsub::behaviour(key)?)
-                } else {
-                    None
-                }),
-            })
-        })?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
-        .build();
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            stream: libp2p_stream::Behaviour::new(),
+            kad: Toggle::from(dht.map(|mode| dht::behaviour(key.public().to_peer_id(), mode))),
+            gossipsub: Toggle::from(if pubsub {
+                Some(pubsub::behaviour(key)?)
+            } else {
+                None
+            }),
+        })
+    };
+    let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(300));
+    let builder = libp2p::SwarmBuilder::with_existing_identity(key).with_tokio();
+    let tcp_config = tcp::Config::default().nodelay(true);
+    let swarm = if *USE_TLS.get().unwrap_or(&false) {
+        builder
+            .with_tcp(tcp_config, tls::Config::new, yamux::Config::default)?
+            .with_behaviour(behaviour)?
+            .with_swarm_config(idle)
+            .build()
+    } else {
+        builder
+            .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)?
+            .with_behaviour(behaviour)?
+            .with_swarm_config(idle)
+            .build()
+    };
     Ok(swarm)
 }
 
@@ -102,8 +112,23 @@ fn behaviour_gossipsub(swarm: &mut Swarm<Behaviour>) -> &mut gossipsub::Behaviou
         .expect("the pubsub swarm runs gossipsub")
 }
 
+/// Removes `--security noise|tls` from `args` and records the choice for `new_swarm`.
+fn take_security(args: &mut Vec<String>) {
+    let Some(i) = args.iter().position(|a| a == "--security") else {
+        return;
+    };
+    let tls = match args.get(i + 1).map(String::as_str) {
+        Some("tls") => true,
+        Some("noise") => false,
+        other => usage(&format!("--security needs noise or tls, got {other:?}")),
+    };
+    args.drain(i..i + 2);
+    let _ = USE_TLS.set(tls);
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    take_security(&mut args);
     let Some((command, rest)) = args.split_first() else {
         usage("missing command")
     };

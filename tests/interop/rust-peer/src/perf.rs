@@ -218,27 +218,35 @@ fn server_key() -> Result<Keypair, Error> {
 fn perf_swarm(key: Keypair, serve: bool) -> Result<Swarm<PerfBehaviour>, Error> {
     let mut yamux_config = yamux::Config::default();
     yamux_config.set_max_num_streams(MAX_STREAMS);
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            move || yamux_config.clone(),
-        )?
-        .with_behaviour(|key| PerfBehaviour {
-            identify: identify::Behaviour::new(
-                identify::Config::new("ipfs/0.1.0".to_owned(), key.public()).with_agent_version(
-                    format!("rapidp2p-interop-rust-peer/{}", env!("CARGO_PKG_VERSION")),
-                ),
+    let behaviour = |key: &Keypair| PerfBehaviour {
+        identify: identify::Behaviour::new(
+            identify::Config::new("ipfs/0.1.0".to_owned(), key.public()).with_agent_version(
+                format!("rapidp2p-interop-rust-peer/{}", env!("CARGO_PKG_VERSION")),
             ),
-            server: Toggle::from(serve.then_some(ServeBehaviour)),
-            stream: libp2p_stream::Behaviour::new(),
-        })?
-        .with_swarm_config(|c| {
-            c.with_idle_connection_timeout(Duration::from_secs(3600))
-                .with_max_negotiating_inbound_streams(MAX_STREAMS)
-        })
-        .build();
+        ),
+        server: Toggle::from(serve.then_some(ServeBehaviour)),
+        stream: libp2p_stream::Behaviour::new(),
+    };
+    let swarm_config = |c: libp2p::swarm::Config| {
+        c.with_idle_connection_timeout(Duration::from_secs(3600))
+            .with_max_negotiating_inbound_streams(MAX_STREAMS)
+    };
+    let builder = libp2p::SwarmBuilder::with_existing_identity(key).with_tokio();
+    let tcp_config = tcp::Config::default().nodelay(true);
+    let muxer = move || yamux_config.clone();
+    let swarm = if *crate::USE_TLS.get().unwrap_or(&false) {
+        builder
+            .with_tcp(tcp_config, libp2p::tls::Config::new, muxer)?
+            .with_behaviour(behaviour)?
+            .with_swarm_config(swarm_config)
+            .build()
+    } else {
+        builder
+            .with_tcp(tcp_config, noise::Config::new, muxer)?
+            .with_behaviour(behaviour)?
+            .with_swarm_config(swarm_config)
+            .build()
+    };
     Ok(swarm)
 }
 
