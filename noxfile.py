@@ -144,6 +144,59 @@ def dev(session: nox.Session) -> None:
     session.install("maturin>=1.7,<2", "-e", ".[test,lint]")
 
 
+def _audit(session: nox.Session, wheel: str) -> None:
+    """``auditwheel show``, then a verdict from its JSON report.
+
+    manylinux: the wheel must be manylinux_2_17 (glibc 2.17) with no external library.
+    musllinux: auditwheel (on a glibc host) cannot tell the musl version and lists the NEEDED
+    ``libc.so`` that zig's musl links as external, but musl's dynamic loader resolves that
+    name to itself; so: musllinux_1_2 symbols and no external library but ``libc.so``. With
+    Debian's ``musl`` package installed, the x86_64 musl wheel also goes through musl's
+    loader, whose only unresolved symbols must be the Python C API.
+    """
+    import json
+    import subprocess
+    import tempfile
+    import zipfile
+
+    musl = "musllinux" in Path(wheel).name
+    with tempfile.TemporaryDirectory() as empty:
+        # An empty library path keeps the host's glibc linker script libc.so out of a musl
+        # wheel's analysis.
+        ldpaths = ["--ldpaths", empty] if musl else []
+        session.run("auditwheel", "show", *ldpaths, wheel)
+        tool = str(Path(session.bin) / "auditwheel")
+        out = subprocess.run(
+            [tool, "show", "--json", *ldpaths, wheel], capture_output=True, text=True, check=True
+        ).stdout
+    report = json.loads(out)
+    external = set(report["external_libs"])
+    arch = "aarch64" if "aarch64" in Path(wheel).name else "x86_64"
+    if musl:
+        ok = report["sym_tag"] == f"musllinux_1_2_{arch}" and external <= {"libc.so"}
+    else:
+        ok = report["overall_tag"] == f"manylinux_2_17_{arch}" and not external
+    if not ok:
+        session.error(f"{Path(wheel).name}: auditwheel says {report}")
+    loader = Path("/lib/ld-musl-x86_64.so.1")
+    if musl and arch == "x86_64" and loader.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(wheel) as zf:
+                so = zf.extract("rapidp2p/_core.abi3.so", tmp)
+            listing = subprocess.run([str(loader), "--list", so], capture_output=True, text=True)
+        text = listing.stdout + listing.stderr
+        missing = [
+            line.rsplit(": ", 2)[-2]
+            for line in text.splitlines()
+            if line.endswith("symbol not found")
+        ]
+        foreign = [m for m in missing if not m.lstrip("_").startswith("Py")]
+        if "libc.so => /lib/ld-musl-x86_64.so.1" not in text or foreign:
+            session.error(f"musl's loader on {Path(wheel).name}:\n{text}")
+        session.log(f"musl loader: libc.so is musl itself; {len(missing)} unresolved: Python API")
+    session.log(f"{Path(wheel).name}: ok")
+
+
 #: (Rust target, platform tag policy) of every release wheel. maturin's ``--zig`` links with
 #: zig's cross toolchain against old glibc / musl headers, so no docker image is needed.
 RELEASE_TARGETS = [
@@ -183,7 +236,7 @@ def wheels(session: nox.Session) -> None:
     if len(built) != len(targets):
         session.error(f"expected {len(targets)} wheels in {out}, found {built}")
     for wheel in built:
-        session.run("auditwheel", "show", wheel)
+        _audit(session, wheel)
     # The sdist, and one wheel built back from it (proves the sdist holds everything).
     session.run("maturin", "sdist", "--out", str(out))
     sdists = glob.glob(str(out / "rapidp2p-*.tar.gz"))
