@@ -87,10 +87,11 @@ def _env(workdir: Path) -> dict[str, str]:
     # `python` and `rapidp2p` of the interpreter under test come first.
     bin_dir = workdir / "bin"
     bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "python").symlink_to(sys.executable)
-    script = bin_dir / "rapidp2p"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m rapidp2p "$@"\n')
-    script.chmod(0o755)
+    # Wrappers, not symlinks: a venv's interpreter knows its venv by the path it is run from.
+    for name, args in (("python", ""), ("python3", ""), ("rapidp2p", " -m rapidp2p")):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}"{args} "$@"\n')
+        script.chmod(0o755)
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
     return env
 
