@@ -96,10 +96,11 @@ def docs(session: nox.Session) -> None:
     analysis, so nothing is compiled. ``nox -s docs -- serve`` serves it with live reload.
     """
     session.install(*_extra("docs"))
+    env = {"NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor
     if session.posargs[:1] == ["serve"]:
-        session.run("mkdocs", "serve", *session.posargs[1:])
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
     else:
-        session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+        session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), env=env)
 
 
 @nox.session
@@ -218,7 +219,8 @@ def wheels(session: nox.Session) -> None:
     only the named targets.
     """
     out = DIST / "release"
-    session.install("maturin>=1.7,<2", "ziglang", "auditwheel>=6", "pytest>=8", "pytest-timeout")
+    session.install("maturin>=1.7,<2", "ziglang", "auditwheel>=6")
+    session.install("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     wanted = set(session.posargs)
