@@ -83,7 +83,7 @@ def lint(session: nox.Session) -> None:
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
         "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100",
     )
-    session.run("ruff", "check", "python", "tests", "benches", "examples", "noxfile.py")
+    session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
     session.run("mypy", "python/rapidp2p")
 
