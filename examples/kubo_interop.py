@@ -9,9 +9,10 @@ yamux: what kubo listens with on TCP), prints the remote's identify record and t
 round trips, then joins its Kademlia DHT as a client through it:
 
 * it picks the DHT protocol from the protocols the remote announces: kubo runs two DHTs,
-  the public one on ``/ipfs/kad/1.0.0`` and a LAN one on ``/ipfs/lan/kad/1.0.0`` that only
-  keeps peers with private or loopback addresses, so a daemon on your machine or LAN answers
-  on the LAN one (``--kad-protocol`` picks one by hand);
+  the public one on ``/ipfs/kad/1.0.0`` (its routing table keeps only peers with public
+  addresses, and it serves only once the daemon is publicly reachable) and one for the local
+  network on ``/ipfs/lan/kad/1.0.0``, so a daemon on your machine or LAN answers on the LAN
+  one (``--kad-protocol`` picks one by hand);
 * ``--find-providers CID`` lists the peers that provide a CID (for instance one added with
   ``ipfs add`` on the daemon: it provides its own blocks);
 * ``--provide CID`` announces this node as a provider of CID; ``ipfs routing findprovs CID``
