@@ -1,19 +1,24 @@
 """Developer and CI tasks. ``python3 -m nox`` runs the default sessions: the whole test suite.
 
 Sessions: ``rust`` (fmt, clippy, cargo test on the pure crates), ``lint`` (ruff, mypy),
-``tests`` (builds the release wheel once, installs it, runs pytest including the interop
-peers), ``bench`` (benchmarks, never part of the default run), ``dev`` (editable build).
+``docs`` (``mkdocs build --strict``), ``tests`` (builds the release wheel once, installs it,
+runs pytest including the interop peers, the docs' code blocks and the examples), ``bench``
+(benchmarks), ``wheels`` (the release wheels for manylinux2014 and musllinux_1_2, x86_64 and
+aarch64, checked with auditwheel) and ``dev`` (editable build); the last three are never part
+of the default run.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["rust", "lint", "tests"]
+nox.options.sessions = ["rust", "lint", "docs", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -32,6 +37,17 @@ def _pure_crates() -> list[str]:
                     names.append(name)
                 break
     return names
+
+
+def _extra(name: str) -> list[str]:
+    """The requirements of the ``name`` extra in pyproject.toml (one list, kept there)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # nox itself may run on 3.10, where tomllib is not in the standard library
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return list(project["optional-dependencies"][name])
 
 
 def _build_wheel(session: nox.Session) -> str:
@@ -67,9 +83,24 @@ def lint(session: nox.Session) -> None:
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
         "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100",
     )
-    session.run("ruff", "check", "python", "tests", "benches", "noxfile.py")
+    session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
     session.run("mypy", "python/rapidp2p")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Builds the documentation site with ``mkdocs build --strict`` (a warning fails it).
+
+    Fast: the API reference is read from the sources and the ``_core`` stub by static
+    analysis, so nothing is compiled. ``nox -s docs -- serve`` serves it with live reload.
+    """
+    session.install(*_extra("docs"))
+    env = {"NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+    else:
+        session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), env=env)
 
 
 @nox.session
@@ -89,8 +120,6 @@ def bench(session: nox.Session) -> None:
 
     ``nox -s bench -- --quick`` (arguments go to ``python -m benches.e2e``).
     """
-    import shutil
-
     wheel = _build_wheel(session)
     session.install(f"{wheel}[test,bench,chart]")
     if shutil.which("iperf3") is None:
@@ -114,3 +143,115 @@ def bench(session: nox.Session) -> None:
 def dev(session: nox.Session) -> None:
     """Editable install into .nox/dev for quick iteration (``maturin develop``)."""
     session.install("maturin>=1.7,<2", "-e", ".[test,lint]")
+
+
+def _audit(session: nox.Session, wheel: str) -> None:
+    """``auditwheel show``, then a verdict from its JSON report.
+
+    manylinux: the wheel must be manylinux_2_17 (glibc 2.17) with no external library.
+    musllinux: auditwheel (on a glibc host) cannot tell the musl version and lists the NEEDED
+    ``libc.so`` that zig's musl links as external, but musl's dynamic loader resolves that
+    name to itself; so: musllinux_1_2 symbols and no external library but ``libc.so``. With
+    Debian's ``musl`` package installed, the x86_64 musl wheel also goes through musl's
+    loader, whose only unresolved symbols must be the Python C API.
+    """
+    import json
+    import subprocess
+    import tempfile
+    import zipfile
+
+    musl = "musllinux" in Path(wheel).name
+    with tempfile.TemporaryDirectory() as empty:
+        # An empty library path keeps the host's glibc linker script libc.so out of a musl
+        # wheel's analysis.
+        ldpaths = ["--ldpaths", empty] if musl else []
+        session.run("auditwheel", "show", *ldpaths, wheel)
+        tool = str(Path(session.bin) / "auditwheel")
+        out = subprocess.run(
+            [tool, "show", "--json", *ldpaths, wheel], capture_output=True, text=True, check=True
+        ).stdout
+    report = json.loads(out)
+    external = set(report["external_libs"])
+    arch = "aarch64" if "aarch64" in Path(wheel).name else "x86_64"
+    if musl:
+        ok = report["sym_tag"] == f"musllinux_1_2_{arch}" and external <= {"libc.so"}
+    else:
+        ok = report["overall_tag"] == f"manylinux_2_17_{arch}" and not external
+    if not ok:
+        session.error(f"{Path(wheel).name}: auditwheel says {report}")
+    loader = Path("/lib/ld-musl-x86_64.so.1")
+    if musl and arch == "x86_64" and loader.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(wheel) as zf:
+                so = zf.extract("rapidp2p/_core.abi3.so", tmp)
+            listing = subprocess.run([str(loader), "--list", so], capture_output=True, text=True)
+        text = listing.stdout + listing.stderr
+        missing = [
+            line.rsplit(": ", 2)[-2]
+            for line in text.splitlines()
+            if line.endswith("symbol not found")
+        ]
+        foreign = [m for m in missing if not m.lstrip("_").startswith("Py")]
+        if "libc.so => /lib/ld-musl-x86_64.so.1" not in text or foreign:
+            session.error(f"musl's loader on {Path(wheel).name}:\n{text}")
+        session.log(f"musl loader: libc.so is musl itself; {len(missing)} unresolved: Python API")
+    session.log(f"{Path(wheel).name}: ok")
+
+
+#: (Rust target, platform tag policy) of every release wheel. maturin's ``--zig`` links with
+#: zig's cross toolchain against old glibc / musl headers, so no docker image is needed.
+RELEASE_TARGETS = [
+    ("x86_64-unknown-linux-gnu", "manylinux2014"),
+    ("aarch64-unknown-linux-gnu", "manylinux2014"),
+    ("x86_64-unknown-linux-musl", "musllinux_1_2"),
+    ("aarch64-unknown-linux-musl", "musllinux_1_2"),
+]
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Release wheels for manylinux2014 (glibc 2.17) and musllinux_1_2 on x86_64 and aarch64,
+    an sdist, ``auditwheel show`` on each wheel, a wheel built back from the sdist, and the
+    install test (tests/unit/test_wheel.py) of the x86_64 manylinux2014 wheel.
+
+    Slow (one fat-LTO build per target): never part of the default run. Needs the Rust
+    targets (``rustup target add`` ...); ``nox -s wheels -- x86_64-unknown-linux-gnu`` builds
+    only the named targets.
+    """
+    out = DIST / "release"
+    session.install("maturin>=1.7,<2", "ziglang", "auditwheel>=6")
+    session.install("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    wanted = set(session.posargs)
+    targets = [t for t in RELEASE_TARGETS if not wanted or t[0] in wanted]
+    installed = session.run("rustup", "target", "list", "--installed", external=True,
+                            silent=True) or ""
+    for target, policy in targets:
+        if target not in str(installed).split():
+            session.run("rustup", "target", "add", target, external=True)
+        session.run(
+            "maturin", "build", "--release", "--locked", "--zig", "--target", target,
+            "--compatibility", policy, "--out", str(out),
+        )
+    built = sorted(glob.glob(str(out / "rapidp2p-*.whl")))
+    if len(built) != len(targets):
+        session.error(f"expected {len(targets)} wheels in {out}, found {built}")
+    for wheel in built:
+        _audit(session, wheel)
+    # The sdist, and one wheel built back from it (proves the sdist holds everything).
+    session.run("maturin", "sdist", "--out", str(out))
+    sdists = glob.glob(str(out / "rapidp2p-*.tar.gz"))
+    if len(sdists) != 1:
+        session.error(f"expected one sdist in {out}, found {sdists}")
+    from_sdist = out / "from-sdist"
+    session.run("pip", "wheel", "--no-deps", "--wheel-dir", str(from_sdist), sdists[0])
+    if not glob.glob(str(from_sdist / "rapidp2p-*.whl")):
+        session.error("the sdist built no wheel")
+    x86 = [w for w in built if "manylinux" in w and "x86_64" in w]
+    if x86:
+        session.run(
+            "pytest", "-p", "no:cacheprovider", str(ROOT / "tests" / "unit" / "test_wheel.py"),
+            env={"RAPIDP2P_WHEEL": x86[0]},
+        )
+    session.log("wheels: " + ", ".join(Path(w).name for w in built))

@@ -115,7 +115,7 @@ class NoiseHandshake:
     def into_transport(self) -> NoiseTransport: ...
 
 class NoiseTransport:
-    """Transport cipher pair with libp2p framing ([u16 BE length][ciphertext + 16-byte tag]).
+    """Transport cipher pair with libp2p framing (``[u16 BE length][ciphertext + 16-byte tag]``).
 
     `decrypt` keeps an incomplete trailing frame for the next call; on DecryptionError the
     buffered input is dropped and the receive nonce stays put.

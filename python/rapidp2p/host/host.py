@@ -147,13 +147,13 @@ class Host:
 
         self.key: PrivateKey = key or generate_keypair()
         self.config = config or HostConfig()
-        self.peer_id: PeerId = PeerId.from_public_key(self.key.public_key())
+        self._peer_id: PeerId = PeerId.from_public_key(self.key.public_key())
         if peerstore is None:
             from rapidp2p.peerstore import MemoryPeerStore
 
             peerstore = MemoryPeerStore()
-        self.peerstore = peerstore
-        self.events = EventBus()
+        self._peerstore = peerstore
+        self._events = EventBus()
         self.transports: list[Transport] = list(transports or [TcpTransport(), MemoryTransport()])
         self.upgrader = Upgrader(
             self.key,
@@ -252,6 +252,25 @@ class Host:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # ---- identity, peerstore, events ---------------------------------------------------
+
+    @property
+    def peer_id(self) -> PeerId:
+        """This host's :class:`PeerId`, derived from its key (what remote peers verify)."""
+        return self._peer_id
+
+    @property
+    def peerstore(self) -> Any:
+        """What the host knows of other peers: addresses, keys, protocols, metadata
+        (a :class:`~rapidp2p.peerstore.MemoryPeerStore` unless one was given)."""
+        return self._peerstore
+
+    @property
+    def events(self) -> EventBus:
+        """The event bus: ``subscribe()`` to, or ``on(EventType, callback)`` for, peer
+        connected / disconnected / identified and protocols changed."""
+        return self._events
 
     # ---- addresses ---------------------------------------------------------------------
 
