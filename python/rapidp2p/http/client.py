@@ -8,52 +8,24 @@ responses raise typed errors and reset the stream; the connection is never touch
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import h11
-
 from rapidp2p.exceptions import HttpProtocolError, Libp2pError
-from rapidp2p.http._channel import HttpChannel
+from rapidp2p.http._exchange import StreamingResponse, roundtrip
 from rapidp2p.http._limits import HttpLimits
 from rapidp2p.http.messages import Body, Headers, Response
 from rapidp2p.http.wellknown import PROTOCOL_ID, WELL_KNOWN_PATH, decode_document
 from rapidp2p.peer import PeerId
 
 if TYPE_CHECKING:
-    from rapidp2p._aio.stream import Stream
     from rapidp2p.host.host import Host
 
 __all__ = ["HttpClient", "StreamingResponse"]
 
 _PEER_META_CACHE = 256
-
-
-class StreamingResponse:
-    """A response whose body is read as it arrives: ``async for chunk in resp.iter_bytes()``."""
-
-    def __init__(self, status: int, reason: str, headers: Headers, chunks: AsyncIterator[bytes]):
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self._chunks = chunks
-
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive), or None."""
-        name = name.lower()
-        return next((v for k, v in self.headers if k == name), None)
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        """The body chunk by chunk (bounded by ``max_body_bytes``)."""
-        async for chunk in self._chunks:
-            yield chunk
-
-    async def read(self) -> bytes:
-        """The rest of the body."""
-        return b"".join([c async for c in self.iter_bytes()])
 
 
 class HttpClient:
@@ -107,61 +79,11 @@ class HttpClient:
         if protocol is not None:
             path = await self._resolve(peer, protocol, path)
         stream = await self.host.new_stream(peer, PROTOCOL_ID)
-        channel = HttpChannel(stream, h11.CLIENT, self.limits)
-        writer = asyncio.ensure_future(
-            self._write_request(channel, stream, method, path, body, list(headers), peer)
-        )
-        done = False
-        try:
-            head = await _first(channel.read_head(), writer)
-            resp = StreamingResponse(
-                head.status_code,
-                head.reason.decode("latin-1"),
-                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers],
-                channel.body(),
-            )
+        host = str(_peer_id(peer) or "libp2p")
+        async with roundtrip(
+            stream, self.limits, method, path, body=body, headers=list(headers), host=host
+        ) as resp:
             yield resp
-            async for _ in resp.iter_bytes():  # the caller may stop early: drain (bounded)
-                pass
-            done = True
-        finally:
-            if not writer.done():
-                writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Libp2pError):
-                await writer
-            if done and writer.done() and not writer.cancelled() and writer.exception() is None:
-                await stream.close()
-            else:
-                stream.reset()
-
-    async def _write_request(
-        self,
-        channel: HttpChannel,
-        stream: Stream,
-        method: str,
-        path: str,
-        body: Body,
-        headers: Headers,
-        peer: Any,
-    ) -> None:
-        names = {n.lower() for n, _ in headers}
-        out = [(n.lower(), v) for n, v in headers if n.lower() != "connection"]
-        if "host" not in names:
-            out.insert(0, ("host", str(_peer_id(peer) or "libp2p")))
-        out.append(("connection", "close"))
-        if isinstance(body, bytes):
-            if "content-length" not in names and (body or method not in ("GET", "HEAD")):
-                out.append(("content-length", str(len(body))))
-        elif "content-length" not in names:
-            out.append(("transfer-encoding", "chunked"))
-        channel.send(h11.Request(method=method, target=path, headers=out))
-        if isinstance(body, bytes):
-            if body:
-                channel.send(h11.Data(data=body))
-        else:
-            await _send_iterable(channel, body)
-        await channel.send_and_drain(h11.EndOfMessage())
-        stream.close_write_nowait()
 
     # ---- the well-known document -------------------------------------------------------
 
@@ -203,28 +125,3 @@ def _peer_id(peer: Any) -> PeerId | None:
         with contextlib.suppress(Libp2pError, ValueError):
             return PeerId.from_string(text.rsplit("/p2p/", 1)[1])
     return None
-
-
-async def _send_iterable(channel: HttpChannel, body: AsyncIterable[bytes]) -> None:
-    async for chunk in body:
-        if chunk:
-            channel.send(h11.Data(data=chunk))
-            await channel.stream.drain()
-
-
-async def _first(reading: Any, writer: asyncio.Future[None]) -> Any:
-    """The response head; a failed write surfaces unless the response came first."""
-    read_task = asyncio.ensure_future(reading)
-    try:
-        await asyncio.wait({read_task, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if not read_task.done() and writer.done() and writer.exception() is not None:
-            read_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await read_task
-            raise writer.exception()  # type: ignore[misc]
-        return await read_task
-    finally:
-        if not read_task.done():
-            read_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await read_task

@@ -51,12 +51,19 @@ class Request:
         path, _, query = target.partition("?")
         self.full_path = path
         self.query = query
-        self.prefix = prefix
-        self.path = "/" + path[len(prefix) :].lstrip("/") if prefix else path
+        self.prefix = ""
+        self.path = path
+        if prefix:
+            self.mount_at(prefix)
         self.headers = headers
         self.peer_id = peer_id
         self._body = body
         self._consumed = body is None
+
+    def mount_at(self, prefix: str) -> None:
+        """Strips the mount ``prefix`` from :attr:`path` (the server calls it when routing)."""
+        self.prefix = prefix
+        self.path = "/" + self.full_path[len(prefix) :].lstrip("/")
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""

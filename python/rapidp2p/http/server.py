@@ -8,14 +8,9 @@ Malformed or oversized input raises a typed error, which makes the host reset th
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import h11
-
-from rapidp2p.exceptions import Libp2pError
-from rapidp2p.http._channel import HttpChannel
+from rapidp2p.http._exchange import serve_exchange, text_response
 from rapidp2p.http._limits import HttpLimits
 from rapidp2p.http.messages import Handler, Request, Response
 from rapidp2p.http.wellknown import (
@@ -30,12 +25,6 @@ if TYPE_CHECKING:
     from rapidp2p.host.host import Host
 
 __all__ = ["HttpServer"]
-
-log = logging.getLogger(__name__)
-
-
-def _text(status: int, message: str) -> Response:
-    return Response(status, [("content-type", "text/plain; charset=utf-8")], message.encode())
 
 
 class HttpServer:
@@ -94,92 +83,22 @@ class HttpServer:
         return best
 
     async def _handle_stream(self, stream: Stream) -> None:
-        channel = HttpChannel(stream, h11.SERVER, self.limits)
-        head = await channel.read_head()
-        target = head.target.decode("latin-1")
-        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers]
-        method = head.method.decode("latin-1")
-        path = target.partition("?")[0]
-        route = self._route(path)
-        body = channel.body()
-        request = Request(
-            method=method,
-            target=target,
-            headers=headers,
-            peer_id=stream.remote_peer,
-            prefix=route[0] if route else "",
-            body=body,
-        )
-        if path == WELL_KNOWN_PATH:
-            response = self._well_known_response(request)
-        elif route is None:
-            response = _text(404, "404 page not found\n")
-        else:
-            response = await self._call(route[1], request)
-        if not request.consumed:
-            # The request must be read to its end (bounded) before the stream may be
-            # half-closed as consumed; a handler that ignored it leaves that to us.
-            async for _ in request.stream():
-                pass
-        await self._send(channel, response, head_only=method == "HEAD")
-        await stream.close()
+        await serve_exchange(stream, self.limits, self._respond, peer_id=stream.remote_peer)
 
-    async def _call(self, handler: Handler, request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Libp2pError:
-            raise  # the peer's fault (bad body, limits): the host resets the stream
-        except Exception:
-            log.exception("HTTP handler for %s failed", request.full_path)
-            return _text(500, "internal server error\n")
+    async def _respond(self, request: Request) -> Response:
+        if request.full_path == WELL_KNOWN_PATH:
+            return self._well_known_response(request)
+        route = self._route(request.full_path)
+        if route is None:
+            return text_response(404, "404 page not found\n")
+        request.mount_at(route[0])
+        return await route[1](request)
 
     def _well_known_response(self, request: Request) -> Response:
         accept = request.header("accept")
         if accept and "application/json" not in accept and "*/*" not in accept:
-            return _text(406, "Only application/json is supported\n")
+            return text_response(406, "Only application/json is supported\n")
         if request.method not in ("GET", "HEAD"):
-            return _text(405, "Only GET requests are supported\n")
-        return Response(
-            200, [("content-type", "application/json")], encode_document(self.well_known())
-        )
-
-    async def _send(self, channel: HttpChannel, response: Response, *, head_only: bool) -> None:
-        headers = [(n.lower(), v) for n, v in response.headers if n.lower() != "connection"]
-        headers.append(("connection", "close"))
-        body = response.body
-        if isinstance(body, bytes) and not any(n == "content-length" for n, _ in headers):
-            headers.append(("content-length", str(len(body))))
-        channel.send(
-            h11.Response(
-                status_code=response.status,
-                headers=headers,
-                reason=response.reason.encode("latin-1") if response.reason else b"",
-            )
-        )
-        if not head_only:
-            if isinstance(body, bytes):
-                if body:
-                    channel.send(h11.Data(data=body))
-            else:
-                await _send_chunks(channel, body)
-        elif not isinstance(body, bytes):
-            async for _ in body:  # HEAD: the producer runs to its end, nothing is sent
-                pass
-        await channel.send_and_drain(h11.EndOfMessage())
-
-
-async def _send_chunks(channel: HttpChannel, body: Any) -> None:
-    try:
-        async for chunk in body:
-            if chunk:
-                channel.send(h11.Data(data=chunk))
-                await channel.stream.drain()
-    finally:
-        await _close_iterable(body)
-
-
-async def _close_iterable(body: Any) -> None:
-    aclose = getattr(body, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
+            return text_response(405, "Only GET requests are supported\n")
+        document = encode_document(self.well_known())
+        return Response(200, [("content-type", "application/json")], document)
