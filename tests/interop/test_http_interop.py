@@ -1,11 +1,14 @@
 """HTTP over libp2p streams (``/http/1.1``) with go-libp2p's ``p2p/http``, both directions:
 a GET, a POST with a 1 MiB body, and the ``.well-known/libp2p/protocols`` document; the
-rapidp2p side serves through the ASGI bridge too (an ASGI app served to a go client)."""
+rapidp2p side serves through the ASGI bridge too (an ASGI app served to a go client).
+Then ``libp2p-PeerID`` authentication over plain HTTP on loopback with go-libp2p's
+``p2p/http/auth``, both directions, both handshakes and the bearer token."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 import pytest
@@ -15,7 +18,11 @@ pytest.importorskip("h11")
 from peers import PeerProcess, find_result, run_dial_async
 
 from rapidp2p import Host
+from rapidp2p.crypto import generate_keypair
 from rapidp2p.http import WELL_KNOWN_PATH, HttpClient, HttpServer, Request, Response, asgi_handler
+from rapidp2p.http.auth import PeerIdAuthClient, PeerIdAuthServer, auth_handler
+from rapidp2p.http.auth._params import b64encode
+from rapidp2p.http.plain import plain_request, serve_plain
 from rapidp2p.peer import PeerId
 
 pytestmark = [pytest.mark.interop, pytest.mark.peers("go-peer")]
@@ -162,3 +169,76 @@ async def test_go_libp2p_calls_rapidp2p_handlers() -> None:
         assert got["status"] == 200
         assert got["headers"]["content-type"] == "application/json"
         assert got["well_known"] == GO_DOCUMENT
+
+
+# ---- libp2p-PeerID authentication over plain HTTP (go-libp2p p2p/http/auth) -------------
+
+
+async def test_rapidp2p_authenticates_with_go_libp2p_server() -> None:
+    async with PeerProcess("go-peer", command="http-auth-serve") as go:
+        port = int(go.addr.split("/tcp/")[1].split("/")[0])
+        go_id = PeerId.from_string(go.peer_id)
+        key = generate_keypair()
+        client = PeerIdAuthClient(key)
+        hostname = f"127.0.0.1:{port}"
+        sent: list[str] = []
+
+        async def send(method: str, path: str, headers: Any, body: Any) -> Response:
+            sent.append(next((v for n, v in headers if n == "authorization"), "").split(" ")[-1])
+            return await plain_request("127.0.0.1", port, method, path, headers=headers, body=body)
+
+        data = os.urandom(MIB)
+        server_id, resp = await client.request(
+            send, hostname, "POST", "/whoami", body=data, expected_peer=go_id
+        )
+        assert server_id == go_id
+        assert resp.status == 200, resp
+        got = json.loads(resp.content)
+        assert got["peer"] == str(PeerId.from_public_key(key.public_key()))
+        assert got["body_len"] == MIB and got["body_sha256"] == hashlib.sha256(data).hexdigest()
+        assert len(sent) == 2  # client-initiated: challenge, then signature + body
+
+        _, resp = await client.request(send, hostname, "GET", "/again", expected_peer=go_id)
+        assert resp.status == 200 and json.loads(resp.content)["path"] == "/again"
+        assert len(sent) == 3 and sent[-1].startswith('bearer="')
+
+        # A token go-libp2p cannot open: it answers 401 with a challenge, and the
+        # server-initiated handshake runs.
+        client._store(hostname, b64encode(os.urandom(64)), go_id)
+        _, resp = await client.request(send, hostname, "PUT", "/third", body=b"abc")
+        assert resp.status == 200
+        assert json.loads(resp.content)["body_len"] == 3
+        assert len(sent) == 6  # bad token, signature + challenge-server, new token + body
+
+
+async def test_go_libp2p_authenticates_with_rapidp2p_server() -> None:
+    key = generate_keypair()
+    hostnames: list[str] = []
+
+    async def whoami(peer: PeerId, request: Request) -> Response:
+        body = await request.read()
+        doc = {"peer": str(peer), "len": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        return Response(200, [("content-type", "application/json")], json.dumps(doc).encode())
+
+    auth = PeerIdAuthServer(key, hostname_ok=lambda h: h in hostnames)
+    server = await serve_plain(auth_handler(auth, whoami))
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        hostnames.append(f"127.0.0.1:{port}")
+        out = await run_dial_async(
+            "go-peer",
+            "--url",
+            f"http://127.0.0.1:{port}/whoami",
+            "--bytes",
+            str(MIB),
+            "--requests",
+            "2",
+            command="http-auth-request",
+        )
+    assert len(out) == 2
+    for i, got in enumerate(out):
+        assert got["status"] == 200, got
+        assert got["server_peer"] == str(PeerId.from_public_key(key.public_key()))
+        body = json.loads(got["body"])
+        assert body == {"peer": got["client_peer"], "len": MIB, "sha256": got["sent_sha256"]}
+        assert got["had_token"] is (i == 1)

@@ -9,6 +9,7 @@
 //	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
 //	go-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.go)
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
+//	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 package main
 
 import (
@@ -72,6 +73,10 @@ func main() {
 		err = runHTTPClient("POST", os.Args[2:])
 	case "http-wellknown":
 		err = runHTTPClient("WELLKNOWN", os.Args[2:])
+	case "http-auth-serve":
+		err = runHTTPAuthServe(os.Args[2:])
+	case "http-auth-request":
+		err = runHTTPAuthRequest(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -87,7 +92,8 @@ func usage(msg string) {
 		"       go-peer perf ... (go-peer perf --help)\n"+
 		"       go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (go-peer dht --help)\n"+
 		"       go-peer pubsub --topic T ... (go-peer pubsub --help)\n"+
-		"       go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)\n", msg)
+		"       go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)\n"+
+		"       go-peer http-auth-serve | http-auth-request ... (http_auth.go)\n", msg)
 	os.Exit(2)
 }
 
