@@ -12,9 +12,6 @@ import os
 from typing import Any
 
 import pytest
-
-pytest.importorskip("h11")
-
 from peers import PeerProcess, find_result, run_dial_async
 
 from rapidp2p import Host

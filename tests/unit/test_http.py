@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest.importorskip("h11")
-
 from rapidp2p import Host
 from rapidp2p.exceptions import (
     BodyTooLarge,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("h11")
-
 from rapidp2p.crypto import generate_keypair, private_key_from_protobuf
 from rapidp2p.exceptions import PeerIdAuthError
 from rapidp2p.http import Request, Response
