@@ -4,6 +4,7 @@ the ASGI bridge, and bad input (which resets only the stream it came on)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -316,3 +317,32 @@ async def test_asgi_app_served_to_a_peer() -> None:
         resp = await client.request(server_host.peer_id, "GET", "/app/stream")
         assert resp.content == b"part0;part1;part2;"
         assert (await client.request(server_host.peer_id, "GET", "/app/fail")).status == 500
+
+
+async def test_a_peer_dripping_its_head_is_cut_off_at_the_head_timeout() -> None:
+    server_host, client_host, _server, client = await pair(HttpLimits(head_timeout=0.5))
+    async with server_host, client_host:
+        stream = await client_host.new_stream(server_host.peer_id, PROTOCOL_ID)
+        stream.write(b"GET /echo/ HTTP/1.1\r\nHost: x\r\n")  # never finished
+        await stream.drain()
+        with pytest.raises(StreamResetError):
+            await asyncio.wait_for(stream.read(), 30)
+        assert (await client.request(server_host.peer_id, "GET", "/echo/")).status == 200
+
+
+async def test_plain_server_aborts_only_the_bad_connection() -> None:
+    from rapidp2p.http.plain import plain_request, serve_plain
+
+    server = await serve_plain(echo_handler, limits=HttpLimits(max_header_bytes=4096))
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n")
+        await writer.drain()
+        # Aborted (RST or EOF), never an answer.
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 30) == b""
+        writer.close()
+        resp = await plain_request("127.0.0.1", port, "POST", "/p?q", body=b"abc")
+        assert resp.status == 200
+        assert json.loads(resp.content)["body_len"] == 3

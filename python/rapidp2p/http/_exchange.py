@@ -165,7 +165,8 @@ async def roundtrip(
     """Sends one request on ``stream`` while reading the response; yields it at its head.
 
     The request body is written concurrently (a server may answer before reading it all).
-    The stream is half-closed after a complete exchange and reset after anything else.
+    The stream is half-closed after the request, closed after a complete exchange and reset
+    after anything else.
     """
     channel = HttpChannel(stream, h11.CLIENT, limits)
     writer = asyncio.ensure_future(
@@ -221,6 +222,8 @@ async def _write_request(
     else:
         await _send_iterable(channel, body)
     await channel.send_and_drain(h11.EndOfMessage())
+    # Half-close, as go-libp2p's client does: @libp2p/http's server ends a small body it got
+    # in the same read as the head only at EOF.
     stream.close_write_nowait()
 
 

@@ -78,7 +78,10 @@ class HttpClient:
         """
         if protocol is not None:
             path = await self._resolve(peer, protocol, path)
-        stream = await self.host.new_stream(peer, PROTOCOL_ID)
+        # Negotiated before the request goes out (one round trip, go-libp2p's NewStream does
+        # the same for a protocol it has not seen the peer announce): js-libp2p resets a new
+        # stream whose FIN arrives in the same burst as a lazily negotiated protocol id.
+        stream = await self.host.new_stream(peer, PROTOCOL_ID, lazy=False)
         host = str(_peer_id(peer) or "libp2p")
         async with roundtrip(
             stream, self.limits, method, path, body=body, headers=list(headers), host=host

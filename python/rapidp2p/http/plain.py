@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class TcpExchangeStream:
-    """An asyncio stream pair seen as an exchange stream (half-close = TCP FIN)."""
+    """An asyncio stream pair seen as an exchange stream."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
