@@ -346,3 +346,30 @@ async def test_plain_server_aborts_only_the_bad_connection() -> None:
         resp = await plain_request("127.0.0.1", port, "POST", "/p?q", body=b"abc")
         assert resp.status == 200
         assert json.loads(resp.content)["body_len"] == 3
+
+
+async def test_plain_server_bounds_its_connections() -> None:
+    from rapidp2p.http.plain import plain_request, serve_plain
+
+    server = await serve_plain(echo_handler, max_connections=1)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        # One idle connection holds the only slot (it never sends its head).
+        _reader, idle = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0)  # let the server accept it
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            try:
+                await plain_request("127.0.0.1", port, "GET", "/")
+            except (ConnectionError, HttpProtocolError):
+                break
+        else:
+            pytest.fail("a second connection was served while the only slot was taken")
+        idle.close()
+        for _ in range(100):  # the slot frees once the idle connection ends
+            await asyncio.sleep(0.01)
+            with contextlib.suppress(ConnectionError, HttpProtocolError):
+                assert (await plain_request("127.0.0.1", port, "GET", "/")).status == 200
+                break
+        else:
+            pytest.fail("the slot never freed")

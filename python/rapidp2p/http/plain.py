@@ -41,7 +41,8 @@ class TcpExchangeStream:
 
     def close_write_nowait(self) -> None:
         if self.writer.can_write_eof() and not self.writer.is_closing():
-            self.writer.write_eof()
+            with contextlib.suppress(OSError):  # already reset: the read side will say so
+                self.writer.write_eof()
 
     async def close(self) -> None:
         self.writer.close()
@@ -58,18 +59,28 @@ async def serve_plain(
     port: int = 0,
     *,
     limits: HttpLimits | None = None,
+    max_connections: int = 256,
 ) -> asyncio.Server:
     """Serves ``handler`` over plain HTTP/1.1 on ``host:port``; bad input aborts only its
-    connection. Returns the started :class:`asyncio.Server`."""
+    connection, and connections over ``max_connections`` are aborted on arrival. Returns the
+    started :class:`asyncio.Server`."""
     limits = limits or HttpLimits()
+    active = 0
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
         stream = TcpExchangeStream(reader, writer)
+        if active >= max_connections:
+            stream.reset()
+            return
+        active += 1
         try:
             await serve_exchange(stream, limits, handler)
         except (Libp2pError, OSError) as exc:
             log.debug("plain HTTP exchange failed: %s", exc)
             stream.reset()
+        finally:
+            active -= 1
 
     return await asyncio.start_server(on_connection, host, port)
 
