@@ -373,3 +373,24 @@ async def test_plain_server_bounds_its_connections() -> None:
                 break
         else:
             pytest.fail("the slot never freed")
+
+
+async def test_expect_100_continue_is_answered() -> None:
+    from rapidp2p.http.plain import serve_plain
+
+    server = await serve_plain(digest_handler)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30) == (
+            b"HTTP/1.1 100 \r\n\r\n"
+        )
+        writer.write(b"abc")
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert answer.endswith(f"3 {hashlib.sha256(b'abc').hexdigest()}".encode())

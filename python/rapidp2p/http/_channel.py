@@ -87,6 +87,10 @@ class HttpChannel:
         """The body of the message whose head was read, chunk by chunk, bounded."""
         received = 0
         cap = self.limits.max_body_bytes
+        if self.conn.they_are_waiting_for_100_continue:
+            # The client (curl, for large bodies) holds the body until told to go on.
+            self.send(h11.InformationalResponse(status_code=100, headers=[]))
+            await self.stream.drain()
         while True:
             event = await self._next_event(self.limits.read_timeout)
             if isinstance(event, h11.Data):
