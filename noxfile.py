@@ -81,7 +81,7 @@ def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the package, tests and benches."""
     session.install(
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
-        "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100",
+        "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100", "h11>=0.16,<1",
     )
     session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
@@ -107,8 +107,9 @@ def docs(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the release wheel, install it, run every test (interop peers included)."""
     wheel = _build_wheel(session)
-    session.install(f"{wheel}[test]", "--force-reinstall", "--no-deps")
-    session.install(f"{wheel}[test]")
+    # [http]: rapidp2p.http needs h11, an optional extra for users, tested here.
+    session.install(f"{wheel}[test,http]", "--force-reinstall", "--no-deps")
+    session.install(f"{wheel}[test,http]")
     session.run("pytest", "-ra", *session.posargs, env={"RAPIDP2P_WHEEL": wheel})
 
 

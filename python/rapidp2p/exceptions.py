@@ -209,7 +209,37 @@ class InvalidRecordError(KadError):
     """A DHT record failed its namespace's validator, or no validator covers its key."""
 
 
+# --- HTTP over libp2p (rapidp2p.http) -----------------------------------------------------
+
+
+class HttpError(Libp2pError):
+    """Base class of the errors of ``rapidp2p.http`` (HTTP over libp2p and peer ID auth)."""
+
+
+class HttpProtocolError(HttpError, RemoteProtocolError):
+    """The remote sent malformed HTTP/1.1 (bad request or status line, bad framing, EOF inside
+    a message); only the stream carrying it is reset."""
+
+
+class HeadersTooLarge(HttpProtocolError):
+    """A request or response head exceeded the configured header limit."""
+
+
+class BodyTooLarge(HttpProtocolError):
+    """A request or response body exceeded the configured body limit."""
+
+
+class HttpTimeout(HttpError, TimeoutError):
+    """The remote took longer than the configured timeout to send a message head or body."""
+
+
+class PeerIdAuthError(HttpError):
+    """``libp2p-PeerID`` authentication failed: malformed header, bad signature, expired or
+    forged opaque state or token, or a server that does not prove the expected peer ID."""
+
+
 __all__ = [
+    "BodyTooLarge",
     "CertificateError",
     "CidError",
     "ConnectionClosedError",
@@ -221,6 +251,10 @@ __all__ = [
     "FrameTooLarge",
     "GoAwayError",
     "HandshakeError",
+    "HeadersTooLarge",
+    "HttpError",
+    "HttpProtocolError",
+    "HttpTimeout",
     "InvalidRecordError",
     "KadError",
     "KadNotFoundError",
@@ -232,6 +266,7 @@ __all__ = [
     "MultihashError",
     "MuxerError",
     "NegotiationError",
+    "PeerIdAuthError",
     "PeerIdError",
     "PeerIdMismatch",
     "PeerStoreCorrupt",

@@ -232,8 +232,10 @@ class PeerProcess:
         *,
         extra_args: Sequence[str] = (),
         timeout: float = LISTEN_TIMEOUT,
+        command: str = "listen",
     ) -> None:
         self.name = name
+        self.command = command
         self.listen = listen
         self.extra_args = list(extra_args)
         self.timeout = timeout
@@ -246,7 +248,7 @@ class PeerProcess:
     def start(self) -> PeerProcess:
         """Builds (once), starts the peer and waits for its ``LISTENING`` line."""
         directory = build_peer(self.name)
-        args = [str(directory / "run"), "listen"]
+        args = [str(directory / "run"), self.command]
         if self.listen is not None:
             args += ["--listen", self.listen]
         args += self.extra_args
@@ -425,13 +427,21 @@ def _check_dial(
 
 
 async def run_dial_async(
-    name: str, multiaddr: str, *flags: str, timeout: float = DIAL_TIMEOUT
+    name: str,
+    multiaddr: str,
+    *flags: str,
+    timeout: float = DIAL_TIMEOUT,
+    command: str = "dial",
 ) -> list[dict[str, Any]]:
-    """Like :func:`run_dial`, but awaits the process so the event loop keeps running."""
+    """Like :func:`run_dial`, but awaits the process so the event loop keeps running.
+
+    ``command`` replaces ``dial`` for peers' other client modes (``multiaddr`` is then just
+    the first argument, e.g. ``--connect``).
+    """
     directory = build_peer(name)
     proc = await asyncio.create_subprocess_exec(
         str(directory / "run"),
-        "dial",
+        command,
         multiaddr,
         *flags,
         cwd=directory,

@@ -8,6 +8,8 @@
 //	go-peer perf ... (perf.go)
 //	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
 //	go-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.go)
+//	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
+//	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //
 // `--security noise|tls` may follow any command: the one security protocol offered.
 package main
@@ -93,6 +95,18 @@ func main() {
 		err = runDHT(os.Args[2:])
 	case "pubsub":
 		err = runPubsub(os.Args[2:])
+	case "http-serve":
+		err = runHTTPServe(os.Args[2:])
+	case "http-get":
+		err = runHTTPClient("GET", os.Args[2:])
+	case "http-post":
+		err = runHTTPClient("POST", os.Args[2:])
+	case "http-wellknown":
+		err = runHTTPClient("WELLKNOWN", os.Args[2:])
+	case "http-auth-serve":
+		err = runHTTPAuthServe(os.Args[2:])
+	case "http-auth-request":
+		err = runHTTPAuthRequest(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -107,7 +121,9 @@ func usage(msg string) {
 		"       go-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n"+
 		"       go-peer perf ... (go-peer perf --help)\n"+
 		"       go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (go-peer dht --help)\n"+
-		"       go-peer pubsub --topic T ... (go-peer pubsub --help)\n", msg)
+		"       go-peer pubsub --topic T ... (go-peer pubsub --help)\n"+
+		"       go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)\n"+
+		"       go-peer http-auth-serve | http-auth-request ... (http_auth.go)\n", msg)
 	os.Exit(2)
 }
 
