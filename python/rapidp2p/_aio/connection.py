@@ -37,6 +37,7 @@ from rapidp2p.exceptions import (
     Libp2pError,
     StreamLimitError,
 )
+from rapidp2p.metrics._counters import ByteCounter
 
 __all__ = ["MuxedConnection", "PreambleStream", "RawStream"]
 
@@ -131,6 +132,9 @@ class RawStream:
         if tr is None or tr.is_closing():
             raise ConnectionClosedError("connection closed during the upgrade")
         tr.write(data)
+        bc = self._mux.byte_counter
+        if bc is not None:
+            bc.outbound += len(data)
 
     async def drain(self) -> None:
         await self._mux._wait_writable()
@@ -150,7 +154,11 @@ class PreambleStream(RawStream):
         if tr is None or tr.is_closing():
             raise ConnectionClosedError("connection closed during the upgrade")
         mux._conn.send_preamble(data)
-        tr.write(mux._conn.data_to_send())
+        out = mux._conn.data_to_send()
+        tr.write(out)
+        bc = mux.byte_counter
+        if bc is not None:
+            bc.outbound += len(out)
 
 
 class MuxedConnection(asyncio.BufferedProtocol):
@@ -223,12 +231,17 @@ class MuxedConnection(asyncio.BufferedProtocol):
         #: Inbound streams being served, per protocol (the host's per-protocol cap).
         self.inbound_protocol_counts: dict[str, int] = {}
         self.opened_at = self.loop.time()
+        #: When the socket connected (handshake latency starts here).
+        self.connected_at: float | None = None
+        #: Wire bytes of this connection's transport, when metrics are on (else None).
+        self.byte_counter: ByteCounter | None = None
 
     # ---- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = cast(asyncio.Transport, transport)
+        self.connected_at = self.loop.time()
         if self.on_made is not None:
             self.on_made(self)
         if not self._connected.done():
@@ -257,6 +270,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         return buf
 
     def buffer_updated(self, nbytes: int) -> None:
+        bc = self.byte_counter
+        if bc is not None:
+            bc.inbound += nbytes
         buf = self._reading_into
         own = buf is self._rbuf
         start = self._rlen if own else 0
@@ -265,7 +281,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if receive_into is None or self._preamble:
             data = bytes(buf[start : start + nbytes])
             self._rlen = 0
-            self.data_received(data)
+            self._data_received(data)
             return
         try:
             events, kept = receive_into(buf, start + nbytes, self.loop.time())
@@ -290,6 +306,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._schedule_flush()
 
     def data_received(self, data: bytes) -> None:
+        bc = self.byte_counter
+        if bc is not None:
+            bc.inbound += len(data)
+        self._data_received(data)
+
+    def _data_received(self, data: bytes) -> None:
         conn = self._conn
         if conn is None or self._preamble:
             if conn is not None:
@@ -792,6 +814,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 data = self._conn.data_to_send()
                 if data:
                     tr.write(data)
+                    if self.byte_counter is not None:
+                        self.byte_counter.outbound += len(data)
             except Libp2pError:
                 pass
         tr.close()
@@ -819,6 +843,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         data = conn.data_to_send()
         if data:
             tr.write(data)
+            bc = self.byte_counter
+            if bc is not None:
+                bc.outbound += len(data)
         at = conn.next_timer()
         if at != self._timer_at:
             if self._timer is not None:

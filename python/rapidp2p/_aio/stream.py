@@ -31,6 +31,7 @@ from rapidp2p.exceptions import (
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p.metrics._counters import ByteCounter
 
 __all__ = ["Stream"]
 
@@ -51,6 +52,7 @@ class Stream:
     """
 
     __slots__ = (
+        "_bytes",
         "_chunks",
         "_close_waiters",
         "_closed_write",
@@ -97,6 +99,8 @@ class Stream:
         #: remote may not have consumed yet (graceful shutdown waits for them).
         self._wrote = False
         self._lazy: Any = None
+        #: Per-protocol byte totals, set once the protocol is known when metrics are on.
+        self._bytes: ByteCounter | None = None
 
     # ---- public properties -------------------------------------------------------------
 
@@ -222,6 +226,9 @@ class Stream:
 
     def _consumed(self, n: int) -> None:
         self._unread -= n
+        bc = self._bytes  # counted as read by the application: after the negotiation
+        if bc is not None:
+            bc.inbound += n
         self._mux._consumed(self, n)
 
     # ---- writing -----------------------------------------------------------------------
@@ -235,6 +242,9 @@ class Stream:
         if not data:
             return
         self._wrote = True
+        bc = self._bytes
+        if bc is not None:
+            bc.outbound += len(data)
         if not isinstance(data, bytes):
             data = bytes(data)
         if self._pending:

@@ -31,6 +31,7 @@ from rapidp2p.exceptions import (
     ResourceLimitExceeded,
     TransportError,
 )
+from rapidp2p.host import connlog
 from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.gater import ConnectionGater
@@ -55,6 +56,7 @@ from rapidp2p.transport.tcp import TcpTransport
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
+    from rapidp2p.metrics import Metrics
 
 __all__ = ["Host", "HostConfig", "StreamHandler"]
 
@@ -117,6 +119,8 @@ class HostConfig:
     gater: ConnectionGater | None = None
     #: When the peer store forgets peers that left (:mod:`rapidp2p.host.peer_gc`).
     peer_gc: PeerGCConfig = field(default_factory=PeerGCConfig)
+    #: Prometheus metrics sink (:class:`rapidp2p.metrics.Metrics`); None: metrics off.
+    metrics: Metrics | None = None
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -142,6 +146,7 @@ class Host:
         *,
         peerstore: Any = None,
         transports: Sequence[Transport] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         from rapidp2p.crypto import generate_keypair
 
@@ -187,6 +192,10 @@ class Host:
         self.closing_deadline: float | None = None
         self._services: list[Any] = []
         self._started = False
+        #: The metrics sink (``metrics=`` or ``config.metrics``); None when metrics are off.
+        self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
+        if self.metrics is not None:
+            self.metrics.attach(self)
 
     def _resource_limits(self) -> ResourceLimits:
         cfg = self.config
@@ -214,9 +223,10 @@ class Host:
         *,
         peerstore: Any = None,
         transports: Sequence[Transport] | None = None,
+        metrics: Metrics | None = None,
     ) -> Host:
         """A started host, listening on ``listen`` (``/tcp/0`` picks a free port)."""
-        host = cls(key, config, peerstore=peerstore, transports=transports)
+        host = cls(key, config, peerstore=peerstore, transports=transports, metrics=metrics)
         host.start()
         addrs = list(listen)
         if addrs:
@@ -373,6 +383,8 @@ class Host:
                 except (ValueError, TypeError) as exc:  # MultiaddrError is a ValueError
                     log.debug("no multiaddr for inbound peer address %r: %s", peername, exc)
         mux.remote_addr = remote
+        if self.metrics is not None:
+            self.metrics.socket_opened(mux)
         if self._closed:
             mux.abort()
             return
@@ -474,6 +486,7 @@ class Host:
                 task.cancel()
             return False
         mux.on_close.append(lambda m: self._on_connection_closed(m, key))
+        self._observe_connection(mux)
         conns = self._conns.setdefault(peer, [])
         first = not conns
         conns.append(mux)
@@ -490,6 +503,23 @@ class Host:
             if hook is not None:
                 hook(mux)
         return True
+
+    def _observe_connection(self, mux: MuxedConnection) -> None:
+        """Metrics and the INFO log lines of a connection that joined the host."""
+        if self.metrics is not None:
+            self.metrics.connection_opened(mux, mux.loop.time())
+        connlog.connection_opened(mux)
+        mux.on_close.append(connlog.connection_closed)
+
+    def _observe_stream(self, stream: Stream) -> None:
+        """A stream's protocol is known: count it (and its bytes from now on), log it."""
+        if self.metrics is not None:
+            self.metrics.stream_opened(stream)
+        connlog.stream_opened(stream)
+
+    def _dial_failed(self, addr: Multiaddr, exc: BaseException) -> None:
+        if self.metrics is not None:
+            self.metrics.dial_failed(addr, exc)
 
     def _peerstore_add_connection(self, mux: MuxedConnection) -> None:
         ps = self.peerstore
@@ -642,6 +672,7 @@ class Host:
             try:
                 return await self._dial_one(peer_id, addrs[0], transport)
             except Exception as err:
+                self._dial_failed(addrs[0], err)
                 msg = f"failed to dial {peer_id or addrs[0]}: {addrs[0]}: {err}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
@@ -680,6 +711,7 @@ class Host:
                         winner = t.result()
                         break
                     errors[str(a)] = exc
+                    self._dial_failed(a, exc)
                     start_timer = None  # a failure starts the next address at once
                 if winner is not None:
                     break
@@ -737,6 +769,8 @@ class Host:
             mux.on_stream_end = cs.stream_ended
             mux.direction = "outbound"
             mux.remote_addr = addr
+            if self.metrics is not None:
+                self.metrics.socket_opened(mux)
             await self.upgrader.upgrade_outbound(mux, peer_id)
             if mux.remote_peer == self.peer_id:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
@@ -829,6 +863,7 @@ class Host:
         except BaseException:
             stream.reset()
             raise
+        self._observe_stream(stream)
         return stream
 
     def _on_inbound_stream(self, stream: Stream) -> None:
@@ -867,6 +902,7 @@ class Host:
             handler = handlers.get(proto)
             # The registered id object, not the decoded copy (one string less per stream).
             stream.protocol = proto = self._handler_ids.get(proto, proto)
+            self._observe_stream(stream)
             counts = mux.inbound_protocol_counts
             if (
                 handler is None

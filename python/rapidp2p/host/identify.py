@@ -101,6 +101,7 @@ class IdentifyService:
             # after the application's first exchange instead of competing with it for both
             # event loops (a lazy proposal measured 0.2 ms slower for connect + 1-byte RTT).
             stream.protocol = await select_outbound(stream, [PROTOCOL_ID], timeout=timeout)
+            self.host._observe_stream(stream)
             before = set(self._protocols_of(mux.remote_peer))
             info = await identify(self.host, stream, mux.remote_peer, timeout=timeout)
         except BaseException:

@@ -68,6 +68,16 @@ KAD_TAG_VALUE = 5
 _ADDR_CACHE_TTL = 30.0
 
 
+#: Metric label of a lookup, by the message it sends (rust-libp2p's query types).
+_QUERY_TYPES: dict[int, str] = {
+    MessageType.FIND_NODE: "get_closest_peers",
+    MessageType.GET_VALUE: "get_record",
+    MessageType.GET_PROVIDERS: "get_providers",
+}
+#: Metric label of an inbound request.
+_REQUEST_NAMES: dict[int, str] = {t: t.name.lower() for t in MessageType}
+
+
 def provider_key(key: bytes | str) -> bytes:
     """The kad key of content: a CID's multihash (go-libp2p-kad-dht keys providers by the
     multihash, so CIDv0 and CIDv1 of the same content meet); raw bytes are used as given."""
@@ -357,6 +367,7 @@ class KadDHT:
     ) -> LookupResult:
         cfg = self.config
         self.routing.touch(key)
+        started = self._loop_clock()
         result = await run_lookup(
             key,
             self.routing.closest(key, cfg.k),
@@ -372,6 +383,15 @@ class KadDHT:
         )
         self.lookup_hops.append(result.hops)
         del self.lookup_hops[:-1024]
+        metrics = self.host.metrics
+        if metrics is not None:
+            metrics.kad_query(
+                _QUERY_TYPES.get(msg.type, "other"),
+                self._loop_clock() - started,
+                result.requests,
+                result.failures,
+                result.hops,
+            )
         return result
 
     # ---- public operations ----------------------------------------------------------------
@@ -634,6 +654,9 @@ class KadDHT:
 
     def _dispatch(self, peer: PeerId, msg: KadMessage) -> KadMessage | None:
         t = msg.type
+        metrics = self.host.metrics
+        if metrics is not None:
+            metrics.kad_inbound_request(_REQUEST_NAMES.get(t, "unknown"))
         now = self._now()
         if t == MessageType.FIND_NODE:
             return KadMessage(t, msg.key, closer_peers=self._closer(msg.key, peer))

@@ -52,6 +52,27 @@ class ValidationResult(enum.Enum):
     IGNORE = "ignore"  # drop quietly, no penalty
 
 
+#: Topics with their own message counters; later ones share the ``"other"`` entry.
+MAX_COUNTED_TOPICS = 256
+
+
+class TopicCounts:
+    """Message counters of one topic (read by metrics at scrape time)."""
+
+    __slots__ = ("accepted", "duplicate", "published", "received", "rejected", "unfiltered")
+
+    def __init__(self) -> None:
+        #: Messages received, duplicates included.
+        self.unfiltered = 0
+        #: Messages received once (duplicates filtered), before validation.
+        self.received = 0
+        self.duplicate = 0
+        #: Validated and delivered to local subscribers (and forwarded).
+        self.accepted = 0
+        self.rejected = 0
+        self.published = 0
+
+
 @dataclass
 class PeerState:
     """What the router knows about one connected peer."""
@@ -132,6 +153,8 @@ class Router:
         #: Optional hook giving a signed peer record for PX (peer -> envelope bytes | None).
         self.signed_record_for: Callable[[Any], bytes | None] | None = None
         self.stats = {"rejected": 0, "duplicates": 0, "ignored_rpcs": 0}
+        #: Per-topic message counters (subscribed and published topics, bounded).
+        self.topic_counts: dict[str, TopicCounts] = {}
         self._author_keys: dict[bytes, Any] = {}  # verify_message's key cache
 
     # ---- helpers -----------------------------------------------------------------------
@@ -153,6 +176,16 @@ class Router:
         out, self._out = self._out, {}
         size = self.params.max_transmit_size
         return {peer: o.frame_parts(size) for peer, o in out.items() if peer in self.peers}
+
+    def _counts(self, topic: str) -> TopicCounts:
+        tc = self.topic_counts.get(topic)
+        if tc is None:
+            if len(self.topic_counts) >= MAX_COUNTED_TOPICS:
+                topic = "other"
+                tc = self.topic_counts.get(topic)
+            if tc is None:
+                tc = self.topic_counts[topic] = TopicCounts()
+        return tc
 
     def peer_score(self, peer: Any, now: float) -> float:
         return self.score.score(peer, now)
@@ -311,6 +344,7 @@ class Router:
             self._o(q).messages.append(enc)
         if topic in self.my_topics:
             self.delivered.append(msg)
+        self._counts(topic).published += 1
         return targets
 
     def _fanout_candidates(self, topic: str, now: float, n: int, exclude: set[Any]) -> list[Any]:
@@ -405,6 +439,8 @@ class Router:
     def _reject(self, peer: Any, msg: Message, mid: bytes | None, why: str, now: float) -> None:
         log.debug("rejecting message from %s: %s", peer, why)
         self.stats["rejected"] += 1
+        if msg.topic in self.my_topics:
+            self._counts(msg.topic).rejected += 1
         self.score.reject_message(peer, mid, msg.topic, now)
 
     def _handle_messages(
@@ -416,6 +452,8 @@ class Router:
         for msg in msgs:
             if msg.topic not in self.my_topics:
                 continue  # not ours: neither delivered nor forwarded
+            tc = self._counts(msg.topic)
+            tc.unfiltered += 1
             if strict:
                 if msg.signature is None or msg.from_ is None or msg.seqno is None:
                     self._reject(peer, msg, None, "unsigned message under strict-sign", now)
@@ -438,6 +476,7 @@ class Router:
             self._promise_kept(mid)
             if mid in self.seen:
                 self.stats["duplicates"] += 1
+                tc.duplicate += 1
                 self.score.duplicate_message(peer, mid, msg.topic, now)
                 continue
             # After the seen check: sizing encodes the message, which duplicates never need.
@@ -452,6 +491,7 @@ class Router:
                 if msg.from_ == self._local_bytes:
                     continue  # our own message echoed back under a new ID: never accept
             self.seen.add(mid, now)
+            tc.received += 1
             self.score.validate_message(mid, now)
             if msg.size >= p.idontwant_threshold and not self.flood_only:
                 for q in self.mesh.get(msg.topic, ()):
@@ -468,6 +508,7 @@ class Router:
             self.mcache.put(msg.id, msg)
             if msg.topic in self.my_topics:
                 self.delivered.append(msg)
+                self._counts(msg.topic).accepted += 1
             self._forward(msg, now)
         elif result is ValidationResult.REJECT:
             self._reject(source, msg, msg.id, "validator rejected", now)
