@@ -82,6 +82,7 @@ def lint(session: nox.Session) -> None:
     session.install(
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
         "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100", "h11>=0.16,<1",
+        "prometheus_client>=0.20",
     )
     session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
@@ -107,9 +108,10 @@ def docs(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the release wheel, install it, run every test (interop peers included)."""
     wheel = _build_wheel(session)
-    # [http]: rapidp2p.http needs h11, an optional extra for users, tested here.
-    session.install(f"{wheel}[test,http]", "--force-reinstall", "--no-deps")
-    session.install(f"{wheel}[test,http]")
+    # [http]: rapidp2p.http needs h11, [metrics]: prometheus_client; optional extras for
+    # users, tested here.
+    session.install(f"{wheel}[test,http,metrics]", "--force-reinstall", "--no-deps")
+    session.install(f"{wheel}[test,http,metrics]")
     session.run("pytest", "-ra", *session.posargs, env={"RAPIDP2P_WHEEL": wheel})
 
 
@@ -122,7 +124,7 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --quick`` (arguments go to ``python -m benches.e2e``).
     """
     wheel = _build_wheel(session)
-    session.install(f"{wheel}[test,bench,chart]")
+    session.install(f"{wheel}[test,bench,chart,metrics]")
     if shutil.which("iperf3") is None:
         if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
             session.run("apt-get", "install", "-y", "-q", "iperf3", external=True,

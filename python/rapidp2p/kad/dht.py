@@ -155,6 +155,8 @@ class KadDHT:
         self._closed = False
         #: Hop counts of finished lookups (most recent last, bounded), for measurements.
         self.lookup_hops: list[int] = []
+        if host.metrics is not None:
+            host.metrics.watch_service(self)  # routing table size at scrape time
 
     # ---- lifecycle -----------------------------------------------------------------------
 

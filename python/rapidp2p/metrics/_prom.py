@@ -13,6 +13,7 @@ Two kinds of metric live here:
 
 from __future__ import annotations
 
+import errno
 import logging
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -88,8 +89,9 @@ def dial_error_kind(exc: BaseException) -> str:
         if isinstance(e, PeerIdMismatch):
             return "peer id mismatch"
         e = e.__cause__ or e.__context__
-    if "refused" in str(exc):
-        return "connection refused"
+    text = str(exc)
+    if "refused" in text or f"[Errno {errno.ECONNREFUSED}]" in text:
+        return "connection refused"  # TransportError keeps only the OSError's text
     return "other"
 
 
@@ -178,6 +180,7 @@ class Metrics:
             "libp2p_kad_inbound_requests", "Inbound Kademlia requests", ("request",), registry=reg
         )
         self._hosts: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._services: weakref.WeakSet[Any] = weakref.WeakSet()
         self._transport_bytes: dict[str, ByteCounter] = {}
         self._protocol_bytes: dict[str, ByteCounter] = {}
         reg.register(_ScrapeCollector(self))
@@ -207,6 +210,10 @@ class Metrics:
     def attach(self, host: Any) -> None:
         """Scrapes read ``host``'s connections, streams, services and resource manager."""
         self._hosts.add(host)
+
+    def watch_service(self, service: Any) -> None:
+        """Scrapes also read ``service`` (a DHT that is not one of a host's services)."""
+        self._services.add(service)
 
     def socket_opened(self, mux: Any) -> None:
         """A raw connection exists (before its upgrade): count its bytes from now on."""
@@ -299,9 +306,10 @@ class _ScrapeCollector:
             pb.add_metric((proto, "outbound"), bc.outbound)
         yield pb
         hosts = list(m._hosts)
+        services = list(_services(hosts, m._services))
         yield from _swarm_state(hosts)
-        yield from _kad_state(hosts)
-        yield from _gossipsub_state(hosts)
+        yield from _kad_state(services)
+        yield from _gossipsub_state(services)
         yield from _rcmgr_state(hosts)
 
 
@@ -336,16 +344,19 @@ def _swarm_state(hosts: list[Any]) -> Iterator[Metric]:
     yield s
 
 
-def _services(hosts: Iterable[Any]) -> Iterator[Any]:
-    for host in hosts:
-        yield from list(getattr(host, "_services", ()))
+def _services(hosts: Iterable[Any], extra: Iterable[Any]) -> Iterator[Any]:
+    seen: set[int] = set()
+    for svc in [s for h in hosts for s in list(getattr(h, "_services", ()))] + list(extra):
+        if id(svc) not in seen:
+            seen.add(id(svc))
+            yield svc
 
 
-def _kad_state(hosts: list[Any]) -> Iterator[Metric]:
+def _kad_state(services: list[Any]) -> Iterator[Metric]:
     g = GaugeMetricFamily("libp2p_kad_routing_table_peers", "Peers in the Kademlia routing table")
     total = 0
     found = False
-    for svc in _services(hosts):
+    for svc in services:
         routing = getattr(svc, "routing", None)
         if routing is not None and hasattr(svc, "lookup_hops"):
             total += len(routing)
@@ -355,7 +366,7 @@ def _kad_state(hosts: list[Any]) -> Iterator[Metric]:
     yield g
 
 
-def _gossipsub_state(hosts: list[Any]) -> Iterator[Metric]:
+def _gossipsub_state(services: list[Any]) -> Iterator[Metric]:
     mesh = GaugeMetricFamily(
         "libp2p_gossipsub_mesh_peer_counts", "Peers in our mesh, per topic", labels=("topic",)
     )
@@ -377,7 +388,7 @@ def _gossipsub_state(hosts: list[Any]) -> Iterator[Metric]:
     score = HistogramMetricFamily(
         "libp2p_gossipsub_score_per_mesh", "Scores of our mesh peers, per topic", labels=("topic",)
     )
-    for svc in _services(hosts):
+    for svc in services:
         router = getattr(svc, "router", None)
         if router is None or not hasattr(router, "mesh"):
             continue
