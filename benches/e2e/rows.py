@@ -100,6 +100,33 @@ def over_tls(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[...
     return wrapped
 
 
+def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """Single-stream upload with Prometheus metrics off, then on (both peers), alternated
+    ``rounds`` times on fresh servers in this one run; the value is the median on/off ratio
+    (1.0: no cost). Needs prometheus_client (``rapidp2p[metrics]``)."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise Unavailable("prometheus_client not installed (rapidp2p[metrics])") from None
+    rounds = 3
+    upload = throughput("upload")
+    with_metrics = replace(stack, argv=[*stack.argv, "--metrics"])
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(rounds):
+        off.append(upload(stack, cfg)["value"])
+        on.append(upload(with_metrics, cfg)["value"])
+    ratios = sorted(b / a for a, b in zip(off, on, strict=True))
+    return {
+        "value": statistics.median(ratios),
+        "off_gbps": statistics.median(off),
+        "on_gbps": statistics.median(on),
+        "off_runs": [round(x, 3) for x in off],
+        "on_runs": [round(x, 3) for x in on],
+        "bytes": _bulk(stack, cfg),
+    }
+
+
 def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
     """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms)."""
     n = cfg.latency_runs if stack.name != "py-libp2p" else min(cfg.latency_runs, 30)
@@ -339,6 +366,14 @@ ROWS: list[Row] = [
         over_tls(throughput("download")),
         ("rapidp2p", "go-libp2p", "rust-libp2p"),
         "throughput",
+    ),
+    Row(
+        "metrics_overhead",
+        "single stream upload, metrics on / off (3 alternated runs, median ratio)",
+        "ratio",
+        True,
+        metrics_overhead,
+        ("rapidp2p",),
     ),
     Row(
         "connect_rtt",

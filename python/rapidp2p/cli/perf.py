@@ -55,6 +55,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="offer only this security protocol (default: the host's defaults)",
     )
     ext.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    ext.add_argument(
+        "--metrics",
+        action="store_true",
+        help="keep Prometheus metrics in-process (measures their cost; needs prometheus_client)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
-            aio_run(serve(multiaddr, args.security))
+            aio_run(serve(multiaddr, args.security, metrics=args.metrics))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
@@ -93,11 +98,17 @@ def run(args: argparse.Namespace) -> int:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
-def host_config(security: str | None = None) -> Any:
+def host_config(security: str | None = None, metrics: bool = False) -> Any:
     """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
-    ``security`` (noise or tls) restricts the security protocol to that one."""
+    ``security`` (noise or tls) restricts the security protocol to that one; with
+    ``metrics``, a Prometheus registry of its own (never served)."""
     from rapidp2p.host import HostConfig, Limits, MuxerOptions
 
+    sink = None
+    if metrics:
+        from rapidp2p.metrics import Metrics
+
+        sink = Metrics()
     return HostConfig(
         security_protocols=None if security is None else [SECURITY_IDS[security]],
         limits=Limits(
@@ -113,19 +124,19 @@ def host_config(security: str | None = None) -> Any:
         dial_timeout=60.0,
         upgrade_timeout=60.0,
         negotiation_timeout=60.0,
+        metrics=sink,
     )
 
 
-async def serve(multiaddr: str, security: str | None = None) -> None:
+async def serve(multiaddr: str, security: str | None = None, *, metrics: bool = False) -> None:
     """Listens with the shared perf identity; prints the full address(es) on stdout."""
     import asyncio
 
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import PerfService, server_key
 
-    async with await Host.create(
-        server_key(), listen=[multiaddr], config=host_config(security)
-    ) as host:
+    cfg = host_config(security, metrics)
+    async with await Host.create(server_key(), listen=[multiaddr], config=cfg) as host:
         PerfService(host).start()
         for addr in host.full_addrs:
             print(addr, flush=True)
@@ -153,7 +164,7 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     emit_intermediary = args.iterations == 1 and args.streams == 1
 
     async def dialer(count: int) -> None:
-        async with Host(config=host_config(args.security)) as host:
+        async with Host(config=host_config(args.security, args.metrics)) as host:
             for _ in range(count):
                 _emit(await _iteration(host, target, args, clock, emit_intermediary))
                 if not args.reuse_connection:
