@@ -1,11 +1,12 @@
 """Developer and CI tasks. ``python3 -m nox`` runs the default sessions: the whole test suite.
 
-Sessions: ``rust`` (fmt, clippy, cargo test on the pure crates), ``lint`` (ruff, mypy),
-``docs`` (``mkdocs build --strict``), ``tests`` (builds the release wheel once, installs it,
-runs pytest including the interop peers, the docs' code blocks and the examples), ``bench``
-(benchmarks), ``wheels`` (the release wheels for manylinux2014 and musllinux_1_2, x86_64 and
-aarch64, checked with auditwheel) and ``dev`` (editable build); the last three are never part
-of the default run.
+Sessions: ``rust`` (fmt, clippy, cargo test on the pure crates, the stable fuzz harness for
+2 s per target), ``lint`` (ruff, mypy), ``docs`` (``mkdocs build --strict``), ``tests``
+(builds the release wheel once, installs it, runs pytest including the interop peers, the
+docs' code blocks and the examples), ``bench`` (benchmarks), ``fuzz`` (longer fuzzing,
+cargo-fuzz when a nightly toolchain has it), ``wheels`` (the release wheels for manylinux2014
+and musllinux_1_2, x86_64 and aarch64, checked with auditwheel) and ``dev`` (editable build);
+the last four are never part of the default run.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def rust(session: nox.Session) -> None:
     args = ["cargo", "test", "--locked"]
     for crate in _pure_crates():
         args += ["-p", crate]
-    session.run(*args, external=True)
+    # rapidp2p-fuzz's stable harness: every decoder target for a fixed 2 s (nox -s fuzz: longer).
+    session.run(*args, external=True, env={"RAPIDP2P_FUZZ_SECONDS": "2"})
 
 
 @nox.session
@@ -140,6 +142,46 @@ def bench(session: nox.Session) -> None:
         session.run(str(ROOT / "tests" / "interop" / peer / "build"), external=True, env=env,
                     success_codes=[0, 77])
     session.run("python", "-m", "benches.e2e", *session.posargs, env=env)
+
+
+FUZZ_TARGETS_DIR = ROOT / "fuzz" / "fuzz_targets"
+
+
+@nox.session(python=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzzes every decoder a peer can reach for longer than CI does (not a default session).
+
+    With ``cargo +nightly fuzz`` installed (rustup toolchain nightly, ``cargo install
+    cargo-fuzz``): libFuzzer, coverage-guided, ``-max_total_time`` seconds per target (corpus
+    kept in fuzz/corpus). Without it: the stable harness (random and mutated inputs). Seconds
+    per target: ``nox -s fuzz -- 120`` (default 60). CI runs the stable harness for 2 s per
+    target inside the ``rust`` session.
+    """
+    import shutil
+    import subprocess
+
+    seconds = session.posargs[0] if session.posargs else "60"
+    nightly = (
+        shutil.which("cargo-fuzz") is not None
+        and subprocess.run(
+            ["cargo", "+nightly", "--version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if not nightly:
+        session.log("cargo +nightly fuzz unavailable: running the stable harness")
+        session.run(
+            "cargo", "test", "--locked", "--release", "-p", "rapidp2p-fuzz", "--test", "stable",
+            env={"RAPIDP2P_FUZZ_SECONDS": seconds}, external=True,
+        )
+        return
+    targets = sorted(p.stem for p in FUZZ_TARGETS_DIR.glob("*.rs"))
+    with session.chdir(ROOT / "fuzz"):
+        for target in targets:
+            session.run(
+                "cargo", "+nightly", "fuzz", "run", target, "--",
+                f"-max_total_time={seconds}", "-rss_limit_mb=2048", external=True,
+            )
 
 
 @nox.session

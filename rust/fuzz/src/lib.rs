@@ -1,0 +1,190 @@
+//! One fuzz target per decoder a remote peer can reach. Each takes arbitrary bytes and must
+//! return (an `Err` is fine) without panicking, looping or allocating beyond the input's caps;
+//! where a decoder accepts the input, the target re-encodes what it can and checks the result
+//! decodes again the same way.
+//!
+//! The same functions run under cargo-fuzz (`fuzz/`, libFuzzer, nightly) and under the stable
+//! harness in `tests/stable.rs` (random and mutated inputs for a time budget), so CI needs no
+//! nightly toolchain.
+
+use rapidp2p_wire as wire;
+
+/// A named target.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, by name (the cargo-fuzz binaries carry the same names).
+pub const TARGETS: &[Target] = &[
+    ("varint", varint),
+    ("frames", frames),
+    ("multiaddr", multiaddr),
+    ("multiaddr_text", multiaddr_text),
+    ("key_protobuf", key_protobuf),
+    ("peer_id", peer_id),
+    ("multihash_cid", multihash_cid),
+    ("noise_payload", noise_payload),
+    ("noise_handshake", noise_handshake),
+    ("noise_frames", noise_frames),
+    ("yamux_header", yamux_header),
+    ("yamux_session", yamux_session),
+    ("identify", identify),
+    ("envelope", envelope),
+    ("kad_message", kad_message),
+    ("pubsub_rpc", pubsub_rpc),
+];
+
+/// Unsigned varints: minimal, at most 9 bytes; what decodes re-encodes to the same bytes.
+pub fn varint(data: &[u8]) {
+    if let Ok((value, n)) = wire::varint::decode(data) {
+        assert!((1..=9).contains(&n) && n <= data.len());
+        let mut out = Vec::new();
+        wire::varint::encode(value, &mut out);
+        assert_eq!(out, &data[..n]);
+    }
+}
+
+/// Length-prefixed frames with a cap: frames lie inside the input, the tail offset too.
+pub fn frames(data: &[u8]) {
+    for cap in [0u64, 1, 64, 1 << 20] {
+        if let Ok((frames, consumed)) = wire::frame::split(data, cap) {
+            assert!(consumed <= data.len());
+            let mut again = Vec::new();
+            for f in &frames {
+                assert!(f.len() as u64 <= cap);
+                wire::frame::encode(f, &mut again);
+            }
+            assert_eq!(again, &data[..consumed]);
+        }
+    }
+}
+
+/// Binary multiaddrs: valid ones print, and the text parses back to the same bytes.
+pub fn multiaddr(data: &[u8]) {
+    if wire::multiaddr::validate(data).is_ok() {
+        let text = wire::multiaddr::to_text(data).expect("valid multiaddr prints");
+        let back = wire::multiaddr::from_text(&text).expect("printed multiaddr parses");
+        assert_eq!(back, data, "{text}");
+    }
+    for c in wire::multiaddr::components(data) {
+        if c.is_err() {
+            break;
+        }
+    }
+}
+
+/// Text multiaddrs (a peer sends them in identify's observed address as bytes, users as text).
+pub fn multiaddr_text(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(bytes) = wire::multiaddr::from_text(text) {
+            wire::multiaddr::validate(&bytes).expect("parsed multiaddr validates");
+        }
+    }
+}
+
+/// Public key protobufs (deterministic encoding): what decodes re-encodes identically.
+pub fn key_protobuf(data: &[u8]) {
+    if let Ok((key_type, key)) = wire::keyproto::decode(data) {
+        let mut out = Vec::new();
+        wire::keyproto::encode(key_type, key, &mut out).expect("decoded key re-encodes");
+        assert_eq!(out, data);
+    }
+    let mut id = Vec::new();
+    let _ = wire::peerid::from_public_key_protobuf(data, &mut id);
+}
+
+/// Peer IDs as bytes and as text (base58 or CID).
+pub fn peer_id(data: &[u8]) {
+    if wire::peerid::validate(data).is_ok() {
+        let text = wire::peerid::to_base58(data);
+        assert_eq!(
+            wire::peerid::from_text(&text).expect("printed id parses"),
+            data
+        );
+        let _ = wire::peerid::inline_public_key(data);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = wire::peerid::from_text(text);
+        let _ = wire::multibase::decode(text);
+        let _ = wire::base58::decode(text);
+    }
+}
+
+/// Multihashes and CIDs.
+pub fn multihash_cid(data: &[u8]) {
+    let _ = wire::multihash::decode(data);
+    let _ = wire::cid::decode_v1(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = wire::cid::decode_text(text);
+    }
+}
+
+/// The libp2p Noise handshake payload (identity key, signature, extensions).
+pub fn noise_payload(data: &[u8]) {
+    let _ = rapidp2p_proto::decode_noise_payload(data);
+}
+
+/// A responder reading an attacker's first message, an initiator reading a second one.
+pub fn noise_handshake(data: &[u8]) {
+    if let Ok(mut hs) = rapidp2p_noise::Handshake::responder() {
+        let _ = hs.read_message(data);
+    }
+    if let Ok(mut hs) = rapidp2p_noise::Handshake::initiator() {
+        if hs.write_message(&[]).is_ok() {
+            let _ = hs.read_message(data);
+        }
+    }
+}
+
+/// Noise transport framing (length prefixes scanned before decryption).
+pub fn noise_frames(data: &[u8]) {
+    let (consumed, plain) = rapidp2p_noise::scan_frames(data);
+    assert!(consumed <= data.len() && plain <= consumed);
+}
+
+/// The 12-byte yamux header.
+pub fn yamux_header(data: &[u8]) {
+    if let Some(b) = data.get(..rapidp2p_yamux::frame::HEADER_LEN) {
+        let b: [u8; rapidp2p_yamux::frame::HEADER_LEN] = b.try_into().expect("12 bytes");
+        if let Ok(h) = rapidp2p_yamux::Header::decode(&b) {
+            assert_eq!(h.to_bytes(), b);
+        }
+    }
+}
+
+/// A whole yamux session fed hostile bytes, in two pieces, as client and as server.
+pub fn yamux_session(data: &[u8]) {
+    use rapidp2p_yamux::{Config, Role, Session};
+    for role in [Role::Client, Role::Server] {
+        let Ok(mut s) = Session::new(role, Config::default()) else {
+            continue;
+        };
+        let mut events = Vec::new();
+        let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+        let _ = s.receive(&data[..cut], 0.0, &mut events);
+        let _ = s.receive(&data[cut..], 1.0, &mut events);
+        let _ = s.handle_timer(100.0);
+    }
+}
+
+/// Identify messages.
+pub fn identify(data: &[u8]) {
+    let _ = rapidp2p_proto::decode_identify(data);
+}
+
+/// Signed envelopes and the peer records inside them.
+pub fn envelope(data: &[u8]) {
+    if let Ok(env) = rapidp2p_proto::decode_envelope(data) {
+        let _ = rapidp2p_proto::decode_peer_record(&env.payload);
+    }
+    let _ = rapidp2p_proto::decode_peer_record(data);
+}
+
+/// Kademlia messages, with the service's caps.
+pub fn kad_message(data: &[u8]) {
+    let _ = rapidp2p_kad::proto::decode_message(data, 16 * 1024, 20);
+    let _ = rapidp2p_kad::proto::decode_message(data, usize::MAX, 2);
+}
+
+/// GossipSub RPC frames with the default limits, and with tight ones.
+pub fn pubsub_rpc(data: &[u8]) {
+    let _ = rapidp2p_pubsub::decode_rpc(data, &rapidp2p_pubsub::DecodeLimits::default());
+}
