@@ -153,6 +153,8 @@ class IdentifyService:
             return
         try:
             await select_outbound(stream, [PUSH_PROTOCOL_ID], lazy=True, timeout=timeout)
+            stream.protocol = PUSH_PROTOCOL_ID
+            self.host._observe_stream(stream)
             await push_identify(self.host, stream)
             # Delivered only once the peer read it and closed its side (issue 19).
             await stream.close(wait=True, timeout=timeout)
