@@ -112,33 +112,54 @@ async def test_metrics_via_host_config_and_off_by_default() -> None:
 
 
 class _FakeResourceManager:
+    """The shape of ``ResourceManager.stat()`` / ``.blocked``."""
+
+    blocked = {"transient/conns_inbound": 2, "peer/streams_inbound": 1}
+
     def stat(self) -> dict[str, Any]:
         return {
-            "scopes": {
-                "system": {"conns_inbound": 3, "conns_outbound": 2, "memory": 4096, "fds": 5},
-                "transient": {"conns_inbound": 1, "streams_inbound": 7},
-                "protocol:/echo/1.0.0": {"streams_inbound": 4, "memory": 1024},
-                "peer:12D3KooWxyz": {"conns_inbound": 9},  # per-peer: not exported
-            },
-            "blocked": {"transient/pending": 2, "inbound/system/connections": 1},
+            "system": {"conns_inbound": 3, "conns_outbound": 2, "memory": 4096, "fd": 5},
+            "transient": {"conns_inbound": 1, "streams_inbound": 7},
+            "protocol:/echo/1.0.0": {"streams_inbound": 4, "memory": 1024},
+            "service:kad": {"streams_outbound": 6},
+            "peers": {"count": 2, "memory": 10, "streams": 3, "conns": 2},
         }
 
 
 async def test_resource_manager_hook() -> None:
     m = Metrics()
     async with Host(metrics=m) as h:
-        h.resource_manager = _FakeResourceManager()  # type: ignore[attr-defined]
+        h.resource_manager = _FakeResourceManager()  # type: ignore[assignment]
         text = scrape(m)
     assert value(text, "libp2p_rcmgr_connections", dir="inbound", scope="system") == 3
     assert value(text, "libp2p_rcmgr_connections", dir="outbound", scope="system") == 2
     assert value(text, "libp2p_rcmgr_streams", scope="protocol", protocol="/echo/1.0.0") == 4
     assert value(text, "libp2p_rcmgr_streams", dir="inbound", scope="transient") == 7
+    assert value(text, "libp2p_rcmgr_streams", dir="outbound", scope="service:kad") == 6
     assert value(text, "libp2p_rcmgr_memory", scope="system") == 4096
+    assert value(text, "libp2p_rcmgr_memory", scope="peers") == 10
     assert value(text, "libp2p_rcmgr_fds", scope="system") == 5
-    assert value(text, "libp2p_rcmgr_connections", scope="peer") == 0
-    assert value(text, "libp2p_rcmgr_blocked_resources", scope="transient", resource="pending") == 2
     blocked = "libp2p_rcmgr_blocked_resources"
-    assert value(text, blocked, dir="inbound", scope="system", resource="connections") == 1
+    assert value(text, blocked, scope="transient", resource="conns_inbound") == 2
+    assert value(text, blocked, scope="peer", resource="streams_inbound") == 1
+
+
+async def test_real_resource_manager_usage() -> None:
+    """The host's own resource manager: a held connection and stream show in its scopes."""
+    m = Metrics()
+    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"], metrics=m) as server:
+        server.set_stream_handler(ECHO, handle_echo)
+        async with Host(metrics=m) as client:
+            await client.connect(server.full_addrs[0])
+            st = await client.new_stream(server.peer_id, ECHO)
+            st.write(b"x")
+            assert await st.readexactly(1) == b"x"
+            text = scrape(m)
+            conns = value(text, "libp2p_rcmgr_connections", dir="inbound")
+            conns += value(text, "libp2p_rcmgr_connections", dir="outbound")
+            assert conns >= 2  # each host counts its side (loopback: the allowlisted scopes)
+            assert value(text, "libp2p_rcmgr_streams", scope="protocol", protocol=ECHO) >= 1
+            await st.close()
 
 
 async def test_kad_and_gossipsub_metrics() -> None:

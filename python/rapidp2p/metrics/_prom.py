@@ -412,15 +412,14 @@ def _gossipsub_state(services: list[Any]) -> Iterator[Metric]:
 
 
 def _rcmgr_state(hosts: list[Any]) -> Iterator[Metric]:
-    """go-libp2p's ``libp2p_rcmgr_*`` families from the host's resource snapshot.
+    """go-libp2p's ``libp2p_rcmgr_*`` families from each host's ``resource_manager``.
 
-    The hook: a host's ``resource_manager`` (else its ``limiter``) may offer ``stat()``
-    returning a mapping. Understood keys: ``scopes`` (scope name -> mapping with
-    ``conns_inbound``, ``conns_outbound``, ``streams_inbound``, ``streams_outbound``,
-    ``memory``, ``fds``; a ``protocol:<id>`` scope fills the ``protocol`` label), ``blocked``
-    (``"<scope>/<resource>"`` or ``"<dir>/<scope>/<resource>"`` -> refusals so far), and
-    the flat ``connections`` / ``pending`` counts of the simple limiter (system and transient
-    scopes).
+    Read at scrape time: ``stat()`` maps scope names (``system``, ``transient``,
+    ``allowlisted_system``, ``protocol:<id>``, ``service:<name>``, and ``peers``, the sum of
+    the live peer scopes) to usage (``conns_inbound``, ``conns_outbound``, ``streams_inbound``,
+    ``streams_outbound``, ``memory``, ``fd``); ``blocked`` maps ``"<scope kind>/<limit>"`` to
+    the refusals so far. A host without a resource manager falls back to its ``limiter``'s
+    ``stat()`` (flat ``connections`` / ``pending`` counts and ``blocked``).
     """
     conns = GaugeMetricFamily(
         "libp2p_rcmgr_connections", "Connections per scope", labels=("dir", "scope")
@@ -446,43 +445,46 @@ def _rcmgr_state(hosts: list[Any]) -> Iterator[Metric]:
     }
 
     def add(kind: str, key: tuple[str, ...], value: Any) -> None:
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             d = totals[kind]
             d[key] = d.get(key, 0.0) + float(value)
 
     for host in hosts:
-        snap = _resource_snapshot(host)
-        if not snap:
+        snap, refused = _resource_snapshot(host)
+        if snap is None:
             continue
         add("conns", ("", "system"), snap.get("connections"))
         add("conns", ("", "transient"), snap.get("pending"))
-        scopes = snap.get("scopes")
+        scopes = snap.get("scopes", snap)
         if isinstance(scopes, Mapping):
-            for name, s in scopes.items():
-                if not isinstance(s, Mapping):
+            for name, sc in scopes.items():
+                if not isinstance(sc, Mapping):
                     continue
                 scope, _, proto = str(name).partition(":")
-                if scope == "peer" or scope == "conn" or scope == "stream":
-                    continue  # per-peer/connection scopes: unbounded label values
-                add("conns", ("inbound", scope), s.get("conns_inbound"))
-                add("conns", ("outbound", scope), s.get("conns_outbound"))
-                add("streams", ("inbound", scope, proto), s.get("streams_inbound"))
-                add("streams", ("outbound", scope, proto), s.get("streams_outbound"))
-                add("memory", (scope, proto), s.get("memory"))
-                add("fds", (scope,), s.get("fds"))
-        refused = snap.get("blocked")
-        if isinstance(refused, Mapping):
-            for key, n in refused.items():
-                parts = str(key).split("/")
-                if len(parts) == 2:
-                    parts = ["", *parts]
-                if len(parts) == 3:
-                    add("blocked", (parts[0], parts[1].split(":", 1)[0], parts[2]), n)
+                if scope in ("peer", "conn", "stream"):
+                    continue  # one scope per peer/connection: unbounded label values
+                if scope == "service":
+                    scope, proto = f"service:{proto}", ""
+                if scope == "peers":  # the live peer scopes, summed
+                    add("conns", ("", scope), sc.get("conns"))
+                    add("streams", ("", scope, ""), sc.get("streams"))
+                add("conns", ("inbound", scope), sc.get("conns_inbound"))
+                add("conns", ("outbound", scope), sc.get("conns_outbound"))
+                add("streams", ("inbound", scope, proto), sc.get("streams_inbound"))
+                add("streams", ("outbound", scope, proto), sc.get("streams_outbound"))
+                add("memory", (scope, proto), sc.get("memory"))
+                add("fds", (scope,), sc.get("fd", sc.get("fds")))
+        for key, n in refused.items():
+            parts = str(key).split("/")
+            if len(parts) == 2:
+                parts = ["", *parts]
+            if len(parts) == 3:
+                add("blocked", (parts[0], parts[1].split(":", 1)[0], parts[2]), n)
     for fam, kind in ((conns, "conns"), (streams, "streams"), (memory, "memory"), (fds, "fds")):
-        for key, v in sorted(totals[kind].items()):
-            fam.add_metric(key, v)
-    for key, v in sorted(totals["blocked"].items())[:MAX_LABEL_VALUES]:
-        blocked.add_metric(key, v)
+        for labels, v in sorted(totals[kind].items())[:MAX_LABEL_VALUES]:
+            fam.add_metric(labels, v)
+    for labels, v in sorted(totals["blocked"].items())[:MAX_LABEL_VALUES]:
+        blocked.add_metric(labels, v)
     yield conns
     yield streams
     yield memory
@@ -490,15 +492,22 @@ def _rcmgr_state(hosts: list[Any]) -> Iterator[Metric]:
     yield blocked
 
 
-def _resource_snapshot(host: Any) -> Mapping[str, Any] | None:
+def _resource_snapshot(host: Any) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
+    """(usage snapshot, refusals) of the host's resource manager, else of its limiter."""
     for name in ("resource_manager", "limiter"):
         obj = getattr(host, name, None)
         stat = getattr(obj, "stat", None)
-        if callable(stat):
-            try:
-                snap = stat()
-            except Exception:  # a broken snapshot must not break the scrape
-                log.exception("resource snapshot of %r failed", obj)
-                return None
-            return snap if isinstance(snap, Mapping) else None
-    return None
+        if not callable(stat):
+            continue
+        try:
+            snap = stat()
+        except Exception:  # a broken snapshot must not break the scrape
+            log.exception("resource snapshot of %r failed", obj)
+            return None, {}
+        if not isinstance(snap, Mapping):
+            return None, {}
+        refused = getattr(obj, "blocked", None)
+        if not isinstance(refused, Mapping):
+            refused = snap.get("blocked")
+        return snap, refused if isinstance(refused, Mapping) else {}
+    return None, {}
