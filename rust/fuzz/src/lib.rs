@@ -30,6 +30,7 @@ pub const TARGETS: &[Target] = &[
     ("envelope", envelope),
     ("kad_message", kad_message),
     ("pubsub_rpc", pubsub_rpc),
+    ("tls_certificate", tls_certificate),
 ];
 
 /// Unsigned varints: minimal, at most 9 bytes; what decodes re-encodes to the same bytes.
@@ -187,4 +188,10 @@ pub fn kad_message(data: &[u8]) {
 /// GossipSub RPC frames with the default limits, and with tight ones.
 pub fn pubsub_rpc(data: &[u8]) {
     let _ = rapidp2p_pubsub::decode_rpc(data, &rapidp2p_pubsub::DecodeLimits::default());
+}
+
+/// A peer's TLS certificate (DER, with the libp2p public-key extension), as the verifier
+/// parses it during the handshake.
+pub fn tls_certificate(data: &[u8]) {
+    let _ = rapidp2p_tls::verify_certificate(data, 1_700_000_000);
 }

@@ -221,4 +221,5 @@ targets!(
     envelope,
     kad_message,
     pubsub_rpc,
+    tls_certificate,
 );
