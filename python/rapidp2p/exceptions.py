@@ -10,6 +10,8 @@ API by local code is a :class:`LocalProtocolError`.
 
 from __future__ import annotations
 
+import asyncio
+
 
 class Libp2pError(Exception):
     """Base class of every error rapidp2p raises on purpose."""
@@ -124,6 +126,21 @@ class StreamResetError(StreamError):
 
 class StreamClosedError(StreamError, LocalProtocolError):
     """A write after the local side closed (half-closed) the stream."""
+
+
+class UnexpectedEOF(StreamError, RemoteProtocolError):
+    """The stream ended in the middle of a message (a varint, a delimited body, an exact read)."""
+
+
+class ReadLimitError(StreamError, asyncio.LimitOverrunError, ValueError):
+    """``readline``/``readuntil`` found no separator within the limit.
+
+    Like :class:`asyncio.LimitOverrunError` (``consumed`` says how many bytes were looked at);
+    also a ValueError, which is what :meth:`asyncio.StreamReader.readline` raises.
+    """
+
+    def __init__(self, message: str, consumed: int) -> None:
+        asyncio.LimitOverrunError.__init__(self, message, consumed)
 
 
 class StreamTimeout(StreamError, TimeoutError):
@@ -274,6 +291,7 @@ __all__ = [
     "ProtobufError",
     "ProtocolError",
     "ProtocolNotSupported",
+    "ReadLimitError",
     "RecordError",
     "RemoteProtocolError",
     "ResourceLimitError",
@@ -285,6 +303,7 @@ __all__ = [
     "StreamResetError",
     "StreamTimeout",
     "TransportError",
+    "UnexpectedEOF",
     "UpgradeError",
     "VarintError",
 ]
