@@ -191,6 +191,14 @@ class DialError(TransportError):
         self.errors = errors or {}
 
 
+class DialTimeout(DialError, TimeoutError):
+    """``connect(..., timeout=)`` ran out of time (also a builtin TimeoutError)."""
+
+
+class HostClosedError(LocalProtocolError):
+    """The host was closed: it cannot listen, dial or open streams again (create a new one)."""
+
+
 class UpgradeError(Libp2pError):
     """A raw connection could not be secured and multiplexed."""
 
@@ -212,6 +220,10 @@ class PeerStoreError(Libp2pError):
 class PeerStoreCorrupt(PeerStoreError):
     """A persistent peerstore's file or a stored value is unreadable; nothing is discarded
     silently, the caller decides (for example, move the file aside and start empty)."""
+
+
+class NoSubscribersError(Libp2pError, TimeoutError):
+    """``wait_for_subscribers`` timed out: too few connected peers joined the topic."""
 
 
 class KadError(Libp2pError):
@@ -265,10 +277,12 @@ __all__ = [
     "DecodeError",
     "DecryptionError",
     "DialError",
+    "DialTimeout",
     "FrameTooLarge",
     "GoAwayError",
     "HandshakeError",
     "HeadersTooLarge",
+    "HostClosedError",
     "HttpError",
     "HttpProtocolError",
     "HttpTimeout",
@@ -283,6 +297,7 @@ __all__ = [
     "MultihashError",
     "MuxerError",
     "NegotiationError",
+    "NoSubscribersError",
     "PeerIdAuthError",
     "PeerIdError",
     "PeerIdMismatch",

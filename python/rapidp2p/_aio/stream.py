@@ -32,6 +32,7 @@ from rapidp2p.exceptions import (
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p.peer import PeerId
 
 __all__ = ["Stream"]
 
@@ -112,9 +113,10 @@ class Stream:
         return self._mux
 
     @property
-    def remote_peer(self) -> Any:
+    def remote_peer(self) -> PeerId:
         """The remote peer's :class:`~rapidp2p.peer.PeerId`."""
-        return self._mux.remote_peer
+        peer: PeerId = self._mux.remote_peer  # set by the upgrade, before any stream exists
+        return peer
 
     @property
     def is_reset(self) -> bool:
@@ -227,9 +229,7 @@ class Stream:
                 return self._take(end)
             searched = len(buf)
             if searched > limit:
-                raise ReadLimitError(
-                    f"no separator within the {limit}-byte limit", searched
-                )
+                raise ReadLimitError(f"no separator within the {limit}-byte limit", searched)
             if self._reset:
                 raise StreamResetError(self._reset_reason)
             if self._eof:

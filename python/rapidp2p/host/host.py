@@ -26,9 +26,12 @@ from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
     ConnectionGated,
     DialError,
+    DialTimeout,
+    HostClosedError,
     Libp2pError,
     ResourceLimitError,
     ResourceLimitExceeded,
+    StreamTimeout,
     TransportError,
 )
 from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
@@ -55,6 +58,8 @@ from rapidp2p.transport.tcp import TcpTransport
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
+    from rapidp2p.host.identify import IdentifyService
+    from rapidp2p.peerstore import PeerStore
 
 __all__ = ["Host", "HostConfig", "StreamHandler"]
 
@@ -140,7 +145,7 @@ class Host:
         key: PrivateKey | None = None,
         config: HostConfig | None = None,
         *,
-        peerstore: Any = None,
+        peerstore: PeerStore | None = None,
         transports: Sequence[Transport] | None = None,
     ) -> None:
         from rapidp2p.crypto import generate_keypair
@@ -212,7 +217,7 @@ class Host:
         listen: Iterable[Multiaddr | str] = (),
         config: HostConfig | None = None,
         *,
-        peerstore: Any = None,
+        peerstore: PeerStore | None = None,
         transports: Sequence[Transport] | None = None,
     ) -> Host:
         """A started host, listening on ``listen`` (``/tcp/0`` picks a free port)."""
@@ -236,7 +241,7 @@ class Host:
 
         self._services = services.install_default_services(self) + self._services
 
-    def add_service(self, service: Any) -> None:
+    def add_service(self, service: object) -> None:
         """Attaches a protocol service (pubsub, DHT, ...) to this host's lifecycle.
 
         The host calls ``service.on_connection(conn)`` (if defined) for every new connection and
@@ -288,7 +293,11 @@ class Host:
         return [_to_multiaddr(f"{a}/p2p/{self.peer_id}") for a in self.addrs]
 
     async def listen(self, *addrs: Multiaddr | str) -> list[Multiaddr]:
-        """Starts listening on each address; returns the bound addresses."""
+        """Starts listening on each address; returns the bound addresses.
+
+        Raises :class:`HostClosedError` once the host is closed."""
+        if self._closed:
+            raise HostClosedError("cannot listen: the host is closed (create a new Host)")
         self.start()
         bound: list[Multiaddr] = []
         for a in addrs:
@@ -564,14 +573,28 @@ class Host:
             self.peer_gc.disconnected(mux.remote_peer)
             self.events.emit(PeerDisconnected(mux.remote_peer, mux))
 
-    async def connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
+    async def connect(
+        self, peer: PeerInfo | Multiaddr | str | PeerId, *, timeout: float | None = None
+    ) -> MuxedConnection:
         """A live connection to the peer: an existing one, or dials all known addresses.
 
         ``peer`` is a :class:`PeerInfo`, a multiaddr (with or without ``/p2p/<id>``) or a
         :class:`PeerId` whose addresses are in the peerstore. Dialing ourselves fails with
         :class:`DialError`; a remote that proves another peer ID fails with PeerIdMismatch
-        (inside the DialError's ``errors``).
+        (inside the DialError's ``errors``). ``timeout`` (seconds) bounds the whole call
+        (every address, handshakes included) and raises :class:`DialTimeout` (a
+        TimeoutError); without it each address is bounded by ``HostConfig.dial_timeout`` and
+        ``upgrade_timeout``.
         """
+        if timeout is None:
+            return await self._connect(peer)
+        try:
+            return await run_with_timeout(self._connect(peer), timeout)
+        except asyncio.TimeoutError:
+            msg = f"connecting to {_describe_peer(peer)} took over {timeout} s"
+            raise DialTimeout(msg) from None
+
+    async def _connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
         if self._closed:
             raise DialError("host is closed")
         peer_id, addrs = self._peer_and_addrs(peer)
@@ -615,7 +638,9 @@ class Host:
                 return c
         return None
 
-    def _peer_and_addrs(self, peer: Any) -> tuple[PeerId | None, list[Multiaddr]]:
+    def _peer_and_addrs(
+        self, peer: PeerInfo | Multiaddr | str | PeerId
+    ) -> tuple[PeerId | None, list[Multiaddr]]:
         if isinstance(peer, PeerId):
             return peer, []
         if isinstance(peer, PeerInfo):
@@ -757,7 +782,7 @@ class Host:
             raise TransportError(f"connection to {addr} closed as it was established")
         return mux
 
-    async def ping(self, peer: Any, count: int = 1) -> list[float]:
+    async def ping(self, peer: PeerId | PeerInfo | Multiaddr | str, count: int = 1) -> list[float]:
         """Round-trip times (seconds) of ``count`` libp2p pings to ``peer``."""
         for svc in self._services:
             if hasattr(svc, "ping"):
@@ -766,10 +791,12 @@ class Host:
         raise RuntimeError("ping is disabled on this host")
 
     @property
-    def identify(self) -> Any:
+    def identify(self) -> IdentifyService | None:
         """The identify service (None when disabled)."""
+        from rapidp2p.host.identify import IdentifyService
+
         for svc in self._services:
-            if hasattr(svc, "identify_peer"):
+            if isinstance(svc, IdentifyService):
                 return svc
         return None
 
@@ -792,16 +819,41 @@ class Host:
         protocols: str | Sequence[str],
         *,
         lazy: bool | None = None,
+        timeout: float | None = None,
     ) -> Stream:
         """Opens a stream to the peer (connecting if needed) speaking one of ``protocols``.
 
-        With a single protocol the negotiation is lazy by default (zero round trips: the
-        answer is checked on the first read); ``lazy=False`` waits for the answer.
+        **Lazy negotiation.** With a single protocol the negotiation is lazy by default
+        (zero round trips, as go-libp2p does): the stream is returned at once and the peer's
+        answer is checked on the first read, so writing to a peer that does not speak the
+        protocol succeeds (``write``, ``drain`` and ``close`` too) and the first ``read``
+        raises :class:`~rapidp2p.exceptions.ProtocolNotSupported`. Pass ``lazy=False`` to
+        wait for the answer here (one round trip): then ``new_stream`` itself raises
+        ProtocolNotSupported. With several protocols the negotiation is always eager.
+
+        ``timeout`` (seconds) bounds the whole call, connecting included, and raises
+        :class:`~rapidp2p.exceptions.StreamTimeout` (a TimeoutError); without it the steps
+        are bounded by the host's dial, upgrade and negotiation timeouts.
         """
         protos = [protocols] if isinstance(protocols, str) else list(protocols)
         if not protos:
             raise ValueError("new_stream needs at least one protocol")
-        mux = await self.connect(peer)
+        if timeout is None:
+            return await self._new_stream(peer, protos, lazy)
+        try:
+            return await run_with_timeout(self._new_stream(peer, protos, lazy), timeout)
+        except asyncio.TimeoutError:
+            raise StreamTimeout(
+                f"opening {', '.join(protos)} to {_describe_peer(peer)} took over {timeout} s"
+            ) from None
+
+    async def _new_stream(
+        self,
+        peer: PeerId | PeerInfo | Multiaddr | str,
+        protos: list[str],
+        lazy: bool | None,
+    ) -> Stream:
+        mux = await self._connect(peer)
         timeout = self.config.negotiation_timeout
         cs = self._conn_scopes.get(mux)
         ss: StreamScope | None = None if cs is None else cs.open_stream("outbound")
@@ -981,6 +1033,12 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.peer_id} addrs={[str(a) for a in self.addrs]}>"
+
+
+def _describe_peer(peer: object) -> str:
+    if isinstance(peer, PeerInfo):
+        return str(peer.peer_id)
+    return str(peer)
 
 
 def _set_if_pending(fut: asyncio.Future[None]) -> None:

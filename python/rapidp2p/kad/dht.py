@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from rapidp2p import _core
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
+    CidError,
     DecodeError,
     FrameTooLarge,
     InvalidRecordError,
@@ -52,6 +53,7 @@ from rapidp2p.kad.store import (
 )
 from rapidp2p.kad.validator import Validator, default_validator
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
+from rapidp2p.peer._text import bad_cid
 from rapidp2p.protocols._io import encode_delimited, read_delimited
 
 if TYPE_CHECKING:
@@ -73,7 +75,10 @@ def provider_key(key: bytes | str) -> bytes:
     multihash, so CIDv0 and CIDv1 of the same content meet); raw bytes are used as given."""
     if isinstance(key, bytes):
         return key
-    decoded = _core.cid_decode(key)
+    try:
+        decoded = _core.cid_decode(key)
+    except DecodeError as exc:
+        raise CidError(bad_cid(key, exc)) from None
     return bytes(decoded[-1])
 
 
