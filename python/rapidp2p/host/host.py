@@ -34,6 +34,7 @@ from rapidp2p.exceptions import (
     StreamTimeout,
     TransportError,
 )
+from rapidp2p.host.addrs import expand_unspecified
 from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.gater import ConnectionGater
@@ -280,20 +281,31 @@ class Host:
     # ---- addresses ---------------------------------------------------------------------
 
     @property
-    def addrs(self) -> list[Multiaddr]:
-        """Listen addresses with their real ports (no ``/p2p`` suffix)."""
+    def listen_addrs(self) -> list[Multiaddr]:
+        """The listeners' bound addresses as given, with their real ports (``/ip4/0.0.0.0``
+        stays as it is here; see :attr:`addrs`)."""
         out: list[Multiaddr] = []
         for lst in self._listeners:
             out.extend(lst.addrs)
         return out
 
     @property
+    def addrs(self) -> list[Multiaddr]:
+        """The addresses peers can dial us at (no ``/p2p`` suffix): the listen addresses with
+        their real ports, ``/ip4/0.0.0.0`` and ``/ip6/::`` expanded to every interface's
+        address (loopback first), as identify and the DHT advertise them. Identify leaves
+        loopback addresses out for peers that are not on loopback."""
+        return expand_unspecified(self.listen_addrs)
+
+    @property
     def full_addrs(self) -> list[Multiaddr]:
-        """Listen addresses ending in ``/p2p/<our peer id>`` (what to give to dialers)."""
+        """:attr:`addrs` ending in ``/p2p/<our peer id>`` (what to give to dialers)."""
         return [_to_multiaddr(f"{a}/p2p/{self.peer_id}") for a in self.addrs]
 
     async def listen(self, *addrs: Multiaddr | str) -> list[Multiaddr]:
-        """Starts listening on each address; returns the bound addresses.
+        """Starts listening on each address; returns the dialable addresses it added (real
+        ports; an unspecified address such as ``/ip4/0.0.0.0/tcp/0`` comes back expanded to
+        the interface addresses, as :attr:`addrs` shows it).
 
         Raises :class:`HostClosedError` once the host is closed."""
         if self._closed:
@@ -306,7 +318,7 @@ class Host:
             lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
-        return bound
+        return expand_unspecified(bound)
 
     def _transport_for(self, addr: Multiaddr, *, listen: bool = False) -> Transport:
         for t in self.transports:
@@ -1032,7 +1044,7 @@ class Host:
             )
 
     def __repr__(self) -> str:
-        return f"<Host {self.peer_id} addrs={[str(a) for a in self.addrs]}>"
+        return f"<Host {self.peer_id} addrs={[str(a) for a in self.listen_addrs]}>"
 
 
 def _describe_peer(peer: object) -> str:
