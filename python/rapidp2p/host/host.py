@@ -679,7 +679,8 @@ class Host:
             try:
                 return await self._dial_one(peer_id, addrs[0], transport)
             except Exception as err:
-                msg = f"failed to dial {peer_id or addrs[0]}: {addrs[0]}: {err}"
+                where = f"{peer_id} at {addrs[0]}" if peer_id is not None else str(addrs[0])
+                msg = f"failed to dial {where}: {_reason(addrs[0], err)}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
         if not addrs:
@@ -728,7 +729,7 @@ class Host:
                     extra = await t
                     await extra.close()
         if winner is None:
-            msg = "; ".join(f"{a}: {e}" for a, e in errors.items())
+            msg = "; ".join(f"{a}: {_reason(a, e)}" for a, e in errors.items())
             raise DialError(f"failed to dial {peer_id or addrs[0]}: {msg}", errors)
         return winner
 
@@ -779,7 +780,7 @@ class Host:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
             ok = True
         except asyncio.TimeoutError:
-            raise TransportError(f"dial to {addr} timed out") from None
+            raise TransportError(f"{addr}: timed out after {self.config.dial_timeout} s") from None
         finally:
             self.limiter.handshake_done(key, ok)
             if not ok:
@@ -1045,6 +1046,13 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.peer_id} addrs={[str(a) for a in self.listen_addrs]}>"
+
+
+def _reason(addr: object, err: BaseException) -> str:
+    """Why a dial to ``addr`` failed, without the address again (transports name it)."""
+    text = str(err) or type(err).__name__
+    prefix = f"{addr}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _describe_peer(peer: object) -> str:

@@ -36,6 +36,8 @@ from rapidp2p.exceptions import (
     KadError,
     KadNotFoundError,
     Libp2pError,
+    PeerIdMismatch,
+    ProtocolNotSupported,
     RemoteProtocolError,
 )
 from rapidp2p.host.events import PeerConnected, PeerIdentified, ProtocolsChanged
@@ -99,6 +101,19 @@ def is_public_addr(addr: Multiaddr) -> bool:
     except ValueError:
         return False
     return ip.is_global and not ip.is_multicast
+
+
+def _bootstrap_failure(peer: object, exc: BaseException, protocol: str) -> str:
+    """Why one bootstrap peer failed, in words: a peer-ID mismatch is named as such."""
+    errors = [exc, *getattr(exc, "errors", {}).values()]
+    for err in errors:
+        if isinstance(err, PeerIdMismatch):
+            return f"{peer}: peer id mismatch ({err})"
+    if isinstance(exc, ProtocolNotSupported):
+        return f"{peer}: does not serve {protocol} (not a DHT server, or another DHT protocol)"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"{peer}: no answer in time"
+    return str(exc) if str(peer) in str(exc) else f"{peer}: {exc}"
 
 
 def _rfc3339(t: float) -> str:
@@ -386,6 +401,7 @@ class KadDHT:
         Returns the table size; raises KadError if peers were given and none answered."""
         given = list(peers)
         answered = 0
+        failures: list[str] = []
 
         async def one(p: PeerInfo | Multiaddr | str) -> bool:
             try:
@@ -394,6 +410,7 @@ class KadDHT:
                 answer = await self._rpc(conn.remote_peer, msg)
             except (Libp2pError, OSError, asyncio.TimeoutError) as exc:
                 log.debug("bootstrap peer %s failed: %r", p, exc)
+                failures.append(_bootstrap_failure(p, exc, self.protocol))
                 return False
             self._learn(answer.closer_peers)
             return True
@@ -401,7 +418,7 @@ class KadDHT:
         if given:
             answered = sum(await asyncio.gather(*(one(p) for p in given)))
             if not answered:
-                raise KadError("no bootstrap peer answered")
+                raise KadError("no bootstrap peer answered: " + "; ".join(failures))
         await self.refresh()
         return len(self.routing)
 

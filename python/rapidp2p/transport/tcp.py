@@ -55,6 +55,13 @@ def sockaddr_to_multiaddr(sockaddr: tuple[object, ...]) -> Multiaddr:
     return Multiaddr(f"/{proto}/{host}/tcp/{port}")
 
 
+def _os_reason(exc: BaseException | None) -> str:
+    """``connection refused`` rather than ``[Errno 111] Connect call failed ('127.0.0.1', 1)``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc)
+
+
 def _set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None:
@@ -171,4 +178,4 @@ class TcpTransport:
                 continue
             _set_nodelay(transport)
             return conn
-        raise TransportError(f"cannot dial {addr}: {last}")
+        raise TransportError(f"{addr}: {_os_reason(last)}")
