@@ -54,7 +54,12 @@ def test_expand_unspecified(fake_interfaces: None) -> None:
 def test_addrs_for_remote_rule() -> None:
     ours = [
         Multiaddr(a)
-        for a in ("/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1", "/ip4/8.8.4.4/tcp/1", "/dns4/x.example/tcp/1")
+        for a in (
+            "/ip4/127.0.0.1/tcp/1",
+            "/ip4/10.0.0.1/tcp/1",
+            "/ip4/8.8.4.4/tcp/1",
+            "/dns4/x.example/tcp/1",
+        )
     ]
     pick = host_addrs.addrs_for_remote
     assert pick(ours, Multiaddr("/ip4/127.0.0.1/tcp/9")) == ours

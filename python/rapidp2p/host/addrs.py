@@ -113,8 +113,7 @@ def expand_unspecified(addrs: Iterable[Multiaddr]) -> list[Multiaddr]:
                 expanded = [
                     Multiaddr(f"/{proto}/{ip}{suffix}")
                     for ip in ips
-                    if ip.version == head.version
-                    and not (ip.version == 6 and ip.is_link_local)
+                    if ip.version == head.version and not (ip.version == 6 and ip.is_link_local)
                 ]
         for a in expanded:
             if a not in seen:

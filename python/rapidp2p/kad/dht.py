@@ -40,6 +40,7 @@ from rapidp2p.exceptions import (
     ProtocolNotSupported,
     RemoteProtocolError,
 )
+from rapidp2p.host.addrs import ip_scope
 from rapidp2p.host.events import PeerConnected, PeerIdentified, ProtocolsChanged
 from rapidp2p.kad._proto import ConnectionType, KadMessage, KadPeer, KadRecord, MessageType
 from rapidp2p.kad.config import KadConfig
@@ -103,6 +104,25 @@ def is_public_addr(addr: Multiaddr) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def _reachable_via(conn: object, our_addrs: Sequence[Multiaddr]) -> str | None:
+    """Why ``conn`` shows that its peer can dial us back, or None.
+
+    go-libp2p decides with AutoNAT (peers dial back); rapidp2p has no AutoNAT yet, so: an
+    inbound connection proves a remote node dialled one of our addresses, and a peer met on
+    loopback or a private network (an outbound connection) can dial our listen address of the
+    same kind -- the local-network assumption go-libp2p's and js-libp2p's LAN DHT make when
+    they always run as servers. A node behind NAT that only meets public peers stays a client.
+    """
+    if not our_addrs:
+        return None  # not listening: nobody can dial us
+    if getattr(conn, "direction", None) == "inbound":
+        return "inbound connection"
+    scope = ip_scope(getattr(conn, "remote_addr", None))
+    if scope in ("loopback", "private") and any(ip_scope(a) == scope for a in our_addrs):
+        return f"peer on a {scope} address, and we listen on one"
+    return None
+
+
 def _bootstrap_failure(peer: object, exc: BaseException, protocol: str) -> str:
     """Why one bootstrap peer failed, in words: a peer-ID mismatch is named as such."""
     errors = [exc, *getattr(exc, "errors", {}).values()]
@@ -121,7 +141,14 @@ def _rfc3339(t: float) -> str:
 
 
 class KadDHT:
-    """One DHT node. ``start()`` before use, ``close()`` after (or ``async with``)."""
+    """One DHT node. ``start()`` before use, ``close()`` after (or ``async with``).
+
+    Defaults: ``KadConfig()`` (mode "auto": a server once reachable, which on a local network
+    means as soon as it meets a peer there, see :class:`KadConfig`) and
+    :func:`~rapidp2p.kad.validator.default_validator` (records only under ``/pk/``; pass
+    ``validator=default_validator({"myapp": PermissiveValidator()})`` to store others). The
+    ``rapidp2p`` CLI uses the same defaults.
+    """
 
     def __init__(
         self,
@@ -174,7 +201,10 @@ class KadDHT:
             return
         self._started = True
         mode = self.config.mode
-        self.reachable = any(is_public_addr(a) for a in self.host.addrs)
+        addrs = self.host.addrs
+        self.reachable = any(is_public_addr(a) for a in addrs) or any(
+            _reachable_via(c, addrs) is not None for c in self.host.connections()
+        )
         if mode == "auto":
             mode = "server" if self.reachable else "client"
         self.set_mode(mode)
@@ -213,10 +243,11 @@ class KadDHT:
                 self.set_mode(want)
 
     def _on_connected(self, ev: PeerConnected) -> None:
-        """An inbound connection proves a remote node could dial one of our addresses."""
-        if self.reachable or self.config.mode != "auto":
+        if self.reachable or self.config.mode != "auto" or self._closed:
             return
-        if getattr(ev.conn, "direction", None) == "inbound" and self.host.addrs:
+        reason = _reachable_via(ev.conn, self.host.addrs)
+        if reason is not None:
+            log.info("kad auto mode: reachable (%s)", reason)
             self.set_reachable(True)
 
     async def close(self) -> None:
