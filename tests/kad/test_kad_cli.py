@@ -120,7 +120,7 @@ def test_provide_stay_keeps_serving(servers: list[str]) -> None:
         assert stay.stdout.readline().startswith("announced ")
         providers = dht("find-providers", cid, "--bootstrap", servers[2])
         assert providers.returncode == 0, providers.stderr
-        peer_id, addr, *_ = providers.stdout.split()
+        _peer, addr, *_ = providers.stdout.split()
         # The provider is still up: it answers a ping at the address it announced.
         ping = subprocess.run(
             [*CLI, "ping", addr, "-c", "1"], capture_output=True, text=True, timeout=60
