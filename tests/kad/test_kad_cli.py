@@ -15,9 +15,10 @@ NS = ["--permissive-namespace", "test"]
 
 
 def _start(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    # Default listen (all interfaces); the tests dial the loopback address only.
+    # Loopback only: DHT lookups dial whatever addresses the nodes advertise (the default,
+    # all interfaces, is covered in tests/unit/test_cli_consistency.py).
     proc = subprocess.Popen(
-        [*CLI, "listen", "--dht", "server", *NS, *extra],
+        [*CLI, "listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--dht", "server", *NS, *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -137,6 +137,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     from rapidp2p.cli.command import CliError
     from rapidp2p.cli.common import Output, create_host, note
+    from rapidp2p.exceptions import InvalidRecordError
     from rapidp2p.kad import KadConfig, KadDHT, provider_key
     from rapidp2p.peer import PeerId
 
@@ -173,7 +174,10 @@ async def _run(args: argparse.Namespace) -> int:
                 if not closest:
                     raise CliError("no peer found")
             elif op == "put":
-                n = await dht.put_value(key.encode(), args.value.encode())
+                try:
+                    n = await dht.put_value(key.encode(), args.value.encode())
+                except InvalidRecordError as exc:
+                    raise CliError(_namespace_hint(key, exc)) from None
                 out.emit(
                     f"stored {key} on {n} peer{'s' if n != 1 else ''}",
                     {"key": key, "stored_on": n},
@@ -211,6 +215,22 @@ async def _run(args: argparse.Namespace) -> int:
                     raise CliError("no providers found")
                 note(f"{found} provider{'s' if found != 1 else ''} found")
     return 0
+
+
+def _namespace_hint(key: str, exc: Exception) -> str:
+    """The validator's refusal, with the CLI's way to accept the namespace."""
+    from rapidp2p.kad.validator import split_namespace
+
+    try:
+        ns, _ = split_namespace(key.encode())
+    except Exception:
+        return str(exc)
+    if "no validator for namespace" not in str(exc):
+        return str(exc)
+    return (
+        f"no validator for namespace {ns!r}: only /pk/ records are accepted by default; "
+        f"pass --permissive-namespace {ns} to store any value under /{ns}/"
+    )
 
 
 async def _stay(host: Host) -> None:
