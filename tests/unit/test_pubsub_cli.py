@@ -37,6 +37,7 @@ def test_pub_reaches_sub_with_sender() -> None:
             assert pub.returncode == 0, pub.stderr.decode()
             result = json.loads(pub.stdout)
             assert result["topic"] == "chat" and result["subscribers"] == 1
+            assert result["delivered_to"] == 1
             sender, _, data = sub.stdout.readline().decode().rstrip("\n").partition(": ")
             assert data == text
             assert sender.startswith("12D3KooW") and sender != sub_peer
@@ -46,7 +47,9 @@ def test_pub_reaches_sub_with_sender() -> None:
             timeout=60,
         )
         assert human.returncode == 0, human.stderr.decode()
-        assert human.stdout.decode().startswith("published 5 bytes to 'chat' (1 subscribed peer)")
+        assert human.stdout.decode() == (
+            "published 5 bytes to 'chat': delivered to 1 of 1 peer (1 subscribed)\n"
+        )
     finally:
         sub.kill()
         sub.wait()
