@@ -602,7 +602,9 @@ class Host:
             return await self._connect(peer)
         try:
             return await run_with_timeout(self._connect(peer), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, Libp2pError):  # a library timeout from inside: already typed
+                raise
             msg = f"connecting to {_describe_peer(peer)} took over {timeout} s"
             raise DialTimeout(msg) from None
 
@@ -855,7 +857,9 @@ class Host:
             return await self._new_stream(peer, protos, lazy)
         try:
             return await run_with_timeout(self._new_stream(peer, protos, lazy), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, Libp2pError):  # a library timeout from inside: already typed
+                raise
             raise StreamTimeout(
                 f"opening {', '.join(protos)} to {_describe_peer(peer)} took over {timeout} s"
             ) from None
