@@ -10,6 +10,8 @@ API by local code is a :class:`LocalProtocolError`.
 
 from __future__ import annotations
 
+import asyncio
+
 
 class Libp2pError(Exception):
     """Base class of every error rapidp2p raises on purpose."""
@@ -126,6 +128,21 @@ class StreamClosedError(StreamError, LocalProtocolError):
     """A write after the local side closed (half-closed) the stream."""
 
 
+class UnexpectedEOF(StreamError, RemoteProtocolError):
+    """The stream ended in the middle of a message (a varint, a delimited body, an exact read)."""
+
+
+class ReadLimitError(StreamError, asyncio.LimitOverrunError, ValueError):
+    """``readline``/``readuntil`` found no separator within the limit.
+
+    Like :class:`asyncio.LimitOverrunError` (``consumed`` says how many bytes were looked at);
+    also a ValueError, which is what :meth:`asyncio.StreamReader.readline` raises.
+    """
+
+    def __init__(self, message: str, consumed: int) -> None:
+        asyncio.LimitOverrunError.__init__(self, message, consumed)
+
+
 class StreamTimeout(StreamError, TimeoutError):
     """A read or write on a stream did not complete in time."""
 
@@ -174,6 +191,14 @@ class DialError(TransportError):
         self.errors = errors or {}
 
 
+class DialTimeout(DialError, TimeoutError):
+    """``connect(..., timeout=)`` ran out of time (also a builtin TimeoutError)."""
+
+
+class HostClosedError(LocalProtocolError):
+    """The host was closed: it cannot listen, dial or open streams again (create a new one)."""
+
+
 class UpgradeError(Libp2pError):
     """A raw connection could not be secured and multiplexed."""
 
@@ -195,6 +220,10 @@ class PeerStoreError(Libp2pError):
 class PeerStoreCorrupt(PeerStoreError):
     """A persistent peerstore's file or a stored value is unreadable; nothing is discarded
     silently, the caller decides (for example, move the file aside and start empty)."""
+
+
+class NoSubscribersError(Libp2pError, TimeoutError):
+    """``wait_for_subscribers`` timed out: too few connected peers joined the topic."""
 
 
 class KadError(Libp2pError):
@@ -248,10 +277,12 @@ __all__ = [
     "DecodeError",
     "DecryptionError",
     "DialError",
+    "DialTimeout",
     "FrameTooLarge",
     "GoAwayError",
     "HandshakeError",
     "HeadersTooLarge",
+    "HostClosedError",
     "HttpError",
     "HttpProtocolError",
     "HttpTimeout",
@@ -266,6 +297,7 @@ __all__ = [
     "MultihashError",
     "MuxerError",
     "NegotiationError",
+    "NoSubscribersError",
     "PeerIdAuthError",
     "PeerIdError",
     "PeerIdMismatch",
@@ -274,6 +306,7 @@ __all__ = [
     "ProtobufError",
     "ProtocolError",
     "ProtocolNotSupported",
+    "ReadLimitError",
     "RecordError",
     "RemoteProtocolError",
     "ResourceLimitError",
@@ -285,6 +318,7 @@ __all__ = [
     "StreamResetError",
     "StreamTimeout",
     "TransportError",
+    "UnexpectedEOF",
     "UpgradeError",
     "VarintError",
 ]

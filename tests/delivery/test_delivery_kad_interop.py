@@ -4,6 +4,7 @@ short-lived providers in a row, with both cores busy, are all found by the go-li
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,9 +45,13 @@ async def test_cli_provides_are_found_by_go() -> None:
     async with dht_peer("go-peer") as go:
         cids = [raw_cid(f"cli provide {i}".encode()) for i in range(RUNS)]
         for i, cid in enumerate(cids):
-            r = await run_cli("dht", "provide", cid, "--bootstrap", go.addr)
+            r = await run_cli(
+                "dht", "provide", cid, "--bootstrap", go.addr,
+                "--listen", "/ip4/127.0.0.1/tcp/0", "--json",
+            )  # fmt: skip
             assert r.code == 0, f"run {i}: exit {r.code}: {r.err}"
-            assert r.out.split()[0] == "1", r.out  # one peer (the go node) consumed it
+            # One peer (the go node) consumed it.
+            assert json.loads(r.out)["announced_to"] == 1, r.out
         missing = [cid for cid in cids if not await _found_by_go(go.addr, cid)]
         assert not missing, f"{len(missing)} of {RUNS} provider records lost"
 

@@ -23,8 +23,12 @@ CLI = [sys.executable, "-m", "rapidp2p.cli"]
 @contextmanager
 def listener(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, str | None]]:
     """A ``listen`` process; yields it, its /p2p address and its metrics URL (if any)."""
+    # Loopback only: `listen` defaults to every interface, and tests dial nothing else.
     proc = subprocess.Popen(
-        [*CLI, "listen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, "listen", "--listen", "/ip4/127.0.0.1/tcp/0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

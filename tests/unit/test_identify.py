@@ -39,7 +39,12 @@ class Config:
 @dataclass
 class FakeHost:
     key: PrivateKey = field(default_factory=generate_keypair)
-    addrs: list[Multiaddr] = field(default_factory=lambda: [Multiaddr("/ip4/127.0.0.1/tcp/4001")])
+    addrs: list[Multiaddr] = field(
+        default_factory=lambda: [
+            Multiaddr("/ip4/127.0.0.1/tcp/4001"),
+            Multiaddr("/ip4/10.0.0.1/tcp/4001"),
+        ]
+    )
     protocols: list[str] = field(default_factory=lambda: ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"])
     config: Config = field(default_factory=Config)
     peerstore: PeerStore = field(default_factory=MemoryPeerStore)
@@ -62,14 +67,15 @@ async def test_identify_roundtrip_fills_peerstore() -> None:
     assert info.peer_id == server.peer_id
     assert info.public_key == server.key.public_key()
     assert info.protocols == ("/ipfs/id/1.0.0", "/ipfs/ping/1.0.0")
-    assert info.listen_addrs == (Multiaddr("/ip4/127.0.0.1/tcp/4001"),)
+    # The remote is on a private network: no loopback address for it (go-libp2p's rule).
+    assert info.listen_addrs == (Multiaddr("/ip4/10.0.0.1/tcp/4001"),)
     assert info.observed_addr == OBSERVED
     assert info.agent_version == "rapidp2p/test"
     assert info.peer_record is not None and info.record_error is None
     assert info.peer_record.addrs == info.listen_addrs
     ps = client.peerstore
     assert ps.get_protocols(server.peer_id) == ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"]
-    assert ps.addrs(server.peer_id) == [Multiaddr("/ip4/127.0.0.1/tcp/4001")]
+    assert ps.addrs(server.peer_id) == [Multiaddr("/ip4/10.0.0.1/tcp/4001")]
     assert ps.get(server.peer_id, "AgentVersion") == "rapidp2p/test"
     assert ps.get_peer_record(server.peer_id) is not None
 

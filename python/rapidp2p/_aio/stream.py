@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rapidp2p.exceptions import (
     ConnectionClosedError,
     Libp2pError,
+    ReadLimitError,
     StreamClosedError,
     StreamResetError,
     StreamTimeout,
@@ -32,6 +33,7 @@ from rapidp2p.exceptions import (
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p.metrics._counters import ByteCounter
+    from rapidp2p.peer import PeerId
 
 __all__ = ["Stream"]
 
@@ -40,12 +42,17 @@ CONNECTION_LOST = "connection closed"
 #: Largest slice of a pending write offered to the muxer in one ``send`` call.
 _SEND_SLICE = 1 << 20
 
+#: Default ``limit`` of :meth:`Stream.readline` / :meth:`Stream.readuntil` (asyncio's 64 KiB).
+DEFAULT_LINE_LIMIT = 1 << 16
+
 
 class Stream:
     """One bidirectional libp2p stream (a yamux stream inside a secured connection).
 
     Reading: ``read(n)`` returns up to ``n`` bytes (``-1``: everything until EOF) and ``b""``
-    at EOF; ``readexactly`` raises :class:`asyncio.IncompleteReadError` at EOF; a reset raises
+    at EOF; ``readexactly`` raises :class:`asyncio.IncompleteReadError` at EOF; ``readline``
+    and ``readuntil`` work as :class:`asyncio.StreamReader`'s (with
+    :class:`~rapidp2p.exceptions.ReadLimitError` past ``limit``); a reset raises
     :class:`StreamResetError`; ``read_timeout`` (seconds) turns a stall into
     :class:`StreamTimeout`. Writing: ``write`` never blocks, ``await drain()`` waits until the
     muxer took the data and the socket is writable; ``await close()`` half-closes (FIN).
@@ -110,9 +117,10 @@ class Stream:
         return self._mux
 
     @property
-    def remote_peer(self) -> Any:
+    def remote_peer(self) -> PeerId:
         """The remote peer's :class:`~rapidp2p.peer.PeerId`."""
-        return self._mux.remote_peer
+        peer: PeerId = self._mux.remote_peer  # set by the upgrade, before any stream exists
+        return peer
 
     @property
     def is_reset(self) -> bool:
@@ -197,6 +205,83 @@ class Stream:
             parts.append(chunk)
             got += len(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def readuntil(
+        self, separator: bytes = b"\n", *, limit: int = DEFAULT_LINE_LIMIT
+    ) -> bytes:
+        """Data up to and including ``separator`` (asyncio ``StreamReader.readuntil``).
+
+        At EOF before the separator: :class:`asyncio.IncompleteReadError` carrying what was
+        read (consumed). No separator within ``limit`` bytes: :class:`ReadLimitError`, and the
+        data stays buffered (read it with :meth:`read`, as with asyncio).
+        """
+        if not separator:
+            raise ValueError("separator must not be empty")
+        if self._lazy is not None:
+            await self._confirm_lazy()
+        seplen = len(separator)
+        searched = 0
+        while True:
+            buf = self._buffered()
+            idx = buf.find(separator, max(0, searched - seplen + 1))
+            if idx >= 0:
+                end = idx + seplen
+                if end > limit:
+                    raise ReadLimitError(
+                        f"separator found after {idx} bytes, over the {limit}-byte limit", idx
+                    )
+                return self._take(end)
+            searched = len(buf)
+            if searched > limit:
+                raise ReadLimitError(f"no separator within the {limit}-byte limit", searched)
+            if self._reset:
+                raise StreamResetError(self._reset_reason)
+            if self._eof:
+                raise asyncio.IncompleteReadError(self._take(searched), None)
+            await self._wait_readable()
+
+    async def readline(self, *, limit: int = DEFAULT_LINE_LIMIT) -> bytes:
+        """One line including its ``\n``; the remaining data (maybe ``b""``) at EOF.
+
+        Like asyncio's ``readline``: a line over ``limit`` bytes raises
+        :class:`ReadLimitError` (a ValueError) and is discarded up to and including its
+        ``\n`` when that is already buffered, else the whole buffer.
+        """
+        try:
+            return await self.readuntil(b"\n", limit=limit)
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+        except ReadLimitError as exc:
+            buf = self._buffered()
+            idx = buf.find(b"\n", exc.consumed)
+            self._take(idx + 1 if idx >= 0 else len(buf))
+            raise
+
+    def _buffered(self) -> bytes:
+        """Every buffered byte as one chunk (joined in place: the next search is free)."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        if len(chunks) > 1:
+            joined = b"".join(chunks)
+            chunks.clear()
+            chunks.append(joined)
+        return chunks[0]
+
+    def _take(self, n: int) -> bytes:
+        """Removes the first ``n`` buffered bytes (which are in one chunk) and credits them."""
+        chunks = self._chunks
+        if n <= 0:
+            return b""
+        first = chunks[0]
+        if n == len(first):
+            chunks.popleft()
+            out = first
+        else:
+            out = first[:n]
+            chunks[0] = first[n:]
+        self._consumed(n)
+        return out
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iter_chunks()

@@ -9,19 +9,25 @@ HELP = "start two hosts on 127.0.0.1, connect, ping, identify, echo 16 MiB, prin
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from rapidp2p.cli.common import add_json, positive_int
+
     parser.add_argument(
-        "--mib", type=int, default=16, help="MiB to send through the echo protocol (default 16)"
+        "--mib",
+        type=positive_int,
+        default=16,
+        help="MiB to send through the echo protocol (default 16)",
     )
-    parser.add_argument("--pings", type=int, default=5, help="pings to send (default 5)")
+    parser.add_argument("--pings", type=positive_int, default=5, help="pings to send (default 5)")
+    add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
 
-    return aio_run(demo(args.mib, args.pings))
+    return aio_run(demo(args.mib, args.pings, args.json))
 
 
-async def demo(mib: int, pings: int) -> int:
+async def demo(mib: int, pings: int, as_json: bool = False) -> int:
     import asyncio
     import hashlib
     import time
@@ -30,21 +36,29 @@ async def demo(mib: int, pings: int) -> int:
     from rapidp2p.protocols.echo import PROTOCOL_ID as ECHO_PROTOCOL
     from rapidp2p.protocols.echo import handle_echo
 
+    report: dict[str, object] = {}
+
     def row(label: str, value: str) -> None:
-        print(f"  {label:<34}{value}", flush=True)
+        if not as_json:
+            print(f"  {label:<34}{value}", flush=True)
 
     async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as server, Host() as client:
         server.set_stream_handler(ECHO_PROTOCOL, handle_echo)
-        print("rapidp2p demo: two hosts on 127.0.0.1")
+        if not as_json:
+            print("rapidp2p demo: two hosts on 127.0.0.1")
+        report.update(server=str(server.full_addrs[0]), client=str(client.peer_id))
         row("server", f"{server.full_addrs[0]}")
         row("client", f"{client.peer_id}")
 
         start = time.perf_counter()
         conn = await client.connect(server.full_addrs[0])
-        row("connect (TCP + Noise + yamux)", f"{(time.perf_counter() - start) * 1000:.2f} ms")
+        connect_ms = (time.perf_counter() - start) * 1000
+        row("connect (TCP + Noise + yamux)", f"{connect_ms:.2f} ms")
         row("security / muxer", f"{conn.security} / {conn.muxer}")
+        report.update(connect_ms=connect_ms, security=conn.security, muxer=conn.muxer)
 
         rtts = [r * 1000 for r in await client.ping(server.peer_id, pings)]
+        report.update(ping_ms=rtts)
         row(
             f"ping x{pings}",
             f"min {min(rtts):.3f} / avg {sum(rtts) / len(rtts):.3f} / max {max(rtts):.3f} ms",
@@ -55,6 +69,7 @@ async def demo(mib: int, pings: int) -> int:
             info = await ident.identify_peer(conn)
             row("identify: agent", str(info.agent_version))
             row("identify: protocols", ", ".join(info.protocols))
+            report.update(agent_version=info.agent_version, protocols=list(info.protocols))
 
         size = mib * 1024 * 1024
         block = hashlib.sha256(b"rapidp2p").digest() * 2048  # 64 KiB
@@ -83,4 +98,9 @@ async def demo(mib: int, pings: int) -> int:
             f"{elapsed * 1000:.0f} ms, {size / elapsed / 1e6:.0f} MB/s each way, "
             f"{'verified' if ok else 'MISMATCH'}",
         )
+        report.update(echo_bytes=size, echo_ms=elapsed * 1000, verified=ok)
+    if as_json:
+        import json
+
+        print(json.dumps(report), flush=True)
     return 0 if ok else 1

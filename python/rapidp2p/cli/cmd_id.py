@@ -28,7 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bits", type=int, default=None, help="RSA modulus size (default 2048)")
     parser.add_argument("--force", action="store_true", help="let --save overwrite FILE")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    from rapidp2p.cli.common import add_json
+
+    add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ HELP = "connect to a peer and print its identify record (/ipfs/id/1.0.0)"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("addr", metavar="MULTIADDR", help="peer address ending in /p2p/<id>")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    from rapidp2p.cli.common import add_json
+
+    add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,11 @@
 """``rapidp2p listen``: run a host that serves ping, identify and echo until interrupted.
 
-Logs connections (opened/closed) and protocol events (identify results, protocol changes) at
-INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or less), and with
-``--metrics HOST:PORT`` serves Prometheus metrics at ``http://HOST:PORT/metrics``.
+By default it listens on all interfaces (``/ip4/0.0.0.0`` and ``/ip6/::``, TCP) as go-libp2p
+and kubo do, and prints the addresses other machines can dial (interface addresses, never
+``0.0.0.0``). Logs connections (opened/closed) and protocol events (identify results, protocol
+changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
+less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
+``http://HOST:PORT/metrics``.
 """
 
 from __future__ import annotations
@@ -15,18 +18,14 @@ from typing import Any
 
 from rapidp2p.cli import logsetup
 from rapidp2p.cli.command import CliError
+from rapidp2p.cli.common import add_json, add_listen
 
 NAME = "listen"
-HELP = "listen on multiaddrs, print them (with /p2p/), serve ping, identify and /echo/1.0.0"
+HELP = "listen (all interfaces by default), print the addresses, serve ping, identify and echo"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--listen",
-        metavar="MULTIADDR",
-        action="append",
-        help="address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)",
-    )
+    add_listen(parser)
     parser.add_argument("--key", metavar="FILE", type=Path, help="identity key file (see `id`)")
     parser.add_argument(
         "--dht",
@@ -37,11 +36,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
     )
     parser.add_argument(
+        "--protocol",
+        default=None,
+        help="DHT protocol ID (default /ipfs/kad/1.0.0; kubo's LAN DHT is /ipfs/lan/kad/1.0.0)",
+    )
+    parser.add_argument(
+        "--permissive-namespace",
+        metavar="NS",
+        action="append",
+        default=[],
+        help="DHT namespace whose records are stored as-is (greatest value wins); default: "
+        "none, only /pk/ records are accepted, as in the library",
+    )
+    parser.add_argument(
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
     )
     logsetup.add_arguments(parser)
+    add_json(parser)
 
 
 def _metrics_endpoint(text: str) -> tuple[str, int]:
@@ -68,37 +81,26 @@ def run(args: argparse.Namespace) -> int:
         except MetricsUnavailable as exc:
             raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
-        aio_run(
-            _serve(
-                args.listen or ["/ip4/127.0.0.1/tcp/0"],
-                args.key,
-                getattr(args, "dht", None),
-                getattr(args, "bootstrap", []),
-                metrics=metrics,
-                metrics_endpoint=endpoint,
-            )
-        )
+        aio_run(_serve(args, metrics=metrics, metrics_endpoint=endpoint))
     return 0
 
 
 async def _serve(
-    listen: list[str],
-    key_file: Path | None,
-    dht_mode: str | None = None,
-    bootstrap: list[str] | None = None,
+    args: argparse.Namespace,
     *,
     metrics: Any = None,
     metrics_endpoint: tuple[str, int] | None = None,
 ) -> None:
     import asyncio
 
+    from rapidp2p.cli.common import Output, announce_all_interfaces, create_host
     from rapidp2p.crypto import load_identity
-    from rapidp2p.host import Host
+    from rapidp2p.protocols import echo
 
-    key = load_identity(key_file) if key_file is not None else None
-    async with await Host.create(key, listen=listen, metrics=metrics) as host:
-        from rapidp2p.protocols import echo
-
+    key = load_identity(args.key) if args.key is not None else None
+    out = Output(args.json)
+    host = await create_host(key, args.listen, args.port, metrics=metrics)
+    async with host:
         events = asyncio.ensure_future(_log_events(host))
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         server = None
@@ -107,16 +109,29 @@ async def _serve(
 
             server = await serve_metrics(metrics, *metrics_endpoint)
         try:
-            if dht_mode is not None:
+            if args.dht is not None:
                 from rapidp2p.cli.dht import serve_dht
 
-                await serve_dht(host, dht_mode, bootstrap or [])
-            print(f"peer id: {host.peer_id}", flush=True)
-            for addr in host.full_addrs:
-                print(f"listening on {addr}", flush=True)
+                await serve_dht(
+                    host, args.dht, args.bootstrap, args.protocol, args.permissive_namespace
+                )
+            announce_all_interfaces(host, args.listen is not None)
+            addrs = [str(a) for a in host.full_addrs]
+            murl = None
             if server is not None:
                 mhost = metrics_endpoint[0] if metrics_endpoint else "127.0.0.1"
-                print(f"metrics on http://{mhost}:{server.port}/metrics", flush=True)
+                murl = f"http://{mhost}:{server.port}/metrics"
+            if out.as_json:
+                record: dict[str, Any] = {"peer_id": str(host.peer_id), "addrs": addrs}
+                if murl is not None:
+                    record["metrics"] = murl
+                out.emit("", record)
+            else:
+                out.emit(f"peer id: {host.peer_id}", {})
+                for addr in addrs:
+                    out.emit(f"listening on {addr}", {})
+                if murl is not None:
+                    out.emit(f"metrics on {murl}", {})
             await asyncio.Event().wait()
         finally:
             events.cancel()

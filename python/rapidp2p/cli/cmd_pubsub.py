@@ -1,11 +1,13 @@
 """``rapidp2p pubsub sub|pub``: GossipSub from the command line.
 
-``sub TOPIC`` prints its own full multiaddr first, then each received message's data on its
-own line. ``pub TOPIC MESSAGE --connect MA`` waits (up to ``--wait`` s) until a peer
-subscribed to TOPIC is connected, publishes, and exits 0 only once at least one peer consumed
-the message (read it and closed its side of our stream) or, for peers that never close their
-side (js-libp2p), its libp2p stack acknowledged every byte; it says how many of each, and exits
-1 when no peer did within the wait.
+``sub TOPIC`` prints its own full multiaddrs on stderr (it listens on all interfaces unless
+``--listen`` says otherwise), then each received message on stdout as ``SENDER: DATA`` (one
+JSON object a message with ``--json``). ``pub TOPIC MESSAGE --connect MA`` waits (up to
+``--wait`` s) until a peer subscribed to TOPIC is connected, publishes, and exits 0 only once
+at least one peer consumed the message (read it and closed its side of our stream) or, for
+peers that never close their side (js-libp2p), its libp2p stack acknowledged every byte; it
+says how many of each (stdout: a sentence, or a JSON object), and exits 1 when no peer did
+within the wait.
 """
 
 from __future__ import annotations
@@ -13,45 +15,69 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rapidp2p.cli.common import add_json, add_verbose, positive_float
+
+if TYPE_CHECKING:
+    from rapidp2p.host import Host
+    from rapidp2p.pubsub import GossipSub, Message
 
 NAME = "pubsub"
 HELP = "publish to / subscribe to a GossipSub topic (sub TOPIC, pub TOPIC MESSAGE)"
 
+NO_SIGN_HINT = (
+    "--no-sign messages carry no author and no signature; peers with the default policy "
+    "(strict signing, as in go-, rust-, js- and py-libp2p) drop them"
+)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from rapidp2p.cli.common import add_listen
+
     sub = parser.add_subparsers(dest="action", required=True, metavar="{sub,pub}")
-    s = sub.add_parser("sub", help="subscribe and print every message's data on its own line")
+    s = sub.add_parser("sub", help="subscribe and print every message (sender and data)")
     s.add_argument("topic", metavar="TOPIC")
+    add_listen(s)
     _common(s)
     p = sub.add_parser("pub", help="publish MESSAGE once a subscriber of TOPIC is connected")
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("message", metavar="MESSAGE")
+    p.add_argument(
+        "--listen",
+        metavar="MULTIADDR",
+        action="append",
+        help="address to listen on (repeatable; default: none, pub only dials)",
+    )
     _common(p)
     p.add_argument(
-        "--wait", type=float, default=10.0, help="seconds to wait for a subscriber (default 10)"
+        "--wait",
+        type=positive_float,
+        default=10.0,
+        help="seconds to wait for a subscriber (default 10)",
     )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--listen",
-        metavar="MULTIADDR",
-        action="append",
-        help="address to listen on (repeatable; sub defaults to /ip4/127.0.0.1/tcp/0)",
-    )
-    p.add_argument(
         "--connect", metavar="MULTIADDR", action="append", default=[], help="peer to dial"
     )
     p.add_argument("--key", metavar="FILE", type=Path, help="identity key file (see `id`)")
     p.add_argument(
-        "--no-sign", action="store_true", help="strict no-sign policy (default: strict sign)"
+        "--no-sign",
+        action="store_true",
+        help="strict no-sign policy: no author, no signature (default: strict sign, what "
+        "every other libp2p uses; peers on one policy drop the other's messages)",
     )
+    add_verbose(p)
+    add_json(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
+    from rapidp2p.cli.common import setup_logging
 
+    setup_logging(args.verbose)
     try:
         if args.action == "sub":
             return aio_run(_sub(args))
@@ -60,18 +86,18 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _start(args: argparse.Namespace, default_listen: list[str]) -> tuple[Any, Any]:
+async def _start(args: argparse.Namespace, listen: list[str] | None) -> tuple[Host, GossipSub]:
+    from rapidp2p.cli.common import create_host
     from rapidp2p.crypto import load_identity
-    from rapidp2p.host import Host
     from rapidp2p.pubsub import GossipSub, SignaturePolicy
 
     key = load_identity(args.key) if args.key is not None else None
-    host = await Host.create(key, listen=args.listen or default_listen)
+    host = await create_host(key, listen, getattr(args, "port", 0))
     policy = SignaturePolicy.STRICT_NO_SIGN if args.no_sign else SignaturePolicy.STRICT_SIGN
     return host, GossipSub(host, signature_policy=policy)
 
 
-async def _connect_all(host: Any, addrs: list[str]) -> None:
+async def _connect_all(host: Host, addrs: list[str]) -> None:
     from rapidp2p.cli.command import CliError
 
     for addr in addrs:
@@ -81,18 +107,52 @@ async def _connect_all(host: Any, addrs: list[str]) -> None:
             raise CliError(f"cannot connect to {addr}: {exc}") from exc
 
 
+def _sender(msg: Message) -> str:
+    """The author's peer ID; unsigned messages name the peer that forwarded them."""
+    from rapidp2p.peer import PeerId
+
+    if msg.from_:
+        with contextlib.suppress(Exception):
+            return str(PeerId.from_bytes(msg.from_))
+    return f"anonymous (via {msg.received_from})" if msg.received_from else "anonymous"
+
+
+def message_record(msg: Message) -> dict[str, Any]:
+    """The JSON form of a received message (data as text and base64)."""
+    import base64
+
+    data = msg.data or b""
+    return {
+        "topic": msg.topic,
+        "from": _sender(msg),
+        "data": data.decode("utf-8", "replace"),
+        "data_base64": base64.b64encode(data).decode(),
+        "seqno": msg.seqno.hex() if msg.seqno else None,
+    }
+
+
 async def _sub(args: argparse.Namespace) -> int:
+    import json
     import sys
 
-    host, ps = await _start(args, ["/ip4/127.0.0.1/tcp/0"])
+    from rapidp2p.cli.common import announce_all_interfaces, note
+
+    host, ps = await _start(args, args.listen)
     try:
         sub = await ps.subscribe(args.topic)
+        announce_all_interfaces(host, args.listen is not None)
+        note(f"subscribed to {args.topic!r}; publishers can --connect to:")
         for addr in host.full_addrs:
-            print(addr, flush=True)
+            note(f"  {addr}")
+        if args.no_sign:
+            note(f"note: {NO_SIGN_HINT}")
         await _connect_all(host, args.connect)
         out = sys.stdout.buffer
         async for msg in sub:
-            out.write((msg.data or b"") + b"\n")
+            if args.json:
+                out.write(json.dumps(message_record(msg)).encode() + b"\n")
+            else:
+                out.write(_sender(msg).encode() + b": " + (msg.data or b"") + b"\n")
             out.flush()
     finally:
         with contextlib.suppress(Exception):
@@ -105,25 +165,31 @@ async def _pub(args: argparse.Namespace) -> int:
     import sys
 
     from rapidp2p.cli.command import CliError
+    from rapidp2p.cli.common import Output, note
+    from rapidp2p.exceptions import NoSubscribersError
 
     if not args.connect:
         raise CliError("pub needs at least one --connect MULTIADDR")
-    host, ps = await _start(args, [])
+    hint = f" ({NO_SIGN_HINT})" if args.no_sign else ""
+    if args.no_sign:
+        note(f"note: {NO_SIGN_HINT}")
+    host, ps = await _start(args, args.listen or [])
     try:
         await _connect_all(host, args.connect)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + args.wait
-        while not ps.topic_peers(args.topic):
-            if loop.time() >= deadline:
-                raise CliError(f"no peer subscribed to {args.topic!r} within {args.wait} s")
-            await asyncio.sleep(0.02)
+        try:
+            peers = await ps.wait_for_subscribers(args.topic, timeout=args.wait)
+        except NoSubscribersError:
+            raise CliError(
+                f"no peer subscribed to {args.topic!r} within {args.wait} s{hint}"
+            ) from None
         receipt = await ps.publish_confirmed(
             args.topic, args.message.encode(), timeout=max(1.0, deadline - loop.time())
         )
         sent = len(receipt.sent_to)
         consumed, received = len(receipt.consumed_by), len(receipt.received_by)
         if not receipt.delivered:
-            hint = " (they may require signed messages: drop --no-sign)" if args.no_sign else ""
             raise CliError(
                 f"no peer confirmed the message: sent to {sent} peer(s), none received it "
                 f"within {args.wait} s{hint}"
@@ -132,6 +198,20 @@ async def _pub(args: argparse.Namespace) -> int:
         if received:
             detail += f", {received} acknowledged receipt without a sign of reading"
         print(f"delivered to {consumed + received} of {sent} peer(s): {detail}", file=sys.stderr)
+        size = len(args.message.encode())
+        Output(args.json).emit(
+            f"published {size} bytes to {args.topic!r}: delivered to {consumed + received} "
+            f"of {sent} peer{'s' if sent != 1 else ''} ({len(peers)} subscribed)",
+            {
+                "topic": args.topic,
+                "bytes": size,
+                "subscribers": len(peers),
+                "sent_to": sent,
+                "delivered_to": consumed + received,
+                "consumed_by": consumed,
+                "received_by": received,
+            },
+        )
     finally:
         with contextlib.suppress(Exception):
             await host.close()

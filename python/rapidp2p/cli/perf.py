@@ -40,8 +40,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"server to measure, or to listen on (server default {DEFAULT_SERVER_ADDRESS})",
     )
     parser.add_argument("--transport", default="tcp", help="only 'tcp' is supported")
-    parser.add_argument("--upload-bytes", type=int, default=0, metavar="N")
-    parser.add_argument("--download-bytes", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--upload-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bytes the client sends to the server (default 0)",
+    )
+    parser.add_argument(
+        "--download-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bytes the client asks the server to send back (default 0)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="accepted for consistency: reports are always JSON lines (the test-plans "
+        "format); with --run-server the listen addresses are printed as JSON too",
+    )
     ext = parser.add_argument_group("extensions (rapidp2p benchmark suite)")
     ext.add_argument("--iterations", type=int, default=1, metavar="N")
     ext.add_argument("--reuse-connection", action="store_true")
@@ -74,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     )
     for name in ("upload_bytes", "download_bytes"):
         if not 0 <= getattr(args, name) <= MAX_U64:
-            raise CliError(f"--{name.replace('_', '-')} must be a u64")
+            raise CliError(
+                f"--{name.replace('_', '-')} must be a whole number of bytes from 0 to {MAX_U64}"
+            )
     for name in ("iterations", "streams", "concurrency"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1")
@@ -89,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
-            aio_run(serve(multiaddr, args.security, metrics=args.metrics))
+            aio_run(serve(multiaddr, args.security, args.json, metrics=args.metrics))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
@@ -128,7 +148,9 @@ def host_config(security: str | None = None, metrics: bool = False) -> Any:
     )
 
 
-async def serve(multiaddr: str, security: str | None = None, *, metrics: bool = False) -> None:
+async def serve(
+    multiaddr: str, security: str | None = None, as_json: bool = False, *, metrics: bool = False
+) -> None:
     """Listens with the shared perf identity; prints the full address(es) on stdout."""
     import asyncio
 
@@ -139,7 +161,7 @@ async def serve(multiaddr: str, security: str | None = None, *, metrics: bool = 
     async with await Host.create(server_key(), listen=[multiaddr], config=cfg) as host:
         PerfService(host).start()
         for addr in host.full_addrs:
-            print(addr, flush=True)
+            print(json.dumps({"addr": str(addr)}) if as_json else addr, flush=True)
         await asyncio.Event().wait()
 
 

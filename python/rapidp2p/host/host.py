@@ -26,12 +26,16 @@ from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
     ConnectionGated,
     DialError,
+    DialTimeout,
+    HostClosedError,
     Libp2pError,
     ResourceLimitError,
     ResourceLimitExceeded,
+    StreamTimeout,
     TransportError,
 )
 from rapidp2p.host import connlog
+from rapidp2p.host.addrs import expand_unspecified
 from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.gater import ConnectionGater
@@ -56,7 +60,9 @@ from rapidp2p.transport.tcp import TcpTransport
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
+    from rapidp2p.host.identify import IdentifyService
     from rapidp2p.metrics import Metrics
+    from rapidp2p.peerstore import PeerStore
 
 __all__ = ["Host", "HostConfig", "StreamHandler"]
 
@@ -144,7 +150,7 @@ class Host:
         key: PrivateKey | None = None,
         config: HostConfig | None = None,
         *,
-        peerstore: Any = None,
+        peerstore: PeerStore | None = None,
         transports: Sequence[Transport] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -221,7 +227,7 @@ class Host:
         listen: Iterable[Multiaddr | str] = (),
         config: HostConfig | None = None,
         *,
-        peerstore: Any = None,
+        peerstore: PeerStore | None = None,
         transports: Sequence[Transport] | None = None,
         metrics: Metrics | None = None,
     ) -> Host:
@@ -246,7 +252,7 @@ class Host:
 
         self._services = services.install_default_services(self) + self._services
 
-    def add_service(self, service: Any) -> None:
+    def add_service(self, service: object) -> None:
         """Attaches a protocol service (pubsub, DHT, ...) to this host's lifecycle.
 
         The host calls ``service.on_connection(conn)`` (if defined) for every new connection and
@@ -285,20 +291,35 @@ class Host:
     # ---- addresses ---------------------------------------------------------------------
 
     @property
-    def addrs(self) -> list[Multiaddr]:
-        """Listen addresses with their real ports (no ``/p2p`` suffix)."""
+    def listen_addrs(self) -> list[Multiaddr]:
+        """The listeners' bound addresses as given, with their real ports (``/ip4/0.0.0.0``
+        stays as it is here; see :attr:`addrs`)."""
         out: list[Multiaddr] = []
         for lst in self._listeners:
             out.extend(lst.addrs)
         return out
 
     @property
+    def addrs(self) -> list[Multiaddr]:
+        """The addresses peers can dial us at (no ``/p2p`` suffix): the listen addresses with
+        their real ports, ``/ip4/0.0.0.0`` and ``/ip6/::`` expanded to every interface's
+        address (loopback first), as identify and the DHT advertise them. Identify leaves
+        loopback addresses out for peers that are not on loopback."""
+        return expand_unspecified(self.listen_addrs)
+
+    @property
     def full_addrs(self) -> list[Multiaddr]:
-        """Listen addresses ending in ``/p2p/<our peer id>`` (what to give to dialers)."""
+        """:attr:`addrs` ending in ``/p2p/<our peer id>`` (what to give to dialers)."""
         return [_to_multiaddr(f"{a}/p2p/{self.peer_id}") for a in self.addrs]
 
     async def listen(self, *addrs: Multiaddr | str) -> list[Multiaddr]:
-        """Starts listening on each address; returns the bound addresses."""
+        """Starts listening on each address; returns the dialable addresses it added (real
+        ports; an unspecified address such as ``/ip4/0.0.0.0/tcp/0`` comes back expanded to
+        the interface addresses, as :attr:`addrs` shows it).
+
+        Raises :class:`HostClosedError` once the host is closed."""
+        if self._closed:
+            raise HostClosedError("cannot listen: the host is closed (create a new Host)")
         self.start()
         bound: list[Multiaddr] = []
         for a in addrs:
@@ -307,7 +328,7 @@ class Host:
             lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
-        return bound
+        return expand_unspecified(bound)
 
     def _transport_for(self, addr: Multiaddr, *, listen: bool = False) -> Transport:
         for t in self.transports:
@@ -594,14 +615,30 @@ class Host:
             self.peer_gc.disconnected(mux.remote_peer)
             self.events.emit(PeerDisconnected(mux.remote_peer, mux))
 
-    async def connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
+    async def connect(
+        self, peer: PeerInfo | Multiaddr | str | PeerId, *, timeout: float | None = None
+    ) -> MuxedConnection:
         """A live connection to the peer: an existing one, or dials all known addresses.
 
         ``peer`` is a :class:`PeerInfo`, a multiaddr (with or without ``/p2p/<id>``) or a
         :class:`PeerId` whose addresses are in the peerstore. Dialing ourselves fails with
         :class:`DialError`; a remote that proves another peer ID fails with PeerIdMismatch
-        (inside the DialError's ``errors``).
+        (inside the DialError's ``errors``). ``timeout`` (seconds) bounds the whole call
+        (every address, handshakes included) and raises :class:`DialTimeout` (a
+        TimeoutError); without it each address is bounded by ``HostConfig.dial_timeout`` and
+        ``upgrade_timeout``.
         """
+        if timeout is None:
+            return await self._connect(peer)
+        try:
+            return await run_with_timeout(self._connect(peer), timeout)
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, Libp2pError):  # a library timeout from inside: already typed
+                raise
+            msg = f"connecting to {_describe_peer(peer)} took over {timeout} s"
+            raise DialTimeout(msg) from None
+
+    async def _connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
         if self._closed:
             raise DialError("host is closed")
         peer_id, addrs = self._peer_and_addrs(peer)
@@ -645,7 +682,9 @@ class Host:
                 return c
         return None
 
-    def _peer_and_addrs(self, peer: Any) -> tuple[PeerId | None, list[Multiaddr]]:
+    def _peer_and_addrs(
+        self, peer: PeerInfo | Multiaddr | str | PeerId
+    ) -> tuple[PeerId | None, list[Multiaddr]]:
         if isinstance(peer, PeerId):
             return peer, []
         if isinstance(peer, PeerInfo):
@@ -673,7 +712,8 @@ class Host:
                 return await self._dial_one(peer_id, addrs[0], transport)
             except Exception as err:
                 self._dial_failed(addrs[0], err)
-                msg = f"failed to dial {peer_id or addrs[0]}: {addrs[0]}: {err}"
+                where = f"{peer_id} at {addrs[0]}" if peer_id is not None else str(addrs[0])
+                msg = f"failed to dial {where}: {_reason(addrs[0], err)}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self._can_dial(a)]
         if not addrs:
@@ -723,7 +763,7 @@ class Host:
                     extra = await t
                     await extra.close()
         if winner is None:
-            msg = "; ".join(f"{a}: {e}" for a, e in errors.items())
+            msg = "; ".join(f"{a}: {_reason(a, e)}" for a, e in errors.items())
             raise DialError(f"failed to dial {peer_id or addrs[0]}: {msg}", errors)
         return winner
 
@@ -776,7 +816,7 @@ class Host:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
             ok = True
         except asyncio.TimeoutError:
-            raise TransportError(f"dial to {addr} timed out") from None
+            raise TransportError(f"{addr}: timed out after {self.config.dial_timeout} s") from None
         finally:
             self.limiter.handshake_done(key, ok)
             if not ok:
@@ -791,7 +831,7 @@ class Host:
             raise TransportError(f"connection to {addr} closed as it was established")
         return mux
 
-    async def ping(self, peer: Any, count: int = 1) -> list[float]:
+    async def ping(self, peer: PeerId | PeerInfo | Multiaddr | str, count: int = 1) -> list[float]:
         """Round-trip times (seconds) of ``count`` libp2p pings to ``peer``."""
         for svc in self._services:
             if hasattr(svc, "ping"):
@@ -800,10 +840,12 @@ class Host:
         raise RuntimeError("ping is disabled on this host")
 
     @property
-    def identify(self) -> Any:
+    def identify(self) -> IdentifyService | None:
         """The identify service (None when disabled)."""
+        from rapidp2p.host.identify import IdentifyService
+
         for svc in self._services:
-            if hasattr(svc, "identify_peer"):
+            if isinstance(svc, IdentifyService):
                 return svc
         return None
 
@@ -826,16 +868,43 @@ class Host:
         protocols: str | Sequence[str],
         *,
         lazy: bool | None = None,
+        timeout: float | None = None,
     ) -> Stream:
         """Opens a stream to the peer (connecting if needed) speaking one of ``protocols``.
 
-        With a single protocol the negotiation is lazy by default (zero round trips: the
-        answer is checked on the first read); ``lazy=False`` waits for the answer.
+        **Lazy negotiation.** With a single protocol the negotiation is lazy by default
+        (zero round trips, as go-libp2p does): the stream is returned at once and the peer's
+        answer is checked on the first read, so writing to a peer that does not speak the
+        protocol succeeds (``write``, ``drain`` and ``close`` too) and the first ``read``
+        raises :class:`~rapidp2p.exceptions.ProtocolNotSupported`. Pass ``lazy=False`` to
+        wait for the answer here (one round trip): then ``new_stream`` itself raises
+        ProtocolNotSupported. With several protocols the negotiation is always eager.
+
+        ``timeout`` (seconds) bounds the whole call, connecting included, and raises
+        :class:`~rapidp2p.exceptions.StreamTimeout` (a TimeoutError); without it the steps
+        are bounded by the host's dial, upgrade and negotiation timeouts.
         """
         protos = [protocols] if isinstance(protocols, str) else list(protocols)
         if not protos:
             raise ValueError("new_stream needs at least one protocol")
-        mux = await self.connect(peer)
+        if timeout is None:
+            return await self._new_stream(peer, protos, lazy)
+        try:
+            return await run_with_timeout(self._new_stream(peer, protos, lazy), timeout)
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, Libp2pError):  # a library timeout from inside: already typed
+                raise
+            raise StreamTimeout(
+                f"opening {', '.join(protos)} to {_describe_peer(peer)} took over {timeout} s"
+            ) from None
+
+    async def _new_stream(
+        self,
+        peer: PeerId | PeerInfo | Multiaddr | str,
+        protos: list[str],
+        lazy: bool | None,
+    ) -> Stream:
+        mux = await self._connect(peer)
         timeout = self.config.negotiation_timeout
         cs = self._conn_scopes.get(mux)
         ss: StreamScope | None = None if cs is None else cs.open_stream("outbound")
@@ -1016,7 +1085,20 @@ class Host:
             )
 
     def __repr__(self) -> str:
-        return f"<Host {self.peer_id} addrs={[str(a) for a in self.addrs]}>"
+        return f"<Host {self.peer_id} addrs={[str(a) for a in self.listen_addrs]}>"
+
+
+def _reason(addr: object, err: BaseException) -> str:
+    """Why a dial to ``addr`` failed, without the address again (transports name it)."""
+    text = str(err) or type(err).__name__
+    prefix = f"{addr}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _describe_peer(peer: object) -> str:
+    if isinstance(peer, PeerInfo):
+        return str(peer.peer_id)
+    return str(peer)
 
 
 def _set_if_pending(fut: asyncio.Future[None]) -> None:

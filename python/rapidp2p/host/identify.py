@@ -21,6 +21,7 @@ from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
 from rapidp2p.protocols.identify import (
     PROTOCOL_ID,
     PUSH_PROTOCOL_ID,
+    IdentifyInfo,
     handle_identify,
     handle_identify_push,
     identify,
@@ -42,7 +43,7 @@ class IdentifyService:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._results: dict[MuxedConnection, asyncio.Future[Any]] = {}
+        self._results: dict[MuxedConnection, asyncio.Future[IdentifyInfo]] = {}
         #: Addresses peers told us they see us at (most recent last, bounded).
         self.observed_addrs: list[Any] = []
         host.set_stream_handler(PROTOCOL_ID, self._handle)
@@ -84,7 +85,7 @@ class IdentifyService:
     def _forget(self, mux: MuxedConnection) -> None:
         self._results.pop(mux, None)
 
-    async def identify_peer(self, conn: MuxedConnection) -> Any:
+    async def identify_peer(self, conn: MuxedConnection) -> IdentifyInfo:
         """The identify result of ``conn`` (runs identify if it has not run yet)."""
         fut = self._results.get(conn)
         if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
@@ -92,7 +93,7 @@ class IdentifyService:
             self._results[conn] = fut
         return await asyncio.shield(fut)
 
-    async def _identify(self, mux: MuxedConnection) -> Any:
+    async def _identify(self, mux: MuxedConnection) -> IdentifyInfo:
         timeout = self.host.config.negotiation_timeout
         stream = await run_with_timeout(mux.open_stream(), timeout)
         try:

@@ -22,6 +22,7 @@ answers with its header, ``/noise`` and message 2 in one write too.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = ["YAMUX_PROTOCOL_ID", "MuxerOptions", "StageTimeouts", "Upgrader"]
 
 YAMUX_PROTOCOL_ID = "/yamux/1.0.0"
+
+log = logging.getLogger("rapidp2p.upgrader")
 
 
 @dataclass
@@ -276,10 +279,7 @@ class Upgrader:
             return
         if session.handshake is None:
             # Plaintext: the muxer is negotiated on the raw bytes.
-            if initiator:
-                muxer = await select_outbound(raw, self.muxers, lazy=True, timeout=None)
-            else:
-                muxer = await select_inbound(raw, self.muxers, timeout=None)
+            muxer = await self._select_muxer(raw, initiator)
             mux.muxer = muxer
             mux.start_muxer(_core.Connection(None, **kwargs))
             return
@@ -333,12 +333,32 @@ class Upgrader:
         conn = _core.Connection(session.handshake, **kwargs)
         mux.start_preamble(conn)
         pre = mux.preamble_stream()
-        if initiator:
-            muxer = await select_outbound(pre, self.muxers, lazy=True, timeout=None)
-        else:
-            muxer = await select_inbound(pre, self.muxers, timeout=None)
+        muxer = await self._select_muxer(pre, initiator)
         mux.muxer = muxer
         mux.end_preamble()
+
+    async def _select_muxer(self, stream: Any, initiator: bool) -> str:
+        """multistream-select of the stream muxer, saying plainly when the peer speaks none
+        of ours (py-libp2p's demos offer only mplex): a warning in our log as listener, an
+        UpgradeError naming the muxers as dialer."""
+        ours = ", ".join(self.muxers)
+        if initiator:
+            try:
+                return await select_outbound(stream, self.muxers, lazy=True, timeout=None)
+            except ProtocolNotSupported:
+                raise UpgradeError(
+                    f"peer does not speak {ours}, the stream muxer rapidp2p speaks (it may "
+                    "offer only /mplex/6.7.0, as py-libp2p's demos do)"
+                ) from None
+        refused: list[str] = []
+        try:
+            return await select_inbound(stream, self.muxers, timeout=None, refused=refused)
+        except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
+            if not refused:
+                raise
+            msg = f"peer offered only {', '.join(refused)} (rapidp2p speaks {ours})"
+            log.warning("%s", msg)
+            raise UpgradeError(msg) from exc
 
 
 class _CorkedStream:

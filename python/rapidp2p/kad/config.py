@@ -15,8 +15,10 @@ class KadConfig:
 
     protocol: str = PROTOCOL_ID
     #: "server" answers queries and advertises the protocol; "client" only asks; "auto" is
-    #: client until the node knows it is reachable (a public listen address, an inbound
-    #: connection, or ``KadDHT.set_reachable(True)``), then server.
+    #: client until the node knows it is reachable, then server: a public listen address, an
+    #: inbound connection, a peer met on loopback or a private network while listening on
+    #: an address of that kind (a local network, where go's and js's LAN DHTs always serve),
+    #: or ``KadDHT.set_reachable(True)``. A host that does not listen stays a client.
     mode: str = "auto"
     k: int = 20
     alpha: int = 3

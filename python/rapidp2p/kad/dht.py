@@ -29,14 +29,18 @@ from typing import TYPE_CHECKING, Any
 from rapidp2p import _core
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
+    CidError,
     DecodeError,
     FrameTooLarge,
     InvalidRecordError,
     KadError,
     KadNotFoundError,
     Libp2pError,
+    PeerIdMismatch,
+    ProtocolNotSupported,
     RemoteProtocolError,
 )
+from rapidp2p.host.addrs import ip_scope
 from rapidp2p.host.events import PeerConnected, PeerIdentified, ProtocolsChanged
 from rapidp2p.kad._proto import ConnectionType, KadMessage, KadPeer, KadRecord, MessageType
 from rapidp2p.kad.config import KadConfig
@@ -52,6 +56,7 @@ from rapidp2p.kad.store import (
 )
 from rapidp2p.kad.validator import Validator, default_validator
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
+from rapidp2p.peer._text import bad_cid
 from rapidp2p.protocols._io import encode_delimited, read_delimited
 
 if TYPE_CHECKING:
@@ -83,7 +88,10 @@ def provider_key(key: bytes | str) -> bytes:
     multihash, so CIDv0 and CIDv1 of the same content meet); raw bytes are used as given."""
     if isinstance(key, bytes):
         return key
-    decoded = _core.cid_decode(key)
+    try:
+        decoded = _core.cid_decode(key)
+    except DecodeError as exc:
+        raise CidError(bad_cid(key, exc)) from None
     return bytes(decoded[-1])
 
 
@@ -106,12 +114,51 @@ def is_public_addr(addr: Multiaddr) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def _reachable_via(conn: object, our_addrs: Sequence[Multiaddr]) -> str | None:
+    """Why ``conn`` shows that its peer can dial us back, or None.
+
+    go-libp2p decides with AutoNAT (peers dial back); rapidp2p has no AutoNAT yet, so: an
+    inbound connection proves a remote node dialled one of our addresses, and a peer met on
+    loopback or a private network (an outbound connection) can dial our listen address of the
+    same kind -- the local-network assumption go-libp2p's and js-libp2p's LAN DHT make when
+    they always run as servers. A node behind NAT that only meets public peers stays a client.
+    """
+    if not our_addrs:
+        return None  # not listening: nobody can dial us
+    if getattr(conn, "direction", None) == "inbound":
+        return "inbound connection"
+    scope = ip_scope(getattr(conn, "remote_addr", None))
+    if scope in ("loopback", "private") and any(ip_scope(a) == scope for a in our_addrs):
+        return f"peer on a {scope} address, and we listen on one"
+    return None
+
+
+def _bootstrap_failure(peer: object, exc: BaseException, protocol: str) -> str:
+    """Why one bootstrap peer failed, in words: a peer-ID mismatch is named as such."""
+    errors = [exc, *getattr(exc, "errors", {}).values()]
+    for err in errors:
+        if isinstance(err, PeerIdMismatch):
+            return f"{peer}: peer id mismatch ({err})"
+    if isinstance(exc, ProtocolNotSupported):
+        return f"{peer}: does not serve {protocol} (not a DHT server, or another DHT protocol)"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"{peer}: no answer in time"
+    return str(exc) if str(peer) in str(exc) else f"{peer}: {exc}"
+
+
 def _rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class KadDHT:
-    """One DHT node. ``start()`` before use, ``close()`` after (or ``async with``)."""
+    """One DHT node. ``start()`` before use, ``close()`` after (or ``async with``).
+
+    Defaults: ``KadConfig()`` (mode "auto": a server once reachable, which on a local network
+    means as soon as it meets a peer there, see :class:`KadConfig`) and
+    :func:`~rapidp2p.kad.validator.default_validator` (records only under ``/pk/``; pass
+    ``validator=default_validator({"myapp": PermissiveValidator()})`` to store others). The
+    ``rapidp2p`` CLI uses the same defaults.
+    """
 
     def __init__(
         self,
@@ -166,7 +213,10 @@ class KadDHT:
             return
         self._started = True
         mode = self.config.mode
-        self.reachable = any(is_public_addr(a) for a in self.host.addrs)
+        addrs = self.host.addrs
+        self.reachable = any(is_public_addr(a) for a in addrs) or any(
+            _reachable_via(c, addrs) is not None for c in self.host.connections()
+        )
         if mode == "auto":
             mode = "server" if self.reachable else "client"
         self.set_mode(mode)
@@ -205,10 +255,11 @@ class KadDHT:
                 self.set_mode(want)
 
     def _on_connected(self, ev: PeerConnected) -> None:
-        """An inbound connection proves a remote node could dial one of our addresses."""
-        if self.reachable or self.config.mode != "auto":
+        if self.reachable or self.config.mode != "auto" or self._closed:
             return
-        if getattr(ev.conn, "direction", None) == "inbound" and self.host.addrs:
+        reason = _reachable_via(ev.conn, self.host.addrs)
+        if reason is not None:
+            log.info("kad auto mode: reachable (%s)", reason)
             self.set_reachable(True)
 
     async def close(self) -> None:
@@ -403,6 +454,7 @@ class KadDHT:
         Returns the table size; raises KadError if peers were given and none answered."""
         given = list(peers)
         answered = 0
+        failures: list[str] = []
 
         async def one(p: PeerInfo | Multiaddr | str) -> bool:
             try:
@@ -411,6 +463,7 @@ class KadDHT:
                 answer = await self._rpc(conn.remote_peer, msg)
             except (Libp2pError, OSError, asyncio.TimeoutError) as exc:
                 log.debug("bootstrap peer %s failed: %r", p, exc)
+                failures.append(_bootstrap_failure(p, exc, self.protocol))
                 return False
             self._learn(answer.closer_peers)
             return True
@@ -418,7 +471,7 @@ class KadDHT:
         if given:
             answered = sum(await asyncio.gather(*(one(p) for p in given)))
             if not answered:
-                raise KadError("no bootstrap peer answered")
+                raise KadError("no bootstrap peer answered: " + "; ".join(failures))
         await self.refresh()
         return len(self.routing)
 

@@ -3,6 +3,11 @@
 ``validate`` raises :class:`InvalidRecordError`; ``select`` returns the index of the best of
 several valid values and must be stable (the same answer for the same inputs). ``/pk/`` is
 built in: the value must be the public-key protobuf whose peer ID is the rest of the key.
+
+The default, in the library (``KadDHT(host)``) and in the CLI alike, is
+:func:`default_validator`: ``/pk/`` only, so a node stores nothing it cannot check. To use
+another namespace, say so: ``default_validator({"myapp": PermissiveValidator()})`` (the CLI's
+``--permissive-namespace myapp``) or a validator of your own.
 """
 
 from __future__ import annotations
@@ -88,7 +93,11 @@ class NamespacedValidator:
         ns, _ = split_namespace(key)
         v = self.validators.get(ns)
         if v is None:
-            raise InvalidRecordError(f"no validator for namespace {ns!r}")
+            raise InvalidRecordError(
+                f"no validator for namespace {ns!r} (records are accepted only in "
+                f"{', '.join('/' + n + '/' for n in sorted(self.validators))}; add one with "
+                f"default_validator({{{ns!r}: PermissiveValidator()}}) or your own)"
+            )
         return v
 
     def validate(self, key: bytes, value: bytes) -> None:

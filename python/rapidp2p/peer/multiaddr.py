@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Union
 
 from rapidp2p import _core
-from rapidp2p.exceptions import MultiaddrError
+from rapidp2p.exceptions import Libp2pError, MultiaddrError
 from rapidp2p.peer.peer_id import PeerId
 
 _from_string = _core.multiaddr_from_string
@@ -37,6 +37,19 @@ _Component = tuple[int, str, str | None, int, int]
 MultiaddrLike = Union["Multiaddr", str, bytes]
 
 
+def _explain(text: str, exc: MultiaddrError) -> str:
+    """The codec's message, or for a bad ``/p2p/<id>`` the peer-id wording."""
+    for marker in ("/p2p/", "/ipfs/"):
+        start = text.find(marker)
+        if start >= 0:
+            value = text[start + len(marker) :].split("/", 1)[0]
+            try:
+                PeerId(value)
+            except Libp2pError as bad:
+                return f"{bad} in multiaddr {text!r}"
+    return str(exc)
+
+
 class Multiaddr:
     """An immutable multiaddr holding its canonical binary form; the text form is cached.
 
@@ -52,7 +65,10 @@ class Multiaddr:
     def __init__(self, addr: MultiaddrLike) -> None:
         """Parses text (``/ip4/...``) or validates bytes; raises MultiaddrError if malformed."""
         if type(addr) is str:
-            _set_bytes(self, _from_string(addr))
+            try:
+                _set_bytes(self, _from_string(addr))
+            except MultiaddrError as exc:
+                raise MultiaddrError(_explain(addr, exc)) from None
             _set_text(self, None)
         elif isinstance(addr, Multiaddr):
             _set_bytes(self, addr._bytes)
@@ -62,7 +78,10 @@ class Multiaddr:
             _set_text(self, _to_string(data))
             _set_bytes(self, data)
         elif isinstance(addr, str):
-            _set_bytes(self, _from_string(str(addr)))
+            try:
+                _set_bytes(self, _from_string(str(addr)))
+            except MultiaddrError as exc:
+                raise MultiaddrError(_explain(str(addr), exc)) from None
             _set_text(self, None)
         else:
             raise TypeError(f"Multiaddr() takes str or bytes, not {type(addr).__name__}")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p import _core
+from rapidp2p.exceptions import CidError, DecodeError, PeerIdError
+from rapidp2p.peer._text import bad_peer_id
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PublicKey
@@ -21,7 +23,8 @@ class PeerId:
     """An immutable, hashable, ordered peer ID holding its multihash bytes.
 
     ``str()`` is the legacy base58btc form (``12D3KooW...``/``Qm...``), which every libp2p
-    implementation prints; :meth:`to_cid` gives the CIDv1 form.
+    implementation prints; :meth:`to_cid` gives the CIDv1 form. ``PeerId("12D3KooW...")``
+    parses text (like :meth:`from_string`) and ``PeerId(b"...")`` wraps multihash bytes.
     """
 
     __slots__ = ("_b58", "_bytes")
@@ -29,8 +32,14 @@ class PeerId:
     _bytes: bytes
     _b58: str | None
 
-    def __init__(self, data: bytes) -> None:
-        """Wraps peer-ID bytes, raising PeerIdError unless they are a valid peer ID."""
+    def __init__(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Parses peer-ID text (base58btc or a libp2p-key CID) or wraps multihash bytes;
+        raises PeerIdError unless it is a valid peer ID."""
+        if isinstance(data, str):
+            raw, b58 = _parse_text(data)
+            _set_bytes(self, raw)
+            _set_b58(self, b58)
+            return
         data = bytes(data)
         _validate(data)
         _set_bytes(self, data)
@@ -64,13 +73,17 @@ class PeerId:
     def from_base58(cls, text: str) -> PeerId:
         """Peer ID from its base58btc text (PeerIdError on bad base58 or a bad multihash)."""
         # Base58 text has exactly one encoding per byte string, so `text` is canonical.
-        return cls._trusted(_from_base58(text), text)
+        try:
+            return cls._trusted(_from_base58(text), text)
+        except DecodeError as exc:
+            raise PeerIdError(bad_peer_id(text, exc)) from None
 
     @classmethod
     def from_string(cls, text: str) -> PeerId:
-        """Peer ID from either text form: base58btc or a libp2p-key CIDv1 (``bafz...``)."""
-        data = _from_string(text)
-        return cls._trusted(data, text if text[:1] == "1" or text[:2] == "Qm" else None)
+        """Peer ID from either text form: base58btc or a libp2p-key CIDv1 (``bafz...``).
+
+        Raises PeerIdError ("not a valid peer id: ...") for anything else."""
+        return cls._trusted(*_parse_text(text))
 
     def to_bytes(self) -> bytes:
         """The binary multihash."""
@@ -147,6 +160,17 @@ class PeerId:
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (PeerId, (self._bytes,))
+
+
+def _parse_text(text: str) -> tuple[bytes, str | None]:
+    """(multihash bytes, canonical base58 text when ``text`` is that)."""
+    try:
+        data = _from_string(text)
+    except DecodeError as exc:
+        # A CID of another codec stays a CidError (it is a CID, just not a peer's).
+        cls = CidError if isinstance(exc, CidError) else PeerIdError
+        raise cls(bad_peer_id(text, exc)) from None
+    return data, text if text[:1] == "1" or text[:2] == "Qm" else None
 
 
 # Slot descriptors set the private fields despite the immutable __setattr__, at plain

@@ -1,12 +1,17 @@
 """The asyncio side of pubsub: streams, per-peer writers, validators, subscriptions, heartbeat.
 
 ```python
-ps = GossipSub(host)                      # or FloodSub(host)
-sub = await ps.subscribe("chat")
-await ps.publish("chat", b"hello")
-async for msg in sub:
-    print(msg.data)
+async with GossipSub(host) as ps:         # or FloodSub(host); start() is idempotent
+    sub = await ps.subscribe("chat")
+    await ps.wait_for_subscribers("chat", n=1, timeout=10)   # before a first publish
+    await ps.publish("chat", b"hello")
+    async for msg in sub:
+        print(msg.data)
 ```
+
+The constructor already attaches the service to the host (as it always did), so ``await
+ps.start()`` and ``async with`` are optional; ``close()`` (or leaving the ``async with``, or
+closing the host) stops it.
 
 Each peer gets one outbound stream (we write) and may open one to us (we read), as in every
 libp2p pubsub implementation. The router (:mod:`rapidp2p.pubsub.router`) decides everything;
@@ -25,9 +30,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rapidp2p.exceptions import FrameTooLarge, Libp2pError, ProtobufError, VarintError
+from rapidp2p.exceptions import (
+    FrameTooLarge,
+    Libp2pError,
+    LocalProtocolError,
+    NoSubscribersError,
+    ProtobufError,
+    VarintError,
+)
 from rapidp2p.host.events import PeerDisconnected
 from rapidp2p.protocols._io import encode_uvarint
 from rapidp2p.pubsub._rpc import Message, MessageIdFn, decode_rpc, sign_message
@@ -40,6 +52,7 @@ from rapidp2p.pubsub.params import (
     PeerScoreParams,
     PeerScoreThresholds,
     SignaturePolicy,
+    TopicScoreParams,
 )
 from rapidp2p.pubsub.router import Router, ValidationResult
 
@@ -62,7 +75,9 @@ __all__ = [
 log = logging.getLogger("rapidp2p.pubsub")
 
 ValidatorResult = ValidationResult | bool | None
-Validator = Callable[[Any, Message], ValidatorResult | Awaitable[ValidatorResult]]
+Validator = Callable[["PeerId", Message], ValidatorResult | Awaitable[ValidatorResult]]
+
+_PS = TypeVar("_PS", bound="PubSub")
 
 #: Async validations in flight before new messages are ignored (throttled).
 MAX_PENDING_VALIDATIONS = 4096
@@ -220,10 +235,21 @@ class PubSub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._flush_handle: asyncio.Handle | None = None
+        #: ``wait_for_subscribers`` calls in progress: (topic, n, future), checked on flush.
+        self._sub_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         #: Pubsub bytes handed to streams (frames with their length prefixes), for metrics.
         self.bytes_sent = 0
         #: (topic, peer) pairs tagged in the connection manager.
         self._mesh_tagged: set[tuple[str, Any]] = set()
+        self._started = False
+        self._start()
+
+    def _start(self) -> None:
+        # Runs from the constructor (backward compatible: the service works at once).
+        if self._started:
+            return
+        self._started = True
+        host = self.host
         for proto in self.protocols:
             host.set_stream_handler(proto, self._handle_inbound)
         host.events.on(PeerDisconnected, self._on_disconnected)
@@ -233,6 +259,59 @@ class PubSub:
         self._heartbeat_task = self._spawn(self._heartbeat_loop())
 
     # ---- public API --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts the service (idempotent: the constructor has already started it, so this
+        exists for the ``start()``/``close()`` shape every service shares, like KadDHT's).
+        Raises LocalProtocolError after :meth:`close`."""
+        if self._closed:
+            raise LocalProtocolError("this pubsub service is closed; create a new one")
+        self._start()
+
+    async def __aenter__(self: _PS) -> _PS:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def unsubscribe(self, topic: str) -> None:
+        """Leaves ``topic``: every :class:`Subscription` to it ends (its iterator stops) and
+        peers are told. Unknown topics are ignored."""
+        for sub in list(self._subs.get(topic, ())):
+            sub.cancel()
+
+    async def wait_for_subscribers(
+        self, topic: str, n: int = 1, timeout: float | None = 10.0
+    ) -> set[PeerId]:
+        """Waits until at least ``n`` connected peers are subscribed to ``topic``; returns
+        them. A message published before any peer has told us it subscribed reaches no one,
+        so call this after connecting and before a first publish. Raises
+        :class:`~rapidp2p.exceptions.NoSubscribersError` (a TimeoutError) after ``timeout``.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        if len(self.router.topics.get(topic, ())) < n:
+            fut: asyncio.Future[None] = self.loop.create_future()
+            entry = (topic, n, fut)
+            self._sub_waiters.append(entry)
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except asyncio.TimeoutError:
+                have = len(self.router.topics.get(topic, ()))
+                raise NoSubscribersError(
+                    f"{have} of {n} peer(s) subscribed to {topic!r} within {timeout} s"
+                ) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._sub_waiters.remove(entry)
+        return self.topic_peers(topic)
+
+    def _check_sub_waiters(self) -> None:
+        topics = self.router.topics
+        for topic, n, fut in self._sub_waiters:
+            if not fut.done() and len(topics.get(topic, ())) >= n:
+                fut.set_result(None)
 
     async def subscribe(self, topic: str) -> Subscription:
         """Joins ``topic`` (announcing it, building a mesh); returns a message iterator."""
@@ -334,22 +413,22 @@ class PubSub:
         else:
             self._validators[topic] = fn
 
-    def set_topic_score_params(self, topic: str, params: Any) -> None:
+    def set_topic_score_params(self, topic: str, params: TopicScoreParams) -> None:
         """Scoring parameters (:class:`TopicScoreParams`) for one topic."""
         self.router.score.params.topics[topic] = params
         self.router.score.invalidate()
 
-    def peer_score(self, peer: Any) -> float:
+    def peer_score(self, peer: PeerId) -> float:
         return self.router.peer_score(peer, self.loop.time())
 
-    def score_snapshot(self, peer: Any) -> dict[str, Any]:
+    def score_snapshot(self, peer: PeerId) -> dict[str, Any]:
         """The score and the counters behind it (works for disconnected peers too)."""
         return self.router.score.snapshot(peer, self.loop.time())
 
-    def mesh_peers(self, topic: str) -> set[Any]:
+    def mesh_peers(self, topic: str) -> set[PeerId]:
         return set(self.router.mesh.get(topic, ()))
 
-    def topic_peers(self, topic: str) -> set[Any]:
+    def topic_peers(self, topic: str) -> set[PeerId]:
         """Connected peers subscribed to ``topic``."""
         return set(self.router.topics.get(topic, ()))
 
@@ -552,6 +631,8 @@ class PubSub:
                 else:
                     q.append(f)
             link.wake.set()
+        if self._sub_waiters:
+            self._check_sub_waiters()
         if router.delivered:
             delivered, router.delivered = router.delivered, []
             for msg in delivered:

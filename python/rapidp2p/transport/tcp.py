@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,15 @@ def sockaddr_to_multiaddr(sockaddr: tuple[object, ...]) -> Multiaddr:
     host, port = str(sockaddr[0]), int(sockaddr[1])  # type: ignore[call-overload]
     proto = "ip6" if ":" in host else "ip4"
     return Multiaddr(f"/{proto}/{host}/tcp/{port}")
+
+
+def _os_reason(exc: BaseException | None) -> str:
+    """``connection refused`` rather than ``[Errno 111] Connect call failed ('127.0.0.1', 1)``."""
+    if isinstance(exc, OSError) and (exc.errno or exc.strerror):
+        # uvloop's strerror is "Connect call failed (...)": the errno says what happened.
+        text = os.strerror(exc.errno) if exc.errno else str(exc.strerror)
+        return text[:1].lower() + text[1:]
+    return str(exc)
 
 
 def _set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -171,4 +181,4 @@ class TcpTransport:
                 continue
             _set_nodelay(transport)
             return conn
-        raise TransportError(f"cannot dial {addr}: {last}")
+        raise TransportError(f"{addr}: {_os_reason(last)}") from last

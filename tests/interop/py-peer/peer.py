@@ -49,8 +49,9 @@ DIAL_DEADLINE = 300.0
 SECURITY = "noise"
 
 
-def make_host() -> Any:
-    """A host offering only Noise (or only TLS) and only yamux: negotiation cannot settle elsewhere.
+def make_host(mplex_only: bool = False) -> Any:
+    """A host offering only Noise (or only TLS) and only yamux: negotiation cannot settle elsewhere
+    (``mplex_only``: only mplex instead, as py-libp2p's pubsub and floodsub demos do).
 
     ``max_connections_per_peer=1``: py-libp2p's connect otherwise waits ~250 ms for extra
     connections to the same peer (INTEROP.md).
@@ -61,10 +62,16 @@ def make_host() -> Any:
     else:
         noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
         sec_opt = {TProtocol(NOISE_PROTOCOL_ID): noise}
+    if mplex_only:
+        from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+
+        muxers: dict[TProtocol, Any] = {TProtocol(MPLEX_PROTOCOL_ID): Mplex}
+    else:
+        muxers = {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
     return new_host(
         key_pair=key_pair,
         sec_opt=sec_opt,
-        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+        muxer_opt=muxers,
         connection_config=ConnectionConfig(max_connections_per_peer=1),
     )
 
@@ -192,8 +199,8 @@ async def wait_stdin_eof() -> None:
     await trio.to_thread.run_sync(drain, abandon_on_cancel=True)
 
 
-async def listen(listen_addr: str) -> int:
-    host = make_host()
+async def listen(listen_addr: str, mplex_only: bool = False) -> int:
+    host = make_host(mplex_only)
     host.set_stream_handler(ECHO_ID, echo_handler)
     async with host.run(listen_addrs=[multiaddr.Multiaddr(listen_addr)]):
         wanted = listen_addr.split("/")[1]
@@ -208,9 +215,11 @@ async def listen(listen_addr: str) -> int:
     return 0
 
 
-async def dial(target: str, ping: bool, identify: bool, echo_bytes: int | None) -> int:
+async def dial(
+    target: str, ping: bool, identify: bool, echo_bytes: int | None, mplex_only: bool = False
+) -> int:
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
-    host = make_host()
+    host = make_host(mplex_only)
     if identify:
         # py-libp2p identifies every new connection in the background; with our own identify
         # that makes two identify streams at once, and js-libp2p resets the second (it allows
@@ -239,12 +248,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p_listen = sub.add_parser("listen")
     p_listen.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0")
     p_listen.add_argument("--security", choices=["noise", "tls"], default="noise")
+    p_listen.add_argument("--mplex-only", action="store_true", help="offer only /mplex/6.7.0")
     p_dial = sub.add_parser("dial")
     p_dial.add_argument("multiaddr")
     p_dial.add_argument("--ping", action="store_true")
     p_dial.add_argument("--identify", action="store_true")
     p_dial.add_argument("--echo-bytes", type=int, default=None)
     p_dial.add_argument("--security", choices=["noise", "tls"], default="noise")
+    p_dial.add_argument("--mplex-only", action="store_true", help="offer only /mplex/6.7.0")
     args = parser.parse_args(argv)
     if args.command == "dial" and args.echo_bytes is not None and args.echo_bytes < 0:
         parser.error("--echo-bytes needs a non-negative integer")
@@ -265,8 +276,10 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         if args.command == "listen":
-            return trio.run(listen, args.listen)
-        return trio.run(dial, args.multiaddr, args.ping, args.identify, args.echo_bytes)
+            return trio.run(listen, args.listen, args.mplex_only)
+        return trio.run(
+            dial, args.multiaddr, args.ping, args.identify, args.echo_bytes, args.mplex_only
+        )
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # report, then a non-zero exit

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from rapidp2p.crypto import PrivateKey
 from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
+from rapidp2p.host.addrs import addrs_for_remote
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.peerstore import CONNECTED_ADDR_TTL, PeerStore
 from rapidp2p.protocols._io import encode_delimited, read_delimited
@@ -66,11 +67,14 @@ class IdentifyHost(Protocol):
     def peerstore(self) -> PeerStore: ...
 
 
-#: Per host: (key, listen addresses as bytes, sealed peer record). A record is signed again
-#: only when the key or the addresses change (go-libp2p does the same), not per connection.
-_records: weakref.WeakKeyDictionary[Any, tuple[PrivateKey, tuple[bytes, ...], bytes]] = (
+#: Per host: (key, {listen addresses as bytes: sealed peer record}). A record is signed again
+#: only when the key or the addresses change (go-libp2p does the same), not per connection;
+#: a few address sets coexist (peers on loopback, a private network or the internet each
+#: hear a different subset).
+_records: weakref.WeakKeyDictionary[Any, tuple[PrivateKey, dict[tuple[bytes, ...], bytes]]] = (
     weakref.WeakKeyDictionary()
 )
+_RECORDS_PER_HOST = 8
 
 
 def _our_record(host: IdentifyHost, addrs: list[Multiaddr]) -> bytes:
@@ -80,15 +84,24 @@ def _our_record(host: IdentifyHost, addrs: list[Multiaddr]) -> bytes:
         cached = _records.get(host)
     except TypeError:  # a host object that cannot be weakly referenced: no cache
         return seal_peer_record(key, addrs)
-    if cached is not None and cached[0] is key and cached[1] == addr_bytes:
-        return cached[2]
-    sealed = seal_peer_record(key, addrs)
-    _records[host] = (key, addr_bytes, sealed)
+    if cached is None or cached[0] is not key:
+        cached = (key, {})
+        _records[host] = cached
+    sealed = cached[1].get(addr_bytes)
+    if sealed is None:
+        sealed = seal_peer_record(key, addrs)
+        if len(cached[1]) >= _RECORDS_PER_HOST:
+            cached[1].clear()
+        cached[1][addr_bytes] = sealed
     return sealed
 
 
-def _our_message(host: IdentifyHost, observed_addr: Multiaddr | None) -> bytes:
-    addrs = list(host.addrs)
+def _our_message(
+    host: IdentifyHost, observed_addr: Multiaddr | None, remote_addr: Multiaddr | None = None
+) -> bytes:
+    """Our identify message for a peer seen at ``remote_addr`` (which picks the addresses we
+    tell it: no loopback ones unless it is on loopback itself, see ``addrs_for_remote``)."""
+    addrs = addrs_for_remote(list(host.addrs), remote_addr)
     return build_identify(
         private_key=host.key,
         listen_addrs=addrs,
@@ -114,16 +127,19 @@ async def handle_identify(
 ) -> None:
     """Responder for ``/ipfs/id/1.0.0``: writes our Identify message, then half-closes.
 
-    ``observed_addr`` is the address we see the remote at (the connection's remote addr).
+    ``observed_addr`` is the address we see the remote at (the connection's remote addr);
+    it also decides which of our addresses the remote hears about.
     """
-    stream.write(encode_delimited(_our_message(host, observed_addr)))
+    stream.write(encode_delimited(_our_message(host, observed_addr, observed_addr)))
     await stream.drain()
     await _close(stream)
 
 
 async def push_identify(host: IdentifyHost, stream: ByteStream) -> None:
     """Initiator for ``/ipfs/id/push/1.0.0``: sends our current message, then half-closes."""
-    stream.write(encode_delimited(_our_message(host, None)))
+    conn = getattr(stream, "conn", None)
+    remote = getattr(conn, "remote_addr", None)
+    stream.write(encode_delimited(_our_message(host, None, remote)))
     await stream.drain()
     await _close(stream)
 

@@ -131,22 +131,31 @@ async def _select_outbound(stream: ByteStream, protocols: list[str], lazy: bool)
     raise ProtocolNotSupported(f"peer refused every protocol: {', '.join(protocols)}")
 
 
+#: Refused proposals remembered for ``select_inbound(refused=...)`` (the first ones).
+MAX_REFUSED_RECORDED = 8
+
+
 async def select_inbound(
     stream: ByteStream,
     protocols: Sequence[str] | Callable[[str], bool],
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
+    refused: list[str] | None = None,
 ) -> str:
     """Listener side: answers proposals until one is supported; returns it.
 
     ``protocols`` is a list of ids or a predicate (for handlers matching many ids). Unknown
     proposals get ``na``; ``ls`` lists the ids when a list was given (empty for a predicate).
+    ``refused``, when given, collects the proposals answered ``na`` (the first few), so a
+    caller can say what the peer offered when negotiation fails.
     """
-    return await _bounded(_select_inbound(stream, protocols), timeout)
+    return await _bounded(_select_inbound(stream, protocols, refused), timeout)
 
 
 async def _select_inbound(
-    stream: ByteStream, protocols: Sequence[str] | Callable[[str], bool]
+    stream: ByteStream,
+    protocols: Sequence[str] | Callable[[str], bool],
+    refused: list[str] | None = None,
 ) -> str:
     if callable(protocols):
         supported = protocols
@@ -166,6 +175,13 @@ async def _select_inbound(
             await stream.drain()
             return proposal
         else:
+            if (
+                refused is not None
+                and proposal != NA
+                and len(refused) < MAX_REFUSED_RECORDED
+                and proposal not in refused
+            ):
+                refused.append(proposal)
             stream.write(encode_message(NA))
         await stream.drain()
     raise NegotiationError(f"peer made over {MAX_PROPOSALS} proposals")
