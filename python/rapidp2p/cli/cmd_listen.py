@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
+from typing import Any
+
+from rapidp2p.cli import swarm_key
 
 NAME = "listen"
 HELP = "listen on multiaddrs, print them (with /p2p/), serve ping, identify and /echo/1.0.0"
@@ -26,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
     )
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 args.key,
                 getattr(args, "dht", None),
                 getattr(args, "bootstrap", []),
+                swarm_key.config(args),
             )
         )
     return 0
@@ -48,6 +53,7 @@ async def _serve(
     key_file: Path | None,
     dht_mode: str | None = None,
     bootstrap: list[str] | None = None,
+    config: Any = None,
 ) -> None:
     import asyncio
 
@@ -55,7 +61,7 @@ async def _serve(
     from rapidp2p.host import Host
 
     key = load_identity(key_file) if key_file is not None else None
-    async with await Host.create(key, listen=listen) as host:
+    async with await Host.create(key, listen=listen, config=config) as host:
         from rapidp2p.protocols import echo
 
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)

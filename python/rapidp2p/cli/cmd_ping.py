@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from typing import Any
+
+from rapidp2p.cli import swarm_key
 
 NAME = "ping"
 HELP = "ping a peer (/ipfs/ping/1.0.0); one RTT a line and a summary, like ping(8)"
@@ -15,6 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-i", "--interval", type=float, default=1.0, help="seconds between pings (default 1)"
     )
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise CliError("--count must be at least 1")
     try:
-        return aio_run(_ping(args.addr, args.count, args.interval))
+        return aio_run(_ping(args.addr, args.count, args.interval, swarm_key.config(args)))
     except KeyboardInterrupt:
         return 130
 
@@ -43,14 +47,14 @@ def summary(rtts_ms: list[float], sent: int) -> str:
     return lines
 
 
-async def _ping(addr: str, count: int, interval: float) -> int:
+async def _ping(addr: str, count: int, interval: float, config: Any = None) -> int:
     import asyncio
     import time
 
     from rapidp2p.host import Host
     from rapidp2p.protocols.ping import PING_SIZE, PROTOCOL_ID, ping
 
-    async with Host() as host:
+    async with Host(config=config) as host:
         start = time.perf_counter()
         conn = await host.connect(addr)
         setup_ms = (time.perf_counter() - start) * 1000

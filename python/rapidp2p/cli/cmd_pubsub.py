@@ -15,6 +15,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from rapidp2p.cli import swarm_key
+
 NAME = "pubsub"
 HELP = "publish to / subscribe to a GossipSub topic (sub TOPIC, pub TOPIC MESSAGE)"
 
@@ -47,6 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-sign", action="store_true", help="strict no-sign policy (default: strict sign)"
     )
+    swarm_key.add_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +69,8 @@ async def _start(args: argparse.Namespace, default_listen: list[str]) -> tuple[A
     from rapidp2p.pubsub import GossipSub, SignaturePolicy
 
     key = load_identity(args.key) if args.key is not None else None
-    host = await Host.create(key, listen=args.listen or default_listen)
+    config = swarm_key.config(args)
+    host = await Host.create(key, listen=args.listen or default_listen, config=config)
     policy = SignaturePolicy.STRICT_NO_SIGN if args.no_sign else SignaturePolicy.STRICT_SIGN
     return host, GossipSub(host, signature_policy=policy)
 

@@ -15,6 +15,8 @@ import argparse
 import sys
 from typing import Any
 
+from rapidp2p.cli import swarm_key
+
 NAME = "dht"
 HELP = "Kademlia DHT operations: find-peer, get-closest-peers, put, get, provide, find-providers"
 
@@ -53,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="address to listen on (repeatable; default: none, /ip4/127.0.0.1/tcp/0 for provide)",
     )
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +82,7 @@ async def _run(args: argparse.Namespace) -> int:
     listen = args.listen
     if listen is None:
         listen = ["/ip4/127.0.0.1/tcp/0"] if args.op == "provide" else []
-    async with await Host.create(listen=listen) as host:
+    async with await Host.create(listen=listen, config=swarm_key.config(args)) as host:
         dht = KadDHT(host, cfg, validator=validator)
         async with dht:
             await asyncio.wait_for(dht.bootstrap(args.bootstrap), args.timeout)

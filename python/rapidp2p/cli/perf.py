@@ -24,6 +24,8 @@ import logging
 import sys
 from typing import Any
 
+from rapidp2p.cli import swarm_key
+
 NAME = "perf"
 HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-plans CLI)"
 
@@ -55,6 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="offer only this security protocol (default: the host's defaults)",
     )
     ext.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
-            aio_run(serve(multiaddr, args.security))
+            aio_run(serve(multiaddr, args))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
@@ -93,12 +96,16 @@ def run(args: argparse.Namespace) -> int:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
-def host_config(security: str | None = None) -> Any:
+def host_config(args: argparse.Namespace | None = None) -> Any:
     """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
-    ``security`` (noise or tls) restricts the security protocol to that one."""
-    from rapidp2p.host import HostConfig, Limits, MuxerOptions
+    ``--security`` (noise or tls) restricts the security protocol to that one, and
+    ``--swarm-key`` puts the host in that private network."""
+    from rapidp2p.host import Limits, MuxerOptions
 
-    return HostConfig(
+    args = args or argparse.Namespace()
+    security = getattr(args, "security", None)
+    return swarm_key.config(
+        args,
         security_protocols=None if security is None else [SECURITY_IDS[security]],
         limits=Limits(
             max_connections=1 << 20,
@@ -116,7 +123,7 @@ def host_config(security: str | None = None) -> Any:
     )
 
 
-async def serve(multiaddr: str, security: str | None = None) -> None:
+async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
     """Listens with the shared perf identity; prints the full address(es) on stdout."""
     import asyncio
 
@@ -124,7 +131,7 @@ async def serve(multiaddr: str, security: str | None = None) -> None:
     from rapidp2p.protocols.perf import PerfService, server_key
 
     async with await Host.create(
-        server_key(), listen=[multiaddr], config=host_config(security)
+        server_key(), listen=[multiaddr], config=host_config(args)
     ) as host:
         PerfService(host).start()
         for addr in host.full_addrs:
@@ -153,7 +160,7 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     emit_intermediary = args.iterations == 1 and args.streams == 1
 
     async def dialer(count: int) -> None:
-        async with Host(config=host_config(args.security)) as host:
+        async with Host(config=host_config(args)) as host:
             for _ in range(count):
                 _emit(await _iteration(host, target, args, clock, emit_intermediary))
                 if not args.reuse_connection:
