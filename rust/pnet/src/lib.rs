@@ -7,9 +7,14 @@
 //! keystream of (PSK, its own nonce); every byte it reads is XORed with the keystream of
 //! (PSK, the remote's nonce). [`Protector`] holds both keystreams and works in place on the
 //! caller's buffers; it does no IO and keeps no buffers.
+//!
+//! The keystream is computed four blocks at a time (`stream.rs`, SSE2 on x86_64), over
+//! RustCrypto's `salsa20` for the key derivation and as the reference every test compares
+//! against: the crate's one-block-at-a-time XSalsa20 ran at half the speed.
 
 mod key;
 mod protector;
+mod stream;
 
 pub use key::{KeyError, PreSharedKey, KEY_LEN};
 pub use protector::{Protector, NONCE_LEN};

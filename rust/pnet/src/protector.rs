@@ -1,9 +1,7 @@
 //! The connection protector: one XSalsa20 keystream per direction, applied in place.
 
-use salsa20::cipher::{KeyIvInit, StreamCipher};
-use salsa20::XSalsa20;
-
 use crate::key::PreSharedKey;
+use crate::stream::XSalsa20Stream as XSalsa20;
 
 /// Length of the nonce each side sends first.
 pub const NONCE_LEN: usize = 24;
@@ -28,7 +26,7 @@ impl Protector {
     pub fn new(psk: &PreSharedKey, local_nonce: [u8; NONCE_LEN]) -> Self {
         let key = *psk.as_bytes();
         Self {
-            write: XSalsa20::new(&key.into(), &local_nonce.into()),
+            write: XSalsa20::new(&key, &local_nonce),
             key,
             local_nonce,
             remote_nonce: [0; NONCE_LEN],
@@ -61,7 +59,7 @@ impl Protector {
 
     /// Encrypts outgoing bytes in place (continuing the outgoing keystream).
     pub fn encrypt(&mut self, buf: &mut [u8]) {
-        self.write.apply_keystream(buf);
+        self.write.apply(buf);
     }
 
     /// Decrypts received bytes in place. The remote's nonce is taken from the front of the
@@ -77,10 +75,10 @@ impl Protector {
             if self.remote_have < NONCE_LEN {
                 return skip;
             }
-            self.read = Some(XSalsa20::new(&self.key.into(), &self.remote_nonce.into()));
+            self.read = Some(XSalsa20::new(&self.key, &self.remote_nonce));
         }
         if let Some(read) = self.read.as_mut() {
-            read.apply_keystream(&mut buf[skip..]);
+            read.apply(&mut buf[skip..]);
         }
         skip
     }
