@@ -235,6 +235,8 @@ def discover(wanted: list[str]) -> list[Stack]:
     for name in wanted:
         if name == "rapidp2p":
             st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
+        elif name == "rapidp2p+psk":
+            st = _psk_stack()
         elif name == "iperf3":
             st = Stack("iperf3", ["iperf3"], baseline=True)
             if not _which("iperf3"):
@@ -254,6 +256,21 @@ def discover(wanted: list[str]) -> list[Stack]:
         _probe(st)
         out.append(st)
     return out
+
+
+def _psk_stack() -> Stack:
+    """rapidp2p in a private network (``--swarm-key``, a fresh key file): the PSK's cost."""
+    import atexit
+    import shutil
+
+    from rapidp2p.pnet import PreSharedKey
+
+    tmp = tempfile.mkdtemp(prefix="rapidp2p-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
+    path = Path(tmp) / "swarm.key"
+    PreSharedKey.generate().write(path)
+    argv = [sys.executable, "-m", "rapidp2p.cli", "perf", "--swarm-key", str(path)]
+    return Stack("rapidp2p+psk", argv, notes=["rapidp2p with a PSK (pnet, XSalsa20 under Noise)"])
 
 
 def _which(cmd: str) -> bool:
