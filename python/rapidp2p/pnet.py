@@ -199,9 +199,10 @@ class RawProtector:
                 raise self.error
         return plain
 
-    def diagnose(self) -> PrivateNetworkError | None:
+    def diagnose(self, *, timed_out: bool = False) -> PrivateNetworkError | None:
         """Why an upgrade that failed before its security handshake ended did so, when the
-        private network explains it (None: it does not)."""
+        private network explains it (None: it does not). After a timeout, a remote that sent
+        its nonce and nothing else may just be slow: not blamed on the key."""
         if self.error is not None:
             return self.error
         if self.core.moved:
@@ -212,7 +213,7 @@ class RawProtector:
                 f"the remote sent {got} of the 24 bytes of its private network nonce: it is "
                 "not in our private network (no PSK?)"
             )
-        if not self._head:
+        if not self._head and not timed_out:
             # A member answers our multistream header with its own; a remote with another
             # key cannot read ours and hangs up after its nonce.
             return PrivateNetworkError(

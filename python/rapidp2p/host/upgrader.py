@@ -224,7 +224,7 @@ class Upgrader:
             await run_with_timeout(self._upgrade(mux, initiator, expected, dog), self.timeout)
         except asyncio.TimeoutError:
             err: Libp2pError = UpgradeError(f"upgrade did not finish within {self.timeout} s")
-            err = _pnet_reason(mux) or err
+            err = _pnet_reason(mux, timed_out=True) or err
             mux.abort(err)
             raise err from None
         except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
@@ -437,12 +437,12 @@ async def _raise_if_refused(stream: _CorkedStream, exc: NegotiationError) -> Non
     raise ConnectionRefusedByPeer(f"the listener refused the connection: {reason}") from exc
 
 
-def _pnet_reason(mux: MuxedConnection) -> Libp2pError | None:
+def _pnet_reason(mux: MuxedConnection, *, timed_out: bool = False) -> Libp2pError | None:
     """The private-network explanation of a failed upgrade, if the PSK layer has one."""
     pnet = getattr(mux, "_pnet", None)
     if pnet is None or mux.security is not None:
         return None
-    reason: Libp2pError | None = pnet.diagnose()
+    reason: Libp2pError | None = pnet.diagnose(timed_out=timed_out)
     return reason
 
 
