@@ -303,7 +303,7 @@ async def _hold(srv: Any, cfg: Config, idle: int, figures: dict[str, Any]) -> No
 
 LIBP2P = ("rapidp2p", "go-libp2p", "rust-libp2p", "py-libp2p")
 #: Single-stream rows also run rapidp2p in a private network (the PSK's cost, same run).
-BULK = ("rapidp2p", "rapidp2p+psk", "iperf3", "raw-tcp", *LIBP2P[1:])
+BULK = ("rapidp2p", "rapidp2p+psk", "iperf3", "raw-tcp", "go-libp2p", "go-libp2p+psk", *LIBP2P[2:])
 
 ROWS: list[Row] = [
     Row(

@@ -29,6 +29,7 @@ ALL_STACKS = [
     "iperf3",
     "raw-tcp",
     "go-libp2p",
+    "go-libp2p+psk",
     "rust-libp2p",
     "py-libp2p",
 ]

@@ -236,7 +236,9 @@ def discover(wanted: list[str]) -> list[Stack]:
         if name == "rapidp2p":
             st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
         elif name == "rapidp2p+psk":
-            st = _psk_stack()
+            st = _with_psk(Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"]))
+        elif name == "go-libp2p+psk":
+            st = _with_psk(_interop_peer("go-peer", "go-libp2p"))
         elif name == "iperf3":
             st = Stack("iperf3", ["iperf3"], baseline=True)
             if not _which("iperf3"):
@@ -258,8 +260,8 @@ def discover(wanted: list[str]) -> list[Stack]:
     return out
 
 
-def _psk_stack() -> Stack:
-    """rapidp2p in a private network (``--swarm-key``, a fresh key file): the PSK's cost."""
+def _with_psk(base: Stack) -> Stack:
+    """``base`` in a private network (``--swarm-key``, a fresh key file): the PSK's cost."""
     import atexit
     import shutil
 
@@ -269,8 +271,9 @@ def _psk_stack() -> Stack:
     atexit.register(shutil.rmtree, tmp, True)
     path = Path(tmp) / "swarm.key"
     PreSharedKey.generate().write(path)
-    argv = [sys.executable, "-m", "rapidp2p.cli", "perf", "--swarm-key", str(path)]
-    return Stack("rapidp2p+psk", argv, notes=["rapidp2p with a PSK (pnet, XSalsa20 under Noise)"])
+    st = Stack(f"{base.name}+psk", [*base.argv, "--swarm-key", str(path)], reason=base.reason)
+    st.notes.append(f"{base.name} with a PSK (pnet, XSalsa20 under Noise)")
+    return st
 
 
 def _which(cmd: str) -> bool:
