@@ -201,8 +201,7 @@ class RawProtector:
 
     def diagnose(self, *, timed_out: bool = False) -> PrivateNetworkError | None:
         """Why an upgrade that failed before its security handshake ended did so, when the
-        private network explains it (None: it does not). After a timeout, a remote that sent
-        its nonce and nothing else may just be slow: not blamed on the key."""
+        private network explains it (None: it does not)."""
         if self.error is not None:
             return self.error
         if self.core.moved:
@@ -213,12 +212,17 @@ class RawProtector:
                 f"the remote sent {got} of the 24 bytes of its private network nonce: it is "
                 "not in our private network (no PSK?)"
             )
-        if not self._head and not timed_out:
-            # A member answers our multistream header with its own; a remote with another
-            # key cannot read ours and hangs up after its nonce.
+        if not self._head:
+            # A member answers our multistream header with its own at once; a remote with
+            # another key cannot read ours: go-libp2p hangs up, rust-libp2p waits for more.
+            how = (
+                "said nothing we could read until our upgrade timed out"
+                if timed_out
+                else "gave up on what we sent"
+            )
             return PrivateNetworkError(
-                "the remote is not in our private network (PSK mismatch): it sent its nonce, "
-                "then gave up on what we sent"
+                f"the remote is not in our private network (PSK mismatch): it sent its nonce, "
+                f"then {how}"
             )
         return None
 

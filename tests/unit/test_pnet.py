@@ -327,3 +327,13 @@ async def test_bytes_received_before_protect_are_decrypted() -> None:
     assert await mux.raw_stream().readexactly(20) == b"\x13/multistream/1.0.0\n"
     mux.raw_stream().write(b"hello")
     assert remote.core.decrypt(tr.written[0] + tr.written[1]) == b"hello"
+
+
+def test_nonce_then_silence_is_diagnosed_as_a_mismatch() -> None:
+    """rust-libp2p with another key sends its nonce and waits: our timeout names the key."""
+    p = RawProtector(PreSharedKey.generate())
+    assert p.decrypt(os.urandom(24)) == b""
+    for timed_out, how in ((True, "until our upgrade timed out"), (False, "gave up")):
+        err = p.diagnose(timed_out=timed_out)
+        assert isinstance(err, PrivateNetworkError)
+        assert "PSK mismatch" in str(err) and how in str(err)
