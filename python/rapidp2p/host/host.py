@@ -175,6 +175,7 @@ class Host:
         self.limiter = ConnectionLimiter(self.config.limits, Allowlist(self.config.allowlist))
         self.upgrader.on_stage = self._on_stage
         self._refuser = ConnectionRefuser()
+        self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
         self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}

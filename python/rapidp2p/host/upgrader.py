@@ -228,7 +228,7 @@ class Upgrader:
             mux.abort(err)
             raise err from None
         except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
-            pnet_err = _pnet_reason(mux)
+            pnet_err = _pnet_reason(mux, timed_out=dog.expired is not None)
             if pnet_err is not None:
                 mux.close_reason = pnet_err  # the real cause, even after an EOF was recorded
                 mux.abort(pnet_err)
