@@ -337,3 +337,18 @@ def test_nonce_then_silence_is_diagnosed_as_a_mismatch() -> None:
         err = p.diagnose(timed_out=timed_out)
         assert isinstance(err, PrivateNetworkError)
         assert "PSK mismatch" in str(err) and how in str(err)
+
+
+async def test_private_network_under_tls() -> None:
+    """The protector sits under any security protocol: TLS 1.3 handshake and records too."""
+    psk = PreSharedKey.generate()
+    cfg = HostConfig(psk=psk, security_protocols=["/tls/1.0.0"])
+    async with (
+        await Host.create(listen=[TCP], config=cfg) as server,
+        Host(config=HostConfig(psk=psk, security_protocols=["/tls/1.0.0"])) as client,
+    ):
+        server.set_stream_handler(ECHO, handle_echo)
+        conn = await client.connect(server.full_addrs[0])
+        assert conn.security == "/tls/1.0.0"
+        assert conn._conn.is_protected
+        assert await _echo(client, server.peer_id, 1 << 20)
