@@ -23,7 +23,16 @@ from benches.e2e import report
 from benches.e2e.rows import MIB, ROWS, Config
 from benches.e2e.stacks import ROOT, Unavailable, discover
 
-ALL_STACKS = ["rapidp2p", "iperf3", "raw-tcp", "go-libp2p", "rust-libp2p", "py-libp2p"]
+ALL_STACKS = [
+    "rapidp2p",
+    "rapidp2p+psk",
+    "iperf3",
+    "raw-tcp",
+    "go-libp2p",
+    "go-libp2p+psk",
+    "rust-libp2p",
+    "py-libp2p",
+]
 
 
 class Progress:

@@ -235,6 +235,10 @@ def discover(wanted: list[str]) -> list[Stack]:
     for name in wanted:
         if name == "rapidp2p":
             st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
+        elif name == "rapidp2p+psk":
+            st = _with_psk(Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"]))
+        elif name == "go-libp2p+psk":
+            st = _with_psk(_interop_peer("go-peer", "go-libp2p"))
         elif name == "iperf3":
             st = Stack("iperf3", ["iperf3"], baseline=True)
             if not _which("iperf3"):
@@ -254,6 +258,22 @@ def discover(wanted: list[str]) -> list[Stack]:
         _probe(st)
         out.append(st)
     return out
+
+
+def _with_psk(base: Stack) -> Stack:
+    """``base`` in a private network (``--swarm-key``, a fresh key file): the PSK's cost."""
+    import atexit
+    import shutil
+
+    from rapidp2p.pnet import PreSharedKey
+
+    tmp = tempfile.mkdtemp(prefix="rapidp2p-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
+    path = Path(tmp) / "swarm.key"
+    PreSharedKey.generate().write(path)
+    st = Stack(f"{base.name}+psk", [*base.argv, "--swarm-key", str(path)], reason=base.reason)
+    st.notes.append(f"{base.name} with a PSK (pnet, XSalsa20 under Noise)")
+    return st
 
 
 def _which(cmd: str) -> bool:

@@ -97,6 +97,19 @@ class CertificateError(HandshakeError):
     identity signature, an unsupported key, not valid now, or not exactly one certificate."""
 
 
+class PrivateNetworkError(HandshakeError):
+    """The remote is not in our private network: it has no PSK, another PSK, or none of the
+    connection protector's nonce arrived (see :mod:`rapidp2p.pnet`)."""
+
+
+class PrivateNetworkRequiredError(Libp2pError):
+    """``LIBP2P_FORCE_PNET=1`` is set but the host has no private network key."""
+
+
+class SwarmKeyError(DecodeError):
+    """A private network key file is not a valid ``/key/swarm/psk/1.0.0/`` file."""
+
+
 class DecryptionError(RemoteProtocolError):
     """A transport frame failed authentication; the connection is closed."""
 

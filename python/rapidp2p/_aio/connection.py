@@ -131,6 +131,9 @@ class RawStream:
         tr = self._mux.transport
         if tr is None or tr.is_closing():
             raise ConnectionClosedError("connection closed during the upgrade")
+        pnet = self._mux._pnet
+        if pnet is not None:
+            data = pnet.encrypt(data)
         tr.write(data)
         bc = self._mux.byte_counter
         if bc is not None:
@@ -184,6 +187,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._raw = bytearray()
         self._raw_eof = False
         self._raw_waiter: asyncio.Future[None] | None = None
+        #: Private network: the protector (``rapidp2p.pnet.RawProtector``) set by ``protect``;
+        #: used here during the upgrade, then moved into the ``_core.Connection``.
+        self._pnet: Any = None
         # socket reads (BufferedProtocol) land in the shared buffer, or in our own _rbuf while
         # it keeps a partial frame (its first _rlen bytes) from the last read
         self._rbuf: bytearray | None = None
@@ -314,12 +320,14 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def _data_received(self, data: bytes) -> None:
         conn = self._conn
         if conn is None or self._preamble:
-            if conn is not None:
-                try:
+            try:
+                if conn is not None:
                     data = conn.receive_preamble(data)
-                except Libp2pError as exc:
-                    self._fail(exc)
-                    return
+                elif self._pnet is not None:
+                    data = self._pnet.decrypt(data)
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
             self._raw += data
             if len(self._raw) > RAW_BUFFER_CAP and not self._raw_paused:
                 self._raw_paused = True
@@ -492,14 +500,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return
         leftover = bytes(self._raw)
         self._raw.clear()
-        if leftover:
-            try:
+        try:
+            if leftover:
                 events = conn.receive_data(leftover, self.loop.time())
-            except Libp2pError as exc:
-                self._fail(exc)
-                return
-            if events:
-                self._dispatch(events)
+                if events:
+                    self._dispatch(events)
+            self._hand_over_pnet(conn)
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
         self._raw_taken()
         self._schedule_flush()
 
@@ -520,6 +529,31 @@ class MuxedConnection(asyncio.BufferedProtocol):
             except Libp2pError as exc:
                 self._fail(exc)
             self._raw_taken()
+        try:
+            self._hand_over_pnet(conn)
+        except Libp2pError as exc:
+            self._fail(exc)
+
+    def protect(self, protector: Any) -> None:
+        """Private network: from now on every byte passes through ``protector`` (a
+        ``rapidp2p.pnet.RawProtector``); sends our nonce. Call before any other write or
+        read; bytes that arrived before the call (the upgrade starts in a task) are decrypted
+        now."""
+        self._pnet = protector
+        tr = self.transport
+        if tr is None or tr.is_closing():
+            raise ConnectionClosedError("connection closed before the upgrade")
+        tr.write(protector.local_nonce)
+        if self._raw:
+            early = bytes(self._raw)
+            self._raw.clear()
+            self._raw += protector.decrypt(early)
+
+    def _hand_over_pnet(self, conn: Any) -> None:
+        """Moves the protector into ``conn`` (which then decrypts every read and encrypts
+        every flush itself); bytes received so far were decrypted here."""
+        if self._pnet is not None and not self._pnet.core.moved:
+            conn.set_protector(self._pnet.core)
 
     def preamble_stream(self) -> PreambleStream:
         return PreambleStream(self)

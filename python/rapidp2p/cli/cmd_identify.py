@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from rapidp2p.cli import swarm_key
 
 NAME = "identify"
 HELP = "connect to a peer and print its identify record (/ipfs/id/1.0.0)"
@@ -13,21 +16,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from rapidp2p.cli.common import add_json
 
     add_json(parser)
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
 
-    return aio_run(_identify(args.addr, args.json))
+    return aio_run(_identify(args.addr, args.json, swarm_key.config(args)))
 
 
-async def _identify(addr: str, as_json: bool) -> int:
+async def _identify(addr: str, as_json: bool, config: Any = None) -> int:
     import json
 
     from rapidp2p.cli.command import CliError
     from rapidp2p.host import Host
 
-    async with Host() as host:
+    async with Host(config=config) as host:
         ident = host.identify
         if ident is None:
             raise CliError("identify is not available in this build")

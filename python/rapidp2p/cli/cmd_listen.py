@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rapidp2p.cli import logsetup
+from rapidp2p.cli import logsetup, swarm_key
 from rapidp2p.cli.command import CliError
 from rapidp2p.cli.common import add_json, add_listen
 
@@ -53,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
     )
+    swarm_key.add_flag(parser)
     logsetup.add_arguments(parser)
     add_json(parser)
 
@@ -99,7 +100,9 @@ async def _serve(
 
     key = load_identity(args.key) if args.key is not None else None
     out = Output(args.json)
-    host = await create_host(key, args.listen, args.port, metrics=metrics)
+    host = await create_host(
+        key, args.listen, args.port, metrics=metrics, config=swarm_key.config(args)
+    )
     async with host:
         events = asyncio.ensure_future(_log_events(host))
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from typing import Any
 
+from rapidp2p.cli import swarm_key
 from rapidp2p.cli.common import add_json, non_negative_float, positive_int
 
 NAME = "ping"
@@ -24,13 +26,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between pings (default 1)",
     )
     add_json(parser)
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
 
     try:
-        return aio_run(_ping(args.addr, args.count, args.interval, args.json))
+        return aio_run(
+            _ping(args.addr, args.count, args.interval, args.json, swarm_key.config(args))
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -48,7 +53,9 @@ def summary(rtts_ms: list[float], sent: int) -> str:
     return lines
 
 
-async def _ping(addr: str, count: int, interval: float, as_json: bool = False) -> int:
+async def _ping(
+    addr: str, count: int, interval: float, as_json: bool = False, config: Any = None
+) -> int:
     import asyncio
     import statistics
     import time
@@ -58,7 +65,7 @@ async def _ping(addr: str, count: int, interval: float, as_json: bool = False) -
     from rapidp2p.protocols.ping import PING_SIZE, PROTOCOL_ID, ping
 
     out = Output(as_json)
-    async with Host() as host:
+    async with Host(config=config) as host:
         start = time.perf_counter()
         conn = await host.connect(addr)
         setup_ms = (time.perf_counter() - start) * 1000

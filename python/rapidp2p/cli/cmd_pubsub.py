@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from rapidp2p.host import Host
     from rapidp2p.pubsub import GossipSub, Message
 
+from rapidp2p.cli import swarm_key
+
 NAME = "pubsub"
 HELP = "publish to / subscribe to a GossipSub topic (sub TOPIC, pub TOPIC MESSAGE)"
 
@@ -71,6 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     add_verbose(p)
     add_json(p)
+    swarm_key.add_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +95,7 @@ async def _start(args: argparse.Namespace, listen: list[str] | None) -> tuple[Ho
     from rapidp2p.pubsub import GossipSub, SignaturePolicy
 
     key = load_identity(args.key) if args.key is not None else None
-    host = await create_host(key, listen, getattr(args, "port", 0))
+    host = await create_host(key, listen, getattr(args, "port", 0), config=swarm_key.config(args))
     policy = SignaturePolicy.STRICT_NO_SIGN if args.no_sign else SignaturePolicy.STRICT_SIGN
     return host, GossipSub(host, signature_policy=policy)
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from rapidp2p.kad.validator import Validator
     from rapidp2p.peer import Multiaddr, PeerId
 
+from rapidp2p.cli import swarm_key
+
 NAME = "dht"
 HELP = "Kademlia DHT operations: find-peer, get-closest-peers, put, get, provide, find-providers"
 
@@ -94,6 +96,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_verbose(parser)
     add_json(parser)
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,7 +157,7 @@ async def _run(args: argparse.Namespace) -> int:
     if listen is None and op != "provide":
         listen = []
     out = Output(args.json)
-    host = await create_host(None, listen, args.port)
+    host = await create_host(None, listen, args.port, config=swarm_key.config(args))
     async with host:
         dht = KadDHT(host, cfg, validator=validator)
         async with dht:

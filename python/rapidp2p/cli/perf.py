@@ -24,6 +24,8 @@ import logging
 import sys
 from typing import Any
 
+from rapidp2p.cli import swarm_key
+
 NAME = "perf"
 HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-plans CLI)"
 
@@ -78,6 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep Prometheus metrics in-process (measures their cost; needs prometheus_client)",
     )
+    swarm_key.add_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
-            aio_run(serve(multiaddr, args.security, args.json, metrics=args.metrics))
+            aio_run(serve(multiaddr, args))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
@@ -118,18 +121,22 @@ def run(args: argparse.Namespace) -> int:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
-def host_config(security: str | None = None, metrics: bool = False) -> Any:
+def host_config(args: argparse.Namespace | None = None) -> Any:
     """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
-    ``security`` (noise or tls) restricts the security protocol to that one; with
-    ``metrics``, a Prometheus registry of its own (never served)."""
-    from rapidp2p.host import HostConfig, Limits, MuxerOptions
+    ``--security`` (noise or tls) restricts the security protocol to that one,
+    ``--swarm-key`` puts the host in that private network, and with ``--metrics`` it keeps a
+    Prometheus registry of its own (never served)."""
+    from rapidp2p.host import Limits, MuxerOptions
 
+    args = args or argparse.Namespace()
+    security = getattr(args, "security", None)
     sink = None
-    if metrics:
+    if getattr(args, "metrics", False):
         from rapidp2p.metrics import Metrics
 
         sink = Metrics()
-    return HostConfig(
+    return swarm_key.config(
+        args,
         security_protocols=None if security is None else [SECURITY_IDS[security]],
         limits=Limits(
             max_connections=1 << 20,
@@ -148,19 +155,19 @@ def host_config(security: str | None = None, metrics: bool = False) -> Any:
     )
 
 
-async def serve(
-    multiaddr: str, security: str | None = None, as_json: bool = False, *, metrics: bool = False
-) -> None:
+async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
     """Listens with the shared perf identity; prints the full address(es) on stdout."""
     import asyncio
 
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import PerfService, server_key
 
-    cfg = host_config(security, metrics)
-    async with await Host.create(server_key(), listen=[multiaddr], config=cfg) as host:
+    async with await Host.create(
+        server_key(), listen=[multiaddr], config=host_config(args)
+    ) as host:
         PerfService(host).start()
         for addr in host.full_addrs:
+            as_json = bool(getattr(args, "json", False))
             print(json.dumps({"addr": str(addr)}) if as_json else addr, flush=True)
         await asyncio.Event().wait()
 
@@ -186,7 +193,7 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     emit_intermediary = args.iterations == 1 and args.streams == 1
 
     async def dialer(count: int) -> None:
-        async with Host(config=host_config(args.security, args.metrics)) as host:
+        async with Host(config=host_config(args)) as host:
             for _ in range(count):
                 _emit(await _iteration(host, target, args, clock, emit_intermediary))
                 if not args.reuse_connection:

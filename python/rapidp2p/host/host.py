@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rapidp2p import pnet
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import (
@@ -44,6 +45,7 @@ from rapidp2p.host.peer_gc import PeerGC, PeerGCConfig
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
 from rapidp2p.host.upgrader import STAGE_SECURED, MuxerOptions, StageTimeouts, Upgrader
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
+from rapidp2p.pnet import PskSource
 from rapidp2p.protocols.multistream import select_inbound, select_outbound, select_outbound_lazy
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.resources.allowlist import DEFAULT_ALLOWLIST, Allowlist
@@ -127,6 +129,9 @@ class HostConfig:
     peer_gc: PeerGCConfig = field(default_factory=PeerGCConfig)
     #: Prometheus metrics sink (:class:`rapidp2p.metrics.Metrics`); None: metrics off.
     metrics: Metrics | None = None
+    #: Private network (libp2p pnet): a :class:`rapidp2p.pnet.PreSharedKey`, its 32 bytes, a
+    #: ``/key/swarm/psk/1.0.0/`` file's contents or path. Only peers with the same key connect.
+    psk: PskSource | None = None
 
 
 def _to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -166,6 +171,8 @@ class Host:
         self._peerstore = peerstore
         self._events = EventBus()
         self.transports: list[Transport] = list(transports or [TcpTransport(), MemoryTransport()])
+        #: The private network's key (None: a public host). Checked before anything starts.
+        self.psk = pnet.host_psk(self.config.psk, self.transports)
         self.upgrader = Upgrader(
             self.key,
             enable_plaintext=self.config.enable_plaintext,
@@ -174,10 +181,12 @@ class Host:
             security_protocols=self.config.security_protocols,
             early_muxer=self.config.early_muxer_negotiation,
             stage_timeouts=self.config.stage_timeouts,
+            psk=self.psk,
         )
         self.limiter = ConnectionLimiter(self.config.limits, Allowlist(self.config.allowlist))
         self.upgrader.on_stage = self._on_stage
         self._refuser = ConnectionRefuser()
+        self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
         self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}
@@ -331,6 +340,8 @@ class Host:
         return expand_unspecified(bound)
 
     def _transport_for(self, addr: Multiaddr, *, listen: bool = False) -> Transport:
+        if self.psk is not None:
+            pnet.check_addr(addr)
         for t in self.transports:
             if t.can_listen(addr) if listen else t.can_dial(addr):
                 return t

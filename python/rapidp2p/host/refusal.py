@@ -64,6 +64,9 @@ class ConnectionRefuser:
 
     def __init__(self) -> None:
         self.lingering = 0
+        #: Drop refused sockets without the plaintext reason (a private network: the dialer
+        #: expects a nonce, and outsiders learn nothing).
+        self.silent = False
 
     def refuse(self, mux: MuxedConnection, err: Libp2pError) -> None:
         if mux.close_reason is None:
@@ -71,7 +74,7 @@ class ConnectionRefuser:
         tr = mux.transport
         if tr is None:
             return
-        if self.lingering >= MAX_LINGERING or tr.is_closing():
+        if self.silent or self.lingering >= MAX_LINGERING or tr.is_closing():
             mux.abort(err)
             return
         reason = str(err) if isinstance(err, ResourceLimitExceeded) else f"{err}"

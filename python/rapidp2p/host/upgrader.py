@@ -60,6 +60,7 @@ from rapidp2p.security.tls import TLS_PROTOCOL_ID, TlsIdentity, tls_inbound, tls
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.peer import PeerId
+    from rapidp2p.pnet import PreSharedKey
 
 __all__ = ["YAMUX_PROTOCOL_ID", "MuxerOptions", "StageTimeouts", "Upgrader"]
 
@@ -163,8 +164,11 @@ class Upgrader:
         security_protocols: list[str] | None = None,
         early_muxer: bool = True,
         stage_timeouts: StageTimeouts | None = None,
+        psk: PreSharedKey | None = None,
     ) -> None:
         self.key = key
+        #: Private network key: every connection is protected with it before multistream.
+        self.psk = psk
         self.timeout = timeout
         self.stage_timeouts = stage_timeouts or StageTimeouts()
         #: Called with (connection, stage) as an upgrade progresses (the pending table).
@@ -222,10 +226,16 @@ class Upgrader:
         try:
             await run_with_timeout(self._upgrade(mux, initiator, expected, dog), self.timeout)
         except asyncio.TimeoutError:
-            err = UpgradeError(f"upgrade did not finish within {self.timeout} s")
+            err: Libp2pError = UpgradeError(f"upgrade did not finish within {self.timeout} s")
+            err = _pnet_reason(mux, timed_out=True) or err
             mux.abort(err)
             raise err from None
         except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
+            pnet_err = _pnet_reason(mux, timed_out=dog.expired is not None)
+            if pnet_err is not None:
+                mux.close_reason = pnet_err  # the real cause, even after an EOF was recorded
+                mux.abort(pnet_err)
+                raise pnet_err from exc
             mux.abort(exc)
             if dog.expired is not None:
                 raise UpgradeError(f"upgrade stalled: {dog.expired}") from exc
@@ -247,6 +257,10 @@ class Upgrader:
         raw = mux.raw_stream()
         if mux.transport is None:
             raise ConnectionClosedError("connection closed before the upgrade")
+        if self.psk is not None:
+            from rapidp2p.pnet import RawProtector
+
+            mux.protect(RawProtector(self.psk))
         buffered = getattr(mux, "_raw", None)
         cork = _CorkedStream(raw, None if buffered is None else buffered.__len__, dog)
         try:
@@ -441,6 +455,15 @@ async def _raise_if_refused(stream: _CorkedStream, exc: NegotiationError) -> Non
             return
         reason = msg[len(REFUSED_PREFIX) :]
     raise ConnectionRefusedByPeer(f"the listener refused the connection: {reason}") from exc
+
+
+def _pnet_reason(mux: MuxedConnection, *, timed_out: bool = False) -> Libp2pError | None:
+    """The private-network explanation of a failed upgrade, if the PSK layer has one."""
+    pnet = getattr(mux, "_pnet", None)
+    if pnet is None or mux.security is not None:
+        return None
+    reason: Libp2pError | None = pnet.diagnose(timed_out=timed_out)
+    return reason
 
 
 def _peer_id_of(key: PrivateKey) -> PeerId:

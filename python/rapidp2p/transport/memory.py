@@ -166,6 +166,9 @@ class MemoryListener:
 class MemoryTransport:
     """Listens on and dials ``/memory/<n>`` in this process (``/memory/0`` picks a number)."""
 
+    #: A raw byte stream: a private network's protector can run over it (rapidp2p.pnet).
+    carries_psk = True
+
     def can_dial(self, addr: Multiaddr) -> bool:
         comps = parse_components(addr)
         return bool(comps) and comps[0][0] == "memory"

@@ -116,6 +116,9 @@ class TcpTransport:
     from several loopback addresses).
     """
 
+    #: A raw byte stream: a private network's protector can run over it (rapidp2p.pnet).
+    carries_psk = True
+
     def __init__(self, *, backlog: int = 512, local_ip: str | None = None) -> None:
         self._backlog = backlog
         self._local_ip = local_ip

@@ -19,6 +19,7 @@ use rapidp2p_conn::{ConnError, Connection, DataRange};
 
 use crate::errors::py_err;
 use crate::noise::NoiseHandshake;
+use crate::pnet::{ConnPnet, PyProtector};
 use crate::tls::PyTlsHandshake;
 
 /// The transport cipher of encrypted connections (Noise or TLS).
@@ -215,6 +216,8 @@ pub struct PyConnection {
     out: OutQueue,
     /// Ciphertext carried over between `receive_data` calls (a partial frame).
     rbuf: Vec<u8>,
+    /// The private-network protector (under everything else), once `set_protector` ran.
+    pnet: Option<ConnPnet>,
 }
 
 impl PyConnection {
@@ -229,6 +232,38 @@ impl PyConnection {
     fn queue_pending(&mut self) {
         let q = &mut self.out;
         self.inner.drain_plaintext(&mut |p| q.push_own(p));
+    }
+
+    /// `receive_into` after the private-network layer (the buffer holds plaintext).
+    fn receive_into_plain(
+        &mut self,
+        py: Python<'_>,
+        slice: &mut [u8],
+        length: usize,
+        now: f64,
+    ) -> PyResult<(Vec<PyEvent>, usize)> {
+        let total = slice.len();
+        self.adopt_tail();
+        if !self.rbuf.is_empty() {
+            // A partial frame from `receive_data` / the preamble comes first: take the slow
+            // path once, then hand the tail back to the caller's buffer.
+            self.rbuf.extend_from_slice(&slice[..length]);
+            let mut rbuf = std::mem::take(&mut self.rbuf);
+            let (events, used) = receive_buf(py, &mut self.inner, &mut rbuf, now)?;
+            let tail = rbuf.len() - used;
+            if tail <= total {
+                slice[..tail].copy_from_slice(&rbuf[used..]);
+                rbuf.clear();
+                self.rbuf = rbuf;
+                return Ok((events, tail));
+            }
+            rbuf.drain(..used);
+            self.rbuf = rbuf;
+            return Ok((events, 0));
+        }
+        let (events, used) = receive_buf(py, &mut self.inner, &mut slice[..length], now)?;
+        slice.copy_within(used..length, 0);
+        Ok((events, length - used))
     }
 }
 
@@ -285,6 +320,7 @@ impl PyConnection {
             inner,
             out: OutQueue::default(),
             rbuf: Vec::new(),
+            pnet: None,
         })
     }
 
@@ -296,7 +332,11 @@ impl PyConnection {
         now: f64,
     ) -> PyResult<Vec<(u8, u32, Py<PyAny>)>> {
         self.adopt_tail();
+        let fresh = self.rbuf.len();
         self.rbuf.extend_from_slice(data);
+        if let Some(p) = self.pnet.as_mut() {
+            p.unmask(&mut self.rbuf[fresh..]);
+        }
         let mut rbuf = std::mem::take(&mut self.rbuf);
         let r = receive_buf(py, &mut self.inner, &mut rbuf, now);
         if let Ok((_, used)) = &r {
@@ -333,27 +373,28 @@ impl PyConnection {
         // SAFETY: the export above pins the bytearray's storage; this is the only slice made
         // of it, and no Python code that could touch its contents runs while it is used.
         let slice = unsafe { buffer.as_bytes_mut() };
-        self.adopt_tail();
-        if !self.rbuf.is_empty() {
-            // A partial frame from `receive_data` / the preamble comes first: take the slow
-            // path once, then hand the tail back to the caller's buffer.
-            self.rbuf.extend_from_slice(&slice[..length]);
-            let mut rbuf = std::mem::take(&mut self.rbuf);
-            let (events, used) = receive_buf(py, &mut self.inner, &mut rbuf, now)?;
-            let tail = rbuf.len() - used;
-            if tail <= total {
-                slice[..tail].copy_from_slice(&rbuf[used..]);
-                rbuf.clear();
-                self.rbuf = rbuf;
-                return Ok((events, tail));
-            }
-            rbuf.drain(..used);
-            self.rbuf = rbuf;
-            return Ok((events, 0));
+        if let Some(p) = self.pnet.as_mut() {
+            p.unmask_into(py, &mut slice[..length]);
         }
-        let (events, used) = receive_buf(py, &mut self.inner, &mut slice[..length], now)?;
-        slice.copy_within(used..length, 0);
-        Ok((events, length - used))
+        let (events, kept) = self.receive_into_plain(py, slice, length, now)?;
+        if let Some(p) = self.pnet.as_mut() {
+            p.kept(kept);
+        }
+        Ok((events, kept))
+    }
+
+    /// Private network: moves `protector` (whose remote nonce arrived) into this connection;
+    /// from now on every byte in and out passes through it here. Bytes received before this
+    /// call must already be decrypted.
+    fn set_protector(&mut self, py: Python<'_>, protector: &mut PyProtector) -> PyResult<()> {
+        self.pnet = Some(ConnPnet::new(protector.take(py)?));
+        Ok(())
+    }
+
+    /// Whether a private-network protector is set.
+    #[getter]
+    fn is_protected(&self) -> bool {
+        self.pnet.is_some()
     }
 
     /// All pending output (ciphertext when encrypted), for one transport write.
@@ -362,11 +403,20 @@ impl PyConnection {
         let n = self.inner.wire_len(self.out.len);
         let segs = self.out.slices(py);
         let inner = &mut self.inner;
+        let pnet = &mut self.pnet;
         let (out, r) = bytes_filled(py, n, |buf| {
-            if inner.is_encrypted() && n >= GIL_RELEASE_MIN {
-                py.detach(|| inner.seal_gather(&segs, buf))
+            let bulk = (inner.is_encrypted() || pnet.is_some()) && n >= GIL_RELEASE_MIN;
+            let mut seal = || {
+                let r = inner.seal_gather(&segs, buf);
+                if let Some(p) = pnet.as_mut() {
+                    p.mask(buf);
+                }
+                r
+            };
+            if bulk {
+                py.detach(seal)
             } else {
-                inner.seal_gather(&segs, buf)
+                seal()
             }
         })?;
         drop(segs);
@@ -394,6 +444,15 @@ impl PyConnection {
         py: Python<'py>,
         data: &[u8],
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut unmasked;
+        let data = match self.pnet.as_mut() {
+            Some(p) => {
+                unmasked = data.to_vec();
+                p.unmask(&mut unmasked);
+                &unmasked[..]
+            }
+            None => data,
+        };
         let plain = self
             .inner
             .receive_preamble(data)

@@ -7,6 +7,7 @@ mod conn;
 mod errors;
 mod kad;
 mod noise;
+mod pnet;
 mod proto;
 mod pubsub;
 mod tls;
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conn::register(m)?;
     pubsub::register(m)?;
     kad::register(m)?;
+    pnet::register(m)?;
     Ok(())
 }

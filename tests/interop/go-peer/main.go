@@ -12,6 +12,7 @@
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //
 // `--security noise|tls` may follow any command: the one security protocol offered.
+// --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
 package main
 
 import (
@@ -83,7 +84,12 @@ func main() {
 	if len(os.Args) < 2 {
 		usage("missing command")
 	}
-	var err error
+	args, err := takeSwarmKey(os.Args[2:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-peer:", err)
+		os.Exit(1)
+	}
+	os.Args = append(os.Args[:2], args...)
 	switch os.Args[1] {
 	case "listen":
 		err = runListen(os.Args[2:])
@@ -157,6 +163,7 @@ func newHost(listen []string) (host.Host, error) {
 		libp2p.UserAgent(agentVersion()),
 		libp2p.ProtocolVersion("ipfs/0.1.0"),
 	}
+	opts = append(opts, pnetOptions()...)
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {

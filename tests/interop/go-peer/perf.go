@@ -199,6 +199,7 @@ func newPerfHost(key crypto.PrivKey, listen ma.Multiaddr) (host.Host, error) {
 		libp2p.UserAgent(agentVersion()),
 		libp2p.ProtocolVersion("ipfs/0.1.0"),
 	}
+	opts = append(opts, pnetOptions()...)
 	if listen == nil {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {

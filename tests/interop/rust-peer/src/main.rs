@@ -11,6 +11,9 @@
 //! rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR...   (src/dht.rs)
 //! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
 //! ```
+//!
+//! `--swarm-key FILE` (anywhere, any command but perf) joins the private network of that
+//! `/key/swarm/psk/1.0.0/` file (libp2p's pnet connection protector under Noise).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -36,6 +39,9 @@ mod pubsub;
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
 const ECHO_CHUNK: usize = 64 * 1024;
+
+/// The private network's key, from `--swarm-key FILE` (set once, before any swarm exists).
+static SWARM_KEY: OnceLock<libp2p_pnet::PreSharedKey> = OnceLock::new();
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -87,7 +93,13 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(300));
     let builder = libp2p::SwarmBuilder::with_existing_identity(key).with_tokio();
     let tcp_config = tcp::Config::default().nodelay(true);
-    let swarm = if *USE_TLS.get().unwrap_or(&false) {
+    let swarm = if let Some(psk) = SWARM_KEY.get().copied() {
+        builder
+            .with_other_transport(|key| pnet_tcp(key, psk))?
+            .with_behaviour(behaviour)?
+            .with_swarm_config(idle)
+            .build()
+    } else if *USE_TLS.get().unwrap_or(&false) {
         builder
             .with_tcp(tcp_config, tls::Config::new, yamux::Config::default)?
             .with_behaviour(behaviour)?
@@ -101,6 +113,41 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
             .build()
     };
     Ok(swarm)
+}
+
+/// TCP, then the pnet protector, then Noise + yamux (rust-libp2p's private-network stack).
+fn pnet_tcp(
+    key: &Keypair,
+    psk: libp2p_pnet::PreSharedKey,
+) -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error>
+{
+    use libp2p::core::{muxing::StreamMuxerBox, upgrade::Version};
+    use libp2p::Transport as _;
+    let noise = noise::Config::new(key)?;
+    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .and_then(move |socket, _| libp2p_pnet::PnetConfig::new(psk).handshake(socket))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
+/// Removes `--swarm-key FILE` from `args` and loads the key into [`SWARM_KEY`].
+fn take_swarm_key(args: &mut Vec<String>) -> Result<(), Error> {
+    let Some(i) = args.iter().position(|a| a == "--swarm-key") else {
+        return Ok(());
+    };
+    if i + 1 >= args.len() {
+        usage("--swarm-key needs a file");
+    }
+    let path = args.remove(i + 1);
+    args.remove(i);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let psk: libp2p_pnet::PreSharedKey =
+        text.parse().map_err(|e| format!("{path}: bad swarm key: {e}"))?;
+    let _ = SWARM_KEY.set(psk);
+    Ok(())
 }
 
 /// The GossipSub router of a swarm made with `new_swarm(_, true)`.
@@ -129,6 +176,10 @@ fn take_security(args: &mut Vec<String>) {
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     take_security(&mut args);
+    if let Err(e) = take_swarm_key(&mut args) {
+        eprintln!("rust-peer: {e}");
+        return ExitCode::FAILURE;
+    }
     let Some((command, rest)) = args.split_first() else {
         usage("missing command")
     };
