@@ -31,17 +31,18 @@ async def test_handler_tasks_track_live_streams_only() -> None:
         assert await s.read() == b"x"
         (inbound,) = server.connections(client.peer_id)
         for _ in range(500):  # the echo task ends right after its FIN
-            if not any(t for t in inbound.handler_tasks if not t.done()):
+            if not any(t for t in server.tasks_serving(inbound) if not t.done()):
                 break
             await asyncio.sleep(0.01)
-        assert not any(t for t in inbound.handler_tasks if not t.done()), "echo task lingers"
+        live = [t for t in server.tasks_serving(inbound) if not t.done()]
+        assert not live, "echo task lingers"
         idle_streams = [await client.new_stream(server.peer_id, IDLE) for _ in range(3)]
         for st in idle_streams:
             st.write(b"hi")
             await st.drain()
         await asyncio.wait_for(entered.wait(), 5)
         await asyncio.sleep(0.05)
-        live = [t for t in inbound.handler_tasks if not t.done()]
+        live = [t for t in server.tasks_serving(inbound) if not t.done()]
         assert len(live) >= 3  # the idle handlers (identify may still be running too)
         await conn.close()
         for _ in range(100):
@@ -61,10 +62,10 @@ async def test_finished_handler_leaves_no_task_behind() -> None:
             assert await s.read() == b"abc"
         (inbound,) = server.connections(client.peer_id)
         for _ in range(100):
-            if not inbound.handler_tasks:
+            if not server.tasks_serving(inbound):
                 break
             await asyncio.sleep(0.01)
-        assert not inbound.handler_tasks
+        assert not server.tasks_serving(inbound)
 
 
 async def test_host_close_cancels_idle_handlers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,13 +155,13 @@ def test_scope_limit_overrides_validate() -> None:
 
 
 class FakeCore:
-    """The two ``_core.Connection`` members the window grant uses."""
+    """The two ``Connection`` members the window grant uses."""
 
     def __init__(self) -> None:
-        self.total_window = 3 * MiB
+        self.receive_window_total = 3 * MiB
         self.cap = 0
 
-    def set_max_connection_window(self, n: int) -> None:
+    def set_receive_budget(self, n: int) -> None:
         self.cap = n
 
 
@@ -168,7 +169,7 @@ def test_window_grant_grows_up_to_the_conn_scope() -> None:
     mgr = ResourceManager(small_limits())  # conn scope 4 MiB, system 8 MiB
     cs = mgr.open_connection("inbound")
     cs.set_peer("A")
-    core = FakeCore()
+    core: Any = FakeCore()
     assert cs.reserve_window_grant(1 * MiB) == 1 * MiB
     # Doubling asks for at least the first-grant step (4 MiB), capped by the conn scope.
     assert cs.grow_window_grant(core) == 3 * MiB

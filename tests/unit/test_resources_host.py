@@ -165,8 +165,8 @@ async def test_window_grant_caps_the_receive_windows_and_transfers_complete() ->
                 n = 0
                 while chunk := await s.read(1 << 20):
                     n += len(chunk)
-                    peak = max(peak, mux.core.total_window)
-                    capped = capped or mux.core.window_capped
+                    peak = max(peak, mux.receive_window_total)
+                    capped = capped or mux.receive_budget_hit
                     server.maintenance_round()  # what the 1 s timer does, sooner
                 return n
 

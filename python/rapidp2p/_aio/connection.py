@@ -27,7 +27,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import _core
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
@@ -38,6 +38,11 @@ from rapidp2p.exceptions import (
     StreamLimitError,
 )
 from rapidp2p.metrics._counters import ByteCounter
+
+if TYPE_CHECKING:
+    from rapidp2p.crypto import PublicKey
+    from rapidp2p.peer import Multiaddr, PeerId
+    from rapidp2p.transport.contracts import Connection, Direction
 
 __all__ = ["MuxedConnection", "PreambleStream", "RawStream"]
 
@@ -140,7 +145,7 @@ class RawStream:
             bc.outbound += len(data)
 
     async def drain(self) -> None:
-        await self._mux._wait_writable()
+        await self._mux.wait_writable()
 
     async def close(self) -> None:
         self._mux.abort()
@@ -220,22 +225,20 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self.on_stream: Callable[[Stream], None] | None = None
         #: Called from ``connection_made`` (listeners use it to start the upgrade).
         self.on_made: Callable[[MuxedConnection], None] | None = None
-        self.on_close: list[Callable[[MuxedConnection], None]] = []
+        self.on_close: list[Callable[[Connection], None]] = []
         #: Called with a stream id when that stream ends (resource accounting); streams still
         #: open when the connection is lost end with ``on_close`` instead.
         self.on_stream_end: Callable[[int], None] | None = None
-        self.remote_peer: Any = None
-        self.local_peer: Any = None
-        self.remote_addr: Any = None
-        self.local_addr: Any = None
-        self.direction = "outbound"
+        # Set by the upgrade before the host sees the connection (None only until then).
+        self.remote_peer: PeerId = cast("PeerId", None)
+        self.local_peer: PeerId = cast("PeerId", None)
+        self.remote_key: PublicKey | None = None
+        self.remote_addr: Multiaddr | None = None
+        self.local_addr: Multiaddr | None = None
+        self.direction: Direction = "outbound"
         self.security: str | None = None
         self.muxer: str | None = None
         self.default_write_timeout: float | None = None
-        #: Tasks serving this connection's inbound streams (cancelled when it closes).
-        self.handler_tasks: set[asyncio.Task[Any]] = set()
-        #: Inbound streams being served, per protocol (the host's per-protocol cap).
-        self.inbound_protocol_counts: dict[str, int] = {}
         self.opened_at = self.loop.time()
         #: When the socket connected (handshake latency starts here).
         self.connected_at: float | None = None
@@ -367,7 +370,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._timer = None
         streams, self._streams = self._streams, {}
         for st in streams.values():
-            st._set_reset(f"{CONNECTION_LOST}: {reason}")
+            st.on_reset(f"{CONNECTION_LOST}: {reason}")
         self._unread = 0
         for waiters in (self._drain_waiters, self._open_waiters):
             for w in waiters:
@@ -414,11 +417,18 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def num_streams(self) -> int:
         return len(self._streams)
 
+    def set_receive_budget(self, total_bytes: int) -> None:
+        """Caps the sum of yamux receive windows (the resource manager's memory grant)."""
+        if self._conn is not None:
+            self._conn.set_max_connection_window(total_bytes)
+
     @property
-    def core(self) -> Any:
-        """The ``_core.Connection`` once the muxer runs, else None: for rare control calls
-        (the resource manager's window cap), never for data."""
-        return self._conn
+    def receive_window_total(self) -> int:
+        return 0 if self._conn is None else int(self._conn.total_window)
+
+    @property
+    def receive_budget_hit(self) -> bool:
+        return self._conn is not None and bool(self._conn.window_capped)
 
     @property
     def rtt(self) -> float | None:
@@ -480,7 +490,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._raw_taken()
         return out
 
-    async def _wait_writable(self) -> None:
+    async def wait_writable(self) -> None:
+        """Returns when the socket accepts writes again (raises once the connection is gone)."""
         while self.write_paused:
             if self.is_closed:
                 raise ConnectionClosedError("connection closed")
@@ -589,7 +600,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     # Data for a stream we dropped: credit it back so nothing stalls.
                     self._conn.ack(sid, len(value))
                     continue
-                st._feed(value)
+                st.on_data(value)
                 self._unread += len(value)
                 if self._unread > self._max_unread and not self._reading_paused:
                     self._reading_paused = True
@@ -597,21 +608,21 @@ class MuxedConnection(asyncio.BufferedProtocol):
             elif kind == EV_WINDOW:
                 st = streams.get(sid)
                 if st is not None:
-                    st._on_window()
+                    st.on_window()
             elif kind == EV_STREAM_OPENED:
                 self._on_inbound_stream(sid)
             elif kind == EV_FIN:
                 st = streams.get(sid)
                 if st is not None:
-                    st._feed_eof()
-                    if st._closed_write and not st._pending:
+                    st.on_eof()
+                    if st.write_done:
                         self._forget(sid)
                 if self._settle_waiters:
                     self._check_settled()
             elif kind == EV_RESET:
                 st = self._forget(sid)
                 if st is not None:
-                    st._set_reset()
+                    st.on_reset()
                 self._wake_openers()
                 if self._settle_waiters:
                     self._check_settled()
@@ -631,8 +642,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._streams[sid] = st
         handler = self.on_stream
         if handler is None:
-            self._reset_stream(st)
-            st._set_reset("no stream handler")
+            self.stream_reset(st)
+            st.on_reset("no stream handler")
             return
         handler(st)
 
@@ -651,7 +662,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     # ---- calls from streams ------------------------------------------------------------
 
-    def _send(self, st: Stream, data: bytes, fin: bool, start: int = 0, end: int = -1) -> int:
+    def stream_send(self, st: Stream, data: bytes, fin: bool, start: int = 0, end: int = -1) -> int:
         """Offers ``data[start:end]`` (``end=-1``: to the end) to the muxer."""
         conn = self._conn
         if conn is None or self.transport is None:
@@ -668,7 +679,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 self._schedule_flush()
         return accepted
 
-    def _send_window(self, st: Stream) -> int:
+    def stream_send_window(self, st: Stream) -> int:
         conn = self._conn
         if conn is None or self.transport is None:
             raise ConnectionClosedError("connection closed")
@@ -678,16 +689,16 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return 0
         return window
 
-    def _close_stream(self, st: Stream) -> None:
+    def stream_close(self, st: Stream) -> None:
         if self._conn is None or self.transport is None:
             return
         with contextlib.suppress(Libp2pError):
             self._conn.close_stream(st.stream_id)
-        if st._eof:
+        if st.remote_closed:
             self._forget(st.stream_id)
         self._schedule_flush()
 
-    def _reset_stream(self, st: Stream) -> None:
+    def stream_reset(self, st: Stream) -> None:
         self._forget(st.stream_id)
         if self._settle_waiters:
             self._check_settled()
@@ -698,18 +709,18 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._wake_openers()
         self._schedule_flush()
 
-    def _consumed(self, st: Stream, n: int) -> None:
+    def stream_consumed(self, st: Stream, n: int) -> None:
         """The application read ``n`` bytes: grant window credit, maybe resume reading."""
         conn = self._conn
         if conn is None or self.transport is None:
             return
-        if st.stream_id in self._streams or not st._reset:
+        if st.stream_id in self._streams or not st.is_reset:
             with contextlib.suppress(Libp2pError):
                 conn.ack(st.stream_id, n)
-        self._discard_unread(n)
+        self.stream_discarded(n)
         self._schedule_flush()
 
-    def _discard_unread(self, n: int) -> None:
+    def stream_discarded(self, n: int) -> None:
         self._unread -= n
         if self._reading_paused and self._unread <= self._max_unread // 2:
             self._reading_paused = False
@@ -784,7 +795,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         application never read is reset instead: a FIN there would tell the remote (waiting
         in ``close(wait=True)``) that we consumed what we did not."""
         for st in list(self._streams.values()):
-            if st._chunks:
+            if st.has_unread:
                 st.reset()
             else:
                 st.close_write_nowait()

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p.exceptions import (
     ConnectionClosedError,
@@ -31,9 +31,9 @@ from rapidp2p.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p.metrics._counters import ByteCounter
     from rapidp2p.peer import PeerId
+    from rapidp2p.transport.contracts import Connection, StreamCarrier
 
 __all__ = ["Stream"]
 
@@ -82,7 +82,7 @@ class Stream:
         "write_timeout",
     )
 
-    def __init__(self, mux: MuxedConnection, stream_id: int, *, initiator: bool) -> None:
+    def __init__(self, mux: StreamCarrier, stream_id: int, *, initiator: bool) -> None:
         self._mux = mux
         self.stream_id = stream_id
         self.initiator = initiator
@@ -112,9 +112,9 @@ class Stream:
     # ---- public properties -------------------------------------------------------------
 
     @property
-    def conn(self) -> MuxedConnection:
-        """The connection this stream lives in."""
-        return self._mux
+    def conn(self) -> Connection:
+        """The connection this stream lives in (its carrier is the connection itself)."""
+        return cast("Connection", self._mux)
 
     @property
     def remote_peer(self) -> PeerId:
@@ -135,6 +135,16 @@ class Stream:
     def remote_closed(self) -> bool:
         """True once the remote half-closed its side (its FIN arrived), read or not."""
         return self._eof
+
+    @property
+    def has_unread(self) -> bool:
+        """True while received bytes wait to be read by the application."""
+        return bool(self._chunks)
+
+    @property
+    def write_done(self) -> bool:
+        """True once our FIN went to the carrier (nothing of ours is still queued here)."""
+        return self._closed_write and not self._pending
 
     @property
     def settled(self) -> bool:
@@ -314,7 +324,7 @@ class Stream:
         bc = self._bytes  # counted as read by the application: after the negotiation
         if bc is not None:
             bc.inbound += n
-        self._mux._consumed(self, n)
+        self._mux.stream_consumed(self, n)
 
     # ---- writing -----------------------------------------------------------------------
 
@@ -336,7 +346,7 @@ class Stream:
             self._pending.append((data, 0))
             self._pending_size += len(data)
             return
-        accepted = self._mux._send(self, data, False) if len(data) <= _SEND_SLICE else 0
+        accepted = self._mux.stream_send(self, data, False) if len(data) <= _SEND_SLICE else 0
         if accepted < len(data):
             self._pending.append((data, accepted))
             self._pending_size += len(data) - accepted
@@ -350,11 +360,11 @@ class Stream:
         pending = self._pending
         while pending:
             data, offset = pending[0]
-            room = min(_SEND_SLICE, self._mux._send_window(self), len(data) - offset)
+            room = min(_SEND_SLICE, self._mux.stream_send_window(self), len(data) - offset)
             if room <= 0:
                 break
             # By offsets, not a slice: the muxer references the bytes (no copy).
-            accepted = self._mux._send(self, data, False, offset, offset + room)
+            accepted = self._mux.stream_send(self, data, False, offset, offset + room)
             if accepted:
                 self._pending_size -= accepted
                 offset += accepted
@@ -367,10 +377,10 @@ class Stream:
         if not pending:
             if self._fin_pending:
                 self._fin_pending = False
-                self._mux._close_stream(self)
+                self._mux.stream_close(self)
             self._wake_writers()
 
-    def _on_window(self) -> None:
+    def on_window(self) -> None:
         if self._pending:
             self._push_pending()
 
@@ -383,16 +393,17 @@ class Stream:
                 raise StreamResetError(self._reset_reason)
             if self._mux.is_closed:
                 raise ConnectionClosedError("connection closed while writing")
-            waiter = self._mux.loop.create_future()
             if self._pending:
+                waiter: asyncio.Future[None] = self._mux.loop.create_future()
                 self._write_waiters.append(waiter)
+                wait: Awaitable[None] = waiter
             else:
-                self._mux._drain_waiters.append(waiter)
+                wait = self._mux.wait_writable()
             if self.write_timeout is None:
-                await waiter
+                await wait
             else:
                 try:
-                    await asyncio.wait_for(waiter, self.write_timeout)
+                    await asyncio.wait_for(wait, self.write_timeout)
                 except asyncio.TimeoutError:
                     raise StreamTimeout(
                         f"stream {self.stream_id}: peer did not take data for "
@@ -490,20 +501,20 @@ class Stream:
         if self._pending:
             self._fin_pending = True
         else:
-            self._mux._close_stream(self)
+            self._mux.stream_close(self)
 
     def reset(self) -> None:
         """Aborts both directions (RST); the remote sees :class:`StreamResetError`."""
         if self._reset:
             return
-        self._mux._reset_stream(self)
-        self._set_reset("stream reset locally")
+        self._mux.stream_reset(self)
+        self.on_reset("stream reset locally")
 
     # ---- events from the connection ----------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
+    def on_data(self, data: bytes) -> None:
         if self._reset:
-            self._mux._consumed(self, len(data))
+            self._mux.stream_consumed(self, len(data))
             return
         self._chunks.append(data)
         self._unread += len(data)
@@ -511,7 +522,7 @@ class Stream:
         if w is not None and not w.done():
             w.set_result(None)
 
-    def _feed_eof(self) -> None:
+    def on_eof(self) -> None:
         self._eof = True
         w = self._read_waiter
         if w is not None and not w.done():
@@ -519,13 +530,13 @@ class Stream:
         if self._close_waiters:
             self._wake_close_waiters()
 
-    def _set_reset(self, reason: str = "stream reset by the remote") -> None:
+    def on_reset(self, reason: str = "stream reset by the remote") -> None:
         if self._reset:
             return
         self._reset = True
         self._reset_reason = reason
         if self._unread:
-            self._mux._discard_unread(self._unread)
+            self._mux.stream_discarded(self._unread)
         self._chunks.clear()
         self._unread = 0
         self._pending.clear()

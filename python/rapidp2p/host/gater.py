@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from rapidp2p.resources.allowlist import Allowlist
 
 if TYPE_CHECKING:
-    from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p.peer import Multiaddr, PeerId
+    from rapidp2p.transport.contracts import Connection
 
 __all__ = ["AllowAll", "ConnectionGater", "ListGater"]
 
@@ -45,7 +45,7 @@ class ConnectionGater(Protocol):
         self, direction: str, peer: PeerId, remote_addr: Multiaddr | None
     ) -> bool: ...
 
-    def intercept_upgraded(self, conn: MuxedConnection) -> bool: ...
+    def intercept_upgraded(self, conn: Connection) -> bool: ...
 
 
 class AllowAll:
@@ -65,7 +65,7 @@ class AllowAll:
     ) -> bool:
         return True
 
-    def intercept_upgraded(self, conn: MuxedConnection) -> bool:
+    def intercept_upgraded(self, conn: Connection) -> bool:
         return True
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ from rapidp2p.resources.manager import (
     StreamScope,
 )
 from rapidp2p.transport.base import Listener, Transport, parse_components
+from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
 
@@ -147,6 +148,15 @@ def _ip_of(addr: Any) -> str | None:
     return None
 
 
+@dataclass
+class ServedStreams:
+    """What the host runs for one connection: its handler tasks (cancelled with it) and its
+    inbound streams being served per protocol (the per-protocol cap)."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    protocol_counts: dict[str, int] = field(default_factory=dict)
+
+
 class Host:
     """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
 
@@ -189,7 +199,9 @@ class Host:
         self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
-        self._conn_scopes: dict[MuxedConnection, ConnectionScope] = {}
+        self._conn_scopes: dict[Connection, ConnectionScope] = {}
+        #: Per connection: the tasks serving it and its inbound streams per protocol.
+        self._served: dict[Connection, ServedStreams] = {}
         self.connmgr = ConnectionManager(self, self.config.connmgr)
         self.peer_gc = PeerGC(self.peerstore, self.config.peer_gc)
         self.peer_gc.keepers += [self.is_connected, self.connmgr.is_tagged]
@@ -198,8 +210,8 @@ class Host:
         self._listeners: list[Listener] = []
         self._handlers: dict[str, StreamHandler] = {}
         self._handler_ids: dict[str, str] = {}
-        self._conns: dict[Any, list[MuxedConnection]] = {}
-        self._dials: dict[Any, asyncio.Future[MuxedConnection]] = {}
+        self._conns: dict[Any, list[Connection]] = {}
+        self._dials: dict[Any, asyncio.Future[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         #: While :meth:`close` runs: the loop time by which connections are dropped. Services
@@ -382,7 +394,7 @@ class Host:
 
     # ---- connections -------------------------------------------------------------------
 
-    def connections(self, peer_id: PeerId | None = None) -> list[MuxedConnection]:
+    def connections(self, peer_id: PeerId | None = None) -> list[Connection]:
         if peer_id is None:
             return [c for conns in self._conns.values() for c in conns]
         return list(self._conns.get(peer_id, ()))
@@ -442,7 +454,7 @@ class Host:
         self._spawn(self._upgrade_inbound(mux))
 
     def _open_conn_scope(
-        self, mux: MuxedConnection, direction: Any, ip: str | None, in_process: bool
+        self, mux: Connection, direction: Any, ip: str | None, in_process: bool
     ) -> None:
         """Reserves the connection in the resource manager (raises ResourceLimitExceeded).
         In-process (memory transport) connections count as allowlisted, like loopback."""
@@ -454,7 +466,7 @@ class Host:
         self._conn_scopes[mux] = cs
         mux.on_stream_end = cs.stream_ended
 
-    def _close_conn_scope(self, mux: MuxedConnection) -> None:
+    def _close_conn_scope(self, mux: Connection) -> None:
         cs = self._conn_scopes.pop(mux, None)
         if cs is not None:
             cs.close()
@@ -499,7 +511,7 @@ class Host:
         self.limiter.handshake_done(mux, True)
         self._add_connection(mux, mux)
 
-    def _add_connection(self, mux: MuxedConnection, key: object) -> bool:
+    def _add_connection(self, mux: Connection, key: object) -> bool:
         """Registers an upgraded connection; False when it is closed or was refused (the
         upgraded hook, the peer scope)."""
         peer = mux.remote_peer
@@ -514,8 +526,7 @@ class Host:
         if not ok:
             self.limiter.connection_closed(key)
             self._close_conn_scope(mux)
-            for task in list(mux.handler_tasks):
-                task.cancel()
+            self._cancel_served(mux)
             return False
         mux.on_close.append(lambda m: self._on_connection_closed(m, key))
         self._observe_connection(mux)
@@ -536,7 +547,33 @@ class Host:
                 hook(mux)
         return True
 
-    def _observe_connection(self, mux: MuxedConnection) -> None:
+    def _served_by(self, conn: Connection) -> ServedStreams:
+        served = self._served.get(conn)
+        if served is None:
+            served = self._served[conn] = ServedStreams()
+        return served
+
+    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Runs ``coro`` as work serving ``conn``: cancelled when the connection ends (or
+        the host closes); the task holds no other reference once it is done."""
+        served = self._served_by(conn)
+        task = conn.loop.create_task(coro)
+        served.tasks.add(task)
+        task.add_done_callback(served.tasks.discard)
+        return task
+
+    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[Any]]:
+        """The live tasks serving ``conn`` (stream handlers, identify), a copy."""
+        served = self._served.get(conn)
+        return set() if served is None else set(served.tasks)
+
+    def _cancel_served(self, conn: Connection) -> None:
+        served = self._served.pop(conn, None)
+        if served is not None:
+            for task in list(served.tasks):
+                task.cancel()
+
+    def _observe_connection(self, mux: Connection) -> None:
         """Metrics and the INFO log lines of a connection that joined the host."""
         if self.metrics is not None:
             self.metrics.connection_opened(mux, mux.loop.time())
@@ -553,15 +590,15 @@ class Host:
         if self.metrics is not None:
             self.metrics.dial_failed(addr, exc)
 
-    def _peerstore_add_connection(self, mux: MuxedConnection) -> None:
+    def _peerstore_add_connection(self, mux: Connection) -> None:
         ps = self.peerstore
-        key = getattr(mux, "remote_key", None)
+        key = mux.remote_key
         if key is not None and hasattr(ps, "add_pubkey"):
             ps.add_pubkey(mux.remote_peer, key)
         if mux.remote_addr is not None and mux.direction == "outbound" and hasattr(ps, "add_addrs"):
             ps.add_addrs(mux.remote_peer, [mux.remote_addr])
 
-    def _bind_peer_scope(self, mux: MuxedConnection) -> bool:
+    def _bind_peer_scope(self, mux: Connection) -> bool:
         """Moves the connection to its peer's scope and grants its receive-window memory;
         False when the peer scope refuses it (the connection is then closed)."""
         cs = self._conn_scopes.get(mux)
@@ -579,10 +616,8 @@ class Host:
                 st = by_id.get(sid)
                 if st is not None:
                     st.reset()
-        core = mux.core
-        if core is not None:
-            grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
-            core.set_max_connection_window(core.total_window + grant)
+        grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
+        mux.set_receive_budget(mux.receive_window_total + grant)
         if self._maintenance is None and not self._closed:
             # Not in _tasks: it is housekeeping, not work the host waits for.
             self._maintenance = asyncio.ensure_future(self._maintain())
@@ -597,9 +632,8 @@ class Host:
     def maintenance_round(self) -> None:
         """One round of :meth:`_maintain` (public so tests need not wait for the timer)."""
         for mux, cs in list(self._conn_scopes.items()):
-            core = mux.core
-            if core is not None and cs.peer is not None and core.window_capped:
-                cs.grow_window_grant(core)
+            if cs.peer is not None and mux.receive_budget_hit:
+                cs.grow_window_grant(mux)
         self.connmgr.tick()
         try:
             self.peer_gc.run()
@@ -611,11 +645,10 @@ class Host:
         they disconnect (the DHT registers its routing table)."""
         self.peer_gc.keepers.append(keep)
 
-    def _on_connection_closed(self, mux: MuxedConnection, key: object) -> None:
+    def _on_connection_closed(self, mux: Connection, key: object) -> None:
         self.limiter.connection_closed(key)
         self._close_conn_scope(mux)
-        for task in list(mux.handler_tasks):  # handlers of a dead connection end with it
-            task.cancel()
+        self._cancel_served(mux)  # handlers of a dead connection end with it
         conns = self._conns.get(mux.remote_peer)
         if conns is None or mux not in conns:
             return
@@ -628,7 +661,7 @@ class Host:
 
     async def connect(
         self, peer: PeerInfo | Multiaddr | str | PeerId, *, timeout: float | None = None
-    ) -> MuxedConnection:
+    ) -> Connection:
         """A live connection to the peer: an existing one, or dials all known addresses.
 
         ``peer`` is a :class:`PeerInfo`, a multiaddr (with or without ``/p2p/<id>``) or a
@@ -649,7 +682,7 @@ class Host:
             msg = f"connecting to {_describe_peer(peer)} took over {timeout} s"
             raise DialTimeout(msg) from None
 
-    async def _connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> MuxedConnection:
+    async def _connect(self, peer: PeerInfo | Multiaddr | str | PeerId) -> Connection:
         if self._closed:
             raise DialError("host is closed")
         peer_id, addrs = self._peer_and_addrs(peer)
@@ -669,7 +702,7 @@ class Host:
                 addrs = self._peerstore_addrs(peer_id)
             if not addrs:
                 raise DialError(f"no addresses known for {peer_id}")
-            fut: asyncio.Future[MuxedConnection] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
             self._dials[peer_id] = fut
             try:
                 mux = await self._dial_addrs(peer_id, addrs)
@@ -687,7 +720,7 @@ class Host:
             raise DialError("nothing to dial")
         return await self._dial_addrs(None, addrs)
 
-    def _live_connection(self, peer_id: PeerId) -> MuxedConnection | None:
+    def _live_connection(self, peer_id: PeerId) -> Connection | None:
         for c in self._conns.get(peer_id, ()):
             if not c.is_closed and c.go_away_code is None:
                 return c
@@ -713,7 +746,7 @@ class Host:
                 log.warning("peerstore: cannot read addresses of %s: %s", peer_id, exc)
         return []
 
-    async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> MuxedConnection:
+    async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> Connection:
         """Dials every address (staggered), keeps the first success, cancels the rest."""
         if len(addrs) == 1:  # nothing to race: dial in this task (no task, no wait set)
             transport = self._transport_or_none(addrs[0])
@@ -730,8 +763,8 @@ class Host:
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
         errors: dict[str, BaseException] = {}
-        winner: MuxedConnection | None = None
-        tasks: dict[asyncio.Task[MuxedConnection], Multiaddr] = {}
+        winner: Connection | None = None
+        tasks: dict[asyncio.Task[Connection], Multiaddr] = {}
         stagger = self.config.dial_stagger
         loop = asyncio.get_running_loop()
         next_start = 0
@@ -789,7 +822,7 @@ class Host:
 
     async def _dial_one(
         self, peer_id: PeerId | None, addr: Multiaddr, transport: Transport | None = None
-    ) -> MuxedConnection:
+    ) -> Connection:
         if transport is None:
             transport = self._transport_for(addr)
         gater = self.config.gater
@@ -810,7 +843,7 @@ class Host:
         except ResourceLimitExceeded:
             self.limiter.handshake_done(key, False)
             raise
-        mux: MuxedConnection | None = None
+        mux: Connection | None = None
         ok = False
         try:
             mux = await run_with_timeout(
@@ -947,7 +980,7 @@ class Host:
         return stream
 
     def _on_inbound_stream(self, stream: Stream) -> None:
-        # The connection's handler_tasks holds the only strong reference (cancelled when the
+        # The connection's ServedStreams holds the only strong reference (cancelled when the
         # connection closes); the task removes itself when it ends, so an idle stream costs
         # no done-callback, bound method or host-wide set entry (~300 B per stream).
         mux = stream.conn
@@ -960,7 +993,7 @@ class Host:
                 stream.reset()
                 return
             ss.attach(stream.stream_id)
-        mux.handler_tasks.add(mux.loop.create_task(self._serve_stream(stream)))
+        self.spawn_for(mux, self._serve_stream(stream))
 
     async def _serve_stream(self, stream: Stream) -> None:
         handlers = self._handlers
@@ -983,7 +1016,7 @@ class Host:
             # The registered id object, not the decoded copy (one string less per stream).
             stream.protocol = proto = self._handler_ids.get(proto, proto)
             self._observe_stream(stream)
-            counts = mux.inbound_protocol_counts
+            counts = self._served_by(mux).protocol_counts
             if (
                 handler is None
                 or counts.get(proto, 0) >= self.config.limits.max_inbound_streams_per_protocol
@@ -1012,7 +1045,9 @@ class Host:
             finally:
                 counts[proto] -= 1
         finally:
-            mux.handler_tasks.discard(asyncio.current_task())
+            served = self._served.get(mux)
+            if served is not None:
+                served.tasks.discard(asyncio.current_task())
 
     # ---- shutdown ----------------------------------------------------------------------
 
@@ -1048,7 +1083,7 @@ class Host:
                 log.exception("closing listener %r failed", lst)
         self._listeners.clear()
         conns = self.connections()
-        handler_tasks = [t for c in conns for t in c.handler_tasks]
+        handler_tasks = [t for s in self._served.values() for t in s.tasks]
         if conns:
             await self._close_gracefully(conns, deadline)
         # A task cancelled before its first step never runs its body, so an upgrade spawned
@@ -1062,7 +1097,7 @@ class Host:
         self.events.close()
 
     @classmethod
-    async def _close_gracefully(cls, conns: list[MuxedConnection], deadline: float) -> None:
+    async def _close_gracefully(cls, conns: list[Connection], deadline: float) -> None:
         """Lingers (see :meth:`_linger`), then GoAway, flush and close; whatever has not
         closed by ``deadline`` is dropped."""
         await cls._linger(conns, deadline)
@@ -1075,7 +1110,7 @@ class Host:
             await asyncio.wait(stuck, timeout=1.0)
 
     @staticmethod
-    async def _linger(conns: list[MuxedConnection], deadline: float) -> None:
+    async def _linger(conns: list[Connection], deadline: float) -> None:
         """Half-closes every stream and waits, until ``deadline`` at most, for the remotes to
         close or reset the streams we wrote on (one deadline for all connections)."""
         for c in conns:

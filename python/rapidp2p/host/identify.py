@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import Libp2pError
 from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
@@ -29,6 +27,7 @@ from rapidp2p.protocols.identify import (
 )
 from rapidp2p.protocols.multistream import select_outbound
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
+from rapidp2p.transport.contracts import Connection
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -43,7 +42,7 @@ class IdentifyService:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._results: dict[MuxedConnection, asyncio.Future[IdentifyInfo]] = {}
+        self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
         #: Addresses peers told us they see us at (most recent last, bounded).
         self.observed_addrs: list[Any] = []
         host.set_stream_handler(PROTOCOL_ID, self._handle)
@@ -74,18 +73,17 @@ class IdentifyService:
             log.warning("peerstore: cannot read protocols of %s: %s", peer, exc)
             return []
 
-    def on_connection(self, mux: MuxedConnection) -> None:
+    def on_connection(self, mux: Connection) -> None:
         """Starts identify on a new connection (its result is kept for ``identify_peer``)."""
-        fut = mux.loop.create_task(self._identify(mux))
+        fut = self.host.spawn_for(mux, self._identify(mux))  # cancelled when it closes
         self._results[mux] = fut
-        mux.handler_tasks.add(fut)  # cancelled when the connection closes
-        fut.add_done_callback(partial(_identify_done, mux.handler_tasks))
+        fut.add_done_callback(_identify_done)
         mux.on_close.append(self._forget)
 
-    def _forget(self, mux: MuxedConnection) -> None:
+    def _forget(self, mux: Connection) -> None:
         self._results.pop(mux, None)
 
-    async def identify_peer(self, conn: MuxedConnection) -> IdentifyInfo:
+    async def identify_peer(self, conn: Connection) -> IdentifyInfo:
         """The identify result of ``conn`` (runs identify if it has not run yet)."""
         fut = self._results.get(conn)
         if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
@@ -93,7 +91,7 @@ class IdentifyService:
             self._results[conn] = fut
         return await asyncio.shield(fut)
 
-    async def _identify(self, mux: MuxedConnection) -> IdentifyInfo:
+    async def _identify(self, mux: Connection) -> IdentifyInfo:
         timeout = self.host.config.negotiation_timeout
         stream = await run_with_timeout(mux.open_stream(), timeout)
         try:
@@ -142,11 +140,9 @@ class IdentifyService:
     def _start_push(self) -> None:
         self._push_scheduled = False
         for mux in self.host.connections():
-            task = asyncio.ensure_future(self._push(mux))
-            mux.handler_tasks.add(task)
-            task.add_done_callback(mux.handler_tasks.discard)
+            self.host.spawn_for(mux, self._push(mux))
 
-    async def _push(self, mux: MuxedConnection) -> None:
+    async def _push(self, mux: Connection) -> None:
         timeout = self.host.config.negotiation_timeout
         try:
             stream = await run_with_timeout(mux.open_stream(), timeout)
@@ -169,8 +165,7 @@ class IdentifyService:
         self._results.clear()
 
 
-def _identify_done(handler_tasks: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> None:
-    """Drops the finished task from its connection and marks its failure as retrieved."""
-    handler_tasks.discard(task)
+def _identify_done(task: asyncio.Task[Any]) -> None:
+    """Marks the finished task's failure as retrieved."""
     if not task.cancelled():
         task.exception()

@@ -90,7 +90,7 @@ class ConnectionRefuser:
         self.lingering += 1
         timer = mux.loop.call_later(REFUSE_LINGER, mux.abort, err)
 
-        def done(_: MuxedConnection) -> None:
+        def done(_: object) -> None:
             self.lingering -= 1
             timer.cancel()
 

@@ -271,8 +271,7 @@ class Upgrader:
             raise
         cork.flush()  # the handshake's last message goes before any muxer byte
         mux.remote_peer = session.remote_peer
-        # MuxedConnection does not declare remote_key (yet); the host reads it with getattr.
-        mux.remote_key = session.remote_key  # type: ignore[attr-defined]
+        mux.remote_key = session.remote_key
         mux.local_peer = self._peer_id()
         mux.security = session.protocol
         dog.advance(STAGE_SECURED)  # the host's gater may abort the connection here

@@ -57,10 +57,10 @@ from rapidp2p.pubsub.params import (
 from rapidp2p.pubsub.router import Router, ValidationResult
 
 if TYPE_CHECKING:
-    from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p._aio.stream import Stream
     from rapidp2p.host import Host
     from rapidp2p.peer import PeerId
+    from rapidp2p.transport.contracts import Connection
 
 __all__ = [
     "Delivery",
@@ -495,7 +495,7 @@ class PubSub:
 
     # ---- host hooks --------------------------------------------------------------------
 
-    def on_connection(self, mux: MuxedConnection) -> None:
+    def on_connection(self, mux: Connection) -> None:
         """A new connection: open our outbound pubsub stream to the peer."""
         if self._closed:
             return
@@ -534,7 +534,7 @@ class PubSub:
 
     # ---- writing -----------------------------------------------------------------------
 
-    async def _sender(self, peer: Any, link: _PeerLink, mux: MuxedConnection) -> None:
+    async def _sender(self, peer: Any, link: _PeerLink, mux: Connection) -> None:
         first = True
         while True:
             stream = await self._open_link_stream(peer, link)

@@ -20,14 +20,14 @@ refuses only that stream or connection. Accounting happens per stream open/close
 connection and per memory grant: never per frame or per read.
 
 Memory: each connection holds a grant (reserved from conn, peer and system) that caps the sum
-of its yamux receive windows (``_core.Connection.set_max_connection_window``); auto-tuning
+of its yamux receive windows (``Connection.set_receive_budget``); auto-tuning
 beyond the grant asks for more (:meth:`ConnectionScope.grow_window_grant`, polled by the
 host's maintenance loop), and when the scopes refuse, the windows stay as they are.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rapidp2p.exceptions import ResourceLimitExceeded
 from rapidp2p.resources.limits import MiB, ResourceLimits, autoscale
@@ -41,6 +41,9 @@ from rapidp2p.resources.scope import (
     reserve_memory,
     reserve_stream,
 )
+
+if TYPE_CHECKING:
+    from rapidp2p.transport.contracts import Connection
 
 __all__ = ["ConnectionScope", "ResourceManager", "StreamScope"]
 
@@ -243,15 +246,14 @@ class ConnectionScope:
             mgr._count(last)
         return 0
 
-    def grow_window_grant(self, conn: Any) -> int:
-        """Auto-tuning hit the cap of ``conn`` (a ``_core.Connection``): doubles the grant if
-        the scopes agree and raises the cap; returns the bytes added."""
+    def grow_window_grant(self, conn: Connection) -> int:
+        """Auto-tuning hit the receive budget of ``conn``: doubles the grant if the scopes
+        agree and raises the budget; returns the bytes added."""
         limit = self.scope.limit.memory
         want = min(max(self.grant, INITIAL_WINDOW_GRANT), limit - self.scope.memory)
         added = self.reserve_window_grant(want, floor=256 * 1024) if want > 0 else 0
-        base = conn.total_window if added else 0
         if added:
-            conn.set_max_connection_window(base + added)
+            conn.set_receive_budget(conn.receive_window_total + added)
         return added
 
     def open_stream(self, direction: Direction) -> StreamScope:
