@@ -187,17 +187,21 @@ EV_WINDOW: int  # the send window of stream_id grew; value: the window now (int)
 EV_STREAM_ACKED: int  # the peer acknowledged a stream we opened; value None
 EV_PING_RTT: int  # stream 0; value: round-trip time in seconds (float)
 EV_GO_AWAY: int  # stream 0; value: the peer's GoAway code (int)
+EV_MUXER: int  # stream 0; value: the muxer id the negotiation agreed on (str); comes first
 
 def tune_allocator(trim_threshold: int = 33554432, mmap_threshold: int = 4194304) -> bool: ...
 
 class Connection:
-    """yamux over an optional Noise or TLS transport, sans-IO: one call per read, one per flush."""
+    """A secured connection after its handshake, sans-IO: the private-network layer, the
+    Noise or TLS transport (or plaintext), the muxer negotiation when ``muxers`` is given,
+    then yamux. One call per read (a partial frame stays inside), one per flush."""
 
     def __init__(
         self,
         handshake: NoiseHandshake | TlsHandshake | None,
         *,
         initiator: bool,
+        muxers: list[str] | None = None,
         max_streams: int = 512,
         initial_window: int = 262144,
         max_window: int = 16777216,
@@ -207,16 +211,17 @@ class Connection:
     ) -> None: ...
     def receive_data(
         self, data: bytes, now: float
-    ) -> list[tuple[int, int, bytes | int | float | None]]: ...
+    ) -> list[tuple[int, int, bytes | str | int | float | None]]: ...
     def receive_into(
         self, buffer: bytearray, length: int, now: float
-    ) -> tuple[list[tuple[int, int, bytes | int | float | None]], int]: ...
+    ) -> list[tuple[int, int, bytes | str | int | float | None]]: ...
     def data_to_send(self) -> bytes: ...
-    def send_preamble(self, data: bytes) -> None: ...
-    def receive_preamble(self, data: bytes) -> bytes: ...
-    def start_muxer(
-        self, leftover: bytes, now: float
-    ) -> list[tuple[int, int, bytes | int | float | None]]: ...
+    @property
+    def muxer(self) -> str | None: ...
+    @property
+    def muxers_refused(self) -> list[str]: ...
+    @property
+    def carried(self) -> int: ...
     def open_stream(self) -> int: ...
     def send(
         self, stream_id: int, data: bytes, fin: bool = False, start: int = 0, end: int | None = None

@@ -14,6 +14,7 @@ from rapidp2p.exceptions import (
     HandshakeError,
     LocalProtocolError,
     MuxerError,
+    NegotiationError,
     StreamClosedError,
     StreamLimitError,
     StreamResetError,
@@ -254,13 +255,14 @@ def test_inbound_streams_over_limit_are_reset() -> None:
 
 @pytest.mark.parametrize("encrypted", MODES)
 def test_peer_violation_raises_muxer_error_and_queues_goaway(encrypted: bool) -> None:
-    c, s = make_pair(encrypted)
     bad = bytes([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])  # version 1
     if encrypted:
-        # Smuggle the bad header through the client's cipher as a preamble.
-        c.send_preamble(bad)
-        wire = c.data_to_send()
+        # Seal the bad header with the client's own transport cipher.
+        hi, hr = noise_handshakes()
+        s = _core.Connection(hr, initiator=False, keepalive_interval=None)
+        wire = hi.into_transport().encrypt(bad)
     else:
+        _, s = make_pair(encrypted)
         wire = bad
     with pytest.raises(MuxerError):
         s.receive_data(wire, 0.0)
@@ -298,21 +300,29 @@ def test_keepalive_and_timeout() -> None:
     assert c.next_timer() is None
 
 
-def test_preamble_inside_noise() -> None:
-    c, s = make_pair(True)
-    c.send_preamble(b"/multistream/1.0.0\n/yamux/1.0.0\n")
-    sid = c.open_stream()  # held back until the muxer starts
-    first = c.data_to_send()
-    assert s.receive_preamble(first) == b"/multistream/1.0.0\n/yamux/1.0.0\n"
-    assert c.start_muxer(b"", 0.0) == []
-    c.send(sid, b"payload")
-    wire = c.data_to_send()
-    plain = s.receive_preamble(wire[:5])
-    assert plain == b""
-    ev = s.start_muxer(plain, 0.0)
-    assert ev == []
-    ev = s.receive_data(wire[5:], 0.0)
+@pytest.mark.parametrize("encrypted", MODES)
+def test_muxer_negotiated_inside_the_channel(encrypted: bool) -> None:
+    c, s = make_pair(encrypted, muxers=["/yamux/1.0.0"])
+    assert c.muxer is None
+    with pytest.raises(LocalProtocolError):
+        c.open_stream()  # no streams before the muxer is agreed
+    assert s.receive_data(c.data_to_send(), 0.0) == [(_core.EV_MUXER, 0, "/yamux/1.0.0")]
+    sid = s.open_stream()  # the listener may stream at once, right behind its answer
+    s.send(sid, b"payload")
+    ev = c.receive_data(s.data_to_send(), 0.0)
+    assert ev[0] == (_core.EV_MUXER, 0, "/yamux/1.0.0")
     assert data_of(ev, sid) == b"payload"
+    assert c.muxer == s.muxer == "/yamux/1.0.0"
+
+
+def test_muxer_negotiation_refused_names_the_offer() -> None:
+    c, _ = make_pair(False, muxers=["/mplex/6.7.0"])
+    _, s = make_pair(False, muxers=["/yamux/1.0.0"])
+    s.receive_data(c.data_to_send(), 0.0)
+    assert s.muxers_refused == ["/mplex/6.7.0"]
+    assert s.muxer is None
+    with pytest.raises(NegotiationError):
+        c.receive_data(s.data_to_send(), 0.0)
 
 
 def test_handshake_is_spent_and_must_be_finished() -> None:
@@ -346,17 +356,15 @@ def test_random_garbage_never_crashes(encrypted: bool) -> None:
         s.data_to_send()
 
 
-def feed_into(conn: _core.Connection, wire: bytes, read: int, size: int = 70_000) -> list[Event]:
-    """What the buffered protocol does: reads land after the kept tail, one call per read."""
-    buf = bytearray(size + read)
-    kept = 0
+def feed_into(conn: _core.Connection, wire: bytes, read: int) -> list[Event]:
+    """What the buffered protocol does: every read lands in one reused buffer, one call per
+    read; a partial frame stays inside the connection."""
+    buf = bytearray(max(read, 1))
     events: list[Event] = []
     for i in range(0, len(wire), read):
         chunk = wire[i : i + read]
-        buf[kept : kept + len(chunk)] = chunk
-        ev, kept = conn.receive_into(buf, kept + len(chunk), 0.0)
-        events += ev
-    assert kept == 0
+        buf[: len(chunk)] = chunk
+        events += conn.receive_into(buf, len(chunk), 0.0)
     return events
 
 
@@ -375,6 +383,7 @@ def test_receive_into_any_read_size(encrypted: bool, read: int) -> None:
     # DATA stays coalesced per stream per call.
     datas = [e for e in events if e[0] == _core.EV_DATA]
     assert len(datas) <= -(-len(wire) // read)
+    # Scribbling over the buffer after a call cannot change what was delivered.
 
 
 def test_receive_into_after_receive_data_tail_and_bad_length() -> None:
@@ -383,9 +392,9 @@ def test_receive_into_after_receive_data_tail_and_bad_length() -> None:
     c.send(sid, b"a" * 100_000)
     wire = c.data_to_send()
     # Half a frame through the bytes API, the rest through a small buffer: the partial frame
-    # kept inside is combined with it and the remaining tail handed back to the buffer.
+    # kept inside is completed from it.
     got = data_of(s.receive_data(wire[:30_000], 0.0), sid)
-    got += data_of(feed_into(s, wire[30_000:], 5_000, size=70_000), sid)
+    got += data_of(feed_into(s, wire[30_000:], 5_000), sid)
     assert got == b"a" * 100_000
     with pytest.raises(ValueError):
         s.receive_into(bytearray(10), 11, 0.0)

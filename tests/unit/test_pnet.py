@@ -119,7 +119,7 @@ def test_a_moved_protector_refuses_to_encrypt() -> None:
 
 def test_connection_covers_every_byte_in_both_directions() -> None:
     """Two plaintext-yamux connections with protectors: the wire is not the plaintext, and
-    reads split anywhere (partial frames kept by ``receive_into``) still decode."""
+    reads split anywhere (partial frames carried inside the connection) still decode."""
     psk = PreSharedKey.generate()
     pa, pb = _core.Protector(psk.key), _core.Protector(psk.key)
     pa.decrypt(pb.local_nonce)
@@ -137,12 +137,11 @@ def test_connection_covers_every_byte_in_both_directions() -> None:
             sent += a.send(sid, payload, False, sent, None)
         wire = a.data_to_send()
         assert payload[:64] not in wire
-        buf = bytearray(len(wire) + 70_000)
-        kept = 0
-        for i in range(0, len(wire), 7_001):  # uneven reads
+        buf = bytearray(7_001)
+        for i in range(0, len(wire), 7_001):  # uneven reads into one reused buffer
             piece = wire[i : i + 7_001]
-            buf[kept : kept + len(piece)] = piece
-            events, kept = b.receive_into(buf, kept + len(piece), 0.0)
+            buf[: len(piece)] = piece
+            events = b.receive_into(buf, len(piece), 0.0)
             for kind, _sid, value in events:
                 if kind == _core.EV_DATA:
                     received += value

@@ -1,23 +1,23 @@
-"""The asyncio driver of one libp2p connection: a socket, then a Noise+yamux session.
+"""The asyncio driver of one TCP-like connection: a socket, then a ``_core.Connection``.
 
 One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socket for its whole
-life. During the upgrade it is a plain byte pipe (:class:`RawStream`: multistream-select and
-the Noise handshake read and write through it). :meth:`MuxedConnection.start_muxer` then hands
-every further byte to a ``_core.Connection`` (Noise transport + yamux, sans-IO, in Rust):
+life. Until the security handshake finishes it is a plain byte pipe (:class:`RawStream`, read by
+multistream-select and the handshake). :meth:`MuxedConnection.start_muxer` then hands every
+further byte to a ``_core.Connection`` (sans-IO, in Rust), which runs the private-network layer,
+the transport cipher, the muxer negotiation when the handshake did not settle it, and yamux:
 
-- the socket reads straight into a ``bytearray`` (``get_buffer``), and each read is ONE
-  ``receive_into`` call that decrypts it in place; its events go to per-stream state. Reads
-  go to a buffer shared by the thread's connections (64 KiB, 1 MiB after the first read that
-  filled it); only a connection left with a partial frame gets a buffer of its own (sized to
-  its reads, up to 1 MiB), dropped again once it is empty after a read under 16 KiB, so an
-  idle connection holds no read buffer;
+- every socket read lands in a read buffer shared by the thread's connections (64 KiB, 1 MiB
+  after a read that filled it) and is ONE ``receive_into`` call, which decrypts it in place
+  and keeps any partial frame inside Rust; so an idle connection holds no read buffer;
 - writes are coalesced: stream writes only queue frames inside Rust (large ones by reference,
   no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
-  (``call_soon`` flush), or at once when 256 KiB are queued, so the peer starts working
-  while we prepare the rest;
+  (``call_soon`` flush), or at once when 256 KiB are queued;
 - the muxer's timers run on ``loop.call_at``;
 - backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
   resumes when the application drained half of it; ``pause_writing`` blocks ``drain``.
+
+It implements :class:`~rapidp2p.transport.contracts.Connection` for the host and
+:class:`~rapidp2p.transport.contracts.StreamCarrier` for its streams.
 """
 
 from __future__ import annotations
@@ -44,20 +44,19 @@ if TYPE_CHECKING:
     from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.transport.contracts import Connection, Direction
 
-__all__ = ["MuxedConnection", "PreambleStream", "RawStream"]
+__all__ = ["MuxedConnection", "RawStream"]
 
-# Event kinds of ``_core.Connection.receive_data`` (read once; the fallbacks only matter for
-# test doubles used while the extension lacks the conn glue).
-EV_STREAM_OPENED: int = getattr(_core, "EV_STREAM_OPENED", 1)
-EV_DATA: int = getattr(_core, "EV_DATA", 2)
-EV_FIN: int = getattr(_core, "EV_FIN", 3)
-EV_RESET: int = getattr(_core, "EV_RESET", 4)
-EV_WINDOW: int = getattr(_core, "EV_WINDOW", 5)
-EV_STREAM_ACKED: int = getattr(_core, "EV_STREAM_ACKED", 6)
-EV_PING_RTT: int = getattr(_core, "EV_PING_RTT", 7)
-EV_GO_AWAY: int = getattr(_core, "EV_GO_AWAY", 8)
+EV_STREAM_OPENED: int = _core.EV_STREAM_OPENED
+EV_DATA: int = _core.EV_DATA
+EV_FIN: int = _core.EV_FIN
+EV_RESET: int = _core.EV_RESET
+EV_WINDOW: int = _core.EV_WINDOW
+EV_STREAM_ACKED: int = _core.EV_STREAM_ACKED
+EV_PING_RTT: int = _core.EV_PING_RTT
+EV_GO_AWAY: int = _core.EV_GO_AWAY
+EV_MUXER: int = _core.EV_MUXER
 
-#: Bytes the raw (pre-muxer) phase buffers before it stops reading the socket until the
+#: Bytes the raw (pre-handshake) phase buffers before it stops reading the socket until the
 #: upgrade consumed them: handshake messages are at most 65537 bytes, but a peer whose side of
 #: the upgrade is done may already send muxed data (up to a window per stream).
 RAW_BUFFER_CAP = 256 * 1024
@@ -67,27 +66,24 @@ DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 FLUSH_AT = 256 * 1024
 #: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
 FAIL_FLUSH_GRACE = 2.0
-#: Read buffers: the shared one starts at RBUF_SHARED and becomes RBUF_MAX once a read fills
-#: it (bulk traffic); a connection's own buffer (holding a partial frame) starts at RBUF_MIN
-#: or twice the read that left it, and grows 4x while reads fill it, up to RBUF_MAX (fewer,
-#: larger reads: less per-read overhead).
-RBUF_MIN = 16 * 1024
+#: The shared read buffer: RBUF_SHARED bytes, RBUF_MAX once a read filled it (bulk traffic:
+#: fewer, larger reads).
 RBUF_SHARED = 64 * 1024
 RBUF_MAX = 1024 * 1024
 
 
 class _SharedReadBuffer(threading.local):
-    """One read buffer per thread (an event loop runs in one thread): reads land in it
-    unless the connection keeps a partial frame, and are consumed before the next read."""
+    """One read buffer per thread (an event loop runs in one thread): every read lands in it
+    and is consumed by the ``receive_into`` call that follows, before the next read."""
 
     def __init__(self) -> None:
         self.buf = bytearray(0)
         self.view = memoryview(self.buf)
 
-    def get(self) -> tuple[bytearray, memoryview]:
+    def get(self) -> memoryview:
         if not self.buf:
             self._new(RBUF_SHARED)
-        return self.buf, self.view
+        return self.view
 
     def grow(self) -> None:
         if len(self.buf) < RBUF_MAX:
@@ -100,8 +96,6 @@ class _SharedReadBuffer(threading.local):
 
 
 _shared_rbuf = _SharedReadBuffer()
-
-
 _allocator_tuned = False
 
 
@@ -113,13 +107,13 @@ def _tune_allocator_once() -> None:
     if _allocator_tuned:
         return
     _allocator_tuned = True
-    tune = getattr(_core, "tune_allocator", None)
-    if tune is not None and os.environ.get("RAPIDP2P_MALLOC_TUNING", "1") != "0":
-        tune()
+    if os.environ.get("RAPIDP2P_MALLOC_TUNING", "1") != "0":
+        _core.tune_allocator()
 
 
 class RawStream:
-    """The :class:`ByteStream` used before the muxer starts (security negotiation, Noise)."""
+    """The byte stream of the upgrade (security negotiation and handshake), before the
+    ``_core.Connection`` takes over."""
 
     __slots__ = ("_mux",)
 
@@ -133,16 +127,7 @@ class RawStream:
         return await self._mux._raw_readexactly(n)
 
     def write(self, data: bytes) -> None:
-        tr = self._mux.transport
-        if tr is None or tr.is_closing():
-            raise ConnectionClosedError("connection closed during the upgrade")
-        pnet = self._mux._pnet
-        if pnet is not None:
-            data = pnet.encrypt(data)
-        tr.write(data)
-        bc = self._mux.byte_counter
-        if bc is not None:
-            bc.outbound += len(data)
+        self._mux._raw_write(data)
 
     async def drain(self) -> None:
         await self._mux.wait_writable()
@@ -151,30 +136,11 @@ class RawStream:
         self._mux.abort()
 
 
-class PreambleStream(RawStream):
-    """A :class:`RawStream` whose writes are Noise-encrypted (muxer negotiation)."""
-
-    __slots__ = ()
-
-    def write(self, data: bytes) -> None:
-        mux = self._mux
-        tr = mux.transport
-        if tr is None or tr.is_closing():
-            raise ConnectionClosedError("connection closed during the upgrade")
-        mux._conn.send_preamble(data)
-        out = mux._conn.data_to_send()
-        tr.write(out)
-        bc = mux.byte_counter
-        if bc is not None:
-            bc.outbound += len(out)
-
-
 class MuxedConnection(asyncio.BufferedProtocol):
-    """One connection: raw during the upgrade, then a multiplexed secure session.
+    """One connection: raw during the handshake, then a secured, multiplexed session.
 
-    Attributes set by the upgrader and the host: ``remote_peer``, ``local_peer``,
-    ``remote_addr``, ``local_addr`` (multiaddrs), ``direction`` (``"inbound"`` /
-    ``"outbound"``), ``security``, ``muxer``, ``on_stream`` (called with each inbound stream).
+    The upgrader sets ``remote_peer``, ``remote_key``, ``security`` and ``muxer``; the host
+    sets ``remote_addr``, ``local_addr``, ``direction``, ``on_stream`` and the callbacks.
     """
 
     def __init__(
@@ -192,20 +158,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._raw = bytearray()
         self._raw_eof = False
         self._raw_waiter: asyncio.Future[None] | None = None
+        self._raw_paused = False
         #: Private network: the protector (``rapidp2p.pnet.RawProtector``) set by ``protect``;
-        #: used here during the upgrade, then moved into the ``_core.Connection``.
+        #: used here during the handshake, then moved into the ``_core.Connection``.
         self._pnet: Any = None
-        # socket reads (BufferedProtocol) land in the shared buffer, or in our own _rbuf while
-        # it keeps a partial frame (its first _rlen bytes) from the last read
-        self._rbuf: bytearray | None = None
-        self._rview = memoryview(b"")
-        self._rlen = 0
-        self._rfull = False
-        self._reading_into: bytearray = bytearray(0)
-        self._receive_into: Callable[..., tuple[list[tuple[int, int, Any]], int]] | None = None
-        # muxed phase
+        # secured phase
         self._conn: Any = None
-        self._preamble = False
+        self._muxer_waiter: asyncio.Future[str] | None = None
         self._streams: dict[int, Stream] = {}
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -216,12 +175,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._ping_waiters: list[asyncio.Future[float]] = []
         self._settle_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False  # too many unread muxed bytes
-        self._raw_paused = False  # too many raw bytes before the upgrade took them
         self._transport_paused = False
         self._unread = 0
         self._max_unread = max_unread
         self.go_away_code: int | None = None
-        # identity and bookkeeping, filled by the upgrader / host
+        # identity, filled by the upgrader / host
         self.on_stream: Callable[[Stream], None] | None = None
         #: Called from ``connection_made`` (listeners use it to start the upgrade).
         self.on_made: Callable[[MuxedConnection], None] | None = None
@@ -257,85 +215,36 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._connected.set_result(None)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        own = self._rbuf
-        if own is None:
-            buf, view = _shared_rbuf.get()
-            self._reading_into = buf
-            return view
-        if self._rfull and len(own) < RBUF_MAX:
-            own = self._own_rbuf(min(len(own) * 4, RBUF_MAX), self._rview[: self._rlen])
-        self._reading_into = own
-        return self._rview[self._rlen :]
-
-    def _own_rbuf(self, size: int, keep: memoryview) -> bytearray:
-        # Always a new bytearray: the old one may still be exported to the transport.
-        buf = bytearray(size)
-        buf[: len(keep)] = keep
-        self._rbuf = buf
-        self._rview = memoryview(buf)
-        self._rfull = False
-        if size == RBUF_MAX:
-            _tune_allocator_once()
-        return buf
+        return _shared_rbuf.get()
 
     def buffer_updated(self, nbytes: int) -> None:
         bc = self.byte_counter
         if bc is not None:
             bc.inbound += nbytes
-        buf = self._reading_into
-        own = buf is self._rbuf
-        start = self._rlen if own else 0
-        self._rfull = nbytes >= len(buf) - start
-        receive_into = self._receive_into
-        if receive_into is None or self._preamble:
-            data = bytes(buf[start : start + nbytes])
-            self._rlen = 0
-            self._data_received(data)
+        buf = _shared_rbuf.buf
+        conn = self._conn
+        if conn is None:
+            self._raw_received(bytes(buf[:nbytes]))
             return
+        if nbytes == len(buf):
+            _shared_rbuf.grow()  # after this call: the read still uses the current buffer
         try:
-            events, kept = receive_into(buf, start + nbytes, self.loop.time())
+            events = conn.receive_into(buf, nbytes, self.loop.time())
         except Libp2pError as exc:
             self._fail(exc)
             return
-        if not own and self._rfull:
-            _shared_rbuf.grow()
-        if own:
-            self._rlen = kept
-            if not kept and nbytes < RBUF_MIN:
-                self._rbuf = None  # quiet again: back to the shared buffer
-                self._rview = memoryview(b"")
-        elif kept:
-            # A partial frame must survive the next read (of any connection): keep it in a
-            # buffer of our own, sized for reads like this one.
-            size = RBUF_MAX if self._rfull else max(RBUF_MIN, 1 << (2 * nbytes).bit_length())
-            self._own_rbuf(min(size, RBUF_MAX), memoryview(buf)[:kept])
-            self._rlen = kept
         if events:
             self._dispatch(events)
         self._schedule_flush()
 
     def data_received(self, data: bytes) -> None:
+        """Transports without buffer support (the in-memory one) deliver bytes here."""
         bc = self.byte_counter
         if bc is not None:
             bc.inbound += len(data)
-        self._data_received(data)
-
-    def _data_received(self, data: bytes) -> None:
         conn = self._conn
-        if conn is None or self._preamble:
-            try:
-                if conn is not None:
-                    data = conn.receive_preamble(data)
-                elif self._pnet is not None:
-                    data = self._pnet.decrypt(data)
-            except Libp2pError as exc:
-                self._fail(exc)
-                return
-            self._raw += data
-            if len(self._raw) > RAW_BUFFER_CAP and not self._raw_paused:
-                self._raw_paused = True
-                self._apply_reading()
-            self._wake_raw()
+        if conn is None:
+            self._raw_received(data)
             return
         try:
             events = conn.receive_data(data, self.loop.time())
@@ -347,7 +256,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._schedule_flush()
 
     def eof_received(self) -> bool | None:
-        if self._conn is None or self._preamble:
+        if self._conn is None:
             self._raw_eof = True
             self._wake_raw()
         return None  # let the transport close; connection_lost ends every stream
@@ -381,6 +290,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
             if not pw.done():
                 pw.set_exception(ConnectionClosedError(str(reason)))
         self._ping_waiters.clear()
+        mw = self._muxer_waiter
+        if mw is not None and not mw.done():
+            mw.set_exception(reason)
+            mw.exception()  # retrieved here: the upgrade may not be waiting (yet)
         self._check_settled()
         if not self._closed.done():
             self._closed.set_result(None)
@@ -435,6 +348,16 @@ class MuxedConnection(asyncio.BufferedProtocol):
         """The muxer's smoothed round-trip time in seconds, once measured."""
         return None if self._conn is None else self._conn.rtt
 
+    @property
+    def protector(self) -> Any:
+        """The private-network protector (``rapidp2p.pnet.RawProtector``), if any."""
+        return self._pnet
+
+    @property
+    def raw_buffered(self) -> int:
+        """Handshake bytes received and not read yet (the upgrader's write corking)."""
+        return len(self._raw)
+
     async def wait_connected(self) -> None:
         await self._connected
 
@@ -448,6 +371,29 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def raw_stream(self) -> RawStream:
         return RawStream(self)
+
+    def _raw_received(self, data: bytes) -> None:
+        if self._pnet is not None:
+            try:
+                data = self._pnet.decrypt(data)
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
+        self._raw += data
+        if len(self._raw) > RAW_BUFFER_CAP and not self._raw_paused:
+            self._raw_paused = True
+            self._apply_reading()
+        self._wake_raw()
+
+    def _raw_write(self, data: bytes) -> None:
+        tr = self.transport
+        if tr is None or tr.is_closing():
+            raise ConnectionClosedError("connection closed during the upgrade")
+        if self._pnet is not None:
+            data = self._pnet.encrypt(data)
+        tr.write(data)
+        if self.byte_counter is not None:
+            self.byte_counter.outbound += len(data)
 
     def _wake_raw(self) -> None:
         w = self._raw_waiter
@@ -501,50 +447,6 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self.is_closed:
             raise ConnectionClosedError("connection closed")
 
-    # ---- upgrade -----------------------------------------------------------------------
-
-    def start_muxer(self, conn: Any) -> None:
-        """Switches to muxed mode with a ``_core.Connection``; feeds bytes already received."""
-        self._conn = conn
-        self._receive_into = getattr(conn, "receive_into", None)
-        if self.transport is None:
-            return
-        leftover = bytes(self._raw)
-        self._raw.clear()
-        try:
-            if leftover:
-                events = conn.receive_data(leftover, self.loop.time())
-                if events:
-                    self._dispatch(events)
-            self._hand_over_pnet(conn)
-        except Libp2pError as exc:
-            self._fail(exc)
-            return
-        self._raw_taken()
-        self._schedule_flush()
-
-    def start_preamble(self, conn: Any) -> None:
-        """Secured but not yet multiplexed: bytes are Noise-decrypted into the raw buffer.
-
-        Used to run multistream-select for the muxer inside Noise with peers that do not
-        negotiate it in the handshake. Needs ``conn.send_preamble``/``receive_preamble``/
-        ``start_muxer`` on ``_core.Connection``.
-        """
-        self._conn = conn
-        self._preamble = True
-        if self._raw:
-            leftover = bytes(self._raw)
-            self._raw.clear()
-            try:
-                self._raw += conn.receive_preamble(leftover)
-            except Libp2pError as exc:
-                self._fail(exc)
-            self._raw_taken()
-        try:
-            self._hand_over_pnet(conn)
-        except Libp2pError as exc:
-            self._fail(exc)
-
     def protect(self, protector: Any) -> None:
         """Private network: from now on every byte passes through ``protector`` (a
         ``rapidp2p.pnet.RawProtector``); sends our nonce. Call before any other write or
@@ -560,26 +462,25 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._raw.clear()
             self._raw += protector.decrypt(early)
 
-    def _hand_over_pnet(self, conn: Any) -> None:
-        """Moves the protector into ``conn`` (which then decrypts every read and encrypts
-        every flush itself); bytes received so far were decrypted here."""
-        if self._pnet is not None and not self._pnet.core.moved:
-            conn.set_protector(self._pnet.core)
+    # ---- secured phase -----------------------------------------------------------------
 
-    def preamble_stream(self) -> PreambleStream:
-        return PreambleStream(self)
-
-    def end_preamble(self) -> None:
-        """Hands the plaintext received after the negotiation to yamux and goes muxed."""
-        conn = self._conn
-        self._preamble = False
-        self._receive_into = getattr(conn, "receive_into", None)
-        leftover = bytes(self._raw)
-        self._raw.clear()
+    def start_muxer(self, conn: Any) -> None:
+        """The handshake is done: ``conn`` (a ``_core.Connection``) takes every byte from now
+        on, starting with those received after the handshake. When it negotiates the muxer,
+        await :meth:`muxer_agreed` before using streams."""
+        self._conn = conn
+        if conn.muxer is None:
+            self._muxer_waiter = self.loop.create_future()
+        else:
+            self.muxer = conn.muxer
         if self.transport is None:
             return
         try:
-            events = conn.start_muxer(leftover, self.loop.time())
+            leftover = bytes(self._raw)  # unmasked already (by the Python protector)
+            self._raw.clear()
+            events = conn.receive_data(leftover, self.loop.time()) if leftover else []
+            if self._pnet is not None and not self._pnet.core.moved:
+                conn.set_protector(self._pnet.core)  # every later byte is unmasked in Rust
         except Libp2pError as exc:
             self._fail(exc)
             return
@@ -587,6 +488,20 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._dispatch(events)
         self._raw_taken()
         self._schedule_flush()
+
+    async def muxer_agreed(self) -> str:
+        """Waits until the muxer negotiation inside the secured channel agreed; returns the
+        muxer id (raises the negotiation error, or why the connection ended)."""
+        if self._muxer_waiter is not None:
+            self.muxer = await self._muxer_waiter
+        if self.muxer is None:
+            raise ConnectionClosedError("no muxer")
+        return self.muxer
+
+    @property
+    def muxers_refused(self) -> list[str]:
+        """Muxers the remote proposed that we refused (listener side of the negotiation)."""
+        return [] if self._conn is None else list(self._conn.muxers_refused)
 
     # ---- events ------------------------------------------------------------------------
 
@@ -636,6 +551,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
             elif kind == EV_GO_AWAY:
                 self.go_away_code = int(value)
                 self._wake_openers()
+            elif kind == EV_MUXER:
+                mw = self._muxer_waiter
+                if mw is not None and not mw.done():
+                    mw.set_result(str(value))
 
     def _on_inbound_stream(self, sid: int) -> None:
         st = Stream(self, sid, initiator=False)
@@ -851,6 +770,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
         """A protocol violation: send what the muxer queued (GoAway), then close."""
         if self.close_reason is None:
             self.close_reason = exc
+        mw = self._muxer_waiter
+        if mw is not None and not mw.done():
+            mw.set_exception(exc)
+            mw.exception()  # retrieved here: the upgrade may not be waiting (yet)
         tr = self.transport
         if tr is None:
             return

@@ -261,8 +261,7 @@ class Upgrader:
             from rapidp2p.pnet import RawProtector
 
             mux.protect(RawProtector(self.psk))
-        buffered = getattr(mux, "_raw", None)
-        cork = _CorkedStream(raw, None if buffered is None else buffered.__len__, dog)
+        cork = _CorkedStream(raw, lambda: mux.raw_buffered, dog)
         try:
             session = await self._secure(cork, initiator, expected, dog)
         except NegotiationError as exc:
@@ -278,25 +277,48 @@ class Upgrader:
         if mux.is_closed or mux.close_reason is not None:  # aborted: the socket goes soon
             raise ConnectionClosedError(str(mux.close_reason or "closed once secured"))
         opts = self.muxer_options
-        kwargs: dict[str, Any] = {
-            "initiator": initiator,
-            "max_streams": opts.max_streams,
-            "initial_window": opts.initial_window,
-            "max_window": opts.max_window,
-            "ack_backlog": opts.ack_backlog,
-            "keepalive_interval": opts.keepalive_interval,
-        }
-        if session.early_muxer == YAMUX_PROTOCOL_ID:
-            mux.muxer = YAMUX_PROTOCOL_ID
-            mux.start_muxer(_core.Connection(session.handshake, **kwargs))
-            return
-        if session.handshake is None:
-            # Plaintext: the muxer is negotiated on the raw bytes.
-            muxer = await self._select_muxer(raw, initiator)
-            mux.muxer = muxer
-            mux.start_muxer(_core.Connection(None, **kwargs))
-            return
-        await self._negotiate_muxer_secured(mux, session, initiator, kwargs)
+        early = session.early_muxer == YAMUX_PROTOCOL_ID
+        conn = _core.Connection(
+            session.handshake,  # None: plaintext
+            initiator=initiator,
+            muxers=None if early else list(self.muxers),
+            max_streams=opts.max_streams,
+            initial_window=opts.initial_window,
+            max_window=opts.max_window,
+            ack_backlog=opts.ack_backlog,
+            keepalive_interval=opts.keepalive_interval,
+        )
+        mux.start_muxer(conn)
+        if not early:
+            mux.muxer = await self._muxer_agreed(mux, initiator)
+
+    async def _muxer_agreed(self, mux: MuxedConnection, initiator: bool) -> str:
+        """Waits for multistream-select of the muxer (run inside the ``_core.Connection``),
+        saying plainly when the peer speaks none of ours (py-libp2p's demos offer only
+        mplex): an UpgradeError naming the muxers as dialer, a warning in our log as
+        listener."""
+        ours = ", ".join(self.muxers)
+        try:
+            return await mux.muxer_agreed()
+        except NegotiationError as exc:
+            if initiator:
+                raise UpgradeError(
+                    f"peer does not speak {ours}, the stream muxer rapidp2p speaks (it may "
+                    "offer only /mplex/6.7.0, as py-libp2p's demos do)"
+                ) from exc
+            refused = mux.muxers_refused
+            if not refused:
+                raise
+            msg = f"peer offered only {', '.join(refused)} (rapidp2p speaks {ours})"
+            log.warning("%s", msg)
+            raise UpgradeError(msg) from exc
+        except (Libp2pError, OSError) as exc:
+            refused = mux.muxers_refused
+            if initiator or not refused:
+                raise
+            msg = f"peer offered only {', '.join(refused)} (rapidp2p speaks {ours})"
+            log.warning("%s", msg)
+            raise UpgradeError(msg) from exc
 
     async def _secure(
         self, cork: _CorkedStream, initiator: bool, expected: PeerId | None, dog: _Watchdog
@@ -338,40 +360,6 @@ class Upgrader:
         if isinstance(secure, LazyNegotiatedStream):
             await secure.confirm()  # a handshake that never read (cannot happen with Noise)
         return session
-
-    async def _negotiate_muxer_secured(
-        self, mux: MuxedConnection, session: SecureSession, initiator: bool, kwargs: dict[str, Any]
-    ) -> None:
-        """multistream-select for the muxer inside Noise or TLS (no early negotiation)."""
-        conn = _core.Connection(session.handshake, **kwargs)
-        mux.start_preamble(conn)
-        pre = mux.preamble_stream()
-        muxer = await self._select_muxer(pre, initiator)
-        mux.muxer = muxer
-        mux.end_preamble()
-
-    async def _select_muxer(self, stream: Any, initiator: bool) -> str:
-        """multistream-select of the stream muxer, saying plainly when the peer speaks none
-        of ours (py-libp2p's demos offer only mplex): a warning in our log as listener, an
-        UpgradeError naming the muxers as dialer."""
-        ours = ", ".join(self.muxers)
-        if initiator:
-            try:
-                return await select_outbound(stream, self.muxers, lazy=True, timeout=None)
-            except ProtocolNotSupported:
-                raise UpgradeError(
-                    f"peer does not speak {ours}, the stream muxer rapidp2p speaks (it may "
-                    "offer only /mplex/6.7.0, as py-libp2p's demos do)"
-                ) from None
-        refused: list[str] = []
-        try:
-            return await select_inbound(stream, self.muxers, timeout=None, refused=refused)
-        except (Libp2pError, asyncio.IncompleteReadError, OSError) as exc:
-            if not refused:
-                raise
-            msg = f"peer offered only {', '.join(refused)} (rapidp2p speaks {ours})"
-            log.warning("%s", msg)
-            raise UpgradeError(msg) from exc
 
 
 class _CorkedStream:
@@ -458,7 +446,7 @@ async def _raise_if_refused(stream: _CorkedStream, exc: NegotiationError) -> Non
 
 def _pnet_reason(mux: MuxedConnection, *, timed_out: bool = False) -> Libp2pError | None:
     """The private-network explanation of a failed upgrade, if the PSK layer has one."""
-    pnet = getattr(mux, "_pnet", None)
+    pnet = mux.protector
     if pnet is None or mux.security is not None:
         return None
     reason: Libp2pError | None = pnet.diagnose(timed_out=timed_out)

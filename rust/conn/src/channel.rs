@@ -2,6 +2,10 @@
 
 use std::ops::Range;
 
+/// No wire frame of any cipher is longer: a Noise frame (2-byte length + 65535) is the
+/// largest; a TLS record is at most 5 + 2^14 + 256 bytes.
+pub const MAX_WIRE_FRAME: usize = 2 + 65535;
+
 /// A framed, authenticated cipher pair: `encrypt` appends whole wire frames, `decrypt`
 /// consumes every complete frame at the start of its input.
 pub trait SecureChannel {

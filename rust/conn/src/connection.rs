@@ -1,14 +1,25 @@
-//! `Connection`: optional transport cipher + yamux session, one call per socket read.
+//! `Connection`: the whole secured life of a TCP-like connection after its handshake, one
+//! call per socket read and one per flush.
+//!
+//! Layers, bottom up: the private-network protector (optional), the transport cipher
+//! (optional: plaintext security), multistream-select for the muxer when the handshake did
+//! not agree on one, then the yamux session. The connection owns the only carried receive
+//! state: a partial cipher frame (`rbuf`, shorter than one frame) between reads.
 
 use std::ops::Range;
 
+use rapidp2p_multistream::{Negotiation, NegotiationError};
+use rapidp2p_pnet::Protector;
 use rapidp2p_yamux::frame::GO_AWAY_PROTOCOL_ERROR;
-use rapidp2p_yamux::{Config, Error as MuxError, Event, Role, Session};
+use rapidp2p_yamux::{Config, DataSink, Error as MuxError, Event, Role, Session};
 
-use crate::channel::SecureChannel;
+use crate::channel::{SecureChannel, MAX_WIRE_FRAME};
+use crate::outqueue::OutQueue;
 
-/// Scratch plaintext buffers larger than this are released after use.
-const MAX_IDLE_SCRATCH: usize = 4 * 1024 * 1024;
+/// Bodies at least this long are queued by reference to the caller's buffer, not copied.
+pub const REF_MIN: usize = 4096;
+/// A carried partial frame buffer larger than this is released once empty.
+const MAX_IDLE_RBUF: usize = 128 * 1024;
 
 /// Why a connection call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,49 +28,92 @@ pub enum ConnError {
     /// is dead.
     #[error("decryption failed: {0}")]
     Crypto(String),
+    /// multistream-select for the muxer failed (the connection is useless).
+    #[error("muxer negotiation failed: {0}")]
+    Negotiation(#[from] NegotiationError),
     /// The yamux session refused (peer violation or local misuse).
     #[error(transparent)]
     Mux(#[from] MuxError),
 }
 
-/// A secured (or plaintext) yamux connection. Before the muxer starts it can carry a
-/// "preamble" of raw plaintext through the cipher (multistream-select for the muxer inside
-/// Noise): `send_preamble` / `receive_preamble`, then `start_muxer` with the leftover.
-#[derive(Debug)]
-pub struct Connection<T> {
-    cipher: Option<T>,
-    session: Session,
-    tail: Vec<u8>,
-    plain: Vec<u8>,
-    preamble_out: Vec<u8>,
-    in_preamble: bool,
-    muxer_started: bool,
-    crypto_failed: bool,
-    frames: Vec<Range<usize>>,
-}
-
-/// Where the bytes of one `Event::Data` (pushed with an empty vector) lie in the buffer given
-/// to `Connection::receive_in_place`: `(event index, byte range)`, in stream order.
+/// Where the bytes of one `Event::Data` pushed with an empty vector lie in the buffer given
+/// to `Connection::receive`: `(event index, byte range)`, in stream order.
 pub type DataRange = (usize, Range<usize>);
 
 fn crypto<E: std::fmt::Display>(e: E) -> ConnError {
     ConnError::Crypto(e.to_string())
 }
 
-impl<T: SecureChannel> Connection<T> {
-    /// `cipher = None` means no encryption; `role` is Client for the dialer.
-    pub fn new(cipher: Option<T>, role: Role, cfg: Config) -> Result<Self, MuxError> {
-        Ok(Self {
+/// See the module docs. `T` is the cipher, `B` the type of caller buffers queued by
+/// reference (see [`Connection::send_ref`]).
+pub struct Connection<T, B = Vec<u8>> {
+    cipher: Option<T>,
+    pnet: Option<Protector>,
+    session: Session,
+    /// multistream-select for the muxer, until it agrees.
+    negotiation: Option<Negotiation>,
+    muxer: Option<String>,
+    /// Set when the negotiation agreed; taken once by `take_muxer_selected`.
+    muxer_selected: Option<String>,
+    rbuf: Vec<u8>,
+    frames: Vec<Range<usize>>,
+    out: OutQueue<B>,
+    failed: bool,
+}
+
+impl<T, B> std::fmt::Debug for Connection<T, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("encrypted", &self.cipher.is_some())
+            .field("muxer", &self.muxer)
+            .field("carried", &self.rbuf.len())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
+    /// `cipher = None` means no encryption; `role` is Client for the dialer. `muxers`:
+    /// `None` when the handshake already agreed on yamux, else the muxer ids to negotiate
+    /// with multistream-select (the dialer proposes them in order).
+    pub fn new(
+        cipher: Option<T>,
+        role: Role,
+        cfg: Config,
+        muxers: Option<Vec<String>>,
+    ) -> Result<Self, ConnError> {
+        let negotiation = match muxers {
+            None => None,
+            Some(ids) if role == Role::Client => Some(Negotiation::dialer(ids)?),
+            Some(ids) => Some(Negotiation::listener(ids)?),
+        };
+        let mut c = Self {
             cipher,
+            pnet: None,
             session: Session::new(role, cfg)?,
-            tail: Vec::new(),
-            plain: Vec::new(),
-            preamble_out: Vec::new(),
-            in_preamble: false,
-            muxer_started: false,
-            crypto_failed: false,
+            muxer: None,
+            muxer_selected: None,
+            negotiation,
+            rbuf: Vec::new(),
             frames: Vec::new(),
-        })
+            out: OutQueue::default(),
+            failed: false,
+        };
+        if c.negotiation.is_none() {
+            c.muxer = Some("/yamux/1.0.0".into());
+        }
+        c.queue_pending();
+        Ok(c)
+    }
+
+    /// Private network: every byte in and out passes through `p` from now on (its remote
+    /// nonce must have arrived; bytes received before this call were decrypted by the caller).
+    pub fn set_protector(&mut self, p: Protector) {
+        self.pnet = Some(p);
+    }
+
+    pub fn is_protected(&self) -> bool {
+        self.pnet.is_some()
     }
 
     /// True when bytes on the wire are encrypted.
@@ -67,303 +121,342 @@ impl<T: SecureChannel> Connection<T> {
         self.cipher.is_some()
     }
 
+    /// The agreed muxer, once there is one.
+    pub fn muxer(&self) -> Option<&str> {
+        self.muxer.as_deref()
+    }
+
+    /// Muxer ids the dialer proposed that we answered `na` to (listener side), for a clear
+    /// error when the negotiation then ends without agreement.
+    pub fn muxers_refused(&self) -> &[String] {
+        self.negotiation.as_ref().map_or(&[], |n| n.refused())
+    }
+
+    /// The muxer, once, right after the negotiation agreed on it (for the caller's event).
+    pub fn take_muxer_selected(&mut self) -> Option<String> {
+        self.muxer_selected.take()
+    }
+
     pub fn session(&self) -> &Session {
         &self.session
     }
 
-    pub fn session_mut(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
     /// True once the transport failed or the session is closed.
     pub fn is_closed(&self) -> bool {
-        self.crypto_failed || self.session.is_closed()
+        self.failed || self.session.is_closed()
     }
 
-    /// Decrypts every complete frame of `tail + data` into `self.plain`, keeping the partial
-    /// tail (always under one frame). A failure kills the connection and queues GoAway.
-    fn decrypt(&mut self, data: &[u8]) -> Result<(), ConnError> {
-        let Some(cipher) = self.cipher.as_mut() else {
-            self.plain.extend_from_slice(data);
-            return Ok(());
-        };
-        let result = if self.tail.is_empty() {
-            cipher.decrypt(data, &mut self.plain).map(|n| {
-                self.tail.extend_from_slice(&data[n..]);
-            })
-        } else {
-            self.tail.extend_from_slice(data);
-            cipher.decrypt(&self.tail, &mut self.plain).map(|n| {
-                self.tail.drain(..n);
-            })
-        };
-        if let Err(e) = result {
-            self.crypto_failed = true;
-            self.tail = Vec::new();
-            self.plain = Vec::new();
-            // Tell the peer why (our send cipher still works), then the caller closes.
-            let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
-            return Err(crypto(e));
-        }
-        Ok(())
+    /// Bytes of a partial wire frame carried to the next read.
+    pub fn carried(&self) -> usize {
+        self.rbuf.len()
     }
 
-    fn recycle_scratch(&mut self) {
-        self.plain.clear();
-        if self.plain.capacity() > MAX_IDLE_SCRATCH {
-            self.plain = Vec::new();
-        }
+    fn fail_crypto<E: std::fmt::Display>(&mut self, e: E) -> ConnError {
+        self.failed = true;
+        self.rbuf = Vec::new();
+        // Tell the peer why (our send cipher still works), then the caller closes.
+        let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
+        crypto(e)
     }
 
-    /// Decrypts every complete frame (keeping the partial tail) and runs the session over the
-    /// plaintext, appending events. Ends the preamble phase if one was running.
+    /// Takes everything in `buf` (one socket read): unmasks, decrypts complete frames in
+    /// place and runs the negotiation and the session over the plaintext, appending events.
+    /// DATA is not copied: the bytes of an `Event::Data` are its own vector (from a frame
+    /// completed across reads: always first) followed by its `ranges` (ranges of `buf`, in
+    /// order). A partial frame at the end is kept inside for the next call.
     pub fn receive(
-        &mut self,
-        data: &[u8],
-        now: f64,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        if self.crypto_failed {
-            return Ok(());
-        }
-        self.in_preamble = false;
-        self.muxer_started = true;
-        if self.cipher.is_none() {
-            return Ok(self.session.receive(data, now, events)?);
-        }
-        self.decrypt(data)?;
-        let r = self.session.receive(&self.plain, now, events);
-        self.recycle_scratch();
-        Ok(r?)
-    }
-
-    /// Zero-copy receive: decrypts every complete frame of `buf` in place and runs the
-    /// session over the plaintext. DATA is not copied: each `Event::Data` carries an empty
-    /// vector and its bytes are listed in `ranges` (ranges of `buf`). Returns the bytes of
-    /// `buf` consumed; the caller keeps `buf[consumed..]` (a partial frame, always shorter than
-    /// one wire frame) in front of the next input. Call `take_tail` first when switching from
-    /// `receive` / `receive_preamble`, which keep their tail inside.
-    pub fn receive_in_place(
         &mut self,
         buf: &mut [u8],
         now: f64,
         events: &mut Vec<Event>,
         ranges: &mut Vec<DataRange>,
-    ) -> Result<usize, ConnError> {
-        if self.crypto_failed {
-            return Ok(buf.len());
+    ) -> Result<(), ConnError> {
+        if self.failed {
+            return Ok(());
         }
-        if !self.tail.is_empty() {
-            return Err(ConnError::Mux(MuxError::InvalidArgument(
-                "take_tail() before receive_in_place",
-            )));
+        if let Some(p) = self.pnet.as_mut() {
+            p.decrypt(buf);
         }
-        self.in_preamble = false;
-        self.muxer_started = true;
         let base = buf.as_ptr() as usize;
         let mut sink = |idx: usize, bytes: &[u8]| {
             let start = bytes.as_ptr() as usize - base;
             ranges.push((idx, start..start + bytes.len()));
         };
         self.session.begin_receive(now);
-        let Some(cipher) = self.cipher.as_mut() else {
-            self.session.receive_part(buf, events, Some(&mut sink))?;
-            return Ok(buf.len());
-        };
+        if self.cipher.is_none() {
+            return self.feed_plain(buf, events, Some(&mut sink));
+        }
+        let mut start = 0;
+        if !self.rbuf.is_empty() {
+            // Complete the carried frame: at most one frame's bytes are copied.
+            let had = self.rbuf.len();
+            let take = buf.len().min(MAX_WIRE_FRAME);
+            let mut rbuf = std::mem::take(&mut self.rbuf);
+            rbuf.extend_from_slice(&buf[..take]);
+            let mut frames = std::mem::take(&mut self.frames);
+            frames.clear();
+            let n = match self
+                .cipher
+                .as_mut()
+                .map(|c| c.decrypt_in_place(&mut rbuf, &mut frames))
+            {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(self.fail_crypto(e)),
+                None => 0,
+            };
+            if n == 0 {
+                // Still partial (the whole read was shorter than the rest of the frame).
+                self.rbuf = rbuf;
+                self.frames = frames;
+                return Ok(());
+            }
+            let mut result = Ok(());
+            for r in frames.drain(..) {
+                result = self.feed_plain(&rbuf[r], events, None);
+                if result.is_err() {
+                    break;
+                }
+            }
+            self.frames = frames;
+            rbuf.clear();
+            if rbuf.capacity() <= MAX_IDLE_RBUF {
+                self.rbuf = rbuf;
+            }
+            result?;
+            start = n - had;
+        }
+        let rest = &mut buf[start..];
         let mut frames = std::mem::take(&mut self.frames);
         frames.clear();
-        let consumed = match cipher.decrypt_in_place(buf, &mut frames) {
-            Ok(n) => n,
-            Err(e) => {
-                self.crypto_failed = true;
-                let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
-                return Err(crypto(e));
-            }
+        let n = match self
+            .cipher
+            .as_mut()
+            .map(|c| c.decrypt_in_place(rest, &mut frames))
+        {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return Err(self.fail_crypto(e)),
+            None => 0,
         };
-        let mut result = Ok(consumed);
+        let mut result = Ok(());
         for r in frames.drain(..) {
-            if let Err(e) = self.session.receive_part(&buf[r], events, Some(&mut sink)) {
-                result = Err(e.into());
+            result = self.feed_plain(&rest[r], events, Some(&mut sink));
+            if result.is_err() {
                 break;
             }
         }
         self.frames = frames;
+        self.rbuf.extend_from_slice(&rest[n..]);
         result
     }
 
-    /// The partial ciphertext frame `receive` / `receive_preamble` kept, handed over (for a
-    /// caller switching to `receive_in_place`).
-    pub fn take_tail(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.tail)
-    }
-
-    /// True while muxer output is held back for the preamble.
-    pub fn in_preamble(&self) -> bool {
-        self.in_preamble
-    }
-
-    /// Plaintext bytes that may go out now: the preamble, then the session's frames.
-    pub fn plaintext_pending(&self) -> usize {
-        self.preamble_out.len() + self.session_out_len()
-    }
-
-    /// Hands every plaintext byte that may go out now to `f`, in wire order (preamble, then
-    /// session frames), and forgets it: for a caller that queues frames of its own (see
-    /// `Session::send_with`) and seals everything with `seal_gather`.
-    pub fn drain_plaintext(&mut self, f: &mut dyn FnMut(&[u8])) {
-        if !self.preamble_out.is_empty() {
-            f(&self.preamble_out);
-            self.preamble_out.clear();
+    /// Convenience for callers without a buffer of their own: copies `data`, then
+    /// `receive`, with every DATA event owning its bytes.
+    pub fn receive_copy(
+        &mut self,
+        data: &[u8],
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let mut buf = data.to_vec();
+        let mut ranges = Vec::new();
+        let r = self.receive(&mut buf, now, events, &mut ranges);
+        for (idx, range) in ranges {
+            if let Some(Event::Data(_, d)) = events.get_mut(idx) {
+                d.extend_from_slice(&buf[range]);
+            }
         }
-        if self.session_out_len() > 0 {
-            f(self.session.pending_output());
+        r
+    }
+
+    /// Plaintext to the muxer negotiation while it runs, the rest to the session.
+    fn feed_plain(
+        &mut self,
+        mut data: &[u8],
+        events: &mut Vec<Event>,
+        sink: Option<DataSink<'_>>,
+    ) -> Result<(), ConnError> {
+        if let Some(neg) = self.negotiation.as_mut() {
+            let used = neg.receive(data)?;
+            self.out.push_own(neg.output());
+            neg.clear_output();
+            let Some(agreed) = neg.outcome().map(str::to_string) else {
+                return Ok(());
+            };
+            self.negotiation = None;
+            self.muxer = Some(agreed.clone());
+            self.muxer_selected = Some(agreed);
+            data = &data[used..];
+            self.queue_pending(); // session output held back during the negotiation
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        Ok(self.session.receive_part(data, events, sink)?)
+    }
+
+    /// Moves what the negotiation and the session queued into the output queue.
+    fn queue_pending(&mut self) {
+        if let Some(neg) = self.negotiation.as_mut() {
+            self.out.push_own(neg.output());
+            neg.clear_output();
+            return; // yamux waits for the negotiation
+        }
+        let pending = self.session.pending_output();
+        if !pending.is_empty() {
+            self.out.push_own(pending);
             self.session.clear_output();
         }
     }
 
+    fn check_muxed(&self) -> Result<(), ConnError> {
+        if self.negotiation.is_some() {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "the muxer is still being negotiated",
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn open_stream(&mut self) -> Result<u32, ConnError> {
+        self.check_muxed()?;
+        Ok(self.session.open_stream()?)
+    }
+
+    /// Queues as much of `data` as the send window allows (copied); returns bytes taken.
+    pub fn send(&mut self, id: u32, data: &[u8], fin: bool) -> Result<usize, ConnError> {
+        self.send_ref(id, data, fin, |_| None)
+    }
+
+    /// As `send`, but bodies of [`REF_MIN`] bytes and more are queued by reference:
+    /// `share(range)` returns the caller's buffer for `data[range]` (or None to copy).
+    pub fn send_ref(
+        &mut self,
+        id: u32,
+        data: &[u8],
+        fin: bool,
+        mut share: impl FnMut(Range<usize>) -> Option<B>,
+    ) -> Result<usize, ConnError> {
+        self.check_muxed()?;
+        self.queue_pending();
+        let base = data.as_ptr() as usize;
+        let q = &mut self.out;
+        Ok(self.session.send_with(id, data, fin, &mut |hdr, body| {
+            q.push_own(hdr);
+            if body.len() >= REF_MIN {
+                let start = body.as_ptr() as usize - base;
+                if let Some(b) = share(start..start + body.len()) {
+                    q.push_ext(b, 0..body.len());
+                    return;
+                }
+            }
+            q.push_own(body);
+        })?)
+    }
+
+    pub fn send_window(&mut self, id: u32) -> Result<u32, ConnError> {
+        Ok(self.session.send_window(id)?)
+    }
+
+    pub fn close_stream(&mut self, id: u32) -> Result<(), ConnError> {
+        Ok(self.session.close_stream(id)?)
+    }
+
+    pub fn reset_stream(&mut self, id: u32) -> Result<(), ConnError> {
+        Ok(self.session.reset_stream(id)?)
+    }
+
+    /// The application consumed `n` bytes of a stream: grants window (auto-tuned).
+    pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<(), ConnError> {
+        Ok(self.session.ack(id, n, now)?)
+    }
+
+    pub fn ping(&mut self, now: f64) -> Result<(), ConnError> {
+        Ok(self.session.ping(now)?)
+    }
+
+    pub fn go_away(&mut self, code: u32) -> Result<(), ConnError> {
+        Ok(self.session.go_away(code)?)
+    }
+
+    pub fn next_timer(&self) -> Option<f64> {
+        self.session.next_timer()
+    }
+
+    pub fn handle_timer(&mut self, now: f64) -> Result<(), ConnError> {
+        Ok(self.session.handle_timer(now)?)
+    }
+
+    pub fn set_max_connection_window(&mut self, bytes: u64) {
+        self.session.set_max_connection_window(bytes);
+    }
+
     /// Wire bytes for `plaintext_len` bytes of plaintext sealed in one go.
-    pub fn wire_len(&self, plaintext_len: usize) -> usize {
+    fn wire_len(&self, plaintext_len: usize) -> usize {
         match &self.cipher {
             Some(c) if plaintext_len > 0 => c.encrypted_len(plaintext_len),
             _ => plaintext_len,
         }
     }
 
-    /// Seals (or, without a cipher, copies) the concatenation of `segments` into exactly
-    /// `wire_len(total)` bytes of `out`; returns bytes written. A failure (nonce exhaustion)
-    /// kills the connection.
-    pub fn seal_gather(&mut self, segments: &[&[u8]], out: &mut [u8]) -> Result<usize, ConnError> {
-        let Some(cipher) = self.cipher.as_mut() else {
-            let mut pos = 0;
-            for seg in segments {
-                out.get_mut(pos..pos + seg.len())
-                    .ok_or(ConnError::Mux(MuxError::InvalidArgument(
-                        "output slice too small",
-                    )))?
-                    .copy_from_slice(seg);
-                pos += seg.len();
-            }
-            return Ok(pos);
-        };
-        cipher.encrypt_gather_to_slice(segments, out).map_err(|e| {
-            self.crypto_failed = true;
-            crypto(e)
-        })
+    /// Exact bytes the next `flush_into` writes (queues what is pending first).
+    pub fn output_len(&mut self) -> usize {
+        self.queue_pending();
+        self.wire_len(self.out.len())
     }
 
-    fn check_preamble(&mut self) -> Result<(), ConnError> {
-        if self.muxer_started {
-            return Err(ConnError::Mux(MuxError::InvalidArgument(
-                "the muxer already started",
-            )));
-        }
-        if self.crypto_failed {
-            return Err(ConnError::Mux(MuxError::SessionClosed));
-        }
-        self.in_preamble = true;
-        Ok(())
-    }
-
-    /// Preamble phase: queues raw plaintext (not yamux) for the peer. Muxer output is held
-    /// back until `start_muxer`.
-    pub fn send_preamble(&mut self, data: &[u8]) -> Result<(), ConnError> {
-        self.check_preamble()?;
-        self.preamble_out.extend_from_slice(data);
-        Ok(())
-    }
-
-    /// Preamble phase: decrypts `data` and returns the plaintext (not fed to yamux).
-    pub fn receive_preamble(&mut self, data: &[u8]) -> Result<Vec<u8>, ConnError> {
-        self.check_preamble()?;
-        self.decrypt(data)?;
-        let out = self.plain.clone();
-        self.recycle_scratch();
-        Ok(out)
-    }
-
-    /// Ends the preamble: `plaintext` (already decrypted bytes received after it) goes to the
-    /// yamux session.
-    pub fn start_muxer(
-        &mut self,
-        plaintext: &[u8],
-        now: f64,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        if self.crypto_failed {
-            return Err(ConnError::Mux(MuxError::SessionClosed));
-        }
-        self.in_preamble = false;
-        self.muxer_started = true;
-        Ok(self.session.receive(plaintext, now, events)?)
-    }
-
-    /// The session's plaintext that may go out now (none while the preamble runs).
-    fn session_out_len(&self) -> usize {
-        if self.in_preamble {
+    /// Wire bytes pending now, without queueing anything.
+    pub fn pending_output(&self) -> usize {
+        let session = if self.negotiation.is_some() {
             0
         } else {
             self.session.pending_output().len()
-        }
+        };
+        self.wire_len(self.out.len() + session)
     }
 
-    /// Exact bytes `write_output` / `write_output_to_slice` will produce now.
-    pub fn output_len(&self) -> usize {
-        self.wire_len(self.preamble_out.len()) + self.wire_len(self.session_out_len())
-    }
-
-    /// Appends all pending output (encrypted when there is a cipher) to `out`.
-    pub fn write_output(&mut self, out: &mut Vec<u8>) -> Result<(), ConnError> {
-        let n = self.output_len();
-        let start = out.len();
-        out.resize(start + n, 0);
-        let written = self.write_output_to_slice(&mut out[start..])?;
-        out.truncate(start + written);
-        Ok(())
-    }
-
-    /// Writes all pending output into `out`, which must hold at least `output_len()` bytes;
-    /// returns bytes written (lets a binding fill a foreign buffer without a copy).
-    pub fn write_output_to_slice(&mut self, out: &mut [u8]) -> Result<usize, ConnError> {
-        if out.len() < self.output_len() {
+    /// Seals everything queued into exactly `output_len()` bytes of `out` (one pass, no
+    /// staging copy) and masks it for the private network; returns bytes written. A failure
+    /// (nonce exhaustion) kills the connection.
+    pub fn flush_into(&mut self, out: &mut [u8]) -> Result<usize, ConnError> {
+        let need = self.output_len();
+        if out.len() < need {
             return Err(ConnError::Mux(MuxError::InvalidArgument(
                 "output slice too small",
             )));
         }
-        let mut pos = 0;
-        if !self.preamble_out.is_empty() {
-            pos += seal(self.cipher.as_mut(), &self.preamble_out, &mut out[pos..])?;
-            self.preamble_out.clear();
+        let segs = self.out.slices();
+        let written = match self.cipher.as_mut() {
+            None => {
+                let mut pos = 0;
+                for s in &segs {
+                    out[pos..pos + s.len()].copy_from_slice(s);
+                    pos += s.len();
+                }
+                pos
+            }
+            Some(_) if need == 0 => 0,
+            Some(c) => match c.encrypt_gather_to_slice(&segs, &mut out[..need]) {
+                Ok(n) => n,
+                Err(e) => {
+                    drop(segs);
+                    self.failed = true;
+                    return Err(crypto(e));
+                }
+            },
+        };
+        drop(segs);
+        self.out.clear();
+        if let Some(p) = self.pnet.as_mut() {
+            p.encrypt(&mut out[..written]);
         }
-        if self.session_out_len() > 0 {
-            let plain = self.session.pending_output();
-            pos += seal(self.cipher.as_mut(), plain, &mut out[pos..])?;
-            self.session.clear_output();
-        }
-        Ok(pos)
+        Ok(written)
     }
 
     /// Convenience: all pending output as a new vector.
     pub fn take_output(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut out = Vec::with_capacity(self.output_len());
-        self.write_output(&mut out)?;
+        let mut out = vec![0; self.output_len()];
+        let n = self.flush_into(&mut out)?;
+        out.truncate(n);
         Ok(out)
-    }
-}
-
-/// Copies or encrypts `plain` into the front of `out`; returns bytes written.
-fn seal<T: SecureChannel>(
-    cipher: Option<&mut T>,
-    plain: &[u8],
-    out: &mut [u8],
-) -> Result<usize, ConnError> {
-    match cipher {
-        None => {
-            out[..plain.len()].copy_from_slice(plain);
-            Ok(plain.len())
-        }
-        Some(c) => {
-            let n = c.encrypted_len(plain.len());
-            c.encrypt_to_slice(plain, &mut out[..n]).map_err(crypto)
-        }
     }
 }

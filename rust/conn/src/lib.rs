@@ -1,15 +1,20 @@
 //! A secured, multiplexed connection without IO: one `receive` per socket read decrypts every
-//! complete frame and runs the yamux session over the plaintext; `write_output` encrypts all
-//! pending frames in one pass. The cipher is optional (plaintext security, tests).
+//! complete frame and runs the muxer negotiation and the yamux session over the plaintext;
+//! `flush_into` seals all pending frames in one pass. The cipher is optional (plaintext
+//! security, tests); a private-network protector may sit under everything.
 
 mod channel;
 mod connection;
 mod noise_channel;
+mod outqueue;
 mod tls_channel;
 
-pub use channel::{NoCipher, SecureChannel};
-pub use connection::{ConnError, Connection, DataRange};
+pub use channel::{NoCipher, SecureChannel, MAX_WIRE_FRAME};
+pub use connection::{ConnError, Connection, DataRange, REF_MIN};
+pub use outqueue::OutQueue;
+pub use rapidp2p_multistream as multistream;
 pub use rapidp2p_noise as noise;
+pub use rapidp2p_pnet as pnet;
 pub use rapidp2p_tls as tls;
 pub use rapidp2p_yamux as yamux;
 pub use tls_channel::{Cipher, CipherError};

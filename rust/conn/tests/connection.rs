@@ -1,8 +1,9 @@
-//! Two connections wired in memory, plaintext and over a toy framed cipher (the Noise transport
-//! is exercised by the Python tests and the benches).
+//! Two connections wired in memory, plaintext and over a toy framed cipher (Noise and TLS in
+//! their own files): reads of any size, the muxer negotiation, sends by reference, pnet.
 
 use std::ops::Range;
 
+use rapidp2p_conn::pnet::{PreSharedKey, Protector};
 use rapidp2p_conn::yamux::{Config, Event, Role};
 use rapidp2p_conn::{ConnError, Connection, DataRange, NoCipher, SecureChannel};
 
@@ -108,22 +109,46 @@ fn cfg() -> Config {
 
 fn pair<T: SecureChannel>(a: Option<T>, b: Option<T>) -> (Connection<T>, Connection<T>) {
     (
-        Connection::new(a, Role::Client, cfg()).unwrap(),
-        Connection::new(b, Role::Server, cfg()).unwrap(),
+        Connection::new(a, Role::Client, cfg(), None).unwrap(),
+        Connection::new(b, Role::Server, cfg(), None).unwrap(),
     )
+}
+
+fn yamux_ids(v: &[&str]) -> Option<Vec<String>> {
+    Some(v.iter().map(|s| s.to_string()).collect())
+}
+
+/// What a binding does: each read lands in a fresh buffer (as a shared read buffer would),
+/// DATA is resolved from the ranges right after the call.
+fn feed<T: SecureChannel>(
+    to: &mut Connection<T>,
+    wire: &[u8],
+    read: usize,
+) -> Result<Vec<Event>, ConnError> {
+    let mut all = Vec::new();
+    for chunk in wire.chunks(read.max(1)) {
+        let mut buf = chunk.to_vec();
+        let (mut ev, mut ranges): (Vec<Event>, Vec<DataRange>) = (Vec::new(), Vec::new());
+        to.receive(&mut buf, 0.0, &mut ev, &mut ranges)?;
+        for (idx, r) in ranges {
+            match &mut ev[idx] {
+                // Bytes it owns (from a carried frame) come first, then its ranges.
+                Event::Data(_, d) => d.extend_from_slice(&buf[r]),
+                other => panic!("range for {other:?}"),
+            }
+        }
+        all.extend(ev);
+    }
+    Ok(all)
 }
 
 fn transfer<T: SecureChannel>(
     from: &mut Connection<T>,
     to: &mut Connection<T>,
-    chunk: usize,
+    read: usize,
 ) -> Result<Vec<Event>, ConnError> {
     let wire = from.take_output()?;
-    let mut ev = Vec::new();
-    for c in wire.chunks(chunk.max(1)) {
-        to.receive(c, 0.0, &mut ev)?;
-    }
-    Ok(ev)
+    feed(to, &wire, read)
 }
 
 fn data_of(events: &[Event], id: u32) -> Vec<u8> {
@@ -137,19 +162,17 @@ fn data_of(events: &[Event], id: u32) -> Vec<u8> {
         .collect()
 }
 
-fn round_trip<T: SecureChannel>(mut c: Connection<T>, mut s: Connection<T>, chunk: usize) {
-    let id = c.session_mut().open_stream().unwrap();
+fn round_trip<T: SecureChannel>(mut c: Connection<T>, mut s: Connection<T>, read: usize) {
+    let id = c.open_stream().unwrap();
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-    assert_eq!(
-        c.session_mut().send(id, &payload, true).unwrap(),
-        payload.len()
-    );
-    let ev = transfer(&mut c, &mut s, chunk).unwrap();
+    assert_eq!(c.send(id, &payload, true).unwrap(), payload.len());
+    let ev = transfer(&mut c, &mut s, read).unwrap();
     assert_eq!(ev.first(), Some(&Event::StreamOpened(id)));
     assert_eq!(data_of(&ev, id), payload);
     assert_eq!(ev.last(), Some(&Event::Fin(id)));
-    s.session_mut().send(id, b"pong", true).unwrap();
-    let ev = transfer(&mut s, &mut c, chunk).unwrap();
+    assert_eq!(s.carried(), 0, "nothing carried once every frame arrived");
+    s.send(id, b"pong", true).unwrap();
+    let ev = transfer(&mut s, &mut c, read).unwrap();
     assert_eq!(data_of(&ev, id), b"pong");
     assert_eq!(c.session().num_streams(), 0);
 }
@@ -165,237 +188,157 @@ fn plaintext_round_trip() {
 
 #[test]
 fn ciphered_round_trip_any_read_size() {
-    for chunk in [1, 2, 3, 1000, 1003, 4096, 1 << 20] {
+    for read in [1, 2, 3, 999, 1000, 1003, 4096, 65_536, 1 << 20] {
         let (c, s) = pair(Some(Toy::default()), Some(Toy::default()));
         assert!(c.is_encrypted());
-        round_trip(c, s, chunk);
+        round_trip(c, s, read);
     }
+}
+
+#[test]
+fn data_is_coalesced_per_stream_per_read() {
+    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
+    let id = c.open_stream().unwrap();
+    let payload = vec![7u8; 50_000];
+    c.send(id, &payload, false).unwrap();
+    let wire = c.take_output().unwrap();
+    let read = 4093;
+    let ev = feed(&mut s, &wire, read).unwrap();
+    assert_eq!(data_of(&ev, id), payload);
+    let datas = ev.iter().filter(|e| matches!(e, Event::Data(..))).count();
+    // At most one event from the carried frame and one from the rest, per read.
+    assert!(datas <= 2 * wire.len().div_ceil(read));
 }
 
 #[test]
 fn output_len_is_exact() {
     let (mut c, _s) = pair(Some(Toy::default()), Some(Toy::default()));
-    let id = c.session_mut().open_stream().unwrap();
-    c.session_mut().send(id, &vec![1u8; 5000], false).unwrap();
+    let id = c.open_stream().unwrap();
+    c.send(id, &vec![1u8; 5000], false).unwrap();
     let n = c.output_len();
+    assert_eq!(c.pending_output(), n);
     let mut buf = vec![0u8; n];
-    assert_eq!(c.write_output_to_slice(&mut buf).unwrap(), n);
+    assert_eq!(c.flush_into(&mut buf).unwrap(), n);
     assert_eq!(c.output_len(), 0);
     assert_eq!(c.take_output().unwrap(), Vec::<u8>::new());
 }
 
 #[test]
-fn tampered_frame_fails_and_queues_goaway() {
+fn large_bodies_are_queued_by_reference() {
     let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-    let id = c.session_mut().open_stream().unwrap();
-    c.session_mut().send(id, b"hello", false).unwrap();
-    let mut wire = c.take_output().unwrap();
-    let last = wire.len() - 2;
-    wire[last] ^= 0x40;
-    let mut ev = Vec::new();
-    assert!(matches!(
-        s.receive(&wire, 0.0, &mut ev),
-        Err(ConnError::Crypto(_))
-    ));
-    assert!(s.is_closed());
-    assert!(s.output_len() > 0, "GoAway queued");
-    // Input after the failure is ignored.
-    assert_eq!(s.receive(&wire, 0.0, &mut ev), Ok(()));
+    let id = c.open_stream().unwrap();
+    let payload: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+    let mut shared = Vec::new();
+    let n = c
+        .send_ref(id, &payload, false, |r| {
+            shared.push(r.clone());
+            Some(payload[r].to_vec())
+        })
+        .unwrap();
+    assert_eq!(n, payload.len());
+    assert!(!shared.is_empty(), "bodies of REF_MIN and more are shared");
+    c.ping(0.0).unwrap(); // queued after the data: must follow it on the wire
+    let ev = transfer(&mut c, &mut s, 4096).unwrap();
+    assert_eq!(data_of(&ev, id), payload);
+    assert!(s.pending_output() > 0, "the pong is queued");
+}
+
+#[test]
+fn tampered_frame_fails_and_queues_goaway() {
+    for split in [false, true] {
+        let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
+        let id = c.open_stream().unwrap();
+        c.send(id, b"hello", false).unwrap();
+        let mut wire = c.take_output().unwrap();
+        let last = wire.len() - 2;
+        wire[last] ^= 0x40;
+        // Split: the bad frame is completed from the carried bytes.
+        let read = if split { 3 } else { wire.len() };
+        assert!(matches!(
+            feed(&mut s, &wire, read),
+            Err(ConnError::Crypto(_))
+        ));
+        assert!(s.is_closed());
+        assert!(s.output_len() > 0, "GoAway queued");
+        // Input after the failure is ignored.
+        assert!(feed(&mut s, &wire, wire.len()).is_ok());
+    }
 }
 
 #[test]
 fn yamux_violation_surfaces_as_mux_error() {
     let (_c, mut s) = pair::<NoCipher>(None, None);
-    let mut ev = Vec::new();
     let bad = [1u8, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
-    assert!(matches!(
-        s.receive(&bad, 0.0, &mut ev),
-        Err(ConnError::Mux(_))
-    ));
+    assert!(matches!(feed(&mut s, &bad, 12), Err(ConnError::Mux(_))));
     assert!(s.is_closed());
     assert_eq!(s.output_len(), 12, "GoAway(protocol error) queued");
 }
 
 #[test]
-fn preamble_then_muxer_with_pipelined_frames() {
-    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-    // Client: negotiation line, then (pipelined) opens a stream before the answer arrived.
-    c.send_preamble(b"/multistream/1.0.0\n").unwrap();
-    let id = c.session_mut().open_stream().unwrap();
-    let mut wire = c.take_output().unwrap();
-    assert_eq!(
-        wire.len(),
-        3 + 19,
-        "muxer output is held while the preamble runs"
-    );
-    let mut ev = Vec::new();
-    c.start_muxer(b"", 0.0, &mut ev).unwrap();
-    c.session_mut().send(id, b"after", false).unwrap();
-    wire.extend(c.take_output().unwrap());
-    // Server: the preamble arrives in pieces, then yamux frames follow in the same read.
-    assert!(
-        s.receive_preamble(&wire[..10]).unwrap().is_empty(),
-        "no complete frame yet"
-    );
-    assert_eq!(
-        s.receive_preamble(&wire[10..22]).unwrap(),
-        b"/multistream/1.0.0\n"
-    );
-    let mut ev = Vec::new();
-    s.receive(&wire[22..], 0.0, &mut ev).unwrap();
-    assert_eq!(data_of(&ev, id), b"after");
-    assert!(
-        s.send_preamble(b"x").is_err(),
-        "no preamble once the muxer started"
-    );
+fn muxer_negotiated_inside_the_channel_then_pipelined_frames() {
+    for read in [1, 5, 4096] {
+        let ids = yamux_ids(&["/yamux/1.0.0"]);
+        let mut c =
+            Connection::new(Some(Toy::default()), Role::Client, cfg(), ids.clone()).unwrap();
+        let mut s = Connection::new(Some(Toy::default()), Role::Server, cfg(), ids).unwrap();
+        assert_eq!(c.muxer(), None);
+        assert!(
+            c.open_stream().is_err(),
+            "no streams before the muxer is agreed"
+        );
+        // Listener: header; dialer: header + proposal, each side's in one flush.
+        let ev = transfer(&mut c, &mut s, read).unwrap();
+        assert!(ev.is_empty());
+        assert_eq!(s.take_muxer_selected().as_deref(), Some("/yamux/1.0.0"));
+        assert_eq!(s.take_muxer_selected(), None, "reported once");
+        // The listener opens a stream at once: its frames follow its answer in one read.
+        let id = s.open_stream().unwrap();
+        s.send(id, b"early", false).unwrap();
+        let ev = transfer(&mut s, &mut c, read).unwrap();
+        assert_eq!(c.muxer(), Some("/yamux/1.0.0"));
+        assert_eq!(c.take_muxer_selected().as_deref(), Some("/yamux/1.0.0"));
+        assert_eq!(data_of(&ev, id), b"early");
+        // Plaintext negotiation works the same.
+        let ids = yamux_ids(&["/yamux/1.0.0"]);
+        let mut c = Connection::<NoCipher>::new(None, Role::Client, cfg(), ids.clone()).unwrap();
+        let mut s = Connection::<NoCipher>::new(None, Role::Server, cfg(), ids).unwrap();
+        let wire = c.take_output().unwrap();
+        assert!(wire.starts_with(b"\x13/multistream/1.0.0\n"));
+        feed(&mut s, &wire, read).unwrap();
+        assert_eq!(s.muxer(), Some("/yamux/1.0.0"));
+    }
 }
 
 #[test]
-fn preamble_leftover_goes_to_start_muxer() {
-    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-    c.send_preamble(b"hello\n").unwrap();
-    let mut ev = Vec::new();
-    c.start_muxer(b"", 0.0, &mut ev).unwrap();
-    let id = c.session_mut().open_stream().unwrap();
-    c.session_mut().send(id, b"data", false).unwrap();
-    let wire = c.take_output().unwrap();
-    let plain = s.receive_preamble(&wire).unwrap();
-    assert_eq!(&plain[..6], b"hello\n");
-    s.start_muxer(&plain[6..], 0.0, &mut ev).unwrap();
-    assert_eq!(data_of(&ev, id), b"data");
-}
-
-/// What a binding does with `receive_in_place`: a fixed buffer filled by reads of `read`
-/// bytes, DATA resolved from the ranges, the partial tail moved to the front.
-fn feed_in_place<T: SecureChannel>(to: &mut Connection<T>, wire: &[u8], read: usize) -> Vec<Event> {
-    let mut buf = vec![0u8; 70_000 + read];
-    let mut len = 0;
-    let mut all = Vec::new();
-    for chunk in wire.chunks(read.max(1)) {
-        buf[len..len + chunk.len()].copy_from_slice(chunk);
-        len += chunk.len();
-        let mut ev = Vec::new();
-        let mut ranges: Vec<DataRange> = Vec::new();
-        let used = to
-            .receive_in_place(&mut buf[..len], 0.0, &mut ev, &mut ranges)
+fn muxer_negotiation_failure_is_typed() {
+    let mut c =
+        Connection::<NoCipher>::new(None, Role::Client, cfg(), yamux_ids(&["/yamux/1.0.0"]))
             .unwrap();
-        for (idx, r) in ranges {
-            match &mut ev[idx] {
-                Event::Data(_, d) => d.extend_from_slice(&buf[r]),
-                other => panic!("range for {other:?}"),
-            }
-        }
-        buf.copy_within(used..len, 0);
-        len -= used;
-        all.extend(ev);
-    }
-    assert_eq!(len, 0, "every frame consumed at the end");
-    all
-}
-
-/// What a binding does on the send side: data frames queued by reference through
-/// `send_with`, everything sealed at once by `seal_gather`.
-fn send_gathered<T: SecureChannel>(
-    c: &mut Connection<T>,
-    id: u32,
-    data: &[u8],
-    fin: bool,
-) -> Vec<u8> {
-    let mut own: Vec<Vec<u8>> = Vec::new();
-    c.drain_plaintext(&mut |p| own.push(p.to_vec()));
-    let mut frames: Vec<(Vec<u8>, Range<usize>)> = Vec::new();
-    let base = data.as_ptr() as usize;
-    let n = c
-        .session_mut()
-        .send_with(id, data, fin, &mut |hdr, body| {
-            let start = body.as_ptr() as usize - base;
-            frames.push((hdr.to_vec(), start..start + body.len()));
-        })
-        .unwrap();
-    assert_eq!(n, data.len());
-    c.session_mut().ping(0.0).unwrap(); // queued after the data: must follow it on the wire
-    let mut after: Vec<Vec<u8>> = Vec::new();
-    c.drain_plaintext(&mut |p| after.push(p.to_vec()));
-    let mut segs: Vec<&[u8]> = own.iter().map(Vec::as_slice).collect();
-    for (h, r) in &frames {
-        segs.push(h);
-        segs.push(&data[r.clone()]);
-    }
-    segs.extend(after.iter().map(Vec::as_slice));
-    let total: usize = segs.iter().map(|s| s.len()).sum();
-    let mut out = vec![0u8; c.wire_len(total)];
-    assert_eq!(c.seal_gather(&segs, &mut out).unwrap(), out.len());
-    assert_eq!(c.plaintext_pending(), 0);
-    out
-}
-
-fn gathered_then_in_place<T: SecureChannel>(mut c: Connection<T>, mut s: Connection<T>) {
-    let id = c.session_mut().open_stream().unwrap();
-    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let wire = send_gathered(&mut c, id, &payload, true);
-    let ev = feed_in_place(&mut s, &wire, 4093);
-    assert_eq!(ev.first(), Some(&Event::StreamOpened(id)));
-    assert_eq!(data_of(&ev, id), payload);
-    assert!(ev.contains(&Event::Fin(id)));
-    // The ping queued after the data was answered: its pong is pending on the server.
-    assert!(s.plaintext_pending() > 0);
-}
-
-#[test]
-fn gathered_send_and_in_place_receive_plaintext() {
-    let (c, s) = pair::<NoCipher>(None, None);
-    gathered_then_in_place(c, s);
-}
-
-#[test]
-fn gathered_send_and_in_place_receive_ciphered_any_read_size() {
-    for read in [1, 2, 999, 1003, 4096, 65_536] {
-        let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-        let id = c.session_mut().open_stream().unwrap();
-        let payload: Vec<u8> = (0..50_000u32).map(|i| (i % 249) as u8).collect();
-        let wire = send_gathered(&mut c, id, &payload, false);
-        let ev = feed_in_place(&mut s, &wire, read);
-        assert_eq!(data_of(&ev, id), payload, "read size {read}");
-        // DATA is coalesced per stream per call: never more DATA events than calls.
-        let datas = ev.iter().filter(|e| matches!(e, Event::Data(..))).count();
-        assert!(datas <= wire.len().div_ceil(read));
-    }
-    let (c, s) = pair(Some(Toy::default()), Some(Toy::default()));
-    gathered_then_in_place(c, s);
-}
-
-#[test]
-fn in_place_refuses_a_kept_tail_until_taken() {
-    let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-    let id = c.session_mut().open_stream().unwrap();
-    c.session_mut().send(id, b"hello", false).unwrap();
+    let mut s =
+        Connection::<NoCipher>::new(None, Role::Server, cfg(), yamux_ids(&["/mplex/6.7.0"]))
+            .unwrap();
     let wire = c.take_output().unwrap();
-    let mut ev = Vec::new();
-    s.receive(&wire[..3], 0.0, &mut ev).unwrap();
-    let mut buf = wire[3..].to_vec();
-    let mut ranges = Vec::new();
-    assert!(s
-        .receive_in_place(&mut buf, 0.0, &mut ev, &mut ranges)
-        .is_err());
-    let mut whole = s.take_tail();
-    whole.extend_from_slice(&wire[3..]);
-    let ev = feed_in_place(&mut s, &whole, whole.len());
-    assert_eq!(data_of(&ev, id), b"hello");
+    feed(&mut s, &wire, wire.len()).unwrap();
+    let wire = s.take_output().unwrap();
+    assert!(matches!(
+        feed(&mut c, &wire, wire.len()),
+        Err(ConnError::Negotiation(_))
+    ));
 }
 
 #[test]
-fn in_place_tampering_fails_and_queues_goaway() {
+fn private_network_layer_under_the_cipher() {
+    let psk = PreSharedKey::new([9; 32]);
     let (mut c, mut s) = pair(Some(Toy::default()), Some(Toy::default()));
-    let id = c.session_mut().open_stream().unwrap();
-    c.session_mut().send(id, b"hello", false).unwrap();
-    let mut wire = c.take_output().unwrap();
-    let last = wire.len() - 1;
-    wire[last] ^= 0xff;
-    let (mut ev, mut ranges) = (Vec::new(), Vec::new());
-    assert!(matches!(
-        s.receive_in_place(&mut wire, 0.0, &mut ev, &mut ranges),
-        Err(ConnError::Crypto(_))
-    ));
-    assert!(s.is_closed());
-    assert!(s.plaintext_pending() > 0, "GoAway queued");
+    let mut pc = Protector::new(&psk, [1; 24]);
+    let mut ps = Protector::new(&psk, [2; 24]);
+    // The nonces cross first (the driver does this before the connection exists).
+    let mut n = *ps.local_nonce();
+    assert_eq!(pc.decrypt(&mut n), 24);
+    let mut n = *pc.local_nonce();
+    assert_eq!(ps.decrypt(&mut n), 24);
+    c.set_protector(pc);
+    s.set_protector(ps);
+    assert!(c.is_protected());
+    round_trip(c, s, 1001);
 }

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod alloc;
 mod conn;
 mod errors;
 mod kad;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     noise::register(m)?;
     tls::register(m)?;
     conn::register(m)?;
+    alloc::register(m)?;
     pubsub::register(m)?;
     kad::register(m)?;
     pnet::register(m)?;

@@ -8,9 +8,6 @@ use rapidp2p_pnet::{PreSharedKey, Protector, KEY_LEN, NONCE_LEN};
 
 use crate::errors::py_err;
 
-/// Bulk keystream work of at least this many bytes runs without the GIL (as in `conn.rs`).
-const GIL_RELEASE_MIN: usize = 16 * 1024;
-
 fn psk_of(key: &[u8]) -> PyResult<PreSharedKey> {
     let key: [u8; KEY_LEN] = key
         .try_into()
@@ -123,47 +120,6 @@ impl PyProtector {
     #[getter]
     fn moved(&self) -> bool {
         self.inner.is_none()
-    }
-}
-
-/// The protector a `Connection` owns in its muxed phase.
-pub struct ConnPnet {
-    p: Protector,
-    /// Leading bytes of the next `receive_into` buffer already decrypted (the partial frame
-    /// the last call handed back to the caller).
-    done: usize,
-}
-
-impl ConnPnet {
-    pub fn new(p: Protector) -> Self {
-        Self { p, done: 0 }
-    }
-
-    /// Decrypts what is new in `buf` (after the kept partial frame), GIL released for bulk.
-    pub fn unmask_into(&mut self, py: Python<'_>, buf: &mut [u8]) {
-        let start = self.done.min(buf.len());
-        let fresh = &mut buf[start..];
-        let p = &mut self.p;
-        if fresh.len() >= GIL_RELEASE_MIN {
-            py.detach(|| p.decrypt(fresh));
-        } else {
-            p.decrypt(fresh);
-        }
-    }
-
-    /// Records how many bytes `receive_into` handed back (already decrypted).
-    pub fn kept(&mut self, n: usize) {
-        self.done = n;
-    }
-
-    /// Decrypts received bytes in place (`receive_data`, the preamble).
-    pub fn unmask(&mut self, buf: &mut [u8]) {
-        self.p.decrypt(buf);
-    }
-
-    /// Encrypts output in place (inside `data_to_send`, where the GIL may be released).
-    pub fn mask(&mut self, buf: &mut [u8]) {
-        self.p.encrypt(buf);
     }
 }
 
