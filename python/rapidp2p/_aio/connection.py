@@ -228,14 +228,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return
         if nbytes == len(buf):
             _shared_rbuf.grow()  # after this call: the read still uses the current buffer
-        try:
-            events = conn.receive_into(buf, nbytes, self.loop.time())
-        except Libp2pError as exc:
-            self._fail(exc)
-            return
-        if events:
-            self._dispatch(events)
-        self._schedule_flush()
+        self._received(conn.receive_into, buf, nbytes, self.loop.time())
 
     def data_received(self, data: bytes) -> None:
         """Transports without buffer support (the in-memory one) deliver bytes here."""
@@ -246,8 +239,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if conn is None:
             self._raw_received(data)
             return
+        self._received(conn.receive_data, data, self.loop.time())
+
+    def _received(self, receive: Callable[..., list[tuple[int, int, Any]]], *args: Any) -> None:
+        """One call into the ``_core.Connection`` for one read; its events, then a flush."""
         try:
-            events = conn.receive_data(data, self.loop.time())
+            events = receive(*args)
         except Libp2pError as exc:
             self._fail(exc)
             return
