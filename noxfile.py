@@ -84,7 +84,7 @@ def lint(session: nox.Session) -> None:
     session.install(
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
         "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100", "h11>=0.16,<1", "ifaddr>=0.2",
-        "prometheus_client>=0.20",
+        "prometheus_client>=0.20", "wsproto>=1.2",
     )
     session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")

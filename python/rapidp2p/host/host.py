@@ -60,6 +60,7 @@ from rapidp2p.transport.base import Listener, Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.websocket import WebSocketTransport
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
@@ -180,7 +181,9 @@ class Host:
             peerstore = MemoryPeerStore()
         self._peerstore = peerstore
         self._events = EventBus()
-        self.transports: list[Transport] = list(transports or [TcpTransport(), MemoryTransport()])
+        self.transports: list[Transport] = list(
+            transports or [TcpTransport(), WebSocketTransport(), MemoryTransport()]
+        )
         #: The private network's key (None: a public host). Checked before anything starts.
         self.psk = pnet.host_psk(self.config.psk, self.transports)
         self.upgrader = Upgrader(
@@ -426,7 +429,8 @@ class Host:
                     remote = sockaddr_to_multiaddr(peername)
                 except (ValueError, TypeError) as exc:  # MultiaddrError is a ValueError
                     log.debug("no multiaddr for inbound peer address %r: %s", peername, exc)
-        mux.remote_addr = remote
+        if mux.remote_addr is None:  # a transport that frames TCP (/ws) sets its own
+            mux.remote_addr = remote
         if self.metrics is not None:
             self.metrics.socket_opened(mux)
         if self._closed:

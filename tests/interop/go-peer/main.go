@@ -43,6 +43,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -145,8 +146,8 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
-// newHost builds a host restricted to TCP + Noise (or TLS) + yamux with no NAT, relay or
-// discovery.
+// newHost builds a host restricted to TCP and WebSocket + Noise (or TLS) + yamux with no NAT,
+// relay or discovery.
 func newHost(listen []string) (host.Host, error) {
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -155,6 +156,7 @@ func newHost(listen []string) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(websocket.New),
 		securityOption(),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.DisableRelay(),

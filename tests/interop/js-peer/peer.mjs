@@ -4,7 +4,7 @@
 //   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //
-// Noise (or TLS with --security tls, before or after the command) + yamux over TCP, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
 // js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
@@ -15,10 +15,15 @@ Promise.withResolvers ??= function () {
   return { promise, resolve, reject }
 }
 
+// @libp2p/websockets dials with the global WebSocket, which Node.js 20 lacks (Node 22 has it):
+// the `ws` package it already depends on provides the same class.
+globalThis.WebSocket ??= (await import('ws')).WebSocket
+
 const { createLibp2p } = await import('libp2p')
 const { noise } = await import('@chainsafe/libp2p-noise')
 const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { tcp } = await import('@libp2p/tcp')
+const { webSockets } = await import('@libp2p/websockets')
 const { ping } = await import('@libp2p/ping')
 const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
@@ -82,7 +87,7 @@ function parseArgs (argv) {
 async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
-    transports: [tcp()],
+    transports: [tcp(), webSockets()],
     connectionEncrypters: [encrypter()],
     streamMuxers: [yamux()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }

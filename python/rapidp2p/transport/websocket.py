@@ -1,0 +1,345 @@
+"""WebSocket (``/ws``): TCP carrying RFC 6455 binary frames, then the usual upgrade inside.
+
+What browsers can dial. The socket's protocol is :class:`_WsPipe`: the sans-IO ``wsproto``
+state machine (python-hyper, on the ``h11`` this package already uses) does the HTTP/1.1
+upgrade, framing, masking, ping/pong and the close handshake; the payload bytes of every
+binary frame go to an ordinary :class:`~rapidp2p._aio.connection.MuxedConnection`, which sees a
+byte stream through :class:`_WsTransport` and is upgraded (Noise or TLS, yamux) like a TCP
+connection. Only the framing differs from TCP; every other layer is shared.
+
+Limits: the upgrade request is bounded by h11 (16 KiB); frame payloads stream through as they
+arrive (never buffered whole), so a peer announcing a huge frame holds no memory; text frames
+are a protocol error (libp2p speaks binary only) and close the connection with code 1003.
+``/wss`` (TLS under the WebSocket) is not served yet: dial and listen refuse it clearly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError as WsLocalError
+from wsproto.utilities import RemoteProtocolError as WsRemoteError
+
+from rapidp2p._aio.connection import MuxedConnection
+from rapidp2p.exceptions import TransportError
+from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.tcp import TcpListener, _resolve, _set_nodelay, sockaddr_to_multiaddr
+
+if TYPE_CHECKING:
+    from rapidp2p.peer import Multiaddr
+
+__all__ = ["WebSocketTransport"]
+
+#: Seconds the WebSocket opening handshake may take (either side).
+HANDSHAKE_TIMEOUT = 10.0
+#: Close code sent when the peer sends a text frame (RFC 6455: unsupported data).
+CLOSE_UNSUPPORTED = 1003
+#: Close code for a framing violation.
+CLOSE_PROTOCOL_ERROR = 1002
+
+_HOST_PROTOS = {"ip4", "ip6", "dns", "dns4", "dns6"}
+
+
+def _split(addr: Multiaddr) -> tuple[str, str, int]:
+    """``/ip4/1.2.3.4/tcp/5/ws[/p2p/...]`` -> ``("ip4", "1.2.3.4", 5)``."""
+    comps = [c for c in parse_components(addr) if c[0] != "p2p"]
+    names = [c[0] for c in comps]
+    if len(comps) == 3 and names[2] == "wss":
+        raise TransportError(f"/wss (WebSocket over TLS) is not supported yet: {addr}")
+    if len(comps) != 3 or names[0] not in _HOST_PROTOS or names[1:] != ["tcp", "ws"]:
+        raise TransportError(f"not a WebSocket multiaddr: {addr}")
+    try:
+        port = int(comps[1][1])
+    except ValueError:
+        raise TransportError(f"bad TCP port in {addr}") from None
+    if not 0 <= port <= 65535:
+        raise TransportError(f"bad TCP port in {addr}")
+    return comps[0][0], comps[0][1], port
+
+
+def _ws_addr(sockaddr: tuple[object, ...]) -> Multiaddr:
+    from rapidp2p.peer import Multiaddr
+
+    return Multiaddr(f"{sockaddr_to_multiaddr(sockaddr)}/ws")
+
+
+class _WsTransport(asyncio.Transport):
+    """What the inner connection writes to: each write becomes one binary frame."""
+
+    def __init__(self, pipe: _WsPipe) -> None:
+        super().__init__()
+        self._pipe = pipe
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._pipe.send_payload(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self._pipe.closing
+
+    def close(self) -> None:
+        self._pipe.close_gracefully()
+
+    def abort(self) -> None:
+        self._pipe.abort()
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        tr = self._pipe.transport
+        if tr is not None:
+            tr.pause_reading()
+
+    def resume_reading(self) -> None:
+        tr = self._pipe.transport
+        if tr is not None:
+            tr.resume_reading()
+
+    def is_reading(self) -> bool:
+        tr = self._pipe.transport
+        return tr is not None and tr.is_reading()
+
+    def get_write_buffer_size(self) -> int:
+        tr = self._pipe.transport
+        return 0 if tr is None else tr.get_write_buffer_size()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        tr = self._pipe.transport
+        return default if tr is None else tr.get_extra_info(name, default)
+
+
+class _WsPipe(asyncio.Protocol):
+    """The socket's protocol: WebSocket framing around ``inner``'s byte stream."""
+
+    def __init__(
+        self,
+        inner: MuxedConnection,
+        *,
+        client: bool,
+        host: str = "",
+        on_open: Callable[[MuxedConnection], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.client = client
+        self.host = host
+        self.on_open = on_open
+        self.ws = WSConnection(ConnectionType.CLIENT if client else ConnectionType.SERVER)
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+        self.closing = False
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # ---- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        _set_nodelay(transport)
+        if self.client:
+            self._send(Request(host=self.host, target="/"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                self._on_event(event)
+        except (WsRemoteError, WsLocalError) as exc:
+            self._fail(TransportError(f"WebSocket protocol error: {exc}"), CLOSE_PROTOCOL_ERROR)
+
+    def eof_received(self) -> bool | None:
+        if self.open:
+            self.inner.eof_received()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closing = True
+        if not self.opened.done():
+            self.opened.set_exception(
+                TransportError(f"connection lost during the WebSocket handshake: {exc}")
+            )
+            self.opened.exception()
+        if self.open:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.open:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.open:
+            self.inner.resume_writing()
+
+    # ---- WebSocket events --------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, BytesMessage):
+            if self.open and event.data:
+                self.inner.data_received(bytes(event.data))
+        elif isinstance(event, Request):
+            self._send(AcceptConnection())
+            self._opened()
+        elif isinstance(event, AcceptConnection):
+            self._opened()
+        elif isinstance(event, Ping):
+            self._send(event.response())
+        elif isinstance(event, CloseConnection):
+            if self.ws.state.name in ("REMOTE_CLOSING",):
+                self._send(event.response())
+            if self.transport is not None:
+                self.transport.close()
+        elif isinstance(event, TextMessage):
+            self._fail(TransportError("WebSocket text frame (libp2p is binary)"), CLOSE_UNSUPPORTED)
+        elif isinstance(event, RejectConnection):
+            self._fail(TransportError(f"WebSocket upgrade refused ({event.status_code})"), None)
+
+    def _opened(self) -> None:
+        self.open = True
+        self.inner.connection_made(_WsTransport(self))
+        if not self.opened.done():
+            self.opened.set_result(None)
+        if self.on_open is not None:
+            self.on_open(self.inner)
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def _send(self, event: Any) -> None:
+        tr = self.transport
+        if tr is None or tr.is_closing():
+            return
+        tr.write(self.ws.send(event))
+
+    def send_payload(self, data: bytes) -> None:
+        if not data or self.closing:
+            return
+        try:
+            self._send(BytesMessage(data=data))
+        except WsLocalError:  # the close handshake started: nothing more may be sent
+            self.closing = True
+
+    def close_gracefully(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(WsLocalError):
+            self._send(CloseConnection(code=1000))
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, err: TransportError, code: int | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(err)
+            self.opened.exception()
+        if self.open and self.inner.close_reason is None:
+            self.inner.close_reason = err
+        if code is not None and not self.closing:
+            self.closing = True
+            with contextlib.suppress(WsLocalError):
+                self._send(CloseConnection(code=code, reason=str(err)[:100]))
+        if self.transport is not None:
+            self.transport.close()
+
+
+class WebSocketTransport:
+    """``/ip4|ip6|dns*/<host>/tcp/<port>/ws``: dial and listen (no TLS: ``/wss`` is refused)."""
+
+    #: A byte stream under the security handshake: a private network can run over it.
+    carries_psk = True
+
+    def __init__(self, *, backlog: int = 512) -> None:
+        self._backlog = backlog
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        try:
+            _split(addr)
+        except TransportError:
+            return False
+        return True
+
+    can_listen = can_dial
+
+    async def listen(
+        self, addr: Multiaddr, factory: ConnectionFactory, handler: InboundHandler
+    ) -> TcpListener:
+        proto, host, port = _split(addr)
+        loop = asyncio.get_running_loop()
+
+        def on_open(conn: MuxedConnection) -> None:
+            peer = conn.transport.get_extra_info("peername") if conn.transport else None
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                with contextlib.suppress(ValueError, TypeError):
+                    conn.remote_addr = _ws_addr(peer)
+            handler(conn)
+
+        def make() -> _WsPipe:
+            pipe = _WsPipe(factory(), client=False, on_open=on_open)
+            # A client that never completes the opening handshake is dropped.
+            loop.call_later(HANDSHAKE_TIMEOUT, _drop_if_not_open, pipe)
+            return pipe
+
+        servers: list[asyncio.AbstractServer] = []
+        addrs: list[Multiaddr] = []
+        try:
+            for fam, ip in await _resolve(proto, host, port):
+                srv = await loop.create_server(
+                    make, ip, port, family=fam, backlog=self._backlog, reuse_address=True
+                )
+                servers.append(srv)
+                addrs += [_ws_addr(sock.getsockname()) for sock in srv.sockets]
+        except OSError as exc:
+            for started in servers:
+                started.close()
+            raise TransportError(f"cannot listen on {addr}: {exc}") from exc
+        return TcpListener(servers, addrs)
+
+    async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
+        proto, host, port = _split(addr)
+        loop = asyncio.get_running_loop()
+        last: BaseException | None = None
+        for fam, ip in await _resolve(proto, host, port):
+            inner = factory()
+            host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            try:
+                _, pipe = await loop.create_connection(
+                    partial(_WsPipe, inner, client=True, host=host_header),
+                    ip,
+                    port,
+                    family=fam,
+                )
+            except OSError as exc:
+                last = exc
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(pipe.opened), HANDSHAKE_TIMEOUT)
+            except asyncio.TimeoutError:
+                pipe.abort()
+                raise TransportError(f"{addr}: no WebSocket handshake within 10 s") from None
+            except TransportError as exc:
+                pipe.abort()
+                raise TransportError(f"{addr}: {exc}") from exc
+            inner.remote_addr = addr
+            return inner
+        raise TransportError(f"{addr}: {last}") from last
+
+
+def _drop_if_not_open(pipe: _WsPipe) -> None:
+    if not pipe.open:
+        pipe.abort()
