@@ -70,7 +70,10 @@ async def print_incoming(stream: Stream) -> None:
 
 async def stdin_lines() -> AsyncIterator[str]:
     """Lines typed on stdin (a pipe or a terminal), read without blocking the event loop."""
-    if stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode):  # `< file`: not a pipe
+    fd = sys.stdin.fileno()
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
+        # `< file` or /dev/null (a background job): not something the event loop can watch.
         for line in sys.stdin:
             yield line.rstrip("\n")
         return

@@ -122,6 +122,30 @@ def test_chat_two_processes() -> None:
     assert f"* {dialer_id} left" in listener_out
 
 
+def test_chat_listener_with_stdin_from_dev_null() -> None:
+    """A listener started in the background (stdin is /dev/null, which the event loop cannot
+    watch) chats and exits cleanly instead of aborting."""
+    listener = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "chat.py"), "listen", "--once"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert listener.stdout is not None
+        addr = listener.stdout.readline().split()[1]
+        dialer_out = run_example("chat.py", "dial", addr, stdin="hello\n")
+        out, err = listener.communicate(timeout=TIMEOUT)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert "* connected to" in dialer_out
+    assert "hello" in out
+    assert listener.returncode == 0, err
+
+
 def test_file_share_demo() -> None:
     out = run_example("file_share.py", "--demo")
     assert "node 1 provides bafkrei" in out
