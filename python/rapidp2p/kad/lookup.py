@@ -47,8 +47,8 @@ async def run_lookup(
 ) -> LookupResult:
     """The iterative lookup of SHA-256(``key``)."""
     loop = asyncio.get_running_loop()
-    query = _core.KadQuery(
-        _core.kad_key(key),
+    query = _core.kad.Query(
+        _core.kad.key(key),
         [p.to_bytes() for p in seeds],
         alpha,
         k,
