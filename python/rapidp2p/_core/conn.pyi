@@ -32,7 +32,7 @@ __all__ = [
     "tune_allocator",
 ]
 
-from typing import final
+from typing import TypedDict, final
 
 # noise
 
@@ -236,6 +236,13 @@ class Protector:
 
 # yamux
 
-YAMUX_DEFAULTS: dict[str, int | float | None]
-"""``rapidp2p_yamux::Config::default()``: max_streams, initial_window, max_window, ack_backlog,
-keepalive_interval (seconds or None), min_autotune_rtt (seconds)."""
+class _YamuxDefaults(TypedDict):
+    max_streams: int
+    initial_window: int
+    max_window: int
+    ack_backlog: int
+    keepalive_interval: float | None  # seconds between keep-alive pings; None: none
+    min_autotune_rtt: float  # seconds
+
+YAMUX_DEFAULTS: _YamuxDefaults
+"""``rapidp2p_yamux::Config::default()``, the one source of the yamux defaults."""
