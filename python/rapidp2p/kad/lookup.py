@@ -1,4 +1,4 @@
-"""Drives one Rust ``KadQuery`` over asyncio: requests as tasks, answers fed back.
+"""Drives one Rust ``_core.kad.Query`` over asyncio: requests as tasks, answers fed back.
 
 ``request(peer)`` sends one RPC and returns the answer (raising on failure); ``on_answer``
 sees each answer and returns True to end the lookup early (a value lookup's quorum). The

@@ -1,4 +1,4 @@
-"""The routing table in PeerId terms, over the Rust ``KadRoutingTable``.
+"""The routing table in PeerId terms, over the Rust ``_core.kad.RoutingTable``.
 
 Adds what the Rust table leaves to its caller: PeerId objects, the network group of a peer
 for the diversity filter, and the liveness check of a full bucket's least-recently-seen

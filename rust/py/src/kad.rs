@@ -1,8 +1,8 @@
-//! Glue for `rapidp2p-kad`: the routing table (`KadRoutingTable`), the closest-peers lookup
-//! (`KadQuery`), 256-bit keys and the kad protobuf codec. Peers cross the boundary as peer-ID
-//! bytes and keys as 32-byte `bytes`; decoded messages come back as tuples in field order (the
-//! Python layer wraps them in dataclasses). Bad wire input raises `ProtobufError`, an
-//! oversized message `FrameTooLarge`.
+//! Glue for `rapidp2p-kad` (`_core.kad`): the routing table (`RoutingTable`), the
+//! closest-peers lookup (`Query`), 256-bit keys and the kad protobuf codec. Peers cross the
+//! boundary as peer-ID bytes and keys as 32-byte `bytes`; decoded messages come back as tuples
+//! in field order (the Python layer wraps them in dataclasses). Bad wire input raises
+//! `ProtobufError`, an oversized message `FrameTooLarge`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
