@@ -23,7 +23,7 @@ PEERS = ["go-peer"]
 SECURITY_PLAINTEXT = ["--security", "plaintext"]
 ECHO_SIZE = 4 << 20
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.interop, pytest.mark.peers(*PEERS), pytest.mark.timeout(240)]
 
 
 def _config() -> HostConfig:
