@@ -33,6 +33,7 @@ from rapidp2p.security.tls import TLS_PROTOCOL_ID
 from rapidp2p.transport.base import Transport
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.websocket import WebSocketTransport
 
 TIMEOUT = 10.0
 #: ``connect()``: a new (dialer side, listener side) raw connection pair.
@@ -60,6 +61,7 @@ CHANNELS = [
 TRANSPORTS: dict[str, tuple[Callable[[], Transport], str]] = {
     "memory": (MemoryTransport, "/memory/0"),
     "tcp": (TcpTransport, "/ip4/127.0.0.1/tcp/0"),
+    "websocket": (WebSocketTransport, "/ip4/127.0.0.1/tcp/0/ws"),
 }
 
 

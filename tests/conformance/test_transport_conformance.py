@@ -23,6 +23,7 @@ from rapidp2p.protocols.framing import read_exactly
 from rapidp2p.transport.base import Listener, Transport
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.websocket import WebSocketTransport
 
 # ---- the connection driver, in one place ----------------------------------------------------
 # The suite sees a raw connection only through these three helpers.
@@ -90,6 +91,13 @@ TRANSPORTS = [
         _closed_tcp_port,
         ["/memory/7", "/ip4/127.0.0.1/udp/4001/quic-v1", "/ip4/127.0.0.1/tcp/4001/ws"],
     ),
+    TransportCase(
+        "websocket",
+        WebSocketTransport,
+        "/ip4/127.0.0.1/tcp/0/ws",
+        lambda: _closed_tcp_port() + "/ws",
+        ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001/wss"],
+    ),
 ]
 
 
@@ -128,7 +136,7 @@ async def test_listen_reports_a_dialable_address(case: TransportCase) -> None:
         assert listener.addrs, "a listener has at least one address"
         for addr in listener.addrs:
             assert transport.can_dial(addr) and transport.can_listen(addr)
-            assert not str(addr).endswith("/0"), f"{addr}: the real port, not the wildcard"
+            assert all(v != "0" for _, v in addr.items()), f"{addr}: the real port, not 0"
 
 
 async def test_dial_and_exchange_bytes_both_ways(case: TransportCase) -> None:
