@@ -51,8 +51,14 @@ def _extra(name: str) -> list[str]:
     return list(project["optional-dependencies"][name])
 
 
+#: The wheel built in this nox run (lint's stubtest and tests share one build).
+_BUILT: list[str] = []
+
+
 def _build_wheel(session: nox.Session) -> str:
-    """Builds the release wheel into dist/ and returns its path."""
+    """Builds the release wheel into dist/ (once per nox run) and returns its path."""
+    if _BUILT and os.path.exists(_BUILT[0]):
+        return _BUILT[0]
     session.install("maturin>=1.7,<2")
     for old in glob.glob(str(DIST / "rapidp2p-*.whl")):
         os.remove(old)
@@ -60,6 +66,7 @@ def _build_wheel(session: nox.Session) -> str:
     wheels = glob.glob(str(DIST / "rapidp2p-*.whl"))
     if len(wheels) != 1:
         session.error(f"expected one wheel in {DIST}, found {wheels}")
+    _BUILT[:] = wheels
     return wheels[0]
 
 
@@ -80,7 +87,8 @@ def rust(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff and mypy (strict) over the package, tests and benches."""
+    """ruff and mypy (strict) over the package, tests and benches; ``mypy.stubtest`` of the
+    ``_core`` stubs (one per submodule) against the built extension."""
     session.install(
         "ruff>=0.6", "mypy>=1.10", "cryptography>=42", "msgpack>=1.0", "msgpack-types>=0.3",
         "uvloop>=0.19", "pytest>=8", "hypothesis>=6.100", "h11>=0.16,<1", "ifaddr>=0.2",
@@ -89,6 +97,9 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "python", "tests", "benches", "examples", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "python")
     session.run("mypy", "python/rapidp2p")
+    # The stubs against the compiled module: the wheel (built once, shared with ``tests``).
+    session.install(_build_wheel(session), "--force-reinstall", "--no-deps")
+    session.run("python", "-m", "mypy.stubtest", "rapidp2p._core")
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""``_core.Connection``: what one Python -> Rust crossing costs, and bulk yamux throughput.
+"""``_core.conn.Connection``: what one Python -> Rust crossing costs, and bulk yamux throughput.
 
 - ``crossing``: ``receive_data`` + ``ack`` for one 100-byte DATA frame versus a batch of 64
   such frames in one call (per-frame cost = batch time / 64).
@@ -21,19 +21,21 @@ from rapidp2p import _core
 MIB = 1 << 20
 
 
-def _pair(encrypted: bool, **kw: Any) -> tuple[_core.Connection, _core.Connection]:
+def _pair(encrypted: bool, **kw: Any) -> tuple[_core.conn.Connection, _core.conn.Connection]:
     kw.setdefault("keepalive_interval", None)
     if not encrypted:
         return (
-            _core.Connection(None, initiator=True, **kw),
-            _core.Connection(None, initiator=False, **kw),
+            _core.conn.Connection(None, initiator=True, **kw),
+            _core.conn.Connection(None, initiator=False, **kw),
         )
-    i = _core.NoiseHandshake(True)
-    r = _core.NoiseHandshake(False)
+    i = _core.conn.NoiseHandshake(True)
+    r = _core.conn.NoiseHandshake(False)
     r.read_message(i.write_message(b""))
     i.read_message(r.write_message(b""))
     r.read_message(i.write_message(b""))
-    return _core.Connection(i, initiator=True, **kw), _core.Connection(r, initiator=False, **kw)
+    return _core.conn.Connection(i, initiator=True, **kw), _core.conn.Connection(
+        r, initiator=False, **kw
+    )
 
 
 def _data_frames(sid: int, count: int, size: int) -> bytes:
@@ -74,7 +76,7 @@ def test_throughput_1mib_round(benchmark: Any, encrypted: bool) -> None:
         assert c.send(sid, payload) == MIB
         got = 0
         for kind, _, value in s.receive_data(c.data_to_send(), 0.0):
-            if kind == _core.EV_DATA:
+            if kind == _core.conn.EV_DATA:
                 got += len(value)
         s.ack(sid, got)
         c.receive_data(s.data_to_send(), 0.0)

@@ -38,11 +38,11 @@ def _py_closest(keys: list[tuple[int, bytes]], target: bytes, n: int) -> list[by
     return [p for _, p in sorted(keys, key=lambda kp: kp[0] ^ t)[:n]]
 
 
-def _tables(k: int) -> tuple[_core.KadRoutingTable, list[tuple[int, bytes]]]:
-    rt = _core.KadRoutingTable(b"local", k)
+def _tables(k: int) -> tuple[_core.kad.RoutingTable, list[tuple[int, bytes]]]:
+    rt = _core.kad.RoutingTable(b"local", k)
     for p in _ids(N_CANDIDATES):
         rt.update(p, 0.0)
-    held = [(int.from_bytes(_core.kad_key(p), "big"), p) for p in rt.peers()]
+    held = [(int.from_bytes(_core.kad.key(p), "big"), p) for p in rt.peers()]
     return rt, held
 
 

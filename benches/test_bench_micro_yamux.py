@@ -1,4 +1,4 @@
-"""yamux frames through ``_core.Connection``, plaintext (framing only): encode one 100-byte
+"""yamux frames through ``_core.conn.Connection``, plaintext (framing only): encode one 100-byte
 DATA frame per ``send`` + ``data_to_send`` and decode it on the peer (``receive_data`` + ``ack``,
 window update back), versus 64 sends per flush. test_bench_conn.py's crossing group has
 decoding alone. Nothing asserts on time."""
@@ -12,9 +12,11 @@ import pytest
 from rapidp2p import _core
 
 
-def _open_pair() -> tuple[_core.Connection, _core.Connection, int]:
-    c = _core.Connection(None, initiator=True, keepalive_interval=None, initial_window=1 << 24)
-    s = _core.Connection(None, initiator=False, keepalive_interval=None, initial_window=1 << 24)
+def _open_pair() -> tuple[_core.conn.Connection, _core.conn.Connection, int]:
+    c = _core.conn.Connection(None, initiator=True, keepalive_interval=None, initial_window=1 << 24)
+    s = _core.conn.Connection(
+        None, initiator=False, keepalive_interval=None, initial_window=1 << 24
+    )
     sid = c.open_stream()
     s.receive_data(c.data_to_send(), 0.0)
     c.receive_data(s.data_to_send(), 0.0)

@@ -22,8 +22,8 @@ MAX_PLAIN = 65519
 SIZES = [64 * 1024, 1024]
 
 
-def _transports() -> tuple[_core.NoiseTransport, _core.NoiseTransport]:
-    i, r = _core.NoiseHandshake(True), _core.NoiseHandshake(False)
+def _transports() -> tuple[_core.conn.NoiseTransport, _core.conn.NoiseTransport]:
+    i, r = _core.conn.NoiseHandshake(True), _core.conn.NoiseHandshake(False)
     r.read_message(i.write_message(b""))
     i.read_message(r.write_message(b""))
     r.read_message(i.write_message(b""))
@@ -92,13 +92,13 @@ def test_noise_roundtrip_cryptography(benchmark: Any, size: int) -> None:
 
 @pytest.fixture
 def gil_threshold() -> Iterator[Callable[[int], None]]:
-    previous = _core._noise_gil_release_min()
+    previous = _core.conn._noise_gil_release_min()
 
     def set_threshold(value: int) -> None:
-        _core._noise_gil_release_min(value)
+        _core.conn._noise_gil_release_min(value)
 
     yield set_threshold
-    _core._noise_gil_release_min(previous)
+    _core.conn._noise_gil_release_min(previous)
 
 
 @pytest.mark.parametrize("release", [True, False], ids=["release", "hold"])

@@ -19,10 +19,10 @@ T = "bench"
 
 
 def _frame(size: int) -> bytes:
-    msg = _core.encode_pubsub_message(
+    msg = _core.pubsub.encode_message(
         b"\x00" * 38, random.randbytes(size), b"\x00" * 8, T, b"s" * 64
     )
-    return _core.encode_pubsub_rpc(messages=[msg])
+    return _core.pubsub.encode_rpc(messages=[msg])
 
 
 def test_decode_rpc_1k(benchmark: Any) -> None:
@@ -33,7 +33,7 @@ def test_decode_rpc_1k(benchmark: Any) -> None:
 
 def test_encode_rpc_ihave_5000(benchmark: Any) -> None:
     ids = [i.to_bytes(40, "big") for i in range(5000)]
-    out = benchmark(lambda: _core.encode_pubsub_rpc(ihave=[(T, ids)]))
+    out = benchmark(lambda: _core.pubsub.encode_rpc(ihave=[(T, ids)]))
     assert decode_rpc(out, 1 << 20).ihave[0][1] == ids
 
 

@@ -58,13 +58,13 @@ ADDRS = [
     f"/ip4/192.0.2.42/tcp/443/p2p/{PEER}",
     "/dns4/example.com/tcp/443/wss",
 ]
-ADDR_BYTES = [_core.multiaddr_from_string(a) for a in ADDRS]
+ADDR_BYTES = [_core.wire.multiaddr_from_string(a) for a in ADDRS]
 # Ed25519 public key (raw 32 bytes) from the libp2p peer-id spec vectors.
 ED25519_RAW = bytes.fromhex("1ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e")
-ED25519_PB = _core.encode_key_protobuf(1, ED25519_RAW)
-PEER_BYTES = _core.peer_id_from_string(PEER)
-KEY_PEER = _core.peer_id_to_base58(b"\x00" + bytes([len(ED25519_PB)]) + ED25519_PB)
-FRAMES = b"".join(_core.encode_frame(bytes([i]) * (i % 200)) for i in range(100))
+ED25519_PB = _core.wire.encode_key_protobuf(1, ED25519_RAW)
+PEER_BYTES = _core.peer_id.from_string(PEER)
+KEY_PEER = _core.peer_id.to_base58(b"\x00" + bytes([len(ED25519_PB)]) + ED25519_PB)
+FRAMES = b"".join(_core.wire.encode_frame(bytes([i]) * (i % 200)) for i in range(100))
 
 
 def _rapidp2p_key() -> Any:
@@ -230,7 +230,7 @@ def _split_with_pypi_varint(data: bytes) -> list[bytes]:
 
 @pytest.mark.benchmark(group="varint-frames (100 frames, 9.9 KB)")
 def test_frames_rapidp2p(benchmark: Any) -> None:
-    frames, used = benchmark(_core.split_frames, FRAMES, 1 << 20)
+    frames, used = benchmark(_core.wire.split_frames, FRAMES, 1 << 20)
     assert len(frames) == 100 and used == len(FRAMES)
 
 
@@ -238,7 +238,7 @@ def test_frames_rapidp2p(benchmark: Any) -> None:
 def test_frames_pypi_varint(benchmark: Any) -> None:
     _need(py_varint, "VARINT_SKIP")
     frames = benchmark(_split_with_pypi_varint, FRAMES)
-    assert frames == _core.split_frames(FRAMES, 1 << 20)[0]
+    assert frames == _core.wire.split_frames(FRAMES, 1 << 20)[0]
 
 
 @pytest.mark.benchmark(group="varint-frames (100 frames, 9.9 KB)")
@@ -253,4 +253,4 @@ def test_frames_pylibp2p(benchmark: Any) -> None:
         return frames
 
     frames = benchmark(split, FRAMES)
-    assert frames == _core.split_frames(FRAMES, 1 << 20)[0]
+    assert frames == _core.wire.split_frames(FRAMES, 1 << 20)[0]

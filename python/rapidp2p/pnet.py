@@ -4,7 +4,7 @@ Nodes sharing a 32-byte pre-shared key (PSK) only talk to each other: each conne
 exchanges a random 24-byte nonce each way, then every byte (multistream-select, the Noise
 handshake, yamux) is XORed with the XSalsa20 keystream of (PSK, sender's nonce). The cipher
 runs in Rust (``rapidp2p-pnet``): in the raw phase through :class:`RawProtector`, then inside
-the ``_core.Connection`` (same call per read and per flush as without a PSK).
+the ``_core.conn.Connection`` (same call per read and per flush as without a PSK).
 
 The key comes from a ``/key/swarm/psk/1.0.0/`` file (kubo's ``swarm.key``)::
 
@@ -67,7 +67,7 @@ class PreSharedKey:
     def parse(cls, data: bytes) -> PreSharedKey:
         """Reads a ``/key/swarm/psk/1.0.0/`` file's contents (``/base16/``, ``/base64/`` or
         ``/bin/`` encoding, as go-libp2p accepts)."""
-        return cls(_core.parse_swarm_key(data))
+        return cls(_core.conn.parse_swarm_key(data))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PreSharedKey:
@@ -89,7 +89,7 @@ class PreSharedKey:
 
     def to_file(self) -> str:
         """The key as kubo's ``swarm.key`` (``/base16/``)."""
-        return str(_core.format_swarm_key(self._key))
+        return str(_core.conn.format_swarm_key(self._key))
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Writes :meth:`to_file` to ``path``, readable by its owner only."""
@@ -164,7 +164,7 @@ def check_addr(addr: Any) -> None:
 
 
 class RawProtector:
-    """The protector of one connection during its upgrade (before ``_core.Connection``).
+    """The protector of one connection during its upgrade (before ``_core.conn.Connection``).
 
     Records the first plaintext bytes from the remote: every libp2p byte stream starts with
     the multistream-select header, so anything else means the remote encrypts with another
@@ -174,7 +174,7 @@ class RawProtector:
     __slots__ = ("_head", "core", "error")
 
     def __init__(self, psk: PreSharedKey, nonce: bytes | None = None) -> None:
-        self.core: Any = _core.Protector(psk.key, nonce)
+        self.core: Any = _core.conn.Protector(psk.key, nonce)
         self._head = b""
         #: Set once the remote's first bytes showed it is not in our network.
         self.error: PrivateNetworkError | None = None
@@ -207,7 +207,7 @@ class RawProtector:
         if self.core.moved:
             return None
         got = self.core.remote_nonce_received
-        if got < _core.PNET_NONCE_LEN:
+        if got < _core.conn.PNET_NONCE_LEN:
             return PrivateNetworkError(
                 f"the remote sent {got} of the 24 bytes of its private network nonce: it is "
                 "not in our private network (no PSK?)"

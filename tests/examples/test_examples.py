@@ -175,7 +175,7 @@ def test_file_share_rejects_bytes_that_do_not_match_the_cid() -> None:
         sys.path.remove(str(EXAMPLES))
     cid = file_share.cid_of(b"the real content")
     assert file_share.sha256_of_cid(cid) != file_share.sha256_of_cid(file_share.cid_of(b"other"))
-    assert rapidp2p._core.cid_encode(0x55, rapidp2p._core.multihash_sha256(b"x")) == (
+    assert rapidp2p._core.wire.cid_encode(0x55, rapidp2p._core.wire.multihash_sha256(b"x")) == (
         file_share.cid_of(b"x")
     )
 

@@ -23,40 +23,41 @@ SECURITY_TLS = ["--security", "tls"]
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 
-@pytest.mark.parametrize("name", PEERS)
-async def test_rapidp2p_dials_peer_over_tls(name: str) -> None:
-    config = HostConfig(security_protocols=[TLS])
-    async with PeerProcess(name, extra_args=SECURITY_TLS) as peer, Host(config=config) as host:
+async def check_rapidp2p_dials(
+    name: str, config: HostConfig, extra_args: list[str], security: str, size: int
+) -> None:
+    """rapidp2p dials peer ``name`` (one security protocol each): ping, identify, echo."""
+    async with PeerProcess(name, extra_args=extra_args) as peer, Host(config=config) as host:
         maddr = Multiaddr(peer.addr)
         _, peer_id = maddr.split_peer_id()
         assert peer_id is not None
         conn = await host.connect(maddr)
         assert conn.remote_peer == peer_id
-        assert conn.security == TLS
+        assert conn.security == security
         assert conn.muxer == "/yamux/1.0.0"
         assert len(await host.ping(peer_id, 3)) == 3
         info = await host.identify.identify_peer(conn)
         assert info.peer_id == peer_id
         assert info.public_key is not None and PeerId.from_public_key(info.public_key) == peer_id
-        size = ECHO_BYTES[name]
         received, same = await _echo_through(host, peer_id, size)
         assert received == size and same
 
 
-@pytest.mark.parametrize("name", PEERS)
-async def test_peer_dials_rapidp2p_over_tls(name: str) -> None:
-    # The default listener accepts /tls/1.0.0 beside /noise.
-    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as host:
+async def check_peer_dials_rapidp2p(
+    name: str, config: HostConfig | None, extra_args: list[str], security: str, size: int
+) -> None:
+    """Peer ``name`` dials a listening rapidp2p host: ping, identify, echo; the host sees
+    ``security`` and the dialer's key."""
+    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"], config=config) as host:
         host.set_stream_handler("/echo/1.0.0", handle_echo)
         connected = host.events.subscribe(PeerConnected)
-        size = ECHO_BYTES[name]
         results = await dial_from_peer(
             name,
             str(host.full_addrs[0]),
             ping=True,
             identify=True,
             echo_bytes=size,
-            extra_args=SECURITY_TLS,
+            extra_args=extra_args,
         )
         assert find_result(results, "ping_rtt_ms")["ping_rtt_ms"] > 0
         ident = find_result(results, "identify")["identify"]
@@ -64,6 +65,18 @@ async def test_peer_dials_rapidp2p_over_tls(name: str) -> None:
         assert find_result(results, "echo_bytes") == {"echo_bytes": size, "ok": True}
         event = await connected.get(timeout=30)
         assert isinstance(event, PeerConnected)
-        assert event.conn is not None and event.conn.security == TLS
+        assert event.conn is not None and event.conn.security == security
         key = host.peerstore.pubkey(event.peer_id)
         assert key is not None and PeerId.from_public_key(key) == event.peer_id
+
+
+@pytest.mark.parametrize("name", PEERS)
+async def test_rapidp2p_dials_peer_over_tls(name: str) -> None:
+    config = HostConfig(security_protocols=[TLS])
+    await check_rapidp2p_dials(name, config, SECURITY_TLS, TLS, ECHO_BYTES[name])
+
+
+@pytest.mark.parametrize("name", PEERS)
+async def test_peer_dials_rapidp2p_over_tls(name: str) -> None:
+    # The default listener accepts /tls/1.0.0 beside /noise.
+    await check_peer_dials_rapidp2p(name, None, SECURITY_TLS, TLS, ECHO_BYTES[name])

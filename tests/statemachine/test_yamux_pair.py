@@ -1,4 +1,4 @@
-"""Hypothesis state machine over two plaintext ``_core.Connection`` objects wired in memory.
+"""Hypothesis state machine over two plaintext ``_core.conn.Connection`` objects wired in memory.
 
 Rules open, send, deliver partial bytes, ack, close and reset streams on either side; the
 invariants check that every stream's bytes arrive in order and complete before its FIN, that
@@ -30,7 +30,7 @@ class YamuxPair(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.conns = [
-            _core.Connection(
+            _core.conn.Connection(
                 None,
                 initiator=side == 0,
                 max_streams=MAX_STREAMS,
@@ -109,21 +109,21 @@ class YamuxPair(RuleBasedStateMachine):
 
     def on_event(self, side: int, kind: int, sid: int, value: Any) -> None:
         peer = 1 - side
-        if kind == _core.EV_STREAM_OPENED:
+        if kind == _core.conn.EV_STREAM_OPENED:
             assert sid % 2 == (1 if peer == 0 else 0)
             assert sid in self.ids
             self.known.add((side, sid))
-        elif kind == _core.EV_DATA:
+        elif kind == _core.conn.EV_DATA:
             got = self.recv[(side, sid)]
             got += value
             sent = self.sent[(peer, sid)]
             assert bytes(got) == bytes(sent[: len(got)]), "bytes arrive in order, intact"
-        elif kind == _core.EV_FIN:
+        elif kind == _core.conn.EV_FIN:
             assert bytes(self.recv[(side, sid)]) == bytes(self.sent[(peer, sid)])
             self.fin_seen.add((side, sid))
-        elif kind == _core.EV_RESET:
+        elif kind == _core.conn.EV_RESET:
             self.reset.add(sid)
-        elif kind == _core.EV_WINDOW:
+        elif kind == _core.conn.EV_WINDOW:
             assert value == self.conns[side].send_window(sid)
 
     @precondition(lambda self: self.ids)

@@ -1,4 +1,4 @@
-"""``_core.Connection``: streams, flow control, errors, timers, in plaintext and over Noise."""
+"""``_core.conn.Connection``: streams, flow control, errors, timers, in plaintext and over Noise."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from rapidp2p.exceptions import (
 Event = tuple[int, int, Any]
 
 
-def noise_handshakes() -> tuple[_core.NoiseHandshake, _core.NoiseHandshake]:
+def noise_handshakes() -> tuple[_core.conn.NoiseHandshake, _core.conn.NoiseHandshake]:
     """Runs XX to completion in memory (empty payloads) and returns both finished sides."""
-    i = _core.NoiseHandshake(True)
-    r = _core.NoiseHandshake(False)
+    i = _core.conn.NoiseHandshake(True)
+    r = _core.conn.NoiseHandshake(False)
     r.read_message(i.write_message(b""))
     i.read_message(r.write_message(b""))
     r.read_message(i.write_message(b""))
@@ -34,26 +34,26 @@ def noise_handshakes() -> tuple[_core.NoiseHandshake, _core.NoiseHandshake]:
     return i, r
 
 
-def make_pair(encrypted: bool, **kw: Any) -> tuple[_core.Connection, _core.Connection]:
+def make_pair(encrypted: bool, **kw: Any) -> tuple[_core.conn.Connection, _core.conn.Connection]:
     """(client, server); keep-alive off unless asked, so outputs stay deterministic."""
     kw.setdefault("keepalive_interval", None)
     if encrypted:
         hi, hr = noise_handshakes()
-        return _core.Connection(hi, initiator=True, **kw), _core.Connection(
+        return _core.conn.Connection(hi, initiator=True, **kw), _core.conn.Connection(
             hr, initiator=False, **kw
         )
-    return _core.Connection(None, initiator=True, **kw), _core.Connection(
+    return _core.conn.Connection(None, initiator=True, **kw), _core.conn.Connection(
         None, initiator=False, **kw
     )
 
 
-def transfer(a: _core.Connection, b: _core.Connection, now: float = 0.0) -> list[Event]:
+def transfer(a: _core.conn.Connection, b: _core.conn.Connection, now: float = 0.0) -> list[Event]:
     """Moves everything ``a`` queued into ``b``; returns ``b``'s events."""
     return b.receive_data(a.data_to_send(), now)
 
 
 def data_of(events: list[Event], sid: int) -> bytes:
-    return b"".join(v for k, s, v in events if k == _core.EV_DATA and s == sid)
+    return b"".join(v for k, s, v in events if k == _core.conn.EV_DATA and s == sid)
 
 
 WINDOW = 256 * 1024
@@ -62,14 +62,14 @@ MODES = [pytest.param(False, id="plaintext"), pytest.param(True, id="noise")]
 
 def test_event_kinds_are_distinct_ints() -> None:
     kinds = [
-        _core.EV_STREAM_OPENED,
-        _core.EV_DATA,
-        _core.EV_FIN,
-        _core.EV_RESET,
-        _core.EV_WINDOW,
-        _core.EV_STREAM_ACKED,
-        _core.EV_PING_RTT,
-        _core.EV_GO_AWAY,
+        _core.conn.EV_STREAM_OPENED,
+        _core.conn.EV_DATA,
+        _core.conn.EV_FIN,
+        _core.conn.EV_RESET,
+        _core.conn.EV_WINDOW,
+        _core.conn.EV_STREAM_ACKED,
+        _core.conn.EV_PING_RTT,
+        _core.conn.EV_GO_AWAY,
     ]
     assert all(isinstance(k, int) for k in kinds)
     assert len(set(kinds)) == len(kinds)
@@ -84,18 +84,18 @@ def test_open_send_fin_echo(encrypted: bool) -> None:
     assert c.send(sid, b"hello", fin=True) == 5
     ev = transfer(c, s)
     assert ev == [
-        (_core.EV_STREAM_OPENED, sid, None),
-        (_core.EV_DATA, sid, b"hello"),
-        (_core.EV_FIN, sid, None),
+        (_core.conn.EV_STREAM_OPENED, sid, None),
+        (_core.conn.EV_DATA, sid, b"hello"),
+        (_core.conn.EV_FIN, sid, None),
     ]
     s.ack(sid, 5)
     assert s.send(sid, b"HELLO", fin=True) == 5
     assert s.num_streams == 0
     ev = transfer(s, c)
     assert ev == [
-        (_core.EV_STREAM_ACKED, sid, None),
-        (_core.EV_DATA, sid, b"HELLO"),
-        (_core.EV_FIN, sid, None),
+        (_core.conn.EV_STREAM_ACKED, sid, None),
+        (_core.conn.EV_DATA, sid, b"HELLO"),
+        (_core.conn.EV_FIN, sid, None),
     ]
     assert c.num_streams == 0
     assert c.data_to_send() == b""
@@ -113,7 +113,7 @@ def test_thousand_streams(encrypted: bool) -> None:
     for sid, p in payloads.items():
         assert data_of(ev, sid) == p
     assert s.num_streams == 1000
-    fins = {sid for kind, sid, _ in ev if kind == _core.EV_FIN}
+    fins = {sid for kind, sid, _ in ev if kind == _core.conn.EV_FIN}
     assert fins == set(payloads)
 
 
@@ -142,7 +142,7 @@ def test_window_exhaustion_then_credit(encrypted: bool) -> None:
     assert len(data_of(ev, sid)) == WINDOW
     s.ack(sid, WINDOW // 2)
     ev = transfer(s, c)
-    assert (_core.EV_WINDOW, sid, WINDOW // 2) in ev
+    assert (_core.conn.EV_WINDOW, sid, WINDOW // 2) in ev
     assert c.send_window(sid) == WINDOW // 2
     with pytest.raises(LocalProtocolError):
         s.ack(sid, WINDOW)  # more than was delivered
@@ -154,7 +154,7 @@ def test_auto_tuning_grows_window_with_fast_reader() -> None:
     s.ping(0.0)
     transfer(s, c)
     ev = transfer(c, s, now=0.1)
-    assert ev == [(_core.EV_PING_RTT, 0, pytest.approx(0.1))]
+    assert ev == [(_core.conn.EV_PING_RTT, 0, pytest.approx(0.1))]
     assert s.rtt == pytest.approx(0.1)
     sid = c.open_stream()
     transfer(c, s, now=0.1)
@@ -203,7 +203,7 @@ def test_write_after_close_and_reset(encrypted: bool) -> None:
     transfer(c, s)
     s.reset_stream(b)
     ev = transfer(s, c)
-    assert (_core.EV_RESET, b, None) in ev
+    assert (_core.conn.EV_RESET, b, None) in ev
     with pytest.raises(StreamResetError):
         c.send(b, b"x")
     with pytest.raises(StreamResetError):
@@ -219,7 +219,7 @@ def test_go_away(encrypted: bool) -> None:
     transfer(c, s)
     s.go_away(0)
     ev = transfer(s, c)
-    assert (_core.EV_GO_AWAY, 0, 0) in ev
+    assert (_core.conn.EV_GO_AWAY, 0, 0) in ev
     with pytest.raises(GoAwayError) as info:
         c.open_stream()
     assert info.value.code == 0
@@ -235,7 +235,7 @@ def test_ack_backlog_then_stream_limit() -> None:
         c.open_stream()
     transfer(c, s)
     ev = transfer(s, c)
-    assert sum(1 for k, _, _ in ev if k == _core.EV_STREAM_ACKED) == 4
+    assert sum(1 for k, _, _ in ev if k == _core.conn.EV_STREAM_ACKED) == 4
     c.open_stream()
     c.open_stream()
     with pytest.raises(StreamLimitError, match="limit"):
@@ -244,12 +244,12 @@ def test_ack_backlog_then_stream_limit() -> None:
 
 def test_inbound_streams_over_limit_are_reset() -> None:
     _, s = make_pair(False, max_streams=3, ack_backlog=10)
-    c2 = _core.Connection(None, initiator=True, max_streams=10, keepalive_interval=None)
+    c2 = _core.conn.Connection(None, initiator=True, max_streams=10, keepalive_interval=None)
     ids = [c2.open_stream() for _ in range(5)]
     ev = transfer(c2, s)
-    assert [sid for k, sid, _ in ev if k == _core.EV_STREAM_OPENED] == ids[:3]
+    assert [sid for k, sid, _ in ev if k == _core.conn.EV_STREAM_OPENED] == ids[:3]
     back = transfer(s, c2)
-    assert [sid for k, sid, _ in back if k == _core.EV_RESET] == ids[3:]
+    assert [sid for k, sid, _ in back if k == _core.conn.EV_RESET] == ids[3:]
     assert s.num_streams == 3
 
 
@@ -259,7 +259,7 @@ def test_peer_violation_raises_muxer_error_and_queues_goaway(encrypted: bool) ->
     if encrypted:
         # Seal the bad header with the client's own transport cipher.
         hi, hr = noise_handshakes()
-        s = _core.Connection(hr, initiator=False, keepalive_interval=None)
+        s = _core.conn.Connection(hr, initiator=False, keepalive_interval=None)
         wire = hi.into_transport().encrypt(bad)
     else:
         _, s = make_pair(encrypted)
@@ -290,7 +290,7 @@ def test_keepalive_and_timeout() -> None:
     assert c.next_timer() == 10.0
     transfer(c, s, 0.0)
     ev = transfer(s, c, 0.02)
-    assert ev == [(_core.EV_PING_RTT, 0, pytest.approx(0.02))]
+    assert ev == [(_core.conn.EV_PING_RTT, 0, pytest.approx(0.02))]
     c.handle_timer(10.0)
     assert c.pending_output == 12
     c.data_to_send()  # the ping is lost: no pong comes back
@@ -306,11 +306,11 @@ def test_muxer_negotiated_inside_the_channel(encrypted: bool) -> None:
     assert c.muxer is None
     with pytest.raises(LocalProtocolError):
         c.open_stream()  # no streams before the muxer is agreed
-    assert s.receive_data(c.data_to_send(), 0.0) == [(_core.EV_MUXER, 0, "/yamux/1.0.0")]
+    assert s.receive_data(c.data_to_send(), 0.0) == [(_core.conn.EV_MUXER, 0, "/yamux/1.0.0")]
     sid = s.open_stream()  # the listener may stream at once, right behind its answer
     s.send(sid, b"payload")
     ev = c.receive_data(s.data_to_send(), 0.0)
-    assert ev[0] == (_core.EV_MUXER, 0, "/yamux/1.0.0")
+    assert ev[0] == (_core.conn.EV_MUXER, 0, "/yamux/1.0.0")
     assert data_of(ev, sid) == b"payload"
     assert c.muxer == s.muxer == "/yamux/1.0.0"
 
@@ -327,18 +327,18 @@ def test_muxer_negotiation_refused_names_the_offer() -> None:
 
 def test_handshake_is_spent_and_must_be_finished() -> None:
     hi, _ = noise_handshakes()
-    _core.Connection(hi, initiator=True)
+    _core.conn.Connection(hi, initiator=True)
     with pytest.raises(HandshakeError):
-        _core.Connection(hi, initiator=True)
+        _core.conn.Connection(hi, initiator=True)
     with pytest.raises(HandshakeError):
-        _core.Connection(_core.NoiseHandshake(True), initiator=True)
+        _core.conn.Connection(_core.conn.NoiseHandshake(True), initiator=True)
 
 
 def test_bad_config_is_value_error() -> None:
     with pytest.raises(ValueError):
-        _core.Connection(None, initiator=True, initial_window=1000)
+        _core.conn.Connection(None, initiator=True, initial_window=1000)
     with pytest.raises(ValueError):
-        _core.Connection(None, initiator=True, keepalive_interval=-1.0)
+        _core.conn.Connection(None, initiator=True, keepalive_interval=-1.0)
 
 
 @pytest.mark.parametrize("encrypted", MODES)
@@ -356,7 +356,7 @@ def test_random_garbage_never_crashes(encrypted: bool) -> None:
         s.data_to_send()
 
 
-def feed_into(conn: _core.Connection, wire: bytes, read: int) -> list[Event]:
+def feed_into(conn: _core.conn.Connection, wire: bytes, read: int) -> list[Event]:
     """What the buffered protocol does: every read lands in one reused buffer, one call per
     read; a partial frame stays inside the connection."""
     buf = bytearray(max(read, 1))
@@ -377,11 +377,11 @@ def test_receive_into_any_read_size(encrypted: bool, read: int) -> None:
     assert c.send(sid, payload, fin=True) == len(payload)
     wire = c.data_to_send()
     events = feed_into(s, wire, read)
-    assert events[0] == (_core.EV_STREAM_OPENED, sid, None)
+    assert events[0] == (_core.conn.EV_STREAM_OPENED, sid, None)
     assert data_of(events, sid) == payload
-    assert events[-1] == (_core.EV_FIN, sid, None)
+    assert events[-1] == (_core.conn.EV_FIN, sid, None)
     # DATA stays coalesced per stream per call.
-    datas = [e for e in events if e[0] == _core.EV_DATA]
+    datas = [e for e in events if e[0] == _core.conn.EV_DATA]
     assert len(datas) <= -(-len(wire) // read)
     # Scribbling over the buffer after a call cannot change what was delivered.
 
@@ -419,7 +419,7 @@ def test_send_references_data_and_pending_output_is_exact(encrypted: bool) -> No
     # The ping was answered: its pong is queued on the server.
     assert s.pending_output > 0
     back = c.receive_data(s.data_to_send(), 0.5)
-    assert [v for k, _, v in back if k == _core.EV_PING_RTT] == [0.5]
+    assert [v for k, _, v in back if k == _core.conn.EV_PING_RTT] == [0.5]
 
 
 def test_decryption_failure_through_receive_into() -> None:
@@ -436,10 +436,10 @@ def test_decryption_failure_through_receive_into() -> None:
 def test_tune_allocator_reports_whether_it_applied() -> None:
     import platform
 
-    applied = _core.tune_allocator()
+    applied = _core.conn.tune_allocator()
     assert applied is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
     with pytest.raises(ValueError):
-        _core.tune_allocator(trim_threshold=1 << 31)
+        _core.conn.tune_allocator(trim_threshold=1 << 31)
 
 
 @pytest.mark.parametrize("encrypted", MODES)
@@ -451,7 +451,7 @@ def test_send_by_offsets(encrypted: bool) -> None:
     assert c.send(sid, data, True, 71_000) == len(data) - 71_000
     events = transfer(c, s)
     assert data_of(events, sid) == data[1000:]
-    assert (_core.EV_FIN, sid, None) in events
+    assert (_core.conn.EV_FIN, sid, None) in events
     sid2 = c.open_stream()
     with pytest.raises(ValueError):
         c.send(sid2, data, False, 10, 5)

@@ -1,8 +1,8 @@
-"""The driver's buffered-protocol read path over the real ``_core.Connection`` (Noise).
+"""The driver's buffered-protocol read path over the real ``_core.conn.Connection`` (Noise).
 
 A stand-in socket delivers every write through ``get_buffer`` / ``buffer_updated`` in odd read
 sizes, like a kernel would: the bytes must arrive whole and in order across partial Noise
-frames (carried inside the ``_core.Connection``, never more than one), and the shared read
+frames (carried inside the ``_core.conn.Connection``, never more than one), and the shared read
 buffer must grow once reads fill it.
 """
 
@@ -70,15 +70,15 @@ def _reading_paused(conn: MuxedConnection) -> bool:
     return isinstance(tr, BufferedPipe) and tr.paused
 
 
-def _noise_pair() -> tuple[_core.Connection, _core.Connection]:
-    i = _core.NoiseHandshake(True)
-    r = _core.NoiseHandshake(False)
+def _noise_pair() -> tuple[_core.conn.Connection, _core.conn.Connection]:
+    i = _core.conn.NoiseHandshake(True)
+    r = _core.conn.NoiseHandshake(False)
     r.read_message(i.write_message(b""))
     i.read_message(r.write_message(b""))
     r.read_message(i.write_message(b""))
     return (
-        _core.Connection(i, initiator=True, keepalive_interval=None),
-        _core.Connection(r, initiator=False, keepalive_interval=None),
+        _core.conn.Connection(i, initiator=True, keepalive_interval=None),
+        _core.conn.Connection(r, initiator=False, keepalive_interval=None),
     )
 
 

@@ -101,5 +101,5 @@ def test_load_go_style_legacy_ed25519(tmp_path: Path) -> None:
 
     key = Ed25519PrivateKey.from_seed(bytes(range(32)))
     path = tmp_path / "legacy"
-    path.write_bytes(_core.encode_key_protobuf(1, key.raw() + key.public_key().raw()))
+    path.write_bytes(_core.wire.encode_key_protobuf(1, key.raw() + key.public_key().raw()))
     assert load_identity(path) == key

@@ -65,7 +65,7 @@ def test_round_trips(keys: dict[KeyType, PrivateKey], key_type: KeyType) -> None
     assert private_key_from_raw(key_type, key.raw()).to_protobuf() == key.to_protobuf()
     assert public_key_from_protobuf(public.to_protobuf()) == public
     assert public_key_from_raw(key_type, public.raw()) == public
-    assert _core.decode_key_protobuf(public.to_protobuf()) == (int(key_type), public.raw())
+    assert _core.wire.decode_key_protobuf(public.to_protobuf()) == (int(key_type), public.raw())
 
 
 @pytest.mark.parametrize("key_type", list(KeyType))
@@ -306,7 +306,7 @@ def _fake_rsa_spki(bits: int) -> bytes:
 
 @pytest.mark.parametrize("bits", [512, 1024, 2047, 8193, 8200])
 def test_rsa_public_key_size_rejected(bits: int) -> None:
-    proto = _core.encode_key_protobuf(int(KeyType.RSA), _fake_rsa_spki(bits))
+    proto = _core.wire.encode_key_protobuf(int(KeyType.RSA), _fake_rsa_spki(bits))
     with pytest.raises(KeyError_, match=f"{bits} bits is outside"):
         public_key_from_protobuf(proto)
 

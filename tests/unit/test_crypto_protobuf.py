@@ -102,7 +102,7 @@ def test_well_framed_random_data_raises_only_key_errors(key_type: int, body: byt
     """Valid framing with random Data exercises every type's Data parser."""
     from rapidp2p import _core
 
-    data = _core.encode_key_protobuf(key_type, body)
+    data = _core.wire.encode_key_protobuf(key_type, body)
     for parse in (public_key_from_protobuf, private_key_from_protobuf):
         with contextlib.suppress(KeyError_):
             parse(data)

@@ -25,41 +25,41 @@ FUZZ = settings(
 
 def _conn_receive(data: bytes) -> Any:
     """A muxed connection (no cipher) fed hostile bytes, then its timer."""
-    conn = _core.Connection(None, initiator=False)
+    conn = _core.conn.Connection(None, initiator=False)
     conn.receive_data(data, time.monotonic())
     conn.handle_timer(time.monotonic() + 100)
     return conn.data_to_send()
 
 
 def _noise_read(data: bytes) -> Any:
-    return _core.NoiseHandshake(initiator=False).read_message(data)
+    return _core.conn.NoiseHandshake(initiator=False).read_message(data)
 
 
 BYTE_DECODERS: dict[str, Callable[[bytes], Any]] = {
-    "varint": _core.varint_decode,
-    "key_protobuf": _core.decode_key_protobuf,
-    "frames": lambda d: _core.split_frames(d, 1024),
-    "frames_eof": lambda d: _core.split_frames(d, 1 << 20, True),
-    "multihash": _core.multihash_decode,
-    "peer_id": _core.peer_id_validate,
-    "peer_id_key": _core.peer_id_public_key,
-    "multiaddr": _core.multiaddr_to_string,
-    "multiaddr_components": _core.multiaddr_components,
-    "noise_payload": _core.decode_noise_payload,
+    "varint": _core.wire.varint_decode,
+    "key_protobuf": _core.wire.decode_key_protobuf,
+    "frames": lambda d: _core.wire.split_frames(d, 1024),
+    "frames_eof": lambda d: _core.wire.split_frames(d, 1 << 20, True),
+    "multihash": _core.wire.multihash_decode,
+    "peer_id": _core.peer_id.validate,
+    "peer_id_key": _core.peer_id.public_key,
+    "multiaddr": _core.wire.multiaddr_to_string,
+    "multiaddr_components": _core.wire.multiaddr_components,
+    "noise_payload": _core.proto.decode_noise_payload,
     "noise_handshake": _noise_read,
-    "identify": _core.decode_identify,
-    "envelope": _core.decode_envelope,
-    "peer_record": _core.decode_peer_record,
+    "identify": _core.proto.decode_identify,
+    "envelope": _core.proto.decode_envelope,
+    "peer_record": _core.proto.decode_peer_record,
     "yamux_session": _conn_receive,
-    "kad_message": _core.kad_decode_message,
-    "pubsub_rpc": _core.decode_pubsub_rpc,
+    "kad_message": _core.kad.decode_message,
+    "pubsub_rpc": _core.pubsub.decode_rpc,
 }
 
 TEXT_DECODERS: dict[str, Callable[[str], Any]] = {
-    "multiaddr_text": _core.multiaddr_from_string,
-    "multibase": _core.multibase_decode,
-    "cid": _core.cid_decode,
-    "peer_id_text": _core.peer_id_from_string,
+    "multiaddr_text": _core.wire.multiaddr_from_string,
+    "multibase": _core.wire.multibase_decode,
+    "cid": _core.wire.cid_decode,
+    "peer_id_text": _core.peer_id.from_string,
 }
 
 

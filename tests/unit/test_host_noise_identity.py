@@ -73,14 +73,16 @@ async def test_identity_and_plain_handshakes_interwork() -> None:
 def test_identity_static_public_matches_secret() -> None:
     secret = bytes(range(32))
     ident = NoiseIdentity(generate_keypair(), secret)
-    assert ident.static_public == bytes(_core.NoiseHandshake(False, secret).local_static_public)
+    assert ident.static_public == bytes(
+        _core.conn.NoiseHandshake(False, secret).local_static_public
+    )
     assert ident.payload(MUXERS) is ident.payload(list(MUXERS))
 
 
 def test_verified_cache_never_accepts_another_signature_or_static_key() -> None:
     key = generate_keypair()
     static = NoiseIdentity(key).static_public
-    good = _core.encode_noise_payload(
+    good = _core.proto.encode_noise_payload(
         key.public_key().to_protobuf(), key.sign(noise.SIGNATURE_PREFIX + static), MUXERS
     )
     peer, _, muxers = noise._verify_payload(good, static)
@@ -89,7 +91,7 @@ def test_verified_cache_never_accepts_another_signature_or_static_key() -> None:
     other_static = NoiseIdentity(key).static_public
     with pytest.raises(HandshakeError, match="signature"):
         noise._verify_payload(good, other_static)  # same payload, another static key
-    forged = _core.encode_noise_payload(key.public_key().to_protobuf(), b"\x00" * 64, MUXERS)
+    forged = _core.proto.encode_noise_payload(key.public_key().to_protobuf(), b"\x00" * 64, MUXERS)
     with pytest.raises(HandshakeError, match="signature"):
         noise._verify_payload(forged, static)
 
@@ -98,7 +100,7 @@ def test_verified_cache_is_bounded() -> None:
     key = generate_keypair()
     for _ in range(noise.VERIFIED_CACHE_SIZE + 5):
         static = NoiseIdentity(key).static_public
-        payload = _core.encode_noise_payload(
+        payload = _core.proto.encode_noise_payload(
             key.public_key().to_protobuf(), key.sign(noise.SIGNATURE_PREFIX + static), []
         )
         noise._verify_payload(payload, static)

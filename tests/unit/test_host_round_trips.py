@@ -87,7 +87,7 @@ async def test_listener_answers_header_noise_and_message_2_in_one_write() -> Non
         assert port is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
         try:
-            hs = _core.NoiseHandshake(True)
+            hs = _core.conn.NoiseHandshake(True)
             msg1 = hs.write_message(b"")
             writer.write(HEADER + NOISE + len(msg1).to_bytes(2, "big") + msg1)
             first = await asyncio.wait_for(reader.read(65536), 5)

@@ -12,7 +12,7 @@ from rapidp2p.crypto import PrivateKey, generate_keypair
 from rapidp2p.exceptions import FrameTooLarge, PeerIdMismatch, RemoteProtocolError
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.peerstore import MemoryPeerStore, PeerStore
-from rapidp2p.protocols._io import encode_delimited
+from rapidp2p.protocols.framing import encode_delimited
 from rapidp2p.protocols.identify import (
     MAX_LISTEN_ADDRS,
     MAX_MESSAGE_SIZE,
@@ -115,7 +115,7 @@ def test_tampered_signed_record_discarded() -> None:
     me = generate_keypair()
     me_id = PeerId.from_public_key(me.public_key())
     env = Envelope.seal(me, PeerRecord(me_id, 1, (OBSERVED,)))
-    bad = _core.encode_envelope(
+    bad = _core.proto.encode_envelope(
         env.public_key.to_protobuf(), env.payload_type, env.payload, b"x" * 64
     )
     info = validate_identify(IdentifyMessage(signed_peer_record=bad), me_id)

@@ -31,7 +31,7 @@ from rapidp2p.kad import (
 )
 from rapidp2p.kad.dht import KadDHT, is_public_addr
 from rapidp2p.peer import Multiaddr
-from rapidp2p.protocols._io import encode_delimited, encode_uvarint, read_delimited
+from rapidp2p.protocols.framing import encode_delimited, encode_uvarint, read_delimited
 
 PROTO = "/ipfs/kad/1.0.0"
 

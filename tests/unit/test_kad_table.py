@@ -23,12 +23,12 @@ def dist(a: bytes, b: bytes) -> int:
 
 
 def test_key_and_distance() -> None:
-    assert _core.kad_key(b"abc") == key(b"abc")
+    assert _core.kad.key(b"abc") == key(b"abc")
     a, b = key(b"a"), key(b"b")
-    d = _core.kad_distance(a, b)
+    d = _core.kad.distance(a, b)
     assert int.from_bytes(d, "big") == int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
     with pytest.raises(ValueError):
-        _core.kad_distance(b"short", a)
+        _core.kad.distance(b"short", a)
 
 
 @settings(max_examples=60, deadline=None)
@@ -39,7 +39,7 @@ def test_key_and_distance() -> None:
     k=st.integers(1, 20),
 )
 def test_closest_matches_sort(ids: list[bytes], target: bytes, n: int, k: int) -> None:
-    rt = _core.KadRoutingTable(b"local", k)
+    rt = _core.kad.RoutingTable(b"local", k)
     for i in ids:
         rt.update(i, 1.0)
     held = rt.peers()
@@ -51,21 +51,21 @@ def test_closest_matches_sort(ids: list[bytes], target: bytes, n: int, k: int) -
 
 
 def test_update_codes_and_replacement() -> None:
-    rt = _core.KadRoutingTable(b"local", 1)
+    rt = _core.kad.RoutingTable(b"local", 1)
     far = [p for p in (bytes([i]) for i in range(255)) if rt.bucket_index(key(p)) == 255][:2]
-    assert rt.update(far[0], 1.0)[0] == _core.KAD_UPDATE_INSERTED
-    assert rt.update(far[0], 2.0)[0] == _core.KAD_UPDATE_REFRESHED
+    assert rt.update(far[0], 1.0)[0] == _core.kad.UPDATE_INSERTED
+    assert rt.update(far[0], 2.0)[0] == _core.kad.UPDATE_REFRESHED
     code, lrs = rt.update(far[1], 3.0)
-    assert code == _core.KAD_UPDATE_PENDING and lrs == far[0]
+    assert code == _core.kad.UPDATE_PENDING and lrs == far[0]
     assert rt.resolve_pending(far[0], False, 4.0) == far[1]
     assert far[1] in rt and far[0] not in rt
-    assert rt.update(b"local", 1.0)[0] == _core.KAD_UPDATE_REJECTED
+    assert rt.update(b"local", 1.0)[0] == _core.kad.UPDATE_REJECTED
 
 
 def _sim_lookup(
     nodes: list[bytes], knows: dict[bytes, list[bytes]], target: bytes, k: int
 ) -> list[bytes]:
-    q = _core.KadQuery(target, [nodes[0]], 3, k, 10.0)
+    q = _core.kad.Query(target, [nodes[0]], 3, k, 10.0)
     now = 0.0
     while True:
         reqs, finished = q.poll(now)
@@ -89,7 +89,7 @@ def test_lookup_finds_true_closest(n: int, seed: bytes, tgt: bytes) -> None:
     # Well-formed tables: every node's table built from all others by the Rust table itself.
     knows: dict[bytes, list[bytes]] = {}
     for a in nodes:
-        rt = _core.KadRoutingTable(a, k)
+        rt = _core.kad.RoutingTable(a, k)
         for b in nodes:
             rt.update(b, 1.0)
         knows[a] = rt.peers()
@@ -100,7 +100,7 @@ def test_lookup_finds_true_closest(n: int, seed: bytes, tgt: bytes) -> None:
 def test_random_peer_id_in_bucket_is_a_peer_id() -> None:
     from rapidp2p.peer import PeerId
 
-    rt = _core.KadRoutingTable(b"me")
+    rt = _core.kad.RoutingTable(b"me")
     pid = rt.random_peer_id_in_bucket(250, 7)
     assert pid is not None and rt.bucket_index(key(pid)) == 250
     PeerId.from_bytes(pid)  # valid identity multihash

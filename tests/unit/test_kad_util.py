@@ -60,6 +60,6 @@ async def close_all(nodes: list[KadDHT]) -> None:
 
 def true_closest(nodes: list[KadDHT], key: bytes, k: int = 20) -> list[PeerId]:
     """Brute force: every node sorted by XOR distance to SHA-256(key)."""
-    target = _core.kad_key(key)
+    target = _core.kad.key(key)
     ids = [d.peer_id for d in nodes]
-    return sorted(ids, key=lambda p: _core.kad_distance(_core.kad_key(p.to_bytes()), target))[:k]
+    return sorted(ids, key=lambda p: _core.kad.distance(_core.kad.key(p.to_bytes()), target))[:k]

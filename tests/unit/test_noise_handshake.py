@@ -12,11 +12,11 @@ from rapidp2p.exceptions import HandshakeError
 
 def _pair(
     i_secret: bytes | None = None, r_secret: bytes | None = None
-) -> tuple[_core.NoiseHandshake, _core.NoiseHandshake]:
-    return _core.NoiseHandshake(True, i_secret), _core.NoiseHandshake(False, r_secret)
+) -> tuple[_core.conn.NoiseHandshake, _core.conn.NoiseHandshake]:
+    return _core.conn.NoiseHandshake(True, i_secret), _core.conn.NoiseHandshake(False, r_secret)
 
 
-def _run(i: _core.NoiseHandshake, r: _core.NoiseHandshake) -> list[bytes]:
+def _run(i: _core.conn.NoiseHandshake, r: _core.conn.NoiseHandshake) -> list[bytes]:
     payloads = []
     payloads.append(r.read_message(i.write_message(b"")))
     payloads.append(i.read_message(r.write_message(b"from responder")))
@@ -44,7 +44,7 @@ def test_static_public_matches_an_independent_x25519() -> None:
         .public_key()
         .public_bytes(Encoding.Raw, PublicFormat.Raw)
     )
-    assert _core.NoiseHandshake(True, secret).local_static_public == expected
+    assert _core.conn.NoiseHandshake(True, secret).local_static_public == expected
 
 
 def test_message_lengths_follow_the_xx_pattern() -> None:
@@ -76,7 +76,7 @@ def test_into_transport_spends_the_handshake() -> None:
 @pytest.mark.parametrize("secret", [b"", b"\x01" * 31, b"\x01" * 33])
 def test_static_secret_must_be_32_bytes(secret: bytes) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        _core.NoiseHandshake(True, secret)
+        _core.conn.NoiseHandshake(True, secret)
 
 
 def test_out_of_order_calls_raise() -> None:
@@ -90,7 +90,7 @@ def test_out_of_order_calls_raise() -> None:
         i.write_message(b"")
 
 
-def _advance_to(step: int) -> tuple[_core.NoiseHandshake, bytes]:
+def _advance_to(step: int) -> tuple[_core.conn.NoiseHandshake, bytes]:
     """Runs the handshake until message `step` is written; returns its reader and the message.
 
     Message 1 carries no payload, as in libp2p: it has no tag, so only its length is checkable.
@@ -122,8 +122,8 @@ def test_tampered_second_message_fails() -> None:
 
 
 def test_prologue_mismatch_fails() -> None:
-    i = _core.NoiseHandshake(True, prologue=b"a")
-    r = _core.NoiseHandshake(False, prologue=b"b")
+    i = _core.conn.NoiseHandshake(True, prologue=b"a")
+    r = _core.conn.NoiseHandshake(False, prologue=b"b")
     r.read_message(i.write_message(b""))
     with pytest.raises(HandshakeError):
         i.read_message(r.write_message(b""))
@@ -138,7 +138,7 @@ def test_oversize_messages_are_refused() -> None:
 
 
 def test_low_order_ephemeral_is_refused() -> None:
-    r = _core.NoiseHandshake(False)
+    r = _core.conn.NoiseHandshake(False)
     r.read_message(b"\x00" * 32)
     with pytest.raises(HandshakeError, match="low-order"):
         r.write_message(b"")

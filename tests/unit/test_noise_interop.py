@@ -145,7 +145,7 @@ def _unframe(cipher: _Cipher, wire: bytes) -> bytes:
 
 @pytest.mark.parametrize("prologue", [b"", b"some prologue"])
 def test_rust_initiator_with_reference_responder(prologue: bytes) -> None:
-    ours = _core.NoiseHandshake(True, prologue=prologue)
+    ours = _core.conn.NoiseHandshake(True, prologue=prologue)
     ref = _RefXX(False, prologue)
     assert ref.read1(ours.write_message(b"")) == b""
     assert ours.read_message(ref.write2(b"responder says hi")) == b"responder says hi"
@@ -163,7 +163,7 @@ def test_rust_initiator_with_reference_responder(prologue: bytes) -> None:
 
 def test_reference_initiator_with_rust_responder() -> None:
     ref = _RefXX(True)
-    ours = _core.NoiseHandshake(False)
+    ours = _core.conn.NoiseHandshake(False)
     assert ours.read_message(ref.write1(b"")) == b""
     assert ref.read2(ours.write_message(b"payload two")) == b"payload two"
     assert ref.rs == ours.local_static_public

@@ -14,8 +14,8 @@ from rapidp2p.exceptions import DecryptionError
 MAX_PLAIN = 65519
 
 
-def _pair() -> tuple[_core.NoiseTransport, _core.NoiseTransport]:
-    i, r = _core.NoiseHandshake(True), _core.NoiseHandshake(False)
+def _pair() -> tuple[_core.conn.NoiseTransport, _core.conn.NoiseTransport]:
+    i, r = _core.conn.NoiseHandshake(True), _core.conn.NoiseHandshake(False)
     r.read_message(i.write_message(b""))
     i.read_message(r.write_message(b""))
     r.read_message(i.write_message(b""))
@@ -34,7 +34,7 @@ def test_frames_are_length_prefixed_and_split_at_65519() -> None:
     a, b = _pair()
     data = bytes(range(256)) * 600  # 153600 bytes -> 3 frames
     wire = a.encrypt(data)
-    assert _core.NOISE_MAX_FRAME_PLAINTEXT == MAX_PLAIN
+    assert _core.conn.NOISE_MAX_FRAME_PLAINTEXT == MAX_PLAIN
     assert len(wire) == len(data) + 3 * 18
     pos, sizes = 0, []
     while pos < len(wire):
@@ -96,17 +96,17 @@ def test_a_huge_length_prefix_only_waits() -> None:
 
 
 def test_gil_release_threshold_is_adjustable_and_output_identical() -> None:
-    previous = _core._noise_gil_release_min()
+    previous = _core.conn._noise_gil_release_min()
     try:
         for threshold in (0, 1 << 40):
-            _core._noise_gil_release_min(threshold)
+            _core.conn._noise_gil_release_min(threshold)
             a, b = _pair()
             data = b"\x5a" * 100_000
             assert b.decrypt(a.encrypt(data)) == data
-        assert _core._noise_gil_release_min(previous) == 1 << 40
+        assert _core.conn._noise_gil_release_min(previous) == 1 << 40
     finally:
-        _core._noise_gil_release_min(previous)
-    assert _core._noise_gil_release_min() == previous
+        _core.conn._noise_gil_release_min(previous)
+    assert _core.conn._noise_gil_release_min() == previous
 
 
 @settings(max_examples=40, deadline=None)

@@ -58,7 +58,7 @@ def test_small_keys_use_identity(pb: bytes) -> None:
     pid = PeerId.from_public_key(FakeKey(pb))  # type: ignore[arg-type]
     assert pid.to_bytes() == bytes([0, len(pb)]) + pb
     assert pid.to_base58() == ref_b58encode(pid.to_bytes())
-    assert _core.peer_id_public_key(pid.to_bytes()) == pb
+    assert _core.peer_id.public_key(pid.to_bytes()) == pb
 
 
 def test_ed25519_base58_form() -> None:
@@ -114,9 +114,9 @@ def test_rejects_bad_sha256_lengths(data: bytes) -> None:
 def test_rejects_cid_with_other_codec() -> None:
     mh = PeerId.from_string(SPEC_QM).to_bytes()
     with pytest.raises(CidError, match="libp2p-key"):
-        PeerId.from_string(_core.cid_encode(0x70, mh))
+        PeerId.from_string(_core.wire.cid_encode(0x70, mh))
     with pytest.raises(CidError, match="libp2p-key"):
-        PeerId.from_string(_core.cid_encode(0x55, mh, "base58btc"))
+        PeerId.from_string(_core.wire.cid_encode(0x55, mh, "base58btc"))
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_value_semantics() -> None:
 
 @given(st.integers(min_value=0, max_value=3), st.binary(max_size=120))
 def test_round_trips(key_type: int, key: bytes) -> None:
-    pb = _core.encode_key_protobuf(key_type, key)
+    pb = _core.wire.encode_key_protobuf(key_type, key)
     pid = PeerId.from_public_key(FakeKey(pb))  # type: ignore[arg-type]
     if len(pb) <= 42:
         assert pid.to_bytes() == bytes([0, len(pb)]) + pb

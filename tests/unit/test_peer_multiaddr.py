@@ -99,8 +99,8 @@ CODES = {
 @pytest.mark.parametrize(("text", "hexed"), VECTORS)
 def test_vectors(text: str, hexed: str) -> None:
     data = bytes.fromhex(hexed)
-    assert _core.multiaddr_from_string(text) == data
-    assert _core.multiaddr_to_string(data) == text
+    assert _core.wire.multiaddr_from_string(text) == data
+    assert _core.wire.multiaddr_to_string(data) == text
     ma = Multiaddr(text)
     assert ma.to_bytes() == data
     assert str(Multiaddr.from_bytes(data)) == text
@@ -108,7 +108,7 @@ def test_vectors(text: str, hexed: str) -> None:
 
 
 def test_protocol_codes_match_multicodec_table() -> None:
-    table = {name: code for code, name, _ in _core.multiaddr_protocols()}
+    table = {name: code for code, name, _ in _core.wire.multiaddr_protocols()}
     for name, code in CODES.items():
         assert table[name] == code, name
 
@@ -129,8 +129,8 @@ def test_protocol_codes_match_multicodec_table() -> None:
 )
 def test_more_protocols(text: str, hexed: str) -> None:
     data = bytes.fromhex(hexed)
-    assert _core.multiaddr_from_string(text) == data
-    assert _core.multiaddr_to_string(data) == text
+    assert _core.wire.multiaddr_from_string(text) == data
+    assert _core.wire.multiaddr_to_string(data) == text
 
 
 def test_lenient_text_forms() -> None:
@@ -316,12 +316,12 @@ COMPONENT = st.one_of(
             "https",
         )
     ),
-    _component("p2p", _peer_ids.map(lambda b: (f"/{_core.peer_id_to_base58(b)}", lp(b)))),
+    _component("p2p", _peer_ids.map(lambda b: (f"/{_core.peer_id.to_base58(b)}", lp(b)))),
     _component(
         "certhash",
         st.binary(min_size=32, max_size=32).map(
             lambda d: (
-                "/" + _core.multibase_encode("base64url", b"\x12\x20" + d),
+                "/" + _core.wire.multibase_encode("base64url", b"\x12\x20" + d),
                 lp(b"\x12\x20" + d),
             )
         ),
@@ -341,11 +341,11 @@ def _ip6_canonical(text: str) -> bool:
 def test_text_bytes_round_trip(parts: list[tuple[str, bytes]]) -> None:
     text = "".join(t for t, _ in parts)
     data = b"".join(b for _, b in parts)
-    assert _core.multiaddr_from_string(text) == data
-    out = _core.multiaddr_to_string(data)
+    assert _core.wire.multiaddr_from_string(text) == data
+    out = _core.wire.multiaddr_to_string(data)
     if _ip6_canonical(text):
         assert out == text
-    assert _core.multiaddr_from_string(out) == data
+    assert _core.wire.multiaddr_from_string(out) == data
     ma = Multiaddr(text)
     assert [p.name for p in ma.protocols()] == [t.split("/")[1] for t, _ in parts]
     assert Multiaddr.from_bytes(ma.to_bytes()) == ma

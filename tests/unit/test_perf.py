@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rapidp2p.exceptions import RemoteProtocolError
 from rapidp2p.host import Host
 from rapidp2p.peer import PeerId
-from rapidp2p.protocols._io import UnexpectedEOF
+from rapidp2p.protocols.framing import UnexpectedEOF
 from rapidp2p.protocols.memory import MemoryStream, memory_stream_pair
 from rapidp2p.protocols.perf import (
     BLOCK_SIZE,

@@ -74,7 +74,7 @@ def test_raw_key_must_be_32_bytes() -> None:
 
 def test_protector_known_answer() -> None:
     """XSalsa20 vector of Go's golang.org/x/crypto/salsa20 tests (an independent cipher)."""
-    p = _core.Protector(b"this is 32-byte key for xsalsa20", b"24-byte nonce for xsalsa")
+    p = _core.conn.Protector(b"this is 32-byte key for xsalsa20", b"24-byte nonce for xsalsa")
     assert p.local_nonce == b"24-byte nonce for xsalsa"
     assert p.encrypt(b"Hello world!").hex() == "002d4513843fc240c401e541"
 
@@ -106,8 +106,8 @@ def test_truncated_nonce_is_diagnosed() -> None:
 
 def test_a_moved_protector_refuses_to_encrypt() -> None:
     psk = PreSharedKey.generate()
-    p = _core.Protector(psk.key)
-    conn = _core.Connection(None, initiator=True)
+    p = _core.conn.Protector(psk.key)
+    conn = _core.conn.Connection(None, initiator=True)
     with pytest.raises(LocalProtocolError, match="nonce has not arrived"):
         conn.set_protector(p)
     p.decrypt(os.urandom(24))
@@ -121,11 +121,11 @@ def test_connection_covers_every_byte_in_both_directions() -> None:
     """Two plaintext-yamux connections with protectors: the wire is not the plaintext, and
     reads split anywhere (partial frames carried inside the connection) still decode."""
     psk = PreSharedKey.generate()
-    pa, pb = _core.Protector(psk.key), _core.Protector(psk.key)
+    pa, pb = _core.conn.Protector(psk.key), _core.conn.Protector(psk.key)
     pa.decrypt(pb.local_nonce)
     pb.decrypt(pa.local_nonce)
-    a = _core.Connection(None, initiator=True, keepalive_interval=None)
-    b = _core.Connection(None, initiator=False, keepalive_interval=None)
+    a = _core.conn.Connection(None, initiator=True, keepalive_interval=None)
+    b = _core.conn.Connection(None, initiator=False, keepalive_interval=None)
     a.set_protector(pa)
     b.set_protector(pb)
     sid = a.open_stream()
@@ -143,7 +143,7 @@ def test_connection_covers_every_byte_in_both_directions() -> None:
             buf[: len(piece)] = piece
             events = b.receive_into(buf, len(piece), 0.0)
             for kind, _sid, value in events:
-                if kind == _core.EV_DATA:
+                if kind == _core.conn.EV_DATA:
                     received += value
                     b.ack(_sid, len(value))
         back = b.data_to_send()

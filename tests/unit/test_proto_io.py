@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rapidp2p.exceptions import FrameTooLarge, VarintError
-from rapidp2p.protocols._io import (
+from rapidp2p.protocols.framing import (
     UnexpectedEOF,
     encode_delimited,
     encode_uvarint,
@@ -29,7 +29,7 @@ async def _reader_with(data: bytes, close: bool = True) -> MemoryStream:
 def test_uvarint_matches_core(value: int) -> None:
     from rapidp2p import _core
 
-    assert encode_uvarint(value) == _core.varint_encode(value)
+    assert encode_uvarint(value) == _core.wire.varint_encode(value)
 
 
 async def test_read_delimited_roundtrip_and_clean_eof() -> None:

@@ -18,14 +18,14 @@ from rapidp2p.pubsub._rpc import Outgoing
 
 
 def test_subscription_wire_bytes() -> None:
-    assert _core.encode_pubsub_rpc(subscriptions=[(True, "t")]) == bytes(
+    assert _core.pubsub.encode_rpc(subscriptions=[(True, "t")]) == bytes(
         [0x0A, 5, 0x08, 1, 0x12, 1, ord("t")]
     )
 
 
 def test_roundtrip_every_field() -> None:
-    msg = _core.encode_pubsub_message(b"\x01", b"data", b"\x00" * 8, "t", b"sig", b"key")
-    frame = _core.encode_pubsub_rpc(
+    msg = _core.pubsub.encode_message(b"\x01", b"data", b"\x00" * 8, "t", b"sig", b"key")
+    frame = _core.pubsub.encode_rpc(
         subscriptions=[(True, "a"), (False, "b")],
         messages=[msg],
         ihave=[("a", [b"1", b"2"])],
@@ -54,14 +54,14 @@ def test_roundtrip_every_field() -> None:
 
 
 def test_absent_fields_stay_absent() -> None:
-    enc = _core.encode_pubsub_message(None, None, None, "t")
+    enc = _core.pubsub.encode_message(None, None, None, "t")
     assert enc == bytes([0x22, 1, ord("t")])
-    (m,) = decode_rpc(_core.encode_pubsub_rpc(messages=[enc]), 100).messages
+    (m,) = decode_rpc(_core.pubsub.encode_rpc(messages=[enc]), 100).messages
     assert m.from_ is None and m.data is None and m.seqno is None
 
 
 def test_oversize_frame_refused() -> None:
-    frame = _core.encode_pubsub_rpc(subscriptions=[(True, "x" * 100)])
+    frame = _core.pubsub.encode_rpc(subscriptions=[(True, "x" * 100)])
     with pytest.raises(FrameTooLarge):
         decode_rpc(frame, 50)
 
@@ -72,7 +72,7 @@ def test_garbage_is_a_protobuf_error() -> None:
 
 
 def test_excess_subscriptions_and_ids_trimmed() -> None:
-    frame = _core.encode_pubsub_rpc(
+    frame = _core.pubsub.encode_rpc(
         subscriptions=[(True, f"t{i}") for i in range(150)],
         ihave=[("t", [i.to_bytes(4, "big") for i in range(6000)])],
     )
@@ -90,7 +90,7 @@ def test_decoder_never_panics(data: bytes) -> None:
 def test_frames_split_at_max_size() -> None:
     out = Outgoing()
     out.graft.append("t")
-    out.messages.extend(_core.encode_pubsub_message(None, b"x" * 400, None, "t") for _ in range(5))
+    out.messages.extend(_core.pubsub.encode_message(None, b"x" * 400, None, "t") for _ in range(5))
     frames = out.frames(1000)
     assert all(len(f) <= 1000 for f in frames)
     got = [m for f in frames for m in decode_rpc(f, 1000).messages]
@@ -107,7 +107,7 @@ def test_sign_and_verify_ed25519() -> None:
 
 
 def test_signing_buffer_is_prefix_plus_fields() -> None:
-    buf = _core.pubsub_signing_bytes(b"\x01", b"x", b"\x02", "t")
+    buf = _core.pubsub.signing_bytes(b"\x01", b"x", b"\x02", "t")
     assert buf == b"libp2p-pubsub:" + bytes([0x0A, 1, 1, 0x12, 1, 120, 0x1A, 1, 2, 0x22, 1, 116])
 
 

@@ -383,5 +383,5 @@ def test_encoded_message_shared_across_peers() -> None:
     enc = msg.encoded
     out = hub.router.take_outgoing()
     assert len(out) == 5
-    frame = _core.encode_pubsub_rpc(messages=[enc])
+    frame = _core.pubsub.encode_rpc(messages=[enc])
     assert all(frame in frames for frames in out.values())

@@ -51,7 +51,7 @@ def _tampered(env: Envelope, **fields: bytes) -> bytes:
         "signature": env.signature,
     }
     parts.update(fields)
-    return _core.encode_envelope(**parts)
+    return _core.proto.encode_envelope(**parts)
 
 
 def test_wrong_domain_altered_type_or_payload_rejected() -> None:
@@ -62,7 +62,7 @@ def test_wrong_domain_altered_type_or_payload_rejected() -> None:
         Envelope.open(env.raw, "libp2p-routing-state")
     with pytest.raises(SignatureError):
         Envelope.open(_tampered(env, payload_type=b"\x03\x02"), PEER_RECORD_DOMAIN)
-    altered = _core.encode_peer_record(pid.to_bytes(), 2, [a.to_bytes() for a in ADDRS])
+    altered = _core.proto.encode_peer_record(pid.to_bytes(), 2, [a.to_bytes() for a in ADDRS])
     with pytest.raises(SignatureError):
         Envelope.open(_tampered(env, payload=altered), PEER_RECORD_DOMAIN)
     other = generate_keypair()
@@ -84,7 +84,7 @@ def test_unknown_payload_type_rejected_after_verification() -> None:
     key = generate_keypair()
     payload = b"opaque"
     sig = key.sign(signing_buffer(PEER_RECORD_DOMAIN, b"\x99\x01", payload))
-    raw = _core.encode_envelope(key.public_key().to_protobuf(), b"\x99\x01", payload, sig)
+    raw = _core.proto.encode_envelope(key.public_key().to_protobuf(), b"\x99\x01", payload, sig)
     with pytest.raises(RecordError, match="payload type"):
         Envelope.open(raw, PEER_RECORD_DOMAIN)
     opened = Envelope.open_unchecked_payload(raw, PEER_RECORD_DOMAIN)
@@ -94,7 +94,9 @@ def test_unknown_payload_type_rejected_after_verification() -> None:
 def test_payload_not_decoded_before_verification() -> None:
     """A garbage payload with a bad signature fails on the signature, not the decoder."""
     key = generate_keypair()
-    raw = _core.encode_envelope(key.public_key().to_protobuf(), b"\x03\x01", b"\xff\xff", b"x")
+    raw = _core.proto.encode_envelope(
+        key.public_key().to_protobuf(), b"\x03\x01", b"\xff\xff", b"x"
+    )
     with pytest.raises(SignatureError):
         Envelope.open(raw, PEER_RECORD_DOMAIN)
 

@@ -1,6 +1,6 @@
 """ROBUSTNESS 6-8 and 11 at the libp2p Noise layer (``rapidp2p.security.noise``).
 
-A hand-driven ``_core.NoiseHandshake`` plays the hostile side, so each test controls exactly
+A hand-driven ``_core.conn.NoiseHandshake`` plays the hostile side, so each test controls exactly
 which bytes the library under test receives: truncated messages, bad identity payloads, a
 peer that proves another identity, and data the library must not act on before verifying.
 """
@@ -35,7 +35,9 @@ async def read_framed(stream: MemoryStream) -> bytes:
 
 def signed_payload(key: PrivateKey, static: bytes, muxers: list[str] | None = None) -> bytes:
     sig = key.sign(SIGNATURE_PREFIX + static)
-    return bytes(_core.encode_noise_payload(key.public_key().to_protobuf(), sig, muxers or []))
+    return bytes(
+        _core.proto.encode_noise_payload(key.public_key().to_protobuf(), sig, muxers or [])
+    )
 
 
 def fake_rsa_key_protobuf(bits: int) -> bytes:
@@ -45,7 +47,7 @@ def fake_rsa_key_protobuf(bits: int) -> bytes:
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    return bytes(_core.encode_key_protobuf(0, spki))
+    return bytes(_core.wire.encode_key_protobuf(0, spki))
 
 
 # ---- 6: truncated handshake messages ---------------------------------------------------------
@@ -63,7 +65,7 @@ async def test_6_eof_inside_a_handshake_message_fails_the_handshake(sent: bytes)
 async def test_6_truncated_message_2_fails_the_initiator() -> None:
     a, b = memory_stream_pair()
     dial = asyncio.ensure_future(noise_outbound(a, generate_keypair(), None, MUXERS))
-    responder = _core.NoiseHandshake(False)
+    responder = _core.conn.NoiseHandshake(False)
     responder.read_message(await read_framed(b))
     msg2 = responder.write_message(signed_payload(generate_keypair(), b"x" * 32))
     b.write(framed(msg2[: len(msg2) // 2]))  # a well-framed but cut message
@@ -83,36 +85,36 @@ def _bad_payload_cases() -> list[tuple[str, bytes, str]]:
     ed_data = pub[4:]
     return [
         ("undecodable payload", b"\xff\xff\xff", "undecodable"),
-        ("no signature", bytes(_core.encode_noise_payload(pub, b"")), "without"),
-        ("bad signature", bytes(_core.encode_noise_payload(pub, b"\x01" * 64)), "signature"),
+        ("no signature", bytes(_core.proto.encode_noise_payload(pub, b"")), "without"),
+        ("bad signature", bytes(_core.proto.encode_noise_payload(pub, b"\x01" * 64)), "signature"),
         (
             "signature over another static key",
-            bytes(_core.encode_noise_payload(pub, key.sign(SIGNATURE_PREFIX + b"\x01" * 32))),
+            bytes(_core.proto.encode_noise_payload(pub, key.sign(SIGNATURE_PREFIX + b"\x01" * 32))),
             "signature",
         ),
         (
             "undecodable key",
-            bytes(_core.encode_noise_payload(b"\x08\x01\x12", good_sig)),
+            bytes(_core.proto.encode_noise_payload(b"\x08\x01\x12", good_sig)),
             "bad identity key",
         ),
         (
             "unknown key type",
-            bytes(_core.encode_noise_payload(b"\x08\x04\x12\x20" + ed_data, good_sig)),
+            bytes(_core.proto.encode_noise_payload(b"\x08\x04\x12\x20" + ed_data, good_sig)),
             "bad identity key",
         ),
         (
             "RSA 1024 bits",
-            bytes(_core.encode_noise_payload(fake_rsa_key_protobuf(1024), good_sig)),
+            bytes(_core.proto.encode_noise_payload(fake_rsa_key_protobuf(1024), good_sig)),
             "bad identity key.*1024 bits",
         ),
         (
             "RSA 8193 bits",
-            bytes(_core.encode_noise_payload(fake_rsa_key_protobuf(8193), good_sig)),
+            bytes(_core.proto.encode_noise_payload(fake_rsa_key_protobuf(8193), good_sig)),
             "bad identity key.*8193 bits",
         ),
         (
             "RSA 16384 bits",
-            bytes(_core.encode_noise_payload(fake_rsa_key_protobuf(16384), good_sig)),
+            bytes(_core.proto.encode_noise_payload(fake_rsa_key_protobuf(16384), good_sig)),
             "too large",
         ),
     ]
@@ -132,11 +134,11 @@ def test_7_bad_identity_payload_is_a_handshake_error(payload: bytes, match: str)
 async def test_7_bad_signature_in_message_3_terminates_the_responder() -> None:
     a, b = memory_stream_pair()
     listen = asyncio.ensure_future(noise_inbound(b, generate_keypair(), MUXERS))
-    initiator = _core.NoiseHandshake(True)
+    initiator = _core.conn.NoiseHandshake(True)
     a.write(framed(initiator.write_message(b"")))
     initiator.read_message(await read_framed(a))
     key = generate_keypair()
-    forged = bytes(_core.encode_noise_payload(key.public_key().to_protobuf(), b"\x00" * 64))
+    forged = bytes(_core.proto.encode_noise_payload(key.public_key().to_protobuf(), b"\x00" * 64))
     a.write(framed(initiator.write_message(forged)))
     with pytest.raises(HandshakeError, match="signature"):
         await listen
@@ -149,7 +151,7 @@ async def test_8_peer_id_mismatch_before_we_reveal_our_identity() -> None:
     a, b = memory_stream_pair()
     expected = PeerId.from_public_key(generate_keypair().public_key())
     dial = asyncio.ensure_future(noise_outbound(a, generate_keypair(), expected, MUXERS))
-    responder = _core.NoiseHandshake(False)
+    responder = _core.conn.NoiseHandshake(False)
     responder.read_message(await read_framed(b))
     actual = generate_keypair()
     b.write(framed(responder.write_message(signed_payload(actual, responder.local_static_public))))
@@ -169,7 +171,7 @@ async def _run_with_message_1_payload(
         noise_inbound(b, generate_keypair(), ["/yamux/1.0.0", "/evil/1.0.0"])
     )
     key = generate_keypair()
-    initiator = _core.NoiseHandshake(True)
+    initiator = _core.conn.NoiseHandshake(True)
     a.write(framed(initiator.write_message(msg1_payload)))
     initiator.read_message(await read_framed(a))
     ours = signed_payload(key, initiator.local_static_public, msg3_muxers)
@@ -181,7 +183,7 @@ async def _run_with_message_1_payload(
 
 async def test_11_extensions_in_message_1_are_ignored() -> None:
     # Message 1 is not authenticated: a muxer list there must not steer the choice.
-    unauthenticated = bytes(_core.encode_noise_payload(b"k", b"s", ["/evil/1.0.0"]))
+    unauthenticated = bytes(_core.proto.encode_noise_payload(b"k", b"s", ["/evil/1.0.0"]))
     session, _ = await _run_with_message_1_payload(unauthenticated, ["/yamux/1.0.0"], b"")
     assert session.early_muxer == "/yamux/1.0.0"
     session, _ = await _run_with_message_1_payload(unauthenticated, [], b"")

@@ -40,12 +40,12 @@ def headers(wire: bytes) -> list[tuple[int, int, int, int, int]]:
     return out
 
 
-def server(**kw: int) -> _core.Connection:
+def server(**kw: int) -> _core.conn.Connection:
     """The listener side of a plaintext connection (the peer opens odd stream IDs)."""
-    return _core.Connection(None, initiator=False, keepalive_interval=None, **kw)
+    return _core.conn.Connection(None, initiator=False, keepalive_interval=None, **kw)
 
 
-def expect_protocol_error(setup: bytes, bad: bytes) -> _core.Connection:
+def expect_protocol_error(setup: bytes, bad: bytes) -> _core.conn.Connection:
     """Feeds ``setup`` (must be accepted), then ``bad``: a MuxerError, exactly one GoAway
     with the protocol-error code queued, and the connection closed for new work."""
     conn = server()
@@ -93,7 +93,7 @@ def test_14_data_beyond_the_window() -> None:
 def test_14_data_at_the_window_is_fine() -> None:
     conn = server()
     events = conn.receive_data(syn(1) + frame(DATA, 0, 1, WINDOW, bytes(WINDOW)), 0.0)
-    assert (_core.EV_DATA, 1, bytes(WINDOW)) in events
+    assert (_core.conn.EV_DATA, 1, bytes(WINDOW)) in events
     assert not conn.is_closed
 
 
@@ -123,7 +123,7 @@ def test_a_violation_on_one_connection_leaves_another_alone() -> None:
     with pytest.raises(MuxerError):
         bad.receive_data(syn(2), 0.0)
     events = good.receive_data(syn(1) + frame(DATA, 0, 1, 2, b"ok"), 0.0)
-    assert events == [(_core.EV_STREAM_OPENED, 1, None), (_core.EV_DATA, 1, b"ok")]
+    assert events == [(_core.conn.EV_STREAM_OPENED, 1, None), (_core.conn.EV_DATA, 1, b"ok")]
     assert not good.is_closed
 
 
@@ -142,7 +142,7 @@ def test_15_frames_for_a_locally_reset_stream_are_ignored() -> None:
 def test_15_frames_for_a_remotely_reset_or_closed_stream_are_ignored() -> None:
     conn = server()
     events = conn.receive_data(syn(1) + frame(WINDOW_UPDATE, RST, 1, 0), 0.0)
-    assert events[-1] == (_core.EV_RESET, 1, None)
+    assert events[-1] == (_core.conn.EV_RESET, 1, None)
     assert conn.receive_data(frame(DATA, 0, 1, 1, b"x") + frame(DATA, RST, 1, 0), 0.0) == []
     # A stream closed in both directions: its stray window update is ignored too.
     conn.receive_data(syn(3) + frame(WINDOW_UPDATE, FIN, 3, 0), 0.0)
@@ -166,7 +166,7 @@ def test_16_ping_flood_output_stays_bounded() -> None:
 def test_17_ten_thousand_syns_are_bounded_and_existing_streams_keep_working() -> None:
     conn = server(max_streams=8)
     events = conn.receive_data(b"".join(syn(2 * i + 1) for i in range(10_000)), 0.0)
-    opened = [sid for kind, sid, _ in events if kind == _core.EV_STREAM_OPENED]
+    opened = [sid for kind, sid, _ in events if kind == _core.conn.EV_STREAM_OPENED]
     assert opened == [1, 3, 5, 7, 9, 11, 13, 15]
     assert conn.num_streams == 8
     out = headers(conn.data_to_send())
@@ -175,4 +175,4 @@ def test_17_ten_thousand_syns_are_bounded_and_existing_streams_keep_working() ->
     assert 0 < len(resets) < 10_000 - 8, "refusals are capped, the output stays bounded"
     assert all(sid > 15 for sid in resets)
     assert not conn.is_closed
-    assert conn.receive_data(frame(DATA, 0, 1, 3, b"abc"), 0.0) == [(_core.EV_DATA, 1, b"abc")]
+    assert conn.receive_data(frame(DATA, 0, 1, 3, b"abc"), 0.0) == [(_core.conn.EV_DATA, 1, b"abc")]

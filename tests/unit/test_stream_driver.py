@@ -1,4 +1,4 @@
-"""The asyncio driver and Stream facade, over a pure-Python stand-in for ``_core.Connection``.
+"""The asyncio driver and Stream facade, over a pure-Python stand-in for ``_core.conn.Connection``.
 
 The stand-in (:class:`FakeMux`) follows the conn contract (events, send windows, ack credit,
 FIN/RST) with a trivial framing, so these tests pin the driver's own behaviour: write
@@ -25,7 +25,7 @@ HDR = struct.Struct(">BII")
 
 
 class FakeMux:
-    """Plaintext muxer obeying the ``_core.Connection`` contract (windows, ack, FIN, RST)."""
+    """Plaintext muxer obeying the ``_core.conn.Connection`` contract (windows, ack, FIN, RST)."""
 
     def __init__(self, initiator: bool, window: int = 64 * 1024) -> None:
         self.next_id = 1 if initiator else 2

@@ -17,7 +17,7 @@ from rapidp2p.exceptions import (
     StreamError,
     UnexpectedEOF,
 )
-from rapidp2p.protocols import _io, framing
+from rapidp2p.protocols import framing
 
 SINK = "/test/sink/1.0.0"
 
@@ -138,8 +138,3 @@ async def test_delimited_errors_are_typed() -> None:
             await framing.read_delimited(stream, 100)
     finally:
         await gen.aclose()
-
-
-def test_private_module_reexports_not_duplicates() -> None:
-    for name in ("read_delimited", "encode_delimited", "read_exactly", "UnexpectedEOF"):
-        assert getattr(_io, name) is getattr(framing, name)

@@ -37,7 +37,7 @@ async def _read_record(stream: MemoryStream) -> bytes:
     return header + await stream.readexactly(int.from_bytes(header[3:5], "big"))
 
 
-def _drive(client: _core.TlsHandshake, server: _core.TlsHandshake) -> None:
+def _drive(client: _core.conn.TlsHandshake, server: _core.conn.TlsHandshake) -> None:
     for _ in range(10):
         out = client.data_to_send()
         if out:
@@ -57,8 +57,8 @@ def test_glue_handshake_proves_both_peers_and_agrees_on_yamux() -> None:
     ka, kb = generate_keypair(), generate_keypair(KeyType.ECDSA)
     ia, ib = TlsIdentity(ka), TlsIdentity(kb)
     assert bytes(ia.identity.peer_id) == _pid(ka).to_bytes()
-    client = _core.TlsHandshake(ia.identity, True, _pid(kb).to_bytes(), MUXERS)
-    server = _core.TlsHandshake(ib.identity, False, None, MUXERS)
+    client = _core.conn.TlsHandshake(ia.identity, True, _pid(kb).to_bytes(), MUXERS)
+    server = _core.conn.TlsHandshake(ib.identity, False, None, MUXERS)
     assert not client.is_finished
     _drive(client, server)
     peer, key_pb, muxer = client.remote()
@@ -71,30 +71,30 @@ def test_glue_handshake_proves_both_peers_and_agrees_on_yamux() -> None:
 
 
 def test_glue_misuse_is_a_local_error() -> None:
-    ck = _core.TlsCertKey()
+    ck = _core.conn.TlsCertKey()
     key = generate_keypair()
     with pytest.raises(LocalProtocolError, match="identity signature"):
         ck.certify(key.public_key().to_protobuf(), key.sign(b"not the message"))
-    ck = _core.TlsCertKey()
+    ck = _core.conn.TlsCertKey()
     ident = ck.certify(key.public_key().to_protobuf(), key.sign(ck.message_to_sign))
     with pytest.raises(LocalProtocolError, match="already used"):
         ck.certify(b"", b"")
-    hs = _core.TlsHandshake(ident, True)
+    hs = _core.conn.TlsHandshake(ident, True)
     with pytest.raises(LocalProtocolError, match="not finished"):
         hs.remote()
     with pytest.raises(LocalProtocolError, match="not finished"):
-        _core.Connection(hs, initiator=True)
+        _core.conn.Connection(hs, initiator=True)
     with pytest.raises(ValueError, match="dialer"):
-        _core.TlsHandshake(ident, False, b"x")
+        _core.conn.TlsHandshake(ident, False, b"x")
 
 
 def test_connection_over_tls_records_and_tampering() -> None:
     ka, kb = generate_keypair(), generate_keypair()
-    client = _core.TlsHandshake(TlsIdentity(ka).identity, True, None, MUXERS)
-    server = _core.TlsHandshake(TlsIdentity(kb).identity, False, None, MUXERS)
+    client = _core.conn.TlsHandshake(TlsIdentity(ka).identity, True, None, MUXERS)
+    server = _core.conn.TlsHandshake(TlsIdentity(kb).identity, False, None, MUXERS)
     _drive(client, server)
-    a = _core.Connection(client, initiator=True)
-    b = _core.Connection(server, initiator=False)
+    a = _core.conn.Connection(client, initiator=True)
+    b = _core.conn.Connection(server, initiator=False)
     assert a.is_encrypted and b.is_encrypted
     sid = a.open_stream()
     payload = bytes(range(256)) * 1024
@@ -103,7 +103,7 @@ def test_connection_over_tls_records_and_tampering() -> None:
     got = b""
     for i in range(0, len(wire), 7000):  # arbitrary splits: partial records wait
         for kind, _, value in b.receive_data(wire[i : i + 7000], 0.0):
-            if kind == _core.EV_DATA:
+            if kind == _core.conn.EV_DATA:
                 assert isinstance(value, bytes)
                 got += value
     assert got == payload[:sent]
@@ -171,13 +171,13 @@ async def test_6_garbage_and_oversized_records_fail() -> None:
         await tls_inbound(b, TlsIdentity(generate_keypair()), MUXERS)
 
 
-async def _hostile_client(identity: _core.TlsIdentity) -> HandshakeError:
+async def _hostile_client(identity: _core.conn.TlsIdentity) -> HandshakeError:
     """A client presenting ``identity``; returns the listener's error (and checks the client
     is told with an alert)."""
     server_key = generate_keypair()
     x, y = memory_stream_pair()
     listen = asyncio.ensure_future(tls_inbound(y, TlsIdentity(server_key), MUXERS))
-    client = _core.TlsHandshake(identity, True, _pid(server_key).to_bytes(), MUXERS)
+    client = _core.conn.TlsHandshake(identity, True, _pid(server_key).to_bytes(), MUXERS)
     x.write(client.data_to_send())
     while not client.is_finished:
         client.receive(await _read_record(x))
@@ -190,14 +190,14 @@ async def _hostile_client(identity: _core.TlsIdentity) -> HandshakeError:
 
 
 async def test_7_certificate_without_extension_is_refused() -> None:
-    err = await _hostile_client(_core.TlsCertKey()._certify_unchecked())
+    err = await _hostile_client(_core.conn.TlsCertKey()._certify_unchecked())
     assert isinstance(err, CertificateError)
     assert "lacks the libp2p public key extension" in str(err)
 
 
 async def test_7_bad_identity_signature_is_refused() -> None:
     key = generate_keypair()
-    ck = _core.TlsCertKey()
+    ck = _core.conn.TlsCertKey()
     forged = ck._certify_unchecked(key.public_key().to_protobuf(), key.sign(b"something else"))
     err = await _hostile_client(forged)
     assert isinstance(err, CertificateError)
@@ -205,7 +205,9 @@ async def test_7_bad_identity_signature_is_refused() -> None:
 
 
 async def test_7_undecodable_key_in_the_extension_is_refused() -> None:
-    err = await _hostile_client(_core.TlsCertKey()._certify_unchecked(b"\x08\x07\x12\x00", b"s"))
+    err = await _hostile_client(
+        _core.conn.TlsCertKey()._certify_unchecked(b"\x08\x07\x12\x00", b"s")
+    )
     assert isinstance(err, CertificateError)
 
 

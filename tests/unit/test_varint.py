@@ -10,9 +10,9 @@ from rapidp2p.exceptions import VarintError
 
 @given(st.integers(min_value=0, max_value=2**63 - 1))
 def test_varint_round_trip(value: int) -> None:
-    encoded = _core.varint_encode(value)
+    encoded = _core.wire.varint_encode(value)
     assert len(encoded) <= 9
-    assert _core.varint_decode(encoded) == (value, len(encoded))
+    assert _core.wire.varint_decode(encoded) == (value, len(encoded))
 
 
 @pytest.mark.parametrize(
@@ -21,4 +21,4 @@ def test_varint_round_trip(value: int) -> None:
 )
 def test_varint_rejects(data: bytes, reason: str) -> None:
     with pytest.raises(VarintError, match=reason):
-        _core.varint_decode(data)
+        _core.wire.varint_decode(data)

@@ -16,16 +16,16 @@ ED25519_PUB_PB = bytes.fromhex(
 
 
 def test_spec_vector_round_trip() -> None:
-    key_type, data = _core.decode_key_protobuf(ED25519_PUB_PB)
+    key_type, data = _core.wire.decode_key_protobuf(ED25519_PUB_PB)
     assert key_type == 1
     assert data == ED25519_PUB_PB[4:]
-    assert _core.encode_key_protobuf(1, data) == ED25519_PUB_PB
+    assert _core.wire.encode_key_protobuf(1, data) == ED25519_PUB_PB
 
 
 @given(st.integers(min_value=0, max_value=3), st.binary(max_size=600))
 def test_round_trip(key_type: int, data: bytes) -> None:
-    encoded = _core.encode_key_protobuf(key_type, data)
-    assert _core.decode_key_protobuf(encoded) == (key_type, data)
+    encoded = _core.wire.encode_key_protobuf(key_type, data)
+    assert _core.wire.decode_key_protobuf(encoded) == (key_type, data)
 
 
 @pytest.mark.parametrize(
@@ -45,18 +45,18 @@ def test_round_trip(key_type: int, data: bytes) -> None:
 )
 def test_rejects_non_deterministic(data: bytes, reason: str) -> None:
     with pytest.raises(ProtobufError, match=reason):
-        _core.decode_key_protobuf(data)
+        _core.wire.decode_key_protobuf(data)
 
 
 def test_encode_rejects_unknown_type() -> None:
     with pytest.raises(ProtobufError):
-        _core.encode_key_protobuf(4, b"x")
+        _core.wire.encode_key_protobuf(4, b"x")
 
 
 @given(st.binary(max_size=80))
 def test_random_bytes_raise_only_decode_errors(data: bytes) -> None:
     try:
-        key_type, body = _core.decode_key_protobuf(data)
+        key_type, body = _core.wire.decode_key_protobuf(data)
     except DecodeError:
         return
-    assert _core.encode_key_protobuf(key_type, body) == data
+    assert _core.wire.encode_key_protobuf(key_type, body) == data

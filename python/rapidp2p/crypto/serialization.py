@@ -40,7 +40,7 @@ _PRIVATE_PARSERS: dict[KeyType, Callable[[bytes], PrivateKey]] = {
 
 def encode_key_protobuf(key_type: KeyType, data: bytes) -> bytes:
     """The deterministic ``PublicKey``/``PrivateKey`` protobuf (same shape for both)."""
-    return _core.encode_key_protobuf(int(key_type), data)
+    return _core.wire.encode_key_protobuf(int(key_type), data)
 
 
 def decode_key_protobuf(data: bytes) -> tuple[KeyType, bytes]:
@@ -48,7 +48,7 @@ def decode_key_protobuf(data: bytes) -> tuple[KeyType, bytes]:
     if len(data) > MAX_KEY_PROTOBUF:
         raise KeyError_(f"key protobuf of {len(data)} bytes exceeds {MAX_KEY_PROTOBUF}")
     try:
-        key_type, raw = _core.decode_key_protobuf(bytes(data))
+        key_type, raw = _core.wire.decode_key_protobuf(bytes(data))
     except ProtobufError as e:
         raise KeyError_(f"invalid key protobuf: {e}") from e
     try:

@@ -18,7 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from rapidp2p.exceptions import Libp2pError, ResourceLimitExceeded
-from rapidp2p.protocols.multistream._proto import _uvarint, encode_messages
+from rapidp2p.protocols.framing import encode_delimited
+from rapidp2p.protocols.multistream._proto import encode_messages
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
@@ -81,7 +82,7 @@ class ConnectionRefuser:
         try:
             # The reason is framed here: encode_message's cache is for protocol ids.
             body = f"{REFUSED_PREFIX}{reason}"[:1000].encode() + b"\n"
-            tr.write(encode_messages("/multistream/1.0.0", "na") + _uvarint(len(body)) + body)
+            tr.write(encode_messages("/multistream/1.0.0", "na") + encode_delimited(body))
             if tr.can_write_eof():
                 tr.write_eof()
         except (OSError, RuntimeError):

@@ -1,7 +1,7 @@
 """Kademlia DHT (libp2p kad-dht): peer routing, values with validators, provider records.
 
-The routing table and the lookup state machine are Rust (``_core.KadRoutingTable``,
-``_core.KadQuery``); the service on a host, the stores and the validators are Python.
+The routing table and the lookup state machine are Rust (``_core.kad.RoutingTable``,
+``_core.kad.Query``); the service on a host, the stores and the validators are Python.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class KadMessage:
 
     def encode(self) -> bytes:
         rec = self.record
-        return _core.kad_encode_message(
+        return _core.kad.encode_message(
             int(self.type),
             self.key,
             None if rec is None else (rec.key, rec.value, rec.time_received),
@@ -70,10 +70,10 @@ class KadMessage:
 
     @classmethod
     def decode(
-        cls, data: bytes, max_size: int = _core.KAD_MAX_MESSAGE_SIZE, max_peers: int = 20
+        cls, data: bytes, max_size: int = _core.kad.MAX_MESSAGE_SIZE, max_peers: int = 20
     ) -> KadMessage:
         """Raises FrameTooLarge over ``max_size``, ProtobufError on malformed input."""
-        ty, key, rec, closer, providers, level = _core.kad_decode_message(data, max_size, max_peers)
+        ty, key, rec, closer, providers, level = _core.kad.decode_message(data, max_size, max_peers)
         return cls(
             ty,
             key,

@@ -57,7 +57,7 @@ from rapidp2p.kad.store import (
 from rapidp2p.kad.validator import Validator, default_validator
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.peer._text import bad_cid
-from rapidp2p.protocols._io import encode_delimited, read_delimited
+from rapidp2p.protocols.framing import encode_delimited, read_delimited
 
 if TYPE_CHECKING:
     from rapidp2p.host import Host
@@ -89,7 +89,7 @@ def provider_key(key: bytes | str) -> bytes:
     if isinstance(key, bytes):
         return key
     try:
-        decoded = _core.cid_decode(key)
+        decoded = _core.wire.cid_decode(key)
     except DecodeError as exc:
         raise CidError(bad_cid(key, exc)) from None
     return bytes(decoded[-1])

@@ -1,4 +1,4 @@
-"""Drives one Rust ``KadQuery`` over asyncio: requests as tasks, answers fed back.
+"""Drives one Rust ``_core.kad.Query`` over asyncio: requests as tasks, answers fed back.
 
 ``request(peer)`` sends one RPC and returns the answer (raising on failure); ``on_answer``
 sees each answer and returns True to end the lookup early (a value lookup's quorum). The
@@ -47,8 +47,8 @@ async def run_lookup(
 ) -> LookupResult:
     """The iterative lookup of SHA-256(``key``)."""
     loop = asyncio.get_running_loop()
-    query = _core.KadQuery(
-        _core.kad_key(key),
+    query = _core.kad.Query(
+        _core.kad.key(key),
         [p.to_bytes() for p in seeds],
         alpha,
         k,

@@ -1,4 +1,4 @@
-"""The routing table in PeerId terms, over the Rust ``KadRoutingTable``.
+"""The routing table in PeerId terms, over the Rust ``_core.kad.RoutingTable``.
 
 Adds what the Rust table leaves to its caller: PeerId objects, the network group of a peer
 for the diversity filter, and the liveness check of a full bucket's least-recently-seen
@@ -42,7 +42,7 @@ class RoutingTable:
     ) -> None:
         self.local = local
         self._clock = clock
-        self._rt = _core.KadRoutingTable(
+        self._rt = _core.kad.RoutingTable(
             local.to_bytes(),
             k,
             2 if diversity else None,
@@ -53,7 +53,7 @@ class RoutingTable:
         self._checks: set[asyncio.Task[None]] = set()
 
     @property
-    def raw(self) -> _core.KadRoutingTable:
+    def raw(self) -> _core.kad.RoutingTable:
         return self._rt
 
     def __len__(self) -> int:
@@ -76,11 +76,11 @@ class RoutingTable:
         ``check`` about its least-recently-seen peer (in a task) before evicting it."""
         group = network_group(addrs) if self.diversity else None
         code, lrs = self._rt.update(peer.to_bytes(), self._clock(), group)
-        if code == _core.KAD_UPDATE_PENDING and lrs is not None and check is not None:
+        if code == _core.kad.UPDATE_PENDING and lrs is not None and check is not None:
             task = asyncio.ensure_future(self._check(PeerId._trusted(lrs), check))
             self._checks.add(task)
             task.add_done_callback(self._checks.discard)
-        return code in (_core.KAD_UPDATE_INSERTED, _core.KAD_UPDATE_REFRESHED)
+        return code in (_core.kad.UPDATE_INSERTED, _core.kad.UPDATE_REFRESHED)
 
     async def _check(self, lrs: PeerId, check: Check) -> None:
         alive = False
@@ -102,7 +102,7 @@ class RoutingTable:
 
     def touch(self, key: bytes) -> None:
         """A lookup for SHA-256(``key``) ran: its bucket counts as refreshed."""
-        self._rt.touch(_core.kad_key(key), self._clock())
+        self._rt.touch(_core.kad.key(key), self._clock())
 
     def close(self) -> None:
         for t in self._checks:

@@ -9,9 +9,9 @@ from rapidp2p import _core
 from rapidp2p.exceptions import Libp2pError, MultiaddrError
 from rapidp2p.peer.peer_id import PeerId
 
-_from_string = _core.multiaddr_from_string
-_to_string = _core.multiaddr_to_string
-_components = _core.multiaddr_components
+_from_string = _core.wire.multiaddr_from_string
+_to_string = _core.wire.multiaddr_to_string
+_components = _core.wire.multiaddr_components
 
 _P2P = 0x01A5
 
@@ -26,7 +26,8 @@ class Protocol(NamedTuple):
 
 #: Every protocol the codec knows, by code and by name (``ipfs`` is an alias of ``p2p``).
 PROTOCOLS_BY_CODE: dict[int, Protocol] = {
-    code: Protocol(code, name, has_value) for code, name, has_value in _core.multiaddr_protocols()
+    code: Protocol(code, name, has_value)
+    for code, name, has_value in _core.wire.multiaddr_protocols()
 }
 PROTOCOLS_BY_NAME: dict[str, Protocol] = {p.name: p for p in PROTOCOLS_BY_CODE.values()}
 PROTOCOLS_BY_NAME["ipfs"] = PROTOCOLS_BY_CODE[_P2P]

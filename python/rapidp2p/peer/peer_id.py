@@ -12,11 +12,11 @@ from rapidp2p.peer._text import bad_peer_id
 if TYPE_CHECKING:
     from rapidp2p.crypto import PublicKey
 
-_from_public_key = _core.peer_id_from_public_key
-_validate = _core.peer_id_validate
-_to_base58 = _core.peer_id_to_base58
-_from_base58 = _core.peer_id_from_base58
-_from_string = _core.peer_id_from_string
+_from_public_key = _core.peer_id.from_public_key
+_validate = _core.peer_id.validate
+_to_base58 = _core.peer_id.to_base58
+_from_base58 = _core.peer_id.from_base58
+_from_string = _core.peer_id.from_string
 
 
 class PeerId:
@@ -102,11 +102,11 @@ class PeerId:
 
     def to_cid(self, base: str = "base32") -> str:
         """The CIDv1 (libp2p-key) text, base32 by default as the spec recommends."""
-        return _core.peer_id_to_cid(self._bytes, base)
+        return _core.peer_id.to_cid(self._bytes, base)
 
     def extract_public_key(self) -> PublicKey | None:
         """The public key inlined in an identity peer ID (Ed25519, secp256k1), else None."""
-        key = _core.peer_id_public_key(self._bytes)
+        key = _core.peer_id.public_key(self._bytes)
         if key is None:
             return None
         from rapidp2p.crypto import public_key_from_protobuf

@@ -1,6 +1,6 @@
 """The pubsub RPC in Python terms: messages, decoded frames, outgoing frame builders, signing.
 
-Bytes are decoded and encoded by the Rust codec (``_core.decode_pubsub_rpc`` etc.). A message
+Bytes are decoded and encoded by the Rust codec (``_core.pubsub.decode_rpc`` etc.). A message
 is encoded once (``Message.encoded``) and spliced into every frame that carries it.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p import _core
-from rapidp2p.protocols._io import encode_uvarint
+from rapidp2p.protocols.framing import encode_uvarint
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
@@ -47,7 +47,7 @@ class Message:
     def encoded(self) -> bytes:
         enc = self._encoded
         if enc is None:
-            enc = self._encoded = _core.encode_pubsub_message(
+            enc = self._encoded = _core.pubsub.encode_message(
                 self.from_, self.data, self.seqno, self.topic, self.signature, self.key
             )
         return enc
@@ -86,7 +86,7 @@ class RPC:
 
 def decode_rpc(data: bytes, max_size: int) -> RPC:
     """Decodes one frame; raises FrameTooLarge / ProtobufError."""
-    subs, msgs, control = _core.decode_pubsub_rpc(data, max_size)
+    subs, msgs, control = _core.pubsub.decode_rpc(data, max_size)
     rpc = RPC(subscriptions=subs)
     for from_, mdata, seqno, topic, sig, key in msgs:
         if topic is None:
@@ -169,12 +169,12 @@ class Outgoing:
                 if size <= PIGGYBACK_MAX and self._control_bound() + size <= max_size:
                     first = batches.pop(0)
             head = (
-                _core.encode_pubsub_rpc(subscriptions=self.subscriptions)
+                _core.pubsub.encode_rpc(subscriptions=self.subscriptions)
                 if (self.subscriptions)
                 else b""
             )
             ctl = (
-                _core.encode_pubsub_rpc(
+                _core.pubsub.encode_rpc(
                     ihave=self.ihave,
                     iwant=self.iwant,
                     graft=self.graft,
@@ -231,7 +231,7 @@ def sign_message(key: PrivateKey, msg: Message) -> None:
     """Fills ``signature`` (and ``key`` when the peer ID does not embed the public key)."""
     from rapidp2p.peer import PeerId
 
-    buf = _core.pubsub_signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
+    buf = _core.pubsub.signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
     msg.signature = key.sign(buf)
     pid = PeerId.from_public_key(key.public_key())
     if pid.extract_public_key() is None:
@@ -277,7 +277,7 @@ def verify_message(msg: Message, keys: dict[bytes, Any] | None = None) -> str | 
             if len(keys) >= KEY_CACHE_SIZE:
                 keys.clear()
             keys[ck] = pk
-    buf = _core.pubsub_signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
+    buf = _core.pubsub.signing_bytes(msg.from_, msg.data, msg.seqno, msg.topic)
     try:
         ok = pk.verify(buf, msg.signature)
     except Exception:

@@ -41,7 +41,7 @@ from rapidp2p.exceptions import (
     VarintError,
 )
 from rapidp2p.host.events import PeerDisconnected
-from rapidp2p.protocols._io import encode_uvarint
+from rapidp2p.protocols.framing import FrameSplitter, encode_uvarint
 from rapidp2p.pubsub._rpc import Message, MessageIdFn, decode_rpc, sign_message
 from rapidp2p.pubsub.params import (
     FLOODSUB,
@@ -683,12 +683,9 @@ class PubSub:
             )
             if peer not in self._links:
                 self.on_connection(stream.conn)
-        max_size = self.params.max_transmit_size
-        # Frames are sliced straight out of the chunk read (one copy); a frame cut across
-        # chunks waits in ``parts`` until ``need`` bytes are there, then is joined once.
-        parts: list[bytes] = []
-        have = 0
-        need = 0
+        # Frames are split out of each chunk read in one Rust call; a frame cut across
+        # chunks is collected until complete, then joined once.
+        splitter = FrameSplitter(self.params.max_transmit_size)
         try:
             while True:
                 chunk = await stream.read(1 << 20)
@@ -697,35 +694,12 @@ class PubSub:
                     # may be waiting for it before it exits), as go-libp2p-pubsub does.
                     await stream.close()
                     return
-                if parts:
-                    parts.append(chunk)
-                    have += len(chunk)
-                    if have < need:
-                        continue
-                    data = b"".join(parts)
-                    parts = []
-                else:
-                    data = chunk
+                frames = splitter.feed(chunk)
+                if frames is None:
+                    continue
                 self._schedule_flush()  # runs after this chunk's frames, whatever happens
-                pos = 0
-                n = len(data)
-                need = 0
-                while pos < n:
-                    length, hdr = _parse_uvarint(data, pos)
-                    if length < 0:
-                        break  # incomplete varint
-                    if length > max_size:
-                        raise FrameTooLarge(f"pubsub frame of {length} bytes")
-                    end = pos + hdr + length
-                    if end > n:
-                        need = end - pos
-                        break
-                    self._on_frame(peer, data[pos + hdr : end])
-                    pos = end
-                if pos < n:
-                    rest = data[pos:] if pos else data
-                    parts = [rest]
-                    have = len(rest)
+                for frame in frames:
+                    self._on_frame(peer, frame)
         except (FrameTooLarge, ProtobufError, VarintError) as exc:
             log.debug("bad pubsub frame from %s: %s", peer, exc)
             router.score.add_penalty(peer, 1)
@@ -884,22 +858,6 @@ def _verdict(res: Any) -> ValidationResult:
     if res is True or res is None:
         return ValidationResult.ACCEPT if res else ValidationResult.IGNORE
     return ValidationResult.REJECT
-
-
-def _parse_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
-    """(value, header length) of a uvarint at ``pos``; (-1, 0) if incomplete."""
-    value = 0
-    n = len(buf)
-    for i in range(9):
-        if pos + i >= n:
-            return -1, 0
-        b = buf[pos + i]
-        value |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            if b == 0 and i > 0:
-                raise VarintError("non-minimal varint")
-            return value, i + 1
-    raise VarintError("varint longer than 9 bytes")
 
 
 class GossipSub(PubSub):

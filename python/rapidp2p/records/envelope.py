@@ -43,7 +43,7 @@ def register_record_type(cls: type[_R]) -> type[_R]:
 
 def signing_buffer(domain: str, payload_type: bytes, payload: bytes) -> bytes:
     """The exact bytes an envelope signature covers."""
-    return _core.envelope_signing_buffer(domain.encode("utf-8"), payload_type, payload)
+    return _core.proto.envelope_signing_buffer(domain.encode("utf-8"), payload_type, payload)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class Envelope:
         payload = record.marshal()
         sig = private_key.sign(signing_buffer(record.DOMAIN, record.PAYLOAD_TYPE, payload))
         public_key = private_key.public_key()
-        raw = _core.encode_envelope(public_key.to_protobuf(), record.PAYLOAD_TYPE, payload, sig)
+        raw = _core.proto.encode_envelope(
+            public_key.to_protobuf(), record.PAYLOAD_TYPE, payload, sig
+        )
         return cls(public_key, record.PAYLOAD_TYPE, payload, sig, raw)
 
     @classmethod
@@ -86,7 +88,7 @@ class Envelope:
     @classmethod
     def open_unchecked_payload(cls, data: bytes, domain: str) -> Envelope:
         """Decodes and verifies the signature; the payload is left undecoded."""
-        key_bytes, payload_type, payload, sig = _core.decode_envelope(data)
+        key_bytes, payload_type, payload, sig = _core.proto.decode_envelope(data)
         public_key = public_key_from_protobuf(key_bytes)
         if not public_key.verify(signing_buffer(domain, payload_type, payload), sig):
             raise SignatureError(f"envelope signature does not verify for domain {domain!r}")

@@ -45,13 +45,13 @@ class PeerRecord:
         return cls(peer_id, time.time_ns() if seq is None else seq, tuple(addrs))
 
     def marshal(self) -> bytes:
-        return _core.encode_peer_record(
+        return _core.proto.encode_peer_record(
             self.peer_id.to_bytes(), self.seq, [a.to_bytes() for a in self.addrs]
         )
 
     @classmethod
     def unmarshal(cls, data: bytes) -> PeerRecord:
-        pid, seq, addrs = _core.decode_peer_record(data)
+        pid, seq, addrs = _core.proto.decode_peer_record(data)
         return cls(PeerId.from_bytes(pid), seq, tuple(Multiaddr.from_bytes(a) for a in addrs))
 
     @classmethod

@@ -46,21 +46,13 @@ class Transport(Protocol):
 
 
 def parse_components(addr: Multiaddr | str) -> list[tuple[str, str]]:
-    """``/ip4/1.2.3.4/tcp/5`` -> ``[("ip4", "1.2.3.4"), ("tcp", "5")]`` (from the text form).
+    """``/ip4/1.2.3.4/tcp/5`` -> ``[("ip4", "1.2.3.4"), ("tcp", "5")]``.
 
-    Reads the canonical text so it depends on nothing but ``str(addr)``; protocols without a
-    value (none of the ones the transports read) get ``""``.
+    The components come from the Rust multiaddr codec (``_core.wire.multiaddr_components``,
+    its table of protocols), so a protocol without a value gets ``""`` and a path value
+    (``/unix/...``) stays whole. Raises MultiaddrError for text that is not a multiaddr.
     """
-    parts = str(addr).split("/")[1:]
-    out: list[tuple[str, str]] = []
-    valueless = {"quic", "quic-v1", "ws", "wss", "tls", "noise", "webrtc", "p2p-circuit", "http"}
-    i = 0
-    while i < len(parts):
-        name = parts[i]
-        if name in valueless:
-            out.append((name, ""))
-            i += 1
-        else:
-            out.append((name, parts[i + 1] if i + 1 < len(parts) else ""))
-            i += 2
-    return out
+    from rapidp2p.peer import Multiaddr
+
+    ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
+    return [(name, value or "") for name, value in ma.items()]

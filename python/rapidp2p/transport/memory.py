@@ -173,6 +173,14 @@ class MemoryTransport:
         comps = parse_components(addr)
         return bool(comps) and comps[0][0] == "memory"
 
+    @staticmethod
+    def _port(addr: Multiaddr) -> int:
+        """The number of a ``/memory/<n>`` address; TransportError for any other address."""
+        comps = parse_components(addr)
+        if not comps or comps[0][0] != "memory":
+            raise TransportError(f"not a memory multiaddr: {addr}")
+        return int(comps[0][1])  # the multiaddr codec only accepts a number here
+
     can_listen = can_dial
 
     async def listen(
@@ -180,7 +188,7 @@ class MemoryTransport:
     ) -> MemoryListener:
         from rapidp2p.peer import Multiaddr
 
-        port = int(parse_components(addr)[0][1])
+        port = self._port(addr)
         if port == 0:
             port = next(_auto_ports)
             while port in _listeners:
@@ -192,7 +200,7 @@ class MemoryTransport:
         return lst
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
-        port = int(parse_components(addr)[0][1])
+        port = self._port(addr)
         lst = _listeners.get(port)
         if lst is None:
             raise TransportError(f"nothing listens on /memory/{port}")

@@ -2,7 +2,7 @@
 
 use prost::Message;
 
-use crate::messages::{Envelope, Identify, NoiseHandshakePayload, PeerRecord};
+use crate::messages::{Envelope, Identify, NoiseHandshakePayload, PeerRecord, PlaintextExchange};
 
 /// A Noise handshake message is at most 65535 bytes, so its payload cannot be larger.
 pub const MAX_NOISE_PAYLOAD_SIZE: usize = 65535;
@@ -13,6 +13,8 @@ pub const MAX_IDENTIFY_SIZE: usize = 8 * 1024;
 pub const MAX_ENVELOPE_SIZE: usize = 64 * 1024;
 /// A peer record travels inside an envelope, so the same cap applies.
 pub const MAX_PEER_RECORD_SIZE: usize = MAX_ENVELOPE_SIZE;
+/// Largest `/plaintext/2.0.0` Exchange accepted (an id and a public key: RSA-4096 fits).
+pub const MAX_PLAINTEXT_EXCHANGE_SIZE: usize = 4096;
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +124,25 @@ pub fn decode_peer_record(data: &[u8]) -> Result<PeerRecord, ProtoError> {
     Ok(rec)
 }
 
+/// Decodes a `/plaintext/2.0.0` Exchange; `id` and `pubkey` must both be present.
+pub fn decode_plaintext_exchange(data: &[u8]) -> Result<PlaintextExchange, ProtoError> {
+    const WHAT: &str = "plaintext Exchange";
+    let msg: PlaintextExchange = bounded(data, MAX_PLAINTEXT_EXCHANGE_SIZE, WHAT)?;
+    if msg.id.is_none() {
+        return Err(ProtoError::Missing {
+            what: WHAT,
+            field: "id",
+        });
+    }
+    if msg.pubkey.is_none() {
+        return Err(ProtoError::Missing {
+            what: WHAT,
+            field: "pubkey",
+        });
+    }
+    Ok(msg)
+}
+
 /// The bytes an envelope's signature covers (RFC 0002): varint length + domain, varint
 /// length + payload type, varint length + payload.
 pub fn envelope_signing_buffer(domain: &[u8], payload_type: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -138,6 +159,37 @@ mod tests {
     use super::*;
     use crate::messages::{AddressInfo, NoiseExtensions};
     use proptest::prelude::*;
+
+    #[test]
+    fn plaintext_exchange_roundtrip_and_required_fields() {
+        let msg = PlaintextExchange {
+            id: Some(vec![0, 1]),
+            pubkey: Some(vec![8, 1, 18, 0]),
+        };
+        let bytes = encode(&msg);
+        assert_eq!(bytes, [0x0a, 2, 0, 1, 0x12, 4, 8, 1, 18, 0]);
+        assert_eq!(decode_plaintext_exchange(&bytes).unwrap(), msg);
+        assert!(matches!(
+            decode_plaintext_exchange(&bytes[..4]),
+            Err(ProtoError::Missing {
+                field: "pubkey",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_plaintext_exchange(&bytes[4..]),
+            Err(ProtoError::Missing { field: "id", .. })
+        ));
+        assert!(matches!(
+            decode_plaintext_exchange(&bytes[..3]),
+            Err(ProtoError::Invalid { .. })
+        ));
+        let big = vec![0u8; MAX_PLAINTEXT_EXCHANGE_SIZE + 1];
+        assert!(matches!(
+            decode_plaintext_exchange(&big),
+            Err(ProtoError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn noise_payload_roundtrip_and_field_numbers() {

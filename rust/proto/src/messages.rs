@@ -77,3 +77,13 @@ pub struct PeerRecord {
     #[prost(message, repeated, tag = "3")]
     pub addresses: Vec<AddressInfo>,
 }
+
+/// `plaintext/README.md`: `Exchange` (proto2). `pubkey` is the `PublicKey` message, kept as
+/// its encoded bytes (a length-delimited field either way) for the key decoder to check.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PlaintextExchange {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub id: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub pubkey: Option<Vec<u8>>,
+}

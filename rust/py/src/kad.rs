@@ -1,8 +1,8 @@
-//! Glue for `rapidp2p-kad`: the routing table (`KadRoutingTable`), the closest-peers lookup
-//! (`KadQuery`), 256-bit keys and the kad protobuf codec. Peers cross the boundary as peer-ID
-//! bytes and keys as 32-byte `bytes`; decoded messages come back as tuples in field order (the
-//! Python layer wraps them in dataclasses). Bad wire input raises `ProtobufError`, an
-//! oversized message `FrameTooLarge`.
+//! Glue for `rapidp2p-kad` (`_core.kad`): the routing table (`RoutingTable`), the
+//! closest-peers lookup (`Query`), 256-bit keys and the kad protobuf codec. Peers cross the
+//! boundary as peer-ID bytes and keys as 32-byte `bytes`; decoded messages come back as tuples
+//! in field order (the Python layer wraps them in dataclasses). Bad wire input raises
+//! `ProtobufError`, an oversized message `FrameTooLarge`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -39,19 +39,19 @@ fn bytes_list<'py>(py: Python<'py>, items: impl IntoIterator<Item = Vec<u8>>) ->
 }
 
 /// SHA-256 of `data`: the kad key of a peer ID or a record key.
-#[pyfunction]
+#[pyfunction(name = "key")]
 fn kad_key<'py>(py: Python<'py>, data: &[u8]) -> Bytes<'py> {
     PyBytes::new(py, &Key::from_preimage(data).0)
 }
 
 /// XOR of two 32-byte keys (compare results as big-endian bytes).
-#[pyfunction]
+#[pyfunction(name = "distance")]
 fn kad_distance<'py>(py: Python<'py>, a: &[u8], b: &[u8]) -> PyResult<Bytes<'py>> {
     Ok(PyBytes::new(py, &key32(a)?.distance(&key32(b)?).0))
 }
 
 /// The k-bucket routing table of one local peer.
-#[pyclass(module = "rapidp2p._core", name = "KadRoutingTable")]
+#[pyclass(module = "rapidp2p._core.kad", name = "RoutingTable")]
 pub struct KadRoutingTable {
     inner: RoutingTable,
 }
@@ -210,7 +210,7 @@ impl KadRoutingTable {
 }
 
 /// One iterative closest-peers lookup (sans-IO).
-#[pyclass(module = "rapidp2p._core", name = "KadQuery")]
+#[pyclass(module = "rapidp2p._core.kad", name = "Query")]
 pub struct KadQuery {
     inner: ClosestPeersIter,
 }
@@ -317,7 +317,7 @@ fn to_peers(items: Vec<PeerTuple>) -> Vec<proto::Peer> {
 
 /// Encodes a kad `Message`. `record`: `(key, value, time_received)`; peers:
 /// `(id, [addr bytes], connection)`.
-#[pyfunction]
+#[pyfunction(name = "encode_message")]
 #[pyo3(signature = (r#type, key = Vec::new(), record = None, closer_peers = Vec::new(), provider_peers = Vec::new(), cluster_level = 0))]
 fn kad_encode_message<'py>(
     py: Python<'py>,
@@ -369,7 +369,7 @@ fn peers_out<'py>(py: Python<'py>, peers: Vec<proto::Peer>) -> Vec<PeerOut<'py>>
 
 /// Decodes a kad `Message` of at most `max_size` bytes keeping at most `max_peers` closer
 /// and provider peers: `(type, key, record | None, closer, providers, cluster_level)`.
-#[pyfunction]
+#[pyfunction(name = "decode_message")]
 #[pyo3(signature = (data, max_size = proto::DEFAULT_MAX_MESSAGE_SIZE, max_peers = 20))]
 fn kad_decode_message<'py>(
     py: Python<'py>,
@@ -404,14 +404,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kad_distance, m)?)?;
     m.add_function(wrap_pyfunction!(kad_encode_message, m)?)?;
     m.add_function(wrap_pyfunction!(kad_decode_message, m)?)?;
-    m.add("KAD_UPDATE_INSERTED", UPDATE_INSERTED)?;
-    m.add("KAD_UPDATE_REFRESHED", UPDATE_REFRESHED)?;
-    m.add("KAD_UPDATE_PENDING", UPDATE_PENDING)?;
-    m.add("KAD_UPDATE_FULL", UPDATE_FULL)?;
-    m.add("KAD_UPDATE_REJECTED", UPDATE_REJECTED)?;
-    m.add("KAD_NEXT_WAITING", NEXT_WAITING)?;
-    m.add("KAD_NEXT_REQUEST", NEXT_REQUEST)?;
-    m.add("KAD_NEXT_FINISHED", NEXT_FINISHED)?;
-    m.add("KAD_MAX_MESSAGE_SIZE", proto::DEFAULT_MAX_MESSAGE_SIZE)?;
+    m.add("UPDATE_INSERTED", UPDATE_INSERTED)?;
+    m.add("UPDATE_REFRESHED", UPDATE_REFRESHED)?;
+    m.add("UPDATE_PENDING", UPDATE_PENDING)?;
+    m.add("UPDATE_FULL", UPDATE_FULL)?;
+    m.add("UPDATE_REJECTED", UPDATE_REJECTED)?;
+    m.add("NEXT_WAITING", NEXT_WAITING)?;
+    m.add("NEXT_REQUEST", NEXT_REQUEST)?;
+    m.add("NEXT_FINISHED", NEXT_FINISHED)?;
+    m.add("MAX_MESSAGE_SIZE", proto::DEFAULT_MAX_MESSAGE_SIZE)?;
     Ok(())
 }

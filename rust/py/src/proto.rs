@@ -204,6 +204,33 @@ fn decode_peer_record<'py>(
     Ok((PyBytes::new(py, &rec.peer_id), rec.seq, addrs))
 }
 
+/// Encodes a `/plaintext/2.0.0` Exchange (`public_key` is the encoded PublicKey protobuf).
+#[pyfunction]
+fn encode_plaintext_exchange<'py>(
+    py: Python<'py>,
+    peer_id: &[u8],
+    public_key: &[u8],
+) -> Bytes<'py> {
+    let msg = proto::PlaintextExchange {
+        id: Some(peer_id.to_vec()),
+        pubkey: Some(public_key.to_vec()),
+    };
+    PyBytes::new(py, &proto::encode(&msg))
+}
+
+/// Decodes a `/plaintext/2.0.0` Exchange -> (peer_id, public_key protobuf); both required.
+#[pyfunction]
+fn decode_plaintext_exchange<'py>(
+    py: Python<'py>,
+    data: &[u8],
+) -> PyResult<(Bytes<'py>, Bytes<'py>)> {
+    let msg = proto::decode_plaintext_exchange(data).map_err(|e| proto_err(py, e))?;
+    Ok((
+        PyBytes::new(py, msg.id.as_deref().unwrap_or_default()),
+        PyBytes::new(py, msg.pubkey.as_deref().unwrap_or_default()),
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_IDENTIFY_SIZE", proto::MAX_IDENTIFY_SIZE)?;
     m.add("MAX_ENVELOPE_SIZE", proto::MAX_ENVELOPE_SIZE)?;
@@ -217,5 +244,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(envelope_signing_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(encode_peer_record, m)?)?;
     m.add_function(wrap_pyfunction!(decode_peer_record, m)?)?;
+    m.add(
+        "MAX_PLAINTEXT_EXCHANGE_SIZE",
+        proto::MAX_PLAINTEXT_EXCHANGE_SIZE,
+    )?;
+    m.add_function(wrap_pyfunction!(encode_plaintext_exchange, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_plaintext_exchange, m)?)?;
     Ok(())
 }

@@ -52,7 +52,7 @@ fn ids<'py>(py: Python<'py>, v: Vec<Vec<u8>>) -> Vec<Bytes<'py>> {
 /// prune [(topic, [(peer_id, signed_peer_record)], backoff | None)], idontwant [id]).
 /// Entries without a topic are dropped; lists are trimmed to the crate's caps (100
 /// subscriptions, 5000 IDs per kind, 100 PX peers per PRUNE).
-#[pyfunction]
+#[pyfunction(name = "decode_rpc")]
 #[pyo3(signature = (data, max_size = ps::DEFAULT_MAX_RPC_SIZE))]
 fn decode_pubsub_rpc<'py>(
     py: Python<'py>,
@@ -122,7 +122,7 @@ fn decode_pubsub_rpc<'py>(
 }
 
 /// Encodes one message (the bytes `encode_pubsub_rpc` splices in as `messages`).
-#[pyfunction]
+#[pyfunction(name = "encode_message")]
 #[pyo3(signature = (from_, data, seqno, topic, signature = None, key = None))]
 fn encode_pubsub_message<'py>(
     py: Python<'py>,
@@ -145,7 +145,7 @@ fn encode_pubsub_message<'py>(
 }
 
 /// `"libp2p-pubsub:" || encode(Message{from, data, seqno, topic})`.
-#[pyfunction]
+#[pyfunction(name = "signing_bytes")]
 #[pyo3(signature = (from_, data, seqno, topic))]
 fn pubsub_signing_bytes<'py>(
     py: Python<'py>,
@@ -158,7 +158,7 @@ fn pubsub_signing_bytes<'py>(
 }
 
 /// Encodes an RPC frame (no length prefix). `messages` are already-encoded messages.
-#[pyfunction]
+#[pyfunction(name = "encode_rpc")]
 #[pyo3(signature = (*, subscriptions = Vec::new(), messages = Vec::new(), ihave = Vec::new(),
     iwant = Vec::new(), graft = Vec::new(), prune = Vec::new(), idontwant = Vec::new()))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -243,6 +243,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_pubsub_message, m)?)?;
     m.add_function(wrap_pyfunction!(pubsub_signing_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(encode_pubsub_rpc, m)?)?;
-    m.add("PUBSUB_DEFAULT_MAX_RPC_SIZE", ps::DEFAULT_MAX_RPC_SIZE)?;
+    m.add("DEFAULT_MAX_RPC_SIZE", ps::DEFAULT_MAX_RPC_SIZE)?;
     Ok(())
 }

@@ -170,7 +170,7 @@ fn cid_decode<'py>(
 }
 
 /// Peer-ID bytes of a public-key protobuf (identity multihash up to 42 bytes, else sha2-256).
-#[pyfunction]
+#[pyfunction(name = "from_public_key")]
 fn peer_id_from_public_key<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let mut out = Vec::with_capacity(44);
     peerid::from_public_key_protobuf(key, &mut out).map_err(|e| wire_err(py, e))?;
@@ -178,19 +178,19 @@ fn peer_id_from_public_key<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Bound<'
 }
 
 /// Raises PeerIdError unless `data` is a valid peer ID.
-#[pyfunction]
+#[pyfunction(name = "validate")]
 fn peer_id_validate(py: Python<'_>, data: &[u8]) -> PyResult<()> {
     peerid::validate(data).map_err(|e| wire_err(py, e))
 }
 
 /// Base58btc text of peer-ID bytes (not re-validated: callers hold validated bytes).
-#[pyfunction]
+#[pyfunction(name = "to_base58")]
 fn peer_id_to_base58(data: &[u8]) -> String {
     peerid::to_base58(data)
 }
 
 /// Peer-ID bytes from base58btc text.
-#[pyfunction]
+#[pyfunction(name = "from_base58")]
 fn peer_id_from_base58<'py>(
     py: Python<'py>,
     text: &Bound<'py, PyString>,
@@ -200,7 +200,7 @@ fn peer_id_from_base58<'py>(
 }
 
 /// Peer-ID bytes from either text form (base58btc or libp2p-key CIDv1).
-#[pyfunction]
+#[pyfunction(name = "from_string")]
 fn peer_id_from_string<'py>(
     py: Python<'py>,
     text: &Bound<'py, PyString>,
@@ -210,14 +210,14 @@ fn peer_id_from_string<'py>(
 }
 
 /// CIDv1 text (libp2p-key) of peer-ID bytes.
-#[pyfunction]
+#[pyfunction(name = "to_cid")]
 #[pyo3(signature = (data, base = "base32"))]
 fn peer_id_to_cid(py: Python<'_>, data: &[u8], base: &str) -> PyResult<String> {
     peerid::to_cid(data, base_arg(py, base)?).map_err(|e| wire_err(py, e))
 }
 
 /// The public-key protobuf inlined in an identity peer ID, else None.
-#[pyfunction]
+#[pyfunction(name = "public_key")]
 fn peer_id_public_key<'py>(py: Python<'py>, data: &[u8]) -> Option<Bound<'py, PyBytes>> {
     peerid::inline_public_key(data).map(|k| PyBytes::new(py, k))
 }
@@ -289,6 +289,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(multihash_sha256, m)?)?;
     m.add_function(wrap_pyfunction!(cid_encode, m)?)?;
     m.add_function(wrap_pyfunction!(cid_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(multiaddr_from_string, m)?)?;
+    m.add_function(wrap_pyfunction!(multiaddr_to_string, m)?)?;
+    m.add_function(wrap_pyfunction!(multiaddr_validate, m)?)?;
+    m.add_function(wrap_pyfunction!(multiaddr_components, m)?)?;
+    m.add_function(wrap_pyfunction!(multiaddr_protocols, m)?)?;
+    Ok(())
+}
+
+/// `_core.peer_id`: peer IDs as bytes, in text (base58 or CID) and back.
+pub fn register_peer_id(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peer_id_from_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(peer_id_validate, m)?)?;
     m.add_function(wrap_pyfunction!(peer_id_to_base58, m)?)?;
@@ -296,10 +306,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peer_id_from_string, m)?)?;
     m.add_function(wrap_pyfunction!(peer_id_to_cid, m)?)?;
     m.add_function(wrap_pyfunction!(peer_id_public_key, m)?)?;
-    m.add_function(wrap_pyfunction!(multiaddr_from_string, m)?)?;
-    m.add_function(wrap_pyfunction!(multiaddr_to_string, m)?)?;
-    m.add_function(wrap_pyfunction!(multiaddr_validate, m)?)?;
-    m.add_function(wrap_pyfunction!(multiaddr_components, m)?)?;
-    m.add_function(wrap_pyfunction!(multiaddr_protocols, m)?)?;
     Ok(())
 }

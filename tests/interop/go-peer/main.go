@@ -1,6 +1,6 @@
 // Command go-peer is the go-libp2p interop peer for rapidp2p's tests.
 //
-// It speaks TCP + Noise (or TLS with --security tls) + yamux only, on loopback, with a fresh Ed25519 identity, and serves
+// It speaks TCP + Noise (or TLS / plaintext with --security) + yamux only, on loopback, with a fresh Ed25519 identity, and serves
 // ping, identify and /echo/1.0.0. CLI (see tests/interop/peers.py):
 //
 //	go-peer listen [--listen MULTIADDR] [--dht server|client [--bootstrap MULTIADDR]...]
@@ -11,7 +11,7 @@
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //
-// `--security noise|tls` may follow any command: the one security protocol offered.
+// `--security noise|tls|plaintext` may follow any command: the one security protocol offered.
 // --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
 package main
 
@@ -40,6 +40,7 @@ import (
 	identify "github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	identifypb "github.com/libp2p/go-libp2p/p2p/protocol/identify/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/libp2p/go-libp2p/p2p/security/insecure"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -54,19 +55,21 @@ const (
 	maxIdentifyMsg = 64 << 10
 )
 
-// useTLS: the security protocol offered is TLS 1.3 instead of Noise (`--security tls`).
-var useTLS bool
+// security: the one security protocol offered: "noise" (default), "tls" or "plaintext"
+// (`/plaintext/2.0.0`, for the plaintext interop test only).
+var security = "noise"
 
-// takeSecurity removes `--security noise|tls` from os.Args and records the choice.
+// takeSecurity removes `--security noise|tls|plaintext` from os.Args and records the choice.
 func takeSecurity() {
 	for i, a := range os.Args {
 		if a != "--security" {
 			continue
 		}
-		if i+1 >= len(os.Args) || (os.Args[i+1] != "tls" && os.Args[i+1] != "noise") {
-			usage("--security needs noise or tls")
+		if i+1 >= len(os.Args) || (os.Args[i+1] != "tls" && os.Args[i+1] != "noise" &&
+			os.Args[i+1] != "plaintext") {
+			usage("--security needs noise, tls or plaintext")
 		}
-		useTLS = os.Args[i+1] == "tls"
+		security = os.Args[i+1]
 		os.Args = append(os.Args[:i:i], os.Args[i+2:]...)
 		return
 	}
@@ -74,8 +77,11 @@ func takeSecurity() {
 
 // securityOption is the one security transport a host offers.
 func securityOption() libp2p.Option {
-	if useTLS {
+	switch security {
+	case "tls":
 		return libp2p.Security(libp2ptls.ID, libp2ptls.New)
+	case "plaintext":
+		return libp2p.Security(insecure.ID, insecure.NewWithIdentity)
 	}
 	return libp2p.Security(noise.ID, noise.New)
 }

@@ -15,7 +15,7 @@ from typing import Any
 
 from rapidp2p.crypto import PrivateKey, PublicKey, public_key_from_protobuf
 from rapidp2p.exceptions import Libp2pError, PeerIdAuthError
-from rapidp2p.protocols._io import encode_uvarint
+from rapidp2p.protocols.framing import encode_uvarint
 
 __all__ = [
     "CHALLENGE_BYTES",

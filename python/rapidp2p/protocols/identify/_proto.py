@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_ID = "/ipfs/id/1.0.0"
 PUSH_PROTOCOL_ID = "/ipfs/id/push/1.0.0"
-MAX_MESSAGE_SIZE: int = _core.MAX_IDENTIFY_SIZE
+MAX_MESSAGE_SIZE: int = _core.proto.MAX_IDENTIFY_SIZE
 MAX_MESSAGES = 10
 MAX_LISTEN_ADDRS = 64
 MAX_PROTOCOLS = 128
@@ -45,7 +45,7 @@ class IdentifyMessage:
     signed_peer_record: bytes | None = None
 
     def encode(self) -> bytes:
-        return _core.encode_identify(
+        return _core.proto.encode_identify(
             public_key=self.public_key,
             listen_addrs=self.listen_addrs,
             protocols=self.protocols,
@@ -58,7 +58,7 @@ class IdentifyMessage:
     @classmethod
     def decode(cls, data: bytes) -> IdentifyMessage:
         """Raises ProtobufError for a bad or over-8-KiB message."""
-        return cls(*_core.decode_identify(data))
+        return cls(*_core.proto.decode_identify(data))
 
     def merge(self, other: IdentifyMessage) -> IdentifyMessage:
         """Repeated fields concatenate; a present optional field in ``other`` wins."""

@@ -18,7 +18,7 @@ from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
 from rapidp2p.host.addrs import addrs_for_remote
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.peerstore import CONNECTED_ADDR_TTL, PeerStore
-from rapidp2p.protocols._io import encode_delimited, read_delimited
+from rapidp2p.protocols.framing import encode_delimited, read_delimited
 from rapidp2p.protocols.identify._proto import (
     MAX_MESSAGE_SIZE,
     MAX_MESSAGES,

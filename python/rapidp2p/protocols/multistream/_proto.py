@@ -8,7 +8,8 @@ bodies, a missing newline, non-minimal length varints and invalid UTF-8 are refu
 
 from __future__ import annotations
 
-from rapidp2p.exceptions import NegotiationError
+from rapidp2p.exceptions import NegotiationError, VarintError
+from rapidp2p.protocols.framing import UvarintDecoder, encode_uvarint
 
 PROTOCOL_ID = "/multistream/1.0.0"
 NA = "na"
@@ -16,7 +17,8 @@ LS = "ls"
 MAX_MESSAGE_SIZE = 1024
 """Largest body accepted (go-multistream's limit); a 2-byte varint covers it."""
 
-_MAX_VARINT_BYTES = 2
+MAX_LENGTH_BYTES = 2
+"""Longest length prefix accepted (two bytes cover :data:`MAX_MESSAGE_SIZE`)."""
 
 
 def encode_message(text: str) -> bytes:
@@ -26,7 +28,7 @@ def encode_message(text: str) -> bytes:
         body = text.encode("utf-8") + b"\n"
         if len(body) > MAX_MESSAGE_SIZE:
             raise NegotiationError(f"multistream message of {len(body)} bytes exceeds 1024")
-        out = _uvarint(len(body)) + body
+        out = encode_uvarint(len(body)) + body
         if len(_encoded) < _ENCODED_CACHE_SIZE:
             _encoded[text] = out
     return out
@@ -44,18 +46,9 @@ _encoded: dict[str, bytes] = {}
 
 def encode_ls_response(protocols: list[str]) -> bytes:
     """Response to ``ls``: one message whose body is the framed protocol ids plus ``\\n``."""
-    inner = b"".join(_uvarint(len(p.encode()) + 1) + p.encode() + b"\n" for p in protocols)
+    inner = b"".join(encode_uvarint(len(p.encode()) + 1) + p.encode() + b"\n" for p in protocols)
     body = inner + b"\n"
-    return _uvarint(len(body)) + body
-
-
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return encode_uvarint(len(body)) + body
 
 
 def check_length(length: int) -> None:
@@ -77,28 +70,27 @@ def decode_body(body: bytes) -> str:
 
 
 class VarintAccumulator:
-    """Decodes a length prefix one byte at a time (lets the reader never over-read)."""
+    """A length prefix one byte at a time (the reader never over-reads): the framing module's
+    decoder capped at 2 bytes, its errors and bad lengths as NegotiationError."""
 
-    __slots__ = ("_count", "_value")
+    __slots__ = ("_decoder",)
 
     def __init__(self) -> None:
-        self._value = 0
-        self._count = 0
+        self._decoder = UvarintDecoder(MAX_LENGTH_BYTES)
+
+    @property
+    def started(self) -> bool:
+        """True while a length prefix is partly read."""
+        return self._decoder.started
 
     def push(self, byte: int) -> int | None:
-        """Adds one byte; returns the length once complete, else None."""
-        if self._count >= _MAX_VARINT_BYTES:
-            raise NegotiationError("multistream length prefix too long")
-        self._value |= (byte & 0x7F) << (7 * self._count)
-        self._count += 1
-        if byte & 0x80:
-            return None
-        if byte == 0 and self._count > 1:
-            raise NegotiationError("non-minimal multistream length prefix")
-        value = self._value
-        self._value = 0
-        self._count = 0
-        check_length(value)
+        """Adds one byte; returns the checked length once complete, else None."""
+        try:
+            value = self._decoder.push(byte)
+        except VarintError as exc:
+            raise NegotiationError(f"multistream length prefix: {exc}") from exc
+        if value is not None:
+            check_length(value)
         return value
 
 
@@ -140,4 +132,4 @@ class MessageParser:
     @property
     def in_message(self) -> bool:
         """True while a message has started but is not complete (EOF now is an error)."""
-        return self._need is not None or self._varint._count > 0
+        return self._need is not None or self._varint.started

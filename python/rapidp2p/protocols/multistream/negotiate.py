@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
-from rapidp2p.exceptions import NegotiationError, ProtocolNotSupported
+from rapidp2p.exceptions import NegotiationError, ProtocolNotSupported, UnexpectedEOF, VarintError
+from rapidp2p.protocols.framing import ByteStream as ByteStream
+from rapidp2p.protocols.framing import UvarintDecoder
+from rapidp2p.protocols.framing import read_exactly as _read_exactly
 from rapidp2p.protocols.multistream._proto import (
     LS,
+    MAX_LENGTH_BYTES,
     NA,
     PROTOCOL_ID,
-    VarintAccumulator,
+    check_length,
     decode_body,
     encode_ls_response,
     encode_message,
@@ -38,41 +42,35 @@ _T = TypeVar("_T")
 _HEADER = encode_message(PROTOCOL_ID)
 
 
-@runtime_checkable
-class ByteStream(Protocol):
-    """What negotiation (and ping/identify) needs from a stream.
-
-    ``read(n)`` returns between 1 and ``n`` bytes, or ``b""`` at EOF; ``write`` queues bytes;
-    ``drain`` waits until the queued bytes may be sent (backpressure).
-    """
-
-    async def read(self, n: int) -> bytes: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-
 async def read_exactly(stream: ByteStream, n: int) -> bytes:
     """Reads exactly ``n`` bytes; EOF first raises NegotiationError."""
-    parts: list[bytes] = []
-    remaining = n
-    while remaining:
-        chunk = await stream.read(remaining)
-        if not chunk:
-            raise NegotiationError("stream ended during multistream negotiation")
-        parts.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(parts)
+    try:
+        return await _read_exactly(stream, n)
+    except UnexpectedEOF as exc:
+        raise NegotiationError("stream ended during multistream negotiation") from exc
 
 
 async def read_message(stream: ByteStream) -> str:
     """Reads one multistream message without reading past it."""
-    acc = VarintAccumulator()
-    length: int | None = None
-    while length is None:
-        length = acc.push((await read_exactly(stream, 1))[0])
-    return decode_body(await read_exactly(stream, length))
+    decoder = UvarintDecoder(MAX_LENGTH_BYTES)
+    read = stream.read
+    try:
+        while True:
+            byte = await read(1)
+            if not byte:
+                raise NegotiationError("stream ended during multistream negotiation")
+            length = decoder.push(byte[0])
+            if length is not None:
+                break
+    except VarintError as exc:
+        raise NegotiationError(f"multistream length prefix: {exc}") from exc
+    check_length(length)
+    body = await read(length)  # usually the whole body: one read
+    if len(body) < length:
+        if not body:
+            raise NegotiationError("stream ended during multistream negotiation")
+        body += await read_exactly(stream, length - len(body))
+    return decode_body(body)
 
 
 async def _bounded(coro: Awaitable[_T], timeout: float | None) -> _T:

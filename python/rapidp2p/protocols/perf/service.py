@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rapidp2p.exceptions import RemoteProtocolError
-from rapidp2p.protocols._io import read_exactly
+from rapidp2p.protocols.framing import read_exactly
 from rapidp2p.protocols.perf._proto import (
     BLOCK_SIZE,
     HEADER_SIZE,

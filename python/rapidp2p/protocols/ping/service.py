@@ -9,7 +9,7 @@ import hmac
 import time
 
 from rapidp2p.exceptions import RemoteProtocolError, StreamTimeout
-from rapidp2p.protocols._io import UnexpectedEOF, read_exactly
+from rapidp2p.protocols.framing import UnexpectedEOF, read_exactly
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.protocols.multistream.negotiate import ByteStream
 from rapidp2p.protocols.ping._proto import PING_SIZE, new_payload
