@@ -14,18 +14,13 @@ from collections.abc import Awaitable
 from typing import Protocol
 
 from rapidp2p.exceptions import Libp2pError
+from rapidp2p.protocols.multistream.negotiate import ByteStream
 
 __all__ = ["ClosableStream", "close_quietly", "half_close"]
 
 
-class ClosableStream(Protocol):
-    """Read, write with backpressure, and half-close."""
-
-    async def read(self, n: int) -> bytes: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
+class ClosableStream(ByteStream, Protocol):
+    """A :class:`ByteStream` (read, write, drain) that can also half-close."""
 
     def close(self) -> Awaitable[None] | None: ...
 
