@@ -10,9 +10,9 @@ async with GossipSub(host) as ps:         # or FloodSub(host); start() is idempo
 ```
 
 A pubsub is a host service (:mod:`rapidp2p.host.service`): it serves nothing until it is
-started, with ``await ps.start()``, ``async with``, or ``ps = await host.add_service(
-GossipSub(host))`` (the same thing); ``close()`` (or leaving the ``async with``, or closing
-the host) stops it. Subscribing or publishing before it started raises LocalProtocolError.
+started, with ``await ps.start()``, ``async with``, or ``await host.add_service(ps)`` (all
+the same thing); ``close()`` (or leaving the ``async with``, or closing the host) stops it.
+Subscribing or publishing before it started raises LocalProtocolError.
 
 Each peer gets one outbound stream (we write) and may open one to us (we read), as in every
 libp2p pubsub implementation. The router (:mod:`rapidp2p.pubsub.router`) decides everything;
