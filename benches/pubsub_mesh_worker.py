@@ -56,7 +56,7 @@ class Worker:
         addrs = {}
         for i in nodes:
             h = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
-            self.nodes[i] = (h, GossipSub(h, params=params))
+            self.nodes[i] = (h, await h.add_service(GossipSub(h, params=params)))
             addrs[str(i)] = str(h.full_addrs[0])
         return {"addrs": addrs}
 

@@ -75,7 +75,7 @@ async def demo() -> None:
     tasks: list[asyncio.Task[None]] = []
     received: dict[str, list[str]] = {n: [] for n in names}
     try:
-        pubsub = {n: GossipSub(hosts[n]) for n in names}
+        pubsub = {n: await hosts[n].add_service(GossipSub(hosts[n])) for n in names}
         for n in names:
             for room in rooms[n]:
                 sub = await pubsub[n].subscribe(TOPIC_PREFIX + room)
@@ -121,7 +121,7 @@ async def stdin_lines() -> AsyncIterator[str]:
 
 async def interactive(name: str, rooms: list[str], listen: str, connect: list[str]) -> None:
     async with await Host.create(listen=[listen]) as host:
-        ps = GossipSub(host)
+        ps = await host.add_service(GossipSub(host))
         tasks = []
         for room in rooms:
             sub = await ps.subscribe(TOPIC_PREFIX + room)

@@ -34,7 +34,7 @@ from rapidp2p.pubsub import GossipSub
 async def main() -> None:
     addr, topic, text = sys.argv[1:4]
     async with rapidp2p.Host() as host:
-        ps = GossipSub(host)
+        ps = await host.add_service(GossipSub(host))
         await host.connect(addr)
         while not ps.topic_peers(topic):
             await asyncio.sleep(0.01)

@@ -123,7 +123,7 @@ async def asgi_digest(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @pytest.mark.parametrize("name", HTTP_PEERS)
 async def test_peer_calls_rapidp2p_handlers(name: str) -> None:
     async with await Host.create(listen=[LOOPBACK]) as host:
-        server = HttpServer(host)
+        server = await host.add_service(HttpServer(host))
         server.mount("/rapidp2p-test/echo/1", echo, path="/echo/")
         server.mount("/rapidp2p-test/digest/1", asgi_handler(asgi_digest), path="/digest/")
         addr = str(host.full_addrs[0])

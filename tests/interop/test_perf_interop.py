@@ -113,7 +113,7 @@ async def rapidp2p_server() -> AsyncIterator[tuple[str, PerfService]]:
     port = free_port()
     async with await Host.create(server_key(), listen=[f"/ip4/127.0.0.1/tcp/{port}"]) as host:
         assert str(host.peer_id) == SERVER_PEER_ID
-        yield f"127.0.0.1:{port}", PerfService(host).start()
+        yield f"127.0.0.1:{port}", await host.add_service(PerfService(host))
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.peers(n)) for n in GO_RUST])

@@ -155,7 +155,7 @@ async def peer(name: str, *args: str, wait_listening: bool = True) -> AsyncItera
 async def rapid(version: str) -> AsyncIterator[tuple[Host, GossipSub, Subscription]]:
     host = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
     try:
-        ps = GossipSub(host, protocols=VERSIONS[version])
+        ps = await host.add_service(GossipSub(host, protocols=VERSIONS[version]))
         sub = await ps.subscribe(TOPIC)
         yield host, ps, sub
     finally:

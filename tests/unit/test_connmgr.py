@@ -125,7 +125,8 @@ async def test_kad_and_gossipsub_tag_their_peers() -> None:
     dht_a = KadDHT(a, KadConfig(mode="server"))
     dht_b = KadDHT(b, KadConfig(mode="server"))
     params = GossipSubParams(heartbeat_interval=0.05)
-    ps_a, ps_b = GossipSub(a, params=params), GossipSub(b, params=params)
+    ps_a = await a.add_service(GossipSub(a, params=params))
+    ps_b = await b.add_service(GossipSub(b, params=params))
     try:
         await dht_a.start()
         await dht_b.start()

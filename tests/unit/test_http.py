@@ -65,7 +65,7 @@ async def pair(
 ) -> tuple[Host, Host, HttpServer, HttpClient]:
     server_host = await Host.create(listen=[LOOPBACK])
     client_host = await Host.create()
-    server = HttpServer(server_host, limits=server_limits)
+    server = await server_host.add_service(HttpServer(server_host, limits=server_limits))
     server.mount("/rapidp2p-test/echo/1", echo_handler, path="/echo/")
     server.mount("/rapidp2p-test/digest/1", digest_handler, path="/digest")
     await client_host.connect(server_host.full_addrs[0])

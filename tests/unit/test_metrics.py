@@ -179,7 +179,10 @@ async def test_kad_and_gossipsub_metrics() -> None:
         ]
         for d in dhts:
             await d.start()
-        subs = [GossipSub(h, params=GossipSubParams(heartbeat_interval=0.05)) for h in hosts]
+        subs = [
+            await h.add_service(GossipSub(h, params=GossipSubParams(heartbeat_interval=0.05)))
+            for h in hosts
+        ]
         await hosts[1].connect(hosts[0].full_addrs[0])
         await hosts[2].connect(hosts[0].full_addrs[0])
         await dhts[1].bootstrap([str(hosts[0].full_addrs[0])])

@@ -151,7 +151,7 @@ async def test_handler_rejects_truncated_header() -> None:
 @pytest.mark.parametrize("listen", ["/ip4/127.0.0.1/tcp/0", "/memory/0"])
 async def test_two_hosts(listen: str) -> None:
     async with await Host.create(server_key(), listen=[listen]) as server, Host() as client:
-        svc = PerfService(server).start()
+        svc = await server.add_service(PerfService(server))
         assert PROTOCOL_ID in server.protocols
         reports = []
         up, down = 3 * BLOCK_SIZE + 1, 2 * BLOCK_SIZE + 7
@@ -174,5 +174,5 @@ async def test_two_hosts(listen: str) -> None:
         assert svc.requests == 9
         assert svc.bytes_received == 3 * BLOCK_SIZE + 1 + 36000
         assert svc.bytes_sent == 2 * BLOCK_SIZE + 7 + 360
-        svc.stop()
+        await svc.close()
         assert PROTOCOL_ID not in server.protocols

@@ -38,7 +38,7 @@ async def network(
     try:
         for _ in range(n):
             h = await Host.create(listen=["/memory/0"])
-            nodes.append((h, GossipSub(h, params=fast_params())))
+            nodes.append((h, await h.add_service(GossipSub(h, params=fast_params()))))
         dials = []
         for i in range(n):
             others = [j for j in range(n) if j != i]
@@ -102,7 +102,7 @@ async def test_churn_nodes_join_and_leave() -> None:
         newcomers = []
         for i in range(5):
             h = await Host.create(listen=["/memory/0"])
-            ps = GossipSub(h, params=fast_params())
+            ps = await h.add_service(GossipSub(h, params=fast_params()))
             newcomers.append((h, ps))
             subs[h.peer_id] = await ps.subscribe(T)
             for j in (i, i + 5, i + 10):
@@ -129,7 +129,7 @@ async def test_invalid_publisher_graylisted_and_silenced() -> None:
             ps.set_validator(T, lambda peer, msg: not (msg.data or b"").startswith(b"bad"))
         subs = [await ps.subscribe(T) for _, ps in nodes]
         evil_host = await Host.create(listen=["/memory/0"])
-        evil = GossipSub(evil_host, params=fast_params())
+        evil = await evil_host.add_service(GossipSub(evil_host, params=fast_params()))
         try:
             await evil.subscribe(T)
             victim_host, victim = nodes[0]
@@ -190,9 +190,9 @@ async def test_async_validator_ignore_and_accept() -> None:
 async def test_floodsub_and_gossipsub_interwork() -> None:
     hosts = [await Host.create(listen=["/memory/0"]) for _ in range(3)]
     try:
-        flood = FloodSub(hosts[0])
-        g1 = GossipSub(hosts[1], params=fast_params())
-        g2 = GossipSub(hosts[2], params=fast_params())
+        flood = await hosts[0].add_service(FloodSub(hosts[0]))
+        g1 = await hosts[1].add_service(GossipSub(hosts[1], params=fast_params()))
+        g2 = await hosts[2].add_service(GossipSub(hosts[2], params=fast_params()))
         subs = [await x.subscribe(T) for x in (flood, g1, g2)]
         await hosts[0].connect(str(hosts[1].full_addrs[0]))
         await hosts[1].connect(str(hosts[2].full_addrs[0]))

@@ -97,7 +97,7 @@ async def _start(args: argparse.Namespace, listen: list[str] | None) -> tuple[Ho
     key = load_identity(args.key) if args.key is not None else None
     host = await create_host(key, listen, getattr(args, "port", 0), config=swarm_key.config(args))
     policy = SignaturePolicy.STRICT_NO_SIGN if args.no_sign else SignaturePolicy.STRICT_SIGN
-    return host, GossipSub(host, signature_policy=policy)
+    return host, await host.add_service(GossipSub(host, signature_policy=policy))
 
 
 async def _connect_all(host: Host, addrs: list[str]) -> None:

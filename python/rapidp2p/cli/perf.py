@@ -165,7 +165,7 @@ async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
     async with await Host.create(
         server_key(), listen=[multiaddr], config=host_config(args)
     ) as host:
-        PerfService(host).start()
+        await host.add_service(PerfService(host))
         for addr in host.full_addrs:
             as_json = bool(getattr(args, "json", False))
             print(json.dumps({"addr": str(addr)}) if as_json else addr, flush=True)

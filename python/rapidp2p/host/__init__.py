@@ -1,4 +1,4 @@
-"""The libp2p host: connections, streams, handlers, default services."""
+"""The libp2p host: connections, streams, handlers, services (ping and identify by default)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from rapidp2p.host.gater import AllowAll, ConnectionGater, ListGater
 from rapidp2p.host.host import Host, HostConfig, StreamHandler
 from rapidp2p.host.limits import Limits
 from rapidp2p.host.peer_gc import PeerGCConfig
+from rapidp2p.host.registry import ServiceRegistry
+from rapidp2p.host.service import Service, ServiceBase
 from rapidp2p.host.upgrader import MuxerOptions, StageTimeouts, Upgrader
 
 __all__ = [
@@ -36,6 +38,9 @@ __all__ = [
     "PeerGCConfig",
     "PeerIdentified",
     "ProtocolsChanged",
+    "Service",
+    "ServiceBase",
+    "ServiceRegistry",
     "StageTimeouts",
     "StreamHandler",
     "Subscription",

@@ -9,13 +9,14 @@ emitted), and pushes our new protocol list to connected peers when handlers chan
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import Libp2pError
 from rapidp2p.host.events import PeerIdentified, ProtocolsChanged
+from rapidp2p.host.service import ServiceBase
+from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.protocols.identify import (
     PROTOCOL_ID,
     PUSH_PROTOCOL_ID,
@@ -27,6 +28,7 @@ from rapidp2p.protocols.identify import (
 )
 from rapidp2p.protocols.multistream import select_outbound
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
+from rapidp2p.protocols.streams import close_quietly
 from rapidp2p.transport.contracts import Connection
 
 if TYPE_CHECKING:
@@ -37,17 +39,21 @@ __all__ = ["IdentifyService"]
 log = logging.getLogger("rapidp2p.identify")
 
 
-class IdentifyService:
+class IdentifyService(ServiceBase):
     """Identify and identify-push for one host."""
+
+    protocols = (PROTOCOL_ID, PUSH_PROTOCOL_ID)
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
         #: Addresses peers told us they see us at (most recent last, bounded).
-        self.observed_addrs: list[Any] = []
-        host.set_stream_handler(PROTOCOL_ID, self._handle)
-        host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
+        self.observed_addrs: list[Multiaddr] = []
         self._push_scheduled = False
+
+    async def _start(self) -> None:
+        self.host.set_stream_handler(PROTOCOL_ID, self._handle)
+        self.host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
 
     async def _handle(self, stream: Stream) -> None:
         await handle_identify(self.host, stream, observed_addr=stream.conn.remote_addr)
@@ -66,7 +72,7 @@ class IdentifyService:
                     )
                 )
 
-    def _protocols_of(self, peer: Any) -> list[str]:
+    def _protocols_of(self, peer: PeerId) -> list[str]:
         try:
             return list(self.host.peerstore.get_protocols(peer))
         except Libp2pError as exc:  # only the ProtocolsChanged diff is lost
@@ -106,8 +112,7 @@ class IdentifyService:
         except BaseException:
             stream.reset()
             raise
-        with contextlib.suppress(Libp2pError):
-            await stream.close()
+        await close_quietly(stream)
         if info.observed_addr is not None:
             self.observed_addrs.append(info.observed_addr)
             del self.observed_addrs[:-16]
@@ -152,17 +157,18 @@ class IdentifyService:
             await select_outbound(stream, [PUSH_PROTOCOL_ID], lazy=True, timeout=timeout)
             stream.protocol = PUSH_PROTOCOL_ID
             self.host._observe_stream(stream)
-            await push_identify(self.host, stream)
+            await push_identify(self.host, stream, remote_addr=mux.remote_addr)
             # Delivered only once the peer read it and closed its side (issue 19).
             await stream.close(wait=True, timeout=timeout)
         except (Libp2pError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
             log.debug("identify-push to %s failed: %s", mux.remote_peer, exc)
             stream.reset()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for fut in self._results.values():
             fut.cancel()
         self._results.clear()
+        await super().close()
 
 
 def _identify_done(task: asyncio.Task[Any]) -> None:

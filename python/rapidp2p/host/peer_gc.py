@@ -13,7 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rapidp2p.peerstore import PeerStore
 
 __all__ = ["PeerGC", "PeerGCConfig"]
 
@@ -33,7 +36,10 @@ class PeerGC:
     """Tracks disconnected peers and forgets them once their grace period ends."""
 
     def __init__(
-        self, peerstore: Any, config: PeerGCConfig, clock: Callable[[], float] = time.monotonic
+        self,
+        peerstore: PeerStore,
+        config: PeerGCConfig,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.peerstore = peerstore
         self.config = config
@@ -69,16 +75,13 @@ class PeerGC:
                 del self._gone[peer]
                 if self.keep(peer):
                     continue
-                remove = getattr(self.peerstore, "remove_peer", None)
-                if remove is not None:
-                    remove(peer)
-                    n += 1
+                self.peerstore.remove_peer(peer)
+                n += 1
                 for cb in self.on_forget:
                     cb(peer)
         max_age = self.config.max_age
-        expire = getattr(self.peerstore, "expire", None)
-        if max_age is not None and expire is not None and now >= self._next_expire:
+        if max_age is not None and now >= self._next_expire:
             self._next_expire = now + self.config.expire_interval
-            n += int(expire(max_age, self.keep))
+            n += int(self.peerstore.expire(max_age, self.keep))
         self.forgotten += n
         return n

@@ -1,62 +1,70 @@
 """The services every host runs: ping and identify (+ push), from ``rapidp2p.protocols``.
 
-A service object may have ``on_connection(mux)`` (called for every new connection) and
-``close()``; the host calls them. The wire logic lives in the protocols package; this module
-only wires it to the host (handlers, peerstore updates, events).
+Both follow the :class:`~rapidp2p.host.service.Service` shape, as every other service does;
+the host adds them first when it starts (unless disabled in its config). The wire logic lives
+in the protocols package; these classes only wire it to the host (handlers, peerstore
+updates, events).
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rapidp2p._aio.stream import Stream
-from rapidp2p.exceptions import Libp2pError
+from rapidp2p.host.service import ServiceBase
+from rapidp2p.protocols.ping import PROTOCOL_ID as PING_PROTOCOL_ID
+from rapidp2p.protocols.ping import handle_ping, ping
+from rapidp2p.protocols.streams import close_quietly
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
+    from rapidp2p.host.service import Service
+    from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 
-__all__ = ["PingService", "install_default_services"]
+__all__ = ["PingService", "default_services"]
 
 
-class PingService:
+class PingService(ServiceBase):
     """Serves ``/ipfs/ping/1.0.0`` and measures round trips to peers."""
 
-    def __init__(self, host: Host) -> None:
-        from rapidp2p.protocols.ping import PROTOCOL_ID
+    protocols = (PING_PROTOCOL_ID,)
 
+    def __init__(self, host: Host) -> None:
         self.host = host
-        self.protocol = PROTOCOL_ID
-        host.set_stream_handler(PROTOCOL_ID, self._handle)
+        self.protocol = PING_PROTOCOL_ID
+
+    async def _start(self) -> None:
+        self.host.set_stream_handler(self.protocol, self._handle)
+
+    async def close(self) -> None:
+        await super().close()
 
     async def _handle(self, stream: Stream) -> None:
-        from rapidp2p.protocols.ping import handle_ping
-
         await handle_ping(stream)
         await stream.close()
 
-    async def ping(self, peer: Any, count: int = 1, *, timeout: float | None = 10.0) -> list[float]:
+    async def ping(
+        self,
+        peer: PeerId | PeerInfo | Multiaddr | str,
+        count: int = 1,
+        *,
+        timeout: float | None = 10.0,
+    ) -> list[float]:
         """``count`` sequential pings on one stream; each round-trip time in seconds."""
-        from rapidp2p.protocols.ping import ping
-
         stream = await self.host.new_stream(peer, self.protocol)
         try:
             return await ping(stream, count, timeout=timeout)
         finally:
-            with contextlib.suppress(Libp2pError):  # the ping result (or its error) wins
-                await stream.close()
+            await close_quietly(stream)  # the ping result (or its error) wins
 
 
-def install_default_services(host: Host) -> list[Any]:
-    """Registers ping and identify on ``host`` (as configured); returns the service objects."""
-    services: list[Any] = []
+def default_services(host: Host) -> list[Service]:
+    """Ping and identify for ``host`` (as its config enables them), not started yet."""
+    services: list[Service] = []
     if host.config.enable_ping:
         services.append(PingService(host))
     if host.config.enable_identify:
-        try:
-            from rapidp2p.host.identify import IdentifyService
-        except ImportError:  # identify glue not available in this build
-            pass
-        else:
-            services.append(IdentifyService(host))
+        from rapidp2p.host.identify import IdentifyService
+
+        services.append(IdentifyService(host))
     return services

@@ -5,7 +5,7 @@ HTTP/1.1 parser)::
 
     from rapidp2p.http import HttpClient, HttpServer, Response
 
-    server = HttpServer(host)
+    server = await host.add_service(HttpServer(host))
     server.mount("/my-app/1", handler, path="/app/")        # async handler(Request) -> Response
     resp = await HttpClient(other).request(host.peer_id, "GET", "/app/hello")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rapidp2p.host.service import ServiceBase
 from rapidp2p.http._exchange import serve_exchange, text_response
 from rapidp2p.http._limits import HttpLimits
 from rapidp2p.http.messages import Handler, Request, Response
@@ -27,12 +28,12 @@ if TYPE_CHECKING:
 __all__ = ["HttpServer"]
 
 
-class HttpServer:
+class HttpServer(ServiceBase):
     """Serves mounted handlers to peers on ``host`` (a host service: it closes with it).
 
     ::
 
-        server = HttpServer(host)
+        server = await host.add_service(HttpServer(host))   # or: await server.start()
         server.mount("/my-app/1", handler, path="/app/")   # handler(Request) -> Response
     """
 
@@ -41,8 +42,9 @@ class HttpServer:
         self.limits = limits or HttpLimits()
         self.protocols = [PROTOCOL_ID]
         self._mounts: dict[str, tuple[str, Handler]] = {}
-        host.set_stream_handler(PROTOCOL_ID, self._handle_stream)
-        host.add_service(self)
+
+    async def _start(self) -> None:
+        self.host.set_stream_handler(PROTOCOL_ID, self._handle_stream)
 
     def mount(self, protocol_id: str, handler: Handler, *, path: str | None = None) -> str:
         """Serves ``protocol_id`` with ``handler`` under ``path`` (default: the protocol id).
@@ -70,6 +72,7 @@ class HttpServer:
     async def close(self) -> None:
         """Stops accepting ``/http/1.1`` streams."""
         self.host.remove_stream_handler(PROTOCOL_ID)
+        await super().close()
 
     # ---- one stream, one request -------------------------------------------------------
 

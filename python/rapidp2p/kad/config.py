@@ -27,6 +27,8 @@ class KadConfig:
     #: A whole lookup.
     query_timeout: float = 60.0
     max_message_size: int = 64 * 1024
+    #: Inbound streams served at once per connection (the host enforces it: the DHT registers
+    #: its handler with this cap instead of ``Limits.max_inbound_streams_per_protocol``).
     max_inbound_streams_per_connection: int = 32
     #: An inbound stream with no request for this long is closed.
     stream_idle_timeout: float = 60.0

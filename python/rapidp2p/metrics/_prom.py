@@ -346,7 +346,7 @@ def _swarm_state(hosts: list[Any]) -> Iterator[Metric]:
 
 def _services(hosts: Iterable[Any], extra: Iterable[Any]) -> Iterator[Any]:
     seen: set[int] = set()
-    for svc in [s for h in hosts for s in list(getattr(h, "_services", ()))] + list(extra):
+    for svc in [s for h in hosts for s in h.services] + list(extra):
         if id(svc) not in seen:
             seen.add(id(svc))
             yield svc
@@ -356,10 +356,11 @@ def _kad_state(services: list[Any]) -> Iterator[Metric]:
     g = GaugeMetricFamily("libp2p_kad_routing_table_peers", "Peers in the Kademlia routing table")
     total = 0
     found = False
+    from rapidp2p.kad.dht import KadDHT
+
     for svc in services:
-        routing = getattr(svc, "routing", None)
-        if routing is not None and hasattr(svc, "lookup_hops"):
-            total += len(routing)
+        if isinstance(svc, KadDHT):
+            total += len(svc.routing)
             found = True
     if found:
         g.add_metric((), total)
@@ -388,12 +389,13 @@ def _gossipsub_state(services: list[Any]) -> Iterator[Metric]:
     score = HistogramMetricFamily(
         "libp2p_gossipsub_score_per_mesh", "Scores of our mesh peers, per topic", labels=("topic",)
     )
+    from rapidp2p.pubsub.service import PubSub
+
     for svc in services:
-        router = getattr(svc, "router", None)
-        if router is None or not hasattr(router, "mesh"):
+        if not isinstance(svc, PubSub):
             continue
-        loop = getattr(svc, "loop", None)
-        now = loop.time() if loop is not None else 0.0
+        router = svc.router
+        now = svc.loop.time()
         for topic, members in sorted(router.mesh.items())[:MAX_LABEL_VALUES]:
             mesh.add_metric((topic,), len(members))
             scores = [router.peer_score(p, now) for p in list(members)]
@@ -402,7 +404,7 @@ def _gossipsub_state(services: list[Any]) -> Iterator[Metric]:
             score.add_metric((topic,), buckets, sum(scores))
         for topic, subs in sorted(router.topics.items())[:MAX_LABEL_VALUES]:
             peers.add_metric((topic,), len(subs))
-        for topic, tc in sorted(getattr(router, "topic_counts", {}).items()):
+        for topic, tc in sorted(router.topic_counts.items()):
             for k, fam in counters.items():
                 fam.add_metric((topic,), getattr(tc, k))
     yield mesh

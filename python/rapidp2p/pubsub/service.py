@@ -9,9 +9,10 @@ async with GossipSub(host) as ps:         # or FloodSub(host); start() is idempo
         print(msg.data)
 ```
 
-The constructor already attaches the service to the host (as it always did), so ``await
-ps.start()`` and ``async with`` are optional; ``close()`` (or leaving the ``async with``, or
-closing the host) stops it.
+A pubsub is a host service (:mod:`rapidp2p.host.service`): it serves nothing until it is
+started, with ``await ps.start()``, ``async with``, or ``await host.add_service(ps)`` (all
+the same thing); ``close()`` (or leaving the ``async with``, or closing the host) stops it.
+Subscribing or publishing before it started raises LocalProtocolError.
 
 Each peer gets one outbound stream (we write) and may open one to us (we read), as in every
 libp2p pubsub implementation. The router (:mod:`rapidp2p.pubsub.router`) decides everything;
@@ -41,6 +42,7 @@ from rapidp2p.exceptions import (
     VarintError,
 )
 from rapidp2p.host.events import PeerDisconnected
+from rapidp2p.host.service import ServiceBase
 from rapidp2p.protocols.framing import FrameSplitter, encode_uvarint
 from rapidp2p.pubsub._rpc import Message, MessageIdFn, decode_rpc, sign_message
 from rapidp2p.pubsub.params import (
@@ -184,8 +186,8 @@ class _PeerLink:
                 w.set_result(outcome)
 
 
-def _ip_of(mux: Any) -> str | None:
-    addr = getattr(mux, "remote_addr", None)
+def _ip_of(mux: Connection) -> str | None:
+    addr = mux.remote_addr
     if addr is None:
         return None
     for proto in ("ip4", "ip6"):
@@ -196,8 +198,9 @@ def _ip_of(mux: Any) -> str | None:
     return None
 
 
-class PubSub:
-    """A pubsub service on a host (use :class:`GossipSub` or :class:`FloodSub`)."""
+class PubSub(ServiceBase):
+    """A pubsub service on a host (use :class:`GossipSub` or :class:`FloodSub`); start it
+    with ``await ps.start()`` or ``await host.add_service(ps)``."""
 
     def __init__(
         self,
@@ -241,32 +244,24 @@ class PubSub:
         self.bytes_sent = 0
         #: (topic, peer) pairs tagged in the connection manager.
         self._mesh_tagged: set[tuple[str, Any]] = set()
-        self._started = False
-        self._start()
 
-    def _start(self) -> None:
-        # Runs from the constructor (backward compatible: the service works at once).
-        if self._started:
-            return
-        self._started = True
+    async def _start(self) -> None:
+        # Called once by the host (add_service, or start() which goes through it); the
+        # host then hands us its connections through on_connection.
         host = self.host
         for proto in self.protocols:
             host.set_stream_handler(proto, self._handle_inbound)
         host.events.on(PeerDisconnected, self._on_disconnected)
-        host.add_service(self)  # host.close() closes us; new connections reach us
-        for mux in host.connections():
-            self.on_connection(mux)
         self._heartbeat_task = self._spawn(self._heartbeat_loop())
 
-    # ---- public API --------------------------------------------------------------------
+    def _check_started(self) -> None:
+        if not self._started:
+            raise LocalProtocolError(
+                "this pubsub service is not started: await ps.start() (or "
+                "await host.add_service(ps)) first"
+            )
 
-    async def start(self) -> None:
-        """Starts the service (idempotent: the constructor has already started it, so this
-        exists for the ``start()``/``close()`` shape every service shares, like KadDHT's).
-        Raises LocalProtocolError after :meth:`close`."""
-        if self._closed:
-            raise LocalProtocolError("this pubsub service is closed; create a new one")
-        self._start()
+    # ---- public API --------------------------------------------------------------------
 
     async def __aenter__(self: _PS) -> _PS:
         await self.start()
@@ -315,6 +310,7 @@ class PubSub:
 
     async def subscribe(self, topic: str) -> Subscription:
         """Joins ``topic`` (announcing it, building a mesh); returns a message iterator."""
+        self._check_started()
         sub = Subscription(self, topic, self._subscription_queue)
         self._subs.setdefault(topic, set()).add(sub)
         self.router.join(topic, self.loop.time())
@@ -385,6 +381,7 @@ class PubSub:
         return {p: f.result() if f.done() else Delivery.FAILED for p, f in waits.items()}
 
     async def _publish(self, topic: str, data: bytes) -> tuple[Message, set[PeerId]]:
+        self._check_started()
         router = self.router
         if router.signature_policy is SignaturePolicy.STRICT_SIGN:
             seq = next(self._seqno) & 0xFFFFFFFFFFFFFFFF
@@ -519,17 +516,11 @@ class PubSub:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _signed_record_for(self, peer: Any) -> bytes | None:
-        ps = self.host.peerstore
-        getter = getattr(ps, "get_signed_record", None) or getattr(ps, "signed_record", None)
-        if getter is None:
-            return None
-        with contextlib.suppress(Exception):
-            rec = getter(peer)
-            if rec is None:
-                return None
-            raw = getattr(rec, "raw", rec)
-            return raw if isinstance(raw, bytes) else None
+    def _signed_record_for(self, peer: PeerId) -> bytes | None:
+        """The peer's signed peer record (envelope bytes) for PX, when the peer store has one."""
+        with contextlib.suppress(Libp2pError):
+            found = self.host.peerstore.get_peer_record(peer)
+            return None if found is None else found[0].raw
         return None
 
     # ---- writing -----------------------------------------------------------------------
@@ -546,7 +537,7 @@ class PubSub:
                     peer,
                     stream.protocol or FLOODSUB,
                     self.loop.time(),
-                    outbound=getattr(mux, "direction", None) == "outbound",
+                    outbound=mux.direction == "outbound",
                     ip=_ip_of(mux),
                 )
                 self._flush()
@@ -655,12 +646,12 @@ class PubSub:
             if peer == self.host.peer_id or self.host.is_connected(peer):
                 return
             if rec is not None:
-                from rapidp2p.records import PEER_RECORD_DOMAIN, Envelope
+                from rapidp2p.records import PeerRecord
 
-                _env, record = Envelope.open(rec, PEER_RECORD_DOMAIN)
-                if getattr(record, "peer_id", None) != peer:
+                _env, record = PeerRecord.open_envelope(rec)
+                if record.peer_id != peer:
                     return
-                await self.host.connect(PeerInfo(peer, list(record.addrs)))  # type: ignore[attr-defined]
+                await self.host.connect(PeerInfo(peer, list(record.addrs)))
             else:
                 await self.host.connect(peer)
 
@@ -678,7 +669,7 @@ class PubSub:
                 peer,
                 stream.protocol or FLOODSUB,
                 self.loop.time(),
-                outbound=getattr(stream.conn, "direction", None) == "outbound",
+                outbound=stream.conn.direction == "outbound",
                 ip=_ip_of(stream.conn),
             )
             if peer not in self._links:
@@ -754,9 +745,7 @@ class PubSub:
     def _tag_mesh_peers(self) -> None:
         """Tags mesh peers ``pubsub:<topic>`` and protects direct peers in the host's
         connection manager, so trimming keeps the mesh (after each heartbeat: rare)."""
-        cm = getattr(self.host, "connmgr", None)
-        if cm is None:
-            return
+        cm = self.host.connmgr
         now = {(t, p) for t, peers in self.router.mesh.items() for p in peers}
         for topic, peer in self._mesh_tagged - now:
             cm.untag_peer(peer, f"pubsub:{topic}")

@@ -9,7 +9,6 @@ protocols change).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import weakref
 from typing import Any, Protocol
 
@@ -30,6 +29,7 @@ from rapidp2p.protocols.identify._proto import (
 )
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.protocols.multistream.negotiate import ByteStream
+from rapidp2p.protocols.streams import ClosableStream, half_close
 
 DEFAULT_TIMEOUT = 30.0
 """Bound on reading a whole identify response (go-libp2p uses 30 s)."""
@@ -113,17 +113,8 @@ def _our_message(
     )
 
 
-async def _close(stream: ByteStream) -> None:
-    """Half-closes the stream if it can (identify ends the response with EOF)."""
-    close = getattr(stream, "close", None)
-    if close is not None:
-        result = close()
-        if inspect.isawaitable(result):
-            await result
-
-
 async def handle_identify(
-    host: IdentifyHost, stream: ByteStream, *, observed_addr: Multiaddr | None = None
+    host: IdentifyHost, stream: ClosableStream, *, observed_addr: Multiaddr | None = None
 ) -> None:
     """Responder for ``/ipfs/id/1.0.0``: writes our Identify message, then half-closes.
 
@@ -132,16 +123,17 @@ async def handle_identify(
     """
     stream.write(encode_delimited(_our_message(host, observed_addr, observed_addr)))
     await stream.drain()
-    await _close(stream)
+    await half_close(stream)  # identify ends the response with EOF
 
 
-async def push_identify(host: IdentifyHost, stream: ByteStream) -> None:
-    """Initiator for ``/ipfs/id/push/1.0.0``: sends our current message, then half-closes."""
-    conn = getattr(stream, "conn", None)
-    remote = getattr(conn, "remote_addr", None)
-    stream.write(encode_delimited(_our_message(host, None, remote)))
+async def push_identify(
+    host: IdentifyHost, stream: ClosableStream, *, remote_addr: Multiaddr | None = None
+) -> None:
+    """Initiator for ``/ipfs/id/push/1.0.0``: sends our current message, then half-closes.
+    ``remote_addr`` (the connection's) picks the addresses the peer hears about."""
+    stream.write(encode_delimited(_our_message(host, None, remote_addr)))
     await stream.drain()
-    await _close(stream)
+    await half_close(stream)
 
 
 async def read_identify(

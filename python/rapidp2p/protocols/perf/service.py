@@ -6,12 +6,12 @@ byte is a few calls per ``BLOCK_SIZE``; encryption and framing happen in the Rus
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rapidp2p.exceptions import RemoteProtocolError
+from rapidp2p.host.service import ServiceBase
 from rapidp2p.protocols.framing import read_exactly
 from rapidp2p.protocols.perf._proto import (
     BLOCK_SIZE,
@@ -22,6 +22,7 @@ from rapidp2p.protocols.perf._proto import (
     decode_header,
     encode_header,
 )
+from rapidp2p.protocols.streams import ClosableStream, half_close
 
 if TYPE_CHECKING:
     from rapidp2p.host import Host
@@ -36,23 +37,8 @@ Clock = Callable[[], float]
 Emit = Callable[[Report], None]
 
 
-class PerfStream(Protocol):
-    """A stream that can half-close: a host :class:`~rapidp2p._aio.stream.Stream` (async
-    ``close``) or an in-memory test stream (sync ``close``)."""
-
-    async def read(self, n: int) -> bytes: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    def close(self) -> Awaitable[None] | None: ...
-
-
-async def _half_close(stream: PerfStream) -> None:
-    result = stream.close()
-    if inspect.isawaitable(result):
-        await result
+#: Kept for imports of the old name: the one stream interface of protocol code.
+PerfStream = ClosableStream
 
 
 async def _send_zeros(stream: PerfStream, count: int, on_sent: Callable[[int], None]) -> None:
@@ -86,7 +72,7 @@ async def handle_perf(stream: PerfStream) -> tuple[int, int]:
         sent += n
 
     await _send_zeros(stream, wanted, count)
-    await _half_close(stream)
+    await half_close(stream)
     return received, sent
 
 
@@ -114,7 +100,7 @@ async def perf_on_stream(
 
     stream.write(encode_header(download_bytes))
     await _send_zeros(stream, upload_bytes, sent)
-    await _half_close(stream)
+    await half_close(stream)
     got = 0
     while chunk := await stream.read(_READ_SIZE):
         got += len(chunk)
@@ -151,21 +137,34 @@ async def run_perf(
     return progress.final(clock())
 
 
-class PerfService:
-    """Serves ``/perf/1.0.0`` on a host (never on by default: it lets clients ask for work)."""
+class PerfService(ServiceBase):
+    """Serves ``/perf/1.0.0`` on a host (never on by default: it lets clients ask for work)::
 
-    def __init__(self, host: Host) -> None:
+        perf = await host.add_service(PerfService(host))   # or: await PerfService(host).start()
+
+    A perf client runs many streams in parallel: give the protocol its own inbound-stream
+    cap per connection with ``max_inbound_streams`` (None: the host's default).
+    """
+
+    protocols = (PROTOCOL_ID,)
+
+    def __init__(self, host: Host, *, max_inbound_streams: int | None = None) -> None:
         self.host = host
+        self.max_inbound_streams = max_inbound_streams
         self.requests = 0
         self.bytes_received = 0
         self.bytes_sent = 0
 
-    def start(self) -> PerfService:
-        self.host.set_stream_handler(PROTOCOL_ID, self._handle)
-        return self
+    async def _start(self) -> None:
+        self.host.set_stream_handler(
+            PROTOCOL_ID, self._handle, max_inbound_streams=self.max_inbound_streams
+        )
 
-    def stop(self) -> None:
-        self.host.remove_stream_handler(PROTOCOL_ID)
+    async def close(self) -> None:
+        """Stops serving ``/perf/1.0.0`` (streams being served finish)."""
+        if not self._closed:
+            self.host.remove_stream_handler(PROTOCOL_ID)
+        await super().close()
 
     async def _handle(self, stream: Any) -> None:
         self.requests += 1
