@@ -105,6 +105,7 @@ def _dial(addr: str, count: int) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="RSS read from /proc")
+@pytest.mark.timeout(max(300, 60 + _total() // 25))  # the opt-in full size takes longer
 def test_short_connections_from_distinct_peers_leave_no_memory_behind() -> None:
     total = _total()
     assert total > WARMUP
