@@ -42,7 +42,7 @@ from rapidp2p.metrics._counters import ByteCounter
 if TYPE_CHECKING:
     from rapidp2p.crypto import PublicKey
     from rapidp2p.peer import Multiaddr, PeerId
-    from rapidp2p.transport.contracts import Connection, Direction
+    from rapidp2p.transport.contracts import Connection, Direction, ReceiveMemory
 
 __all__ = ["MuxedConnection", "RawStream"]
 
@@ -62,6 +62,10 @@ EV_MUXER: int = _core.EV_MUXER
 RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
+#: Unread bytes are reserved from ``receive_memory`` in steps of this size, and given back once
+#: this much more than the unread bytes (rounded up to a step) is held: a reservation per
+#: socket read at most, none while a steady transfer's unread bytes stay within one step.
+UNREAD_STEP = 256 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
 #: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
@@ -178,6 +182,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._transport_paused = False
         self._unread = 0
         self._max_unread = max_unread
+        #: Where unread bytes are reserved (the host's resource scope), and how much is held.
+        self.receive_memory: ReceiveMemory | None = None
+        self._unread_reserved = 0
         self.go_away_code: int | None = None
         # identity, filled by the upgrader / host
         self.on_stream: Callable[[Stream], None] | None = None
@@ -250,6 +257,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return
         if events:
             self._dispatch(events)
+            if self._unread > self._unread_reserved and self.receive_memory is not None:
+                self._reserve_unread(self.receive_memory)
         self._schedule_flush()
 
     def eof_received(self) -> bool | None:
@@ -278,6 +287,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         for st in streams.values():
             st.on_reset(f"{CONNECTION_LOST}: {reason}")
         self._unread = 0
+        if self._unread_reserved and self.receive_memory is not None:
+            self.receive_memory.release_unread(self._unread_reserved)
+        self._unread_reserved = 0
         for waiters in (self._drain_waiters, self._open_waiters):
             for w in waiters:
                 if not w.done():
@@ -335,6 +347,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
     @property
     def receive_window_total(self) -> int:
         return 0 if self._conn is None else int(self._conn.total_window)
+
+    @property
+    def unread_bytes(self) -> int:
+        return self._unread
 
     @property
     def receive_budget_hit(self) -> bool:
@@ -637,10 +653,47 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._schedule_flush()
 
     def stream_discarded(self, n: int) -> None:
-        self._unread -= n
-        if self._reading_paused and self._unread <= self._max_unread // 2:
+        unread = self._unread = self._unread - n
+        if self._unread_reserved - unread >= 2 * UNREAD_STEP:
+            self._release_unread(unread)
+        if self._reading_paused and unread <= self._max_unread // 2:
             self._reading_paused = False
             self._apply_reading()
+
+    # ---- receive memory (once per socket read at most, never per frame) ------------------
+
+    def _reserve_unread(self, rm: ReceiveMemory) -> None:
+        """More bytes wait unread than are reserved: reserve them, or degrade.
+
+        Flow control already bounds what a peer can make us hold (its streams' windows), so
+        a refusal never stops the socket (window updates and pings must still be read, or an
+        application waiting to write would wait forever); instead the windows stop growing,
+        and the stream holding the most is reset when it alone is over the per-stream limit
+        or when several streams hold unread bytes (one stream lost, the others go on).
+        """
+        need = -(-(self._unread - self._unread_reserved) // UNREAD_STEP) * UNREAD_STEP
+        refusal = rm.reserve_unread(need)
+        if refusal is None:
+            self._unread_reserved += need
+            return
+        if self._conn is not None:
+            self.set_receive_budget(self.receive_window_total)  # keep the windows as they are
+        holding = [st for st in self._streams.values() if st.unread_bytes]
+        if not holding:
+            return
+        biggest = max(holding, key=lambda st: st.unread_bytes)
+        if len(holding) > 1 or biggest.unread_bytes > rm.stream_memory_limit:
+            self.stream_reset(biggest)
+            biggest.on_reset(f"stream reset: {refusal}")
+
+    def _release_unread(self, unread: int) -> None:
+        """The application read: give back what is reserved beyond the unread bytes (kept
+        rounded up to a step)."""
+        keep = min(self._unread_reserved, -(-unread // UNREAD_STEP) * UNREAD_STEP)
+        rm = self.receive_memory
+        if rm is not None and self._unread_reserved > keep:
+            rm.release_unread(self._unread_reserved - keep)
+        self._unread_reserved = keep
 
     def _raw_taken(self) -> None:
         """The upgrade consumed raw bytes: resume reading once half the cap is free."""

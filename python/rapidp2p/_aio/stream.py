@@ -142,6 +142,11 @@ class Stream:
         return bool(self._chunks)
 
     @property
+    def unread_bytes(self) -> int:
+        """Bytes received and not yet read by the application."""
+        return self._unread
+
+    @property
     def write_done(self) -> bool:
         """True once our FIN went to the carrier (nothing of ours is still queued here)."""
         return self._closed_write and not self._pending

@@ -5,7 +5,8 @@ and kubo do, and prints the addresses other machines can dial (interface address
 ``0.0.0.0``). Logs connections (opened/closed) and protocol events (identify results, protocol
 changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
 less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
-``http://HOST:PORT/metrics``.
+``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
+resource manager's limits and allowlist (see ``docs/how-to/limits.md``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rapidp2p.cli import logsetup, swarm_key
+from rapidp2p.cli import limits_flags, logsetup, swarm_key
 from rapidp2p.cli.command import CliError
 from rapidp2p.cli.common import add_json, add_listen
 
@@ -54,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
     )
     swarm_key.add_flag(parser)
+    limits_flags.add_flags(parser)
     logsetup.add_arguments(parser)
     add_json(parser)
 
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from rapidp2p._aio.runner import run as aio_run
 
     logsetup.configure_logging(args)
+    resources = limits_flags.config_fields(args)  # a bad file or network fails here
     endpoint = _metrics_endpoint(args.metrics) if getattr(args, "metrics", None) else None
     metrics = None
     if endpoint is not None:
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         except MetricsUnavailable as exc:
             raise CliError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
-        aio_run(_serve(args, metrics=metrics, metrics_endpoint=endpoint))
+        aio_run(_serve(args, metrics=metrics, metrics_endpoint=endpoint, resources=resources))
     return 0
 
 
@@ -91,6 +94,7 @@ async def _serve(
     *,
     metrics: Any = None,
     metrics_endpoint: tuple[str, int] | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> None:
     import asyncio
 
@@ -101,7 +105,11 @@ async def _serve(
     key = load_identity(args.key) if args.key is not None else None
     out = Output(args.json)
     host = await create_host(
-        key, args.listen, args.port, metrics=metrics, config=swarm_key.config(args)
+        key,
+        args.listen,
+        args.port,
+        metrics=metrics,
+        config=swarm_key.config(args, **(resources or {})),
     )
     async with host:
         events = asyncio.ensure_future(_log_events(host))
@@ -124,17 +132,21 @@ async def _serve(
             if server is not None:
                 mhost = metrics_endpoint[0] if metrics_endpoint else "127.0.0.1"
                 murl = f"http://{mhost}:{server.port}/metrics"
+            running = limits_flags.describe(host)
             if out.as_json:
                 record: dict[str, Any] = {"peer_id": str(host.peer_id), "addrs": addrs}
                 if murl is not None:
                     record["metrics"] = murl
-                out.emit("", record)
+                out.emit("", record | running)
             else:
                 out.emit(f"peer id: {host.peer_id}", {})
                 for addr in addrs:
                     out.emit(f"listening on {addr}", {})
                 if murl is not None:
                     out.emit(f"metrics on {murl}", {})
+                out.emit(f"allowlisted: {', '.join(running['allowlist']) or 'none'}", {})
+                if running["limits_file"] is not None:
+                    out.emit(f"limits from {running['limits_file']}", {})
             await asyncio.Event().wait()
         finally:
             events.cancel()

@@ -547,6 +547,10 @@ class Host:
                     st.reset()
         grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
         mux.set_receive_budget(mux.receive_window_total + grant)
+        # Unread received bytes are reserved from the same scopes (the peer's from now on).
+        who = f"unread bytes from {mux.remote_peer}"
+        cs.on_refused = lambda err: self._refusal_log.refused(who, err)
+        mux.receive_memory = cs
         if self._maintenance is None and not self._closed:
             # Not in _tasks: it is housekeeping, not work the host waits for.
             self._maintenance = asyncio.ensure_future(self._maintain())

@@ -23,10 +23,17 @@ Memory: each connection holds a grant (reserved from conn, peer and system) that
 of its yamux receive windows (``Connection.set_receive_budget``); auto-tuning
 beyond the grant asks for more (:meth:`ConnectionScope.grow_window_grant`, polled by the
 host's maintenance loop), and when the scopes refuse, the windows stay as they are.
+Bytes received but not yet read by the application are reserved from the same scopes: the
+:class:`ConnectionScope` is the connection's ``receive_memory``
+(:class:`~rapidp2p.transport.contracts.ReceiveMemory`), asked at most once per socket read;
+unread bytes within the window grant are already paid for, so only the excess is charged
+(the initial windows of many streams). When a reservation is refused the connection keeps its
+windows as they are and resets the stream holding the most (see ``ReceiveMemory``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rapidp2p.exceptions import ResourceLimitExceeded
@@ -161,13 +168,16 @@ class ConnectionScope:
         "_chain",
         "_mgr",
         "_stream_base",
+        "_unread_charged",
         "allowlisted",
         "closed",
         "direction",
         "grant",
+        "on_refused",
         "peer",
         "scope",
         "streams",
+        "unread",
         "use_fd",
     )
 
@@ -187,6 +197,12 @@ class ConnectionScope:
         self._stream_base: list[ResourceScope] = [self.scope, transient, system]
         #: Memory reserved for receive windows beyond the streams' initial ones.
         self.grant = 0
+        #: Received bytes the application has not read yet (as the connection reported them),
+        #: and the memory charged for them: what the window grant does not cover already.
+        self.unread = 0
+        self._unread_charged = 0
+        #: Called with each refused unread reservation (the host logs it, rate-limited).
+        self.on_refused: Callable[[ResourceLimitExceeded], None] | None = None
         self.streams: dict[int, StreamScope] = {}
         self.closed = False
 
@@ -256,6 +272,43 @@ class ConnectionScope:
             conn.set_receive_budget(conn.receive_window_total + added)
         return added
 
+    # ---- ReceiveMemory (the connection's unread bytes) --------------------------------------
+
+    def _memory_chain(self) -> list[ResourceScope]:
+        return [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
+
+    @property
+    def stream_memory_limit(self) -> int:
+        return self._mgr.limits.stream.memory
+
+    def reserve_unread(self, n: int) -> ResourceLimitExceeded | None:
+        """``n`` more unread bytes: charges conn, peer and system for what the window grant
+        does not cover; the refusal (counted, reported to ``on_refused``), if any."""
+        if self.closed:
+            return None
+        want = max(0, self.unread + n - self.grant) - self._unread_charged
+        if want > 0:
+            try:
+                reserve_memory(self._memory_chain(), want)
+            except ResourceLimitExceeded as err:
+                self._mgr._count(err)
+                if self.on_refused is not None:
+                    self.on_refused(err)
+                return err
+            self._unread_charged += want
+        self.unread += n
+        return None
+
+    def release_unread(self, n: int) -> None:
+        """``n`` unread bytes were read (or dropped): gives back what no longer needs a charge."""
+        if self.closed:
+            return
+        self.unread -= min(n, self.unread)
+        target = max(0, self.unread - self.grant)
+        if self._unread_charged > target:
+            release_memory(self._memory_chain(), self._unread_charged - target)
+            self._unread_charged = target
+
     def open_stream(self, direction: Direction) -> StreamScope:
         """Reserves a stream in its own, this connection's, the peer's, transient and system
         scopes, or raises ResourceLimitExceeded (nothing taken)."""
@@ -280,10 +333,10 @@ class ConnectionScope:
         for ss in list(self.streams.values()):
             ss.done()
         self.streams.clear()
-        chain = [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
-        if self.grant:
-            release_memory(chain, self.grant)
-            self.grant = 0
+        chain = self._memory_chain()
+        if self.grant or self._unread_charged:
+            release_memory(chain, self.grant + self._unread_charged)
+            self.grant = self.unread = self._unread_charged = 0
         release_conn(self._chain, self.direction, self.use_fd)
         if self.peer is not None:
             self._mgr._release_peer(self.peer)

@@ -6,6 +6,9 @@
 - :class:`StreamCarrier` is what a :class:`~rapidp2p._aio.stream.Stream` needs from the
   connection that carries it: one ``Stream`` class serves every transport, so reading, writing,
   backpressure and graceful close behave the same on yamux and on QUIC streams.
+- :class:`ReceiveMemory` is what a connection reserves its unread bytes from (the host sets
+  the resource manager's connection scope there): the transport knows what it buffers, the
+  host knows the limits, neither imports the other.
 
 Host bookkeeping (the tasks serving a connection's streams, per-protocol stream counts) lives in
 the host, keyed by the connection, not on the connection.
@@ -23,9 +26,33 @@ if TYPE_CHECKING:
     from rapidp2p.metrics._counters import ByteCounter
     from rapidp2p.peer import Multiaddr, PeerId
 
-__all__ = ["Connection", "Direction", "StreamCarrier"]
+__all__ = ["Connection", "Direction", "ReceiveMemory", "StreamCarrier"]
 
 Direction = Literal["inbound", "outbound"]
+
+
+class ReceiveMemory(Protocol):
+    """Memory for bytes received but not yet read by the application (set by the host).
+
+    A connection asks at most once per socket read, in steps (never per frame), and gives
+    back what the application has read. When a reservation is refused the connection degrades
+    instead of failing: its receive windows stop growing, and the stream holding the most is
+    reset when it alone is over ``stream_memory_limit`` or several streams hold unread bytes.
+    It keeps reading its socket (window updates and pings must get through).
+    """
+
+    @property
+    def stream_memory_limit(self) -> int:
+        """Unread bytes one stream may hold when memory is short."""
+        ...
+
+    def reserve_unread(self, n: int) -> BaseException | None:
+        """Takes ``n`` more bytes; None when granted, else the refusal (naming its scope)."""
+        ...
+
+    def release_unread(self, n: int) -> None:
+        """Gives back ``n`` bytes reserved before."""
+        ...
 
 
 class StreamCarrier(Protocol):
@@ -106,6 +133,8 @@ class Connection(Protocol):
     on_close: list[Callable[[Connection], None]]
     #: Called with a stream id when that stream leaves the connection (resource accounting).
     on_stream_end: Callable[[int], None] | None
+    #: Where unread received bytes are reserved (set by the host; None: not accounted).
+    receive_memory: ReceiveMemory | None
 
     def __hash__(self) -> int: ...
 
@@ -147,6 +176,11 @@ class Connection(Protocol):
     @property
     def receive_window_total(self) -> int:
         """Sum of all live streams' receive windows now."""
+        ...
+
+    @property
+    def unread_bytes(self) -> int:
+        """Bytes received and not yet read by the application, all streams together."""
         ...
 
     @property
