@@ -47,6 +47,7 @@ class BrowserPeer:
         self._stderr_file: IO[bytes] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._request_lock = threading.Lock()  # the driver answers one request at a time
+        self._pump: threading.Thread | None = None
 
     def start(self) -> BrowserPeer:
         """Builds the peer (once per session), launches the driver and waits for ``READY``."""
@@ -63,7 +64,8 @@ class BrowserPeer:
             errors="replace",
             start_new_session=True,
         )
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        self._pump = threading.Thread(target=self._pump_stdout, daemon=True)
+        self._pump.start()
         try:
             line = self._next_line(self.timeout, "READY")
             if not line.startswith("READY "):
@@ -169,6 +171,10 @@ class BrowserPeer:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
             _kill_group(proc)  # Chromium's helpers included: they share the driver's group
+            if self._pump is not None:
+                self._pump.join(timeout=5)  # it ends at the pipe's EOF
+            if proc.stdout is not None and (self._pump is None or not self._pump.is_alive()):
+                proc.stdout.close()
             self._proc = None
         if self._stderr_file is not None:
             self._stderr_file.close()
