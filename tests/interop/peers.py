@@ -10,6 +10,9 @@ Every peer directory holds two executables (contract in the helper brief, "Inter
   ``/echo/1.0.0`` until killed or stdin closes; ``run dial MA [--ping] [--identify]
   [--echo-bytes N]`` prints one JSON object per line and exits 0 only when every check passed.
 
+``browser-peer`` is the exception: a browser cannot listen, so its ``run`` has ``dial`` and
+``serve`` (one Chromium answering dial requests, driven by ``browser.py``), not ``listen``.
+
 Typical use from an asyncio test (rapidp2p runs in the same event loop, so the dialing peer
 must be awaited, never run blocking)::
 

@@ -1,0 +1,150 @@
+// Drives one headless Chromium (Debian's `chromium`, through puppeteer-core) for rapidp2p's
+// browser interop tests. The page (index.html + bundle.js, built by ./build) is served from
+// http://127.0.0.1:PORT/ — an http origin on loopback, a secure context as WebTransport will need.
+//
+//   node driver.mjs serve BUNDLE_DIR
+//     launches Chromium once, prints `READY {"url":...,"browser":...}`, then answers one JSON
+//     request per stdin line, {"ma": MULTIADDR, "ping": bool, "identify": bool,
+//     "echo_bytes": N|null, "timeout_ms": N}, with one JSON line {"results": [...],
+//     "error": null|"...", "console": [...]}; each request runs in a fresh tab (a fresh
+//     js-libp2p node). Exits when stdin closes.
+//   node driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]
+//     one request; prints the result lines as tests/interop/js-peer does, exit 0 only when
+//     every check passed.
+// Diagnostics go to stderr.
+import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import puppeteer from 'puppeteer-core'
+
+const FILES = { '/': ['index.html', 'text/html'], '/bundle.js': ['bundle.js', 'text/javascript'] }
+const DEFAULT_TIMEOUT_MS = 60000
+const CONSOLE_LIMIT = 200
+
+function usage (msg) {
+  process.stderr.write(`driver.mjs: ${msg}\n` +
+    'usage: driver.mjs serve BUNDLE_DIR\n' +
+    '       driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]\n')
+  process.exit(2)
+}
+
+function chromiumPath () {
+  return process.env.RAPIDP2P_CHROMIUM || '/usr/bin/chromium'
+}
+
+/** Serves the two page files on 127.0.0.1 (an ephemeral port); resolves to the page URL. */
+async function servePage (bundleDir) {
+  const bodies = {}
+  for (const [path, [file, type]] of Object.entries(FILES)) {
+    bodies[path] = { body: await readFile(join(bundleDir, file)), type }
+  }
+  const server = createServer((req, res) => {
+    const entry = bodies[new URL(req.url, 'http://x').pathname]
+    if (entry === undefined) {
+      res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end() // no console noise for the icon
+      return
+    }
+    res.writeHead(200, { 'content-type': entry.type, 'cache-control': 'no-store' }).end(entry.body)
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  return { server, url: `http://127.0.0.1:${server.address().port}/` }
+}
+
+async function launch () {
+  return puppeteer.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    pipe: true, // DevTools over a pipe: no debugging port
+    // --no-sandbox: the tests run as root in CI containers, where Chromium's sandbox cannot start.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    protocolTimeout: 180000
+  })
+}
+
+/** Runs one dial request in a fresh tab; never throws (failures come back as `error`). */
+async function runRequest (browser, pageUrl, req) {
+  const query = new URLSearchParams({ ma: String(req.ma) })
+  if (req.ping) query.set('ping', '1')
+  if (req.identify) query.set('identify', '1')
+  if (req.echo_bytes !== undefined && req.echo_bytes !== null) query.set('echo', String(req.echo_bytes))
+  const timeout = Number(req.timeout_ms ?? DEFAULT_TIMEOUT_MS)
+  const consoleLines = []
+  const note = (line) => { if (consoleLines.length < CONSOLE_LIMIT) consoleLines.push(line) }
+  let page = null
+  try {
+    page = await browser.newPage()
+    page.on('console', (msg) => note(`${msg.type()}: ${msg.text()}`))
+    page.on('pageerror', (err) => note(`pageerror: ${err?.message ?? err}`))
+    await page.goto(`${pageUrl}?${query}`, { waitUntil: 'load', timeout })
+    await page.waitForFunction(() => window.rapidp2pResult !== undefined, { timeout, polling: 50 })
+    const outcome = await page.evaluate(() => window.rapidp2pResult)
+    return { results: outcome.results, error: outcome.error, console: consoleLines }
+  } catch (err) {
+    return { results: [], error: `driver: ${err?.name ?? 'Error'}: ${err?.message ?? err}`, console: consoleLines }
+  } finally {
+    if (page !== null) await page.close().catch(() => {})
+  }
+}
+
+async function serve (bundleDir) {
+  const { server, url } = await servePage(bundleDir)
+  const browser = await launch()
+  const version = await browser.version()
+  process.stdout.write(`READY ${JSON.stringify({ url, browser: version })}\n`)
+  const shutdown = async () => {
+    await browser.close().catch(() => {})
+    server.close()
+    process.exit(0)
+  }
+  const lines = createInterface({ input: process.stdin })
+  for await (const line of lines) {
+    if (!line.trim()) continue
+    let req
+    try {
+      req = JSON.parse(line)
+    } catch (err) {
+      process.stdout.write(JSON.stringify({ results: [], error: `driver: bad request ${line}`, console: [] }) + '\n')
+      continue
+    }
+    process.stdout.write(JSON.stringify(await runRequest(browser, url, req)) + '\n')
+  }
+  await shutdown()
+}
+
+async function dialOnce (bundleDir, argv) {
+  const req = { ma: null, ping: false, identify: false, echo_bytes: null }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--ping') req.ping = true
+    else if (arg === '--identify') req.identify = true
+    else if (arg === '--echo-bytes') req.echo_bytes = Number.parseInt(argv[++i], 10)
+    else if (req.ma === null && !arg.startsWith('--')) req.ma = arg
+    else usage(`unexpected argument ${JSON.stringify(arg)}`)
+  }
+  if (req.ma === null) usage('dial needs a MULTIADDR')
+  const { server, url } = await servePage(bundleDir)
+  const browser = await launch()
+  const outcome = await runRequest(browser, url, req)
+  await browser.close().catch(() => {})
+  server.close()
+  for (const line of outcome.results) process.stdout.write(JSON.stringify(line) + '\n')
+  for (const line of outcome.console) process.stderr.write(`console ${line}\n`)
+  const failed = outcome.error !== null || outcome.results.some((r) => r.ok === false)
+  if (outcome.error !== null) process.stderr.write(`dial failed: ${outcome.error}\n`)
+  process.exit(failed ? 1 : 0)
+}
+
+const [command, bundleDir, ...rest] = process.argv.slice(2)
+if (bundleDir === undefined) usage('missing BUNDLE_DIR')
+try {
+  if (command === 'serve') await serve(bundleDir)
+  else if (command === 'dial') await dialOnce(bundleDir, rest)
+  else usage(`unknown command ${JSON.stringify(command)}`)
+} catch (err) {
+  process.stderr.write(`driver.mjs failed: ${err?.stack ?? err}\n`)
+  process.exit(1)
+}

@@ -1,0 +1,147 @@
+// The browser side of rapidp2p's browser interop tests: js-libp2p (WebSocket transport, Noise,
+// yamux, ping, identify) bundled by esbuild into bundle.js and loaded by index.html.
+//
+// The page reads one dial request from its URL query:
+//   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N]
+// dials MULTIADDR, runs the requested checks and publishes the outcome as
+//   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok} ], error }
+// (results are the JSON lines tests/interop/js-peer prints; error is null or the failure text),
+// and also as JSON in <pre id="result">. driver.mjs waits for window.rapidp2pResult.
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+
+const ECHO_PROTOCOL = '/echo/1.0.0'
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_LENGTH = 32
+const CHUNK = 64 * 1024
+const RANDOM_MAX = 65536 // crypto.getRandomValues fills at most 64 KiB per call
+
+function randomBytes (n) {
+  const out = new Uint8Array(n)
+  for (let pos = 0; pos < n; pos += RANDOM_MAX) {
+    crypto.getRandomValues(out.subarray(pos, Math.min(pos + RANDOM_MAX, n)))
+  }
+  return out
+}
+
+function sameBytes (a, b) {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Reads exactly n bytes from a stream iterator (chunks may be split or coalesced). */
+async function readExactly (iterator, n) {
+  const out = new Uint8Array(n)
+  let got = 0
+  while (got < n) {
+    const { value, done } = await iterator.next()
+    if (done) throw new Error(`stream ended after ${got} of ${n} bytes`)
+    const bytes = value.subarray()
+    if (got + bytes.byteLength > n) throw new Error(`got ${got + bytes.byteLength} bytes, wanted ${n}`)
+    out.set(bytes, got)
+    got += bytes.byteLength
+  }
+  return out
+}
+
+/** Two 32-byte round trips on one ping stream; the second is timed (negotiation left out). */
+async function doPing (connection) {
+  const stream = await connection.newStream(PING_PROTOCOL)
+  const iterator = stream[Symbol.asyncIterator]()
+  let rtt = 0
+  for (let round = 0; round < 2; round++) {
+    const payload = randomBytes(PING_LENGTH)
+    const start = performance.now()
+    stream.send(payload)
+    const echoed = await readExactly(iterator, PING_LENGTH)
+    rtt = performance.now() - start
+    if (!sameBytes(echoed, payload)) throw new Error('ping payload came back different')
+  }
+  await stream.close()
+  return rtt
+}
+
+async function doIdentify (node, connection) {
+  const result = await node.services.identify.identify(connection)
+  const observed = result.observedAddr?.toString() ?? ''
+  return {
+    agent_version: result.agentVersion ?? '',
+    protocol_version: result.protocolVersion ?? '',
+    protocols: [...result.protocols],
+    listen_addrs: result.listenAddrs.map((ma) => ma.toString()),
+    observed_addr: observed === '' || observed === '/' ? null : observed
+  }
+}
+
+/** Sends n pseudo-random bytes, half-closes, reads to EOF, compares as the bytes arrive. */
+async function doEcho (connection, n) {
+  const stream = await connection.newStream(ECHO_PROTOCOL)
+  const data = randomBytes(n)
+  let offset = 0
+  let same = true
+  const reader = (async () => {
+    for await (const chunk of stream) {
+      const bytes = chunk.subarray()
+      const end = offset + bytes.byteLength
+      if (end > n || !sameBytes(data.subarray(offset, end), bytes)) same = false
+      offset = end
+    }
+  })()
+  for (let pos = 0; pos < n; pos += CHUNK) {
+    if (!stream.send(data.subarray(pos, Math.min(pos + CHUNK, n)))) await stream.onDrain()
+  }
+  await stream.close()
+  await reader
+  return { echo_bytes: n, received: offset, ok: same && offset === n }
+}
+
+async function run (params) {
+  const target = params.get('ma')
+  if (target === null) throw new Error('no ?ma=MULTIADDR in the page URL')
+  const node = await createLibp2p({
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // The browser default refuses insecure /ws and private (loopback) addresses: the tests
+    // dial a rapidp2p host on 127.0.0.1 over plain /ws.
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: { ping: ping(), identify: identify({ runOnConnectionOpen: false }) }
+  })
+  const results = []
+  try {
+    const connection = await node.dial(multiaddr(target), { signal: AbortSignal.timeout(30000) })
+    results.push({
+      connected: {
+        local_peer: node.peerId.toString(),
+        remote_peer: connection.remotePeer.toString(),
+        remote_addr: connection.remoteAddr.toString(),
+        encryption: connection.encryption ?? null,
+        multiplexer: connection.multiplexer ?? null
+      }
+    })
+    if (params.get('ping') === '1') results.push({ ping_rtt_ms: await doPing(connection) })
+    if (params.get('identify') === '1') results.push({ identify: await doIdentify(node, connection) })
+    const echo = params.get('echo')
+    if (echo !== null) results.push(await doEcho(connection, Number.parseInt(echo, 10)))
+    return { results, error: null }
+  } catch (err) {
+    return { results, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` }
+  } finally {
+    await node.stop().catch(() => {})
+  }
+}
+
+function publish (outcome) {
+  document.getElementById('result').textContent = JSON.stringify(outcome)
+  window.rapidp2pResult = outcome
+}
+
+run(new URLSearchParams(window.location.search)).then(publish, (err) => {
+  publish({ results: [], error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
+})
