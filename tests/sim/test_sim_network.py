@@ -38,9 +38,7 @@ class Recorder(asyncio.Protocol):
         self.lost.append(exc)
 
 
-async def pair(
-    net: SimNetwork, a: SimNode, b: SimNode
-) -> tuple[Recorder, Recorder, float]:
+async def pair(net: SimNetwork, a: SimNode, b: SimNode) -> tuple[Recorder, Recorder, float]:
     """Dials b from a with raw recorders; returns both and the dial's duration."""
     servers: list[Recorder] = []
     tb = net.transport(b)

@@ -114,8 +114,9 @@ def test_run_cancels_leftover_tasks_and_closes_the_loop() -> None:
             raise
 
     async def main() -> float:
-        asyncio.ensure_future(forever())
+        task = asyncio.ensure_future(forever())
         await asyncio.sleep(1)
+        assert not task.done()
         return asyncio.get_running_loop().time()
 
     assert run(main(), start=100.0) == 101.0

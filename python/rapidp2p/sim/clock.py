@@ -33,9 +33,7 @@ class VirtualClockSelector(selectors.BaseSelector):
         #: Times the clock jumped forward (an idle wait), for the simulator's speed figures.
         self.jumps = 0
 
-    def register(
-        self, fileobj: Any, events: int, data: Any = None
-    ) -> selectors.SelectorKey:
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:

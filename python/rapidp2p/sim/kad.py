@@ -103,9 +103,7 @@ class KadSim:
 
     def __init__(self, cfg: KadScenarioConfig) -> None:
         self.cfg = cfg
-        self.net = SimNetwork(
-            cfg.seed, NetConfig(nat_share=cfg.nat_share, loss=cfg.loss)
-        )
+        self.net = SimNetwork(cfg.seed, NetConfig(nat_share=cfg.nat_share, loss=cfg.loss))
         self.rng = random.Random(f"kad-scenario-{cfg.seed}")
         self.peers: list[SimPeer] = []
         self.departed: list[SimPeer] = []

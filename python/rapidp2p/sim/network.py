@@ -447,9 +447,7 @@ class SimNetwork:
 
     # ---- connections -----------------------------------------------------------------
 
-    async def connect(
-        self, src: SimNode, port: int, factory: ConnectionFactory
-    ) -> MuxedConnection:
+    async def connect(self, src: SimNode, port: int, factory: ConnectionFactory) -> MuxedConnection:
         """A TCP-like dial: SYN and SYN-ACK cross the links, then both protocols start."""
         dst = self._by_port.get(port)
         if not src.online:

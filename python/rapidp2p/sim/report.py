@@ -83,9 +83,7 @@ def render_kad_report(results: dict[str, Any], machine: dict[str, float] | None 
         o = results["ops"][op]
         ratio = o["hops_mean"] / log2n if o["hops_mean"] is not None and log2n else None
         hist = ", ".join(f"{h}: {c}" for h, c in o["hops_hist"].items()) or "-"
-        lines.append(
-            f"| {op} | {_fmt(o['hops_mean'])} | {log2n:.2f} | {_fmt(ratio)} | {hist} |"
-        )
+        lines.append(f"| {op} | {_fmt(o['hops_mean'])} | {log2n:.2f} | {_fmt(ratio)} | {hist} |")
     if machine:
         lines += [
             "",
