@@ -185,3 +185,21 @@ async def test_round_trip_between_hosts() -> None:
         await a_client.close()
         await b_client.close()
         await server.close()
+
+
+def test_book_accepts_rust_libp2p_records_and_rejects_forged_ones() -> None:
+    from rapidp2p.discovery.rendezvous.records import open_record, seal_record
+
+    key = generate_keypair()
+    pid = PeerId.from_public_key(key.public_key())
+    addrs = [Multiaddr("/ip4/10.0.0.1/tcp/1")]
+    legacy = seal_record(key, pid, addrs, legacy=True)
+    assert open_record(legacy).addrs == tuple(addrs)
+    book = RegistrationBook()
+    assert book.register(pid, Register("ns", legacy, 600), 0).status == ResponseStatus.OK
+    # a flipped byte in the signature: refused, never stored
+    forged = legacy[:-1] + bytes([legacy[-1] ^ 1])
+    assert book.register(pid, Register("n2", forged, 600), 0).status == (
+        ResponseStatus.E_INVALID_SIGNED_PEER_RECORD
+    )
+    assert len(book) == 1

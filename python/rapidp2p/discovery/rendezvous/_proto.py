@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
-from rapidp2p.exceptions import DecodeError, ProtobufError, RemoteProtocolError
+from rapidp2p.exceptions import Libp2pError, ProtobufError, RemoteProtocolError
 from rapidp2p.peer import PeerId
-from rapidp2p.records.peer_record import PeerRecord
+from rapidp2p.discovery.rendezvous.records import open_record
 
 __all__ = [
     "DEFAULT_TTL",
@@ -345,8 +345,8 @@ class RegistrationBook:
         if not req.signed_peer_record or len(req.signed_peer_record) > lim.max_record_size:
             return RegisterResponse(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD, "bad record")
         try:
-            _env, record = PeerRecord.open_envelope(req.signed_peer_record)
-        except DecodeError as exc:
+            record = open_record(req.signed_peer_record)
+        except Libp2pError as exc:
             return RegisterResponse(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD, str(exc)[:200])
         if record.peer_id != sender:
             return RegisterResponse(

@@ -24,12 +24,11 @@ from rapidp2p.discovery.rendezvous._proto import (
     ResponseStatus,
     Unregister,
 )
-from rapidp2p.exceptions import DecodeError
+from rapidp2p.exceptions import Libp2pError, StreamResetError
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.framing import read_delimited, write_delimited
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
-from rapidp2p.records.envelope import Envelope
-from rapidp2p.records.peer_record import PeerRecord
+from rapidp2p.discovery.rendezvous.records import open_record, seal_record
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -50,6 +49,14 @@ class Discovered:
     ttl: int
 
 
+def _server_key(server: PeerId | PeerInfo | Multiaddr) -> PeerId | None:
+    if isinstance(server, PeerId):
+        return server
+    if isinstance(server, PeerInfo):
+        return server.peer_id
+    return server.split_peer_id()[1]
+
+
 def _status_name(status: int) -> str:
     try:
         return ResponseStatus(status).name
@@ -68,6 +75,8 @@ class RendezvousClient:
         self.feed = DiscoveryFeed(self.name)
         self._host: Host | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Servers (peer IDs) that accept only rust-libp2p's record kind.
+        self._legacy_servers: set[PeerId] = set()
         if host is not None:
             self._attach(host)
 
@@ -88,7 +97,7 @@ class RendezvousClient:
             raise RuntimeError("RendezvousClient is not started on a host")
         return self._host
 
-    async def _request(self, server: PeerId | PeerInfo, message: Message) -> Message | None:
+    async def _request(self, server: PeerId | PeerInfo | Multiaddr, message: Message) -> Message | None:
         stream = await self.host.new_stream(server, PROTOCOL_ID, timeout=REQUEST_TIMEOUT)
         try:
             await write_delimited(stream, message.encode())
@@ -107,26 +116,51 @@ class RendezvousClient:
             stream.reset()
             raise
 
-    def signed_record(self, addrs: list[Multiaddr] | None = None) -> bytes:
-        """Our peer record (our advertised addresses), sealed with the host's key."""
+    def signed_record(self, addrs: list[Multiaddr] | None = None, *, legacy: bool = False) -> bytes:
+        """Our peer record (our advertised addresses), sealed with the host's key; in
+        rust-libp2p's envelope kind when ``legacy`` (see :mod:`.records`)."""
         host = self.host
-        record = PeerRecord.create(host.peer_id, addrs if addrs is not None else host.addrs)
-        return Envelope.seal(host.key, record).to_bytes()
+        chosen = addrs if addrs is not None else host.addrs
+        return seal_record(host.key, host.peer_id, chosen, legacy=legacy)
 
     async def register(
         self,
-        server: PeerId | PeerInfo,
+        server: PeerId | PeerInfo | Multiaddr,
         ns: str,
         ttl: int = DEFAULT_TTL,
         *,
         addrs: list[Multiaddr] | None = None,
+        legacy: bool | None = None,
     ) -> int:
         """Registers our addresses under ``ns``; returns the TTL the server granted.
 
+        The record goes in the spec's envelope; a server that refuses it (rust-libp2p's) gets
+        rust-libp2p's kind instead. ``legacy=True`` sends rust-libp2p's kind at once: rust-libp2p
+        clients can read no other, so use it where they discover through the server.
         Raises RendezvousError (with ``status``) when the server refuses.
         """
-        req = Register(ns, self.signed_record(addrs), ttl)
-        answer = await self._request(server, Message(req))
+        key = _server_key(server)
+        legacy = bool(legacy) or key in self._legacy_servers
+        try:
+            answer = await self._register_once(server, ns, ttl, addrs, legacy)
+        except StreamResetError:
+            if legacy:
+                raise
+            answer = None
+        if not legacy and (
+            answer is None
+            or (
+                isinstance(answer.body, RegisterResponse)
+                and answer.body.status == ResponseStatus.E_INVALID_SIGNED_PEER_RECORD
+            )
+        ):
+            # rust-libp2p's server accepts only its own record kind, and resets the stream
+            # on the spec's: retry once in its kind, and remember the server.
+            answer = await self._register_once(server, ns, ttl, addrs, True)
+            if key is not None:
+                self._legacy_servers.add(key)
+                if len(self._legacy_servers) > 1024:
+                    self._legacy_servers.pop()
         assert answer is not None
         if not isinstance(answer.body, RegisterResponse):
             raise RendezvousError(f"expected REGISTER_RESPONSE, got {answer.type.name}")
@@ -137,12 +171,23 @@ class RendezvousClient:
             )
         return answer.body.ttl or ttl
 
-    async def unregister(self, server: PeerId | PeerInfo, ns: str) -> None:
+    async def _register_once(
+        self,
+        server: PeerId | PeerInfo | Multiaddr | Multiaddr,
+        ns: str,
+        ttl: int,
+        addrs: list[Multiaddr] | None,
+        legacy: bool,
+    ) -> Message | None:
+        req = Register(ns, self.signed_record(addrs, legacy=legacy), ttl)
+        return await self._request(server, Message(req))
+
+    async def unregister(self, server: PeerId | PeerInfo | Multiaddr, ns: str) -> None:
         await self._request(server, Message(Unregister(ns)))
 
     async def discover(
         self,
-        server: PeerId | PeerInfo,
+        server: PeerId | PeerInfo | Multiaddr,
         ns: str = "",
         *,
         limit: int = 0,
@@ -162,8 +207,8 @@ class RendezvousClient:
         found: list[Discovered] = []
         for reg in body.registrations[: limit or None]:
             try:
-                _env, record = PeerRecord.open_envelope(reg.signed_peer_record)
-            except DecodeError as exc:
+                record = open_record(reg.signed_peer_record)
+            except Libp2pError as exc:
                 log.debug("rendezvous: skipping a bad record from %s: %s", server, exc)
                 continue
             info = PeerInfo(record.peer_id, record.addrs)
@@ -171,14 +216,14 @@ class RendezvousClient:
             self.feed.found(info)
         return found, body.cookie
 
-    def watch(self, server: PeerId | PeerInfo, ns: str, *, interval: float = 30.0) -> None:
+    def watch(self, server: PeerId | PeerInfo | Multiaddr, ns: str, *, interval: float = 30.0) -> None:
         """Polls ``server`` for ``ns`` every ``interval`` seconds (following the cookie),
         feeding what it finds to the source until :meth:`close`."""
         task = asyncio.get_running_loop().create_task(self._watch(server, ns, interval))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _watch(self, server: PeerId | PeerInfo, ns: str, interval: float) -> None:
+    async def _watch(self, server: PeerId | PeerInfo | Multiaddr, ns: str, interval: float) -> None:
         cookie = b""
         while True:
             try:
