@@ -5,7 +5,8 @@ and kubo do, and prints the addresses other machines can dial (interface address
 ``0.0.0.0``). Logs connections (opened/closed) and protocol events (identify results, protocol
 changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
 less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
-``http://HOST:PORT/metrics``.
+``http://HOST:PORT/metrics``. ``--mdns``, ``--bootstrap`` (``/dnsaddr`` allowed) and
+``--rendezvous`` find peers (a line for each one discovered and connected).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rapidp2p.cli import logsetup, swarm_key
+from rapidp2p.cli import discovery_flags, logsetup, swarm_key
 from rapidp2p.cli.command import CliError
 from rapidp2p.cli.common import add_json, add_listen
 
@@ -31,9 +32,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dht",
         choices=["server", "client", "auto"],
         help="also run a Kademlia DHT node (see `dht`); auto serves once reachable",
-    )
-    parser.add_argument(
-        "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
     )
     parser.add_argument(
         "--protocol",
@@ -54,6 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
     )
     swarm_key.add_flag(parser)
+    discovery_flags.add_flags(parser)
     logsetup.add_arguments(parser)
     add_json(parser)
 
@@ -107,6 +106,7 @@ async def _serve(
         events = asyncio.ensure_future(_log_events(host))
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         server = None
+        discovery = None
         if metrics is not None and metrics_endpoint is not None:
             from rapidp2p.metrics import serve_metrics
 
@@ -115,9 +115,8 @@ async def _serve(
             if args.dht is not None:
                 from rapidp2p.cli.dht import serve_dht
 
-                await serve_dht(
-                    host, args.dht, args.bootstrap, args.protocol, args.permissive_namespace
-                )
+                boot = await discovery_flags.resolve_bootstrap(args)
+                await serve_dht(host, args.dht, boot, args.protocol, args.permissive_namespace)
             announce_all_interfaces(host, args.listen is not None)
             addrs = [str(a) for a in host.full_addrs]
             murl = None
@@ -135,9 +134,13 @@ async def _serve(
                     out.emit(f"listening on {addr}", {})
                 if murl is not None:
                     out.emit(f"metrics on {murl}", {})
+            if discovery_flags.wanted(args):
+                discovery = await discovery_flags.start(host, args, out, dht=args.dht is not None)
             await asyncio.Event().wait()
         finally:
             events.cancel()
+            if discovery is not None:
+                await discovery.close()
             if server is not None:
                 await server.close()
 
