@@ -51,14 +51,36 @@ class NetnsPair:
         for ns in (self.a, self.b):
             _ip("netns", "add", ns)
             self._made.append(ns)
-        _ip("link", "add", "veth0", "netns", self.a, "type", "veth", "peer", "name", "veth0",
-            "netns", self.b)
+        _ip(
+            "link",
+            "add",
+            "veth0",
+            "netns",
+            self.a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth0",
+            "netns",
+            self.b,
+        )
         for ns, addr in ((self.a, self.ip_a), (self.b, self.ip_b)):
             for key in ("all", "default"):
                 subprocess.run(
-                    ["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                     f"net.ipv6.conf.{key}.accept_dad=0"],
-                    capture_output=True, check=False, timeout=30,
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-q",
+                        "-w",
+                        f"net.ipv6.conf.{key}.accept_dad=0",
+                    ],
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
                 )
             _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "veth0")
             _ip("-n", ns, "link", "set", "lo", "up")

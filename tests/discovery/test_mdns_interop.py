@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +19,13 @@ from peers import build_peer, cache_root
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
-REPO = Path(__file__).resolve().parents[2]
 FIND_TIMEOUT = 60.0
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RAPIDP2P_INTEROP_CACHE", str(cache_root()))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH", "")) if p
-    )
-    return env
+    return env  # PYTHONPATH (if any) carries over: the rapidp2p under test, in the namespace too
 
 
 @pytest.fixture
@@ -111,8 +106,18 @@ async def run_in(pair: NetnsPair, ns: str, argv: list[str], name: str) -> AsyncI
 
 
 def _rapidp2p_argv() -> list[str]:
-    return [sys.executable, "-m", "rapidp2p", "listen", "--mdns", "--mdns-interval", "1",
-            "--json", "--listen", "/ip4/0.0.0.0/tcp/0"]
+    return [
+        sys.executable,
+        "-m",
+        "rapidp2p",
+        "listen",
+        "--mdns",
+        "--mdns-interval",
+        "1",
+        "--json",
+        "--listen",
+        "/ip4/0.0.0.0/tcp/0",
+    ]
 
 
 def _foreign_argv(name: str) -> list[str]:
@@ -167,7 +172,8 @@ async def test_mdns_finds_both_ways(netns_pair: NetnsPair, foreign: str) -> None
             await theirs.wait_for(lambda p: _foreign_saw(p, ours.peer_id, "found"))
             await ours.wait_for(lambda p: _rapidp2p_saw(p, theirs.peer_id, "discovered"))
             found = next(
-                o for o in ours.objects()
+                o
+                for o in ours.objects()
                 if o.get("event") == "discovered" and o.get("peer_id") == theirs.peer_id
             )
             assert found["source"] == "mdns"

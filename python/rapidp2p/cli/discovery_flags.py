@@ -57,8 +57,7 @@ def add_flags(parser: argparse.ArgumentParser, *, bootstrap: bool = True) -> Non
         type=non_negative_int,
         default=8,
         metavar="N",
-        help="connect to discovered peers while fewer than N are connected (0: never; "
-        "default 8)",
+        help="connect to discovered peers while fewer than N are connected (0: never; default 8)",
     )
 
 
@@ -95,8 +94,12 @@ async def start(host: Host, args: argparse.Namespace, out: Output, *, dht: bool 
                 addrs = [str(a) for a in ev.addrs]
                 out.emit(
                     f"discovered {ev.peer_id} via {ev.source}",
-                    {"event": "discovered", "peer_id": str(ev.peer_id), "source": ev.source,
-                     "addrs": addrs},
+                    {
+                        "event": "discovered",
+                        "peer_id": str(ev.peer_id),
+                        "source": ev.source,
+                        "addrs": addrs,
+                    },
                 )
         elif isinstance(ev, PeerConnected) and ev.peer_id in found:
             out.emit(
@@ -133,7 +136,7 @@ async def start(host: Host, args: argparse.Namespace, out: Output, *, dht: bool 
         server = Multiaddr(args.rendezvous)
         try:
             await client.register(server, args.namespace)
-        except Exception as exc:  # noqa: BLE001 (reported, discovery still runs)
+        except Exception as exc:
             out.emit(f"rendezvous register failed: {exc}", {"event": "error", "error": str(exc)})
         client.watch(server, args.namespace, interval=10.0)
         services.append(client)

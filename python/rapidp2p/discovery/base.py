@@ -198,7 +198,7 @@ class AutoDialer:
             await self._host.connect(PeerInfo(peer_id, addrs), timeout=self.dial_timeout)
             self.connected.append(peer_id)
             del self.connected[:-1024]
-        except Exception as exc:  # noqa: BLE001 (any dial failure only delays that peer)
+        except Exception as exc:
             log.debug("auto-dial of discovered %s failed: %s", peer_id, exc)
             self._failed[peer_id] = asyncio.get_running_loop().time()
             if len(self._failed) > 4096:

@@ -97,7 +97,7 @@ class BootstrapSource:
             try:
                 await host.connect(info, timeout=self.dial_timeout)
                 self.connected.add(info.peer_id)
-            except Exception as exc:  # noqa: BLE001 (one peer down is normal)
+            except Exception as exc:
                 log.info("bootstrap: %s unreachable: %s", info.peer_id, exc)
 
         await asyncio.gather(*(dial(p) for p in peers if not host.is_connected(p.peer_id)))

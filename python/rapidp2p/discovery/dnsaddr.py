@@ -73,7 +73,7 @@ class _Query(asyncio.DatagramProtocol):
             return
         try:
             msg = DNSRecord.parse(data)
-        except Exception:  # noqa: BLE001 (dnslib raises several types): not an answer; wait on
+        except Exception:
             return
         if msg.header.id != self.qid or not msg.header.qr:
             return
@@ -118,8 +118,10 @@ class DnsaddrResolver:
                 qid = secrets.randbelow(1 << 16)
                 query = DNSRecord(q=DNSQuestion(name, QTYPE.TXT))
                 query.header.id = qid
-                transport, proto = await loop.create_datagram_endpoint(
-                    lambda: _Query(qid, name), remote_addr=server
+                proto = _Query(qid, name)
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda proto=proto: proto,  # type: ignore[misc]
+                    remote_addr=server,
                 )
                 try:
                     transport.sendto(bytes(query.pack()))

@@ -103,9 +103,7 @@ class DelegatedRoutingClient:
     name = "delegated-routing"
     protocols: tuple[str, ...] = ()
 
-    def __init__(
-        self, host: str, port: int, *, prefix: str = "", streaming: bool = True
-    ) -> None:
+    def __init__(self, host: str, port: int, *, prefix: str = "", streaming: bool = True) -> None:
         self.server_host = host
         self.server_port = port
         self.prefix = prefix.rstrip("/")
@@ -197,7 +195,9 @@ class RoutingV1Server:
         if NDJSON in accept:
             body = b"".join(json.dumps(r).encode() + b"\n" for r in records)
             return Response(200, [("content-type", NDJSON)], body)
-        return Response(200, [("content-type", "application/json")], json.dumps({key: records}).encode())
+        return Response(
+            200, [("content-type", "application/json")], json.dumps({key: records}).encode()
+        )
 
     async def _providers(self, cid: str) -> list[PeerInfo]:
         found: list[PeerInfo] = []

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
+from rapidp2p.discovery.rendezvous.records import open_record
 from rapidp2p.exceptions import Libp2pError, ProtobufError, RemoteProtocolError
 from rapidp2p.peer import PeerId
-from rapidp2p.discovery.rendezvous.records import open_record
 
 __all__ = [
     "DEFAULT_TTL",
@@ -219,7 +220,7 @@ _FIELD_OF: dict[type, tuple[MessageType, int]] = {
     Discover: (MessageType.DISCOVER, 5),
     DiscoverResponse: (MessageType.DISCOVER_RESPONSE, 6),
 }
-_DECODER = {
+_DECODER: dict[int, tuple[MessageType, Callable[[bytes], Body]]] = {
     2: (MessageType.REGISTER, Register.decode),
     3: (MessageType.REGISTER_RESPONSE, RegisterResponse.decode),
     4: (MessageType.UNREGISTER, Unregister.decode),

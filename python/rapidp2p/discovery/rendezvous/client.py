@@ -24,11 +24,11 @@ from rapidp2p.discovery.rendezvous._proto import (
     ResponseStatus,
     Unregister,
 )
+from rapidp2p.discovery.rendezvous.records import open_record, seal_record
 from rapidp2p.exceptions import Libp2pError, StreamResetError
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.framing import read_delimited, write_delimited
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
-from rapidp2p.discovery.rendezvous.records import open_record, seal_record
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -97,16 +97,16 @@ class RendezvousClient:
             raise RuntimeError("RendezvousClient is not started on a host")
         return self._host
 
-    async def _request(self, server: PeerId | PeerInfo | Multiaddr, message: Message) -> Message | None:
+    async def _request(
+        self, server: PeerId | PeerInfo | Multiaddr, message: Message
+    ) -> Message | None:
         stream = await self.host.new_stream(server, PROTOCOL_ID, timeout=REQUEST_TIMEOUT)
         try:
             await write_delimited(stream, message.encode())
             if isinstance(message.body, Unregister):
                 await stream.close()
                 return None
-            raw = await run_with_timeout(
-                read_delimited(stream, MAX_MESSAGE_SIZE), REQUEST_TIMEOUT
-            )
+            raw = await run_with_timeout(read_delimited(stream, MAX_MESSAGE_SIZE), REQUEST_TIMEOUT)
             if raw is None:
                 raise RendezvousError("server closed the stream without answering")
             answer = Message.decode(raw)
@@ -216,7 +216,9 @@ class RendezvousClient:
             self.feed.found(info)
         return found, body.cookie
 
-    def watch(self, server: PeerId | PeerInfo | Multiaddr, ns: str, *, interval: float = 30.0) -> None:
+    def watch(
+        self, server: PeerId | PeerInfo | Multiaddr, ns: str, *, interval: float = 30.0
+    ) -> None:
         """Polls ``server`` for ``ns`` every ``interval`` seconds (following the cookie),
         feeding what it finds to the source until :meth:`close`."""
         task = asyncio.get_running_loop().create_task(self._watch(server, ns, interval))
@@ -232,7 +234,7 @@ class RendezvousClient:
                 if exc.status == ResponseStatus.E_INVALID_COOKIE:
                     cookie = b""
                 log.debug("rendezvous watch of %s: %s", ns, exc)
-            except Exception as exc:  # noqa: BLE001 (the server may be down for a while)
+            except Exception as exc:
                 log.debug("rendezvous watch of %s: %s", ns, exc)
             await asyncio.sleep(interval)
 
