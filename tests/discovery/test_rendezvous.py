@@ -3,6 +3,7 @@ cookies, record checks) and a client/server round trip between two rapidp2p host
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -203,3 +204,36 @@ def test_book_accepts_rust_libp2p_records_and_rejects_forged_ones() -> None:
         ResponseStatus.E_INVALID_SIGNED_PEER_RECORD
     )
     assert len(book) == 1
+
+
+async def test_auto_dialer_connects_up_to_target() -> None:
+    from rapidp2p.discovery import AutoDialer, DiscoveryFeed
+    from rapidp2p.peer import PeerInfo
+
+    async with (
+        await Host.create(listen=[TCP]) as node,
+        await Host.create(listen=[TCP]) as p1,
+        await Host.create(listen=[TCP]) as p2,
+    ):
+        feed = DiscoveryFeed("test")
+        feed.attach(node)
+        reader = feed.subscribe()
+        dialer = AutoDialer(target=1)
+        await dialer.start(node)
+        feed.found(PeerInfo(p1.peer_id, p1.addrs))
+        feed.found(PeerInfo(node.peer_id, node.addrs))  # ourselves: never delivered
+        assert (await reader.__anext__()).peer_id == p1.peer_id
+        for _ in range(200):
+            if node.is_connected(p1.peer_id):
+                break
+            await asyncio.sleep(0.05)
+        assert node.is_connected(p1.peer_id)
+        feed.found(PeerInfo(p2.peer_id, p2.addrs))  # at target: not dialed
+        await asyncio.sleep(0.2)
+        assert not node.is_connected(p2.peer_id)
+        assert dialer.connected == [p1.peer_id]
+        feed.close()
+        with pytest.raises(StopAsyncIteration):
+            while True:
+                await reader.__anext__()
+        await dialer.close()
