@@ -67,7 +67,9 @@ fn new_swarm(server: bool) -> Result<Swarm<Behaviour>, Error> {
                     rendezvous::server::Config::default().with_min_ttl(1),
                 )
             })),
-            client: Toggle::from((!server).then(|| rendezvous::client::Behaviour::new(key.clone()))),
+            client: Toggle::from(
+                (!server).then(|| rendezvous::client::Behaviour::new(key.clone())),
+            ),
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build())
@@ -168,7 +170,9 @@ pub async fn run(args: &[String]) -> Result<(), Error> {
                 let server = server_peer.expect("client mode");
                 let client = swarm.behaviour_mut().client.as_mut().expect("client mode");
                 match event {
-                    rendezvous::client::Event::Registered { namespace: ns, ttl, .. } => {
+                    rendezvous::client::Event::Registered {
+                        namespace: ns, ttl, ..
+                    } => {
                         say(json!({"registered": ns.to_string(), "ttl": ttl}))?;
                         pending_register = pending_register.saturating_sub(1);
                         if pending_register == 0 {
@@ -181,11 +185,21 @@ pub async fn run(args: &[String]) -> Result<(), Error> {
                             }
                         }
                     }
-                    rendezvous::client::Event::RegisterFailed { namespace: ns, error, .. } => {
-                        say(json!({"register_failed": ns.to_string(), "error": format!("{error:?}")}))?;
+                    rendezvous::client::Event::RegisterFailed {
+                        namespace: ns,
+                        error,
+                        ..
+                    } => {
+                        say(
+                            json!({"register_failed": ns.to_string(), "error": format!("{error:?}")}),
+                        )?;
                         return Err(format!("register {ns} failed: {error:?}").into());
                     }
-                    rendezvous::client::Event::Discovered { registrations, cookie, .. } => {
+                    rendezvous::client::Event::Discovered {
+                        registrations,
+                        cookie,
+                        ..
+                    } => {
                         let regs: Vec<_> = registrations
                             .iter()
                             .map(|r| {
@@ -231,23 +245,26 @@ pub async fn run(args: &[String]) -> Result<(), Error> {
                     "peer": peer.to_string(),
                     "ttl": registration.ttl,
                 }))?,
-                rendezvous::server::Event::PeerNotRegistered { peer, namespace, error } => {
-                    say(json!({
-                        "register_refused": namespace.to_string(),
-                        "peer": peer.to_string(),
-                        "error": format!("{error:?}"),
-                    }))?
-                }
+                rendezvous::server::Event::PeerNotRegistered {
+                    peer,
+                    namespace,
+                    error,
+                } => say(json!({
+                    "register_refused": namespace.to_string(),
+                    "peer": peer.to_string(),
+                    "error": format!("{error:?}"),
+                }))?,
                 rendezvous::server::Event::PeerUnregistered { peer, namespace } => say(json!({
                     "unregistered": namespace.to_string(),
                     "peer": peer.to_string(),
                 }))?,
-                rendezvous::server::Event::DiscoverServed { enquirer, registrations } => {
-                    say(json!({
-                        "discover_served": registrations.len(),
-                        "peer": enquirer.to_string(),
-                    }))?
-                }
+                rendezvous::server::Event::DiscoverServed {
+                    enquirer,
+                    registrations,
+                } => say(json!({
+                    "discover_served": registrations.len(),
+                    "peer": enquirer.to_string(),
+                }))?,
                 rendezvous::server::Event::DiscoverNotServed { enquirer, error } => say(json!({
                     "discover_refused": format!("{error:?}"),
                     "peer": enquirer.to_string(),
