@@ -151,3 +151,28 @@ def test_peers_per_packet_capped() -> None:
             )
         )
     assert len(MdnsCore(_pid()).parse(bytes(msg.pack())).peers) == 32
+
+
+async def test_service_feeds_finds_once_per_interval_and_counts_bad_datagrams() -> None:
+    from rapidp2p.discovery import PeerDiscovered
+    from rapidp2p.discovery.mdns import MdnsService
+    from rapidp2p.host import Host
+
+    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as host:
+        service = MdnsService(query_interval=3600)
+        # the datagram path without sockets: the core and the feed, as start() sets them up
+        service.core = MdnsCore(host.peer_id)
+        service.feed.attach(host)
+        events = host.events.subscribe(PeerDiscovered)
+        other = MdnsCore(_pid())
+        packet = other.build_response([Multiaddr("/ip4/10.0.0.5/tcp/4001")])
+        assert packet is not None
+        service._on_datagram(packet)
+        service._on_datagram(packet)  # the same answer again (another interface): no new find
+        service._on_datagram(b"\x01\x02")
+        ev = await events.get(timeout=5)
+        assert isinstance(ev, PeerDiscovered) and ev.peer_id == other.peer_id
+        assert ev.source == "mdns" and [str(a) for a in ev.addrs] == ["/ip4/10.0.0.5/tcp/4001"]
+        assert service.feed.found_count == 1 and service.bad_datagrams == 1
+        assert host.peerstore.addrs(other.peer_id) == [Multiaddr("/ip4/10.0.0.5/tcp/4001")]
+        await service.close()

@@ -184,8 +184,9 @@ class MdnsService:
         return addrs
 
     def _send(self, packet: bytes) -> None:
-        """Multicasts ``packet`` out of every interface."""
-        for transport, sock, family in self._transports:
+        """Multicasts ``packet`` out of every interface (straight on the socket: one datagram
+        per interface, and a full send buffer just loses this round, as UDP may)."""
+        for _transport, sock, family in self._transports:
             try:
                 if family == "v4":
                     for ip in self._v4_ifaces:
@@ -199,7 +200,6 @@ class MdnsService:
                         sock.sendto(packet, (MDNS_GROUP_V6, self.port, 0, idx))
             except OSError as exc:  # an interface went away, a full buffer: next round
                 log.debug("mdns send failed: %s", exc)
-            del transport
 
     async def _run(self) -> None:
         assert self.core is not None
