@@ -308,6 +308,20 @@ class PeerProcess:
                     raise PeerError(f"{self.name} listen address lacks /p2p/: {self.addr!r}")
                 return
 
+    async def next_line(self, timeout: float = LISTEN_TIMEOUT) -> str:
+        """The next stdout line after ``LISTENING`` (for peers that keep reporting); raises
+        PeerError when the peer exits or says nothing within ``timeout``."""
+        try:
+            line = await asyncio.to_thread(self._lines.get, True, timeout)
+        except queue.Empty:
+            raise PeerError(
+                f"{self.name} printed nothing within {timeout}s\nstderr:\n{self.stderr_text()}"
+            ) from None
+        if line is None:
+            self._lines.put(None)  # every later call sees the end too
+            raise PeerError(f"{self.name} exited\nstderr:\n{self.stderr_text()}")
+        return line.rstrip("\n")
+
     def stderr_text(self) -> str:
         """The peer's stderr so far (the tail, if long)."""
         if self._stderr_file is None:

@@ -6,7 +6,9 @@ and kubo do, and prints the addresses other machines can dial (interface address
 changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
 less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
 ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
-resource manager's limits and allowlist (see ``docs/how-to/limits.md``).
+resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
+``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
+discovered and connected).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rapidp2p.cli import limits_flags, logsetup, swarm_key
+from rapidp2p.cli import discovery_flags, limits_flags, logsetup, swarm_key
 from rapidp2p.cli.command import CliError
 from rapidp2p.cli.common import add_json, add_listen
 
@@ -32,9 +34,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dht",
         choices=["server", "client", "auto"],
         help="also run a Kademlia DHT node (see `dht`); auto serves once reachable",
-    )
-    parser.add_argument(
-        "--bootstrap", metavar="MULTIADDR", action="append", default=[], help="DHT peer to join"
     )
     parser.add_argument(
         "--protocol",
@@ -56,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     swarm_key.add_flag(parser)
     limits_flags.add_flags(parser)
+    discovery_flags.add_flags(parser)
     logsetup.add_arguments(parser)
     add_json(parser)
 
@@ -115,6 +115,7 @@ async def _serve(
         events = asyncio.ensure_future(_log_events(host))
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         server = None
+        discovery = None
         if metrics is not None and metrics_endpoint is not None:
             from rapidp2p.metrics import serve_metrics
 
@@ -123,9 +124,8 @@ async def _serve(
             if args.dht is not None:
                 from rapidp2p.cli.dht import serve_dht
 
-                await serve_dht(
-                    host, args.dht, args.bootstrap, args.protocol, args.permissive_namespace
-                )
+                boot = await discovery_flags.resolve_bootstrap(args)
+                await serve_dht(host, args.dht, boot, args.protocol, args.permissive_namespace)
             announce_all_interfaces(host, args.listen is not None)
             addrs = [str(a) for a in host.full_addrs]
             murl = None
@@ -147,9 +147,13 @@ async def _serve(
                 out.emit(f"allowlisted: {', '.join(running['allowlist']) or 'none'}", {})
                 if running["limits_file"] is not None:
                     out.emit(f"limits from {running['limits_file']}", {})
+            if discovery_flags.wanted(args):
+                discovery = await discovery_flags.start(host, args, out, dht=args.dht is not None)
             await asyncio.Event().wait()
         finally:
             events.cancel()
+            if discovery is not None:
+                await discovery.close()
             if server is not None:
                 await server.close()
 

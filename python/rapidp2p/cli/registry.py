@@ -12,4 +12,6 @@ COMMAND_MODULES: list[str] = [
     "rapidp2p.cli.cmd_pubsub",
     "rapidp2p.cli.perf",
     "rapidp2p.cli.dht",
+    "rapidp2p.cli.cmd_rendezvous",
+    "rapidp2p.cli.cmd_peers",
 ]

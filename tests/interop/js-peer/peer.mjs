@@ -2,6 +2,7 @@
 //
 //   node peer.mjs listen [--listen MULTIADDR]
 //   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
+//   node peer.mjs mdns [--listen MA] [--no-connect] (mdns.mjs)
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //
 // Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
@@ -244,7 +245,15 @@ async function dial (opts) {
   process.exit(failed ? 1 : 0)
 }
 
-if (process.argv[2] === 'pubsub') {
+if (process.argv[2] === 'mdns') {
+  const { runMdns } = await import('./mdns.mjs')
+  try {
+    await runMdns(process.argv.slice(3))
+  } catch (err) {
+    process.stderr.write(`mdns failed: ${err?.stack ?? err}\n`)
+    process.exit(1)
+  }
+} else if (process.argv[2] === 'pubsub') {
   const { runPubsub } = await import('./pubsub.mjs')
   try {
     await runPubsub(process.argv.slice(3))

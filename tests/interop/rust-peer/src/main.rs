@@ -10,6 +10,7 @@
 //! rust-peer perf ...   (src/perf.rs)
 //! rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR...   (src/dht.rs)
 //! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
+//! rust-peer rendezvous serve|client ...   (src/rendezvous.rs)
 //! ```
 //!
 //! `--swarm-key FILE` (anywhere, any command but perf) joins the private network of that
@@ -35,6 +36,7 @@ use serde_json::json;
 mod dht;
 mod perf;
 mod pubsub;
+mod rendezvous;
 
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
@@ -201,6 +203,7 @@ fn main() -> ExitCode {
         "dial" => runtime.block_on(dial(parse_dial(rest))),
         "dht" => runtime.block_on(dht::run(rest)),
         "pubsub" => runtime.block_on(pubsub::run(rest)),
+        "rendezvous" => runtime.block_on(rendezvous::run(rest)),
         other => usage(&format!("unknown command {other:?}")),
     };
     match result {
