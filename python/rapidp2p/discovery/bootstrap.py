@@ -78,10 +78,13 @@ class BootstrapSource:
                 flat.append(addr)
         return group_by_peer(flat)
 
+    def on_connection(self, conn: object) -> None:
+        """Nothing to do per connection (a discovery source only dials)."""
+
     async def start(self, host: Host) -> None:
         self._host = host
         self.feed.attach(host)
-        host.add_service(self)
+        await host.add_service(self)  # registers first: the nested start is skipped
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def bootstrap_once(self) -> int:

@@ -135,7 +135,7 @@ class KadSim:
             peerstore=MemoryPeerStore(clock=self.wall),
             transports=[self.net.transport(node)],
         )
-        host.start()
+        await host.start()
         await host.listen("/memory/0")
         kcfg = KadConfig(
             mode="client" if node.nat else "server",

@@ -119,6 +119,9 @@ class MdnsService:
     def __aiter__(self) -> AsyncIterator[PeerInfo]:
         return self.feed.subscribe()
 
+    def on_connection(self, conn: object) -> None:
+        """Nothing to do per connection (a discovery source only dials)."""
+
     async def start(self, host: Host) -> None:
         self._host = host
         self.feed.attach(host)
@@ -140,7 +143,7 @@ class MdnsService:
                 lambda: _Protocol(self), sock=sock
             )
             self._transports.append((transport, sock, family))
-        host.add_service(self)
+        await host.add_service(self)  # registers first: the nested start is skipped
         self._task = loop.create_task(self._run())
 
     def _socket_v4(self) -> socket.socket:

@@ -84,9 +84,12 @@ class RendezvousClient:
         self._host = host
         self.feed.attach(host)
 
+    def on_connection(self, conn: object) -> None:
+        """Nothing to do per connection (a discovery source only dials)."""
+
     async def start(self, host: Host) -> None:
         self._attach(host)
-        host.add_service(self)
+        await host.add_service(self)  # registers first: the nested start is skipped
 
     def __aiter__(self) -> AsyncIterator[PeerInfo]:
         return self.feed.subscribe()

@@ -45,10 +45,13 @@ class RendezvousServer:
         #: Counters by outcome, for ``rapidp2p rendezvous serve --json`` and tests.
         self.stats: dict[str, int] = {}
 
+    def on_connection(self, conn: object) -> None:
+        """Nothing to do per connection (a discovery source only dials)."""
+
     async def start(self, host: Host) -> None:
         self._host = host
         host.set_stream_handler(PROTOCOL_ID, self._handle)
-        host.add_service(self)
+        await host.add_service(self)  # registers first: the nested start is skipped
 
     async def close(self) -> None:
         if self._host is not None:
