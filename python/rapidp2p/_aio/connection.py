@@ -1,9 +1,9 @@
-"""The asyncio driver of one TCP-like connection: a socket, then a ``_core.Connection``.
+"""The asyncio driver of one TCP-like connection: a socket, then a ``_core.conn.Connection``.
 
 One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socket for its whole
 life. Until the security handshake finishes it is a plain byte pipe (:class:`RawStream`, read by
 multistream-select and the handshake). :meth:`MuxedConnection.start_muxer` then hands every
-further byte to a ``_core.Connection`` (sans-IO, in Rust), which runs the private-network layer,
+further byte to a ``_core.conn.Connection`` (sans-IO, in Rust), which runs the private-network layer,
 the transport cipher, the muxer negotiation when the handshake did not settle it, and yamux:
 
 - every socket read lands in a read buffer shared by the thread's connections (64 KiB, 1 MiB
@@ -46,15 +46,15 @@ if TYPE_CHECKING:
 
 __all__ = ["MuxedConnection", "RawStream"]
 
-EV_STREAM_OPENED: int = _core.EV_STREAM_OPENED
-EV_DATA: int = _core.EV_DATA
-EV_FIN: int = _core.EV_FIN
-EV_RESET: int = _core.EV_RESET
-EV_WINDOW: int = _core.EV_WINDOW
-EV_STREAM_ACKED: int = _core.EV_STREAM_ACKED
-EV_PING_RTT: int = _core.EV_PING_RTT
-EV_GO_AWAY: int = _core.EV_GO_AWAY
-EV_MUXER: int = _core.EV_MUXER
+EV_STREAM_OPENED: int = _core.conn.EV_STREAM_OPENED
+EV_DATA: int = _core.conn.EV_DATA
+EV_FIN: int = _core.conn.EV_FIN
+EV_RESET: int = _core.conn.EV_RESET
+EV_WINDOW: int = _core.conn.EV_WINDOW
+EV_STREAM_ACKED: int = _core.conn.EV_STREAM_ACKED
+EV_PING_RTT: int = _core.conn.EV_PING_RTT
+EV_GO_AWAY: int = _core.conn.EV_GO_AWAY
+EV_MUXER: int = _core.conn.EV_MUXER
 
 #: Bytes the raw (pre-handshake) phase buffers before it stops reading the socket until the
 #: upgrade consumed them: handshake messages are at most 65537 bytes, but a peer whose side of
@@ -105,19 +105,19 @@ _allocator_tuned = False
 
 def _tune_allocator_once() -> None:
     """On the first bulk transfer of the process, stop glibc trimming the heap after every
-    burst of large buffers (see ``_core.tune_allocator``; 15-25% of a bulk receiver's CPU went
+    burst of large buffers (see ``_core.conn.tune_allocator``; 15-25% of a bulk receiver's CPU went
     to page faults). ``RAPIDP2P_MALLOC_TUNING=0`` leaves the allocator alone."""
     global _allocator_tuned
     if _allocator_tuned:
         return
     _allocator_tuned = True
     if os.environ.get("RAPIDP2P_MALLOC_TUNING", "1") != "0":
-        _core.tune_allocator()
+        _core.conn.tune_allocator()
 
 
 class RawStream:
     """The byte stream of the upgrade (security negotiation and handshake), before the
-    ``_core.Connection`` takes over."""
+    ``_core.conn.Connection`` takes over."""
 
     __slots__ = ("_mux",)
 
@@ -164,7 +164,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._raw_waiter: asyncio.Future[None] | None = None
         self._raw_paused = False
         #: Private network: the protector (``rapidp2p.pnet.RawProtector``) set by ``protect``;
-        #: used here during the handshake, then moved into the ``_core.Connection``.
+        #: used here during the handshake, then moved into the ``_core.conn.Connection``.
         self._pnet: Any = None
         # secured phase
         self._conn: Any = None
@@ -249,7 +249,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._received(conn.receive_data, data, self.loop.time())
 
     def _received(self, receive: Callable[..., list[tuple[int, int, Any]]], *args: Any) -> None:
-        """One call into the ``_core.Connection`` for one read; its events, then a flush."""
+        """One call into the ``_core.conn.Connection`` for one read; its events, then a flush."""
         try:
             events = receive(*args)
         except Libp2pError as exc:
@@ -478,7 +478,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
     # ---- secured phase -----------------------------------------------------------------
 
     def start_muxer(self, conn: Any) -> None:
-        """The handshake is done: ``conn`` (a ``_core.Connection``) takes every byte from now
+        """The handshake is done: ``conn`` (a ``_core.conn.Connection``) takes every byte from now
         on, starting with those received after the handshake. When it negotiates the muxer,
         await :meth:`muxer_agreed` before using streams."""
         self._conn = conn

@@ -71,13 +71,14 @@ log = logging.getLogger("rapidp2p.upgrader")
 
 @dataclass
 class MuxerOptions:
-    """Arguments of ``_core.Connection`` (yamux limits and windows)."""
+    """Arguments of ``_core.conn.Connection`` (yamux limits and windows); the defaults are
+    the yamux crate's own (``_core.conn.YAMUX_DEFAULTS``)."""
 
-    max_streams: int = 512
-    initial_window: int = 256 * 1024
-    max_window: int = 16 * 1024 * 1024
-    ack_backlog: int = 256
-    keepalive_interval: float | None = 10.0
+    max_streams: int = _core.conn.YAMUX_DEFAULTS["max_streams"]
+    initial_window: int = _core.conn.YAMUX_DEFAULTS["initial_window"]
+    max_window: int = _core.conn.YAMUX_DEFAULTS["max_window"]
+    ack_backlog: int = _core.conn.YAMUX_DEFAULTS["ack_backlog"]
+    keepalive_interval: float | None = _core.conn.YAMUX_DEFAULTS["keepalive_interval"]
 
 
 @dataclass
@@ -101,7 +102,7 @@ class StageTimeouts:
 #: Stage numbers reported to ``on_stage``: 1 first byte seen, 2 security protocol agreed,
 #: 3 secured (remote peer known), 4 muxer running.
 STAGE_FIRST_BYTE, STAGE_MULTISTREAM, STAGE_SECURED, STAGE_DONE = 1, 2, 3, 4
-_STAGE_WAITS = ("the first byte", "multistream-select", "the security handshake", "the muxer")
+_STAGE_WAITS = ("first byte", "multistream-select answer", "security handshake", "muxer")
 
 
 class _Watchdog:
@@ -278,7 +279,7 @@ class Upgrader:
             raise ConnectionClosedError(str(mux.close_reason or "closed once secured"))
         opts = self.muxer_options
         early = session.early_muxer == YAMUX_PROTOCOL_ID
-        conn = _core.Connection(
+        conn = _core.conn.Connection(
             session.handshake,  # None: plaintext
             initiator=initiator,
             muxers=None if early else list(self.muxers),
@@ -293,7 +294,7 @@ class Upgrader:
             mux.muxer = await self._muxer_agreed(mux, initiator)
 
     async def _muxer_agreed(self, mux: MuxedConnection, initiator: bool) -> str:
-        """Waits for multistream-select of the muxer (run inside the ``_core.Connection``),
+        """Waits for multistream-select of the muxer (run inside the ``_core.conn.Connection``),
         saying plainly when the peer speaks none of ours (py-libp2p's demos offer only
         mplex): an UpgradeError naming the muxers as dialer, a warning in our log as
         listener."""

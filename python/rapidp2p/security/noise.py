@@ -1,6 +1,6 @@
 """The libp2p Noise handshake (``/noise``): XX over 2-byte length frames + the libp2p payload.
 
-The Noise state machine (``_core.NoiseHandshake``) is Rust; this module moves its messages
+The Noise state machine (``_core.conn.NoiseHandshake``) is Rust; this module moves its messages
 over a :class:`ByteStream`, builds our NoiseHandshakePayload (identity key protobuf and a
 signature over ``"noise-libp2p-static-key:" + static key``) and checks the remote's: the
 signature must verify against the identity key and the static key the Noise state proved,
@@ -69,7 +69,7 @@ class SecureSession:
 
     remote_peer: PeerId
     remote_key: PublicKey
-    handshake: Any  # _core.NoiseHandshake (finished) or None for plaintext
+    handshake: Any  # _core.conn.NoiseHandshake (finished) or None for plaintext
     early_muxer: str | None
     protocol: str = NOISE_PROTOCOL_ID
 
@@ -100,7 +100,7 @@ async def _write_message(stream: ByteStream, message: bytes) -> None:
 
 def _payload(key: PrivateKey, static_public: bytes, muxers: list[str]) -> bytes:
     signature = key.sign(SIGNATURE_PREFIX + static_public)
-    out: bytes = _core.encode_noise_payload(key.public_key().to_protobuf(), signature, muxers)
+    out: bytes = _core.proto.encode_noise_payload(key.public_key().to_protobuf(), signature, muxers)
     return out
 
 
@@ -115,7 +115,7 @@ class NoiseIdentity:
         self.key = key
         self.static_secret = static_secret if static_secret is not None else os.urandom(32)
         self.static_public: bytes = bytes(
-            _core.NoiseHandshake(True, self.static_secret).local_static_public
+            _core.conn.NoiseHandshake(True, self.static_secret).local_static_public
         )
         self._payloads: dict[tuple[str, ...], bytes] = {}
 
@@ -130,7 +130,7 @@ class NoiseIdentity:
         return out
 
     def new_handshake(self, initiator: bool) -> Any:
-        return _core.NoiseHandshake(initiator, self.static_secret)
+        return _core.conn.NoiseHandshake(initiator, self.static_secret)
 
 
 _verified: OrderedDict[tuple[bytes, bytes, bytes], tuple[PeerId, PublicKey]] = OrderedDict()
@@ -142,7 +142,7 @@ def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, Publi
     from rapidp2p.peer import PeerId
 
     try:
-        key_pb, sig, muxers = _core.decode_noise_payload(payload)
+        key_pb, sig, muxers = _core.proto.decode_noise_payload(payload)
     except DecodeError as exc:
         raise HandshakeError(f"undecodable Noise payload: {exc}") from exc
     if not key_pb or not sig:
@@ -173,7 +173,7 @@ def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, Publi
 
 
 def _new_handshake(initiator: bool) -> Any:
-    return _core.NoiseHandshake(initiator)
+    return _core.conn.NoiseHandshake(initiator)
 
 
 async def noise_outbound(

@@ -1,7 +1,7 @@
 """The libp2p TLS 1.3 handshake (``/tls/1.0.0``, libp2p/specs ``tls/tls.md``) over a byte stream.
 
 The TLS state machine, the certificate checks and the identity-signature verification are Rust
-(``_core.TlsHandshake``; rustls on ring, the four key types verified in Rust because rustls
+(``_core.conn.TlsHandshake``; rustls on ring, the four key types verified in Rust because rustls
 calls the verifier in the middle of the handshake); this module moves whole TLS records
 between the stream and Rust and builds our certificate once per identity key: Rust makes the
 certificate key, the identity key (``cryptography``) signs ``"libp2p-tls-handshake:" + SPKI``,
@@ -45,15 +45,15 @@ class TlsIdentity:
 
     def __init__(self, key: PrivateKey) -> None:
         self.key = key
-        cert_key = _core.TlsCertKey()
+        cert_key = _core.conn.TlsCertKey()
         signature = key.sign(cert_key.message_to_sign)
         self.identity = cert_key.certify(key.public_key().to_protobuf(), signature)
 
     def new_handshake(
         self, initiator: bool, expected: PeerId | None, muxers: list[str]
-    ) -> _core.TlsHandshake:
+    ) -> _core.conn.TlsHandshake:
         peer = None if expected is None else expected.to_bytes()
-        return _core.TlsHandshake(self.identity, initiator, peer, list(muxers))
+        return _core.conn.TlsHandshake(self.identity, initiator, peer, list(muxers))
 
 
 async def _read_record(stream: ByteStream) -> bytes:
@@ -67,7 +67,7 @@ async def _read_record(stream: ByteStream) -> bytes:
         raise HandshakeError("connection closed during the TLS handshake") from exc
 
 
-async def _run(stream: ByteStream, hs: _core.TlsHandshake) -> SecureSession:
+async def _run(stream: ByteStream, hs: _core.conn.TlsHandshake) -> SecureSession:
     for _ in range(MAX_HANDSHAKE_RECORDS):
         out = hs.data_to_send()
         if out:
@@ -86,7 +86,7 @@ async def _run(stream: ByteStream, hs: _core.TlsHandshake) -> SecureSession:
     raise HandshakeError(f"TLS handshake not finished after {MAX_HANDSHAKE_RECORDS} records")
 
 
-def _session(hs: _core.TlsHandshake) -> SecureSession:
+def _session(hs: _core.conn.TlsHandshake) -> SecureSession:
     from rapidp2p.crypto import public_key_from_protobuf
     from rapidp2p.peer import PeerId
 

@@ -19,31 +19,6 @@ mod tls;
 mod wire;
 mod yamux;
 
-/// Names of `_core.conn` also bound at the top level while the connection driver
-/// (`rapidp2p._aio`, the upgrader, the security modules) moves to `_core.conn`.
-const CONN_ALIASES: &[&str] = &[
-    "Connection",
-    "NoiseHandshake",
-    "NoiseTransport",
-    "TlsHandshake",
-    "TlsIdentity",
-    "TlsCertKey",
-    "Protector",
-    "tune_allocator",
-    "EV_STREAM_OPENED",
-    "EV_DATA",
-    "EV_FIN",
-    "EV_RESET",
-    "EV_WINDOW",
-    "EV_STREAM_ACKED",
-    "EV_PING_RTT",
-    "EV_GO_AWAY",
-    "EV_MUXER",
-];
-
-/// Names of `_core.proto` the Noise channel (`security/noise.py`) still reads at the top level.
-const PROTO_ALIASES: &[&str] = &["encode_noise_payload", "decode_noise_payload"];
-
 /// Creates `_core.<name>`, fills it with `register`, attaches it and enters it in `sys.modules`.
 fn submodule<'py>(
     parent: &Bound<'py, PyModule>,
@@ -61,17 +36,6 @@ fn submodule<'py>(
     Ok(module)
 }
 
-fn alias(
-    target: &Bound<'_, PyModule>,
-    source: &Bound<'_, PyModule>,
-    names: &[&str],
-) -> PyResult<()> {
-    for name in names {
-        target.add(*name, source.getattr(*name)?)?;
-    }
-    Ok(())
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -80,8 +44,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let modules = sys_modules.cast::<PyDict>()?;
     submodule(m, modules, "wire", wire::register)?;
     submodule(m, modules, "peer_id", wire::register_peer_id)?;
-    let proto_mod = submodule(m, modules, "proto", proto::register)?;
-    let conn_mod = submodule(m, modules, "conn", |c| {
+    submodule(m, modules, "proto", proto::register)?;
+    submodule(m, modules, "conn", |c| {
         noise::register(c)?;
         tls::register(c)?;
         conn::register(c)?;
@@ -91,7 +55,5 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     })?;
     submodule(m, modules, "pubsub", pubsub::register)?;
     submodule(m, modules, "kad", kad::register)?;
-    alias(m, &conn_mod, CONN_ALIASES)?;
-    alias(m, &proto_mod, PROTO_ALIASES)?;
     Ok(())
 }
