@@ -3,8 +3,9 @@
 One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socket for its whole
 life. Until the security handshake finishes it is a plain byte pipe (:class:`RawStream`, read by
 multistream-select and the handshake). :meth:`MuxedConnection.start_muxer` then hands every
-further byte to a ``_core.conn.Connection`` (sans-IO, in Rust), which runs the private-network layer,
-the transport cipher, the muxer negotiation when the handshake did not settle it, and yamux:
+further byte to a ``_core.conn.Connection`` (sans-IO, in Rust), which runs the private-network
+layer, the transport cipher, the muxer negotiation when the handshake did not settle it, and
+yamux:
 
 - every socket read lands in a read buffer shared by the thread's connections (64 KiB, 1 MiB
   after a read that filled it) and is ONE ``receive_into`` call, which decrypts it in place

@@ -114,9 +114,12 @@ class DelegatedRoutingClient:
     def __aiter__(self) -> AsyncIterator[PeerInfo]:
         return self.feed.subscribe()
 
+    def on_connection(self, conn: object) -> None:
+        """Nothing to do per connection (a discovery source only reports peers)."""
+
     async def start(self, host: Any) -> None:
         self.feed.attach(host)
-        host.add_service(self)
+        await host.add_service(self)  # registers first: the nested start is skipped
 
     async def close(self) -> None:
         self.feed.close()
