@@ -154,7 +154,7 @@ def _host_trace(seed: int, security: str) -> tuple[str, float, str]:
                 host_config(security),
                 transports=[net.transport(node)],
             )
-            h.start()
+            await h.start()
             await h.listen("/memory/0")
             hosts.append(h)
         loop = asyncio.get_running_loop()
@@ -189,7 +189,7 @@ def test_a_dial_across_a_partition_fails_through_the_host() -> None:
                 host_config("noise"),
                 transports=[net.transport(node)],
             )
-            h.start()
+            await h.start()
             await h.listen("/memory/0")
             hosts.append(h)
         net.partition([[net.nodes[0]], [net.nodes[1]]])
