@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rapidp2p._aio.connection import MuxedConnection
@@ -90,6 +91,33 @@ async def _resolve(proto: str, host: str, port: int) -> list[tuple[int, str]]:
     return seen
 
 
+async def bind_servers(
+    addr: Multiaddr,
+    make: Callable[[], asyncio.BaseProtocol],
+    backlog: int,
+    to_multiaddr: Callable[[tuple[object, ...]], Multiaddr],
+) -> TcpListener:
+    """Binds a TCP server socket for every address ``addr``'s host resolves to (shared by the
+    transports that run over TCP: plain, WebSocket); nothing stays bound on failure."""
+    comps = parse_components(addr)
+    proto, host, port = comps[0][0], comps[0][1], int(comps[1][1])
+    loop = asyncio.get_running_loop()
+    servers: list[asyncio.AbstractServer] = []
+    addrs: list[Multiaddr] = []
+    try:
+        for fam, ip in await _resolve(proto, host, port):
+            srv = await loop.create_server(
+                make, ip, port, family=fam, backlog=backlog, reuse_address=True
+            )
+            servers.append(srv)
+            addrs += [to_multiaddr(sock.getsockname()) for sock in srv.sockets]
+    except OSError as exc:
+        for started in servers:
+            started.close()
+        raise TransportError(f"cannot listen on {addr}: {exc}") from exc
+    return TcpListener(servers, addrs)
+
+
 class TcpListener:
     """One or more bound server sockets (a ``/dns`` name may bind several addresses)."""
 
@@ -135,8 +163,7 @@ class TcpTransport:
     async def listen(
         self, addr: Multiaddr, factory: ConnectionFactory, handler: InboundHandler
     ) -> TcpListener:
-        proto, host, port = _split(addr)
-        loop = asyncio.get_running_loop()
+        _split(addr)  # a typed TransportError before anything binds
 
         def on_made(conn: MuxedConnection) -> None:
             if conn.transport is not None:
@@ -148,26 +175,7 @@ class TcpTransport:
             conn.on_made = on_made
             return conn
 
-        servers: list[asyncio.AbstractServer] = []
-        addrs: list[Multiaddr] = []
-        try:
-            for fam, ip in await _resolve(proto, host, port):
-                srv = await loop.create_server(
-                    make,
-                    ip,
-                    port,
-                    family=fam,
-                    backlog=self._backlog,
-                    reuse_address=True,
-                )
-                servers.append(srv)
-                for sock in srv.sockets:
-                    addrs.append(sockaddr_to_multiaddr(sock.getsockname()))
-        except OSError as exc:
-            for started in servers:
-                started.close()
-            raise TransportError(f"cannot listen on {addr}: {exc}") from exc
-        return TcpListener(servers, addrs)
+        return await bind_servers(addr, make, self._backlog, sockaddr_to_multiaddr)
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
         proto, host, port = _split(addr)

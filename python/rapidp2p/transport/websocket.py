@@ -37,7 +37,13 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteError
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
-from rapidp2p.transport.tcp import TcpListener, _resolve, _set_nodelay, sockaddr_to_multiaddr
+from rapidp2p.transport.tcp import (
+    TcpListener,
+    _resolve,
+    _set_nodelay,
+    bind_servers,
+    sockaddr_to_multiaddr,
+)
 
 if TYPE_CHECKING:
     from rapidp2p.peer import Multiaddr
@@ -279,7 +285,7 @@ class WebSocketTransport:
     async def listen(
         self, addr: Multiaddr, factory: ConnectionFactory, handler: InboundHandler
     ) -> TcpListener:
-        proto, host, port = _split(addr)
+        _split(addr)  # a typed TransportError (and /wss refused) before anything binds
         loop = asyncio.get_running_loop()
 
         def on_open(conn: MuxedConnection) -> None:
@@ -295,20 +301,7 @@ class WebSocketTransport:
             loop.call_later(HANDSHAKE_TIMEOUT, _drop_if_not_open, pipe)
             return pipe
 
-        servers: list[asyncio.AbstractServer] = []
-        addrs: list[Multiaddr] = []
-        try:
-            for fam, ip in await _resolve(proto, host, port):
-                srv = await loop.create_server(
-                    make, ip, port, family=fam, backlog=self._backlog, reuse_address=True
-                )
-                servers.append(srv)
-                addrs += [_ws_addr(sock.getsockname()) for sock in srv.sockets]
-        except OSError as exc:
-            for started in servers:
-                started.close()
-            raise TransportError(f"cannot listen on {addr}: {exc}") from exc
-        return TcpListener(servers, addrs)
+        return await bind_servers(addr, make, self._backlog, _ws_addr)
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
         proto, host, port = _split(addr)
