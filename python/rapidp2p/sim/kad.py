@@ -24,6 +24,7 @@ from rapidp2p.host import ConnManagerConfig, Host, HostConfig, PeerGCConfig
 from rapidp2p.kad import KadConfig, KadDHT
 from rapidp2p.peer import PeerId
 from rapidp2p.peerstore import MemoryPeerStore
+from rapidp2p.resources.limits import ResourceLimits, ScopeLimit
 from rapidp2p.sim.network import NetConfig, SimNetwork, SimNode
 
 __all__ = ["KadScenarioConfig", "KadSim", "Measurement", "run_kad_scenario"]
@@ -73,6 +74,25 @@ class SimPeer:
     dht: KadDHT
 
 
+def sim_resource_limits() -> ResourceLimits:
+    """Every scope unlimited: the production defaults (128 system connections, sized from
+    this machine's memory) are meant for one process on the open Internet, whereas a simulated
+    host is one of thousands sharing a process, and its real constraints are the simulated
+    network's, so the defaults would only refuse joiners once N >= 500."""
+    free = ScopeLimit()
+    return ResourceLimits(
+        system=free,
+        transient=free,
+        allowlisted_system=free,
+        allowlisted_transient=free,
+        service=free,
+        protocol=free,
+        peer=free,
+        conn=free,
+        stream=free,
+    )
+
+
 def host_config(security: str) -> HostConfig:
     """Production defaults except: watermarks and peer GC out of reach (their clocks are
     wall clocks, which would make runs irreproducible), and the security protocol.
@@ -84,6 +104,7 @@ def host_config(security: str) -> HostConfig:
         connmgr=ConnManagerConfig(low_water=1 << 20, high_water=1 << 21),
         peer_gc=PeerGCConfig(grace=None, max_age=None),
         close_linger=0.0,
+        resource_limits=sim_resource_limits(),
     )
     if security == "plaintext":
         cfg.enable_plaintext = True
