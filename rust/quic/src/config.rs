@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn_proto::{ClientConfig, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use quinn_proto::{
+    ClientConfig, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt,
+};
 use rapidp2p_tls::{client_config, server_config, Identity, ALPN_LIBP2P};
 
 use crate::error::QuicError;
@@ -99,7 +101,8 @@ impl QuicConfig {
         transport: Arc<TransportConfig>,
         verifier: Arc<CapturingVerifier>,
     ) -> Result<ClientConfig, QuicError> {
-        let mut tls = client_config(identity, expected_peer, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
+        let mut tls =
+            client_config(identity, expected_peer, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
         tls.dangerous().set_certificate_verifier(verifier);
         let crypto = QuicClientConfig::try_from(Arc::new(tls))
             .map_err(|e| QuicError::Config(e.to_string()))?;

@@ -125,8 +125,7 @@ impl Endpoint {
         } else {
             None
         };
-        let inner =
-            quinn_proto::Endpoint::new(config.endpoint(), server.clone(), allow_mtud, None);
+        let inner = quinn_proto::Endpoint::new(config.endpoint(), server.clone(), allow_mtud, None);
         Ok(Self {
             inner,
             config,
@@ -163,7 +162,14 @@ impl Endpoint {
             .count()
     }
 
-    fn insert(&mut self, handle: ConnectionHandle, conn: quinn_proto::Connection, inbound: bool, now: Instant, verifier: Option<Arc<CapturingVerifier>>) -> u64 {
+    fn insert(
+        &mut self,
+        handle: ConnectionHandle,
+        conn: quinn_proto::Connection,
+        inbound: bool,
+        now: Instant,
+        verifier: Option<Arc<CapturingVerifier>>,
+    ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.conns.insert(
@@ -235,7 +241,9 @@ impl Endpoint {
                         }
                     }
                 }
-                Some(DatagramEvent::NewConnection(incoming)) => self.incoming(now, incoming, &mut out),
+                Some(DatagramEvent::NewConnection(incoming)) => {
+                    self.incoming(now, incoming, &mut out)
+                }
                 Some(DatagramEvent::Response(t)) => {
                     let bytes = out[..t.size].to_vec();
                     self.responses.push_back((t, bytes));
@@ -284,7 +292,11 @@ impl Endpoint {
         let mut best: Option<Instant> = None;
         for c in self.conns.values_mut() {
             let t = c.inner.poll_timeout();
-            let d = if c.connected { None } else { c.handshake_deadline };
+            let d = if c.connected {
+                None
+            } else {
+                c.handshake_deadline
+            };
             for x in [t, d].into_iter().flatten() {
                 best = Some(best.map_or(x, |b| b.min(x)));
             }
@@ -477,7 +489,10 @@ impl Endpoint {
     }
 
     fn forget_if_done(c: &mut Conn, stream: u64) {
-        if c.streams.get(&stream).is_some_and(|s| s.recv_done && s.send_done) {
+        if c.streams
+            .get(&stream)
+            .is_some_and(|s| s.recv_done && s.send_done)
+        {
             c.streams.remove(&stream);
         }
     }
@@ -495,7 +510,9 @@ impl Endpoint {
     }
 
     fn drive(&mut self, id: u64, now: Instant) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let window = u64::from(self.config.stream_receive_window);
         loop {
             let mut progressed = false;
@@ -534,7 +551,14 @@ impl Endpoint {
         }
     }
 
-    fn app_event(id: u64, c: &mut Conn, ev: QEvent, unix_now: i64, window: u64, events: &mut Vec<Event>) {
+    fn app_event(
+        id: u64,
+        c: &mut Conn,
+        ev: QEvent,
+        unix_now: i64,
+        window: u64,
+        events: &mut Vec<Event>,
+    ) {
         match ev {
             QEvent::HandshakeDataReady => {}
             QEvent::Connected => {
@@ -550,7 +574,8 @@ impl Endpoint {
                         });
                     }
                     Err(reason) => {
-                        c.inner.close(Instant::now(), VarInt::from_u32(0), Bytes::new());
+                        c.inner
+                            .close(Instant::now(), VarInt::from_u32(0), Bytes::new());
                         c.ended = true;
                         events.push(Event::Closed { conn: id, reason });
                     }
@@ -567,7 +592,10 @@ impl Endpoint {
                 while let Some(sid) = c.inner.streams().accept(Dir::Bi) {
                     let raw = u64::from(sid);
                     c.streams.insert(raw, StreamState::default());
-                    events.push(Event::StreamOpened { conn: id, stream: raw });
+                    events.push(Event::StreamOpened {
+                        conn: id,
+                        stream: raw,
+                    });
                     Self::read_stream(id, c, raw, window, events);
                 }
             }
@@ -585,7 +613,10 @@ impl Endpoint {
                 if let Some(st) = c.streams.get_mut(&raw) {
                     if st.send_blocked {
                         st.send_blocked = false;
-                        events.push(Event::Writable { conn: id, stream: raw });
+                        events.push(Event::Writable {
+                            conn: id,
+                            stream: raw,
+                        });
                     }
                 }
             }
@@ -599,7 +630,10 @@ impl Endpoint {
                     if !st.send_done {
                         let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
                     }
-                    events.push(Event::Reset { conn: id, stream: raw });
+                    events.push(Event::Reset {
+                        conn: id,
+                        stream: raw,
+                    });
                 }
             }
             QEvent::Stream(StreamEvent::Available { .. }) => {
@@ -610,7 +644,9 @@ impl Endpoint {
     }
 
     fn read_stream(id: u64, c: &mut Conn, stream: u64, window: u64, events: &mut Vec<Event>) {
-        let Some(st) = c.streams.get_mut(&stream) else { return };
+        let Some(st) = c.streams.get_mut(&stream) else {
+            return;
+        };
         if st.recv_done {
             return;
         }
@@ -730,7 +766,10 @@ fn close_reason(c: &Conn, e: &ConnectionError) -> CloseReason {
                 CloseKind::HandshakeTimeout,
                 "QUIC handshake timed out (no answer)",
             ),
-            _ => CloseReason::new(CloseKind::Handshake, format!("QUIC handshake failed: {text}")),
+            _ => CloseReason::new(
+                CloseKind::Handshake,
+                format!("QUIC handshake failed: {text}"),
+            ),
         };
     }
     match e {

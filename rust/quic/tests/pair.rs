@@ -36,14 +36,20 @@ fn settle(a: &mut Side, b: &mut Side, now: Instant, mangle: &mut dyn FnMut(&mut 
     }
 }
 
-fn pump(from: &mut Side, to: &mut Side, now: Instant, mangle: &mut dyn FnMut(&mut Vec<u8>) -> bool) -> bool {
+fn pump(
+    from: &mut Side,
+    to: &mut Side,
+    now: Instant,
+    mangle: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+) -> bool {
     let mut moved = false;
     from.events.extend(from.ep.process(now));
     let mut buf = Vec::new();
     while let Some(t) = from.ep.poll_transmit(now, 10, &mut buf) {
         let mut data = buf[..t.size].to_vec();
         if mangle(&mut data) {
-            to.ep.handle_datagram(now, from.addr, None, None, &data, t.segment_size);
+            to.ep
+                .handle_datagram(now, from.addr, None, None, &data, t.segment_size);
         }
         moved = true;
     }
@@ -56,7 +62,11 @@ fn pair() -> (Side, Side) {
     let mk = |listen, port| {
         let mut ep = Endpoint::new(identity(), QuicConfig::default(), listen, false).unwrap();
         ep.set_unix_time(1_800_000_000);
-        Side { ep, addr: SocketAddr::from(([127, 0, 0, 1], port)), events: Vec::new() }
+        Side {
+            ep,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            events: Vec::new(),
+        }
     };
     (mk(false, 1000), mk(true, 2000))
 }
@@ -96,7 +106,11 @@ fn handshake_stream_echo_and_fin() {
         settle(&mut c, &mut s, now, &mut |_| true);
         for e in s.events.drain(..) {
             match e {
-                Event::Data { conn, stream, chunks } => {
+                Event::Data {
+                    conn,
+                    stream,
+                    chunks,
+                } => {
                     let n: usize = chunks.iter().map(|b| b.len()).sum();
                     chunks.iter().for_each(|b| got.extend_from_slice(b));
                     s.ep.ack(conn, stream, n as u64);
@@ -129,7 +143,12 @@ fn wrong_peer_id_is_a_typed_refusal() {
 fn garbage_and_truncated_datagrams_make_no_events() {
     let (mut c, mut s) = pair();
     let now = Instant::now();
-    for junk in [&b""[..], b"\x00", b"\xc0\x00\x00\x00\x01", &[0xffu8; 1200][..]] {
+    for junk in [
+        &b""[..],
+        b"\x00",
+        b"\xc0\x00\x00\x00\x01",
+        &[0xffu8; 1200][..],
+    ] {
         s.ep.handle_datagram(now, c.addr, None, None, junk, None);
     }
     assert!(s.ep.process(now).is_empty());
@@ -182,6 +201,10 @@ fn streams_beyond_the_cap_wait() {
     }
     assert_eq!(c.ep.open_stream(cid).unwrap(), None);
     settle(&mut c, &mut s, now, &mut |_| true);
-    let opened = s.events.iter().filter(|e| matches!(e, Event::StreamOpened { .. })).count();
+    let opened = s
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::StreamOpened { .. }))
+        .count();
     assert_eq!(opened as u32, cap);
 }
