@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benches.e2e import report
-from benches.e2e.rows import MIB, ROWS, Config
-from benches.e2e.stacks import ROOT, Unavailable, discover
+from benches.e2e.rows import MIB, ROWS, Config, Row
+from benches.e2e.stacks import ROOT, Stack, Unavailable, discover
 
 ALL_STACKS = [
     "rapidp2p",
@@ -33,6 +33,19 @@ ALL_STACKS = [
     "rust-libp2p",
     "py-libp2p",
 ]
+
+
+#: Rows whose client is this process's rapidp2p: another build's column would mix two builds.
+IN_PROCESS_CLIENT_ROWS = ("ping", "metrics_overhead")
+
+
+def runs_row(row: Row, stack: Stack) -> bool:
+    """Whether ``stack`` has a cell in ``row`` (another build runs its base stack's rows)."""
+    if stack.variant_of is not None:
+        if row.id in IN_PROCESS_CLIENT_ROWS:
+            return False
+        return row.stacks is None or stack.variant_of in row.stacks
+    return row.stacks is None or stack.name in row.stacks
 
 
 class Progress:
@@ -69,7 +82,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stacks", default=",".join(ALL_STACKS))
+    p.add_argument(
+        "--stacks",
+        default=",".join(ALL_STACKS),
+        help="comma-separated; rapidp2p@PYTHON adds the rapidp2p installed for another "
+        "interpreter as a column (before/after two builds in one run)",
+    )
     p.add_argument("--rows", default=",".join(r.id for r in ROWS))
     p.add_argument("--bulk-mib", type=int, default=1024, help="single-stream size (default 1 GiB)")
     p.add_argument("--py-bulk-mib", type=int, default=64, help="py-libp2p's size (default 64)")
@@ -95,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted_rows = args.rows.split(",")
     rows = [r for r in ROWS if r.id in wanted_rows]
     print("discovering stacks (builds interop peers if needed)...", file=sys.stderr)
-    stacks = discover([s for s in ALL_STACKS if s in args.stacks.split(",")])
+    asked = args.stacks.split(",")
+    builds = [s for s in asked if s.startswith("rapidp2p@")]
+    stacks = discover([s for s in ALL_STACKS if s in asked] + builds)
     names = [s.name for s in stacks]
     for s in stacks:
         state = "available" if s.available else f"UNAVAILABLE: {s.reason}"
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     results: report.Results = {}
-    jobs = [(r, s) for r in rows for s in stacks if r.stacks is None or s.name in r.stacks]
+    jobs = [(r, s) for r in rows for s in stacks if runs_row(r, s)]
     bar = Progress(len(jobs))
     for row, stack in jobs:
         bar.step(f"{row.id}: {stack.name}")

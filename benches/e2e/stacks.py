@@ -37,6 +37,8 @@ class Stack:
     baseline: bool = False
     reason: str | None = None  # why it is unavailable (None: available)
     notes: list[str] = field(default_factory=list)
+    #: Another build of this stack (``rapidp2p@PYTHON``): it runs the rows its base runs.
+    variant_of: str | None = None
 
     @property
     def available(self) -> bool:
@@ -283,6 +285,8 @@ def discover(wanted: list[str]) -> list[Stack]:
             st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
         elif name == "rapidp2p+psk":
             st = _with_psk(Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"]))
+        elif name.startswith("rapidp2p@"):
+            st = other_build(name.removeprefix("rapidp2p@"))
         elif name == "go-libp2p+psk":
             st = _with_psk(_interop_peer("go-peer", "go-libp2p"))
         elif name == "iperf3":
@@ -304,6 +308,21 @@ def discover(wanted: list[str]) -> list[Stack]:
         _probe(st)
         out.append(st)
     return out
+
+
+def other_build(python: str) -> Stack:
+    """rapidp2p as installed in another environment (``--stacks rapidp2p,rapidp2p@PYTHON``):
+    a before/after comparison of two builds in one run, on the same machine at the same load.
+    The column is named after the environment's directory (``/work/venvs/before/bin/python``
+    gives ``rapidp2p@before``)."""
+    path = Path(python)
+    label = path.parent.parent.name if path.parent.name == "bin" else path.name
+    st = Stack(f"rapidp2p@{label}", [python, "-m", "rapidp2p.cli", "perf"], variant_of="rapidp2p")
+    if not path.exists():
+        st.reason = f"no interpreter at {python}"
+    else:
+        st.notes.append(f"the rapidp2p installed for {python}")
+    return st
 
 
 def _with_psk(base: Stack) -> Stack:
