@@ -77,14 +77,22 @@ class CircuitTransport:
         self._client = client
 
     def can_dial(self, addr: Multiaddr) -> bool:
-        return _is_circuit(addr)
+        """A circuit address with a relay (``/p2p/<relay>`` before ``/p2p-circuit``); a bare
+        ``/p2p-circuit`` (what go-libp2p's circuit listener reports) names no relay."""
+        if not _is_circuit(addr):
+            return False
+        try:
+            split_circuit(addr)
+        except (TransportError, ValueError):
+            return False
+        return True
 
     def can_listen(self, addr: Multiaddr) -> bool:
         if not _is_circuit(addr):
             return False
         try:
             return split_circuit(addr)[2] is None
-        except TransportError:
+        except (TransportError, ValueError):
             return False
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
