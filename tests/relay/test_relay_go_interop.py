@@ -50,7 +50,8 @@ async def test_rapidp2p_relay_go_listens() -> None:
     async with await Host.create(listen=[TCP]) as relay, await Host.create() as bob:
         svc = await relay.add_service(RelayService(relay))
         relay_addr = str(relay.full_addrs[0])
-        async with PeerProcess(GO, command="relay-listen", extra_args=["--relay", relay_addr]) as go:
+        listen_args = ["--relay", relay_addr]
+        async with PeerProcess(GO, command="relay-listen", extra_args=listen_args) as go:
             assert go.addr.startswith(f"{relay_addr}/p2p-circuit/p2p/")
             assert svc.stats.get("reserved") == 1
             conn = await bob.connect(Multiaddr(go.addr))

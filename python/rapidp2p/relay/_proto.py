@@ -43,6 +43,7 @@ __all__ = [
     "StopType",
     "Voucher",
     "open_voucher",
+    "status_name",
 ]
 
 HOP_PROTOCOL = "/libp2p/circuit/relay/0.2.0/hop"
@@ -79,10 +80,17 @@ class RelayError(Libp2pError):
     @property
     def status_name(self) -> str:
         """``NO_RESERVATION`` and the like (the number when it is not a known code)."""
-        try:
-            return Status(self.status).name if self.status is not None else "none"
-        except ValueError:
-            return str(self.status)
+        return status_name(self.status)
+
+
+def status_name(status: int | None) -> str:
+    """The spec's name of a status code (the number when it is not a known code)."""
+    if status is None:
+        return "no status"
+    try:
+        return Status(status).name
+    except ValueError:
+        return str(status)
 
 
 class RelayRefused(RelayError):

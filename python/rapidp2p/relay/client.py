@@ -35,12 +35,14 @@ from rapidp2p.relay._proto import (
     HopType,
     Limit,
     MalformedRelayMessage,
+    Peer,
     RelayError,
     RelayRefused,
     Status,
     StopMessage,
     StopType,
     open_voucher,
+    status_name,
 )
 from rapidp2p.relay.pipe import StreamPipe
 
@@ -125,8 +127,7 @@ class RelayClient(ServiceBase):
                 Status.UNEXPECTED_MESSAGE,
             )
         if answer.status != Status.OK:
-            err = RelayRefused(f"relay {relay_id} refused the reservation", answer.status)
-            raise RelayRefused(f"{err} ({err.status_name})", answer.status)
+            raise _refused(f"relay {relay_id} refused the reservation", answer.status)
         rsvp = answer.reservation
         if rsvp is None or rsvp.expire is None:
             raise MalformedRelayMessage(
@@ -157,8 +158,6 @@ class RelayClient(ServiceBase):
             conn.remote_peer, HOP_PROTOCOL, lazy=False, timeout=timeout
         )
         try:
-            from rapidp2p.relay._proto import Peer
-
             await write_delimited(stream, HopMessage(HopType.CONNECT, peer=Peer(target)).encode())
             answer = await _read_hop(stream, timeout)
         except BaseException:
@@ -171,10 +170,8 @@ class RelayClient(ServiceBase):
             )
         if answer.status != Status.OK:
             stream.reset()
-            err = RelayRefused("", answer.status)
-            raise RelayRefused(
-                f"relay {conn.remote_peer} refused the circuit to {target} ({err.status_name})",
-                answer.status,
+            raise _refused(
+                f"relay {conn.remote_peer} refused the circuit to {target}", answer.status
             )
         self._count("circuits_out")
         return stream, answer.limit
@@ -218,6 +215,11 @@ class RelayClient(ServiceBase):
             return
         self._count("circuits_in")
         listener.accept(stream, msg.peer.peer_id)
+
+
+def _refused(what: str, status: int | None) -> RelayRefused:
+    """The typed refusal, its status named in the message (``NO_RESERVATION``...)."""
+    return RelayRefused(f"{what} ({status_name(status)})", status)
 
 
 async def _read_hop(stream: Stream, timeout: float) -> HopMessage:

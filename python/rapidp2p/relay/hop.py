@@ -219,7 +219,7 @@ class RelayService(ServiceBase):
         now = loop.time()
         self._prune(now)
         target = self.host.live_connection(dst)
-        if not self.book.has_reservation(dst, now) or target is None:
+        if not self.book.has_reservation(dst, now) or target is None or target.limited:
             await self._refuse(stream, Status.NO_RESERVATION, "connect_refused")
             return
         refused = self.book.open_circuit(src, dst)

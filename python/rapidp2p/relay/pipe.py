@@ -45,6 +45,8 @@ class StreamPipe(asyncio.Transport):
         self._write_paused = False
         self._drainer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        #: The lingering close, referenced so it is not collected mid-way.
+        self._closer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """``connection_made``, then the reader task."""
@@ -77,7 +79,7 @@ class StreamPipe(asyncio.Transport):
             return
         self._closing = True
         self._stream.close_write_nowait()
-        self._loop.create_task(self._linger())
+        self._closer = self._loop.create_task(self._linger())
         self._lose(None)
 
     def abort(self) -> None:
