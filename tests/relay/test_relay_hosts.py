@@ -208,3 +208,23 @@ async def test_reservation_is_refreshed_after_the_relay_connection_drops(
     await _until(lambda: svc.stats.get("reserved") == 2, "A reserved again")
     await b.connect(f"{_relay_addr(relay)}/p2p-circuit/p2p/{a.peer_id}")
     assert len(await b.ping(a.peer_id)) == 1
+
+
+async def test_perf_refuses_a_limited_connection_unless_allowed(
+    trio: tuple[Host, Host, Host, RelayService],
+) -> None:
+    from rapidp2p.exceptions import LimitedConnectionError, StreamError
+    from rapidp2p.protocols.perf.service import PerfService, run_perf
+
+    relay, a, b, _svc = trio
+    perf = await a.add_service(PerfService(a))
+    await a.listen(f"{_relay_addr(relay)}/p2p-circuit")
+    target = f"{_relay_addr(relay)}/p2p-circuit/p2p/{a.peer_id}"
+    with pytest.raises(LimitedConnectionError):
+        await run_perf(b, target, 1024, 1024)
+    with pytest.raises((StreamError, DialError)):  # the server refuses it too
+        await run_perf(b, target, 1024, 1024, allow_limited=True)
+    assert perf.refused_limited == 1
+    perf.allow_limited = True
+    report = await run_perf(b, target, 1024, 1024, allow_limited=True)
+    assert report.upload_bytes == 1024 and report.download_bytes == 1024
