@@ -228,3 +228,39 @@ async def test_perf_refuses_a_limited_connection_unless_allowed(
     perf.allow_limited = True
     report = await run_perf(b, target, 1024, 1024, allow_limited=True)
     assert report.upload_bytes == 1024 and report.download_bytes == 1024
+
+
+async def test_reservation_flood_from_one_ip_leaves_room_for_others() -> None:
+    """Thirty peers on one address ask at once: the per-IP cap grants eight; a client on
+    another address still gets its reservation and is reachable."""
+    from rapidp2p.transport.tcp import TcpTransport
+
+    relay = await Host.create(listen=[TCP])
+    svc = await relay.add_service(RelayService(relay, RelayLimits(max_reservations_per_ip=8)))
+    flood = [await Host.create(transports=[TcpTransport(local_ip="127.0.0.1")]) for _ in range(30)]
+    honest = await Host.create(transports=[TcpTransport(local_ip="127.0.0.2")])
+    dialer = await Host.create()
+    try:
+
+        async def reserve(h: Host) -> BaseException | None:
+            client = h.services.find(RelayClient)
+            assert client is not None
+            try:
+                await client.reserve(_relay_addr(relay))
+            except RelayRefused as exc:
+                return exc
+            return None
+
+        results = await asyncio.gather(*(reserve(h) for h in flood))
+        refused = [r for r in results if r is not None]
+        assert len(refused) == 22
+        assert all(isinstance(r, RelayRefused) and r.status == Status.RESERVATION_REFUSED
+                   for r in refused)  # fmt: skip
+        honest.set_stream_handler(ECHO, _echo)
+        lst = await honest.listen(f"{_relay_addr(relay)}/p2p-circuit")
+        await dialer.connect(f"{lst[0]}/p2p/{honest.peer_id}")
+        assert len(await dialer.ping(honest.peer_id)) == 1
+        assert svc.stats.get("reserved") == 9
+    finally:
+        for h in (relay, honest, dialer, *flood):
+            await h.close(linger=0)
