@@ -49,7 +49,10 @@ struct Behaviour {
 type BoxedTransport = libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>;
 
 /// The relay client transport, upgraded like TCP (Noise, yamux) for relayed connections.
-fn relayed(key: &Keypair, transport: libp2p_relay::client::Transport) -> Result<BoxedTransport, Error> {
+fn relayed(
+    key: &Keypair,
+    transport: libp2p_relay::client::Transport,
+) -> Result<BoxedTransport, Error> {
     Ok(transport
         .upgrade(Version::V1)
         .authenticate(noise::Config::new(key)?)
@@ -78,7 +81,8 @@ fn new_swarm(server: bool) -> Result<Swarm<Behaviour>, Error> {
             ping: ping::Behaviour::new(ping::Config::new()),
             stream: libp2p_stream::Behaviour::new(),
             relay: Toggle::from(
-                server.then(|| libp2p_relay::Behaviour::new(local, libp2p_relay::Config::default())),
+                server
+                    .then(|| libp2p_relay::Behaviour::new(local, libp2p_relay::Config::default())),
             ),
             client,
         })?
@@ -159,7 +163,9 @@ async fn serve(args: &[String]) -> Result<(), Error> {
                 swarm.add_external_address(address.clone());
                 say_listening(&address.with(Protocol::P2p(local)))?;
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => eprintln!("rust-peer: relay: {ev:?}"),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => {
+                eprintln!("rust-peer: relay: {ev:?}")
+            }
             SwarmEvent::ListenerError { error, .. } => return Err(error.into()),
             _ => {}
         }
