@@ -264,3 +264,17 @@ async def test_reservation_flood_from_one_ip_leaves_room_for_others() -> None:
     finally:
         for h in (relay, honest, dialer, *flood):
             await h.close(linger=0)
+
+
+async def test_dial_a_circuit_address_that_already_names_the_peer(
+    trio: tuple[Host, Host, Host, RelayService],
+) -> None:
+    """rust-libp2p advertises ``<relay>/p2p-circuit/p2p/<itself>``: dialling that peer by ID
+    with such an address from the peer store works (the /p2p is not added twice)."""
+    from rapidp2p.peer import PeerInfo
+
+    relay, a, b, _svc = trio
+    lst = await a.listen(f"{_relay_addr(relay)}/p2p-circuit")
+    full = Multiaddr(f"{lst[0]}/p2p/{a.peer_id}")
+    conn = await b.connect(PeerInfo(a.peer_id, [full]))
+    assert conn.limited and conn.remote_peer == a.peer_id

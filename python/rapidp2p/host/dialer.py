@@ -257,8 +257,14 @@ class Dialer:
         ok = False
         dial_timeout = host.config.dial_timeout
         # A transport through another peer (``/p2p-circuit``) needs to know whom it reaches.
+        # (A peer-store address may carry the peer's /p2p already, as rust-libp2p's circuit
+        # listen addresses do.)
         dial_addr = addr
-        if peer_id is not None and getattr(transport, "dials_peer_id", False):
+        if (
+            peer_id is not None
+            and getattr(transport, "dials_peer_id", False)
+            and addr.get_peer_id() != peer_id
+        ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
             mux = await run_with_timeout(

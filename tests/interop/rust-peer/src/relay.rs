@@ -192,7 +192,13 @@ async fn listen(args: &[String]) -> Result<(), Error> {
         match swarm.select_next_some().await {
             SwarmEvent::NewListenAddr { address, .. } if !announced => {
                 announced = true;
-                say_listening(&address.with(Protocol::P2p(local)))?;
+                // A circuit listen address already ends in /p2p/<our id>.
+                let full = if address.iter().last() == Some(Protocol::P2p(local)) {
+                    address
+                } else {
+                    address.with(Protocol::P2p(local))
+                };
+                say_listening(&full)?;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Client(ev)) => {
                 eprintln!("rust-peer: relay client: {ev:?}")
