@@ -263,7 +263,7 @@ class Dialer:
         if (
             peer_id is not None
             and getattr(transport, "dials_peer_id", False)
-            and addr.get_peer_id() != peer_id
+            and to_multiaddr(addr).get_peer_id() != peer_id
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:

@@ -24,7 +24,7 @@ from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p.exceptions import Libp2pError, TransportError
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.relay.client import RelayClient, ReservationInfo, circuit_pipe
-from rapidp2p.transport.base import ConnectionFactory, InboundHandler
+from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
 
 if TYPE_CHECKING:
     from rapidp2p._aio.stream import Stream
@@ -42,6 +42,7 @@ def split_circuit(addr: Multiaddr) -> tuple[Multiaddr, PeerId, PeerId | None]:
     """``<relay part>/p2p-circuit[/p2p/<peer>]`` -> (relay part, relay id, peer or None).
 
     The relay part must end in ``/p2p/<relay>``; raises TransportError otherwise."""
+    addr = addr if isinstance(addr, Multiaddr) else Multiaddr(str(addr))
     items = list(addr.items())
     idx = max((i for i, (name, _) in enumerate(items) if name == "p2p-circuit"), default=-1)
     if idx < 0:
@@ -63,8 +64,12 @@ def split_circuit(addr: Multiaddr) -> tuple[Multiaddr, PeerId, PeerId | None]:
     return relay_part, relay, peer
 
 
-def _is_circuit(addr: Multiaddr) -> bool:
-    return any(name == "p2p-circuit" for name, _ in addr.items())
+def _is_circuit(addr: Multiaddr | str) -> bool:
+    """Has a ``/p2p-circuit`` component (text is accepted: peer infos may carry strings)."""
+    try:
+        return any(name == "p2p-circuit" for name, _ in parse_components(addr))
+    except ValueError:  # not a multiaddr at all: not ours
+        return False
 
 
 class CircuitTransport:
