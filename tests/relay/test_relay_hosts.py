@@ -278,3 +278,32 @@ async def test_dial_a_circuit_address_that_already_names_the_peer(
     full = Multiaddr(f"{lst[0]}/p2p/{a.peer_id}")
     conn = await b.connect(PeerInfo(a.peer_id, [full]))
     assert conn.limited and conn.remote_peer == a.peer_id
+
+
+async def test_malformed_stop_and_oversized_hop_reset_only_their_stream(
+    trio: tuple[Host, Host, Host, RelayService],
+) -> None:
+    from rapidp2p.protocols.framing import encode_uvarint
+    from rapidp2p.relay import STOP_PROTOCOL
+    from rapidp2p.relay._proto import StopMessage
+
+    relay, a, b, svc = trio
+    # B plays a relay that sends A garbage on stop: A answers MALFORMED_MESSAGE, then resets.
+    stop = await b.new_stream(a.full_addrs[0], STOP_PROTOCOL, lazy=False)
+    await write_delimited(stop, b"\x08\x07")  # type 7: no such StopMessage type
+    raw = await read_delimited(stop, 4096)
+    assert raw is not None and StopMessage.decode(raw).status == Status.MALFORMED_MESSAGE
+    with contextlib.suppress(StreamResetError):
+        await asyncio.wait_for(stop.read(1), 10)
+    client = a.services.find(RelayClient)
+    assert client is not None and client.stats.get("stop_malformed") == 1
+    assert b.is_connected(a.peer_id)
+    # A hop request over 4 KiB is refused before its body is read; the connection stays.
+    hop = await b.new_stream(_relay_addr(relay), HOP_PROTOCOL, lazy=False)
+    hop.write(encode_uvarint(1 << 20))
+    await hop.drain()
+    with pytest.raises(StreamResetError):
+        await asyncio.wait_for(hop.read(1), 10)
+    assert svc.stats.get("malformed") == 1
+    assert b.is_connected(relay.peer_id)
+    assert len(await b.ping(relay.peer_id)) == 1

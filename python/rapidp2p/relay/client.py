@@ -44,6 +44,7 @@ from rapidp2p.relay._proto import (
     open_voucher,
     status_name,
 )
+from rapidp2p.relay._refuse import send_then_reset
 from rapidp2p.relay.pipe import StreamPipe
 
 if TYPE_CHECKING:
@@ -195,10 +196,11 @@ class RelayClient(ServiceBase):
             self._count("stop_malformed")
             log.debug("relay client: bad stop request from %s: %s", relay, exc)
             status = exc.status if isinstance(exc, RelayError) else None
-            if status is not None:
-                with contextlib.suppress(Libp2pError):
-                    await _answer_stop(stream, Status(status))
-            stream.reset()
+            if status is None:
+                stream.reset()
+            else:
+                answer = StopMessage(StopType.STATUS, status=status)
+                await send_then_reset(stream, answer.encode())
             return
         listener = self.listeners.get(relay)
         if listener is None or listener.closed:

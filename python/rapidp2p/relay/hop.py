@@ -39,6 +39,7 @@ from rapidp2p.relay._proto import (
     StopType,
     Voucher,
 )
+from rapidp2p.relay._refuse import send_then_reset
 from rapidp2p.relay.book import RelayLimits, ReservationBook, ReservationEntry
 from rapidp2p.relay.splice import SpliceResult, splice
 
@@ -295,16 +296,5 @@ class RelayService(ServiceBase):
             return None
 
 
-#: Seconds a refused stream waits for the client to read the status before it is reset.
-REFUSAL_LINGER = 2.0
-
-
 async def _answer_then_reset(stream: Stream, status: Status) -> None:
-    """Sends ``status`` and FIN, lets the client read them (a reset right away would drop
-    them at the receiver), then resets the stream: only it, never the connection."""
-    with contextlib.suppress(Libp2pError, asyncio.TimeoutError):
-        msg = HopMessage(HopType.STATUS, status=status)
-        await write_delimited(stream, msg.encode())
-        await stream.close()
-        await stream.wait_remote_closed(REFUSAL_LINGER)
-    stream.reset()
+    await send_then_reset(stream, HopMessage(HopType.STATUS, status=status).encode())
