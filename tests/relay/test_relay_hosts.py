@@ -307,3 +307,17 @@ async def test_malformed_stop_and_oversized_hop_reset_only_their_stream(
     assert svc.stats.get("malformed") == 1
     assert b.is_connected(relay.peer_id)
     assert len(await b.ping(relay.peer_id)) == 1
+
+
+async def test_reservation_refreshed_before_it_expires() -> None:
+    """A 2-second reservation is renewed (at 3/4 of what is left, at least a second later)
+    and the node stays reachable through the relay past the first expiry."""
+    relay, a, b, svc = await _trio(RelayLimits(reservation_ttl=2.0))
+    try:
+        await a.listen(f"{_relay_addr(relay)}/p2p-circuit")
+        await _until(lambda: (svc.stats.get("reserved") or 0) >= 3, "two refreshes")
+        await b.connect(f"{_relay_addr(relay)}/p2p-circuit/p2p/{a.peer_id}")
+        assert len(await b.ping(a.peer_id)) == 1
+    finally:
+        for h in (relay, a, b):
+            await h.close(linger=0)

@@ -173,11 +173,13 @@ class CircuitListener:
         self._task = asyncio.ensure_future(self._keep())
 
     async def _reserve(self) -> None:
+        previous = self.reservation
         rsvp = await self._client.reserve(self.relay_addr)
         self.reservation = rsvp
         self.refreshes += 1
         self._wake.clear()
-        rsvp.conn.on_close.append(self._relay_lost)
+        if previous is None or previous.conn is not rsvp.conn:  # once per connection
+            rsvp.conn.on_close.append(self._relay_lost)
 
     def _relay_lost(self, _conn: object) -> None:
         self._wake.set()
