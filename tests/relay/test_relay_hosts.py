@@ -321,3 +321,29 @@ async def test_reservation_refreshed_before_it_expires() -> None:
     finally:
         for h in (relay, a, b):
             await h.close(linger=0)
+
+
+async def test_autorelay_reserves_on_a_relay_it_meets_and_on_given_ones() -> None:
+    from rapidp2p.relay import AutoRelay
+
+    relay, a, b, svc = await _trio()
+    relay2 = await Host.create(listen=[TCP])
+    await relay2.add_service(RelayService(relay2))
+    plain = await Host.create(listen=[TCP])  # not a relay: never chosen
+    try:
+        auto = await a.add_service(AutoRelay(a, [_relay_addr(relay2)], want=2, interval=0.2))
+        await a.connect(plain.full_addrs[0])
+        await a.connect(_relay_addr(relay))  # identify says it speaks hop
+        await _until(lambda: len(auto.active) == 2, "two reservations")
+        assert set(auto.active) == {relay.peer_id, relay2.peer_id}
+        circuits = [x for x in a.addrs if "/p2p-circuit" in str(x)]
+        assert len(circuits) == 2
+        for c in circuits:  # both are advertised and work
+            conn = await b.connect(Multiaddr(f"{c}/p2p/{a.peer_id}"))
+            assert conn.limited
+            assert len(await b.ping(a.peer_id)) == 1
+            await b.disconnect(a.peer_id, linger=0)
+        assert svc.stats.get("reserved") == 1
+    finally:
+        for h in (relay, relay2, plain, a, b):
+            await h.close(linger=0)

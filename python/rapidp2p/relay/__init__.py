@@ -4,6 +4,7 @@
 - :class:`RelayClient`: on every host by default; ``host.listen(".../p2p/<relay>/p2p-circuit")``
   reserves on a relay, ``host.connect(".../p2p/<relay>/p2p-circuit/p2p/<peer>")`` dials
   through one. Relayed connections have ``conn.limited`` set.
+- :class:`AutoRelay`: keep reservations on a few relays (given, or found among the peers).
 """
 
 from rapidp2p.relay._proto import (
@@ -16,6 +17,7 @@ from rapidp2p.relay._proto import (
     Status,
     Voucher,
 )
+from rapidp2p.relay.autorelay import AutoRelay
 from rapidp2p.relay.book import RelayLimits, ReservationBook
 from rapidp2p.relay.client import RelayClient, ReservationInfo
 from rapidp2p.relay.hop import RelayService
@@ -24,6 +26,7 @@ from rapidp2p.relay.transport import CircuitListener, CircuitTransport, split_ci
 __all__ = [
     "HOP_PROTOCOL",
     "STOP_PROTOCOL",
+    "AutoRelay",
     "CircuitListener",
     "CircuitTransport",
     "Limit",
