@@ -160,6 +160,11 @@ class StreamTimeout(StreamError, TimeoutError):
     """A read or write on a stream did not complete in time."""
 
 
+class LimitedConnectionError(Libp2pError):
+    """A protocol that moves much data refused a limited connection (a relayed circuit with a
+    time and data budget) it was not explicitly allowed to use."""
+
+
 class ConnectionClosedError(Libp2pError):
     """The connection is closed; the reason, when known, is in the message."""
 

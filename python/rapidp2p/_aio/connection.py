@@ -204,6 +204,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self.direction: Direction = "outbound"
         self.security: str | None = None
         self.muxer: str | None = None
+        #: A relayed circuit with a time and data budget (set by the circuit transport).
+        self.limited = False
         self.default_write_timeout: float | None = None
         self.opened_at = self.loop.time()
         #: When the socket connected (handshake latency starts here).

@@ -8,7 +8,9 @@ less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
 ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
 resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
-discovered and connected).
+discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay;
+``--relay MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its
+``/p2p-circuit`` address (printed with the others).
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
+    )
+    parser.add_argument(
+        "--relay-service",
+        action="store_true",
+        help="serve as a Circuit Relay v2 relay (/libp2p/circuit/relay/0.2.0/hop)",
+    )
+    parser.add_argument(
+        "--relay",
+        metavar="MULTIADDR",
+        action="append",
+        default=[],
+        help="reserve on this relay (.../p2p/<relay id>) and listen on its /p2p-circuit "
+        "address; repeatable",
     )
     swarm_key.add_flag(parser)
     limits_flags.add_flags(parser)
@@ -126,6 +141,7 @@ async def _serve(
 
                 boot = await discovery_flags.resolve_bootstrap(args)
                 await serve_dht(host, args.dht, boot, args.protocol, args.permissive_namespace)
+            await _start_relay(host, args)
             announce_all_interfaces(host, args.listen is not None)
             addrs = [str(a) for a in host.full_addrs]
             murl = None
@@ -156,6 +172,22 @@ async def _serve(
                 await discovery.close()
             if server is not None:
                 await server.close()
+
+
+async def _start_relay(host: Any, args: argparse.Namespace) -> None:
+    """``--relay-service`` and ``--relay``: serve as a relay, reserve on relays."""
+    from rapidp2p.exceptions import Libp2pError
+
+    if getattr(args, "relay_service", False):
+        from rapidp2p.relay import RelayService
+
+        await host.add_service(RelayService(host))
+    for relay in getattr(args, "relay", []):
+        addr = relay if relay.rstrip("/").endswith("/p2p-circuit") else f"{relay}/p2p-circuit"
+        try:
+            await host.listen(addr)
+        except (Libp2pError, ValueError) as exc:
+            raise CliError(f"cannot reserve on relay {relay}: {exc}") from None
 
 
 async def _log_events(host: Any) -> None:

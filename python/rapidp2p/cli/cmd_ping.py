@@ -14,7 +14,12 @@ HELP = "ping a peer (/ipfs/ping/1.0.0); one RTT a line and a summary, like ping(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("addr", metavar="MULTIADDR", help="peer address ending in /p2p/<id>")
+    parser.add_argument(
+        "addr",
+        metavar="MULTIADDR",
+        help="peer address ending in /p2p/<id> (through a relay: "
+        "<relay-addr>/p2p/<relay>/p2p-circuit/p2p/<id>)",
+    )
     parser.add_argument(
         "-c", "--count", type=positive_int, default=4, help="pings to send (default 4)"
     )
@@ -70,13 +75,15 @@ async def _ping(
         conn = await host.connect(addr)
         setup_ms = (time.perf_counter() - start) * 1000
         peer = conn.remote_peer
+        relayed = " (relayed: limited connection)" if conn.limited else ""
         out.emit(
-            f"PING {peer} ({conn.remote_addr}): connected in {setup_ms:.3f} ms",
+            f"PING {peer} ({conn.remote_addr}): connected in {setup_ms:.3f} ms{relayed}",
             {
                 "type": "connected",
                 "peer_id": str(peer),
                 "addr": str(conn.remote_addr),
                 "connect_ms": setup_ms,
+                "limited": conn.limited,
             },
         )
         stream = await host.new_stream(peer, PROTOCOL_ID)

@@ -49,6 +49,9 @@ class HostConfig:
     security_protocols: list[str] | None = None
     enable_ping: bool = True
     enable_identify: bool = True
+    #: The Circuit Relay v2 client (:class:`rapidp2p.relay.RelayClient`): dial and listen on
+    #: ``/p2p-circuit`` addresses, accept circuits from relays we reserved on.
+    enable_relay_client: bool = True
     agent_version: str = field(default_factory=lambda: f"rapidp2p/{_version()}")
     protocol_version: str = "ipfs/0.1.0"
     #: Unread bytes per connection before the socket stops being read.

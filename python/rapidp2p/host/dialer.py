@@ -40,9 +40,13 @@ def to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
 
 
 def ip_of(addr: Multiaddr | None) -> str | None:
+    """The IP an address reaches directly (None for a relayed ``/p2p-circuit`` address: the
+    socket is the relay's, already counted)."""
     if addr is None:
         return None
     comps = parse_components(addr)
+    if any(name == "p2p-circuit" for name, _ in comps):
+        return None
     if comps and comps[0][0] in ("ip4", "ip6"):
         return comps[0][1]
     return None
@@ -252,8 +256,20 @@ class Dialer:
         mux: Connection | None = None
         ok = False
         dial_timeout = host.config.dial_timeout
+        # A transport through another peer (``/p2p-circuit``) needs to know whom it reaches.
+        # (A peer-store address may carry the peer's /p2p already, as rust-libp2p's circuit
+        # listen addresses do.)
+        dial_addr = addr
+        if (
+            peer_id is not None
+            and getattr(transport, "dials_peer_id", False)
+            and to_multiaddr(addr).get_peer_id() != peer_id
+        ):
+            dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            mux = await run_with_timeout(transport.dial(addr, host._new_protocol), dial_timeout)
+            mux = await run_with_timeout(
+                transport.dial(dial_addr, host._new_protocol), dial_timeout
+            )
             host._conn_scopes[mux] = cs
             mux.on_stream_end = cs.stream_ended
             mux.direction = "outbound"

@@ -60,7 +60,8 @@ class PingService(ServiceBase):
 
 
 def default_services(host: Host) -> list[Service]:
-    """Ping and identify for ``host`` (as its config enables them), not started yet."""
+    """Ping, identify and the relay client for ``host`` (as its config enables them), not
+    started yet."""
     services: list[Service] = []
     if host.config.enable_ping:
         services.append(PingService(host))
@@ -68,4 +69,8 @@ def default_services(host: Host) -> list[Service]:
         from rapidp2p.host.identify import IdentifyService
 
         services.append(IdentifyService(host))
+    if host.config.enable_relay_client:
+        from rapidp2p.relay.client import RelayClient
+
+        services.append(RelayClient(host))
     return services

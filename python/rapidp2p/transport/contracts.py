@@ -117,6 +117,9 @@ class Connection(Protocol):
     security: str | None
     #: Stream muxer id (``/yamux/1.0.0``; QUIC reports ``quic``).
     muxer: str | None
+    #: True for a connection the carrier limits in time and bytes (a Circuit Relay v2
+    #: circuit): protocols that move much data (perf, bulk transfers) should avoid it.
+    limited: bool
     #: Why the connection ended (or is ending), once it does.
     close_reason: BaseException | None
     #: The remote's GoAway code once it sent one (no new streams), else None.

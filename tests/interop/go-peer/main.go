@@ -11,6 +11,7 @@
 //	go-peer mdns [--listen MULTIADDR] [--no-connect] (mdns.go)
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
+//	go-peer relay-serve | relay-listen | relay-dial ... (relay.go)
 //
 // `--security noise|tls|plaintext` may follow any command: the one security protocol offered.
 // --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
@@ -123,6 +124,12 @@ func main() {
 		err = runHTTPAuthServe(os.Args[2:])
 	case "http-auth-request":
 		err = runHTTPAuthRequest(os.Args[2:])
+	case "relay-serve":
+		err = runRelayServe(os.Args[2:])
+	case "relay-listen":
+		err = runRelayListen(os.Args[2:])
+	case "relay-dial":
+		err = runRelayDial(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}

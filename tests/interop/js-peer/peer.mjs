@@ -4,6 +4,7 @@
 //   node peer.mjs dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
 //   node peer.mjs mdns [--listen MA] [--no-connect] (mdns.mjs)
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
+//   node peer.mjs relay-listen --relay MA | relay-dial MA [--ping] [--echo-bytes N] (relay.mjs)
 //
 // Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
@@ -251,6 +252,14 @@ if (process.argv[2] === 'mdns') {
     await runMdns(process.argv.slice(3))
   } catch (err) {
     process.stderr.write(`mdns failed: ${err?.stack ?? err}\n`)
+    process.exit(1)
+  }
+} else if (process.argv[2] === 'relay-listen' || process.argv[2] === 'relay-dial') {
+  const { runRelay } = await import('./relay.mjs')
+  try {
+    await runRelay(process.argv[2], process.argv.slice(3))
+  } catch (err) {
+    process.stderr.write(`${process.argv[2]} failed: ${err?.stack ?? err}\n`)
     process.exit(1)
   }
 } else if (process.argv[2] === 'pubsub') {

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rapidp2p.exceptions import RemoteProtocolError
+from rapidp2p.exceptions import LimitedConnectionError, RemoteProtocolError
 from rapidp2p.host.service import ServiceBase
 from rapidp2p.protocols.framing import read_exactly
 from rapidp2p.protocols.perf._proto import (
@@ -122,14 +122,22 @@ async def run_perf(
     *,
     emit: Emit | None = None,
     clock: Clock = time.monotonic,
+    allow_limited: bool = False,
 ) -> Report:
     """Connects (if needed), runs one perf exchange, returns the ``final`` report.
 
     The time covers the connection setup, the upload and the download, as the test-plans
-    runner expects.
+    runner expects. A limited connection (a relayed circuit: its relay cuts it after a few
+    hundred KiB) raises :class:`LimitedConnectionError` unless ``allow_limited``.
     """
     start = clock()
     progress = Progress(start)
+    conn = await host.connect(peer)
+    if conn.limited and not allow_limited:
+        raise LimitedConnectionError(
+            f"perf over the limited (relayed) connection to {conn.remote_peer} refused; "
+            "pass allow_limited=True to run it anyway"
+        )
     stream = await host.new_stream(peer, PROTOCOL_ID)
     await perf_on_stream(
         stream, upload_bytes, download_bytes, progress=progress, emit=emit, clock=clock
@@ -149,9 +157,18 @@ class PerfService(ServiceBase):
     protocols = (PROTOCOL_ID,)
     service_name = "libp2p.perf"
 
-    def __init__(self, host: Host, *, max_inbound_streams: int | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        *,
+        max_inbound_streams: int | None = None,
+        allow_limited: bool = False,
+    ) -> None:
         self.host = host
         self.max_inbound_streams = max_inbound_streams
+        #: Serve clients over limited (relayed) connections too (their streams are reset).
+        self.allow_limited = allow_limited
+        self.refused_limited = 0
         self.requests = 0
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -168,6 +185,10 @@ class PerfService(ServiceBase):
         await super().close()
 
     async def _handle(self, stream: Any) -> None:
+        if stream.conn.limited and not self.allow_limited:
+            self.refused_limited += 1
+            stream.reset()
+            return
         self.requests += 1
         received, sent = await handle_perf(stream)
         self.bytes_received += received
