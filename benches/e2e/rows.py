@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from benches.e2e.stacks import Stack, Unavailable, finals, run_client, server, summary
+from benches.e2e.stacks import (
+    CpuMeter,
+    Stack,
+    Unavailable,
+    finals,
+    run_client,
+    server,
+    summary,
+)
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -53,6 +61,13 @@ def _bulk(stack: Stack, cfg: Config) -> int:
     return cfg.py_bulk_bytes if stack.name == "py-libp2p" else cfg.bulk_bytes
 
 
+def cpu_per_gib(meter: CpuMeter, nbytes: int) -> dict[str, float]:
+    """CPU seconds per GiB moved, client and server: the fairest figure on a shared 2-core
+    machine (wall clock there measures the neighbours as much as the stack)."""
+    gib = nbytes / GIB
+    return {"cpu_client_s_per_gib": meter.client / gib, "cpu_server_s_per_gib": meter.server / gib}
+
+
 def _iperf3(address: str, nbytes: int, reverse: bool) -> float:
     host, port = address.rsplit(":", 1)
     argv = ["iperf3", "-c", host, "-p", port, "-n", str(nbytes), "-J"]
@@ -72,12 +87,12 @@ def throughput(direction: str) -> Callable[[Stack, Config], dict[str, Any]]:
         nbytes = _bulk(stack, cfg)
         with server(stack) as srv:
             if stack.name == "iperf3":
-                return {
-                    "value": _iperf3(srv.address, nbytes, direction == "download"),
-                    "bytes": nbytes,
-                }
+                with CpuMeter(srv) as meter:
+                    gbps = _iperf3(srv.address, nbytes, direction == "download")
+                return {"value": gbps, "bytes": nbytes, **cpu_per_gib(meter, nbytes)}
             flag = "--upload-bytes" if direction == "upload" else "--download-bytes"
-            (final,) = finals(run_client(stack, srv.address, flag, str(nbytes)))[-1:]
+            with CpuMeter(srv) as meter:
+                (final,) = finals(run_client(stack, srv.address, flag, str(nbytes)))[-1:]
         got = final["uploadBytes"] if direction == "upload" else final["downloadBytes"]
         if got != nbytes:
             raise RuntimeError(f"moved {got} of {nbytes} bytes")
@@ -85,6 +100,7 @@ def throughput(direction: str) -> Callable[[Stack, Config], dict[str, Any]]:
             "value": nbytes * 8 / final["timeSeconds"] / 1e9,
             "bytes": nbytes,
             "seconds": final["timeSeconds"],
+            **cpu_per_gib(meter, nbytes),
         }
 
     return measure
@@ -187,7 +203,7 @@ def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
 def request_response(size: int) -> Callable[[Stack, Config], dict[str, Any]]:
     def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
         n = cfg.py_rr_iterations if stack.name == "py-libp2p" else cfg.rr_iterations
-        with server(stack) as srv:
+        with server(stack) as srv, CpuMeter(srv) as meter:
             objs = run_client(
                 stack,
                 srv.address,
@@ -206,6 +222,9 @@ def request_response(size: int) -> Callable[[Stack, Config], dict[str, Any]]:
             "value": len(times) / sum(times),
             "iterations": n,
             "median_us": statistics.median(times) * 1e6,
+            # Whole-process CPU (start-up and connect included) per exchange.
+            "cpu_client_us_per_req": meter.client / n * 1e6,
+            "cpu_server_us_per_req": meter.server / n * 1e6,
         }
 
     return measure
@@ -213,7 +232,7 @@ def request_response(size: int) -> Callable[[Stack, Config], dict[str, Any]]:
 
 def handshakes(stack: Stack, cfg: Config) -> dict[str, Any]:
     n = cfg.py_handshakes if stack.name == "py-libp2p" else cfg.handshakes
-    with server(stack) as srv:
+    with server(stack) as srv, CpuMeter(srv) as meter:
         objs = run_client(
             stack,
             srv.address,
@@ -226,11 +245,18 @@ def handshakes(stack: Stack, cfg: Config) -> dict[str, Any]:
     s = summary(objs)
     if len(finals(objs)) != n:
         raise RuntimeError(f"{len(finals(objs))} of {n} connections reported")
-    return {"value": n / s["elapsedSeconds"], "connections": n, "dialers": cfg.dialers}
+    return {
+        "value": n / s["elapsedSeconds"],
+        "connections": n,
+        "dialers": cfg.dialers,
+        # The server's CPU is the accept path alone; the client's includes its start-up.
+        "cpu_server_ms_per_conn": meter.server / n * 1e3,
+        "cpu_client_ms_per_conn": meter.client / n * 1e3,
+    }
 
 
 def many_streams(stack: Stack, cfg: Config) -> dict[str, Any]:
-    with server(stack) as srv:
+    with server(stack) as srv, CpuMeter(srv) as meter:
         objs = run_client(
             stack,
             srv.address,
@@ -243,24 +269,67 @@ def many_streams(stack: Stack, cfg: Config) -> dict[str, Any]:
     total = cfg.streams * cfg.stream_bytes
     if final["uploadBytes"] != total:
         raise RuntimeError(f"moved {final['uploadBytes']} of {total} bytes")
-    return {"value": total * 8 / final["timeSeconds"] / 1e9, "streams": cfg.streams, "bytes": total}
+    return {
+        "value": total * 8 / final["timeSeconds"] / 1e9,
+        "streams": cfg.streams,
+        "bytes": total,
+        **cpu_per_gib(meter, total),
+    }
 
 
 def ping_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
-    """/ipfs/ping/1.0.0 on an open connection, rapidp2p client to rapidp2p server (us)."""
+    """Round trips on an open connection, the client in this process on uvloop (us).
+
+    rapidp2p: /ipfs/ping/1.0.0 (32 bytes each way) against a rapidp2p server. raw-tcp: the
+    same 32 bytes each way over plain TCP on uvloop (a 16-byte request header + 32 bytes up,
+    32 bytes echoed down by benches/e2e/rawtcp_perf.py): the floor for any Python stack.
+    """
     from rapidp2p._aio.runner import run
+
+    if stack.name == "raw-tcp":
+        with server(stack) as srv:
+            rtts = sorted(run(_raw_ping(srv.address, 500)))
+    else:
+        with server(stack) as srv:
+            rtts = sorted(run(_libp2p_ping(srv.address)))
+    return {"value": statistics.median(rtts) * 1e6, "p95": rtts[int(0.95 * (len(rtts) - 1))] * 1e6}
+
+
+async def _libp2p_ping(address: str) -> list[float]:
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import SERVER_PEER_ID, parse_server_address
 
-    async def go(address: str) -> list[float]:
-        async with Host() as host:
-            await host.connect(f"{parse_server_address(address)}/p2p/{SERVER_PEER_ID}")
-            await host.ping(host.connections()[0].remote_peer, 20)  # warm up
-            return await host.ping(host.connections()[0].remote_peer, 500)
+    async with Host() as host:
+        await host.connect(f"{parse_server_address(address)}/p2p/{SERVER_PEER_ID}")
+        await host.ping(host.connections()[0].remote_peer, 20)  # warm up
+        return await host.ping(host.connections()[0].remote_peer, 500)
 
-    with server(stack) as srv:
-        rtts = sorted(run(go(srv.address)))
-    return {"value": statistics.median(rtts) * 1e6, "p95": rtts[int(0.95 * (len(rtts) - 1))] * 1e6}
+
+async def _raw_ping(address: str, count: int) -> list[float]:
+    import asyncio
+    import sys
+
+    from benches.e2e.stacks import HERE
+
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))  # rawtcp_perf imports its sibling perf_flags
+    import rawtcp_perf
+
+    host, port = rawtcp_perf._split(address)
+    _, proto = await asyncio.get_running_loop().create_connection(
+        rawtcp_perf.ClientProtocol, host, port
+    )
+    await proto.connected
+    rtts = []
+    try:
+        for i in range(20 + count):  # 20 warm-up round trips, as the libp2p ping
+            start = time.perf_counter()
+            await proto.request(32, 32)
+            if i >= 20:
+                rtts.append(time.perf_counter() - start)
+    finally:
+        proto.transport.close()
+    return rtts
 
 
 def memory(stack: Stack, cfg: Config) -> dict[str, Any]:
@@ -440,11 +509,11 @@ ROWS: list[Row] = [
     ),
     Row(
         "ping",
-        "ping RTT on an open connection (median, rapidp2p only)",
+        "ping RTT on an open connection (median; raw-tcp: 32-byte echo on uvloop)",
         "us",
         False,
         ping_rtt,
-        ("rapidp2p",),
+        ("rapidp2p", "raw-tcp"),
         "latency",
     ),
     Row("memory", "RSS per idle connection (server; 1000 conns)", "KiB", False, memory, LIBP2P),

@@ -122,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         bar.advance()
         if row.id == "memory":
             _derive_memory(results, stack.name)
+        _derive_cpu(row, results, stack.name)
     bar.step("done")
     bar.close()
 
-    shown = rows + _memory_rows(rows)
+    shown = _with_cpu_rows(rows) + _memory_rows(rows)
     print()
     print(
         f"rapidp2p end-to-end suite: {os.cpu_count()} CPUs, {platform.machine()}, "
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in why:
             print(f"  {line}")
     checks = report.targets(results)
-    print("\ntargets (issue 4):")
+    print("\ntargets (issues 4 and 16):")
     print(report.targets_text(checks))
     doc: dict[str, Any] = {
         "machine": {
@@ -193,6 +194,52 @@ def _derive_memory(results: report.Results, stack: str) -> None:
             else {k: v for k, v in cell.items() if k in ("unavailable", "error")}
         )
         results.setdefault(row_id, {})[stack] = derived
+
+
+#: Per-row CPU figures: (unit, client key, server key). Throughput rows get CPU s/GiB.
+_CPU_KEYS = {
+    "throughput": ("CPU s/GiB", "cpu_client_s_per_gib", "cpu_server_s_per_gib"),
+    "rr": ("CPU us/req", "cpu_client_us_per_req", "cpu_server_us_per_req"),
+    "handshakes": ("CPU ms/conn", "cpu_client_ms_per_conn", "cpu_server_ms_per_conn"),
+}
+
+
+def _cpu_kind(row: Any) -> str | None:
+    if row.chart == "throughput":
+        return "throughput"
+    if row.id.startswith("rr_"):
+        return "rr"
+    if row.id == "handshakes":
+        return "handshakes"
+    return None
+
+
+def _derive_cpu(row: Any, results: report.Results, stack: str) -> None:
+    """``<row>_cpu``: client + server CPU beside the row's figure (lower is better)."""
+    kind = _cpu_kind(row)
+    if kind is None:
+        return
+    _, ck, sk = _CPU_KEYS[kind]
+    cell = results[row.id][stack]
+    if ck in cell and sk in cell:
+        derived = {"value": cell[ck] + cell[sk], "client": cell[ck], "server": cell[sk]}
+    else:
+        derived = {k: v for k, v in cell.items() if k in ("unavailable", "error")}
+    results.setdefault(f"{row.id}_cpu", {})[stack] = derived
+
+
+def _with_cpu_rows(rows: list[Any]) -> list[Any]:
+    """Each measured row, followed by its CPU row when it has one."""
+    from benches.e2e.rows import Row
+
+    out: list[Any] = []
+    for row in rows:
+        out.append(row)
+        kind = _cpu_kind(row)
+        if kind is not None:
+            unit = _CPU_KEYS[kind][0]
+            out.append(Row(f"{row.id}_cpu", "  CPU client+server", unit, False, lambda s, c: {}))
+    return out
 
 
 def _memory_rows(rows: list[Any]) -> list[Any]:

@@ -3,6 +3,8 @@ and a bootstrap source that resolves and connects."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from dnsstub import DnsStub
 
@@ -76,6 +78,71 @@ async def test_many_entries_capped() -> None:
             "/dnsaddr/big.test"
         )
         assert len(got) == 10
+
+
+async def test_truncated_udp_answer_is_retried_over_tcp() -> None:
+    # 40 entries of ~70 bytes do not fit in a 512-byte datagram: the stub answers UDP with TC
+    # set and no records, the resolver asks again over TCP on the same port and gets them all
+    table = {"_dnsaddr.big.test": [f"dnsaddr=/ip4/10.2.0.{i}/tcp/4001/p2p/{A}" for i in range(40)]}
+    async with DnsStub(table, udp_limit=512) as dns:
+        got = await DnsaddrResolver([dns.address], timeout=2).resolve("/dnsaddr/big.test")
+        assert [str(a) for a in got] == [f"/ip4/10.2.0.{i}/tcp/4001/p2p/{A}" for i in range(40)]
+        assert dns.truncated == 1
+        assert dns.tcp_queries == ["_dnsaddr.big.test"]
+        # a small answer fits in UDP: no TCP retry
+        dns.txt["_dnsaddr.small.test"] = [f"dnsaddr=/ip4/10.2.1.1/tcp/1/p2p/{A}"]
+        assert (
+            len(await DnsaddrResolver([dns.address], timeout=2).resolve("/dnsaddr/small.test")) == 1
+        )
+        assert dns.tcp_queries == ["_dnsaddr.big.test"]
+
+
+async def test_truncated_answer_without_tcp_is_a_typed_error() -> None:
+    table = {"_dnsaddr.big.test": [f"dnsaddr=/ip4/10.2.0.{i}/tcp/4001/p2p/{A}" for i in range(40)]}
+    async with DnsStub(table, udp_limit=512, tcp=False) as dns:
+        resolver = DnsaddrResolver([dns.address], timeout=1, attempts=1)
+        with pytest.raises(DnsaddrError, match="TCP retry failed"):
+            await resolver.resolve("/dnsaddr/big.test")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"",  # closed before the length prefix
+        b"\x00\x40" + b"short",  # closed mid-answer
+        b"\x00\x05" + b"\xff" * 5,  # not DNS
+        "mismatched",  # DNS, but another query id
+    ],
+)
+async def test_bad_tcp_answers_are_typed_errors(answer: bytes | str) -> None:
+    """A truncated UDP answer from the stub, then a TCP server on the same port that answers
+    badly: every case is a DnsaddrError, never another exception."""
+    from dnslib import DNSRecord
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+        query = DNSRecord.parse(await reader.readexactly(size))
+        if answer == "mismatched":
+            reply = query.reply()
+            reply.header.id = (query.header.id + 1) & 0xFFFF
+            packed = bytes(reply.pack())
+            writer.write(len(packed).to_bytes(2, "big") + packed)
+        else:
+            assert isinstance(answer, bytes)
+            writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    table = {"_dnsaddr.big.test": [f"dnsaddr=/ip4/10.2.0.{i}/tcp/4001/p2p/{A}" for i in range(40)]}
+    async with DnsStub(table, udp_limit=512, tcp=False) as dns:
+        server = await asyncio.start_server(serve, *dns.address)
+        try:
+            resolver = DnsaddrResolver([dns.address], timeout=2, attempts=1)
+            with pytest.raises(DnsaddrError, match="TCP retry failed"):
+                await resolver.resolve("/dnsaddr/big.test")
+        finally:
+            server.close()
+            await server.wait_closed()
 
 
 async def test_no_server_answers() -> None:

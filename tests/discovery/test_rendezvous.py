@@ -237,3 +237,89 @@ async def test_auto_dialer_connects_up_to_target() -> None:
             while True:
                 await reader.__anext__()
         await dialer.close()
+
+
+async def _until(predicate: object, what: str, tries: int = 600) -> None:
+    """Polls ``predicate`` every 50 ms (30 s at most: generous for a loaded 2-core machine)."""
+    assert callable(predicate)
+    for _ in range(tries):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_refresh_and_retry_delays() -> None:
+    import random
+
+    from rapidp2p.discovery.rendezvous.client import RETRY_MAX, refresh_delay, retry_delay
+
+    assert refresh_delay(7200) == 5400  # 3/4 of the granted TTL
+    assert refresh_delay(0.1) == 0.5  # never a busy loop
+    rng = random.Random(1)
+    delays = [retry_delay(n, 1e9, rng) for n in range(1, 20)]
+    assert all(0.5 <= d <= RETRY_MAX for d in delays)
+    assert delays[-1] >= RETRY_MAX / 2  # grew to the cap (jitter takes at most half)
+    # never past half the time the registration has left, so a retry lands before expiry
+    assert retry_delay(12, 20.0, rng) <= 10.0
+
+
+async def test_keep_registered_refreshes_before_expiry_and_watch_follows_cookies() -> None:
+    async with (
+        await Host.create(listen=[TCP]) as server_host,
+        await Host.create(listen=[TCP]) as alice,
+        await Host.create(listen=[TCP]) as bob,
+    ):
+        server = RendezvousServer(ServerLimits(min_ttl=1))
+        await server.start(server_host)
+        sid = server_host.full_addrs[0]
+        a_client, b_client = RendezvousClient(), RendezvousClient()
+        await a_client.start(alice)
+        await b_client.start(bob)
+        # a 4 s registration refreshed every second (fraction 1/4: slack for a loaded machine)
+        assert await a_client.keep_registered(sid, "chat", 4, fraction=0.25) == 4
+        _found, cookie = await b_client.discover(sid, "chat")
+        assert [d.peer.peer_id for d in _found] == [alice.peer_id]
+        assert (await b_client.discover(sid, "chat", cookie=cookie))[0] == []
+        # five refreshes take the registration past its first TTL: still there, and each
+        # refresh is newer than the cookie, so a follower sees it again
+        await _until(lambda: a_client.stats.get("registered", 0) >= 5, "five refreshes")
+        assert server.stats["registered"] >= 6
+        assert [d.peer.peer_id for d in (await b_client.discover(sid, "chat"))[0]] == [
+            alice.peer_id
+        ]
+        again, _ = await b_client.discover(sid, "chat", cookie=cookie)
+        assert [d.peer.peer_id for d in again] == [alice.peer_id]
+
+        # a watcher following cookies; the server "restarts" (a new book: every cookie is
+        # unknown and the registration is gone): the refresh puts it back and the watcher,
+        # told its cookie is invalid, starts over and finds it
+        reader = b_client.__aiter__()
+        b_client.watch(sid, "chat", interval=0.2, limit=1)
+        assert (await asyncio.wait_for(reader.__anext__(), 30)).peer_id == alice.peer_id
+        polls = b_client.stats.get("watch_polls", 0)
+        server.book = RegistrationBook(ServerLimits(min_ttl=1))
+        await _until(lambda: len(server.book) == 1, "the refresh to re-register")
+        await _until(lambda: b_client.stats.get("watch_polls", 0) > polls + 2, "watch polls")
+        assert [d.peer.peer_id for d in (await b_client.discover(sid, "chat"))[0]] == [
+            alice.peer_id
+        ]
+
+        # the server goes away: refreshes fail and are retried; it comes back: they succeed
+        await server.close()
+        failed = a_client.stats.get("register_failed", 0)
+        await _until(lambda: a_client.stats.get("register_failed", 0) > failed, "a failure")
+        done = a_client.stats.get("registered", 0)
+        await server.start(server_host)
+        await _until(lambda: a_client.stats.get("registered", 0) > done, "a retry to succeed")
+
+        # unregister stops the refresh: the registration is gone and stays gone
+        await a_client.unregister(sid, "chat")
+        await _until(lambda: len(server.book) == 0, "the unregister")
+        done = a_client.stats.get("registered", 0)
+        await asyncio.sleep(1.5)
+        assert a_client.stats.get("registered", 0) == done
+        assert len(server.book) == 0
+        await a_client.close()
+        await b_client.close()
+        await server.close()

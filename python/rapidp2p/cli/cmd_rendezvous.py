@@ -3,7 +3,8 @@
 * ``serve`` runs a ``/rendezvous/1.0.0`` server (plus ping and identify) until interrupted,
   printing its addresses.
 * ``register SERVER NAMESPACE [--ttl S]`` registers this node's addresses and stays up (so the
-  registration points at a live node) until interrupted; ``--once`` exits after registering.
+  registration points at a live node), re-registering before the TTL runs out, until
+  interrupted; ``--once`` exits after registering.
 * ``discover SERVER [NAMESPACE] [--limit N]`` prints the registrations (one line each), and
   the cookie for a later ``--cookie``.
 """
@@ -105,9 +106,9 @@ async def _main(args: argparse.Namespace) -> int:
             raise CliError(f"bad server address {args.server!r}: {exc}") from None
         try:
             if args.action == "register":
-                ttl = await client.register(
-                    server_addr, args.namespace, args.ttl, legacy=args.legacy or None
-                )
+                # staying up: keep the registration alive past its TTL (re-registered at 3/4)
+                call = client.register if args.once else client.keep_registered
+                ttl = await call(server_addr, args.namespace, args.ttl, legacy=args.legacy or None)
                 out.emit(
                     f"registered {host.peer_id} under {args.namespace!r} for {ttl} s",
                     {"registered": args.namespace, "peer_id": str(host.peer_id), "ttl": ttl},

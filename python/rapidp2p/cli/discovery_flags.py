@@ -135,7 +135,7 @@ async def start(host: Host, args: argparse.Namespace, out: Output, *, dht: bool 
         await client.start(host)
         server = Multiaddr(args.rendezvous)
         try:
-            await client.register(server, args.namespace)
+            await client.keep_registered(server, args.namespace)
         except Exception as exc:
             out.emit(f"rendezvous register failed: {exc}", {"event": "error", "error": str(exc)})
         client.watch(server, args.namespace, interval=10.0)

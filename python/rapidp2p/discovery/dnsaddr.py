@@ -5,6 +5,9 @@
 
 Queries go over UDP to the system's resolvers (``/etc/resolv.conf``) or to the ones given,
 packed and parsed with ``dnslib`` (see :mod:`rapidp2p.discovery.mdns` for why that library).
+An answer with the TC (truncated) bit set is asked again over TCP on the same server (RFC 7766
+section 5: a truncated UDP answer is incomplete, and bootstrap lists with many entries do not
+fit in 512 bytes), framed with the two-byte length prefix of RFC 1035 section 4.2.2.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ MAX_LOOKUPS = 32
 MAX_RESULTS = 64
 """Addresses returned for one resolution."""
 MAX_RESPONSE = 65535
-"""Biggest UDP answer read (the datagram limit; a truncated answer is used as far as it goes)."""
+"""Biggest answer read, over UDP or TCP (a TCP frame's two-byte length cannot say more)."""
 
 
 class DnsaddrError(Libp2pError):
@@ -62,6 +65,13 @@ def system_nameservers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
     return servers
 
 
+def _matches(msg: DNSRecord, qid: int, name: str) -> bool:
+    """``msg`` answers our query ``qid`` for ``name`` (not a stray or spoofed datagram)."""
+    if msg.header.id != qid or not msg.header.qr:
+        return False
+    return bool(msg.questions) and str(msg.questions[0].qname).rstrip(".").lower() == name
+
+
 class _Query(asyncio.DatagramProtocol):
     def __init__(self, qid: int, name: str) -> None:
         self.qid = qid
@@ -75,11 +85,8 @@ class _Query(asyncio.DatagramProtocol):
             msg = DNSRecord.parse(data)
         except Exception:
             return
-        if msg.header.id != self.qid or not msg.header.qr:
-            return
-        if not msg.questions or str(msg.questions[0].qname).rstrip(".").lower() != self.name:
-            return
-        self.answer.set_result(msg)
+        if _matches(msg, self.qid, self.name):
+            self.answer.set_result(msg)
 
     def error_received(self, exc: Exception) -> None:
         if not self.answer.done():
@@ -131,6 +138,12 @@ class DnsaddrResolver:
                     continue
                 finally:
                     transport.close()
+                if msg.header.tc:
+                    try:
+                        msg = await asyncio.wait_for(self._tcp(server, name), self.timeout)
+                    except (asyncio.TimeoutError, OSError, DnsaddrError) as exc:
+                        last = DnsaddrError(f"truncated UDP answer and TCP retry failed: {exc!r}")
+                        continue
                 if msg.header.rcode not in (0, 3):  # NOERROR, NXDOMAIN
                     last = DnsaddrError(f"DNS server answered rcode {msg.header.rcode}")
                     continue
@@ -140,6 +153,32 @@ class DnsaddrResolver:
                         out.append(b"".join(rr.rdata.data).decode(errors="replace"))
                 return out
         raise DnsaddrError(f"no answer for TXT {name}: {last!r}")
+
+    async def _tcp(self, server: tuple[str, int], name: str) -> DNSRecord:
+        """The TXT query for ``name`` over TCP to ``server``, one query per connection."""
+        qid = secrets.randbelow(1 << 16)
+        query = DNSRecord(q=DNSQuestion(name, QTYPE.TXT))
+        query.header.id = qid
+        packed = bytes(query.pack())
+        reader, writer = await asyncio.open_connection(server[0], server[1])
+        try:
+            writer.write(len(packed).to_bytes(2, "big") + packed)
+            await writer.drain()
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            data = await reader.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            raise DnsaddrError("DNS server closed the TCP connection mid-answer") from exc
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        try:
+            msg = DNSRecord.parse(data)
+        except Exception as exc:
+            raise DnsaddrError(f"TCP answer is not DNS: {exc}") from exc
+        if not _matches(msg, qid, name.rstrip(".").lower()):
+            raise DnsaddrError("TCP answer does not match the query")
+        return msg
 
     async def resolve(self, addr: Multiaddr | str) -> list[Multiaddr]:
         """The addresses ``addr`` stands for (itself when it is not a ``/dnsaddr``)."""

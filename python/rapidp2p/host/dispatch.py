@@ -158,7 +158,7 @@ class StreamDispatcher:
             ss = None if cs is None else cs.streams.get(stream.stream_id)
             if ss is not None:
                 try:
-                    ss.set_protocol(proto)
+                    ss.set_protocol(proto, host._services.scope_of(proto))
                 except ResourceLimitExceeded as err:
                     host._refusal_log.refused(f"inbound {proto} stream from {mux.remote_peer}", err)
                     stream.reset()

@@ -708,7 +708,7 @@ class Host:
             else:
                 stream.protocol = await select_outbound(stream, protos, timeout=timeout)
             if ss is not None:
-                ss.set_protocol(stream.protocol)
+                ss.set_protocol(stream.protocol, self._services.scope_of(stream.protocol))
         except BaseException:
             stream.reset()
             raise

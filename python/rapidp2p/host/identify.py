@@ -43,6 +43,7 @@ class IdentifyService(ServiceBase):
     """Identify and identify-push for one host."""
 
     protocols = (PROTOCOL_ID, PUSH_PROTOCOL_ID)
+    service_name = "libp2p.identify"
 
     def __init__(self, host: Host) -> None:
         self.host = host

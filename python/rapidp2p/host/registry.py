@@ -28,6 +28,20 @@ class ServiceRegistry:
     def __init__(self, host: Host) -> None:
         self._host = host
         self._services: list[Service] = []
+        #: Protocol id -> the name of the service whose scope accounts its streams.
+        self._scope_of: dict[str, str] = {}
+
+    def scope_of(self, protocol: str) -> str | None:
+        """The service (resource scope name) that owns ``protocol``'s streams, if any."""
+        return self._scope_of.get(protocol)
+
+    def _claim(self, service: Service) -> None:
+        # after start: a service may settle its protocol ids there (the DHT's, pubsub's)
+        from rapidp2p.host.service import service_name
+
+        name = service_name(service)
+        for proto in service.protocols:
+            self._scope_of.setdefault(proto, name)
 
     def __iter__(self) -> Iterator[Service]:
         return iter(list(self._services))
@@ -56,6 +70,7 @@ class ServiceRegistry:
         except BaseException:
             self._services.remove(service)
             raise
+        self._claim(service)
         for conn in self._host.connections():
             self.connection_added(conn, only=service)
 

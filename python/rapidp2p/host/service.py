@@ -16,6 +16,13 @@ registers through ``add_service``), so both spellings are one lifecycle.
 Stream handlers are registered by the service in :meth:`Service.start` with
 :meth:`Host.set_stream_handler <rapidp2p.Host.set_stream_handler>` (with the service's own
 inbound-stream cap where the host's default does not fit).
+
+Every stream of a service's :attr:`~Service.protocols`, inbound or outbound, is accounted in
+the resource manager's ``service:<name>`` scope as well as its ``protocol:<id>`` scope (as
+go-libp2p's services call ``SetService`` on their streams), so one limit caps, say, every
+GossipSub stream whichever of its four protocol ids it speaks. The name is the service's
+``service_name`` (the built-ins use go-libp2p's ``libp2p.<name>`` spelling), else its class
+name; :func:`service_name` says which.
 """
 
 from __future__ import annotations
@@ -29,7 +36,14 @@ if TYPE_CHECKING:
     from rapidp2p.host.host import Host
     from rapidp2p.transport.contracts import Connection
 
-__all__ = ["Service", "ServiceBase"]
+__all__ = ["Service", "ServiceBase", "service_name"]
+
+
+def service_name(service: object) -> str:
+    """The name of ``service``'s resource scope (``service:<name>``): its ``service_name``
+    attribute when set, else its class name."""
+    name = getattr(service, "service_name", "")
+    return name if isinstance(name, str) and name else type(service).__name__
 
 
 class Service(Protocol):
@@ -37,7 +51,8 @@ class Service(Protocol):
 
     @property
     def protocols(self) -> Sequence[str]:
-        """The protocol ids this service serves (or may serve: a DHT client serves none)."""
+        """The protocol ids this service serves or opens streams with (a DHT client serves
+        none but opens them); their streams are accounted in the service's resource scope."""
         ...
 
     async def start(self, host: Host) -> None:
@@ -63,6 +78,8 @@ class ServiceBase:
 
     host: Host
     protocols: Sequence[str] = ()
+    #: The service's resource scope is ``service:<service_name>`` (class name when empty).
+    service_name: str = ""
     _started: bool = False
     _closed: bool = False
 

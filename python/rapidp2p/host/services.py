@@ -28,6 +28,7 @@ class PingService(ServiceBase):
     """Serves ``/ipfs/ping/1.0.0`` and measures round trips to peers."""
 
     protocols = (PING_PROTOCOL_ID,)
+    service_name = "libp2p.ping"
 
     def __init__(self, host: Host) -> None:
         self.host = host

@@ -41,6 +41,7 @@ class HttpServer(ServiceBase):
         self.host = host
         self.limits = limits or HttpLimits()
         self.protocols = [PROTOCOL_ID]
+        self.service_name = "libp2p.http"
         self._mounts: dict[str, tuple[str, Handler]] = {}
 
     async def _start(self) -> None:

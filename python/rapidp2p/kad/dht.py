@@ -127,6 +127,7 @@ class KadDHT(ServiceBase):
         self.protocol = self.config.protocol
         #: What this node serves in server mode (nothing in client mode).
         self.protocols = (self.protocol,)
+        self.service_name = "libp2p.kad"
         self.peer_id: PeerId = host.peer_id
         self._loop_clock: Callable[[], float] = time.monotonic
         #: Wall clock of record and provider times (stores keep them across restarts);

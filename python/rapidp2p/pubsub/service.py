@@ -229,6 +229,7 @@ class PubSub(ServiceBase):
         )
         self.router.signed_record_for = self._signed_record_for
         self.protocols = list(protocols)
+        self.service_name = "libp2p.pubsub"
         self._subscription_queue = subscription_queue
         self._subs: dict[str, set[Subscription]] = {}
         self._validators: dict[str, Validator] = {}

@@ -21,9 +21,11 @@ from typing import Any
 from rapidp2p.crypto.ed25519 import Ed25519PrivateKey
 from rapidp2p.exceptions import Libp2pError
 from rapidp2p.host import ConnManagerConfig, Host, HostConfig, PeerGCConfig
+from rapidp2p.host.limits import Limits
 from rapidp2p.kad import KadConfig, KadDHT
 from rapidp2p.peer import PeerId
 from rapidp2p.peerstore import MemoryPeerStore
+from rapidp2p.resources.limits import ResourceLimits, ScopeLimit
 from rapidp2p.sim.network import NetConfig, SimNetwork, SimNode
 
 __all__ = ["KadScenarioConfig", "KadSim", "Measurement", "run_kad_scenario"]
@@ -73,6 +75,42 @@ class SimPeer:
     dht: KadDHT
 
 
+def sim_limits() -> Limits:
+    """Admission caps out of reach, for the same reason as :func:`sim_resource_limits`."""
+    big = 1 << 30
+    return Limits(
+        max_connections=big,
+        max_pending_handshakes=big,
+        max_pending_per_ip=big,
+        max_connections_per_ip=big,
+        connection_rate_per_ip=float(big),
+        connection_burst_per_ip=big,
+        max_streams_per_connection=big,
+        max_inbound_streams_per_protocol=big,
+        allowlist_max_connections=big,
+        allowlist_max_pending_handshakes=big,
+    )
+
+
+def sim_resource_limits() -> ResourceLimits:
+    """Every scope unlimited: the production defaults (128 system connections, sized from
+    this machine's memory) are meant for one process on the open Internet, whereas a simulated
+    host is one of thousands sharing a process, and its real constraints are the simulated
+    network's, so the defaults would only refuse joiners once N >= 500."""
+    free = ScopeLimit()
+    return ResourceLimits(
+        system=free,
+        transient=free,
+        allowlisted_system=free,
+        allowlisted_transient=free,
+        service=free,
+        protocol=free,
+        peer=free,
+        conn=free,
+        stream=free,
+    )
+
+
 def host_config(security: str) -> HostConfig:
     """Production defaults except: watermarks and peer GC out of reach (their clocks are
     wall clocks, which would make runs irreproducible), and the security protocol.
@@ -84,6 +122,8 @@ def host_config(security: str) -> HostConfig:
         connmgr=ConnManagerConfig(low_water=1 << 20, high_water=1 << 21),
         peer_gc=PeerGCConfig(grace=None, max_age=None),
         close_linger=0.0,
+        limits=sim_limits(),
+        resource_limits=sim_resource_limits(),
     )
     if security == "plaintext":
         cfg.enable_plaintext = True

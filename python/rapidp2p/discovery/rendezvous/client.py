@@ -1,11 +1,21 @@
-"""The rendezvous client: register, unregister, discover; and a discovery source that polls
-a server with cookies."""
+"""The rendezvous client: register, unregister, discover; a discovery source that polls a
+server with cookies (:meth:`RendezvousClient.watch`), and registrations kept alive by
+re-registering before their TTL runs out (:meth:`RendezvousClient.keep_registered`).
+
+A registration lives only for its TTL on the server (the spec: "peers SHOULD refresh their
+registrations before they expire"); go-libp2p-rendezvous's client re-registers in the
+background, rust-libp2p leaves it to the application. Here the refresh is a task per
+(server, namespace), re-sent at :data:`REFRESH_FRACTION` of the granted TTL with the host's
+current addresses (so a registration also follows address changes), and retried with jittered
+exponential backoff after a failure, always before the registration would expire.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +48,28 @@ __all__ = ["Discovered", "RendezvousClient"]
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 15.0
+REFRESH_FRACTION = 0.75
+"""A registration is re-sent after this fraction of the TTL the server granted."""
+RETRY_MIN = 1.0
+"""First retry delay after a failed (re-)registration, doubled per failure."""
+RETRY_MAX = 300.0
+"""Longest retry delay (also capped by the time left before the registration expires)."""
+
+
+def refresh_delay(granted_ttl: float, fraction: float = REFRESH_FRACTION) -> float:
+    """Seconds to wait before re-registering a registration granted ``granted_ttl``."""
+    return max(0.5, granted_ttl * fraction)
+
+
+def retry_delay(failures: int, time_left: float, rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``failures`` (1-based): exponential from :data:`RETRY_MIN`
+    to :data:`RETRY_MAX`, jittered down by up to a half (so many clients refused together do
+    not come back together), and at most half the time the registration has left."""
+    base = min(RETRY_MAX, RETRY_MIN * (2 ** max(0, failures - 1)))
+    jittered: float = base - (rng or random).uniform(0, base / 2)
+    if time_left > 0:
+        jittered = min(jittered, max(RETRY_MIN / 2, time_left / 2))
+    return jittered
 
 
 @dataclass(frozen=True)
@@ -69,7 +101,9 @@ class RendezvousClient:
     (``async for info in client``) and ``host.events``."""
 
     name = "rendezvous"
-    protocols: tuple[str, ...] = ()
+    #: Not served, but opened: its streams count in the ``service:libp2p.rendezvous`` scope.
+    protocols: tuple[str, ...] = (PROTOCOL_ID,)
+    service_name = "libp2p.rendezvous"
 
     def __init__(self, host: Host | None = None) -> None:
         self.feed = DiscoveryFeed(self.name)
@@ -77,6 +111,10 @@ class RendezvousClient:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Servers (peer IDs) that accept only rust-libp2p's record kind.
         self._legacy_servers: set[PeerId] = set()
+        #: Refresh tasks of :meth:`keep_registered`, by (server, namespace).
+        self._keepers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        #: Counters of the background tasks ("registered", "register_failed", "watch_polls").
+        self.stats: dict[str, int] = {}
         if host is not None:
             self._attach(host)
 
@@ -186,7 +224,74 @@ class RendezvousClient:
         return await self._request(server, Message(req))
 
     async def unregister(self, server: PeerId | PeerInfo | Multiaddr, ns: str) -> None:
+        """Drops our registration under ``ns`` (and stops keeping it registered)."""
+        keeper = self._keepers.pop((str(server), ns), None)
+        if keeper is not None:
+            keeper.cancel()
         await self._request(server, Message(Unregister(ns)))
+
+    async def keep_registered(
+        self,
+        server: PeerId | PeerInfo | Multiaddr,
+        ns: str,
+        ttl: int = DEFAULT_TTL,
+        *,
+        addrs: list[Multiaddr] | None = None,
+        legacy: bool | None = None,
+        fraction: float = REFRESH_FRACTION,
+    ) -> int:
+        """Registers under ``ns`` now (raising what :meth:`register` raises), then keeps the
+        registration alive: re-registers after ``fraction`` of each granted TTL until
+        :meth:`unregister` or :meth:`close`. Returns the first granted TTL."""
+        granted = await self.register(server, ns, ttl, addrs=addrs, legacy=legacy)
+        key = (str(server), ns)
+        old = self._keepers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.get_running_loop().create_task(
+            self._refresh(server, ns, ttl, granted, addrs, legacy, fraction)
+        )
+        self._keepers[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return granted
+
+    async def _refresh(
+        self,
+        server: PeerId | PeerInfo | Multiaddr,
+        ns: str,
+        ttl: int,
+        granted: int,
+        addrs: list[Multiaddr] | None,
+        legacy: bool | None,
+        fraction: float,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + granted
+        delay = refresh_delay(granted, fraction)
+        failures = 0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                granted = await self.register(server, ns, ttl, addrs=addrs, legacy=legacy)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self.stats["register_failed"] = self.stats.get("register_failed", 0) + 1
+                delay = retry_delay(failures, expires - loop.time())
+                log.info(
+                    "rendezvous: re-registering %r with %s failed (%s); retry in %.1f s",
+                    ns,
+                    server,
+                    exc,
+                    delay,
+                )
+                continue
+            failures = 0
+            self.stats["registered"] = self.stats.get("registered", 0) + 1
+            expires = loop.time() + granted
+            delay = refresh_delay(granted, fraction)
 
     async def discover(
         self,
@@ -220,28 +325,44 @@ class RendezvousClient:
         return found, body.cookie
 
     def watch(
-        self, server: PeerId | PeerInfo | Multiaddr, ns: str, *, interval: float = 30.0
+        self,
+        server: PeerId | PeerInfo | Multiaddr,
+        ns: str,
+        *,
+        interval: float = 30.0,
+        limit: int = 0,
     ) -> None:
-        """Polls ``server`` for ``ns`` every ``interval`` seconds (following the cookie),
-        feeding what it finds to the source until :meth:`close`."""
-        task = asyncio.get_running_loop().create_task(self._watch(server, ns, interval))
+        """Polls ``server`` for ``ns`` every ``interval`` seconds, following the cookie so each
+        poll returns only registrations newer than the last (a refreshed registration counts as
+        new, so address changes come through), feeding them to the source until :meth:`close`.
+        A full page (``limit`` answers) is followed at once by the next; a cookie the server no
+        longer knows (it restarted or forgot it) starts over from the beginning."""
+        task = asyncio.get_running_loop().create_task(self._watch(server, ns, interval, limit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _watch(self, server: PeerId | PeerInfo | Multiaddr, ns: str, interval: float) -> None:
+    async def _watch(
+        self, server: PeerId | PeerInfo | Multiaddr, ns: str, interval: float, limit: int
+    ) -> None:
         cookie = b""
         while True:
+            full_page = False
             try:
-                _found, cookie = await self.discover(server, ns, cookie=cookie)
+                found, cookie = await self.discover(server, ns, limit=limit, cookie=cookie)
+                full_page = limit > 0 and len(found) >= limit
             except RendezvousError as exc:
                 if exc.status == ResponseStatus.E_INVALID_COOKIE:
                     cookie = b""
+                    full_page = True  # start over now, not one interval later
                 log.debug("rendezvous watch of %s: %s", ns, exc)
             except Exception as exc:
                 log.debug("rendezvous watch of %s: %s", ns, exc)
-            await asyncio.sleep(interval)
+            self.stats["watch_polls"] = self.stats.get("watch_polls", 0) + 1
+            await asyncio.sleep(0 if full_page else interval)
 
     async def close(self) -> None:
+        """Stops the refresh and watch tasks (registrations stay until their TTL runs out)."""
+        self._keepers.clear()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -38,6 +38,7 @@ class RendezvousServer:
     record, capped per peer and in total (:class:`ServerLimits`), discovery with cookies."""
 
     protocols: tuple[str, ...] = (PROTOCOL_ID,)
+    service_name = "libp2p.rendezvous"
 
     def __init__(self, limits: ServerLimits | None = None) -> None:
         self.book = RegistrationBook(limits)

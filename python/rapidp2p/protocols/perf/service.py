@@ -147,6 +147,7 @@ class PerfService(ServiceBase):
     """
 
     protocols = (PROTOCOL_ID,)
+    service_name = "libp2p.perf"
 
     def __init__(self, host: Host, *, max_inbound_streams: int | None = None) -> None:
         self.host = host

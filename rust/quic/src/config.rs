@@ -1,0 +1,113 @@
+//! The endpoint's limits and the quinn-proto and rustls configurations built from them: the
+//! libp2p TLS configurations of rust/tls with `libp2p` as the only ALPN, QUIC v1 only, no
+//! unidirectional streams (libp2p streams are bidirectional), bounded streams and windows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn_proto::{
+    ClientConfig, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt,
+};
+use rapidp2p_tls::{client_config, server_config, Identity, ALPN_LIBP2P};
+
+use crate::error::QuicError;
+use crate::verifier::CapturingVerifier;
+
+/// QUIC version 1 (RFC 9000): the only version `/quic-v1` speaks.
+pub const QUIC_V1: u32 = 1;
+
+/// Limits of one endpoint and of every connection it makes or accepts.
+#[derive(Clone, Debug)]
+pub struct QuicConfig {
+    /// A connection silent this long is gone (during the handshake too).
+    pub max_idle_timeout: Duration,
+    /// PINGs keep an idle connection alive (NAT bindings) at this interval.
+    pub keep_alive_interval: Option<Duration>,
+    /// A handshake not finished within this is abandoned with a typed timeout.
+    pub handshake_timeout: Duration,
+    /// Concurrent bidirectional streams the peer may open on one connection.
+    pub max_streams_per_connection: u32,
+    /// Bytes one stream may hold unread (the stream's flow-control window).
+    pub stream_receive_window: u32,
+    /// Bytes all streams of a connection may hold unread together.
+    pub connection_receive_window: u32,
+    /// Bytes of ours one connection may hold unacknowledged.
+    pub send_window: u64,
+    /// Inbound handshakes in progress at once; more Initials are refused.
+    pub max_handshakes: usize,
+    /// Above this many inbound handshakes in progress, unvalidated clients get a Retry
+    /// (address validation) before any state is kept for them.
+    pub retry_above: usize,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_timeout: Duration::from_secs(30),
+            keep_alive_interval: Some(Duration::from_secs(10)),
+            handshake_timeout: Duration::from_secs(10),
+            max_streams_per_connection: 256,
+            stream_receive_window: 8 << 20,
+            connection_receive_window: 16 << 20,
+            send_window: 16 << 20,
+            max_handshakes: 256,
+            retry_above: 64,
+        }
+    }
+}
+
+impl QuicConfig {
+    pub(crate) fn transport(&self) -> Result<Arc<TransportConfig>, QuicError> {
+        let mut t = TransportConfig::default();
+        let idle = IdleTimeout::try_from(self.max_idle_timeout)
+            .map_err(|_| QuicError::Config("idle timeout out of range".into()))?;
+        t.max_idle_timeout(Some(idle))
+            .keep_alive_interval(self.keep_alive_interval)
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_streams_per_connection))
+            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
+            .receive_window(VarInt::from_u32(self.connection_receive_window))
+            .send_window(self.send_window)
+            .datagram_receive_buffer_size(None);
+        Ok(Arc::new(t))
+    }
+
+    pub(crate) fn endpoint(&self) -> Arc<EndpointConfig> {
+        let mut e = EndpointConfig::default();
+        e.supported_versions(vec![QUIC_V1]);
+        Arc::new(e)
+    }
+
+    pub(crate) fn server(
+        &self,
+        identity: &Identity,
+        transport: Arc<TransportConfig>,
+    ) -> Result<Arc<ServerConfig>, QuicError> {
+        let tls = server_config(identity, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
+        let crypto = QuicServerConfig::try_from(Arc::new(tls))
+            .map_err(|e| QuicError::Config(e.to_string()))?;
+        let mut cfg = ServerConfig::with_crypto(Arc::new(crypto));
+        cfg.transport_config(transport);
+        cfg.max_incoming(self.max_handshakes);
+        Ok(Arc::new(cfg))
+    }
+
+    /// A dial's configuration: only `expected_peer` (peer id bytes) is accepted, and the
+    /// verifier keeps the typed reason of a refusal for the connection's close event.
+    pub(crate) fn client(
+        identity: &Identity,
+        expected_peer: Option<&[u8]>,
+        transport: Arc<TransportConfig>,
+        verifier: Arc<CapturingVerifier>,
+    ) -> Result<ClientConfig, QuicError> {
+        let mut tls =
+            client_config(identity, expected_peer, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
+        tls.dangerous().set_certificate_verifier(verifier);
+        let crypto = QuicClientConfig::try_from(Arc::new(tls))
+            .map_err(|e| QuicError::Config(e.to_string()))?;
+        let mut cfg = ClientConfig::new(Arc::new(crypto));
+        cfg.transport_config(transport);
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,780 @@
+//! One UDP socket's worth of QUIC: a quinn-proto endpoint and its connections, driven by
+//! datagrams and time from the caller. Every entry point only records work; [`Endpoint::process`]
+//! then drives the connections it touched and returns their events in one batch, and
+//! [`Endpoint::poll_transmit`] hands out the datagrams to send.
+//!
+//! Receive flow control follows the application: a stream's bytes leave quinn-proto (which
+//! then grants the peer credit) only while fewer than a window of them wait unread above; the
+//! caller's [`Endpoint::ack`] makes room again.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use quinn_proto::{
+    ConnectionError, ConnectionHandle, DatagramEvent, Dir, EcnCodepoint, Event as QEvent,
+    FinishError, Incoming, ReadError, ReadableError, ServerConfig, StreamEvent, StreamId,
+    TransportConfig, VarInt, WriteError,
+};
+use rapidp2p_tls::{verify_certificate, Identity, PeerCertificate};
+use rustls::pki_types::CertificateDer;
+
+use crate::config::QuicConfig;
+use crate::error::{CloseKind, CloseReason, QuicError};
+use crate::verifier::CapturingVerifier;
+
+/// What happened, for the caller (ids are ours, never reused by this endpoint).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The handshake finished; `peer` is what the peer's certificate proves.
+    Connected {
+        conn: u64,
+        inbound: bool,
+        remote: SocketAddr,
+        peer: PeerCertificate,
+    },
+    /// The connection ended (no more events for it).
+    Closed { conn: u64, reason: CloseReason },
+    /// The peer opened a stream.
+    StreamOpened { conn: u64, stream: u64 },
+    /// Bytes of a stream, in order (several chunks of one call together).
+    Data {
+        conn: u64,
+        stream: u64,
+        chunks: Vec<Bytes>,
+    },
+    /// The peer finished its side of the stream (after all its data).
+    Fin { conn: u64, stream: u64 },
+    /// The peer reset the stream or stopped reading it: both directions are over.
+    Reset { conn: u64, stream: u64 },
+    /// A stream whose writes were refused takes data again.
+    Writable { conn: u64, stream: u64 },
+    /// The peer allows more streams: an open that found none may try again.
+    StreamsAvailable { conn: u64 },
+    /// A PING we sent was followed by an acknowledgement: `rtt` seconds.
+    PingRtt { conn: u64, rtt: f64 },
+}
+
+#[derive(Default)]
+struct StreamState {
+    /// Delivered to the caller and not acknowledged as read yet.
+    unread: u64,
+    /// Reading stopped at the window: read again once the caller acks.
+    want_read: bool,
+    recv_done: bool,
+    send_done: bool,
+    send_blocked: bool,
+}
+
+struct Conn {
+    handle: ConnectionHandle,
+    inner: quinn_proto::Connection,
+    inbound: bool,
+    connected: bool,
+    /// Set once `Closed` went out.
+    ended: bool,
+    handshake_deadline: Option<Instant>,
+    verifier: Option<Arc<CapturingVerifier>>,
+    streams: HashMap<u64, StreamState>,
+    to_read: Vec<u64>,
+    ping: Option<(Instant, u64)>,
+}
+
+/// The sans-IO endpoint: one per UDP socket, dialling and (with a server config) accepting.
+pub struct Endpoint {
+    inner: quinn_proto::Endpoint,
+    config: QuicConfig,
+    identity: Identity,
+    transport: Arc<TransportConfig>,
+    server: Option<Arc<ServerConfig>>,
+    conns: HashMap<u64, Conn>,
+    by_handle: HashMap<ConnectionHandle, u64>,
+    next_id: u64,
+    touched: HashSet<u64>,
+    /// Connections that may have datagrams to send, in order.
+    sending: VecDeque<u64>,
+    in_sending: HashSet<u64>,
+    /// Endpoint-level datagrams (stateless reset, version negotiation, Retry, refusal).
+    responses: VecDeque<(quinn_proto::Transmit, Vec<u8>)>,
+    events: Vec<Event>,
+    scratch: Vec<u8>,
+    /// Wall-clock seconds (certificate validity), set by the caller with the time.
+    unix_now: i64,
+}
+
+fn stream_id(raw: u64) -> Result<StreamId, QuicError> {
+    VarInt::from_u64(raw)
+        .map(StreamId::from)
+        .map_err(|_| QuicError::UnknownStream(raw))
+}
+
+impl Endpoint {
+    /// `listen`: accept inbound connections (a listener's socket); `allow_mtud`: the socket
+    /// never fragments, so path MTU discovery may probe.
+    pub fn new(
+        identity: Identity,
+        config: QuicConfig,
+        listen: bool,
+        allow_mtud: bool,
+    ) -> Result<Self, QuicError> {
+        let transport = config.transport()?;
+        let server = if listen {
+            Some(config.server(&identity, transport.clone())?)
+        } else {
+            None
+        };
+        let inner = quinn_proto::Endpoint::new(config.endpoint(), server.clone(), allow_mtud, None);
+        Ok(Self {
+            inner,
+            config,
+            identity,
+            transport,
+            server,
+            conns: HashMap::new(),
+            by_handle: HashMap::new(),
+            next_id: 1,
+            touched: HashSet::new(),
+            sending: VecDeque::new(),
+            in_sending: HashSet::new(),
+            responses: VecDeque::new(),
+            events: Vec::new(),
+            scratch: Vec::new(),
+            unix_now: 0,
+        })
+    }
+
+    /// Wall-clock time in Unix seconds, for certificate validity checks.
+    pub fn set_unix_time(&mut self, secs: i64) {
+        self.unix_now = secs;
+    }
+
+    /// Live connections (handshaking or established).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn handshaking(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.inbound && !c.connected && !c.ended)
+            .count()
+    }
+
+    fn insert(
+        &mut self,
+        handle: ConnectionHandle,
+        conn: quinn_proto::Connection,
+        inbound: bool,
+        now: Instant,
+        verifier: Option<Arc<CapturingVerifier>>,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                handle,
+                inner: conn,
+                inbound,
+                connected: false,
+                ended: false,
+                handshake_deadline: Some(now + self.config.handshake_timeout),
+                verifier,
+                streams: HashMap::new(),
+                to_read: Vec::new(),
+                ping: None,
+            },
+        );
+        self.by_handle.insert(handle, id);
+        self.touched.insert(id);
+        id
+    }
+
+    /// Starts a dial to `remote`; only a certificate proving `expected_peer` (peer id
+    /// bytes) is accepted. Returns the connection id; `Connected` or `Closed` follows.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        expected_peer: Option<&[u8]>,
+    ) -> Result<u64, QuicError> {
+        let verifier = CapturingVerifier::new(expected_peer);
+        let cfg = QuicConfig::client(
+            &self.identity,
+            expected_peer,
+            self.transport.clone(),
+            verifier.clone(),
+        )?;
+        let (handle, conn) = self
+            .inner
+            .connect(now, cfg, remote, "libp2p")
+            .map_err(|e| QuicError::Dial(e.to_string()))?;
+        Ok(self.insert(handle, conn, false, now, Some(verifier)))
+    }
+
+    /// One received datagram (or GRO batch of `segment`-byte datagrams). Malformed,
+    /// truncated or unknown packets are dropped here (a stateless reset may answer).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        ecn: Option<u8>,
+        data: &[u8],
+        segment: Option<usize>,
+    ) {
+        let ecn = ecn.and_then(EcnCodepoint::from_bits);
+        let step = segment.filter(|s| *s > 0).unwrap_or(data.len().max(1));
+        for dgram in data.chunks(step) {
+            let buf = BytesMut::from(dgram);
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            match self.inner.handle(now, remote, local_ip, ecn, buf, &mut out) {
+                None => {}
+                Some(DatagramEvent::ConnectionEvent(h, ev)) => {
+                    if let Some(&id) = self.by_handle.get(&h) {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.inner.handle_event(ev);
+                            self.touched.insert(id);
+                        }
+                    }
+                }
+                Some(DatagramEvent::NewConnection(incoming)) => {
+                    self.incoming(now, incoming, &mut out)
+                }
+                Some(DatagramEvent::Response(t)) => {
+                    let bytes = out[..t.size].to_vec();
+                    self.responses.push_back((t, bytes));
+                }
+            }
+            self.scratch = out;
+        }
+    }
+
+    fn respond(&mut self, t: quinn_proto::Transmit, buf: &[u8]) {
+        let bytes = buf[..t.size].to_vec();
+        self.responses.push_back((t, bytes));
+    }
+
+    fn incoming(&mut self, now: Instant, incoming: Incoming, buf: &mut Vec<u8>) {
+        let handshaking = self.handshaking();
+        if self.server.is_none() || handshaking >= self.config.max_handshakes {
+            let t = self.inner.refuse(incoming, buf);
+            self.respond(t, buf);
+            return;
+        }
+        if handshaking >= self.config.retry_above
+            && !incoming.remote_address_validated()
+            && incoming.may_retry()
+        {
+            match self.inner.retry(incoming, buf) {
+                Ok(t) => self.respond(t, buf),
+                Err(e) => self.inner.ignore(e.into_incoming()),
+            }
+            return;
+        }
+        match self.inner.accept(incoming, now, buf, None) {
+            Ok((handle, conn)) => {
+                self.insert(handle, conn, true, now, None);
+            }
+            Err(e) => {
+                if let Some(t) = e.response {
+                    self.respond(t, buf);
+                }
+            }
+        }
+    }
+
+    /// The earliest time [`Endpoint::handle_timeout`] must run (None: no timer).
+    pub fn next_timeout(&mut self) -> Option<Instant> {
+        let mut best: Option<Instant> = None;
+        for c in self.conns.values_mut() {
+            let t = c.inner.poll_timeout();
+            let d = if c.connected {
+                None
+            } else {
+                c.handshake_deadline
+            };
+            for x in [t, d].into_iter().flatten() {
+                best = Some(best.map_or(x, |b| b.min(x)));
+            }
+        }
+        best
+    }
+
+    /// Runs the timers that are due (loss detection, idle, keep-alive, handshake deadline).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            if c.inner.poll_timeout().is_some_and(|t| t <= now) {
+                c.inner.handle_timeout(now);
+                self.touched.insert(id);
+            }
+            if !c.connected && !c.ended && c.handshake_deadline.is_some_and(|d| d <= now) {
+                expired.push(id);
+            }
+        }
+        for id in expired {
+            let secs = self.config.handshake_timeout.as_secs_f64();
+            self.end(
+                id,
+                now,
+                CloseReason::new(
+                    CloseKind::HandshakeTimeout,
+                    format!("QUIC handshake did not finish within {secs} s"),
+                ),
+            );
+        }
+    }
+
+    /// Closes a connection locally (`Closed` follows at once).
+    pub fn close(&mut self, conn: u64, now: Instant, code: u32, reason: &str) {
+        self.end(
+            conn,
+            now,
+            CloseReason::new(CloseKind::Closed, format!("closed locally: {reason}")),
+        );
+        let _ = code;
+    }
+
+    fn end(&mut self, id: u64, now: Instant, reason: CloseReason) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.inner.is_closed() {
+                c.inner.close(now, VarInt::from_u32(0), Bytes::new());
+            }
+            if !c.ended {
+                c.ended = true;
+                self.events.push(Event::Closed { conn: id, reason });
+            }
+            self.touched.insert(id);
+        }
+    }
+
+    fn conn(&mut self, conn: u64) -> Result<&mut Conn, QuicError> {
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.ended => Ok(c),
+            _ => Err(QuicError::UnknownConnection(conn)),
+        }
+    }
+
+    /// Opens a stream; None when the peer's stream limit is reached (`StreamsAvailable`
+    /// tells when to try again).
+    pub fn open_stream(&mut self, conn: u64) -> Result<Option<u64>, QuicError> {
+        let c = self.conn(conn)?;
+        let Some(sid) = c.inner.streams().open(Dir::Bi) else {
+            return Ok(None);
+        };
+        let raw = u64::from(sid);
+        c.streams.insert(raw, StreamState::default());
+        Ok(Some(raw))
+    }
+
+    /// Writes what flow control and the send buffer take now; returns the bytes taken.
+    pub fn send(&mut self, conn: u64, stream: u64, data: &[u8]) -> Result<usize, QuicError> {
+        let sid = stream_id(stream)?;
+        let c = self.conn(conn)?;
+        let st = c
+            .streams
+            .get_mut(&stream)
+            .ok_or(QuicError::UnknownStream(stream))?;
+        if st.send_done {
+            return Err(QuicError::StreamClosed(stream));
+        }
+        let r = c.inner.send_stream(sid).write(data);
+        let n = match r {
+            Ok(n) => n,
+            Err(WriteError::Blocked) => 0,
+            Err(WriteError::Stopped(_)) => return Err(QuicError::StreamReset(stream)),
+            Err(WriteError::ClosedStream) => return Err(QuicError::StreamClosed(stream)),
+        };
+        if n < data.len() {
+            st.send_blocked = true;
+        }
+        if n > 0 {
+            self.mark_sending(conn);
+        }
+        Ok(n)
+    }
+
+    /// Nonzero while writes are taken (quinn-proto does not tell how much: `cap` then).
+    pub fn send_window(&mut self, conn: u64, stream: u64, cap: usize) -> usize {
+        match self.conn(conn).ok().and_then(|c| c.streams.get(&stream)) {
+            Some(st) if !st.send_done && !st.send_blocked => cap,
+            _ => 0,
+        }
+    }
+
+    /// Finishes our side (FIN after what is queued); idempotent.
+    pub fn finish(&mut self, conn: u64, stream: u64) -> Result<(), QuicError> {
+        let sid = stream_id(stream)?;
+        let c = self.conn(conn)?;
+        let Some(st) = c.streams.get_mut(&stream) else {
+            return Ok(());
+        };
+        if st.send_done {
+            return Ok(());
+        }
+        st.send_done = true;
+        match c.inner.send_stream(sid).finish() {
+            Ok(()) | Err(FinishError::ClosedStream) => {}
+            Err(FinishError::Stopped(_)) => return Err(QuicError::StreamReset(stream)),
+        }
+        Self::forget_if_done(c, stream);
+        self.mark_sending(conn);
+        Ok(())
+    }
+
+    /// Resets both directions (RESET_STREAM and STOP_SENDING); a no-op when gone.
+    pub fn reset(&mut self, conn: u64, stream: u64) {
+        let Ok(sid) = stream_id(stream) else { return };
+        let Ok(c) = self.conn(conn) else { return };
+        if let Some(st) = c.streams.remove(&stream) {
+            if !st.send_done {
+                let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
+            }
+            if !st.recv_done {
+                let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0));
+            }
+            self.mark_sending(conn);
+        }
+    }
+
+    /// The caller read `n` bytes of the stream: room for more.
+    pub fn ack(&mut self, conn: u64, stream: u64, n: u64) {
+        let window = u64::from(self.config.stream_receive_window);
+        let Ok(c) = self.conn(conn) else { return };
+        if let Some(st) = c.streams.get_mut(&stream) {
+            st.unread = st.unread.saturating_sub(n);
+            if st.want_read && st.unread < window {
+                st.want_read = false;
+                c.to_read.push(stream);
+                self.touched.insert(conn);
+            }
+        }
+    }
+
+    /// Sends a PING; a `PingRtt` event follows the next acknowledgement.
+    pub fn ping(&mut self, conn: u64, now: Instant) -> Result<(), QuicError> {
+        let c = self.conn(conn)?;
+        c.inner.ping();
+        let acks = c.inner.stats().frame_rx.acks;
+        c.ping = Some((now, acks));
+        self.mark_sending(conn);
+        Ok(())
+    }
+
+    /// The smoothed round-trip time, seconds.
+    pub fn rtt(&mut self, conn: u64) -> Option<f64> {
+        self.conn(conn).ok().map(|c| c.inner.rtt().as_secs_f64())
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&mut self, conn: u64) -> Option<SocketAddr> {
+        self.conn(conn).ok().map(|c| c.inner.remote_address())
+    }
+
+    /// Sets how many streams the peer may open (0: no new streams, a GoAway).
+    pub fn set_max_streams(&mut self, conn: u64, n: u32) {
+        if let Ok(c) = self.conn(conn) {
+            c.inner
+                .set_max_concurrent_streams(Dir::Bi, VarInt::from_u32(n));
+            self.mark_sending(conn);
+        }
+    }
+
+    fn mark_sending(&mut self, id: u64) {
+        self.touched.insert(id);
+    }
+
+    fn forget_if_done(c: &mut Conn, stream: u64) {
+        if c.streams
+            .get(&stream)
+            .is_some_and(|s| s.recv_done && s.send_done)
+        {
+            c.streams.remove(&stream);
+        }
+    }
+
+    /// Drives every connection touched since the last call; returns their events.
+    pub fn process(&mut self, now: Instant) -> Vec<Event> {
+        let touched: Vec<u64> = self.touched.drain().collect();
+        for id in touched {
+            self.drive(id, now);
+            if self.in_sending.insert(id) {
+                self.sending.push_back(id);
+            }
+        }
+        std::mem::take(&mut self.events)
+    }
+
+    fn drive(&mut self, id: u64, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let window = u64::from(self.config.stream_receive_window);
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = c.inner.poll_endpoint_events() {
+                progressed = true;
+                if let Some(back) = self.inner.handle_event(c.handle, ev) {
+                    c.inner.handle_event(back);
+                }
+            }
+            while let Some(ev) = c.inner.poll() {
+                progressed = true;
+                Self::app_event(id, c, ev, self.unix_now, window, &mut self.events);
+            }
+            for stream in std::mem::take(&mut c.to_read) {
+                Self::read_stream(id, c, stream, window, &mut self.events);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if let Some((at, acks)) = c.ping {
+            if c.inner.stats().frame_rx.acks > acks {
+                c.ping = None;
+                let rtt = now.saturating_duration_since(at).as_secs_f64();
+                self.events.push(Event::PingRtt { conn: id, rtt });
+            }
+        }
+        if c.inner.is_drained() {
+            if !c.ended {
+                c.ended = true;
+                let reason = CloseReason::new(CloseKind::Closed, "connection drained");
+                self.events.push(Event::Closed { conn: id, reason });
+            }
+            self.by_handle.remove(&c.handle);
+            self.conns.remove(&id);
+        }
+    }
+
+    fn app_event(
+        id: u64,
+        c: &mut Conn,
+        ev: QEvent,
+        unix_now: i64,
+        window: u64,
+        events: &mut Vec<Event>,
+    ) {
+        match ev {
+            QEvent::HandshakeDataReady => {}
+            QEvent::Connected => {
+                c.handshake_deadline = None;
+                match peer_certificate(c, unix_now) {
+                    Ok(peer) => {
+                        c.connected = true;
+                        events.push(Event::Connected {
+                            conn: id,
+                            inbound: c.inbound,
+                            remote: c.inner.remote_address(),
+                            peer,
+                        });
+                    }
+                    Err(reason) => {
+                        c.inner
+                            .close(Instant::now(), VarInt::from_u32(0), Bytes::new());
+                        c.ended = true;
+                        events.push(Event::Closed { conn: id, reason });
+                    }
+                }
+            }
+            QEvent::ConnectionLost { reason } => {
+                if !c.ended {
+                    c.ended = true;
+                    let reason = close_reason(c, &reason);
+                    events.push(Event::Closed { conn: id, reason });
+                }
+            }
+            QEvent::Stream(StreamEvent::Opened { dir: Dir::Bi }) => {
+                while let Some(sid) = c.inner.streams().accept(Dir::Bi) {
+                    let raw = u64::from(sid);
+                    c.streams.insert(raw, StreamState::default());
+                    events.push(Event::StreamOpened {
+                        conn: id,
+                        stream: raw,
+                    });
+                    Self::read_stream(id, c, raw, window, events);
+                }
+            }
+            QEvent::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
+                // Never allowed (limit 0); refuse anything that slips through.
+                while let Some(sid) = c.inner.streams().accept(Dir::Uni) {
+                    let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0));
+                }
+            }
+            QEvent::Stream(StreamEvent::Readable { id: sid }) => {
+                Self::read_stream(id, c, u64::from(sid), window, events);
+            }
+            QEvent::Stream(StreamEvent::Writable { id: sid }) => {
+                let raw = u64::from(sid);
+                if let Some(st) = c.streams.get_mut(&raw) {
+                    if st.send_blocked {
+                        st.send_blocked = false;
+                        events.push(Event::Writable {
+                            conn: id,
+                            stream: raw,
+                        });
+                    }
+                }
+            }
+            QEvent::Stream(StreamEvent::Finished { .. }) => {}
+            QEvent::Stream(StreamEvent::Stopped { id: sid, .. }) => {
+                let raw = u64::from(sid);
+                if let Some(st) = c.streams.remove(&raw) {
+                    if !st.recv_done {
+                        let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0));
+                    }
+                    if !st.send_done {
+                        let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
+                    }
+                    events.push(Event::Reset {
+                        conn: id,
+                        stream: raw,
+                    });
+                }
+            }
+            QEvent::Stream(StreamEvent::Available { .. }) => {
+                events.push(Event::StreamsAvailable { conn: id });
+            }
+            QEvent::DatagramReceived | QEvent::DatagramsUnblocked => {}
+        }
+    }
+
+    fn read_stream(id: u64, c: &mut Conn, stream: u64, window: u64, events: &mut Vec<Event>) {
+        let Some(st) = c.streams.get_mut(&stream) else {
+            return;
+        };
+        if st.recv_done {
+            return;
+        }
+        let room = window.saturating_sub(st.unread);
+        if room == 0 {
+            st.want_read = true;
+            return;
+        }
+        let Ok(sid) = stream_id(stream) else { return };
+        let mut rs = c.inner.recv_stream(sid);
+        let mut chunks = match rs.read(true) {
+            Ok(chunks) => chunks,
+            Err(ReadableError::ClosedStream) | Err(ReadableError::IllegalOrderedRead) => {
+                st.recv_done = true;
+                return;
+            }
+        };
+        let mut got = Vec::new();
+        let mut n = 0u64;
+        let mut fin = false;
+        let mut reset = false;
+        loop {
+            if n >= room {
+                st.want_read = true;
+                break;
+            }
+            match chunks.next(usize::try_from(room - n).unwrap_or(usize::MAX)) {
+                Ok(Some(chunk)) => {
+                    n += chunk.bytes.len() as u64;
+                    got.push(chunk.bytes);
+                }
+                Ok(None) => {
+                    fin = true;
+                    break;
+                }
+                Err(ReadError::Blocked) => break,
+                Err(ReadError::Reset(_)) => {
+                    reset = true;
+                    break;
+                }
+            }
+        }
+        let _ = chunks.finalize();
+        if reset {
+            c.streams.remove(&stream);
+            if let Ok(sid) = stream_id(stream) {
+                let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
+            }
+            events.push(Event::Reset { conn: id, stream });
+            return;
+        }
+        if n > 0 {
+            st.unread += n;
+            events.push(Event::Data {
+                conn: id,
+                stream,
+                chunks: got,
+            });
+        }
+        if fin {
+            st.recv_done = true;
+            events.push(Event::Fin { conn: id, stream });
+            Self::forget_if_done(c, stream);
+        }
+    }
+
+    /// The next datagram (or GSO batch of up to `max_datagrams`) to send, written into
+    /// `buf`; None when nothing is due.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<quinn_proto::Transmit> {
+        if let Some((t, data)) = self.responses.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&data);
+            return Some(t);
+        }
+        while let Some(&id) = self.sending.front() {
+            if let Some(c) = self.conns.get_mut(&id) {
+                buf.clear();
+                if let Some(t) = c.inner.poll_transmit(now, max_datagrams.max(1), buf) {
+                    return Some(t);
+                }
+                // A transmit may have produced endpoint events (retired ids, drained).
+                self.touched.insert(id);
+            }
+            self.sending.pop_front();
+            self.in_sending.remove(&id);
+        }
+        None
+    }
+}
+
+fn peer_certificate(c: &Conn, unix_now: i64) -> Result<PeerCertificate, CloseReason> {
+    let certs = c
+        .inner
+        .crypto_session()
+        .peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .ok_or_else(|| CloseReason::new(CloseKind::Certificate, "the peer sent no certificate"))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| CloseReason::new(CloseKind::Certificate, "the peer sent no certificate"))?;
+    verify_certificate(first, unix_now).map_err(|e| CloseReason::from_tls(&e))
+}
+
+fn close_reason(c: &Conn, e: &ConnectionError) -> CloseReason {
+    if let Some(tls) = c.verifier.as_ref().and_then(|v| v.refusal()) {
+        return CloseReason::from_tls(&tls);
+    }
+    let text = e.to_string();
+    if !c.connected {
+        return match e {
+            ConnectionError::TimedOut => CloseReason::new(
+                CloseKind::HandshakeTimeout,
+                "QUIC handshake timed out (no answer)",
+            ),
+            _ => CloseReason::new(
+                CloseKind::Handshake,
+                format!("QUIC handshake failed: {text}"),
+            ),
+        };
+    }
+    match e {
+        ConnectionError::TransportError(_) => CloseReason::new(CloseKind::Protocol, text),
+        ConnectionError::TimedOut => CloseReason::new(CloseKind::Closed, "idle timeout"),
+        _ => CloseReason::new(CloseKind::Closed, text),
+    }
+}
