@@ -2,9 +2,10 @@
 // yamux, ping, identify) bundled by esbuild into bundle.js and loaded by index.html.
 //
 // The page reads one dial request from its URL query:
-//   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N]
+//   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N][&streams=N&stream_bytes=M]
 // dials MULTIADDR, runs the requested checks and publishes the outcome as
-//   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok} ], error }
+//   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok},
+//                                        {streams, stream_bytes, ok, failures} ], error }
 // (results are the JSON lines tests/interop/js-peer prints; error is null or the failure text),
 // and also as JSON in <pre id="result">. driver.mjs waits for window.rapidp2pResult.
 import { noise } from '@chainsafe/libp2p-noise'
@@ -101,6 +102,49 @@ async function doEcho (connection, n) {
   return { echo_bytes: n, received: offset, ok: same && offset === n }
 }
 
+/** Opens an echo stream, sends `data` and starts reading; resolves to {stream, reply}. */
+async function openEcho (connection, data, maxOutboundStreams) {
+  const stream = await connection.newStream(ECHO_PROTOCOL, { maxOutboundStreams })
+  const reply = (async () => {
+    const chunks = []
+    let length = 0
+    for await (const chunk of stream) {
+      const bytes = chunk.subarray()
+      chunks.push(bytes)
+      length += bytes.byteLength
+      if (length > data.byteLength) return false
+    }
+    const got = new Uint8Array(length)
+    let pos = 0
+    for (const bytes of chunks) { got.set(bytes, pos); pos += bytes.byteLength }
+    return sameBytes(got, data)
+  })()
+  if (!stream.send(data)) await stream.onDrain()
+  return { stream, reply }
+}
+
+/**
+ * n echo streams open at the same time on one connection, each with its own m pseudo-random
+ * bytes (a payload delivered on the wrong stream is caught). Every stream is opened and
+ * written before any is half-closed, so the server holds all n at once. js-libp2p allows 64
+ * outbound streams per protocol by default: the limit is raised for these calls only.
+ */
+async function doStreams (connection, n, m) {
+  const payloads = Array.from({ length: n }, () => randomBytes(m))
+  const opened = await Promise.allSettled(payloads.map((data) => openEcho(connection, data, n + 1)))
+  const failures = []
+  const replies = opened.map(async (outcome, i) => {
+    if (outcome.status === 'rejected') throw outcome.reason
+    await outcome.value.stream.close()
+    if (!(await outcome.value.reply)) throw new Error('echo differs')
+  })
+  const settled = await Promise.allSettled(replies)
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'rejected') failures.push(`stream ${i}: ${outcome.reason?.message ?? outcome.reason}`)
+  })
+  return { streams: n, stream_bytes: m, ok: failures.length === 0, failures: failures.slice(0, 5) }
+}
+
 async function run (params) {
   const target = params.get('ma')
   if (target === null) throw new Error('no ?ma=MULTIADDR in the page URL')
@@ -129,6 +173,11 @@ async function run (params) {
     if (params.get('identify') === '1') results.push({ identify: await doIdentify(node, connection) })
     const echo = params.get('echo')
     if (echo !== null) results.push(await doEcho(connection, Number.parseInt(echo, 10)))
+    const streams = params.get('streams')
+    if (streams !== null) {
+      const bytes = Number.parseInt(params.get('stream_bytes') ?? '1024', 10)
+      results.push(await doStreams(connection, Number.parseInt(streams, 10), bytes))
+    }
     return { results, error: null }
   } catch (err) {
     return { results, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` }

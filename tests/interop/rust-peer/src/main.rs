@@ -294,7 +294,7 @@ async fn listen(args: &[String]) -> Result<(), Error> {
         }
     });
     swarm.listen_on(listen_addr.parse()?)?;
-    dht::add_bootstrap(&mut swarm, &bootstrap)?;
+    dht::add_bootstrap(&mut swarm, &bootstrap, false)?;
     let mut bootstrapped = bootstrap.is_empty();
 
     // The harness stops us by closing stdin (or by a signal, which needs no handling).
