@@ -115,6 +115,9 @@ class BrowserPeer:
         timeout: float,
         streams: int | None = None,
         stream_bytes: int | None = None,
+        topic: str | None = None,
+        publish: str | None = None,
+        expect: int | None = None,
     ) -> dict[str, Any]:
         """Blocking: one dial request in a new tab; ``{"results": [...], "error", "console"}``."""
         proc = self._proc
@@ -127,6 +130,9 @@ class BrowserPeer:
             "echo_bytes": echo_bytes,
             "streams": streams,
             "stream_bytes": stream_bytes,
+            "topic": topic,
+            "publish": publish,
+            "expect": expect,
             "timeout_ms": int(timeout * 1000),
         }
         with self._request_lock:
@@ -148,12 +154,17 @@ class BrowserPeer:
         echo_bytes: int | None = None,
         streams: int | None = None,
         stream_bytes: int | None = None,
+        topic: str | None = None,
+        publish: str | None = None,
+        expect: int | None = None,
         timeout: float = DIAL_TIMEOUT,
     ) -> dict[str, Any]:
         """The page dials ``multiaddr`` and runs the checks; awaits without blocking the loop.
 
         ``streams``: that many ``/echo/1.0.0`` streams held open at once, each echoing its own
-        ``stream_bytes`` (default 1024) pseudo-random bytes.
+        ``stream_bytes`` (default 1024) pseudo-random bytes. ``topic``: the page runs GossipSub,
+        subscribes to ``topic``, waits for the dialed peer's subscription, publishes
+        ``publish`` (if given) and waits for ``expect`` messages from the topic.
 
         Returns the page's outcome: ``results`` (JSON objects as ``js-peer`` prints them, after
         a ``connected`` one), ``error`` (``None`` or the failure text) and ``console`` (what
@@ -168,6 +179,9 @@ class BrowserPeer:
             timeout=timeout,
             streams=streams,
             stream_bytes=stream_bytes,
+            topic=topic,
+            publish=publish,
+            expect=expect,
         )
 
     def stderr_text(self) -> str:

@@ -5,8 +5,8 @@
 //   node driver.mjs serve BUNDLE_DIR
 //     launches Chromium once, prints `READY {"url":...,"browser":...}`, then answers one JSON
 //     request per stdin line, {"ma": MULTIADDR, "ping": bool, "identify": bool,
-//     "echo_bytes": N|null, "streams": N|null, "stream_bytes": N|null, "timeout_ms": N}, with
-//     one JSON line {"results": [...],
+//     "echo_bytes": N|null, "streams": N|null, "stream_bytes": N|null, "topic": T|null,
+//     "publish": MSG|null, "expect": N|null, "timeout_ms": N}, with one JSON line {"results": [...],
 //     "error": null|"...", "console": [...]}; each request runs in a fresh tab (a fresh
 //     js-libp2p node). Exits when stdin closes.
 //   node driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]
@@ -77,6 +77,11 @@ async function runRequest (browser, pageUrl, req) {
   if (req.streams !== undefined && req.streams !== null) {
     query.set('streams', String(req.streams))
     if (req.stream_bytes !== undefined && req.stream_bytes !== null) query.set('stream_bytes', String(req.stream_bytes))
+  }
+  if (req.topic !== undefined && req.topic !== null) {
+    query.set('topic', String(req.topic))
+    if (req.publish !== undefined && req.publish !== null) query.set('publish', String(req.publish))
+    if (req.expect !== undefined && req.expect !== null) query.set('expect', String(req.expect))
   }
   const timeout = Number(req.timeout_ms ?? DEFAULT_TIMEOUT_MS)
   const consoleLines = []

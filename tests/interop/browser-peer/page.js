@@ -3,13 +3,16 @@
 //
 // The page reads one dial request from its URL query:
 //   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N][&streams=N&stream_bytes=M]
+//     [&topic=T&publish=MSG&expect=N]
 // dials MULTIADDR, runs the requested checks and publishes the outcome as
 //   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok},
-//                                        {streams, stream_bytes, ok, failures} ], error }
+//                                        {streams, stream_bytes, ok, failures},
+//                                        {pubsub: {topic, published, received}} ], error }
 // (results are the JSON lines tests/interop/js-peer prints; error is null or the failure text),
 // and also as JSON in <pre id="result">. driver.mjs waits for window.rapidp2pResult.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
@@ -145,9 +148,51 @@ async function doStreams (connection, n, m) {
   return { streams: n, stream_bytes: m, ok: failures.length === 0, failures: failures.slice(0, 5) }
 }
 
+/** go-libp2p-pubsub's default message id (from || seqno), the one rapidp2p uses too. */
+function fromSeqnoMsgId (msg) {
+  if (msg.type !== 'signed') throw new Error('StrictSign: an unsigned message has no id')
+  const from = msg.from.toMultihash().bytes
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, msg.sequenceNumber)
+  const id = new Uint8Array(from.byteLength + seqno.byteLength)
+  id.set(from, 0)
+  id.set(seqno, from.byteLength)
+  return id
+}
+
+/**
+ * GossipSub on `topic` with the dialed peer: subscribes, waits until the remote is subscribed
+ * and an outbound pubsub stream to it exists (a message published earlier reaches nobody),
+ * publishes `publish`, then waits until `received` (filled by run's listener, attached before
+ * the dial so nothing published early is missed) holds `expect` messages.
+ */
+async function doPubsub (node, remotePeer, topic, publish, expect, received, timeoutMs) {
+  const ps = node.services.pubsub
+  const deadline = performance.now() + timeoutMs
+  const until = async (cond, what) => {
+    while (!cond()) {
+      if (performance.now() > deadline) throw new Error(`pubsub: timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  await until(() => ps.getSubscribers(topic).some((p) => p.equals(remotePeer)) &&
+    ps.streamsOutbound.has(remotePeer.toString()), 'the remote to subscribe')
+  let published = false
+  if (publish !== null) {
+    const result = await ps.publish(topic, new TextEncoder().encode(publish))
+    published = result.recipients.some((p) => p.equals(remotePeer))
+  }
+  await until(() => received.length >= expect, `${expect} message(s)`)
+  return { pubsub: { topic, published, received } }
+}
+
 async function run (params) {
   const target = params.get('ma')
   if (target === null) throw new Error('no ?ma=MULTIADDR in the page URL')
+  const topic = params.get('topic')
+  const services = { ping: ping(), identify: identify({ runOnConnectionOpen: topic !== null }) }
+  // GossipSub learns that the remote speaks it from identify, so identify runs on open then.
+  if (topic !== null) services.pubsub = gossipsub({ msgIdFn: fromSeqnoMsgId, floodPublish: true })
   const node = await createLibp2p({
     transports: [webSockets()],
     connectionEncrypters: [noise()],
@@ -155,8 +200,15 @@ async function run (params) {
     // The browser default refuses insecure /ws and private (loopback) addresses: the tests
     // dial a rapidp2p host on 127.0.0.1 over plain /ws.
     connectionGater: { denyDialMultiaddr: () => false },
-    services: { ping: ping(), identify: identify({ runOnConnectionOpen: false }) }
+    services
   })
+  const received = []
+  if (topic !== null) {
+    node.services.pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic === topic) received.push(new TextDecoder().decode(evt.detail.data))
+    })
+    node.services.pubsub.subscribe(topic)
+  }
   const results = []
   try {
     const connection = await node.dial(multiaddr(target), { signal: AbortSignal.timeout(30000) })
@@ -177,6 +229,10 @@ async function run (params) {
     if (streams !== null) {
       const bytes = Number.parseInt(params.get('stream_bytes') ?? '1024', 10)
       results.push(await doStreams(connection, Number.parseInt(streams, 10), bytes))
+    }
+    if (topic !== null) {
+      const expect = Number.parseInt(params.get('expect') ?? '0', 10)
+      results.push(await doPubsub(node, connection.remotePeer, topic, params.get('publish'), expect, received, 30000))
     }
     return { results, error: null }
   } catch (err) {
