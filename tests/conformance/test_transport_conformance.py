@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from selfsigned import wss_certs
 
 from rapidp2p._aio.connection import MuxedConnection
 from rapidp2p.exceptions import Libp2pError, TransportError
@@ -96,7 +97,16 @@ TRANSPORTS = [
         WebSocketTransport,
         "/ip4/127.0.0.1/tcp/0/ws",
         lambda: _closed_tcp_port() + "/ws",
-        ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001/wss"],
+        ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001/tls"],
+    ),
+    TransportCase(
+        "websocket-tls",
+        lambda: WebSocketTransport(
+            tls=wss_certs().server_context(), client_tls=wss_certs().client_context()
+        ),
+        "/ip4/127.0.0.1/tcp/0/wss",
+        lambda: _closed_tcp_port() + "/wss",
+        ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001/tls/sni/x"],
     ),
 ]
 

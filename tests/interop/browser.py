@@ -106,7 +106,18 @@ class BrowserPeer:
                 return line
 
     def request(
-        self, multiaddr: str, *, ping: bool, identify: bool, echo_bytes: int | None, timeout: float
+        self,
+        multiaddr: str,
+        *,
+        ping: bool,
+        identify: bool,
+        echo_bytes: int | None,
+        timeout: float,
+        streams: int | None = None,
+        stream_bytes: int | None = None,
+        topic: str | None = None,
+        publish: str | None = None,
+        expect: int | None = None,
     ) -> dict[str, Any]:
         """Blocking: one dial request in a new tab; ``{"results": [...], "error", "console"}``."""
         proc = self._proc
@@ -117,6 +128,11 @@ class BrowserPeer:
             "ping": ping,
             "identify": identify,
             "echo_bytes": echo_bytes,
+            "streams": streams,
+            "stream_bytes": stream_bytes,
+            "topic": topic,
+            "publish": publish,
+            "expect": expect,
             "timeout_ms": int(timeout * 1000),
         }
         with self._request_lock:
@@ -136,9 +152,19 @@ class BrowserPeer:
         ping: bool = False,
         identify: bool = False,
         echo_bytes: int | None = None,
+        streams: int | None = None,
+        stream_bytes: int | None = None,
+        topic: str | None = None,
+        publish: str | None = None,
+        expect: int | None = None,
         timeout: float = DIAL_TIMEOUT,
     ) -> dict[str, Any]:
         """The page dials ``multiaddr`` and runs the checks; awaits without blocking the loop.
+
+        ``streams``: that many ``/echo/1.0.0`` streams held open at once, each echoing its own
+        ``stream_bytes`` (default 1024) pseudo-random bytes. ``topic``: the page runs GossipSub,
+        subscribes to ``topic``, waits for the dialed peer's subscription, publishes
+        ``publish`` (if given) and waits for ``expect`` messages from the topic.
 
         Returns the page's outcome: ``results`` (JSON objects as ``js-peer`` prints them, after
         a ``connected`` one), ``error`` (``None`` or the failure text) and ``console`` (what
@@ -151,6 +177,11 @@ class BrowserPeer:
             identify=identify,
             echo_bytes=echo_bytes,
             timeout=timeout,
+            streams=streams,
+            stream_bytes=stream_bytes,
+            topic=topic,
+            publish=publish,
+            expect=expect,
         )
 
     def stderr_text(self) -> str:

@@ -3,7 +3,9 @@
 The page (``tests/interop/browser-peer``: js-libp2p 3.3 bundled by esbuild, the same pinned
 packages as the Node.js ``js-peer``) runs in Debian's Chromium, driven by puppeteer-core. It
 dials ``/ip4/127.0.0.1/tcp/N/ws/p2p/<id>`` with the browser's own ``WebSocket``, Noise and yamux
-inside, then pings, identifies and echoes 1 MiB of pseudo-random bytes. Browsers cannot run
+inside, then pings, identifies and echoes 1 MiB of pseudo-random bytes, and holds 100 echo
+streams open at once on one connection, and joins a GossipSub topic with the host (one message
+each way). Browsers cannot run
 libp2p TLS over a WebSocket, so Noise is the only security protocol tested here. Chromium is
 launched once for the module (the ``browser`` fixture); each dial runs in a new tab with a fresh
 js-libp2p node.
@@ -19,12 +21,16 @@ import pytest
 from browser import BrowserPeer
 from peers import find_result
 
+from rapidp2p._aio.stream import Stream
 from rapidp2p.host import Host, PeerConnected
 from rapidp2p.peer import PeerId
 from rapidp2p.protocols.echo import handle_echo
+from rapidp2p.pubsub import GossipSub
 
 WS_LISTEN = "/ip4/127.0.0.1/tcp/0/ws"
 ECHO = 1024 * 1024
+STREAMS = 100
+STREAM_BYTES = 4096
 SERVED = {"/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/echo/1.0.0"}
 # A valid Ed25519 peer id that no running peer has.
 STRANGER_ID = "12D3KooWFVCKo3kWL4YcA6ACxRXk7VWENXGjrJE3UGeNkbrxsyhy"
@@ -121,3 +127,77 @@ async def test_browser_dialing_wrong_peer_id_fails_and_host_stays_up(
         conn = find_result(outcome["results"], "connected")["connected"]
         assert conn["remote_peer"] == str(host.peer_id)
         assert find_result(outcome["results"], "echo_bytes")["ok"] is True
+
+
+async def test_browser_holds_100_streams_on_one_connection(browser: BrowserPeer) -> None:
+    """100 yamux streams from the page at once, each echoing its own 4 KiB, none mixed up.
+
+    The page writes on every stream before it half-closes any, so rapidp2p's echo handlers
+    (which run until EOF) are all alive together: the handler counts the peak.
+    """
+    active = 0
+    peak = 0
+    served = 0
+
+    async def counting_echo(stream: Stream) -> None:
+        nonlocal active, peak, served
+        active += 1
+        peak = max(peak, active)
+        try:
+            await handle_echo(stream)
+            served += 1
+        finally:
+            active -= 1
+
+    async with await Host.create(listen=[WS_LISTEN]) as host:
+        host.set_stream_handler("/echo/1.0.0", counting_echo)
+        target = str(host.full_addrs[0])
+        outcome = await browser.dial(target, streams=STREAMS, stream_bytes=STREAM_BYTES)
+        assert outcome["error"] is None, explain(outcome)
+        result = find_result(outcome["results"], "streams")
+        assert result == {
+            "streams": STREAMS,
+            "stream_bytes": STREAM_BYTES,
+            "ok": True,
+            "failures": [],
+        }, explain(outcome)
+        for _ in range(100):  # the last handlers return just after their FIN went out
+            if served == STREAMS:
+                break
+            await asyncio.sleep(0.05)
+        assert served == STREAMS
+        assert peak == STREAMS, f"at most {peak} echo streams were open at once"
+        # One connection carried them all.
+        assert len(host.connections()) <= 1
+
+
+async def test_browser_joins_a_gossipsub_topic_with_rapidp2p(browser: BrowserPeer) -> None:
+    """The page's js-libp2p GossipSub (StrictSign) and rapidp2p's, one message each way."""
+    topic = "rapidp2p-browser"
+    async with await Host.create(listen=[WS_LISTEN]) as host:
+        ps = await host.add_service(GossipSub(host))
+        sub = await ps.subscribe(topic)
+        target = str(host.full_addrs[0])
+        page = asyncio.create_task(
+            browser.dial(target, topic=topic, publish="from the browser", expect=1)
+        )
+        # Publish once the page's subscription arrived (and the page is in our topic peers).
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 60
+        while not ps.topic_peers(topic):
+            assert not page.done(), explain(page.result())
+            assert loop.time() < end, "the page never subscribed"
+            await asyncio.sleep(0.05)
+        (browser_peer,) = ps.topic_peers(topic)
+        msg = await sub.get(timeout=60)
+        assert msg.data == b"from the browser"
+        assert msg.from_peer == browser_peer
+        await ps.publish(topic, b"from rapidp2p")
+        outcome = await page
+        assert outcome["error"] is None, explain(outcome)
+        result = find_result(outcome["results"], "pubsub")["pubsub"]
+        assert result == {
+            "topic": topic,
+            "published": True,
+            "received": ["from rapidp2p"],
+        }, explain(outcome)

@@ -1,9 +1,12 @@
-"""rapidp2p over WebSocket (``/ip4/127.0.0.1/tcp/N/ws``) against go- and js-libp2p, both ways.
+"""rapidp2p over WebSocket (``/ip4/127.0.0.1/tcp/N/ws``) against go-, js- and rust-libp2p, both
+ways.
 
 The peers run their stock WebSocket transports (go-libp2p's ``p2p/transport/websocket`` on
-gorilla/websocket, js-libp2p's ``@libp2p/websockets`` on ``ws``), with Noise and yamux inside
-the WebSocket stream: ping, identify and a 16 MiB echo of pseudo-random bytes prove the opening
-handshake, binary framing (masked from dialers), and that every upper layer is unchanged.
+gorilla/websocket, js-libp2p's ``@libp2p/websockets`` on ``ws``, rust-libp2p's
+``libp2p-websocket`` on soketto), with Noise and yamux inside the WebSocket stream: ping,
+identify and a 16 MiB echo of pseudo-random bytes prove the opening handshake, binary framing
+(masked from dialers), and that every upper layer is unchanged. ``/wss``:
+test_websocket_tls_interop.py.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from rapidp2p.host import Host, PeerConnected
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.protocols.echo import handle_echo
 
-PEERS = ["go-peer", "js-peer"]
+PEERS = ["go-peer", "js-peer", "rust-peer"]
 WS_LISTEN = "/ip4/127.0.0.1/tcp/0/ws"
 ECHO = 16 * 1024 * 1024
 

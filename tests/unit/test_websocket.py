@@ -1,6 +1,6 @@
 """The ``/ws`` transport between rapidp2p hosts, and what it does with bad peers: a text frame,
-garbage instead of the HTTP upgrade, a client that never finishes it; ``/wss`` and malformed
-addresses are refused with a typed error."""
+garbage instead of the HTTP upgrade, a client that never finishes it; malformed addresses are
+refused with a typed error (``/wss``: tests/unit/test_websocket_tls.py)."""
 
 from __future__ import annotations
 
@@ -53,9 +53,10 @@ def test_addresses_are_checked() -> None:
         )
     )
     assert not t.can_dial(Multiaddr("/ip4/127.0.0.1/tcp/1"))
-    assert not t.can_dial(Multiaddr("/ip4/127.0.0.1/tcp/1/wss"))
-    with pytest.raises(TransportError, match="wss"):
-        ws_mod._split(Multiaddr("/ip4/127.0.0.1/tcp/1/wss"))
+    assert not t.can_dial(Multiaddr("/ip4/127.0.0.1/tcp/1/ws/ws"))
+    assert not t.can_dial(Multiaddr("/ip4/127.0.0.1/tcp/1/tls/sni/x"))
+    with pytest.raises(TransportError, match="not a WebSocket"):
+        ws_mod._split(Multiaddr("/ip4/127.0.0.1/tcp/1/tls"))
 
 
 async def _raw_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

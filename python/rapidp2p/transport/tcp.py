@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl as _ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -96,9 +97,13 @@ async def bind_servers(
     make: Callable[[], asyncio.BaseProtocol],
     backlog: int,
     to_multiaddr: Callable[[tuple[object, ...]], Multiaddr],
+    *,
+    ssl: _ssl.SSLContext | None = None,
+    ssl_handshake_timeout: float | None = None,
 ) -> TcpListener:
     """Binds a TCP server socket for every address ``addr``'s host resolves to (shared by the
-    transports that run over TCP: plain, WebSocket); nothing stays bound on failure."""
+    transports that run over TCP: plain, WebSocket, WebSocket over TLS with ``ssl``); nothing
+    stays bound on failure."""
     comps = parse_components(addr)
     proto, host, port = comps[0][0], comps[0][1], int(comps[1][1])
     loop = asyncio.get_running_loop()
@@ -107,7 +112,14 @@ async def bind_servers(
     try:
         for fam, ip in await _resolve(proto, host, port):
             srv = await loop.create_server(
-                make, ip, port, family=fam, backlog=backlog, reuse_address=True
+                make,
+                ip,
+                port,
+                family=fam,
+                backlog=backlog,
+                reuse_address=True,
+                ssl=ssl,
+                ssl_handshake_timeout=ssl_handshake_timeout if ssl is not None else None,
             )
             servers.append(srv)
             addrs += [to_multiaddr(sock.getsockname()) for sock in srv.sockets]

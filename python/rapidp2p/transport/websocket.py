@@ -10,14 +10,22 @@ connection. Only the framing differs from TCP; every other layer is shared.
 Limits: the upgrade request is bounded by h11 (16 KiB); frame payloads stream through as they
 arrive (never buffered whole), so a peer announcing a huge frame holds no memory; text frames
 are a protocol error (libp2p speaks binary only) and close the connection with code 1003.
-``/wss`` (TLS under the WebSocket) is not served yet: dial and listen refuse it clearly.
+
+``/wss`` (and its spelled-out forms ``/tls/ws`` and ``/tls/sni/<host>/ws``) is the same with TLS
+between TCP and the WebSocket: Python's :mod:`ssl` wraps the TCP stream (asyncio's SSL
+transport), so everything above sees the same bytes. Listening needs the user's certificate
+(``WebSocketTransport(tls=...)``, see :func:`server_tls_context`); dialing verifies the server
+against the system's trust store unless ``client_tls`` says otherwise, with the SNI name from
+``/sni/<host>``, else the ``/dns*`` name, else the IP address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,7 +56,7 @@ from rapidp2p.transport.tcp import (
 if TYPE_CHECKING:
     from rapidp2p.peer import Multiaddr
 
-__all__ = ["WebSocketTransport"]
+__all__ = ["WebSocketTransport", "server_tls_context"]
 
 #: Seconds the WebSocket opening handshake may take (either side).
 HANDSHAKE_TIMEOUT = 10.0
@@ -60,13 +68,45 @@ CLOSE_PROTOCOL_ERROR = 1002
 _HOST_PROTOS = {"ip4", "ip6", "dns", "dns4", "dns6"}
 
 
-def _split(addr: Multiaddr) -> tuple[str, str, int]:
-    """``/ip4/1.2.3.4/tcp/5/ws[/p2p/...]`` -> ``("ip4", "1.2.3.4", 5)``."""
+@dataclass(frozen=True)
+class _WsAddr:
+    """A parsed WebSocket multiaddr: where to connect and whether TLS runs under the frames."""
+
+    proto: str
+    host: str
+    port: int
+    #: TLS under the WebSocket (``/wss``, ``/tls/ws``, ``/tls/sni/<name>/ws``).
+    secure: bool
+    #: The name from ``/sni/<name>``, if any.
+    sni: str | None
+    #: What follows ``/tcp/<port>``: kept as given, so a listener reports the form it was asked.
+    suffix: str
+
+    def server_hostname(self) -> str:
+        """The TLS server name a dialer sends and verifies: SNI, else the DNS name, else the IP."""
+        return self.sni if self.sni is not None else self.host
+
+
+def _split(addr: Multiaddr) -> _WsAddr:
+    """``/ip4/1.2.3.4/tcp/5/ws[/p2p/...]`` -> where and how (also ``/wss``, ``/tls[/sni/h]/ws``)."""
     comps = [c for c in parse_components(addr) if c[0] != "p2p"]
     names = [c[0] for c in comps]
-    if len(comps) == 3 and names[2] == "wss":
-        raise TransportError(f"/wss (WebSocket over TLS) is not supported yet: {addr}")
-    if len(comps) != 3 or names[0] not in _HOST_PROTOS or names[1:] != ["tcp", "ws"]:
+    if len(comps) < 3 or names[0] not in _HOST_PROTOS or names[1] != "tcp":
+        raise TransportError(f"not a WebSocket multiaddr: {addr}")
+    tail = names[2:]
+    sni: str | None = None
+    if tail == ["ws"]:
+        secure, suffix = False, "/ws"
+    elif tail == ["wss"]:
+        secure, suffix = True, "/wss"
+    elif tail == ["tls", "ws"]:
+        secure, suffix = True, "/tls/ws"
+    elif tail == ["tls", "sni", "ws"]:
+        sni = comps[3][1]
+        if not sni:
+            raise TransportError(f"empty /sni name in {addr}")
+        secure, suffix = True, f"/tls/sni/{sni}/ws"
+    else:
         raise TransportError(f"not a WebSocket multiaddr: {addr}")
     try:
         port = int(comps[1][1])
@@ -74,13 +114,30 @@ def _split(addr: Multiaddr) -> tuple[str, str, int]:
         raise TransportError(f"bad TCP port in {addr}") from None
     if not 0 <= port <= 65535:
         raise TransportError(f"bad TCP port in {addr}")
-    return comps[0][0], comps[0][1], port
+    return _WsAddr(comps[0][0], comps[0][1], port, secure, sni, suffix)
 
 
-def _ws_addr(sockaddr: tuple[object, ...]) -> Multiaddr:
+def _ws_addr(sockaddr: tuple[object, ...], suffix: str = "/ws") -> Multiaddr:
     from rapidp2p.peer import Multiaddr
 
-    return Multiaddr(f"{sockaddr_to_multiaddr(sockaddr)}/ws")
+    return Multiaddr(f"{sockaddr_to_multiaddr(sockaddr)}{suffix}")
+
+
+def server_tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A TLS server context for ``/wss`` listeners from a PEM certificate chain and key.
+
+    Why a helper: the defaults browsers need (TLS 1.2 or newer, HTTP/1.1 offered by ALPN, no
+    client certificates) in one place; ``ssl.SSLError``/``OSError`` from a bad file become a
+    :class:`TransportError` naming the files.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportError(f"cannot load the TLS certificate {certfile}: {exc}") from exc
+    return ctx
 
 
 class _WsTransport(asyncio.Transport):
@@ -265,13 +322,28 @@ class _WsPipe(asyncio.Protocol):
 
 
 class WebSocketTransport:
-    """``/ip4|ip6|dns*/<host>/tcp/<port>/ws``: dial and listen (no TLS: ``/wss`` is refused)."""
+    """``/ip4|ip6|dns*/<host>/tcp/<port>/ws``, and over TLS ``/wss``, ``/tls/ws``,
+    ``/tls/sni/<name>/ws``: dial and listen.
+
+    ``tls`` is the server context a secure listener presents (its certificate; see
+    :func:`server_tls_context`): without it only plain ``/ws`` can listen. ``client_tls`` is the
+    context secure dials verify servers with (default: the system's trust store, built on
+    first use).
+    """
 
     #: A byte stream under the security handshake: a private network can run over it.
     carries_psk = True
 
-    def __init__(self, *, backlog: int = 512) -> None:
+    def __init__(
+        self,
+        *,
+        backlog: int = 512,
+        tls: ssl.SSLContext | None = None,
+        client_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._backlog = backlog
+        self._tls = tls
+        self._client_tls = client_tls
 
     def can_dial(self, addr: Multiaddr) -> bool:
         try:
@@ -280,19 +352,33 @@ class WebSocketTransport:
             return False
         return True
 
+    #: Every WebSocket address, secure ones too: listening on ``/wss`` without a certificate
+    #: then fails with the reason (a certificate is missing), not "no transport".
     can_listen = can_dial
+
+    def _client_context(self) -> ssl.SSLContext:
+        if self._client_tls is None:
+            self._client_tls = ssl.create_default_context()
+            self._client_tls.set_alpn_protocols(["http/1.1"])
+        return self._client_tls
 
     async def listen(
         self, addr: Multiaddr, factory: ConnectionFactory, handler: InboundHandler
     ) -> TcpListener:
-        _split(addr)  # a typed TransportError (and /wss refused) before anything binds
+        where = _split(addr)  # a typed TransportError before anything binds
+        if where.secure and self._tls is None:
+            raise TransportError(
+                f"cannot listen on {addr}: TLS needs a certificate "
+                "(WebSocketTransport(tls=server_tls_context(cert, key)))"
+            )
         loop = asyncio.get_running_loop()
+        suffix = where.suffix
 
         def on_open(conn: MuxedConnection) -> None:
             peer = conn.transport.get_extra_info("peername") if conn.transport else None
             if isinstance(peer, tuple) and len(peer) >= 2:
                 with contextlib.suppress(ValueError, TypeError):
-                    conn.remote_addr = _ws_addr(peer)
+                    conn.remote_addr = _ws_addr(peer, suffix)
             handler(conn)
 
         def make() -> _WsPipe:
@@ -301,13 +387,22 @@ class WebSocketTransport:
             loop.call_later(HANDSHAKE_TIMEOUT, _drop_if_not_open, pipe)
             return pipe
 
-        return await bind_servers(addr, make, self._backlog, _ws_addr)
+        return await bind_servers(
+            addr,
+            make,
+            self._backlog,
+            partial(_ws_addr, suffix=suffix),
+            ssl=self._tls if where.secure else None,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+        )
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
-        proto, host, port = _split(addr)
+        where = _split(addr)
+        host, port = where.host, where.port
         loop = asyncio.get_running_loop()
+        tls = self._client_context() if where.secure else None
         last: BaseException | None = None
-        for fam, ip in await _resolve(proto, host, port):
+        for fam, ip in await _resolve(where.proto, host, port):
             inner = factory()
             host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             try:
@@ -316,8 +411,13 @@ class WebSocketTransport:
                     ip,
                     port,
                     family=fam,
+                    ssl=tls,
+                    server_hostname=where.server_hostname() if tls is not None else None,
+                    ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls is not None else None,
                 )
-            except OSError as exc:
+            except ssl.SSLError as exc:  # the server is there but its TLS is not acceptable
+                raise TransportError(f"{addr}: TLS handshake failed: {exc}") from exc
+            except (OSError, asyncio.TimeoutError) as exc:
                 last = exc
                 continue
             try:

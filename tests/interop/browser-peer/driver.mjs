@@ -5,10 +5,12 @@
 //   node driver.mjs serve BUNDLE_DIR
 //     launches Chromium once, prints `READY {"url":...,"browser":...}`, then answers one JSON
 //     request per stdin line, {"ma": MULTIADDR, "ping": bool, "identify": bool,
-//     "echo_bytes": N|null, "timeout_ms": N}, with one JSON line {"results": [...],
+//     "echo_bytes": N|null, "streams": N|null, "stream_bytes": N|null, "topic": T|null,
+//     "publish": MSG|null, "expect": N|null, "timeout_ms": N}, with one JSON line {"results": [...],
 //     "error": null|"...", "console": [...]}; each request runs in a fresh tab (a fresh
 //     js-libp2p node). Exits when stdin closes.
 //   node driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]
+//       [--streams N [--stream-bytes M]]
 //     one request; prints the result lines as tests/interop/js-peer does, exit 0 only when
 //     every check passed.
 // Diagnostics go to stderr.
@@ -25,7 +27,8 @@ const CONSOLE_LIMIT = 200
 function usage (msg) {
   process.stderr.write(`driver.mjs: ${msg}\n` +
     'usage: driver.mjs serve BUNDLE_DIR\n' +
-    '       driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]\n')
+    '       driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]\n' +
+    '                  [--streams N [--stream-bytes M]]\n')
   process.exit(2)
 }
 
@@ -71,6 +74,15 @@ async function runRequest (browser, pageUrl, req) {
   if (req.ping) query.set('ping', '1')
   if (req.identify) query.set('identify', '1')
   if (req.echo_bytes !== undefined && req.echo_bytes !== null) query.set('echo', String(req.echo_bytes))
+  if (req.streams !== undefined && req.streams !== null) {
+    query.set('streams', String(req.streams))
+    if (req.stream_bytes !== undefined && req.stream_bytes !== null) query.set('stream_bytes', String(req.stream_bytes))
+  }
+  if (req.topic !== undefined && req.topic !== null) {
+    query.set('topic', String(req.topic))
+    if (req.publish !== undefined && req.publish !== null) query.set('publish', String(req.publish))
+    if (req.expect !== undefined && req.expect !== null) query.set('expect', String(req.expect))
+  }
   const timeout = Number(req.timeout_ms ?? DEFAULT_TIMEOUT_MS)
   const consoleLines = []
   const note = (line) => { if (consoleLines.length < CONSOLE_LIMIT) consoleLines.push(line) }
@@ -116,12 +128,14 @@ async function serve (bundleDir) {
 }
 
 async function dialOnce (bundleDir, argv) {
-  const req = { ma: null, ping: false, identify: false, echo_bytes: null }
+  const req = { ma: null, ping: false, identify: false, echo_bytes: null, streams: null, stream_bytes: null }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--ping') req.ping = true
     else if (arg === '--identify') req.identify = true
     else if (arg === '--echo-bytes') req.echo_bytes = Number.parseInt(argv[++i], 10)
+    else if (arg === '--streams') req.streams = Number.parseInt(argv[++i], 10)
+    else if (arg === '--stream-bytes') req.stream_bytes = Number.parseInt(argv[++i], 10)
     else if (req.ma === null && !arg.startsWith('--')) req.ma = arg
     else usage(`unexpected argument ${JSON.stringify(arg)}`)
   }

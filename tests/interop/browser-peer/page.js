@@ -2,13 +2,17 @@
 // yamux, ping, identify) bundled by esbuild into bundle.js and loaded by index.html.
 //
 // The page reads one dial request from its URL query:
-//   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N]
+//   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N][&streams=N&stream_bytes=M]
+//     [&topic=T&publish=MSG&expect=N]
 // dials MULTIADDR, runs the requested checks and publishes the outcome as
-//   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok} ], error }
+//   window.rapidp2pResult = { results: [ {ping_rtt_ms}, {identify}, {echo_bytes, ok},
+//                                        {streams, stream_bytes, ok, failures},
+//                                        {pubsub: {topic, published, received}} ], error }
 // (results are the JSON lines tests/interop/js-peer prints; error is null or the failure text),
 // and also as JSON in <pre id="result">. driver.mjs waits for window.rapidp2pResult.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
@@ -101,9 +105,94 @@ async function doEcho (connection, n) {
   return { echo_bytes: n, received: offset, ok: same && offset === n }
 }
 
+/** Opens an echo stream, sends `data` and starts reading; resolves to {stream, reply}. */
+async function openEcho (connection, data, maxOutboundStreams) {
+  const stream = await connection.newStream(ECHO_PROTOCOL, { maxOutboundStreams })
+  const reply = (async () => {
+    const chunks = []
+    let length = 0
+    for await (const chunk of stream) {
+      const bytes = chunk.subarray()
+      chunks.push(bytes)
+      length += bytes.byteLength
+      if (length > data.byteLength) return false
+    }
+    const got = new Uint8Array(length)
+    let pos = 0
+    for (const bytes of chunks) { got.set(bytes, pos); pos += bytes.byteLength }
+    return sameBytes(got, data)
+  })()
+  if (!stream.send(data)) await stream.onDrain()
+  return { stream, reply }
+}
+
+/**
+ * n echo streams open at the same time on one connection, each with its own m pseudo-random
+ * bytes (a payload delivered on the wrong stream is caught). Every stream is opened and
+ * written before any is half-closed, so the server holds all n at once. js-libp2p allows 64
+ * outbound streams per protocol by default: the limit is raised for these calls only.
+ */
+async function doStreams (connection, n, m) {
+  const payloads = Array.from({ length: n }, () => randomBytes(m))
+  const opened = await Promise.allSettled(payloads.map((data) => openEcho(connection, data, n + 1)))
+  const failures = []
+  const replies = opened.map(async (outcome, i) => {
+    if (outcome.status === 'rejected') throw outcome.reason
+    await outcome.value.stream.close()
+    if (!(await outcome.value.reply)) throw new Error('echo differs')
+  })
+  const settled = await Promise.allSettled(replies)
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'rejected') failures.push(`stream ${i}: ${outcome.reason?.message ?? outcome.reason}`)
+  })
+  return { streams: n, stream_bytes: m, ok: failures.length === 0, failures: failures.slice(0, 5) }
+}
+
+/** go-libp2p-pubsub's default message id (from || seqno), the one rapidp2p uses too. */
+function fromSeqnoMsgId (msg) {
+  if (msg.type !== 'signed') throw new Error('StrictSign: an unsigned message has no id')
+  const from = msg.from.toMultihash().bytes
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, msg.sequenceNumber)
+  const id = new Uint8Array(from.byteLength + seqno.byteLength)
+  id.set(from, 0)
+  id.set(seqno, from.byteLength)
+  return id
+}
+
+/**
+ * GossipSub on `topic` with the dialed peer: subscribes, waits until the remote is subscribed
+ * and an outbound pubsub stream to it exists (a message published earlier reaches nobody),
+ * publishes `publish`, then waits until `received` (filled by run's listener, attached before
+ * the dial so nothing published early is missed) holds `expect` messages.
+ */
+async function doPubsub (node, remotePeer, topic, publish, expect, received, timeoutMs) {
+  const ps = node.services.pubsub
+  const deadline = performance.now() + timeoutMs
+  const until = async (cond, what) => {
+    while (!cond()) {
+      if (performance.now() > deadline) throw new Error(`pubsub: timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  await until(() => ps.getSubscribers(topic).some((p) => p.equals(remotePeer)) &&
+    ps.streamsOutbound.has(remotePeer.toString()), 'the remote to subscribe')
+  let published = false
+  if (publish !== null) {
+    const result = await ps.publish(topic, new TextEncoder().encode(publish))
+    published = result.recipients.some((p) => p.equals(remotePeer))
+  }
+  await until(() => received.length >= expect, `${expect} message(s)`)
+  return { pubsub: { topic, published, received } }
+}
+
 async function run (params) {
   const target = params.get('ma')
   if (target === null) throw new Error('no ?ma=MULTIADDR in the page URL')
+  const topic = params.get('topic')
+  const services = { ping: ping(), identify: identify({ runOnConnectionOpen: topic !== null }) }
+  // GossipSub learns that the remote speaks it from identify, so identify runs on open then.
+  if (topic !== null) services.pubsub = gossipsub({ msgIdFn: fromSeqnoMsgId, floodPublish: true })
   const node = await createLibp2p({
     transports: [webSockets()],
     connectionEncrypters: [noise()],
@@ -111,8 +200,15 @@ async function run (params) {
     // The browser default refuses insecure /ws and private (loopback) addresses: the tests
     // dial a rapidp2p host on 127.0.0.1 over plain /ws.
     connectionGater: { denyDialMultiaddr: () => false },
-    services: { ping: ping(), identify: identify({ runOnConnectionOpen: false }) }
+    services
   })
+  const received = []
+  if (topic !== null) {
+    node.services.pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic === topic) received.push(new TextDecoder().decode(evt.detail.data))
+    })
+    node.services.pubsub.subscribe(topic)
+  }
   const results = []
   try {
     const connection = await node.dial(multiaddr(target), { signal: AbortSignal.timeout(30000) })
@@ -129,6 +225,15 @@ async function run (params) {
     if (params.get('identify') === '1') results.push({ identify: await doIdentify(node, connection) })
     const echo = params.get('echo')
     if (echo !== null) results.push(await doEcho(connection, Number.parseInt(echo, 10)))
+    const streams = params.get('streams')
+    if (streams !== null) {
+      const bytes = Number.parseInt(params.get('stream_bytes') ?? '1024', 10)
+      results.push(await doStreams(connection, Number.parseInt(streams, 10), bytes))
+    }
+    if (topic !== null) {
+      const expect = Number.parseInt(params.get('expect') ?? '0', 10)
+      results.push(await doPubsub(node, connection.remotePeer, topic, params.get('publish'), expect, received, 30000))
+    }
     return { results, error: null }
   } catch (err) {
     return { results, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` }

@@ -46,7 +46,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -162,17 +161,21 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
-// newHost builds a host restricted to TCP and WebSocket + Noise (or TLS) + yamux with no NAT,
+// newHost builds a host restricted to TCP and WebSocket (/ws, /wss: wss.go) + Noise (or TLS) + yamux with no NAT,
 // relay or discovery.
 func newHost(listen []string) (host.Host, error) {
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		return nil, err
 	}
+	ws, err := websocketTransport()
+	if err != nil {
+		return nil, err
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(websocket.New),
+		ws,
 		securityOption(),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.DisableRelay(),

@@ -6,7 +6,7 @@
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //   node peer.mjs relay-listen --relay MA | relay-dial MA [--ping] [--echo-bytes N] (relay.mjs)
 //
-// Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// Noise (or TLS with --security tls, before or after the command) + yamux over TCP, /ws or /wss (wssOptions), Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
 // js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
@@ -30,6 +30,7 @@ const { ping } = await import('@libp2p/ping')
 const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
 const { randomBytes } = await import('node:crypto')
+const { readFileSync } = await import('node:fs')
 const { performance } = await import('node:perf_hooks')
 
 // `--security noise|tls` anywhere on the command line: the one connection encrypter offered.
@@ -81,6 +82,18 @@ function parseArgs (argv) {
 }
 
 /**
+ * A `/wss` listener needs a certificate: PEM files named by RAPIDP2P_WSS_CERT and
+ * RAPIDP2P_WSS_KEY (the tests' throwaway CA signed it). Dialing `/wss` verifies the server with
+ * Node's trust store, which NODE_EXTRA_CA_CERTS extends with that CA.
+ */
+function wssOptions () {
+  const cert = process.env.RAPIDP2P_WSS_CERT
+  const key = process.env.RAPIDP2P_WSS_KEY
+  if (!cert || !key) return {}
+  return { https: { cert: readFileSync(cert), key: readFileSync(key) } }
+}
+
+/**
  * js-libp2p's defaults are kept (identify: one inbound and one outbound stream per connection;
  * ping: two inbound, one outbound), as a real js node has them. A dialer asked for --identify
  * runs identify itself instead of on connection open: two identify streams at once would break
@@ -89,7 +102,7 @@ function parseArgs (argv) {
 async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
-    transports: [tcp(), webSockets()],
+    transports: [tcp(), webSockets(wssOptions())],
     connectionEncrypters: [encrypter()],
     streamMuxers: [yamux()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, GetRecordOk, QueryId, QueryResult};
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{dial_opts::DialOpts, SwarmEvent};
 use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
 
 use crate::{Behaviour, BehaviourEvent, Error};
@@ -62,7 +62,16 @@ pub fn on_identified(swarm: &mut Swarm<Behaviour>, peer: PeerId, info: &identify
 }
 
 /// Adds the bootstrap peers to the routing table and dials them.
-pub fn add_bootstrap(swarm: &mut Swarm<Behaviour>, addrs: &[String]) -> Result<(), Error> {
+///
+/// `new_port`: dial from a fresh ephemeral port instead of the listen port (libp2p-tcp's
+/// default port reuse). A one-shot `dht` command's first dial decides its exit status, and on
+/// a busy machine binding the dial socket to the listen port can fail with EADDRINUSE (which
+/// libp2p-tcp does not retry, unlike EADDRNOTAVAIL); a long-running peer keeps port reuse.
+pub fn add_bootstrap(
+    swarm: &mut Swarm<Behaviour>,
+    addrs: &[String],
+    new_port: bool,
+) -> Result<(), Error> {
     for text in addrs {
         let addr: Multiaddr = text
             .parse()
@@ -75,7 +84,11 @@ pub fn add_bootstrap(swarm: &mut Swarm<Behaviour>, addrs: &[String]) -> Result<(
         if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
             kad.add_address(&peer, bare);
         }
-        swarm.dial(addr)?;
+        let mut opts = DialOpts::peer_id(peer).addresses(vec![addr]);
+        if new_port {
+            opts = opts.allocate_new_port();
+        }
+        swarm.dial(opts.build())?;
     }
     Ok(())
 }
@@ -156,7 +169,7 @@ async fn run_op(op: Op, bootstrap: &[String]) -> Result<(), Error> {
     let mut swarm = crate::new_swarm(Some(kad::Mode::Client), false)?;
     // Listening gives provider records an address to carry.
     swarm.listen_on(crate::DEFAULT_LISTEN.parse()?)?;
-    add_bootstrap(&mut swarm, bootstrap)?;
+    add_bootstrap(&mut swarm, bootstrap, true)?;
     wait_connected(&mut swarm).await?;
     let id = kad_mut(&mut swarm).bootstrap()?;
     query(&mut swarm, id).await;

@@ -1,7 +1,8 @@
 //! rust-libp2p interop peer for rapidp2p's tests.
 //!
-//! TCP + Noise (or TLS with `--security tls`) + yamux, a fresh Ed25519 identity, loopback
-//! addresses. Serves ping, identify and `/echo/1.0.0`. CLI (see `tests/interop/peers.py`);
+//! TCP or `/ws` (libp2p-websocket) + Noise (or TLS with `--security tls`) + yamux, a fresh
+//! Ed25519 identity, loopback addresses. Serves ping, identify and `/echo/1.0.0`. CLI (see
+//! `tests/interop/peers.py`);
 //! `--security noise|tls` may follow any command and selects the one security protocol offered:
 //!
 //! ```text
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::multiaddr::Protocol;
@@ -106,12 +108,14 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     } else if *USE_TLS.get().unwrap_or(&false) {
         builder
             .with_tcp(tcp_config, tls::Config::new, yamux::Config::default)?
+            .with_other_transport(|key| websocket_transport(key, true))?
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
             .build()
     } else {
         builder
             .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)?
+            .with_other_transport(|key| websocket_transport(key, false))?
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
             .build()
@@ -119,22 +123,51 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     Ok(swarm)
 }
 
+/// `/ws`: libp2p-websocket over its own TCP transport, then Noise (or TLS) + yamux inside the
+/// WebSocket stream. Plain TCP addresses stay with the TCP transport (the swarm tries each
+/// transport in turn and only this one accepts a `/ws` multiaddr).
+fn websocket_transport(
+    key: &Keypair,
+    use_tls: bool,
+) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, Error> {
+    use libp2p::core::upgrade::Version;
+    use libp2p::Transport as _;
+    let ws = libp2p_websocket::Config::new(tcp::tokio::Transport::new(
+        tcp::Config::default().nodelay(true),
+    ));
+    let upgraded = ws.upgrade(Version::V1Lazy);
+    Ok(if use_tls {
+        upgraded
+            .authenticate(tls::Config::new(key)?)
+            .multiplex(yamux::Config::default())
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed()
+    } else {
+        upgraded
+            .authenticate(noise::Config::new(key)?)
+            .multiplex(yamux::Config::default())
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed()
+    })
+}
+
 /// TCP, then the pnet protector, then Noise + yamux (rust-libp2p's private-network stack).
 fn pnet_tcp(
     key: &Keypair,
     psk: libp2p_pnet::PreSharedKey,
-) -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error>
-{
-    use libp2p::core::{muxing::StreamMuxerBox, upgrade::Version};
+) -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
+    use libp2p::core::upgrade::Version;
     use libp2p::Transport as _;
     let noise = noise::Config::new(key)?;
-    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-        .and_then(move |socket, _| libp2p_pnet::PnetConfig::new(psk).handshake(socket))
-        .upgrade(Version::V1Lazy)
-        .authenticate(noise)
-        .multiplex(yamux::Config::default())
-        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
-        .boxed())
+    Ok(
+        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            .and_then(move |socket, _| libp2p_pnet::PnetConfig::new(psk).handshake(socket))
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise)
+            .multiplex(yamux::Config::default())
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed(),
+    )
 }
 
 /// Removes `--swarm-key FILE` from `args` and loads the key into [`SWARM_KEY`].
@@ -148,8 +181,9 @@ fn take_swarm_key(args: &mut Vec<String>) -> Result<(), Error> {
     let path = args.remove(i + 1);
     args.remove(i);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let psk: libp2p_pnet::PreSharedKey =
-        text.parse().map_err(|e| format!("{path}: bad swarm key: {e}"))?;
+    let psk: libp2p_pnet::PreSharedKey = text
+        .parse()
+        .map_err(|e| format!("{path}: bad swarm key: {e}"))?;
     let _ = SWARM_KEY.set(psk);
     Ok(())
 }
@@ -263,7 +297,7 @@ async fn listen(args: &[String]) -> Result<(), Error> {
         }
     });
     swarm.listen_on(listen_addr.parse()?)?;
-    dht::add_bootstrap(&mut swarm, &bootstrap)?;
+    dht::add_bootstrap(&mut swarm, &bootstrap, false)?;
     let mut bootstrapped = bootstrap.is_empty();
 
     // The harness stops us by closing stdin (or by a signal, which needs no handling).
