@@ -151,6 +151,11 @@ impl Session {
 
     // ---- introspection ------------------------------------------------------------------
 
+    /// The limits this session runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Live streams (either direction).
     pub fn num_streams(&self) -> usize {
         self.streams.len()

@@ -1,0 +1,140 @@
+"""mplex (``/mplex/6.7.0``) for old peers: offered after yamux by default, agreed with a peer
+that speaks nothing else (dialing and listening), yamux whenever both sides have it, typed
+errors for bad frames, and the driver's answer to a stuck reader (mplex has no flow control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from rapidp2p import Host, _core
+from rapidp2p._aio import connection as driver
+from rapidp2p._aio.stream import Stream
+from rapidp2p.exceptions import LocalProtocolError, MuxerError, StreamResetError
+from rapidp2p.host import HostConfig, MuxerOptions
+
+MPLEX = "/mplex/6.7.0"
+ECHO = "/echo/1.0.0"
+TCP = "/ip4/127.0.0.1/tcp/0"
+
+
+async def echo(stream: Stream) -> None:
+    async for chunk in stream:
+        stream.write(chunk)
+        await stream.drain()
+    await stream.close()
+
+
+def _old_peer(host: Host, early: bool = False) -> Host:
+    """What py-libp2p's demos do: only mplex, negotiated with multistream-select."""
+    host.upgrader.muxers = [MPLEX]
+    host.upgrader.early_muxer = early
+    return host
+
+
+async def _echo_once(client: Host, server: Host, payload: bytes) -> bytes:
+    s = await client.new_stream(server.peer_id, ECHO)
+    s.write(payload)
+    await s.close()
+    got = await s.read()
+    return got
+
+
+@pytest.mark.parametrize("old_side", ["dialer", "listener"])
+async def test_mplex_only_peer_connects_both_ways(old_side: str) -> None:
+    async with await Host.create(listen=[TCP]) as server, Host() as client:
+        _old_peer(client if old_side == "dialer" else server)
+        server.set_stream_handler(ECHO, echo)
+        client.set_stream_handler(ECHO, echo)
+        await client.connect(server.full_addrs[0])
+        (conn,) = client.connections(server.peer_id)
+        assert conn.muxer == MPLEX
+        (back,) = server.connections(client.peer_id)
+        assert back.muxer == MPLEX
+        payload = os.urandom(300_000)
+        assert await _echo_once(client, server, payload) == payload
+        assert await _echo_once(server, client, b"the other way") == b"the other way"
+        # Several streams at once, opened from both sides (mplex ids clash without the flag).
+        got = await asyncio.gather(
+            *(_echo_once(client, server, bytes([i]) * 1000) for i in range(20)),
+            *(_echo_once(server, client, bytes([i]) * 700) for i in range(20)),
+        )
+        assert got == [bytes([i]) * 1000 for i in range(20)] + [bytes([i]) * 700 for i in range(20)]
+
+
+async def test_yamux_wins_when_both_sides_have_it() -> None:
+    async with await Host.create(listen=[TCP]) as server, Host() as client:
+        assert client.upgrader.muxers == ["/yamux/1.0.0", MPLEX]
+        for early in (True, False):
+            client.upgrader.early_muxer = early
+            server.upgrader.early_muxer = early
+            await client.connect(server.full_addrs[0])
+            (conn,) = client.connections(server.peer_id)
+            assert conn.muxer == "/yamux/1.0.0"
+            await client.disconnect(server.peer_id)
+
+
+async def test_early_mplex_through_noise_extension() -> None:
+    async with await Host.create(listen=[TCP]) as server, Host() as client:
+        _old_peer(client, early=True)
+        server.set_stream_handler(ECHO, echo)
+        await client.connect(server.full_addrs[0])
+        (conn,) = client.connections(server.peer_id)
+        assert conn.muxer == MPLEX
+        assert await _echo_once(client, server, b"early") == b"early"
+
+
+async def test_mplex_can_be_turned_off() -> None:
+    host = Host(config=HostConfig(muxer=MuxerOptions(mplex=False)))
+    assert host.upgrader.muxers == ["/yamux/1.0.0"]
+
+
+async def test_stuck_reader_is_reset_and_the_connection_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler that never reads: with mplex the connection pauses (no windows to stop the
+    sender), then the stuck stream is reset and other streams flow again."""
+    monkeypatch.setattr(driver, "MPLEX_STALL_RESET", 0.3)
+    cfg = HostConfig(muxer=MuxerOptions(mplex_max_buffered=256 * 1024))
+    stuck_started = asyncio.Event()
+
+    async def never_reads(stream: Stream) -> None:
+        stuck_started.set()
+        await asyncio.sleep(3600)
+
+    async with await Host.create(listen=[TCP], config=cfg) as server, Host() as client:
+        _old_peer(client)
+        server.set_stream_handler("/stuck/1", never_reads)
+        server.set_stream_handler(ECHO, echo)
+        await client.connect(server.full_addrs[0])
+        s = await client.new_stream(server.peer_id, "/stuck/1", lazy=False)
+        await stuck_started.wait()
+        with pytest.raises(StreamResetError):
+            for _ in range(64):  # 4 MiB: far more than the 128 KiB pause point
+                s.write(b"x" * 65536)
+                await asyncio.wait_for(s.drain(), 20)
+            await asyncio.wait_for(s.read(), 20)
+        assert await _echo_once(client, server, b"still alive") == b"still alive"
+        (conn,) = server.connections(client.peer_id)
+        assert conn.muxer == MPLEX
+
+
+def test_bad_mplex_frames_are_typed_errors() -> None:
+    conn = _core.conn.Connection(None, initiator=True, early_muxer=MPLEX)
+    assert conn.muxer == MPLEX and conn.mplex_max_buffered == 4 * 1024 * 1024
+    with pytest.raises(LocalProtocolError):
+        conn.ping(0.0)  # mplex has no ping
+    with pytest.raises(MuxerError, match="flag 7"):
+        conn.receive_data(b"\x0f\x00", 0.0)
+    assert conn.is_closed
+    big = _core.conn.Connection(None, initiator=False, early_muxer=MPLEX)
+    # NewStream 0, then a 1 MiB + 1 message header: over go-mplex's and js-mplex's limit.
+    with pytest.raises(MuxerError, match="exceeds"):
+        big.receive_data(b"\x00\x00" + b"\x02\x81\x80\x40", 0.0)
+    with pytest.raises(ValueError):
+        _core.conn.Connection(None, initiator=True, early_muxer="/other/1", muxers=None)
+    with pytest.raises(ValueError):
+        _core.conn.Connection(None, initiator=True, mplex_max_buffered=0)
