@@ -1,6 +1,8 @@
 """mplex (``/mplex/6.7.0``) against real peers that offer nothing else, both directions:
 py-libp2p with only mplex (as its pubsub and floodsub demos), and js-libp2p with only
-``@libp2p/mplex``. Ping, identify and an echo stream carrying pseudo-random bytes intact.
+``@libp2p/mplex``. Ping, identify and an echo stream carrying pseudo-random bytes intact;
+FloodSub and GossipSub messages both ways with a py-libp2p node set up as its demos are
+(mplex only; an RSA identity for the FloodSub one).
 
 With mplex turned off here (``MuxerOptions(mplex=False)``), the refusal stays visible (issue 13
 point 8): when such a peer dials us, our log says what it offered; when we dial it, our error
@@ -10,17 +12,21 @@ says why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import subprocess
+import tempfile
 
 import pytest
-from peers import PeerError, PeerProcess, dial_from_peer, find_result
+from peers import PeerError, PeerProcess, build_peer, dial_from_peer, find_result
 
 from rapidp2p.exceptions import DialError
 from rapidp2p.host import Host, HostConfig, MuxerOptions
 from rapidp2p.peer import Multiaddr
 from rapidp2p.protocols.echo import handle_echo
+from rapidp2p.pubsub import FloodSub, GossipSub
 
 pytestmark = [
     pytest.mark.interop,
@@ -117,3 +123,48 @@ async def test_dialing_a_mplex_only_py_listener_with_mplex_off_says_why() -> Non
             await host.connect(peer.addr)
         text = str(info.value)
         assert "does not speak /yamux/1.0.0" in text and "/mplex/6.7.0" in text, text
+
+
+@pytest.mark.parametrize("router", ["floodsub", "gossipsub"])
+async def test_py_libp2p_pubsub_demo_setup_over_mplex(router: str) -> None:
+    """What issue 13 point 8 reported: py-libp2p's pubsub demos (mplex only) could not join."""
+    topic = "mplex-demo"
+    host = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115
+    proc: asyncio.subprocess.Process | None = None
+    try:
+        ps = await host.add_service(FloodSub(host) if router == "floodsub" else GossipSub(host))
+        sub = await ps.subscribe(topic)
+        args = ["--topic", topic, "--mplex-only", "--connect", str(host.full_addrs[0])]
+        args += ["--publish", "py->rapid"]
+        if router == "floodsub":
+            args += ["--floodsub", "--rsa"]
+        directory = build_peer("py-peer")
+        proc = await asyncio.create_subprocess_exec(
+            str(directory / "run"), "pubsub", *args, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=stderr, start_new_session=True,
+        )  # fmt: skip
+        msg = await sub.get(timeout=60)
+        assert msg.data == b"py->rapid"
+        (conn,) = host.connections()
+        assert conn.muxer == MPLEX
+        await ps.publish(topic, b"rapid->py")
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            stderr.seek(0)
+            assert line, f"py-peer exited: {stderr.read().decode(errors='replace')[-2000:]}"
+            if line.decode().strip() == "RECEIVED rapid->py":
+                break
+    finally:
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(Exception):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        stderr.close()
+        await host.close()
