@@ -138,3 +138,27 @@ def test_bad_mplex_frames_are_typed_errors() -> None:
         _core.conn.Connection(None, initiator=True, early_muxer="/other/1", muxers=None)
     with pytest.raises(ValueError):
         _core.conn.Connection(None, initiator=True, mplex_max_buffered=0)
+
+
+async def test_pubsub_confirms_delivery_without_a_muxer_ping() -> None:
+    """mplex has no ping: pubsub's graceful stream end waits for the peer's FIN alone."""
+    from rapidp2p.pubsub import FloodSub
+
+    async with await Host.create(listen=[TCP]) as server, Host() as client:
+        _old_peer(client)
+        ps_server = await server.add_service(FloodSub(server))
+        ps_client = await client.add_service(FloodSub(client))
+        sub = await ps_server.subscribe("t")
+        await ps_client.subscribe("t")
+        await client.connect(server.full_addrs[0])
+        (conn,) = client.connections(server.peer_id)
+        assert conn.muxer == MPLEX
+        with pytest.raises(LocalProtocolError):
+            await conn.ping()
+        for _ in range(400):
+            if ps_client.topic_peers("t"):
+                break
+            await asyncio.sleep(0.025)
+        receipt = await ps_client.publish_confirmed("t", b"confirmed", timeout=20)
+        assert server.peer_id in receipt.consumed_by, receipt
+        assert (await sub.get(timeout=10)).data == b"confirmed"
