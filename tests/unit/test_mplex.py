@@ -95,28 +95,31 @@ async def test_mplex_can_be_turned_off() -> None:
 async def test_stuck_reader_is_reset_and_the_connection_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A handler that never reads: with mplex the connection pauses (no windows to stop the
-    sender), then the stuck stream is reset and other streams flow again."""
+    """A handler that never reads: with mplex the connection pauses at half the per-stream
+    cap (no windows to stop the sender), then the driver resets the stuck stream and other
+    streams flow again. (The crate's own cap is checked by cargo tests: with the default
+    4 MiB cap, the pause at 2 MiB always comes first, a read being at most 1 MiB.)"""
     monkeypatch.setattr(driver, "MPLEX_STALL_RESET", 0.3)
-    cfg = HostConfig(muxer=MuxerOptions(mplex_max_buffered=256 * 1024))
-    stuck_started = asyncio.Event()
+    stuck: list[Stream] = []
 
     async def never_reads(stream: Stream) -> None:
-        stuck_started.set()
+        stuck.append(stream)
         await asyncio.sleep(3600)
 
-    async with await Host.create(listen=[TCP], config=cfg) as server, Host() as client:
+    async with await Host.create(listen=[TCP]) as server, Host() as client:
         _old_peer(client)
         server.set_stream_handler("/stuck/1", never_reads)
         server.set_stream_handler(ECHO, echo)
         await client.connect(server.full_addrs[0])
         s = await client.new_stream(server.peer_id, "/stuck/1", lazy=False)
-        await stuck_started.wait()
         with pytest.raises(StreamResetError):
-            for _ in range(64):  # 4 MiB: far more than the 128 KiB pause point
+            for _ in range(1024):  # up to 64 MiB: far more than the 2 MiB pause point
                 s.write(b"x" * 65536)
                 await asyncio.wait_for(s.drain(), 20)
             await asyncio.wait_for(s.read(), 20)
+        (held,) = stuck
+        with pytest.raises(StreamResetError, match=r"unread for 0\.3 s on an mplex connection"):
+            await held.read()
         assert await _echo_once(client, server, b"still alive") == b"still alive"
         (conn,) = server.connections(client.peer_id)
         assert conn.muxer == MPLEX

@@ -80,8 +80,11 @@ class MuxerOptions:
     the defaults are the crates' own (``_core.conn.YAMUX_DEFAULTS``, ``MPLEX_DEFAULTS``).
 
     ``mplex``: also offer and accept ``/mplex/6.7.0``, after yamux. mplex has no flow
-    control, so a stream whose unread bytes pass ``mplex_max_buffered`` is reset (its peer
-    sees a reset, the connection goes on); ``max_streams`` bounds both muxers.
+    control: the connection stops reading once half of ``mplex_max_buffered`` is unread (so
+    a slow reader blocks the whole connection, as with go-mplex) and, after 5 s blocked,
+    resets the stream holding the most; a stream whose unread bytes would still pass
+    ``mplex_max_buffered`` is reset at once (possible only below 2 MiB: one socket read is
+    up to 1 MiB). ``max_streams`` bounds both muxers.
     """
 
     max_streams: int = _core.conn.YAMUX_DEFAULTS["max_streams"]
