@@ -4,6 +4,10 @@ on TCP, over both security protocols (``tcp+tls``: the dialer offers only TLS 1.
 Each case drives the full stack (Noise or TLS + yamux + the asyncio driver) through the public Host
 and Stream API: many streams on one connection, bulk data, resets, half-close, write after
 close, GoAway. Sizes are trimmed to stay quick on 2 cores.
+
+``+mplex``: the dialer offers only ``/mplex/6.7.0`` (as old peers do), on TCP through
+multistream-select inside Noise, in memory through Noise's early muxer negotiation; the
+listener has its default list (yamux, then mplex).
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host import Host, HostConfig, Limits, MuxerOptions
 
-pytestmark = pytest.mark.parametrize("transport", ["tcp", "memory", "tcp+tls"])
+pytestmark = pytest.mark.parametrize(
+    "transport", ["tcp", "memory", "tcp+tls", "tcp+mplex", "memory+mplex"]
+)
 
 ECHO = "/echo/1.0.0"
-LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "memory": "/memory/0", "tcp+tls": "/ip4/127.0.0.1/tcp/0"}
+MPLEX = "/mplex/6.7.0"
+LISTEN = {
+    "tcp": "/ip4/127.0.0.1/tcp/0",
+    "memory": "/memory/0",
+    "tcp+tls": "/ip4/127.0.0.1/tcp/0",
+    "tcp+mplex": "/ip4/127.0.0.1/tcp/0",
+    "memory+mplex": "/memory/0",
+}
 
 
 async def echo(stream: Stream) -> None:
@@ -52,6 +65,9 @@ async def pair(transport: str) -> AsyncIterator[tuple[Host, Host, str]]:
     server.set_stream_handler(ECHO, echo)
     tls = transport.endswith("+tls")
     client = await Host.create(config=_config(["/tls/1.0.0"] if tls else None))
+    if transport.endswith("+mplex"):
+        client.upgrader.muxers = [MPLEX]
+        client.upgrader.early_muxer = transport.startswith("memory")
     try:
         yield client, server, str(server.full_addrs[0])
     finally:
@@ -163,6 +179,17 @@ async def test_go_away_stops_new_streams_keeps_open_ones(transport: str) -> None
         (server_side,) = server.connections(client.peer_id)
         server_side.go_away(0)
         conn = s.conn
+        if transport.endswith("+mplex"):
+            # mplex has no GoAway frame: the going-away side resets every new stream.
+            assert conn.muxer == MPLEX
+            n = await client.new_stream(addr, ECHO, lazy=True)
+            n.write(b"refused")
+            with pytest.raises(StreamResetError):
+                await n.read()
+            s.write(b"after")
+            await s.close()
+            assert await s.read() == b"after"
+            return
         for _ in range(1000):
             if conn.go_away_code is not None:
                 break

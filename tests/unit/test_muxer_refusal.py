@@ -1,6 +1,7 @@
-"""Issue 13 point 8: a peer that offers only ``/mplex/6.7.0`` (py-libp2p's demos) is refused
-visibly on both sides: the listener logs what the peer offered, the dialer's error names the
-muxer it lacks."""
+"""Issue 13 point 8: a peer that offers only ``/mplex/6.7.0`` (py-libp2p's demos) to a host
+with mplex turned off (``MuxerOptions(mplex=False)``; it is on by default, see
+``test_mplex.py``) is refused visibly on both sides: the listener logs what the peer offered,
+the dialer's error names the muxer it lacks."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import pytest
 
 from rapidp2p import Host
 from rapidp2p.exceptions import DialError, NegotiationError, UpgradeError
+from rapidp2p.host import HostConfig, MuxerOptions
 from rapidp2p.protocols.memory import memory_stream_pair
 from rapidp2p.protocols.multistream import select_inbound
 from rapidp2p.protocols.multistream._proto import encode_messages
 
 MPLEX = "/mplex/6.7.0"
+NO_MPLEX = HostConfig(muxer=MuxerOptions(mplex=False))
 
 
 async def test_raw_exchange_records_the_refused_proposal() -> None:
@@ -37,7 +40,10 @@ def _mplex_only(host: Host) -> None:
 
 async def test_mplex_only_dialer_is_logged_by_us(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="rapidp2p.upgrader")
-    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as server, Host() as client:
+    async with (
+        await Host.create(listen=["/ip4/127.0.0.1/tcp/0"], config=NO_MPLEX) as server,
+        Host() as client,
+    ):
         _mplex_only(client)
         with pytest.raises(DialError) as info:
             await client.connect(server.full_addrs[0])
@@ -53,10 +59,13 @@ async def test_mplex_only_dialer_is_logged_by_us(caplog: pytest.LogCaptureFixtur
 
 
 async def test_dialing_an_mplex_only_listener_says_why() -> None:
-    async with await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as server, Host() as client:
+    async with (
+        await Host.create(listen=["/ip4/127.0.0.1/tcp/0"]) as server,
+        Host(config=NO_MPLEX) as client,
+    ):
         _mplex_only(server)
         with pytest.raises(DialError) as info:
             await client.connect(server.full_addrs[0])
         (err,) = info.value.errors.values()
         assert isinstance(err, UpgradeError)
-        assert "does not speak /yamux/1.0.0" in str(err) and "mplex" in str(err)
+        assert "does not speak /yamux/1.0.0" in str(err) and "mplex=False" in str(err)

@@ -40,6 +40,7 @@ class FakeMux:
         self.max_unacked = 0  # the most ever delivered but not yet acknowledged
         self.is_closed = False
         self.rtt = None
+        self.mplex_max_buffered = None  # a yamux-like muxer, with windows
         self.muxer = "/yamux/1.0.0"  # agreed in the handshake (no negotiation inside)
 
     def _frame(self, kind: int, sid: int, body: bytes = b"") -> None:

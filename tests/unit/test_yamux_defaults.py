@@ -27,7 +27,13 @@ def test_exported_defaults_are_the_yamux_crates() -> None:
 def test_muxer_options_defaults_match() -> None:
     opts = MuxerOptions()
     for field in dataclasses.fields(MuxerOptions):
-        assert getattr(opts, field.name) == conn.YAMUX_DEFAULTS[field.name], field.name
+        if field.name == "mplex":
+            assert opts.mplex is True  # offered after yamux by default
+        elif field.name.startswith("mplex_"):
+            want = conn.MPLEX_DEFAULTS[field.name.removeprefix("mplex_")]  # type: ignore[literal-required]
+            assert getattr(opts, field.name) == want, field.name
+        else:
+            assert getattr(opts, field.name) == conn.YAMUX_DEFAULTS[field.name], field.name  # type: ignore[literal-required]
 
 
 def test_connection_signature_defaults_match() -> None:
@@ -39,3 +45,5 @@ def test_connection_signature_defaults_match() -> None:
             assert default == value, name
             checked += 1
     assert checked >= 4
+    default = params["mplex_max_buffered"].default
+    assert default in (Ellipsis, conn.MPLEX_DEFAULTS["max_buffered"])

@@ -15,7 +15,11 @@ yamux:
   (``call_soon`` flush), or at once when 256 KiB are queued;
 - the muxer's timers run on ``loop.call_at``;
 - backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
-  resumes when the application drained half of it; ``pause_writing`` blocks ``drain``.
+  resumes when the application drained half of it; ``pause_writing`` blocks ``drain``;
+- mplex (no flow control): the cap drops to half of mplex's per-stream limit, so a slow
+  reader blocks the connection (TCP pushes back) instead of overflowing; a connection that
+  stays blocked for :data:`MPLEX_STALL_RESET` seconds resets the stream holding the most
+  unread bytes (go-mplex's behaviour; the spec allows either).
 
 It implements :class:`~rapidp2p.transport.contracts.Connection` for the host and
 :class:`~rapidp2p.transport.contracts.StreamCarrier` for its streams.
@@ -75,6 +79,9 @@ FAIL_FLUSH_GRACE = 2.0
 #: fewer, larger reads).
 RBUF_SHARED = 64 * 1024
 RBUF_MAX = 1024 * 1024
+#: Seconds an mplex connection may stay paused on unread bytes before the stream holding the
+#: most of them is reset (go-mplex waits 5 s too).
+MPLEX_STALL_RESET = 5.0
 
 
 class _SharedReadBuffer(threading.local):
@@ -180,6 +187,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._ping_waiters: list[asyncio.Future[float]] = []
         self._settle_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False  # too many unread muxed bytes
+        self._stall_timer: asyncio.TimerHandle | None = None  # mplex only
         self._transport_paused = False
         self._unread = 0
         self._max_unread = max_unread
@@ -286,6 +294,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         streams, self._streams = self._streams, {}
         for st in streams.values():
             st.on_reset(f"{CONNECTION_LOST}: {reason}")
@@ -489,6 +500,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._muxer_waiter = self.loop.create_future()
         else:
             self.muxer = conn.muxer
+            self._muxer_known()
         if self.transport is None:
             return
         try:
@@ -504,6 +516,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._dispatch(events)
         self._raw_taken()
         self._schedule_flush()
+
+    def _muxer_known(self) -> None:
+        """mplex cannot slow a sender down: pause reading before any stream could reach
+        mplex's per-stream cap (the cap then only bounds a misbehaving driver)."""
+        cap = self._conn.mplex_max_buffered if self._conn is not None else None
+        if cap is not None:
+            self._max_unread = min(self._max_unread, max(1, cap // 2))
 
     async def muxer_agreed(self) -> str:
         """Waits until the muxer negotiation inside the secured channel agreed; returns the
@@ -568,6 +587,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 self.go_away_code = int(value)
                 self._wake_openers()
             elif kind == EV_MUXER:
+                self._muxer_known()
                 mw = self._muxer_waiter
                 if mw is not None and not mw.done():
                     mw.set_result(str(value))
@@ -712,8 +732,32 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._transport_paused = want
         if want:
             tr.pause_reading()
+            conn = self._conn
+            if self._reading_paused and conn is not None and conn.mplex_max_buffered is not None:
+                self._stall_timer = self.loop.call_later(MPLEX_STALL_RESET, self._mplex_stalled)
         else:
             tr.resume_reading()
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
+
+    def _mplex_stalled(self) -> None:
+        """An mplex connection stayed paused on unread bytes: reset the stream holding the
+        most of them (its reader is stuck), which resumes the others."""
+        self._stall_timer = None
+        if not self._reading_paused or self.transport is None:
+            return
+        holding = [st for st in self._streams.values() if st.unread_bytes]
+        if not holding:
+            return
+        biggest = max(holding, key=lambda st: st.unread_bytes)
+        self.stream_reset(biggest)
+        biggest.on_reset(
+            f"stream reset: its reader left {biggest.unread_bytes} bytes unread for "
+            f"{MPLEX_STALL_RESET} s on an mplex connection (no flow control)"
+        )
+        if self._reading_paused and self._stall_timer is None:  # still blocked: next one
+            self._stall_timer = self.loop.call_later(MPLEX_STALL_RESET, self._mplex_stalled)
 
     # ---- public muxed API --------------------------------------------------------------
 
@@ -744,12 +788,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         return await self.ping()
 
     async def ping(self) -> float:
-        """A yamux-level ping; returns the round-trip time in seconds."""
+        """A yamux-level ping; returns the round-trip time in seconds (LocalProtocolError on
+        an mplex connection: mplex has no ping)."""
         if self._conn is None or self.transport is None:
             raise ConnectionClosedError("connection closed")
+        self._conn.ping(self.loop.time())  # mplex has no ping: raises before waiting
         fut: asyncio.Future[float] = self.loop.create_future()
         self._ping_waiters.append(fut)
-        self._conn.ping(self.loop.time())
         self._schedule_flush()
         return await fut
 

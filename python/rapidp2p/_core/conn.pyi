@@ -14,6 +14,8 @@ __all__ = [
     "EV_STREAM_ACKED",
     "EV_STREAM_OPENED",
     "EV_WINDOW",
+    "MPLEX_DEFAULTS",
+    "MPLEX_PROTOCOL_ID",
     "NOISE_MAX_FRAME_PLAINTEXT",
     "NOISE_PROTOCOL_NAME",
     "PNET_NONCE_LEN",
@@ -151,7 +153,8 @@ def tune_allocator(trim_threshold: int = ..., mmap_threshold: int = ...) -> bool
 class Connection:
     """A secured connection after its handshake, sans-IO: the private-network layer, the
     Noise or TLS transport (or plaintext), the muxer negotiation when ``muxers`` is given,
-    then yamux. One call per read (a partial frame stays inside), one per flush."""
+    then yamux (or mplex, when negotiated or ``early_muxer``). One call per read (a partial
+    frame stays inside), one per flush."""
 
     def __new__(
         cls,
@@ -165,6 +168,8 @@ class Connection:
         ack_backlog: int = 256,
         keepalive_interval: float | None = ...,
         min_autotune_rtt: float = 0.01,
+        early_muxer: str | None = None,
+        mplex_max_buffered: int = 4194304,
     ) -> Connection: ...
     def receive_data(
         self, data: bytes, now: float
@@ -177,6 +182,8 @@ class Connection:
     def muxer(self) -> str | None: ...
     @property
     def muxers_refused(self) -> list[str]: ...
+    @property
+    def mplex_max_buffered(self) -> int | None: ...
     @property
     def carried(self) -> int: ...
     def open_stream(self) -> int: ...
@@ -246,3 +253,11 @@ class _YamuxDefaults(TypedDict):
 
 YAMUX_DEFAULTS: _YamuxDefaults
 """``rapidp2p_yamux::Config::default()``, the one source of the yamux defaults."""
+
+class _MplexDefaults(TypedDict):
+    max_buffered: int  # unread bytes per stream before it is reset
+    max_frame: int  # largest frame body accepted
+
+MPLEX_DEFAULTS: _MplexDefaults
+"""``rapidp2p_mplex::Config::default()``, the one source of the mplex defaults."""
+MPLEX_PROTOCOL_ID: str

@@ -162,6 +162,8 @@ class Host:
             max_window=m.max_window,
             ack_backlog=m.ack_backlog,
             keepalive_interval=m.keepalive_interval,
+            mplex=m.mplex,
+            mplex_max_buffered=m.mplex_max_buffered,
         )
 
     @classmethod

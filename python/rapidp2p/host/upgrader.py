@@ -3,8 +3,12 @@
 multistream-select picks the security protocol (``/noise`` or ``/tls/1.0.0``;
 ``/plaintext/2.0.0`` only when enabled), the handshake proves the remote's identity, then the
 muxer: taken from the Noise early-negotiation extension or the TLS ALPN when both sides list
-``/yamux/1.0.0``, else negotiated with multistream-select inside the secured channel. The
-whole upgrade runs under one timeout.
+one of ours, else negotiated with multistream-select inside the secured channel. Our muxers,
+in order: ``/yamux/1.0.0``, then ``/mplex/6.7.0`` for old peers that speak nothing else
+(py-libp2p's demos, older js-libp2p); a dialer proposes yamux first, so yamux wins whenever
+both sides have it (a listener takes the dialer's first choice, as multistream-select
+says). ``MuxerOptions(mplex=False)`` offers yamux alone. The whole upgrade runs under one
+timeout.
 
 Which protocols: a listener accepts ``/noise`` and ``/tls/1.0.0`` (go-libp2p's default pair).
 A dialer with the default list proposes ``/noise`` alone, lazily (below): every libp2p
@@ -62,23 +66,34 @@ if TYPE_CHECKING:
     from rapidp2p.peer import PeerId
     from rapidp2p.pnet import PreSharedKey
 
-__all__ = ["YAMUX_PROTOCOL_ID", "MuxerOptions", "StageTimeouts", "Upgrader"]
+__all__ = ["MPLEX_PROTOCOL_ID", "YAMUX_PROTOCOL_ID", "MuxerOptions", "StageTimeouts", "Upgrader"]
 
 YAMUX_PROTOCOL_ID = "/yamux/1.0.0"
+MPLEX_PROTOCOL_ID: str = _core.conn.MPLEX_PROTOCOL_ID
 
 log = logging.getLogger("rapidp2p.upgrader")
 
 
 @dataclass
 class MuxerOptions:
-    """Arguments of ``_core.conn.Connection`` (yamux limits and windows); the defaults are
-    the yamux crate's own (``_core.conn.YAMUX_DEFAULTS``)."""
+    """Arguments of ``_core.conn.Connection`` (yamux limits and windows, mplex's buffer cap);
+    the defaults are the crates' own (``_core.conn.YAMUX_DEFAULTS``, ``MPLEX_DEFAULTS``).
+
+    ``mplex``: also offer and accept ``/mplex/6.7.0``, after yamux. mplex has no flow
+    control: the connection stops reading once half of ``mplex_max_buffered`` is unread (so
+    a slow reader blocks the whole connection, as with go-mplex) and, after 5 s blocked,
+    resets the stream holding the most; a stream whose unread bytes would still pass
+    ``mplex_max_buffered`` is reset at once (possible only below 2 MiB: one socket read is
+    up to 1 MiB). ``max_streams`` bounds both muxers.
+    """
 
     max_streams: int = _core.conn.YAMUX_DEFAULTS["max_streams"]
     initial_window: int = _core.conn.YAMUX_DEFAULTS["initial_window"]
     max_window: int = _core.conn.YAMUX_DEFAULTS["max_window"]
     ack_backlog: int = _core.conn.YAMUX_DEFAULTS["ack_backlog"]
     keepalive_interval: float | None = _core.conn.YAMUX_DEFAULTS["keepalive_interval"]
+    mplex: bool = True
+    mplex_max_buffered: int = _core.conn.MPLEX_DEFAULTS["max_buffered"]
 
 
 @dataclass
@@ -191,7 +206,10 @@ class Upgrader:
                 raise ValueError(f"unknown or no security protocols: {unknown}")
             self.security_protocols = list(security_protocols)
             self.dial_security_protocols = list(security_protocols)
+        #: Our muxers in order of preference (yamux, then mplex unless turned off).
         self.muxers = [YAMUX_PROTOCOL_ID]
+        if self.muxer_options.mplex:
+            self.muxers.append(MPLEX_PROTOCOL_ID)
         #: List our muxers in the Noise handshake (saves a round trip when both sides do).
         self.early_muxer = early_muxer
         #: Our Noise static key and signed payload, shared by every handshake of this key.
@@ -278,7 +296,7 @@ class Upgrader:
         if mux.is_closed or mux.close_reason is not None:  # aborted: the socket goes soon
             raise ConnectionClosedError(str(mux.close_reason or "closed once secured"))
         opts = self.muxer_options
-        early = session.early_muxer == YAMUX_PROTOCOL_ID
+        early = session.early_muxer if session.early_muxer in self.muxers else None
         conn = _core.conn.Connection(
             session.handshake,  # None: plaintext
             initiator=initiator,
@@ -288,6 +306,8 @@ class Upgrader:
             max_window=opts.max_window,
             ack_backlog=opts.ack_backlog,
             keepalive_interval=opts.keepalive_interval,
+            early_muxer=early,
+            mplex_max_buffered=opts.mplex_max_buffered,
         )
         mux.start_muxer(conn)
         if not early:
@@ -295,17 +315,22 @@ class Upgrader:
 
     async def _muxer_agreed(self, mux: MuxedConnection, initiator: bool) -> str:
         """Waits for multistream-select of the muxer (run inside the ``_core.conn.Connection``),
-        saying plainly when the peer speaks none of ours (py-libp2p's demos offer only
-        mplex): an UpgradeError naming the muxers as dialer, a warning in our log as
-        listener."""
+        saying plainly when the peer speaks none of ours (a peer offering only mplex when
+        mplex is turned off here): an UpgradeError naming the muxers as dialer, a warning in
+        our log as listener."""
         ours = ", ".join(self.muxers)
         try:
             return await mux.muxer_agreed()
         except NegotiationError as exc:
             if initiator:
+                hint = (
+                    ""
+                    if MPLEX_PROTOCOL_ID in self.muxers
+                    else " (it may offer only /mplex/6.7.0, which MuxerOptions(mplex=False) "
+                    "turned off here)"
+                )
                 raise UpgradeError(
-                    f"peer does not speak {ours}, the stream muxer rapidp2p speaks (it may "
-                    "offer only /mplex/6.7.0, as py-libp2p's demos do)"
+                    f"peer does not speak {ours}, the stream muxers rapidp2p offers{hint}"
                 ) from exc
             refused = mux.muxers_refused
             if not refused:

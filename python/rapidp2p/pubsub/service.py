@@ -786,6 +786,9 @@ async def _end_gracefully(stream: Stream, timeout: float) -> Delivery:
             await asyncio.wait_for(stream.drain(), timeout)
         pong = asyncio.ensure_future(stream.conn.ping_after_flush())
         await asyncio.wait({fin, pong}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not fin.done() and pong.done() and isinstance(pong.exception(), LocalProtocolError):
+            # No muxer ping (mplex): only the peer's FIN can tell, so wait for it alone.
+            await asyncio.wait({fin}, timeout=max(0.0, end - loop.time()))
         if not fin.done() and pong.done() and pong.exception() is None:
             grace = max(_FIN_GRACE, _FIN_GRACE_RTTS * pong.result())
             await asyncio.wait({fin}, timeout=min(grace, max(0.0, end - loop.time())))

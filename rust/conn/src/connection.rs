@@ -3,10 +3,14 @@
 //!
 //! Layers, bottom up: the private-network protector (optional), the transport cipher
 //! (optional: plaintext security), multistream-select for the muxer when the handshake did
-//! not agree on one, then the yamux session. The connection owns the only carried receive
-//! state: a partial cipher frame (`rbuf`, shorter than one frame) between reads.
+//! not agree on one, then the muxer session: yamux, or mplex for old peers (see [`Muxer`]).
+//! The connection owns the only carried receive state: a partial cipher frame (`rbuf`,
+//! shorter than one frame) between reads.
 
+use std::collections::HashMap;
 use std::ops::Range;
+
+use rapidp2p_mplex as mplex;
 
 use rapidp2p_multistream::{Negotiation, NegotiationError};
 use rapidp2p_pnet::Protector;
@@ -34,6 +38,99 @@ pub enum ConnError {
     /// The yamux session refused (peer violation or local misuse).
     #[error(transparent)]
     Mux(#[from] MuxError),
+    /// The mplex session refused (peer violation or local misuse).
+    #[error(transparent)]
+    Mplex(#[from] mplex::Error),
+}
+
+/// The multistream id of yamux.
+pub const YAMUX_ID: &str = "/yamux/1.0.0";
+
+/// The muxer session the connection runs: yamux, or mplex once the negotiation chose it.
+/// mplex has no windows, pings or GoAway frame: its calls map onto the same connection API
+/// with those parts inert (`send_window` is unbounded, `ping` is refused, no timers).
+#[derive(Debug)]
+pub enum Muxer {
+    Yamux(Session),
+    Mplex(mplex::Session),
+}
+
+/// Mplex DATA events coalesced per stream within one `receive` call, and mplex events
+/// turned into the connection's (yamux-shaped) events.
+#[derive(Debug, Default)]
+struct MplexGlue {
+    data_idx: HashMap<u32, usize>,
+    tmp: Vec<mplex::Event>,
+    pieces: Vec<(usize, Range<usize>)>,
+    finals: Vec<usize>,
+}
+
+impl MplexGlue {
+    /// Runs `m` over `data`, appending its events to `events` (DATA of one stream stays one
+    /// event per call; bytes go to `sink` with the final event index when given).
+    fn receive(
+        &mut self,
+        m: &mut mplex::Session,
+        data: &[u8],
+        events: &mut Vec<Event>,
+        sink: Option<DataSink<'_>>,
+    ) -> Result<(), mplex::Error> {
+        let base = data.as_ptr() as usize;
+        self.tmp.clear();
+        self.pieces.clear();
+        m.begin_receive();
+        let pieces = &mut self.pieces;
+        let r = if sink.is_some() {
+            let mut f = |i: usize, b: &[u8]| {
+                let start = b.as_ptr() as usize - base;
+                pieces.push((i, start..start + b.len()));
+            };
+            m.receive_part(data, &mut self.tmp, Some(&mut f))
+        } else {
+            m.receive_part(data, &mut self.tmp, None)
+        };
+        self.finals.clear();
+        for e in self.tmp.drain(..) {
+            let idx = match e {
+                mplex::Event::Data(k, own) => match self.data_idx.get(&k) {
+                    Some(&i) if matches!(events.get(i), Some(Event::Data(j, _)) if *j == k) => {
+                        if let Some(Event::Data(_, v)) = events.get_mut(i) {
+                            v.extend_from_slice(&own);
+                        }
+                        i
+                    }
+                    _ => {
+                        self.data_idx.insert(k, events.len());
+                        events.push(Event::Data(k, own));
+                        events.len() - 1
+                    }
+                },
+                mplex::Event::StreamOpened(k) => {
+                    events.push(Event::StreamOpened(k));
+                    events.len() - 1
+                }
+                mplex::Event::Fin(k) => {
+                    self.data_idx.remove(&k);
+                    events.push(Event::Fin(k));
+                    events.len() - 1
+                }
+                mplex::Event::Reset(k) => {
+                    self.data_idx.remove(&k);
+                    events.push(Event::Reset(k));
+                    events.len() - 1
+                }
+            };
+            self.finals.push(idx);
+        }
+        if let Some(sink) = sink {
+            for (i, r) in self.pieces.drain(..) {
+                if let Some(&idx) = self.finals.get(i) {
+                    sink(idx, &data[r]);
+                }
+            }
+        }
+        r
+    }
 }
 
 /// Where the bytes of one `Event::Data` pushed with an empty vector lie in the buffer given
@@ -49,7 +146,10 @@ fn crypto<E: std::fmt::Display>(e: E) -> ConnError {
 pub struct Connection<T, B = Vec<u8>> {
     cipher: Option<T>,
     pnet: Option<Protector>,
-    session: Session,
+    session: Muxer,
+    /// Used when the negotiation picks mplex.
+    mplex_cfg: Option<mplex::Config>,
+    mplex_glue: MplexGlue,
     /// multistream-select for the muxer, until it agrees.
     negotiation: Option<Negotiation>,
     muxer: Option<String>,
@@ -90,7 +190,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         let mut c = Self {
             cipher,
             pnet: None,
-            session: Session::new(role, cfg)?,
+            session: Muxer::Yamux(Session::new(role, cfg)?),
+            mplex_cfg: None,
+            mplex_glue: MplexGlue::default(),
             muxer: None,
             muxer_selected: None,
             negotiation,
@@ -100,10 +202,27 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             failed: false,
         };
         if c.negotiation.is_none() {
-            c.muxer = Some("/yamux/1.0.0".into());
+            c.muxer = Some(YAMUX_ID.into());
         }
         c.queue_pending();
         Ok(c)
+    }
+
+    /// A connection whose handshake already agreed on mplex (early muxer negotiation).
+    pub fn new_mplex(cipher: Option<T>, cfg: mplex::Config) -> Result<Self, ConnError> {
+        let mut c = Self::new(cipher, Role::Client, Config::default(), None)?;
+        c.session = Muxer::Mplex(mplex::Session::new(cfg)?);
+        c.muxer = Some(mplex::PROTOCOL_ID.into());
+        Ok(c)
+    }
+
+    /// The mplex session's limits, used if the muxer negotiation picks `/mplex/6.7.0`
+    /// (validated now; the crate's defaults otherwise). Whether mplex can be picked at all
+    /// is the `muxers` list given to `new`.
+    pub fn set_mplex_config(&mut self, cfg: mplex::Config) -> Result<(), ConnError> {
+        cfg.validate().map_err(mplex::Error::InvalidArgument)?;
+        self.mplex_cfg = Some(cfg);
+        Ok(())
     }
 
     /// Private network: every byte in and out passes through `p` from now on (its remote
@@ -137,13 +256,37 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         self.muxer_selected.take()
     }
 
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The yamux session, when yamux is the muxer.
+    pub fn yamux(&self) -> Option<&Session> {
+        match &self.session {
+            Muxer::Yamux(s) => Some(s),
+            Muxer::Mplex(_) => None,
+        }
+    }
+
+    /// The mplex session, when mplex is the muxer.
+    pub fn mplex(&self) -> Option<&mplex::Session> {
+        match &self.session {
+            Muxer::Mplex(s) => Some(s),
+            Muxer::Yamux(_) => None,
+        }
+    }
+
+    /// Live streams (either direction).
+    pub fn num_streams(&self) -> usize {
+        match &self.session {
+            Muxer::Yamux(s) => s.num_streams(),
+            Muxer::Mplex(s) => s.num_streams(),
+        }
     }
 
     /// True once the transport failed or the session is closed.
     pub fn is_closed(&self) -> bool {
-        self.failed || self.session.is_closed()
+        self.failed
+            || match &self.session {
+                Muxer::Yamux(s) => s.is_closed(),
+                Muxer::Mplex(s) => s.is_closed(),
+            }
     }
 
     /// Bytes of a partial wire frame carried to the next read.
@@ -155,7 +298,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         self.failed = true;
         self.rbuf = Vec::new();
         // Tell the peer why (our send cipher still works), then the caller closes.
-        let _ = self.session.go_away(GO_AWAY_PROTOCOL_ERROR);
+        if let Muxer::Yamux(s) = &mut self.session {
+            let _ = s.go_away(GO_AWAY_PROTOCOL_ERROR);
+        }
         crypto(e)
     }
 
@@ -182,7 +327,10 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             let start = bytes.as_ptr() as usize - base;
             ranges.push((idx, start..start + bytes.len()));
         };
-        self.session.begin_receive(now);
+        match &mut self.session {
+            Muxer::Yamux(s) => s.begin_receive(now),
+            Muxer::Mplex(_) => self.mplex_glue.data_idx.clear(),
+        }
         if self.cipher.is_none() {
             return self.feed_plain(buf, events, Some(&mut sink));
         }
@@ -283,6 +431,11 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
                 return Ok(());
             };
             self.negotiation = None;
+            if agreed == mplex::PROTOCOL_ID {
+                let cfg = self.mplex_cfg.clone().unwrap_or_default();
+                self.session = Muxer::Mplex(mplex::Session::new(cfg)?);
+                self.mplex_glue.data_idx.clear();
+            }
             self.muxer = Some(agreed.clone());
             self.muxer_selected = Some(agreed);
             data = &data[used..];
@@ -291,7 +444,10 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         if data.is_empty() {
             return Ok(());
         }
-        Ok(self.session.receive_part(data, events, sink)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.receive_part(data, events, sink)?),
+            Muxer::Mplex(m) => Ok(self.mplex_glue.receive(m, data, events, sink)?),
+        }
     }
 
     /// Moves what the negotiation and the session queued into the output queue.
@@ -301,10 +457,21 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             neg.clear_output();
             return; // yamux waits for the negotiation
         }
-        let pending = self.session.pending_output();
-        if !pending.is_empty() {
-            self.out.push_own(pending);
-            self.session.clear_output();
+        match &mut self.session {
+            Muxer::Yamux(s) => {
+                let pending = s.pending_output();
+                if !pending.is_empty() {
+                    self.out.push_own(pending);
+                    s.clear_output();
+                }
+            }
+            Muxer::Mplex(s) => {
+                let pending = s.pending_output();
+                if !pending.is_empty() {
+                    self.out.push_own(pending);
+                    s.clear_output();
+                }
+            }
         }
     }
 
@@ -319,7 +486,10 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     pub fn open_stream(&mut self) -> Result<u32, ConnError> {
         self.check_muxed()?;
-        Ok(self.session.open_stream()?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.open_stream()?),
+            Muxer::Mplex(s) => Ok(s.open_stream()?),
+        }
     }
 
     /// Queues as much of `data` as the send window allows (copied); returns bytes taken.
@@ -340,7 +510,7 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         self.queue_pending();
         let base = data.as_ptr() as usize;
         let q = &mut self.out;
-        Ok(self.session.send_with(id, data, fin, &mut |hdr, body| {
+        let mut emit = |hdr: &[u8], body: &[u8]| {
             q.push_own(hdr);
             if body.len() >= REF_MIN {
                 let start = body.as_ptr() as usize - base;
@@ -350,44 +520,78 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
                 }
             }
             q.push_own(body);
-        })?)
+        };
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.send_with(id, data, fin, &mut emit)?),
+            Muxer::Mplex(s) => Ok(s.send_with(id, data, fin, &mut emit)?),
+        }
     }
 
+    /// Bytes `send` would take now (mplex: unbounded, it has no flow control).
     pub fn send_window(&mut self, id: u32) -> Result<u32, ConnError> {
-        Ok(self.session.send_window(id)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.send_window(id)?),
+            Muxer::Mplex(s) => Ok(s.send_window(id)?),
+        }
     }
 
     pub fn close_stream(&mut self, id: u32) -> Result<(), ConnError> {
-        Ok(self.session.close_stream(id)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.close_stream(id)?),
+            Muxer::Mplex(s) => Ok(s.close_stream(id)?),
+        }
     }
 
     pub fn reset_stream(&mut self, id: u32) -> Result<(), ConnError> {
-        Ok(self.session.reset_stream(id)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.reset_stream(id)?),
+            Muxer::Mplex(s) => Ok(s.reset_stream(id)?),
+        }
     }
 
-    /// The application consumed `n` bytes of a stream: grants window (auto-tuned).
+    /// The application consumed `n` bytes of a stream: grants window (auto-tuned) with
+    /// yamux; with mplex they stop counting against the stream's buffer cap.
     pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<(), ConnError> {
-        Ok(self.session.ack(id, n, now)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.ack(id, n, now)?),
+            Muxer::Mplex(s) => Ok(s.ack(id, n as usize)?),
+        }
     }
 
+    /// A muxer ping (yamux); mplex has none and refuses.
     pub fn ping(&mut self, now: f64) -> Result<(), ConnError> {
-        Ok(self.session.ping(now)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.ping(now)?),
+            Muxer::Mplex(_) => Err(mplex::Error::Unsupported("ping").into()),
+        }
     }
 
+    /// GoAway (yamux); mplex only stops taking new streams (it has no such frame).
     pub fn go_away(&mut self, code: u32) -> Result<(), ConnError> {
-        Ok(self.session.go_away(code)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.go_away(code)?),
+            Muxer::Mplex(s) => Ok(s.go_away()?),
+        }
     }
 
     pub fn next_timer(&self) -> Option<f64> {
-        self.session.next_timer()
+        match &self.session {
+            Muxer::Yamux(s) => s.next_timer(),
+            Muxer::Mplex(_) => None,
+        }
     }
 
     pub fn handle_timer(&mut self, now: f64) -> Result<(), ConnError> {
-        Ok(self.session.handle_timer(now)?)
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.handle_timer(now)?),
+            Muxer::Mplex(_) => Ok(()),
+        }
     }
 
     pub fn set_max_connection_window(&mut self, bytes: u64) {
-        self.session.set_max_connection_window(bytes);
+        if let Muxer::Yamux(s) = &mut self.session {
+            s.set_max_connection_window(bytes);
+        }
     }
 
     /// Wire bytes for `plaintext_len` bytes of plaintext sealed in one go.
@@ -406,10 +610,10 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     /// Wire bytes pending now, without queueing anything.
     pub fn pending_output(&self) -> usize {
-        let session = if self.negotiation.is_some() {
-            0
-        } else {
-            self.session.pending_output().len()
+        let session = match &self.session {
+            _ if self.negotiation.is_some() => 0,
+            Muxer::Yamux(s) => s.pending_output().len(),
+            Muxer::Mplex(s) => s.pending_output().len(),
         };
         self.wire_len(self.out.len() + session)
     }

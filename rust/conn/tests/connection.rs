@@ -174,7 +174,7 @@ fn round_trip<T: SecureChannel>(mut c: Connection<T>, mut s: Connection<T>, read
     s.send(id, b"pong", true).unwrap();
     let ev = transfer(&mut s, &mut c, read).unwrap();
     assert_eq!(data_of(&ev, id), b"pong");
-    assert_eq!(c.session().num_streams(), 0);
+    assert_eq!(c.num_streams(), 0);
 }
 
 #[test]
@@ -341,4 +341,71 @@ fn private_network_layer_under_the_cipher() {
     s.set_protector(ps);
     assert!(c.is_protected());
     round_trip(c, s, 1001);
+}
+
+#[test]
+fn mplex_is_negotiated_when_the_listener_lacks_yamux() {
+    // Any read size, ciphered: the negotiation, then mplex frames split across Toy frames.
+    for read in [1, 7, 100, 5000] {
+        let ids = yamux_ids(&["/yamux/1.0.0", "/mplex/6.7.0"]);
+        let mut c =
+            Connection::new(Some(Toy::default()), Role::Client, cfg(), ids.clone()).unwrap();
+        let mut s = Connection::new(
+            Some(Toy::default()),
+            Role::Server,
+            cfg(),
+            yamux_ids(&["/mplex/6.7.0"]),
+        )
+        .unwrap();
+        c.set_mplex_config(rapidp2p_conn::mplex::Config::default())
+            .unwrap();
+        for _ in 0..4 {
+            transfer(&mut c, &mut s, read).unwrap();
+            transfer(&mut s, &mut c, read).unwrap();
+        }
+        assert_eq!(c.muxer(), Some("/mplex/6.7.0"));
+        assert_eq!(s.muxer(), Some("/mplex/6.7.0"));
+        assert!(c.mplex().is_some() && c.yamux().is_none());
+        let id = c.open_stream().unwrap();
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        c.send(id, &big, false).unwrap();
+        c.send(id, b"tail", true).unwrap();
+        let ev = transfer(&mut c, &mut s, read).unwrap();
+        assert_eq!(ev.first(), Some(&Event::StreamOpened(2)));
+        let mut want = big.clone();
+        want.extend_from_slice(b"tail");
+        assert_eq!(data_of(&ev, 2), want);
+        assert_eq!(ev.last(), Some(&Event::Fin(2)));
+        if read >= 5000 {
+            // One DATA event per stream per read, across cipher frames.
+            let n = ev.iter().filter(|e| matches!(e, Event::Data(..))).count();
+            assert!(n <= 70_004 / read + 2, "{n} data events");
+        }
+        s.ack(2, want.len() as u32, None).unwrap();
+        s.send(2, b"back", true).unwrap();
+        let ev = transfer(&mut s, &mut c, read).unwrap();
+        assert_eq!(data_of(&ev, id), b"back");
+        assert_eq!(c.num_streams(), 0);
+        // mplex has no ping, windows or timers.
+        assert!(matches!(c.ping(0.0), Err(ConnError::Mplex(_))));
+        assert_eq!(c.next_timer(), None);
+    }
+}
+
+#[test]
+fn mplex_agreed_early_and_its_violations_are_typed() {
+    let cfg_m = rapidp2p_conn::mplex::Config::default();
+    let mut c = Connection::<NoCipher>::new_mplex(None, cfg_m.clone()).unwrap();
+    let mut s = Connection::<NoCipher>::new_mplex(None, cfg_m).unwrap();
+    assert_eq!(c.muxer(), Some("/mplex/6.7.0"));
+    let id = c.open_stream().unwrap();
+    c.send(id, b"hi", false).unwrap();
+    let ev = transfer(&mut c, &mut s, 3).unwrap();
+    assert_eq!(data_of(&ev, 2), b"hi");
+    // Flag 7 is no mplex frame: the connection fails with a typed error.
+    assert!(matches!(
+        feed(&mut s, &[0x0f, 0], 2),
+        Err(ConnError::Mplex(rapidp2p_conn::mplex::Error::Protocol(_)))
+    ));
+    assert!(s.is_closed());
 }

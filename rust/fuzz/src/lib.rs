@@ -26,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("noise_frames", noise_frames),
     ("yamux_header", yamux_header),
     ("yamux_session", yamux_session),
+    ("mplex_session", mplex_session),
     ("identify", identify),
     ("envelope", envelope),
     ("kad_message", kad_message),
@@ -164,6 +165,36 @@ pub fn yamux_session(data: &[u8]) {
         let _ = s.receive(&data[cut..], 1.0, &mut events);
         let _ = s.handle_timer(100.0);
     }
+}
+
+/// A whole mplex session fed hostile bytes in two pieces (with a small buffer cap, so the
+/// overflow resets run too); what it queues in answer stays within the resets it may send.
+pub fn mplex_session(data: &[u8]) {
+    use rapidp2p_mplex::{Config, FrameHeader, Session};
+    let cfg = Config {
+        max_streams: 8,
+        max_buffered: 64,
+        ..Config::default()
+    };
+    let Ok(mut s) = Session::new(cfg) else {
+        return;
+    };
+    let mut events = Vec::new();
+    let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let _ = s.receive(&data[..cut], &mut events);
+    let _ = s.receive(&data[cut..], &mut events);
+    assert!(s.num_streams() <= 8);
+    // Our answers are resets only, each a well-formed frame.
+    let mut out = s.take_output();
+    let mut rest = &out[..];
+    while !rest.is_empty() {
+        let (h, n) = FrameHeader::decode(rest)
+            .expect("our frames decode")
+            .expect("our frames are whole");
+        assert_eq!(h.length, 0);
+        rest = &rest[n..];
+    }
+    out.clear();
 }
 
 /// Identify messages.

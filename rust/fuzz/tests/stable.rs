@@ -95,6 +95,23 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             let rpc = rapidp2p_pubsub::Rpc::default();
             out.push(rapidp2p_pubsub::encode_rpc(&rpc));
         }
+        "mplex_session" => {
+            // A length byte (the cut), then NewStream, messages both ways, Close and Reset.
+            let mut v = vec![3u8];
+            for (id, flag, body) in [
+                (0u64, 0u64, &b"0"[..]),
+                (0, 2, b"hello"),
+                (0, 1, b"ours?"),
+                (0, 2, &[7u8; 80][..]),
+                (0, 4, b""),
+                (1, 6, b""),
+            ] {
+                wire::varint::encode((id << 3) | flag, &mut v);
+                wire::varint::encode(body.len() as u64, &mut v);
+                v.extend_from_slice(body);
+            }
+            out.push(v);
+        }
         _ => {}
     }
     out
@@ -217,6 +234,7 @@ targets!(
     noise_frames,
     yamux_header,
     yamux_session,
+    mplex_session,
     identify,
     envelope,
     kad_message,

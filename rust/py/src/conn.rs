@@ -10,8 +10,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyByteArrayMethods, PyBytes, PyMemoryView};
+use rapidp2p_conn::mplex::{self, Error as MplexError};
 use rapidp2p_conn::yamux::{Config, Error as MuxError, Event, Role};
-use rapidp2p_conn::{ConnError, Connection, DataRange};
+use rapidp2p_conn::{ConnError, Connection, DataRange, YAMUX_ID};
 
 use crate::errors::py_err;
 use crate::noise::NoiseHandshake;
@@ -98,11 +99,31 @@ fn mux_err(py: Python<'_>, e: &MuxError) -> PyErr {
     }
 }
 
+fn mplex_err(py: Python<'_>, e: &MplexError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        MplexError::Protocol(_) => py_err(py, "MuxerError", msg),
+        MplexError::StreamLimit(_) => py_err(py, "StreamLimitError", msg),
+        MplexError::GoingAway => {
+            let err = py_err(py, "GoAwayError", msg);
+            let _ = err.value(py).setattr("code", 0u32);
+            err
+        }
+        MplexError::StreamClosed(_) => py_err(py, "StreamClosedError", msg),
+        MplexError::StreamReset(_) => py_err(py, "StreamResetError", msg),
+        MplexError::SessionClosed => py_err(py, "ConnectionClosedError", msg),
+        MplexError::UnknownStream(_)
+        | MplexError::InvalidArgument(_)
+        | MplexError::Unsupported(_) => py_err(py, "LocalProtocolError", msg),
+    }
+}
+
 fn conn_err(py: Python<'_>, e: &ConnError) -> PyErr {
     match e {
         ConnError::Crypto(m) => py_err(py, "DecryptionError", m.clone()),
         ConnError::Negotiation(n) => py_err(py, "NegotiationError", n.to_string()),
         ConnError::Mux(m) => mux_err(py, m),
+        ConnError::Mplex(m) => mplex_err(py, m),
     }
 }
 
@@ -181,12 +202,15 @@ impl PyConnection {
 #[pymethods]
 impl PyConnection {
     /// `handshake`: a finished NoiseHandshake or TlsHandshake, or None (plaintext);
-    /// `muxers`: None when the handshake agreed on yamux, else the ids to negotiate with
-    /// multistream-select inside the channel (EV_MUXER reports the agreement).
+    /// `muxers`: None when the handshake agreed on `early_muxer` (yamux or mplex), else the
+    /// ids to negotiate with multistream-select inside the channel (EV_MUXER reports the
+    /// agreement). `max_streams` bounds either muxer; `mplex_max_buffered` is mplex's
+    /// per-stream cap of unread bytes (a stream over it is reset: mplex has no windows).
     #[new]
     #[pyo3(signature = (handshake, *, initiator, muxers = None, max_streams = 512,
                         initial_window = 262144, max_window = 16777216, ack_backlog = 256,
-                        keepalive_interval = Some(10.0), min_autotune_rtt = 0.01))]
+                        keepalive_interval = Some(10.0), min_autotune_rtt = 0.01,
+                        early_muxer = None, mplex_max_buffered = 4194304))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -199,6 +223,8 @@ impl PyConnection {
         ack_backlog: usize,
         keepalive_interval: Option<f64>,
         min_autotune_rtt: f64,
+        early_muxer: Option<String>,
+        mplex_max_buffered: usize,
     ) -> PyResult<Self> {
         let cfg = Config {
             max_streams,
@@ -214,8 +240,23 @@ impl PyConnection {
         } else {
             Role::Server
         };
+        let mplex_cfg = mplex::Config {
+            max_streams,
+            max_buffered: mplex_max_buffered,
+            ..mplex::Config::default()
+        };
         // Validate before spending the handshake.
         cfg.validate().map_err(PyValueError::new_err)?;
+        mplex_cfg.validate().map_err(PyValueError::new_err)?;
+        let early_mplex = match early_muxer.as_deref() {
+            None | Some(YAMUX_ID) => false,
+            Some(mplex::PROTOCOL_ID) if muxers.is_none() => true,
+            Some(_) => {
+                return Err(PyValueError::new_err(
+                    "early_muxer must be /yamux/1.0.0 or /mplex/6.7.0, with muxers=None",
+                ))
+            }
+        };
         let cipher = match handshake {
             None => None,
             Some(hs) => {
@@ -230,7 +271,17 @@ impl PyConnection {
                 }
             }
         };
-        let inner = Connection::new(cipher, role, cfg, muxers).map_err(|e| conn_err(py, &e))?;
+        let mut inner = if early_mplex {
+            Connection::new_mplex(cipher, mplex_cfg.clone())
+        } else {
+            Connection::new(cipher, role, cfg, muxers)
+        }
+        .map_err(|e| conn_err(py, &e))?;
+        if !early_mplex {
+            inner
+                .set_mplex_config(mplex_cfg)
+                .map_err(|e| conn_err(py, &e))?;
+        }
         Ok(Self { inner })
     }
 
@@ -378,9 +429,9 @@ impl PyConnection {
         self.inner.handle_timer(now).map_err(|e| conn_err(py, &e))
     }
 
-    /// Current receive window of a live stream (auto-tuning grows it), else None.
+    /// Current receive window of a live yamux stream (auto-tuning grows it), else None.
     fn receive_window(&self, stream_id: u32) -> Option<u32> {
-        self.inner.session().receive_window(stream_id)
+        self.inner.yamux()?.receive_window(stream_id)
     }
 
     /// Caps the sum of receive windows (the resource manager's memory grant): growth stops
@@ -392,23 +443,23 @@ impl PyConnection {
     /// True once auto-tuning was held back by the cap since it was last set.
     #[getter]
     fn window_capped(&self) -> bool {
-        self.inner.session().window_capped()
+        self.inner.yamux().is_some_and(|s| s.window_capped())
     }
 
     /// Sum of all live streams' receive windows (bytes the peer may have in flight to us).
     #[getter]
     fn total_window(&self) -> u64 {
-        self.inner.session().total_window()
+        self.inner.yamux().map_or(0, |s| s.total_window())
     }
 
     #[getter]
     fn rtt(&self) -> Option<f64> {
-        self.inner.session().rtt()
+        self.inner.yamux()?.rtt()
     }
 
     #[getter]
     fn num_streams(&self) -> usize {
-        self.inner.session().num_streams()
+        self.inner.num_streams()
     }
 
     #[getter]
@@ -425,6 +476,13 @@ impl PyConnection {
     #[getter]
     fn muxer(&self) -> Option<String> {
         self.inner.muxer().map(str::to_string)
+    }
+
+    /// mplex's per-stream cap of unread bytes, once mplex is the muxer (else None): the
+    /// driver pauses reading before any stream reaches it.
+    #[getter]
+    fn mplex_max_buffered(&self) -> Option<usize> {
+        self.inner.mplex().map(|m| m.config().max_buffered)
     }
 
     /// Muxers the remote proposed that we refused (listener side, during the negotiation).

@@ -6,6 +6,7 @@
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //   node peer.mjs relay-listen --relay MA | relay-dial MA [--ping] [--echo-bytes N] (relay.mjs)
 //
+// `--muxer mplex` (anywhere) offers only /mplex/6.7.0 (@libp2p/mplex), as older js nodes do.
 // Noise (or TLS with --security tls, before or after the command) + yamux over TCP, /ws or /wss (wssOptions), Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
@@ -38,6 +39,12 @@ const securityAt = process.argv.indexOf('--security')
 const SECURITY = securityAt < 0 ? 'noise' : process.argv.splice(securityAt, 2)[1]
 if (SECURITY !== 'noise' && SECURITY !== 'tls') usage('--security needs noise or tls')
 const encrypter = SECURITY === 'tls' ? (await import('@libp2p/tls')).tls : noise
+
+// `--muxer yamux|mplex` anywhere on the command line: the one stream muxer offered.
+const muxerAt = process.argv.indexOf('--muxer')
+const MUXER = muxerAt < 0 ? 'yamux' : process.argv.splice(muxerAt, 2)[1]
+if (MUXER !== 'yamux' && MUXER !== 'mplex') usage('--muxer needs yamux or mplex')
+const muxer = MUXER === 'mplex' ? (await import('@libp2p/mplex')).mplex : yamux
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
@@ -104,7 +111,7 @@ async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
     addresses: { listen: listenAddrs },
     transports: [tcp(), webSockets(wssOptions())],
     connectionEncrypters: [encrypter()],
-    streamMuxers: [yamux()],
+    streamMuxers: [muxer()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }
   })
   await node.handle(ECHO_PROTOCOL, echoHandler, {

@@ -2,6 +2,8 @@
 
     peer.py listen [--listen MULTIADDR]
     peer.py dial MULTIADDR [--ping] [--identify] [--echo-bytes N]
+    peer.py pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... [--floodsub]
+        (``--mplex-only`` and ``--rsa``: like py-libp2p's own pubsub and floodsub demos)
 
 Noise + yamux over TCP with an Ed25519 identity; serves ``/ipfs/ping/1.0.0``,
 ``/ipfs/id/1.0.0`` (py-libp2p's own handlers) and ``/echo/1.0.0``. Results are JSON lines on
@@ -12,6 +14,7 @@ project's: py-libp2p pins its own dependency versions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import secrets
@@ -49,14 +52,19 @@ DIAL_DEADLINE = 300.0
 SECURITY = "noise"
 
 
-def make_host(mplex_only: bool = False) -> Any:
+def make_host(mplex_only: bool = False, rsa: bool = False) -> Any:
     """A host offering only Noise (or only TLS) and only yamux: negotiation cannot settle elsewhere
     (``mplex_only``: only mplex instead, as py-libp2p's pubsub and floodsub demos do).
 
     ``max_connections_per_peer=1``: py-libp2p's connect otherwise waits ~250 ms for extra
     connections to the same peer (INTEROP.md).
     """
-    key_pair = create_new_key_pair()
+    if rsa:
+        from libp2p.crypto.rsa import create_new_key_pair as create_new_rsa_key_pair
+
+        key_pair = create_new_rsa_key_pair()
+    else:
+        key_pair = create_new_key_pair()
     if SECURITY == "tls":
         sec_opt: dict[TProtocol, Any] = {TProtocol(TLS_PROTOCOL_ID): TLSTransport(key_pair)}
     else:
@@ -242,6 +250,63 @@ async def dial(
     return 1 if failed else 0
 
 
+async def pubsub(args: argparse.Namespace) -> int:
+    """The ``run pubsub`` contract of tests/pubsub/test_pubsub_interop.py: subscribe to the
+    topic, print LISTENING, dial every --connect, publish each --publish once a peer
+    subscribed to the topic is known (PUBLISHED), print RECEIVED for every message, until
+    stdin closes."""
+    from libp2p.pubsub.floodsub import FloodSub
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+    from libp2p.pubsub.pubsub import Pubsub
+    from libp2p.tools.anyio_service import background_trio_service
+
+    host = make_host(args.mplex_only, args.rsa)
+    if args.floodsub:
+        router: Any = FloodSub(protocols=[TProtocol("/floodsub/1.0.0")])
+    else:
+        router = GossipSub(
+            protocols=[PROTOCOL_ID_V11], degree=6, degree_low=4, degree_high=12,
+            heartbeat_interval=1,
+        )  # fmt: skip
+    ps = Pubsub(host, router)
+    async with (
+        host.run(listen_addrs=[multiaddr.Multiaddr(args.listen)]),
+        contextlib.AsyncExitStack() as stack,
+    ):
+        await stack.enter_async_context(background_trio_service(ps))
+        if not args.floodsub:  # GossipSub runs its heartbeat as a service; FloodSub none
+            await stack.enter_async_context(background_trio_service(router))
+        await ps.wait_until_ready()
+        sub = await ps.subscribe(args.topic)
+        addrs = [str(a) for a in host.get_addrs()]
+        addr = addrs[0]
+        if "/p2p/" not in addr:
+            addr = f"{addr}/p2p/{host.get_id().to_string()}"
+        print(f"LISTENING {addr}", flush=True)
+        for target in args.connect:
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(target)))
+
+        async def receive() -> None:
+            while True:
+                msg = await sub.get()
+                print(f"RECEIVED {msg.data.decode(errors='replace')}", flush=True)
+
+        async def publish() -> None:
+            while not ps.peer_topics.get(args.topic):
+                await trio.sleep(0.05)
+            await trio.sleep(1.5)  # a heartbeat: the mesh (or the floodsub peer) is set
+            for text in args.publish:
+                await ps.publish(args.topic, text.encode())
+                print(f"PUBLISHED {text}", flush=True)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            nursery.start_soon(publish)
+            await wait_stdin_eof()
+            nursery.cancel_scope.cancel()
+    return 0
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="peer.py")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +321,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p_dial.add_argument("--echo-bytes", type=int, default=None)
     p_dial.add_argument("--security", choices=["noise", "tls"], default="noise")
     p_dial.add_argument("--mplex-only", action="store_true", help="offer only /mplex/6.7.0")
+    p_ps = sub.add_parser("pubsub")
+    p_ps.add_argument("--topic", required=True)
+    p_ps.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0")
+    p_ps.add_argument("--connect", action="append", default=[])
+    p_ps.add_argument("--publish", action="append", default=[])
+    p_ps.add_argument("--floodsub", action="store_true", help="FloodSub instead of GossipSub")
+    p_ps.add_argument("--mplex-only", action="store_true", help="offer only /mplex/6.7.0")
+    p_ps.add_argument("--rsa", action="store_true", help="an RSA identity, as the demos use")
+    p_ps.add_argument("--security", choices=["noise", "tls"], default="noise")
     args = parser.parse_args(argv)
     if args.command == "dial" and args.echo_bytes is not None and args.echo_bytes < 0:
         parser.error("--echo-bytes needs a non-negative integer")
@@ -277,6 +351,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "listen":
             return trio.run(listen, args.listen, args.mplex_only)
+        if args.command == "pubsub":
+            return trio.run(pubsub, args)
         return trio.run(
             dial, args.multiaddr, args.ping, args.identify, args.echo_bytes, args.mplex_only
         )
