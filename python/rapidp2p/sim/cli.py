@@ -46,10 +46,10 @@ def run_command(args: argparse.Namespace) -> int:
     res = run(run_kad_scenario(cfg, progress))
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_kad_report(res.results, res.machine))
+    plots = write_plots(res.results, out.parent, out.stem)
+    out.write_text(render_kad_report(res.results, res.machine, [p.name for p in plots]))
     results_path = out.with_name(out.stem + ".results.json")
     results_path.write_text(json.dumps(res.results, indent=2, sort_keys=True) + "\n")
-    plots = write_plots(res.results, out.parent)
     progress(f"wrote {out}, {results_path}" + "".join(f", {p}" for p in plots))
     return 0
 
