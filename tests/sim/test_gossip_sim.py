@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from rapidp2p.sim.cli import main as sim_main
@@ -102,3 +105,26 @@ def test_command_writes_report_results_and_plots(tmp_path: Path) -> None:
     assert results["delivery"]["ratio"] == 1.0
     for png in (tmp_path / "r").glob("gs-*.png"):
         assert f"]({png.name})" in text
+
+
+def test_console_command_gives_byte_identical_results_across_processes(tmp_path: Path) -> None:
+    """``rapidp2p sim`` pins PYTHONHASHSEED (set order of peer IDs) by re-executing itself,
+    so two separate processes with the same seed print the same results."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    outs = []
+    for i in range(2):
+        argv = ["sim", "gossipsub", "--nodes", "8", "--duration", "2", "--warmup", "3"]
+        argv += ["--security", "plaintext", "--quiet", "--json", "--out", str(tmp_path / f"{i}.md")]
+        proc = subprocess.run(
+            [sys.executable, "-m", "rapidp2p.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    res = json.loads(outs[0])
+    assert res["delivery"]["ratio"] == 1.0 and res["messages_published"] == 2
+    assert (tmp_path / "0.results.json").read_text() == (tmp_path / "1.results.json").read_text()

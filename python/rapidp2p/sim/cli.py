@@ -1,4 +1,6 @@
-"""Command line of the simulator (``python -m rapidp2p.sim kad|gossipsub ...``)."""
+"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub ...``, also reached
+as ``rapidp2p sim ...``. The scenarios are imported when one runs, so that building the
+parser (every ``rapidp2p`` start) stays cheap."""
 
 from __future__ import annotations
 
@@ -8,12 +10,6 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
-
-from rapidp2p.sim.clock import run
-from rapidp2p.sim.gossip import GossipScenarioConfig, run_gossip_scenario
-from rapidp2p.sim.gossip_report import render_gossip_report, write_gossip_plots
-from rapidp2p.sim.kad import KadScenarioConfig, run_kad_scenario
-from rapidp2p.sim.report import render_kad_report, write_plots
 
 __all__ = ["add_arguments", "main", "pin_hash_seed", "run_command"]
 
@@ -44,10 +40,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--churn", type=float, default=0.0, help="departures per node per hour")
     p.add_argument("--out", type=Path, default=Path("report.md"), help="report path")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true", help="also print results.json on stdout")
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Runs the scenario; writes ``OUT``, ``<stem>.results.json`` and ``<stem>-*.png``."""
+    from rapidp2p.sim.clock import run
+    from rapidp2p.sim.gossip import GossipScenarioConfig, run_gossip_scenario
+    from rapidp2p.sim.gossip_report import render_gossip_report, write_gossip_plots
+    from rapidp2p.sim.kad import KadScenarioConfig, run_kad_scenario
+    from rapidp2p.sim.report import render_kad_report, write_plots
+
     out: Path = args.out
     name = "kad" if args.scenario == "kad" else "gossipsub"
 
@@ -84,11 +87,13 @@ def run_command(args: argparse.Namespace) -> int:
     out.write_text(text)
     results_path = out.with_name(out.stem + ".results.json")
     results_path.write_text(json.dumps(res.results, indent=2, sort_keys=True) + "\n")
+    if args.json:
+        print(json.dumps(res.results, sort_keys=True), flush=True)
     progress(f"wrote {out}, {results_path}" + "".join(f", {p}" for p in plots))
     return 0
 
 
-def pin_hash_seed(argv: list[str]) -> None:
+def pin_hash_seed(argv: list[str], module: str = "rapidp2p.sim") -> None:
     """Re-executes this command with ``PYTHONHASHSEED=0`` unless it is already set.
 
     Why: the routers keep peers in sets, and the order a set of peer IDs iterates in (which
@@ -97,7 +102,7 @@ def pin_hash_seed(argv: list[str]) -> None:
     if os.environ.get("PYTHONHASHSEED") == "0":
         return
     env = dict(os.environ, PYTHONHASHSEED="0")
-    os.execve(sys.executable, [sys.executable, "-m", "rapidp2p.sim", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
 def main(argv: list[str] | None = None) -> int:
