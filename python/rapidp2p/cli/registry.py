@@ -14,4 +14,5 @@ COMMAND_MODULES: list[str] = [
     "rapidp2p.cli.dht",
     "rapidp2p.cli.cmd_rendezvous",
     "rapidp2p.cli.cmd_peers",
+    "rapidp2p.cli.cmd_sim",
 ]

@@ -1,17 +1,17 @@
-"""Command line of the simulator (also reached as ``rapidp2p sim``)."""
+"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub ...``, also reached
+as ``rapidp2p sim ...``. The scenarios are imported when one runs, so that building the
+parser (every ``rapidp2p`` start) stays cheap."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from rapidp2p.sim.clock import run
-from rapidp2p.sim.kad import KadScenarioConfig, run_kad_scenario
-from rapidp2p.sim.report import render_kad_report, write_plots
-
-__all__ = ["add_arguments", "main", "run_command"]
+__all__ = ["add_arguments", "main", "pin_hash_seed", "run_command"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,38 +20,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kad.add_argument("--nodes", type=int, default=100)
     kad.add_argument("--seed", type=int, default=1)
     kad.add_argument("--queries", type=int, default=50, help="lookups of each kind")
-    kad.add_argument("--security", choices=("noise", "plaintext"), default="noise")
-    kad.add_argument("--nat", type=float, default=0.0, help="share of nodes behind NAT")
-    kad.add_argument("--loss", type=float, default=0.0, help="segment loss probability")
-    kad.add_argument("--churn", type=float, default=0.0, help="departures per node per hour")
-    kad.add_argument("--out", type=Path, default=Path("report.md"), help="report path")
-    kad.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _common(kad)
+    gs = sub.add_parser("gossipsub", help="GossipSub: N nodes in one topic, publish, measure")
+    gs.add_argument("--nodes", type=int, default=100)
+    gs.add_argument("--seed", type=int, default=1)
+    gs.add_argument("--rate", type=float, default=1.0, help="messages per second, network-wide")
+    gs.add_argument("--duration", type=float, default=30.0, help="seconds of publishing")
+    gs.add_argument("--msg-size", type=int, default=2048, help="payload bytes")
+    gs.add_argument("--connect", type=int, default=8, help="peers each node dials")
+    gs.add_argument("--warmup", type=float, default=10.0, help="seconds before publishing")
+    gs.add_argument("--no-idontwant", action="store_true", help="never send IDONTWANT (v1.2 off)")
+    _common(gs)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--security", choices=("noise", "plaintext"), default="noise")
+    p.add_argument("--nat", type=float, default=0.0, help="share of nodes behind NAT")
+    p.add_argument("--loss", type=float, default=0.0, help="segment loss probability")
+    p.add_argument("--churn", type=float, default=0.0, help="departures per node per hour")
+    p.add_argument("--out", type=Path, default=Path("report.md"), help="report path")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true", help="also print results.json on stdout")
 
 
 def run_command(args: argparse.Namespace) -> int:
-    cfg = KadScenarioConfig(
-        nodes=args.nodes,
-        seed=args.seed,
-        queries=args.queries,
-        security=args.security,
-        nat_share=args.nat,
-        loss=args.loss,
-        churn_per_hour=args.churn,
-    )
+    """Runs the scenario; writes ``OUT``, ``<stem>.results.json`` and ``<stem>-*.png``."""
+    from rapidp2p.sim.clock import run
+    from rapidp2p.sim.gossip import GossipScenarioConfig, run_gossip_scenario
+    from rapidp2p.sim.gossip_report import render_gossip_report, write_gossip_plots
+    from rapidp2p.sim.kad import KadScenarioConfig, run_kad_scenario
+    from rapidp2p.sim.report import render_kad_report, write_plots
+
+    out: Path = args.out
+    name = "kad" if args.scenario == "kad" else "gossipsub"
 
     def progress(msg: str) -> None:
         if not args.quiet:
-            print(f"[sim kad] {msg}", file=sys.stderr, flush=True)
+            print(f"[sim {name}] {msg}", file=sys.stderr, flush=True)
 
-    res = run(run_kad_scenario(cfg, progress))
-    out: Path = args.out
+    common: dict[str, Any] = {
+        "nodes": args.nodes,
+        "seed": args.seed,
+        "security": args.security,
+        "nat_share": args.nat,
+        "loss": args.loss,
+        "churn_per_hour": args.churn,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_kad_report(res.results, res.machine))
+    if args.scenario == "kad":
+        res = run(run_kad_scenario(KadScenarioConfig(queries=args.queries, **common), progress))
+        plots = write_plots(res.results, out.parent, out.stem)
+        text = render_kad_report(res.results, res.machine, [p.name for p in plots])
+    else:
+        cfg = GossipScenarioConfig(
+            rate=args.rate,
+            duration=args.duration,
+            msg_size=args.msg_size,
+            connect=args.connect,
+            warmup=args.warmup,
+            idontwant=not args.no_idontwant,
+            **common,
+        )
+        res = run(run_gossip_scenario(cfg, progress))
+        plots = write_gossip_plots(res.results, out.parent, out.stem)
+        text = render_gossip_report(res.results, res.machine, [p.name for p in plots])
+    out.write_text(text)
     results_path = out.with_name(out.stem + ".results.json")
     results_path.write_text(json.dumps(res.results, indent=2, sort_keys=True) + "\n")
-    plots = write_plots(res.results, out.parent)
+    if args.json:
+        print(json.dumps(res.results, sort_keys=True), flush=True)
     progress(f"wrote {out}, {results_path}" + "".join(f", {p}" for p in plots))
     return 0
+
+
+def pin_hash_seed(argv: list[str], module: str = "rapidp2p.sim") -> None:
+    """Re-executes this command with ``PYTHONHASHSEED=0`` unless it is already set.
+
+    Why: the routers keep peers in sets, and the order a set of peer IDs iterates in (which
+    peer is written to first, and so which bytes reach the simulated uplink first) follows
+    ``hash(bytes)``, which Python salts per process. Same seed, same salt: the same run."""
+    if os.environ.get("PYTHONHASHSEED") == "0":
+        return
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,13 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{v}{unit}"
 
 
-def render_kad_report(results: dict[str, Any], machine: dict[str, float] | None = None) -> str:
-    """The report text. Without ``machine`` it depends on ``results`` alone (deterministic)."""
+def render_kad_report(
+    results: dict[str, Any],
+    machine: dict[str, float] | None = None,
+    plots: list[str] | None = None,
+) -> str:
+    """The report text. Without ``machine`` it depends on ``results`` alone (deterministic);
+    ``plots`` are image file names (next to the report) shown under the hop table."""
     cfg = results["config"]
     n = cfg["nodes"]
     lines = [
@@ -84,6 +89,8 @@ def render_kad_report(results: dict[str, Any], machine: dict[str, float] | None 
         ratio = o["hops_mean"] / log2n if o["hops_mean"] is not None and log2n else None
         hist = ", ".join(f"{h}: {c}" for h, c in o["hops_hist"].items()) or "-"
         lines.append(f"| {op} | {_fmt(o['hops_mean'])} | {log2n:.2f} | {_fmt(ratio)} | {hist} |")
+    for name in plots or []:
+        lines += ["", f"![{name}]({name})"]
     if machine:
         lines += [
             "",
@@ -97,8 +104,9 @@ def render_kad_report(results: dict[str, Any], machine: dict[str, float] | None 
     return "\n".join(lines) + "\n"
 
 
-def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Hop histograms as a PNG when matplotlib is installed; never required."""
+def write_plots(results: dict[str, Any], out_dir: Path, prefix: str = "kad") -> list[Path]:
+    """Hop histograms as ``<prefix>-hops.png`` when matplotlib is installed; never required
+    (the prefix keeps several reports in one directory apart)."""
     try:
         import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
@@ -115,7 +123,7 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_xlabel("hops")
     ax.set_ylabel("lookups")
     ax.legend()
-    path = out_dir / "kad-hops.png"
+    path = out_dir / f"{prefix}-hops.png"
     fig.savefig(path)
     plt.close(fig)
     return [path]
