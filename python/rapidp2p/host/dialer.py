@@ -23,6 +23,7 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
+from rapidp2p.transport.quic import QuicTransport
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -253,14 +254,32 @@ class Dialer:
         ok = False
         dial_timeout = host.config.dial_timeout
         try:
-            mux = await run_with_timeout(transport.dial(addr, host._new_protocol), dial_timeout)
-            host._conn_scopes[mux] = cs
-            mux.on_stream_end = cs.stream_ended
-            mux.direction = "outbound"
-            mux.remote_addr = addr
-            if host.metrics is not None:
-                host.metrics.socket_opened(mux)
-            await host.upgrader.upgrade_outbound(mux, peer_id)
+            if isinstance(transport, QuicTransport):
+                # Secured and multiplexed by the transport: the handshake checked peer_id.
+                quic = await run_with_timeout(
+                    transport.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
+                )
+                mux = quic
+                host._conn_scopes[mux] = cs
+                quic.on_stream_end = cs.stream_ended
+                quic.remote_addr = addr
+                if host.metrics is not None:
+                    host.metrics.socket_opened(quic)
+                gater = host.config.gater
+                if gater is not None and not gater.intercept_secured(
+                    "outbound", quic.remote_peer, addr
+                ):
+                    raise ConnectionGated(f"gater refused secured connection {quic.remote_peer}")
+            else:
+                raw = await run_with_timeout(transport.dial(addr, host._new_protocol), dial_timeout)
+                mux = raw
+                host._conn_scopes[mux] = cs
+                raw.on_stream_end = cs.stream_ended
+                raw.direction = "outbound"
+                raw.remote_addr = addr
+                if host.metrics is not None:
+                    host.metrics.socket_opened(raw)
+                await host.upgrader.upgrade_outbound(raw, peer_id)
             if mux.remote_peer == host.peer_id:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
             ok = True

@@ -53,6 +53,8 @@ pub enum Event {
     Writable { conn: u64, stream: u64 },
     /// The peer allows more streams: an open that found none may try again.
     StreamsAvailable { conn: u64 },
+    /// Everything we wrote on the stream, FIN included, was acknowledged by the peer.
+    Finished { conn: u64, stream: u64 },
     /// A PING we sent was followed by an acknowledgement: `rtt` seconds.
     PingRtt { conn: u64, rtt: f64 },
 }
@@ -285,6 +287,12 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// Stops accepting: new Initials are refused (CONNECTION_REFUSED); the connections
+    /// already made live on.
+    pub fn stop_listening(&mut self) {
+        self.server = None;
     }
 
     /// The earliest time [`Endpoint::handle_timeout`] must run (None: no timer).
@@ -620,7 +628,12 @@ impl Endpoint {
                     }
                 }
             }
-            QEvent::Stream(StreamEvent::Finished { .. }) => {}
+            QEvent::Stream(StreamEvent::Finished { id: sid }) => {
+                events.push(Event::Finished {
+                    conn: id,
+                    stream: u64::from(sid),
+                });
+            }
             QEvent::Stream(StreamEvent::Stopped { id: sid, .. }) => {
                 let raw = u64::from(sid);
                 if let Some(st) = c.streams.remove(&raw) {
