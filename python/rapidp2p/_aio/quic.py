@@ -179,6 +179,11 @@ class QuicEndpoint:
         return len(self._conns)
 
     @property
+    def quic_connections(self) -> int:
+        """Connections the Rust endpoint holds: handshaking and draining ones included."""
+        return self._ep.connection_count
+
+    @property
     def stats(self) -> tuple[int, int, int, int, int]:
         """``(datagrams_in, datagrams_out, send_errors, gso_segments, gro_segments)``."""
         return self._ep.stats
@@ -655,8 +660,8 @@ class QuicConnection:
 
     def _finish(self, stream: Stream) -> None:
         with contextlib.suppress(Libp2pError):
-            self._ep.finish(self._cid, stream.stream_id)
-            self._unacked.add(stream.stream_id)
+            if self._ep.finish(self._cid, stream.stream_id):
+                self._unacked.add(stream.stream_id)
         self._endpoint.schedule_flush()
 
     def stream_close(self, stream: Stream) -> None:

@@ -457,8 +457,8 @@ impl PyEndpoint {
         self.ep.send_window(conn, stream, cap)
     }
 
-    /// FIN after the queued data (idempotent).
-    fn finish(&mut self, py: Python<'_>, conn: u64, stream: u64) -> PyResult<()> {
+    /// FIN after the queued data (idempotent); true when queued now (`EV_FINISHED` follows).
+    fn finish(&mut self, py: Python<'_>, conn: u64, stream: u64) -> PyResult<bool> {
         self.ep.finish(conn, stream).map_err(|e| quic_err(py, &e))
     }
 

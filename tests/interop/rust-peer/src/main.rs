@@ -104,12 +104,14 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     } else if *USE_TLS.get().unwrap_or(&false) {
         builder
             .with_tcp(tcp_config, tls::Config::new, yamux::Config::default)?
+            .with_quic()
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
             .build()
     } else {
         builder
             .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)?
+            .with_quic()
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
             .build()
