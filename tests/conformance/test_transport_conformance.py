@@ -18,6 +18,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -106,10 +107,10 @@ class _SecuredPipe:
             if self.conn.direction == "outbound":
                 self._stream = await self.conn.open_stream()
             else:
-                await asyncio.wait(
-                    [self._inbound, asyncio.ensure_future(self.conn.wait_closed())],
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                closed = asyncio.ensure_future(self.conn.wait_closed())
+                waiters: list[asyncio.Future[Any]] = [self._inbound, closed]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
                 if not self._inbound.done():
                     raise TransportError("connection closed before its first stream")
                 self._stream = self._inbound.result()

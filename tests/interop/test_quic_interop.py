@@ -57,9 +57,7 @@ async def test_peer_dials_rapidp2p_over_quic(name: str) -> None:
         addr = host.full_addrs[0]
         assert is_quic_addr(addr)
         size = ECHO_BYTES[name]
-        results = await dial_from_peer(
-            name, str(addr), ping=True, identify=True, echo_bytes=size
-        )
+        results = await dial_from_peer(name, str(addr), ping=True, identify=True, echo_bytes=size)
         assert find_result(results, "ping_rtt_ms")["ping_rtt_ms"] > 0
         ident = find_result(results, "identify")["identify"]
         assert ident["agent_version"].startswith("rapidp2p/")

@@ -133,3 +133,14 @@ async def test_dial_where_nothing_listens_fails_typed() -> None:
             )
     finally:
         await a.close()
+
+
+async def test_connect_dials_quic_first_when_both_are_known() -> None:
+    from rapidp2p.peer import PeerInfo
+
+    async with Host() as server, Host() as client:
+        tcp = await server.listen("/ip4/127.0.0.1/tcp/0")
+        quic = await server.listen("/ip4/127.0.0.1/udp/0/quic-v1")
+        conn = await client.connect(PeerInfo(server.peer_id, [*tcp, *quic]))
+        assert conn.muxer == "quic"
+        assert len(await client.ping(server.peer_id)) == 1

@@ -81,9 +81,7 @@ async def test_malformed_datagrams_are_dropped_without_events() -> None:
 
 
 async def test_handshake_cap_refuses_until_a_stuck_handshake_times_out() -> None:
-    server, lst, _accepted = await _listen(
-        QuicSettings(max_handshakes=1, handshake_timeout=1.0)
-    )
+    server, lst, _accepted = await _listen(QuicSettings(max_handshakes=1, handshake_timeout=1.0))
     client = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=5.0))
     loop = asyncio.get_running_loop()
     # A client that sends its Initial and never answers: it holds the one handshake slot.
@@ -93,7 +91,7 @@ async def test_handshake_cap_refuses_until_a_stuck_handshake_times_out() -> None
         port = _port(lst)
         stuck.connect("127.0.0.1", port, None, loop.time())
         stuck.flush(loop.time())
-        for data, _host, _port_ in stuck.datagrams_to_send(loop.time()):
+        for data, _host, _dst_port in stuck.datagrams_to_send(loop.time()):
             raw.sendto(data, ("127.0.0.1", port))
         deadline = loop.time() + 5
         while lst.endpoint.quic_connections == 0 and loop.time() < deadline:

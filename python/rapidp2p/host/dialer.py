@@ -23,7 +23,7 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
-from rapidp2p.transport.quic import QuicTransport
+from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -168,6 +168,8 @@ class Dialer:
                 msg = f"failed to dial {where}: {_reason(addrs[0], err)}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self.find_transport(a) is not None]
+        # QUIC first (one round trip less), the others a stagger later: go-libp2p's order.
+        addrs.sort(key=lambda a: not is_quic_addr(a))
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
         errors: dict[str, BaseException] = {}
