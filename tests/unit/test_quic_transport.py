@@ -59,6 +59,11 @@ async def test_streams_carry_bytes_both_ways_with_fin() -> None:
         await peer.close()
         assert await asyncio.wait_for(st.read(), 10) == b"thanks"
         assert await client.ping() > 0
+        # Every batch fit a system call: no GSO batch over 64 KiB refused (EMSGSIZE) and
+        # silently lost, which would stall the transfer on loss timers.
+        for conn in (client, server):
+            _in, out, errors, _gso, _gro = conn._endpoint.stats
+            assert out > 0 and errors == 0, conn._endpoint.stats
     finally:
         await a.close()
         await b.close()

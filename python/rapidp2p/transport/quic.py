@@ -65,12 +65,35 @@ def is_quic_addr(addr: Multiaddr) -> bool:
     return True
 
 
+#: Socket buffers asked for (quic-go asks 7 MiB): a burst of a congestion window must fit, or
+#: the kernel drops datagrams that then count as congestion loss.
+SOCKET_BUFFER = 8 << 20
+
+
+def _grow_buffers(sock: socket.socket) -> None:
+    """Large send and receive buffers: past ``net.core.[rw]mem_max`` when privileged
+    (``SO_*BUFFORCE``, Linux), else as much as the kernel grants."""
+    for force, plain in (
+        ("SO_RCVBUFFORCE", socket.SO_RCVBUF),
+        ("SO_SNDBUFFORCE", socket.SO_SNDBUF),
+    ):
+        opt = getattr(socket, force, None)
+        try:
+            if opt is None:
+                raise OSError
+            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER)
+
+
 def _bind(family: int, host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.setblocking(False)
+        _grow_buffers(sock)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()

@@ -35,6 +35,9 @@ pub const EV_FINISHED: u8 = 9;
 
 /// Receive batches per `read_socket` call at most: the loop gets control back in between.
 const MAX_READ_BATCHES: usize = 64;
+/// Datagrams per GSO send at most: a batch must stay under 64 KiB (the kernel refuses a larger
+/// one with EMSGSIZE, which quinn-udp reports as sent), and ten is what quinn itself uses.
+const MAX_GSO_SEGMENTS: usize = 10;
 /// One receive slot holds a whole GRO batch (the kernel caps it at 64 KiB).
 const SLOT: usize = 65_535;
 
@@ -134,7 +137,7 @@ impl PyEndpoint {
                 segment_size: seg,
                 src_ip: None,
             };
-            match s.state.send((&s.sock).into(), &t) {
+            match s.state.try_send((&s.sock).into(), &t) {
                 Ok(()) => self.datagrams_out += 1,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.blocked = Some((dst, ecn, seg, data));
@@ -143,7 +146,7 @@ impl PyEndpoint {
                 Err(_) => self.send_errors += 1,
             }
         }
-        let max = s.state.max_gso_segments().max(1);
+        let max = s.state.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
         let mut buf = std::mem::take(&mut self.out);
         let mut refused = false;
         while let Some(t) = self.ep.poll_transmit(now, max, &mut buf) {
@@ -156,7 +159,7 @@ impl PyEndpoint {
                 segment_size: seg,
                 src_ip: t.src_ip,
             };
-            match s.state.send((&s.sock).into(), &ut) {
+            match s.state.try_send((&s.sock).into(), &ut) {
                 Ok(()) => self.datagrams_out += 1,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.blocked = Some((t.destination, ecn, seg, buf[..t.size].to_vec()));
