@@ -1,12 +1,12 @@
-"""rapidp2p over QUIC v1 (``/udp/N/quic-v1``) against go-libp2p (quic-go) and rust-libp2p
-(quinn), both ways: ping, identify (the peer's QUIC address among its listen addresses, the
-identity key proved by the TLS certificate) and a 16 MiB echo stream, on loopback.
+"""rapidp2p over QUIC v1 (``/udp/N/quic-v1``) against go-libp2p (quic-go), rust-libp2p
+(quinn) and js-libp2p on Node.js (``@chainsafe/libp2p-quic``, a native module), both ways:
+ping, identify (the peer's QUIC address among its listen addresses, the identity key proved by
+the TLS certificate) and a 16 MiB echo stream, on loopback.
 
 QUIC streams are the libp2p streams here (no yamux) and the connection reports
 ``/tls/1.0.0`` as its security; multistream-select runs on every stream as over TCP.
 
-js-libp2p is not in this list: its Node.js QUIC (``@chainsafe/libp2p-quic``) is not wired into
-the js peer program yet (see INTEROP.md); py-libp2p 0.8.1 has no QUIC transport.
+py-libp2p 0.8.1 is not in the list: its QUIC transport was not tried here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.protocols.echo import handle_echo
 from rapidp2p.transport.quic import is_quic_addr
 
-PEERS = ["go-peer", "rust-peer"]
+PEERS = ["go-peer", "rust-peer", "js-peer"]
 QUIC_LISTEN = "/ip4/127.0.0.1/udp/0/quic-v1"
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]

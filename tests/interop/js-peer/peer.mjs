@@ -5,7 +5,8 @@
 //   node peer.mjs mdns [--listen MA] [--no-connect] (mdns.mjs)
 //   node peer.mjs pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.mjs)
 //
-// Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// Noise (or TLS with --security tls, before or after the command) + yamux over TCP or /ws, or QUIC v1
+// (@chainsafe/libp2p-quic, built in TLS and streams), Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
 // js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
@@ -25,6 +26,7 @@ const { noise } = await import('@chainsafe/libp2p-noise')
 const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { tcp } = await import('@libp2p/tcp')
 const { webSockets } = await import('@libp2p/websockets')
+const { quic } = await import('@chainsafe/libp2p-quic')
 const { ping } = await import('@libp2p/ping')
 const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
@@ -88,7 +90,7 @@ function parseArgs (argv) {
 async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
-    transports: [tcp(), webSockets()],
+    transports: [tcp(), webSockets(), quic()],
     connectionEncrypters: [encrypter()],
     streamMuxers: [yamux()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }
