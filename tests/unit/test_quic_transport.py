@@ -149,3 +149,43 @@ async def test_connect_dials_quic_first_when_both_are_known() -> None:
         conn = await client.connect(PeerInfo(server.peer_id, [*tcp, *quic]))
         assert conn.muxer == "quic"
         assert len(await client.ping(server.peer_id)) == 1
+
+
+async def test_host_close_closes_its_udp_sockets() -> None:
+    host = await Host.create(listen=["/ip4/127.0.0.1/udp/0/quic-v1"])
+    other = Host()
+    try:
+        await other.connect(host.full_addrs[0])
+        quic = [t for t in host.transports if isinstance(t, QuicTransport)]
+        endpoints = [ep for t in quic for ep in (*t._listeners, *t._dialers.values())]
+        assert endpoints
+    finally:
+        await host.close()
+        await other.close()
+    assert all(ep.is_closed for ep in endpoints)
+    assert all(ep.sock.fileno() == -1 for ep in endpoints)
+
+
+async def test_cli_listen_prints_a_quic_address_and_ping_reaches_it() -> None:
+    import json
+    import sys
+
+    cli = [sys.executable, "-m", "rapidp2p.cli"]
+    listener = await asyncio.create_subprocess_exec(
+        *cli, "listen", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert listener.stdout is not None
+        record = json.loads(await asyncio.wait_for(listener.stdout.readline(), 60))
+        quic = [a for a in record["addrs"] if "/quic-v1/" in a and a.startswith("/ip4/127.")]
+        assert quic, record["addrs"]
+        ping = await asyncio.create_subprocess_exec(
+            *cli, "ping", "-c", "2", "--json", quic[0], stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(ping.communicate(), 60)
+        assert ping.returncode == 0, out
+        lines = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
+        assert "/quic-v1" in lines[0]["addr"]
+    finally:
+        listener.terminate()
+        await listener.wait()

@@ -805,6 +805,9 @@ class Host:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
+        for t in self.transports:
+            if isinstance(t, QuicTransport):  # its UDP sockets (connections still draining)
+                await t.close()
         self.events.close()
 
     @classmethod

@@ -114,7 +114,8 @@ class QuicListener:
         return [self.endpoint.local_addr]
 
     async def close(self) -> None:
-        self._transport._listeners.discard(self.endpoint)
+        # The transport keeps the endpoint until its socket closes (``QuicTransport.close``
+        # ends it early); dials no longer leave from it.
         self.endpoint.stop_listening()
 
 
