@@ -805,9 +805,9 @@ class Host:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
-        for t in self.transports:
-            if isinstance(t, QuicTransport):  # its UDP sockets (connections still draining)
-                await t.close()
+        for transport in self.transports:
+            if isinstance(transport, QuicTransport):  # its UDP sockets (some still draining)
+                await transport.close()
         self.events.close()
 
     @classmethod
