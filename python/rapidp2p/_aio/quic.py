@@ -520,6 +520,8 @@ class QuicConnection:
             return
         st.on_data(data)
         self._unread += len(data)
+        if self.byte_counter is not None:  # stream bytes (QUIC framing is not counted)
+            self.byte_counter.inbound += len(data)
         rm = self.receive_memory
         if rm is not None and self._unread > self._unread_reserved:
             self._reserve_unread(rm)
