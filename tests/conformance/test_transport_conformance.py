@@ -4,6 +4,11 @@ host can use passes the same cases, through the ``Transport`` interface only.
 A new transport is one entry in :data:`TRANSPORTS`: how to make it, where to listen, an
 address nobody listens on, and addresses it must refuse. The cases run in the raw phase (before
 any upgrade): bytes in, bytes out, EOF and errors, which is all a transport promises.
+
+A transport whose connections come secured and multiplexed (QUIC) is seen through
+:class:`SecuredAsRaw`: each connection's first stream plays the raw byte stream (the dialer
+opens it, the listener takes the first inbound one), so the same cases hold it to the same
+promises.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from selfsigned import wss_certs
 
 from rapidp2p._aio.connection import MuxedConnection
+from rapidp2p._aio.quic import QuicConnection, QuicSettings
+from rapidp2p._aio.stream import Stream
+from rapidp2p.crypto import generate_keypair
 from rapidp2p.exceptions import Libp2pError, TransportError
 from rapidp2p.peer import Multiaddr
 from rapidp2p.protocols.framing import read_exactly
 from rapidp2p.transport.base import Listener, Transport
 from rapidp2p.transport.memory import MemoryTransport
+from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.websocket import WebSocketTransport
 
@@ -53,6 +63,113 @@ async def recv_eof(conn: MuxedConnection) -> bytes:
     while chunk := await raw.read(65536):
         out += chunk
     return out
+
+
+# ---- secured transports seen raw ---------------------------------------------------------------
+
+
+class _FirstStream:
+    """The raw stream of a secured connection: its first stream (opened by the dialer on
+    first use, taken from the first inbound one by the listener)."""
+
+    def __init__(self, pipe: _SecuredPipe) -> None:
+        self._pipe = pipe
+        self._pending: list[bytes] = []
+
+    async def read(self, n: int = -1) -> bytes:
+        return await (await self._pipe.stream()).read(n)
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(bytes(data))
+
+    async def drain(self) -> None:
+        st = await self._pipe.stream()
+        data, self._pending = b"".join(self._pending), []
+        st.write(data)
+        await st.drain()
+
+
+class _SecuredPipe:
+    """A secured connection with the raw-phase surface the cases use."""
+
+    def __init__(self, conn: QuicConnection) -> None:
+        self.conn = conn
+        self._inbound: asyncio.Future[Stream] = conn.loop.create_future()
+        self._stream: Stream | None = None
+        self._raw = _FirstStream(self)
+        conn.on_stream = self._on_stream
+
+    def _on_stream(self, st: Stream) -> None:
+        if not self._inbound.done():
+            self._inbound.set_result(st)
+
+    async def stream(self) -> Stream:
+        if self._stream is None:
+            if self.conn.direction == "outbound":
+                self._stream = await self.conn.open_stream()
+            else:
+                closed = asyncio.ensure_future(self.conn.wait_closed())
+                waiters: list[asyncio.Future[Any]] = [self._inbound, closed]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                if not self._inbound.done():
+                    raise TransportError("connection closed before its first stream")
+                self._stream = self._inbound.result()
+        return self._stream
+
+    def raw_stream(self) -> _FirstStream:
+        return self._raw
+
+    async def wait_connected(self) -> None:
+        return None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.conn.is_closed
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    def abort(self) -> None:
+        self.conn.abort()
+
+    async def wait_closed(self) -> None:
+        await self.conn.wait_closed()
+
+
+class SecuredAsRaw:
+    """A QUIC transport behind the raw ``Transport`` interface of these cases."""
+
+    def __init__(self, inner: QuicTransport) -> None:
+        self.inner = inner
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        return self.inner.can_dial(addr)
+
+    def can_listen(self, addr: Multiaddr) -> bool:
+        return self.inner.can_listen(addr)
+
+    async def listen(
+        self, addr: Multiaddr, factory: object, handler: Callable[..., None]
+    ) -> Listener:
+        return await self.inner.listen_secured(addr, None, lambda conn: handler(_SecuredPipe(conn)))
+
+    async def dial(self, addr: Multiaddr, factory: object) -> _SecuredPipe:
+        return _SecuredPipe(await self.inner.dial_secured(addr, None))
+
+
+def _quic() -> Transport:
+    # Nothing answers a dial to a closed UDP port: the handshake timeout ends it, so it is
+    # kept below the cases' 10 s bound.
+    quic = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=3.0))
+    return SecuredAsRaw(quic)  # type: ignore[return-value]
+
+
+def _closed_udp_port() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"/ip4/127.0.0.1/udp/{port}/quic-v1"
 
 
 # ---- the transports under test ----------------------------------------------------------------
@@ -107,6 +224,13 @@ TRANSPORTS = [
         "/ip4/127.0.0.1/tcp/0/wss",
         lambda: _closed_tcp_port() + "/wss",
         ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001/tls/sni/x"],
+    ),
+    TransportCase(
+        "quic",
+        _quic,
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+        _closed_udp_port,
+        ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic"],
     ),
 ]
 

@@ -88,6 +88,26 @@ async def test_connections_streams_and_bytes_between_two_hosts() -> None:
             assert value(text, "libp2p_swarm_connections_open") == 0
 
 
+async def test_quic_connections_and_bytes_are_labelled() -> None:
+    m = Metrics()
+    payload = 1 << 20
+    async with await Host.create(listen=["/ip4/127.0.0.1/udp/0/quic-v1"], metrics=m) as server:
+        server.set_stream_handler(ECHO, handle_echo)
+        async with Host(metrics=m) as client:
+            await client.connect(server.full_addrs[0])
+            st = await client.new_stream(server.peer_id, ECHO)
+            st.write(b"q" * payload)
+            await st.close()
+            assert len(await st.read()) == payload
+            text = scrape(m)
+            assert value(text, "libp2p_swarm_connections_open", transport="quic-v1") == 2
+            opened = "libp2p_swarm_connections_opened_total"
+            tls = "/tls/1.0.0"
+            assert value(text, opened, transport="quic-v1", security=tls, muxer="quic") == 2
+            wire_in = value(text, "libp2p_bandwidth_bytes_total", direction="inbound")
+            assert wire_in >= 2 * payload
+
+
 async def test_dial_errors_are_labelled() -> None:
     m = Metrics()
     probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)

@@ -11,6 +11,7 @@ __all__ = [
     "peer_id",
     "proto",
     "pubsub",
+    "quic",
     "wire",
 ]
 
@@ -19,6 +20,7 @@ from rapidp2p._core import kad as kad
 from rapidp2p._core import peer_id as peer_id
 from rapidp2p._core import proto as proto
 from rapidp2p._core import pubsub as pubsub
+from rapidp2p._core import quic as quic
 from rapidp2p._core import wire as wire
 
 __version__: str

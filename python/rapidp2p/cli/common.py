@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_INTERFACES",
+    "QUIC_INTERFACES",
     "Output",
     "add_json",
     "add_listen",
@@ -35,6 +36,8 @@ __all__ = [
 
 #: The default listen addresses of ``listen``, ``pubsub sub`` and ``dht provide``.
 ALL_INTERFACES = ("/ip4/0.0.0.0/tcp/{port}", "/ip6/::/tcp/{port}")
+#: QUIC v1 beside TCP on the same port number (as go-libp2p, kubo and the test-plans servers).
+QUIC_INTERFACES = ("/ip4/0.0.0.0/udp/{port}/quic-v1", "/ip6/::/udp/{port}/quic-v1")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +129,7 @@ async def create_host(
     ``listen`` is None; a machine without IPv6 just skips ``::``."""
     from rapidp2p.exceptions import TransportError
     from rapidp2p.host import Host
+    from rapidp2p.transport.quic import QuicTransport
 
     if listen is not None:
         return await Host.create(key, listen=listen, **kwargs)
@@ -135,6 +139,12 @@ async def create_host(
         await host.listen(v6)
     except TransportError as exc:
         note(f"not listening on IPv6: {exc}")
+    if any(isinstance(t, QuicTransport) for t in host.transports):
+        for quic in QUIC_INTERFACES:
+            try:
+                await host.listen(quic.format(port=port))
+            except TransportError as exc:
+                note(f"not listening on {quic.format(port=port)}: {exc}")
     return host
 
 
@@ -142,8 +152,12 @@ def announce_all_interfaces(host: Host, explicit: bool) -> None:
     """Says on stderr that the host listens on every interface (when it does by default)."""
     if explicit:
         return
-    ports = sorted({str(a).rsplit("/", 1)[-1] for a in host.listen_addrs})
+    ports = sorted({str(a).rsplit("/", 1)[-1] for a in host.listen_addrs if "/tcp/" in str(a)})
+    udp = sorted(
+        {str(a).split("/udp/")[1].split("/")[0] for a in host.listen_addrs if "/udp/" in str(a)}
+    )
+    quic = f", QUIC port {', '.join(udp)}" if udp else ""
     note(
-        f"listening on all interfaces (TCP port {', '.join(ports)}, IPv4 and IPv6); "
+        f"listening on all interfaces (TCP port {', '.join(ports)}{quic}, IPv4 and IPv6); "
         "pass --listen /ip4/127.0.0.1/tcp/0 to stay on this machine"
     )

@@ -23,6 +23,7 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
+from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -171,6 +172,8 @@ class Dialer:
                 msg = f"failed to dial {where}: {_reason(addrs[0], err)}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self.find_transport(a) is not None]
+        # QUIC first (one round trip less), the others a stagger later: go-libp2p's order.
+        addrs.sort(key=lambda a: not is_quic_addr(a))
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
         errors: dict[str, BaseException] = {}
@@ -267,16 +270,34 @@ class Dialer:
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            mux = await run_with_timeout(
-                transport.dial(dial_addr, host._new_protocol), dial_timeout
-            )
-            host._conn_scopes[mux] = cs
-            mux.on_stream_end = cs.stream_ended
-            mux.direction = "outbound"
-            mux.remote_addr = addr
-            if host.metrics is not None:
-                host.metrics.socket_opened(mux)
-            await host.upgrader.upgrade_outbound(mux, peer_id)
+            if isinstance(transport, QuicTransport):
+                # Secured and multiplexed by the transport: the handshake checked peer_id.
+                quic = await run_with_timeout(
+                    transport.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
+                )
+                mux = quic
+                host._conn_scopes[mux] = cs
+                quic.on_stream_end = cs.stream_ended
+                quic.remote_addr = addr
+                if host.metrics is not None:
+                    host.metrics.socket_opened(quic)
+                gater = host.config.gater
+                if gater is not None and not gater.intercept_secured(
+                    "outbound", quic.remote_peer, addr
+                ):
+                    raise ConnectionGated(f"gater refused secured connection {quic.remote_peer}")
+            else:
+                raw = await run_with_timeout(
+                    transport.dial(dial_addr, host._new_protocol), dial_timeout
+                )
+                mux = raw
+                host._conn_scopes[mux] = cs
+                raw.on_stream_end = cs.stream_ended
+                raw.direction = "outbound"
+                raw.remote_addr = addr
+                if host.metrics is not None:
+                    host.metrics.socket_opened(raw)
+                await host.upgrader.upgrade_outbound(raw, peer_id)
             if mux.remote_peer == host.peer_id:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
             ok = True

@@ -41,7 +41,7 @@ from rapidp2p.host import connlog
 from rapidp2p.host.addrs import expand_unspecified
 from rapidp2p.host.config import HostConfig
 from rapidp2p.host.connmgr import ConnectionManager
-from rapidp2p.host.dialer import Dialer, PeerLike, describe_peer, to_multiaddr
+from rapidp2p.host.dialer import Dialer, PeerLike, describe_peer, ip_of, to_multiaddr
 from rapidp2p.host.dispatch import ServedStreams, StreamDispatcher, StreamHandler
 from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
 from rapidp2p.host.limits import ConnectionLimiter, raise_resource_limits
@@ -63,10 +63,12 @@ from rapidp2p.resources.manager import (
 from rapidp2p.transport.base import Listener, Transport
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
+from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.websocket import WebSocketTransport
 
 if TYPE_CHECKING:
+    from rapidp2p._aio.quic import QuicConnection
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.host.identify import IdentifyService
     from rapidp2p.host.service import Service
@@ -103,9 +105,14 @@ class Host:
             peerstore = MemoryPeerStore()
         self._peerstore: PeerStore = peerstore
         self._events = EventBus()
-        self.transports: list[Transport] = list(
-            transports or [TcpTransport(), WebSocketTransport(), MemoryTransport()]
-        )
+        if transports is None:
+            transports = [TcpTransport(), WebSocketTransport(), MemoryTransport()]
+            if self.config.psk is None:  # QUIC encrypts below us: no private network over it
+                transports.insert(1, QuicTransport())
+        self.transports: list[Transport] = list(transports)
+        for t in self.transports:
+            if isinstance(t, QuicTransport):
+                t.bind_key(self.key)
         #: The private network's key (None: a public host). Checked before anything starts.
         self.psk = pnet.host_psk(self.config.psk, self.transports)
         self.upgrader = Upgrader(
@@ -294,7 +301,11 @@ class Host:
         for a in addrs:
             ma = to_multiaddr(a)
             transport = self._dialer.transport_for(ma, listen=True)
-            lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
+            lst: Listener
+            if isinstance(transport, QuicTransport):
+                lst = await transport.listen_secured(ma, self.setup_secured, self._on_secured)
+            else:
+                lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
         return expand_unspecified(bound)
@@ -307,6 +318,48 @@ class Host:
         # last handshake message, and those arrive while the muxer starts.
         mux.on_stream = self._dispatch.on_inbound_stream
         return mux
+
+    def setup_secured(self, conn: QuicConnection) -> None:
+        """Prepares a connection that comes secured and multiplexed (QUIC) before its first
+        event, as ``_new_protocol`` does for a socket."""
+        conn.local_peer = self.peer_id
+        conn.default_write_timeout = self.config.stream_write_timeout
+        conn.on_stream = self._dispatch.on_inbound_stream
+
+    def _on_secured(self, conn: QuicConnection) -> None:
+        """An inbound connection finished its handshake inside its transport (QUIC): the
+        checks an upgrade would run (gater, limits, resource scope), then registration."""
+        conn.direction = "inbound"
+        remote = conn.remote_addr
+        ip = ip_of(remote) if remote is not None else None
+        if self.metrics is not None:
+            self.metrics.socket_opened(conn)
+        if self._closed:
+            conn.abort()
+            return
+        gater = self.config.gater
+        if gater is not None and not (
+            gater.intercept_accept(None, remote)
+            and gater.intercept_secured("inbound", conn.remote_peer, remote)
+        ):
+            err = ConnectionGated(f"gater refused the connection from {remote}")
+            self._refusal_log.refused(f"inbound connection from {remote}", err)
+            conn.abort(err)
+            return
+        key = object()
+        refusal = self.limiter.admit_inbound(ip, conn.loop.time(), key)
+        if refusal is None:
+            try:
+                self._open_conn_scope(conn, "inbound", ip, False)
+            except ResourceLimitExceeded as err:
+                refusal = err
+        if refusal is not None:
+            self.limiter.handshake_done(key, False)
+            self._refusal_log.refused(f"inbound connection from {remote}", refusal)
+            conn.abort(refusal)
+            return
+        self.limiter.handshake_done(key, True)
+        self._add_connection(conn, key)
 
     # ---- stream handlers ---------------------------------------------------------------
 
@@ -754,6 +807,9 @@ class Host:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
+        for transport in self.transports:
+            if isinstance(transport, QuicTransport):  # its UDP sockets (some still draining)
+                await transport.close()
         self.events.close()
 
     @classmethod

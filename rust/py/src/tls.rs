@@ -99,7 +99,7 @@ impl PyCertKey {
 /// The host's certificate and key, shared by its TLS connections.
 #[pyclass(module = "rapidp2p._core", name = "TlsIdentity", frozen)]
 pub struct PyIdentity {
-    inner: Identity,
+    pub(crate) inner: Identity,
 }
 
 #[pymethods]

@@ -53,6 +53,10 @@ pub enum Event {
     Writable { conn: u64, stream: u64 },
     /// The peer allows more streams: an open that found none may try again.
     StreamsAvailable { conn: u64 },
+    /// Nothing of ours is pending on the stream any more: everything we wrote, FIN
+    /// included, was acknowledged, or the peer stopped reading (STOP_SENDING; our writes
+    /// then fail as a reset, and what the peer sends stays readable).
+    Finished { conn: u64, stream: u64 },
     /// A PING we sent was followed by an acknowledgement: `rtt` seconds.
     PingRtt { conn: u64, rtt: f64 },
 }
@@ -66,6 +70,8 @@ struct StreamState {
     recv_done: bool,
     send_done: bool,
     send_blocked: bool,
+    /// The peer stopped reading (STOP_SENDING): writes fail as a reset.
+    stopped: bool,
 }
 
 struct Conn {
@@ -287,6 +293,12 @@ impl Endpoint {
         }
     }
 
+    /// Stops accepting: new Initials are refused (CONNECTION_REFUSED); the connections
+    /// already made live on.
+    pub fn stop_listening(&mut self) {
+        self.server = None;
+    }
+
     /// The earliest time [`Endpoint::handle_timeout`] must run (None: no timer).
     pub fn next_timeout(&mut self) -> Option<Instant> {
         let mut best: Option<Instant> = None;
@@ -379,18 +391,30 @@ impl Endpoint {
             .streams
             .get_mut(&stream)
             .ok_or(QuicError::UnknownStream(stream))?;
+        if st.stopped {
+            return Err(QuicError::StreamReset(stream));
+        }
         if st.send_done {
             return Err(QuicError::StreamClosed(stream));
         }
-        let r = c.inner.send_stream(sid).write(data);
-        let n = match r {
-            Ok(n) => n,
-            Err(WriteError::Blocked) => 0,
-            Err(WriteError::Stopped(_)) => return Err(QuicError::StreamReset(stream)),
-            Err(WriteError::ClosedStream) => return Err(QuicError::StreamClosed(stream)),
-        };
-        if n < data.len() {
-            st.send_blocked = true;
+        // Write until refused: quinn-proto records a stream as blocked (and later tells it
+        // `Writable`) only when a write is refused outright, never after a partial one.
+        let mut n = 0;
+        while n < data.len() {
+            match c.inner.send_stream(sid).write(&data[n..]) {
+                Ok(0) | Err(WriteError::Blocked) => {
+                    st.send_blocked = true;
+                    break;
+                }
+                Ok(m) => n += m,
+                Err(WriteError::Stopped(_)) if n == 0 => {
+                    return Err(QuicError::StreamReset(stream))
+                }
+                Err(WriteError::ClosedStream) if n == 0 => {
+                    return Err(QuicError::StreamClosed(stream))
+                }
+                Err(_) => break,
+            }
         }
         if n > 0 {
             self.mark_sending(conn);
@@ -406,15 +430,16 @@ impl Endpoint {
         }
     }
 
-    /// Finishes our side (FIN after what is queued); idempotent.
-    pub fn finish(&mut self, conn: u64, stream: u64) -> Result<(), QuicError> {
+    /// Finishes our side (FIN after what is queued); idempotent. True when a FIN was
+    /// queued now (a `Finished` event follows), false when our side was already over.
+    pub fn finish(&mut self, conn: u64, stream: u64) -> Result<bool, QuicError> {
         let sid = stream_id(stream)?;
         let c = self.conn(conn)?;
         let Some(st) = c.streams.get_mut(&stream) else {
-            return Ok(());
+            return Ok(false);
         };
         if st.send_done {
-            return Ok(());
+            return Ok(false);
         }
         st.send_done = true;
         match c.inner.send_stream(sid).finish() {
@@ -423,7 +448,7 @@ impl Endpoint {
         }
         Self::forget_if_done(c, stream);
         self.mark_sending(conn);
-        Ok(())
+        Ok(true)
     }
 
     /// Resets both directions (RESET_STREAM and STOP_SENDING); a no-op when gone.
@@ -620,20 +645,28 @@ impl Endpoint {
                     }
                 }
             }
-            QEvent::Stream(StreamEvent::Finished { .. }) => {}
+            QEvent::Stream(StreamEvent::Finished { id: sid }) => {
+                events.push(Event::Finished {
+                    conn: id,
+                    stream: u64::from(sid),
+                });
+            }
             QEvent::Stream(StreamEvent::Stopped { id: sid, .. }) => {
+                // STOP_SENDING ends our direction only: go-libp2p sends it whenever it
+                // closes a stream it will not read (`Close` = CloseWrite + CloseRead) while
+                // its answer and FIN are still on the way, so what it sends stays readable.
                 let raw = u64::from(sid);
-                if let Some(st) = c.streams.remove(&raw) {
-                    if !st.recv_done {
-                        let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0));
-                    }
+                if let Some(st) = c.streams.get_mut(&raw) {
                     if !st.send_done {
                         let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
                     }
-                    events.push(Event::Reset {
+                    st.send_done = true;
+                    st.stopped = true;
+                    events.push(Event::Finished {
                         conn: id,
                         stream: raw,
                     });
+                    Self::forget_if_done(c, raw);
                 }
             }
             QEvent::Stream(StreamEvent::Available { .. }) => {

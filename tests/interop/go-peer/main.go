@@ -45,6 +45,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/insecure"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
@@ -161,8 +162,8 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
-// newHost builds a host restricted to TCP and WebSocket (/ws, /wss: wss.go) + Noise (or TLS) + yamux with no NAT,
-// relay or discovery.
+// newHost builds a host restricted to TCP and WebSocket (/ws, /wss: wss.go) + Noise (or TLS) + yamux,
+// and QUIC v1, with no NAT, relay or discovery.
 func newHost(listen []string) (host.Host, error) {
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -185,6 +186,9 @@ func newHost(listen []string) (host.Host, error) {
 		libp2p.ProtocolVersion("ipfs/0.1.0"),
 	}
 	opts = append(opts, pnetOptions()...)
+	if swarmKey == nil { // QUIC encrypts below libp2p: it cannot carry a private network's PSK
+		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport))
+	}
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {

@@ -7,7 +7,8 @@
 //   node peer.mjs relay-listen --relay MA | relay-dial MA [--ping] [--echo-bytes N] (relay.mjs)
 //
 // `--muxer mplex` (anywhere) offers only /mplex/6.7.0 (@libp2p/mplex), as older js nodes do.
-// Noise (or TLS with --security tls, before or after the command) + yamux over TCP, /ws or /wss (wssOptions), Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
+// Noise (or TLS with --security tls, before or after the command) + yamux over TCP, /ws or /wss (wssOptions), or QUIC v1
+// (@chainsafe/libp2p-quic, built in TLS and streams), Ed25519 identity, serves /ipfs/ping/1.0.0, /ipfs/id/1.0.0 and
 // /echo/1.0.0. Results are JSON lines on stdout; diagnostics go to stderr.
 
 // js-libp2p 3.x calls Promise.withResolvers (Node.js >= 22); this machine has Node.js 20.
@@ -27,6 +28,7 @@ const { noise } = await import('@chainsafe/libp2p-noise')
 const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { tcp } = await import('@libp2p/tcp')
 const { webSockets } = await import('@libp2p/websockets')
+const { quic } = await import('@chainsafe/libp2p-quic')
 const { ping } = await import('@libp2p/ping')
 const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
@@ -109,7 +111,7 @@ function wssOptions () {
 async function makeNode (listenAddrs, { identifyOnOpen = true } = {}) {
   const node = await createLibp2p({
     addresses: { listen: listenAddrs },
-    transports: [tcp(), webSockets(wssOptions())],
+    transports: [tcp(), webSockets(wssOptions()), quic()],
     connectionEncrypters: [encrypter()],
     streamMuxers: [muxer()],
     services: { ping: ping(), identify: identify({ runOnConnectionOpen: identifyOnOpen }) }

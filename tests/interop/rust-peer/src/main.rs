@@ -108,6 +108,7 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     } else if *USE_TLS.get().unwrap_or(&false) {
         builder
             .with_tcp(tcp_config, tls::Config::new, yamux::Config::default)?
+            .with_quic()
             .with_other_transport(|key| websocket_transport(key, true))?
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
@@ -115,6 +116,7 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
     } else {
         builder
             .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)?
+            .with_quic()
             .with_other_transport(|key| websocket_transport(key, false))?
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
