@@ -8,7 +8,9 @@ less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
 ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
 resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
-discovered and connected).
+discovered and connected). AutoNAT finds out whether other machines can dial us: a line
+``reachability: public|private|unknown`` and the advertised addresses are printed at each
+change; ``--autonat-service`` also answers other peers' AutoNAT dial-back requests.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from rapidp2p.cli import discovery_flags, limits_flags, logsetup, swarm_key
 from rapidp2p.cli.command import CliError
-from rapidp2p.cli.common import add_json, add_listen
+from rapidp2p.cli.common import add_json, add_listen, non_negative_float
 
 NAME = "listen"
 HELP = "listen (all interfaces by default), print the addresses, serve ping, identify and echo"
@@ -52,6 +54,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (needs prometheus_client)",
+    )
+    parser.add_argument(
+        "--autonat-service",
+        action="store_true",
+        help="answer AutoNAT dial-back requests (/libp2p/autonat/1.0.0) from other peers",
+    )
+    parser.add_argument(
+        "--autonat-allow-private",
+        action="store_true",
+        help="with --autonat-service: also dial back peers on private (non-global) IPs, "
+        "for a LAN or a test network",
+    )
+    parser.add_argument(
+        "--autonat-delay",
+        metavar="SECONDS",
+        type=non_negative_float,
+        default=15.0,
+        help="seconds before the first AutoNAT probe of our reachability (default 15)",
     )
     swarm_key.add_flag(parser)
     limits_flags.add_flags(parser)
@@ -113,6 +133,8 @@ async def _serve(
     )
     async with host:
         events = asyncio.ensure_future(_log_events(host))
+        reach = asyncio.ensure_future(_print_reachability(host, out))
+        await _start_autonat(host, args)
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         server = None
         discovery = None
@@ -152,10 +174,48 @@ async def _serve(
             await asyncio.Event().wait()
         finally:
             events.cancel()
+            reach.cancel()
             if discovery is not None:
                 await discovery.close()
             if server is not None:
                 await server.close()
+
+
+async def _start_autonat(host: Any, args: argparse.Namespace) -> None:
+    """The AutoNAT client (and server with ``--autonat-service``) on ``host``."""
+    from rapidp2p.protocols.autonat import AutoNAT, AutoNATConfig
+
+    cfg = AutoNATConfig(
+        serve=bool(getattr(args, "autonat_service", False)),
+        allow_private=bool(getattr(args, "autonat_allow_private", False)),
+        boot_delay=float(getattr(args, "autonat_delay", 15.0)),
+    )
+    await host.add_service(AutoNAT(host, cfg))
+
+
+async def _print_reachability(host: Any, out: Any) -> None:
+    """A line per reachability change, then every address the host now advertises."""
+    from rapidp2p.host.events import ReachabilityChanged
+
+    with host.events.subscribe(ReachabilityChanged) as sub:
+        async for ev in sub:
+            if not isinstance(ev, ReachabilityChanged):
+                continue
+            addrs = [str(a) for a in host.full_addrs]
+            record = {
+                "reachability": str(ev.reachability),
+                "previous": str(ev.previous),
+                "via": ev.via,
+                "dialed_at": str(ev.addr) if ev.addr is not None else None,
+                "addrs": addrs,
+            }
+            if out.as_json:
+                out.emit("", record)
+                continue
+            seen = f" (dialed at {ev.addr})" if ev.addr is not None else ""
+            out.emit(f"reachability: {ev.reachability} via {ev.via}{seen}", record)
+            for addr in addrs:
+                out.emit(f"advertising {addr}", record)
 
 
 async def _log_events(host: Any) -> None:

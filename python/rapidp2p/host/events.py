@@ -19,6 +19,7 @@ __all__ = [
     "PeerDisconnected",
     "PeerIdentified",
     "ProtocolsChanged",
+    "ReachabilityChanged",
     "Subscription",
 ]
 
@@ -61,6 +62,20 @@ class ProtocolsChanged(Event):
 
     added: tuple[str, ...] = field(default=())
     removed: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ReachabilityChanged(Event):
+    """Our reachability changed (AutoNAT's verdict); ``peer_id`` is ours.
+
+    ``reachability`` is a :class:`rapidp2p.protocols.autonat.Reachability` (``"public"``,
+    ``"private"`` or ``"unknown"``); ``addr`` is the address a server dialed us at (when
+    public); ``via`` names the protocol that decided (``"autonat/1"``, ``"autonat/2"``)."""
+
+    reachability: Any = None
+    previous: Any = None
+    addr: Any = None
+    via: str = ""
 
 
 E = TypeVar("E", bound=Event)
