@@ -11,6 +11,7 @@
 //	go-peer mdns [--listen MULTIADDR] [--no-connect] (mdns.go)
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
+//	go-peer autonat-serve | autonat-probe ... (autonat.go)
 //
 // `--security noise|tls|plaintext` may follow any command: the one security protocol offered.
 // --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
@@ -123,6 +124,10 @@ func main() {
 		err = runHTTPAuthServe(os.Args[2:])
 	case "http-auth-request":
 		err = runHTTPAuthRequest(os.Args[2:])
+	case "autonat-serve":
+		err = runAutonatServe(os.Args[2:])
+	case "autonat-probe":
+		err = runAutonatProbe(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -155,6 +160,9 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
+// extraHostOptions are appended to every host newHost builds (a command's own features).
+var extraHostOptions []libp2p.Option
+
 // newHost builds a host restricted to TCP and WebSocket + Noise (or TLS) + yamux with no NAT,
 // relay or discovery.
 func newHost(listen []string) (host.Host, error) {
@@ -175,6 +183,7 @@ func newHost(listen []string) (host.Host, error) {
 		libp2p.ProtocolVersion("ipfs/0.1.0"),
 	}
 	opts = append(opts, pnetOptions()...)
+	opts = append(opts, extraHostOptions...)
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {

@@ -273,7 +273,17 @@ class AutoNAT(ServiceBase):
             return ResponseStatus.E_BAD_REQUEST, "peer id mismatch", None
         if _relayed(observed):
             return ResponseStatus.E_DIAL_REFUSED, "refusing a request over a relay", None
-        addrs = dial_back_addrs(msg.addrs, observed, peer, allow_private=self.config.allow_private)
+        allow_private = self.config.allow_private
+        if observed is None or not dial_back_addrs(
+            [observed], observed, peer, allow_private=allow_private
+        ):
+            # A requester on a private or loopback IP (go-libp2p answers this the same way).
+            return (
+                ResponseStatus.E_DIAL_REFUSED,
+                "refusing to dial a blocked observed address",
+                None,
+            )
+        addrs = dial_back_addrs(msg.addrs, observed, peer, allow_private=allow_private)
         if not addrs:
             return ResponseStatus.E_DIAL_ERROR, "no dialable addresses", None
         loop = asyncio.get_running_loop()

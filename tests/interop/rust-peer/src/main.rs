@@ -11,6 +11,7 @@
 //! rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR...   (src/dht.rs)
 //! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
 //! rust-peer rendezvous serve|client ...   (src/rendezvous.rs)
+//! rust-peer autonat-serve | autonat-probe ... (src/autonat.rs)
 //! ```
 //!
 //! `--swarm-key FILE` (anywhere, any command but perf) joins the private network of that
@@ -36,6 +37,7 @@ use serde_json::json;
 mod dht;
 mod perf;
 mod pubsub;
+mod autonat;
 mod rendezvous;
 
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
@@ -204,6 +206,8 @@ fn main() -> ExitCode {
         "dht" => runtime.block_on(dht::run(rest)),
         "pubsub" => runtime.block_on(pubsub::run(rest)),
         "rendezvous" => runtime.block_on(rendezvous::run(rest)),
+        "autonat-serve" => runtime.block_on(autonat::serve(rest)),
+        "autonat-probe" => runtime.block_on(autonat::probe(rest)),
         other => usage(&format!("unknown command {other:?}")),
     };
     match result {
