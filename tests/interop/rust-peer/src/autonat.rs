@@ -174,14 +174,19 @@ pub async fn probe(args: &[String]) -> Result<(), Error> {
         };
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
-                eprintln!("rust-peer: listening on {}", address.with(Protocol::P2p(local)));
+                eprintln!(
+                    "rust-peer: listening on {}",
+                    address.with(Protocol::P2p(local))
+                );
             }
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::OutboundProbe(ev))) => {
                 let nat = format!("{:?}", swarm.behaviour().autonat.nat_status());
                 match ev {
                     autonat::OutboundProbeEvent::Response { address, .. } => {
-                        say(json!({"autonat_status": "OK", "address": address.to_string(),
-                                   "nat_status": nat}))?;
+                        say(
+                            json!({"autonat_status": "OK", "address": address.to_string(),
+                                   "nat_status": nat}),
+                        )?;
                         return Ok(());
                     }
                     autonat::OutboundProbeEvent::Error { error, .. } => match error {
