@@ -3,14 +3,14 @@
 //!
 //! ```text
 //! rust-peer autonat-serve [--listen MA]
-//! rust-peer autonat-probe SERVER_MA [--no-listen] [--candidate MA]...
+//! rust-peer autonat-probe SERVER_MA [--listen MA | --no-listen] [--candidate MA]...
 //! ```
 //!
 //! `autonat-serve` prints `LISTENING <ma>/p2p/<id>`, then one JSON line per answered request
 //! (`{"inbound": "ok"|"error", "peer": id, ...}`) until stdin closes. `autonat-probe` listens on
 //! 127.0.0.1 (unless `--no-listen`), adds SERVER_MA as its only server, probes at once and
 //! prints `{"autonat_status": "OK"|"E_DIAL_ERROR"|..., "nat_status": ...}` for the first
-//! answer, then exits. Both dial back non-global IPs (`only_global_ips = false`): the tests
+//! answer, then exits (`--listen` picks another listen address). Both dial back non-global IPs (`only_global_ips = false`): the tests
 //! run on loopback.
 
 use std::io::Write as _;
@@ -27,7 +27,7 @@ use serde_json::json;
 use crate::Error;
 
 const USAGE: &str = "usage: rust-peer autonat-serve [--listen MA]\n       \
-    rust-peer autonat-probe SERVER_MA [--no-listen] [--candidate MA]...";
+    rust-peer autonat-probe SERVER_MA [--listen MA | --no-listen] [--candidate MA]...";
 
 fn usage(msg: &str) -> ! {
     eprintln!("rust-peer: {msg}\n{USAGE}");
@@ -145,6 +145,9 @@ pub async fn probe(args: &[String]) -> Result<(), Error> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--no-listen" => listen = None,
+            "--listen" => {
+                listen = Some(it.next().cloned().unwrap_or_else(|| usage("--listen MA")));
+            }
             "--candidate" => {
                 let v = it.next().unwrap_or_else(|| usage("--candidate MA"));
                 candidates.push(v.parse()?);
