@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from netns import Topology, repo_python, unavailable
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -95,9 +94,7 @@ def _server(t: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(("where", "expected"), [("public", "public"), ("lan", "private")])
-def test_node_learns_its_reachability(
-    topology: dict[str, Any], where: str, expected: str
-) -> None:
+def test_node_learns_its_reachability(topology: dict[str, Any], where: str, expected: str) -> None:
     server = _server(topology)
     ns, ip = topology[where]
     lines = _listen(
