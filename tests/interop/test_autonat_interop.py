@@ -1,5 +1,5 @@
-"""AutoNAT v1 (``/libp2p/autonat/1.0.0``) against go-libp2p and rust-libp2p, both directions,
-on loopback.
+"""AutoNAT v1 (``/libp2p/autonat/1.0.0``) against go-libp2p and rust-libp2p, and AutoNAT v2
+against go-libp2p (its ``autonatv2`` with ``AllowPrivateAddrs``), both directions, on loopback.
 
 * Their clients ask our server (``AutoNATConfig(serve=True, allow_private=True)``): a peer that
   listens is dialed back (``OK``), one that cannot be dialed gets ``E_DIAL_ERROR``.
@@ -20,9 +20,13 @@ from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.protocols.autonat import (
     AutoNAT,
     AutoNATConfig,
+    AutoNATv2,
+    AutoNATv2Config,
     Reachability,
     ResponseStatus,
 )
+from rapidp2p.protocols.autonat._proto_v2 import DialStatus
+from rapidp2p.protocols.autonat._proto_v2 import ResponseStatus as V2Status
 
 PEERS = ["go-peer", "rust-peer"]
 TCP = "/ip4/127.0.0.1/tcp/0"
@@ -93,3 +97,65 @@ async def test_our_client_learns_private_from_rust_server() -> None:
         result = await autonat.probe(PeerId.from_string(peer.peer_id))
         assert result.status == ResponseStatus.E_DIAL_ERROR, result
         assert host.reachability is Reachability.PRIVATE
+
+
+# ---- AutoNAT v2 against go-libp2p's autonatv2 (AllowPrivateAddrs: loopback) ---------------
+
+V2_SERVER = AutoNATv2Config(serve=True, allow_private=True, dial_timeout=10.0)
+
+
+async def _check_from_go(server: str, *flags: str) -> dict[str, object]:
+    results = await run_dial_async("go-peer", server, *flags, command="autonat2-check")
+    return find_result(results, "autonat2_reachability")
+
+
+@pytest.mark.parametrize(
+    ("listen", "addr", "expected", "dial_data"),
+    [
+        ("/ip4/127.0.0.1/tcp/0", None, "Public", False),
+        # An address on another IP than the one go dials us from: dial data first (go reuses
+        # its listen port for dials, so its own listen address always has the observed IP).
+        ("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.2/tcp/1", "Private", True),
+        ("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/1", "Private", False),
+    ],
+)
+async def test_go_v2_client_asks_our_server(
+    listen: str, addr: str | None, expected: str, dial_data: bool
+) -> None:
+    async with Host() as host:
+        await host.listen(TCP)
+        svc = await host.add_service(AutoNATv2(host, V2_SERVER))
+        flags = ["--listen", listen] + (["--addr", addr] if addr else [])
+        result = await _check_from_go(str(host.full_addrs[0]), *flags)
+        assert result["autonat2_reachability"] == expected, result
+        if dial_data:
+            assert 30_000 <= svc.dial_data_received <= 100_000
+        else:
+            assert svc.dial_data_received == 0
+
+
+@pytest.mark.parametrize(
+    ("listen", "dead", "dial_status", "dial_data"),
+    [
+        ("/ip4/127.0.0.1/tcp/0", False, DialStatus.OK, False),
+        ("/ip4/127.0.0.2/tcp/0", False, DialStatus.OK, True),
+        ("/ip4/127.0.0.1/tcp/0", True, DialStatus.E_DIAL_ERROR, False),
+    ],
+)
+async def test_our_v2_client_asks_go_server(
+    listen: str, dead: bool, dial_status: DialStatus, dial_data: bool
+) -> None:
+    async with PeerProcess("go-peer", command="autonat2-serve") as peer, Host() as host:
+        await host.listen(listen)
+        v2 = await host.add_service(AutoNATv2(host))
+        await host.connect(Multiaddr(peer.addr))
+        addrs = [Multiaddr("/ip4/127.0.0.1/tcp/1")] if dead else host.listen_addrs
+        result = await v2.check(PeerId.from_string(peer.peer_id), addrs)
+        assert result.status == V2Status.OK, result
+        assert result.dial_status == dial_status, result
+        assert (result.dial_data_sent > 0) is dial_data, result
+        if dial_status == DialStatus.OK:
+            assert result.verified
+            assert host.reachability is Reachability.PUBLIC
+        else:
+            assert host.reachability is Reachability.PRIVATE

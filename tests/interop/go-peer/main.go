@@ -12,6 +12,7 @@
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //	go-peer autonat-serve | autonat-probe ... (autonat.go)
+//	go-peer autonat2-serve | autonat2-check ... (autonat2.go)
 //
 // `--security noise|tls|plaintext` may follow any command: the one security protocol offered.
 // --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
@@ -128,6 +129,10 @@ func main() {
 		err = runAutonatServe(os.Args[2:])
 	case "autonat-probe":
 		err = runAutonatProbe(os.Args[2:])
+	case "autonat2-serve":
+		err = runAutonat2Serve(os.Args[2:])
+	case "autonat2-check":
+		err = runAutonat2Check(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
