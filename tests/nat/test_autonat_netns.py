@@ -93,21 +93,29 @@ def _server(t: dict[str, Any]) -> str:
     return str(t["server_addr"])
 
 
+@pytest.mark.parametrize("version", ["1", "2"])
 @pytest.mark.parametrize(("where", "expected"), [("public", "public"), ("lan", "private")])
-def test_node_learns_its_reachability(topology: dict[str, Any], where: str, expected: str) -> None:
+def test_node_learns_its_reachability(
+    topology: dict[str, Any], where: str, expected: str, version: str
+) -> None:
     server = _server(topology)
     ns, ip = topology[where]
+    port = PORT + int(version)
+    flags = ["--autonat-v2"] if version == "2" else []
     lines = _listen(
-        topology["topo"], ns, ip, "--bootstrap", server, "--autonat-delay", "0", port=PORT + 1
+        topology["topo"], ns, ip, "--bootstrap", server, "--autonat-delay", "0", *flags, port=port
     )
     change = lines.wait_for("reachability")
     assert change["reachability"] == expected, change
-    assert change["via"] == "autonat/1"
+    assert change["via"] == f"autonat/{version}"
     if expected == "public":
-        assert change["dialed_at"] == f"/ip4/{ip}/tcp/{PORT + 1}"
+        assert change["dialed_at"] == f"/ip4/{ip}/tcp/{port}"
     else:
         # The NATed node keeps advertising only its LAN address (nothing observed counts).
         assert all("/192.168." in a for a in change["addrs"]), change
+    if expected == "private" and version == "2":
+        # v2 checked the guess "our listen port on the router's public IP", and it failed.
+        assert change["dialed_at"] == f"/ip4/{topology['router_ip']}/tcp/{port}"
 
 
 def _peer_run(name: str) -> str:
@@ -118,7 +126,7 @@ def _peer_run(name: str) -> str:
 
 def _probe(topology: dict[str, Any], name: str, where: str, server: str) -> dict[str, Any]:
     ns, ip = topology[where]
-    argv = [_peer_run(name), "autonat-probe", server, "--listen", f"/ip4/{ip}/tcp/{PORT + 2}"]
+    argv = [_peer_run(name), "autonat-probe", server, "--listen", f"/ip4/{ip}/tcp/{PORT + 5}"]
     out = subprocess.run(
         ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=120
     )

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 CLI = [sys.executable, "-m", "rapidp2p.cli", "listen", "--listen", "/ip4/127.0.0.1/tcp/0"]
 
 
@@ -40,16 +42,18 @@ def _json_line(proc: subprocess.Popen[str], key: str, limit: int = 50) -> dict[s
     raise AssertionError(f"no line with {key!r}")
 
 
-def test_listen_prints_reachability_learned_from_an_autonat_service() -> None:
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_listen_prints_reachability_learned_from_an_autonat_service(version: str) -> None:
+    flags = ["--autonat-v2"] if version == "2" else []
     with _listen("--autonat-service", "--autonat-allow-private", "--json") as server:
         addr = _json_line(server, "addrs")["addrs"]
         assert isinstance(addr, list)
-        with _listen("--bootstrap", addr[0], "--autonat-delay", "0", "--json") as client:
+        with _listen("--bootstrap", addr[0], "--autonat-delay", "0", "--json", *flags) as client:
             own = _json_line(client, "addrs")["addrs"]
             change = _json_line(client, "reachability")
             assert change["reachability"] == "public"
             assert change["previous"] == "unknown"
-            assert change["via"] == "autonat/1"
+            assert change["via"] == f"autonat/{version}"
             assert change["addrs"] == own  # every advertised address is printed
             dialed = change["dialed_at"]
             assert isinstance(dialed, str) and isinstance(own, list)

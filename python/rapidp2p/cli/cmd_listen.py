@@ -10,7 +10,8 @@ resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdn
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
 discovered and connected). AutoNAT finds out whether other machines can dial us: a line
 ``reachability: public|private|unknown`` and the advertised addresses are printed at each
-change; ``--autonat-service`` also answers other peers' AutoNAT dial-back requests.
+change (learned with AutoNAT v1, or v2 with ``--autonat-v2``); ``--autonat-service`` also
+answers other peers' AutoNAT v1 and v2 requests.
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--autonat-service",
         action="store_true",
-        help="answer AutoNAT dial-back requests (/libp2p/autonat/1.0.0) from other peers",
+        help="answer AutoNAT dial-back requests from other peers (v1 /libp2p/autonat/1.0.0 "
+        "and v2 /libp2p/autonat/2/dial-request)",
+    )
+    parser.add_argument(
+        "--autonat-v2",
+        action="store_true",
+        help="learn our reachability with AutoNAT v2 (one address per check, verified by a "
+        "nonce) instead of v1",
     )
     parser.add_argument(
         "--autonat-allow-private",
@@ -183,14 +191,16 @@ async def _serve(
 
 async def _start_autonat(host: Any, args: argparse.Namespace) -> None:
     """The AutoNAT client (and server with ``--autonat-service``) on ``host``."""
-    from rapidp2p.protocols.autonat import AutoNAT, AutoNATConfig
+    from rapidp2p.protocols.autonat import AutoNAT, AutoNATConfig, AutoNATv2, AutoNATv2Config
 
-    cfg = AutoNATConfig(
-        serve=bool(getattr(args, "autonat_service", False)),
-        allow_private=bool(getattr(args, "autonat_allow_private", False)),
-        boot_delay=float(getattr(args, "autonat_delay", 15.0)),
-    )
+    serve = bool(getattr(args, "autonat_service", False))
+    allow_private = bool(getattr(args, "autonat_allow_private", False))
+    delay = float(getattr(args, "autonat_delay", 15.0))
+    v2 = bool(getattr(args, "autonat_v2", False))
+    cfg = AutoNATConfig(serve=serve, probe=not v2, allow_private=allow_private, boot_delay=delay)
     await host.add_service(AutoNAT(host, cfg))
+    cfg2 = AutoNATv2Config(serve=serve, probe=v2, allow_private=allow_private, boot_delay=delay)
+    await host.add_service(AutoNATv2(host, cfg2))
 
 
 async def _print_reachability(host: Any, out: Any) -> None:

@@ -40,6 +40,8 @@ MAX_OBSERVED_ADDRS = 64
 MAX_OBSERVERS_PER_ADDR = 32
 #: Trusted addresses returned per local listen address (go-libp2p keeps 3).
 MAX_ADDRS_PER_LISTENER = 3
+#: Distinct IPs peers saw us at (on any connection) kept for :meth:`ip_guesses`.
+MAX_OBSERVED_IPS = 8
 
 _Waist = tuple[str, str]  # (transport, port): "tcp"/"udp" and the port text
 
@@ -104,6 +106,7 @@ class ObservedAddrManager:
         self.ttl = ttl
         self.max_addrs = max_addrs
         self._entries: dict[Multiaddr, _Entry] = {}
+        self._ips: dict[str, float] = {}  # IP peers saw us at -> last seen
 
     def record(
         self,
@@ -118,12 +121,17 @@ class ObservedAddrManager:
         whose local address is ``local``. Returns False (nothing recorded) when the
         observation cannot count: no IP observer, an observed address that is not
         ``ip/tcp|udp``, a local end that is not one of ``listen_addrs``' ports, or an
-        observed address that is one of our listen addresses already."""
+        observed address that is one of our listen addresses already. The observed IP is
+        kept either way (see :meth:`ip_guesses`)."""
         group = observer_group(observer)
         obs = _thin_waist(observed)
         loc = _thin_waist(local)
         if group is None or obs is None or loc is None:
             return False
+        self._ips.pop(obs[0], None)
+        self._ips[obs[0]] = now
+        if len(self._ips) > MAX_OBSERVED_IPS:
+            del self._ips[next(iter(self._ips))]
         local_ip, local_waist = loc
         if obs[1][0] != local_waist[0]:
             return False  # a TCP connection cannot tell us a UDP mapping
@@ -197,9 +205,31 @@ class ObservedAddrManager:
             out.append(addr)
         return out
 
+    def ip_guesses(self, listen_addrs: Iterable[Multiaddr], now: float) -> list[Multiaddr]:
+        """Our listen ports on each IP peers saw us at (on any connection, outbound ones
+        from an ephemeral port included), within the TTL: what a port-preserving NAT or a
+        port forward would make reachable. Unverified guesses, for an AutoNAT v2 check to
+        confirm or refute; never advertised as they are."""
+        cutoff = now - self.ttl
+        out: list[Multiaddr] = []
+        listen = [w for w in (_thin_waist(a) for a in listen_addrs) if w is not None]
+        for ip_text, seen in reversed(self._ips.items()):
+            if seen < cutoff:
+                continue
+            ip = ipaddress.ip_address(ip_text)
+            for lip, (transport, port) in listen:
+                if ipaddress.ip_address(lip).version != ip.version or lip == ip_text:
+                    continue
+                family = "ip6" if ip.version == 6 else "ip4"
+                guess = Multiaddr(f"/{family}/{ip_text}/{transport}/{port}")
+                if guess not in out:
+                    out.append(guess)
+        return out
+
     def clear(self) -> None:
         """Forgets every observation (after our addresses changed)."""
         self._entries.clear()
+        self._ips.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

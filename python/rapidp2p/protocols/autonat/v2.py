@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import Libp2pError
+from rapidp2p.host.addrs import ip_scope
+from rapidp2p.host.events import PeerIdentified
 from rapidp2p.host.reachability import Reachability
 from rapidp2p.host.service import ServiceBase
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
@@ -38,6 +41,7 @@ from rapidp2p.protocols.autonat._proto_v2 import (
     MAX_DIAL_DATA,
     MAX_DIAL_DATA_CHUNK,
     MAX_MESSAGE_SIZE,
+    MAX_REQUEST_ADDRS,
     MIN_DIAL_DATA,
     DialDataRequest,
     DialDataResponse,
@@ -72,6 +76,14 @@ class AutoNATv2Config:
 
     #: Serve ``/libp2p/autonat/2/dial-request`` (the dial-back handler always runs).
     serve: bool = False
+    #: Check our addresses in the background and let the verdict set the host's
+    #: reachability (off by default: AutoNAT v1 does that unless told otherwise).
+    probe: bool = False
+    #: First background check after this long; then every ``refresh_interval`` once the
+    #: verdict is confident, every ``retry_interval`` before.
+    boot_delay: float = 15.0
+    refresh_interval: float = 15 * 60.0
+    retry_interval: float = 90.0
     #: Dial addresses whose IP is not global (tests, private networks).
     allow_private: bool = False
     #: Bound on one check (request, dial data, the dial-back, the response).
@@ -127,6 +139,8 @@ class AutoNATv2(ServiceBase):
             self.config.throttle_global, self.config.throttle_peer, self.config.throttle_period
         )
         self._pending: dict[int, asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._dialer: Host | None = None
         self._dialer_lock = asyncio.Lock()
         #: Requests answered per outcome (a server's counters), e.g. ``"OK/OK"``.
@@ -140,14 +154,87 @@ class AutoNATv2(ServiceBase):
             self.host.set_stream_handler(
                 DIAL_REQUEST_PROTOCOL_ID, self._handle_request, max_inbound_streams=4
             )
+        if self.config.probe:
+            self.host.events.on(PeerIdentified, self._on_identified)
+            self._task = asyncio.ensure_future(self._run())
 
     async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
         if self._dialer is not None:
             await self._dialer.close(linger=0)
             self._dialer = None
         await super().close()
 
     # ---- client --------------------------------------------------------------------------
+
+    def _on_identified(self, ev: PeerIdentified) -> None:
+        if DIAL_REQUEST_PROTOCOL_ID in ev.protocols:
+            self._wake.set()
+
+    def servers(self) -> list[PeerId]:
+        """Connected peers (over direct connections) that serve AutoNAT v2."""
+        out: list[PeerId] = []
+        for conn in self.host.connections():
+            peer = conn.remote_peer
+            if peer in out or "/p2p-circuit" in str(conn.remote_addr):
+                continue
+            try:
+                protos = self.host.peerstore.get_protocols(peer)
+            except Libp2pError:
+                continue
+            if DIAL_REQUEST_PROTOCOL_ID in protos:
+                out.append(peer)
+        return out
+
+    def candidates(self, server_addr: Multiaddr | None) -> list[Multiaddr]:
+        """The addresses worth checking with a server seen at ``server_addr``: confirmed
+        observed addresses, then guesses (our listen ports on the IPs peers saw us at), then
+        our own addresses; public ones, plus those in the server's own scope (loopback for a
+        server on loopback, private for one on the LAN): the spec asks clients not to send
+        private addresses to servers on the internet."""
+        now = asyncio.get_running_loop().time()
+        obs = self.host.observed
+        ordered = (
+            obs.addrs(now)
+            + obs.ip_guesses(self.host.listen_addrs, now)
+            + list(self.host.addrs)
+            + obs.candidates(now)
+        )
+        scope = ip_scope(server_addr)
+        out: list[Multiaddr] = []
+        for a in ordered:
+            if a in out or "/p2p-circuit" in str(a):
+                continue
+            s = ip_scope(a)
+            if s == "public" or (s is not None and s == scope):
+                out.append(a)
+        return out[:MAX_REQUEST_ADDRS]
+
+    async def _run(self) -> None:
+        cfg = self.config
+        await asyncio.sleep(cfg.boot_delay)
+        while not self._closed:
+            servers = self.servers()
+            if servers:
+                server = random.choice(servers)
+                conns = self.host.connections(server)
+                addrs = self.candidates(conns[0].remote_addr if conns else None)
+                if addrs:
+                    try:
+                        await self.check(server, addrs)
+                    except (Libp2pError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                        log.debug("autonat v2 check failed: %s", exc)
+            confident = (
+                self.tracker.reachability is not Reachability.UNKNOWN
+                and self.tracker.confidence >= cfg.max_confidence
+            )
+            self._wake.clear()
+            delay = cfg.refresh_interval if confident else cfg.retry_interval
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _handle_dial_back(self, stream: Stream) -> None:
         """A server's dial-back: note the nonce if it is one we wait for, answer OK."""
