@@ -210,3 +210,25 @@ async def test_rate_limit_and_refusal() -> None:
     finally:
         await client.close(linger=0)
         await server.close(linger=0)
+
+
+async def test_background_check_sets_reachability() -> None:
+    from rapidp2p.host.events import ReachabilityChanged
+
+    server, _svc = await _server()
+    client = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
+    try:
+        cfg = AutoNATv2Config(probe=True, boot_delay=0.0, retry_interval=30.0)
+        v2 = await client.add_service(AutoNATv2(client, cfg))
+        sub = client.events.subscribe(ReachabilityChanged)
+        await client.connect(server.full_addrs[0])
+        ev = await sub.get(timeout=20)
+        assert isinstance(ev, ReachabilityChanged)
+        assert ev.reachability is Reachability.PUBLIC and ev.via == "autonat/2"
+        assert v2.servers() == [server.peer_id]
+        # A server on loopback may be asked about loopback addresses; one on the internet not.
+        assert v2.candidates(Multiaddr("/ip4/127.0.0.1/tcp/1")) == client.listen_addrs
+        assert v2.candidates(Multiaddr("/ip4/1.2.3.4/tcp/1")) == []
+    finally:
+        await client.close(linger=0)
+        await server.close(linger=0)

@@ -168,3 +168,26 @@ async def test_host_records_observations_from_real_inbound_connections() -> None
         for p in peers:
             await p.close(linger=0)
         await a.close(linger=0)
+
+
+def test_ip_guesses_from_any_connection() -> None:
+    """An outbound connection (ephemeral local port) does not confirm an address, but the
+    IP it was seen at yields a guess: our listen port on that IP, for AutoNAT v2 to test."""
+    m = ObservedAddrManager()
+    outbound = Multiaddr("/ip4/192.168.1.10/tcp/50000")
+    assert not _record(
+        m, "/ip4/5.6.7.8/tcp/1", observed=Multiaddr("/ip4/1.2.3.4/tcp/61000"), local=outbound
+    )
+    assert m.addrs(0.0) == []
+    assert m.ip_guesses(LISTEN, 0.0) == [Multiaddr("/ip4/1.2.3.4/tcp/4001")]
+    # Our own listen IP is no guess; old observations expire.
+    listen = [Multiaddr("/ip4/1.2.3.4/tcp/4001")]
+    assert m.ip_guesses(listen, 0.0) == []
+    assert m.ip_guesses(LISTEN, 10_000.0) == []
+
+
+def test_ip_guesses_are_bounded() -> None:
+    m = ObservedAddrManager()
+    for i in range(50):
+        _record(m, "/ip4/5.6.7.8/tcp/1", observed=Multiaddr(f"/ip4/1.2.{i}.4/tcp/9"))
+    assert len(m.ip_guesses(LISTEN, 0.0)) == 8
