@@ -1,5 +1,6 @@
 """AutoNAT v1 (``/libp2p/autonat/1.0.0``) against go-libp2p and rust-libp2p, and AutoNAT v2
-against go-libp2p (its ``autonatv2`` with ``AllowPrivateAddrs``), both directions, on loopback.
+against go-libp2p (its ``autonatv2`` with ``AllowPrivateAddrs``) and rust-libp2p
+(``autonat::v2``), both directions, on loopback.
 
 * Their clients ask our server (``AutoNATConfig(serve=True, allow_private=True)``): a peer that
   listens is dialed back (``OK``), one that cannot be dialed gets ``E_DIAL_ERROR``.
@@ -11,6 +12,8 @@ against go-libp2p (its ``autonatv2`` with ``AllowPrivateAddrs``), both direction
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from peers import PeerProcess, find_result, run_dial_async
@@ -159,3 +162,47 @@ async def test_our_v2_client_asks_go_server(
             assert host.reachability is Reachability.PUBLIC
         else:
             assert host.reachability is Reachability.PRIVATE
+
+
+# ---- AutoNAT v2 against rust-libp2p's autonat::v2 ------------------------------------------
+
+
+async def test_rust_v2_client_asks_our_server() -> None:
+    """rust-libp2p tests the candidates identify gives it: we dial it, identify tells it the
+    address we see it at (its listen address), and its client asks us to check that."""
+    async with PeerProcess("rust-peer", command="autonat2-client") as peer, Host() as host:
+        await host.listen(TCP)
+        svc = await host.add_service(AutoNATv2(host, V2_SERVER))
+        await host.connect(Multiaddr(peer.addr))
+        line = json.loads(await peer.next_line(timeout=60))
+        assert line["ok"] is True, line
+        assert peer.addr.startswith(line["autonat2_tested"]), line
+        assert line["bytes_sent"] == 0
+        assert svc.served.get("OK/OK") == 1
+
+
+@pytest.mark.parametrize(
+    ("listen", "dead", "dial_status", "dial_data"),
+    [
+        ("/ip4/127.0.0.1/tcp/0", False, DialStatus.OK, False),
+        ("/ip4/127.0.0.2/tcp/0", False, DialStatus.OK, True),
+        ("/ip4/127.0.0.1/tcp/0", True, DialStatus.E_DIAL_ERROR, False),
+    ],
+)
+async def test_our_v2_client_asks_rust_server(
+    listen: str, dead: bool, dial_status: DialStatus, dial_data: bool
+) -> None:
+    async with PeerProcess("rust-peer", command="autonat2-serve") as peer, Host() as host:
+        await host.listen(listen)
+        v2 = await host.add_service(AutoNATv2(host))
+        await host.connect(Multiaddr(peer.addr))
+        addrs = [Multiaddr("/ip4/127.0.0.1/tcp/1")] if dead else host.listen_addrs
+        result = await v2.check(PeerId.from_string(peer.peer_id), addrs)
+        assert result.status == V2Status.OK, result
+        assert result.dial_status == dial_status, result
+        assert (result.dial_data_sent > 0) is dial_data, result
+        assert result.verified is (dial_status == DialStatus.OK)
+        served = json.loads(await peer.next_line())
+        assert served["ok"] is (dial_status == DialStatus.OK), served
+        if dial_data:
+            assert 30_000 <= served["data_amount"] <= 100_000

@@ -164,6 +164,12 @@ async def test_host_records_observations_from_real_inbound_connections() -> None
             # Identify's own report (a's listen address itself) adds nothing.
             assert not a.record_observed_addr(conn, a.listen_addrs[0])
         assert public in a.addrs
+        # The newly confirmed address reaches connected peers by identify-push.
+        for _ in range(300):
+            if all(public in p.peerstore.addrs(a.peer_id) for p in peers):
+                break
+            await asyncio.sleep(0.01)
+        assert all(public in p.peerstore.addrs(a.peer_id) for p in peers)
     finally:
         for p in peers:
             await p.close(linger=0)

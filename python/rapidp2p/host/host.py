@@ -300,14 +300,20 @@ class Host:
 
     def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> bool:
         """Identify's report that the peer of ``conn`` sees us at ``observed``; True when it
-        counts towards confirming that address."""
-        return self.observed.record(
+        counts towards confirming that address. When the confirmed set changes, connected
+        peers hear our new addresses (identify-push)."""
+        now = asyncio.get_running_loop().time()
+        before = self.observed.addrs(now) if len(self.observed) else []
+        counted = self.observed.record(
             observed,
             local=conn.local_addr,
             observer=conn.remote_addr,
             listen_addrs=self.listen_addrs,
-            now=asyncio.get_running_loop().time(),
+            now=now,
         )
+        if counted and self.observed.addrs(now) != before:
+            self._protocols_changed()  # identify-push carries the addresses too
+        return counted
 
     @property
     def reachability(self) -> Reachability:
@@ -326,6 +332,8 @@ class Host:
         self._reachability = value
         log.info("reachability: %s -> %s (%s)", previous.value, value.value, via or "set")
         self.events.emit(ReachabilityChanged(self.peer_id, value, previous, addr, via))
+        if self.observed_addrs():  # what we advertise changed: tell connected peers
+            self._protocols_changed()
 
     @property
     def full_addrs(self) -> list[Multiaddr]:
