@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! rust-peer autonat2-serve [--listen MA]
-//! rust-peer autonat2-client [--listen MA]
+//! rust-peer autonat2-client [--listen MA] [--connect MA]
 //! ```
 //!
 //! Both print `LISTENING <ma>/p2p/<id>` first. `autonat2-serve` then prints one JSON line per
 //! request it served (`{"served": addr, "data_amount": n, "ok": bool}`). `autonat2-client`
-//! waits until a connected peer that serves AutoNAT v2 is known and identify gave it an
-//! address candidate (the address a peer that dialed us sees us at), lets its client test
+//! dials `--connect` (rust-libp2p sends dial requests on outbound connections only: it takes
+//! inbound ones for dial-backs), waits until identify gave it an address candidate (its listen
+//! port on the IP the server sees it at, by identify's address translation), lets it test
 //! that candidate, prints `{"autonat2_tested": addr, "bytes_sent": n, "ok": bool, "error":
 //! ...}` for the first result and exits. Both run until stdin closes otherwise.
 
@@ -27,8 +28,8 @@ use serde_json::json;
 
 use crate::Error;
 
-const USAGE: &str =
-    "usage: rust-peer autonat2-serve [--listen MA]\n       rust-peer autonat2-client [--listen MA]";
+const USAGE: &str = "usage: rust-peer autonat2-serve [--listen MA]\n       \
+    rust-peer autonat2-client [--listen MA] [--connect MA]";
 
 fn usage(msg: &str) -> ! {
     eprintln!("rust-peer: {msg}\n{USAGE}");
@@ -73,10 +74,15 @@ fn say(value: serde_json::Value) -> Result<(), Error> {
 
 pub async fn run(server: bool, args: &[String]) -> Result<(), Error> {
     let mut listen = crate::DEFAULT_LISTEN.to_owned();
+    let mut connect: Option<libp2p::Multiaddr> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--listen" => listen = it.next().cloned().unwrap_or_else(|| usage("--listen MA")),
+            "--connect" => {
+                let v = it.next().unwrap_or_else(|| usage("--connect MA"));
+                connect = Some(v.parse()?);
+            }
             other => usage(&format!("unexpected argument {other:?}")),
         }
     }
@@ -96,6 +102,9 @@ pub async fn run(server: bool, args: &[String]) -> Result<(), Error> {
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}")?;
                 out.flush()?;
+                if let Some(addr) = connect.take() {
+                    swarm.dial(addr)?;
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Server(ev)) => say(json!({
                 "served": ev.tested_addr.to_string(),
