@@ -206,8 +206,8 @@ async def test_our_v2_client_asks_rust_server(
         assert result.status == V2Status.OK, result
         assert result.dial_status == dial_status, result
         assert result.verified is (dial_status == DialStatus.OK)
-        served = json.loads(await peer.next_line())
-        assert served["ok"] is (dial_status == DialStatus.OK), served
+        served = json.loads(await peer.next_line())  # "ok": the request was served
+        assert served["served"] == str(addrs[0]), served
         assert 30_000 <= served["data_amount"] <= result.dial_data_sent, (served, result)
         assert host.reachability is (
             Reachability.PUBLIC if dial_status == DialStatus.OK else Reachability.PRIVATE

@@ -376,16 +376,26 @@ class AutoNATv2(ServiceBase):
             log.debug("autonat v2: dial-back to %s at %s failed: %s", peer, addr, exc)
             return DialStatus.E_DIAL_ERROR
         try:
+            # Negotiated eagerly: a peer that does not speak dial-back fails here, before the
+            # nonce is sent, and is told apart from one that just closes abruptly later.
             stream = await dialer.new_stream(
-                conn.remote_peer, DIAL_BACK_PROTOCOL_ID, timeout=self.config.dial_timeout
+                conn.remote_peer,
+                DIAL_BACK_PROTOCOL_ID,
+                lazy=False,
+                timeout=self.config.dial_timeout,
             )
             await write_delimited(stream, encode_dial_back(nonce))
-            # The response says the nonce was read; EOF also ends it (an empty message).
-            await run_with_timeout(read_delimited(stream, 64), self.config.dial_timeout)
-            await close_quietly(stream)
         except (Libp2pError, OSError, asyncio.TimeoutError) as exc:
             log.debug("autonat v2: dial-back stream to %s failed: %s", peer, exc)
+            await dialer.disconnect(peer, linger=0)
             return DialStatus.E_DIAL_BACK_ERROR
+        try:
+            # Wait until the nonce was read before closing the connection: the response, EOF,
+            # or a reset all say so (rust-libp2p resets right after answering, and a reset
+            # discards the answer; go-libp2p's server reads one byte and ignores the outcome).
+            with contextlib.suppress(Libp2pError, OSError, asyncio.TimeoutError):
+                await run_with_timeout(read_delimited(stream, 64), 5.0)
+            await close_quietly(stream)
         finally:
             await dialer.disconnect(peer, linger=0)
         return DialStatus.OK
