@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -296,13 +297,13 @@ class Host:
         (:class:`~rapidp2p.host.observed.ObservedAddrManager`)."""
         if not len(self.observed):
             return []
-        return self.observed.addrs(asyncio.get_running_loop().time())
+        return self.observed.addrs(time.monotonic())
 
     def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> bool:
         """Identify's report that the peer of ``conn`` sees us at ``observed``; True when it
         counts towards confirming that address. When the confirmed set changes, connected
         peers hear our new addresses (identify-push)."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         before = self.observed.addrs(now) if len(self.observed) else []
         counted = self.observed.record(
             observed,

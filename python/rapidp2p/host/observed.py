@@ -8,7 +8,8 @@ IPv6 addresses counts once). Only observations made on a connection whose local 
 our listen ports count: that is the mapping a NAT keeps for the listener, while a dial from an
 ephemeral port tells nothing about where others can reach us.
 
-Time is passed in (``now``); every table is capped (ROBUSTNESS: observed addresses).
+Time is passed in (``now``; the host passes ``time.monotonic()``); every table is capped
+(tests/ROBUSTNESS_COVERAGE.md, N1 and N7).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -168,8 +169,7 @@ class AutoNAT(ServiceBase):
     def _request_addrs(self, server_addr: Multiaddr | None) -> list[Multiaddr]:
         """Our listen addresses and every observed candidate, loopback ones only for a
         server on loopback (a server elsewhere could never reach them)."""
-        loop = asyncio.get_running_loop()
-        addrs = list(self.host.addrs) + self.host.observed.candidates(loop.time())
+        addrs = list(self.host.addrs) + self.host.observed.candidates(time.monotonic())
         on_loopback = ip_scope(server_addr) == "loopback"
         out: list[Multiaddr] = []
         for a in addrs:

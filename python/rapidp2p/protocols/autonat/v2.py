@@ -23,6 +23,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -195,7 +196,7 @@ class AutoNATv2(ServiceBase):
         our own addresses; public ones, plus those in the server's own scope (loopback for a
         server on loopback, private for one on the LAN): the spec asks clients not to send
         private addresses to servers on the internet."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         obs = self.host.observed
         ordered = (
             obs.addrs(now)

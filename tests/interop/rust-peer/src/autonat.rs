@@ -66,6 +66,9 @@ fn new_swarm(probe: bool) -> Result<Swarm<Behaviour>, Error> {
                     },
                     use_connected: false,
                     throttle_server_period: Duration::ZERO,
+                    // A probe aborted early (no address yet, say) is retried at once.
+                    retry_interval: Duration::from_secs(1),
+                    refresh_interval: Duration::from_secs(1),
                     ..Default::default()
                 },
             ),
