@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from netns import Topology, repo_python, unavailable
+from nat_topology import Topology, repo_python, unavailable
 
 pytestmark = [pytest.mark.timeout(300)]
 
