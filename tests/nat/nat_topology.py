@@ -120,10 +120,11 @@ class Topology:
         self._wire_public(ns, ip)
         return ns, ip
 
-    def natted_host(self, name: str) -> tuple[str, str, str]:
+    def natted_host(self, name: str, forward_port: int | None = None) -> tuple[str, str, str]:
         """A LAN behind its own masquerading router: (host namespace, host IP, the router's
         public IP). The router answers nothing itself: unsolicited inbound connections to
-        its public IP are refused, as a home NAT without port forwarding does."""
+        its public IP are refused, as a home NAT without port forwarding does, except TCP
+        ``forward_port``, forwarded to the same port of the host when given."""
         self._lans += 1
         lan = f"192.168.{100 + self._lans}"
         router = self._add_ns(f"{name}r")
@@ -141,8 +142,17 @@ class Topology:
         self.sh(host, "ip", "link", "set", "eth0", "up")
         self.sh(host, "ip", "route", "add", "default", "via", f"{lan}.1")
         self.sh(router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        forward = ""
+        if forward_port is not None:
+            forward = (
+                " chain prerouting {\n"
+                "  type nat hook prerouting priority dstnat; policy accept;\n"
+                f'  iifname "eth0" tcp dport {forward_port} dnat to {lan}.2:{forward_port}\n'
+                " }\n"
+            )
         rules = (
             "table ip nat {\n"
+            f"{forward}"
             " chain postrouting {\n"
             "  type nat hook postrouting priority srcnat; policy accept;\n"
             '  oifname "eth0" masquerade\n'
@@ -153,6 +163,7 @@ class Topology:
             "  type filter hook forward priority filter; policy drop;\n"
             '  iifname "lan0" accept\n'
             "  ct state established,related accept\n"
+            "  ct status dnat accept\n"
             " }\n"
             "}\n"
         )

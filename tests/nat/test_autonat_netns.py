@@ -26,6 +26,8 @@ from nat_topology import Topology, repo_python, unavailable
 pytestmark = [pytest.mark.timeout(300)]
 
 PORT = 4001
+#: The port the second LAN's router forwards to its host.
+FORWARDED = 4100
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +41,17 @@ def topology() -> Iterator[dict[str, Any]]:
         server_ns, server_ip = topo.public_host("srv")
         public_ns, public_ip = topo.public_host("pub")
         lan_ns, lan_ip, router_ip = topo.natted_host("lan")
+        fwd_ns, fwd_ip, fwd_router_ip = topo.natted_host("fwd", forward_port=FORWARDED)
+        observers = [topo.public_host(f"o{i}") for i in range(4)]
         yield {
             "topo": topo,
             "server": (server_ns, server_ip),
             "public": (public_ns, public_ip),
             "lan": (lan_ns, lan_ip),
             "router_ip": router_ip,
+            "fwd": (fwd_ns, fwd_ip),
+            "fwd_router_ip": fwd_router_ip,
+            "observers": observers,
         }
 
 
@@ -61,6 +68,31 @@ class Lines:
         for line in self.proc.stdout:
             self.queue.put(line)
         self.queue.put(None)
+
+    def wait_for_all(self, *keys: str, timeout: float = 90.0) -> dict[str, dict[str, Any]]:
+        """The first line with each of ``keys``, whatever their order."""
+        found: dict[str, dict[str, Any]] = {}
+        while len(found) < len(keys):
+            record = self.wait_for_any(keys, timeout)
+            for k in keys:
+                if k in record and k not in found:
+                    found[k] = record
+        return found
+
+    def wait_for_any(self, keys: tuple[str, ...], timeout: float) -> dict[str, Any]:
+        while True:
+            try:
+                line = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"none of {keys} within {timeout} s") from None
+            if line is None:
+                raise AssertionError(f"process exited (code {self.proc.wait()}) before {keys}")
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and any(k in record for k in keys):
+                return record
 
     def wait_for(self, key: str, timeout: float = 90.0) -> dict[str, Any]:
         while True:
@@ -180,3 +212,26 @@ def test_our_node_asks_their_server(
     )
     change = lines.wait_for("reachability")
     assert change["reachability"] == expected, change
+
+
+def test_port_forward_seen_by_four_observers_is_advertised_and_public(
+    topology: dict[str, Any],
+) -> None:
+    """A host behind a router that forwards its port: four peers on the public network dial
+    it at the router's address; once all four reported that address (identify's observed
+    address, four distinct IPs, on the listen port) the host advertises it, and AutoNAT's
+    dial-back through the forward makes it public."""
+    server = _server(topology)
+    ns, ip = topology["fwd"]
+    router = topology["fwd_router_ip"]
+    topo = topology["topo"]
+    node = _listen(topo, ns, ip, "--bootstrap", server, "--autonat-delay", "3", port=FORWARDED)
+    own = node.wait_for("addrs")["addrs"]
+    peer_id = own[0].rsplit("/p2p/", 1)[1]
+    forwarded = f"/ip4/{router}/tcp/{FORWARDED}/p2p/{peer_id}"
+    assert forwarded not in own
+    for obs_ns, obs_ip in topology["observers"]:
+        _listen(topo, obs_ns, obs_ip, "--bootstrap", forwarded, port=PORT + 30)
+    seen = node.wait_for_all("advertising", "reachability")
+    assert forwarded in seen["advertising"]["advertising"], seen
+    assert seen["reachability"]["reachability"] == "public", seen

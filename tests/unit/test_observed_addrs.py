@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from rapidp2p import Host
+from rapidp2p.host.events import LocalAddressesChanged
 from rapidp2p.host.observed import (
     ACTIVATION_THRESHOLD,
     MAX_OBSERVED_ADDRS,
@@ -151,6 +152,7 @@ async def test_host_records_observations_from_real_inbound_connections() -> None
     peers = [
         await Host.create(transports=[TcpTransport(local_ip=f"127.0.0.{i + 2}")]) for i in range(4)
     ]
+    changes = a.events.subscribe(LocalAddressesChanged)
     try:
         for n, p in enumerate(peers):
             out = await p.connect(a.full_addrs[0])
@@ -164,6 +166,8 @@ async def test_host_records_observations_from_real_inbound_connections() -> None
             # Identify's own report (a's listen address itself) adds nothing.
             assert not a.record_observed_addr(conn, a.listen_addrs[0])
         assert public in a.addrs
+        ev = await changes.get(timeout=5)  # exactly when the fourth observer confirmed it
+        assert isinstance(ev, LocalAddressesChanged) and public in ev.addrs
         # The newly confirmed address reaches connected peers by identify-push.
         for _ in range(300):
             if all(public in p.peerstore.addrs(a.peer_id) for p in peers):

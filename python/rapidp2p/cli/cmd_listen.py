@@ -204,11 +204,20 @@ async def _start_autonat(host: Any, args: argparse.Namespace) -> None:
 
 
 async def _print_reachability(host: Any, out: Any) -> None:
-    """A line per reachability change, then every address the host now advertises."""
-    from rapidp2p.host.events import ReachabilityChanged
+    """A line per reachability change, then every address the host now advertises; the
+    advertised addresses again whenever they change (an observed address confirmed)."""
+    from rapidp2p.host.events import LocalAddressesChanged, ReachabilityChanged
 
-    with host.events.subscribe(ReachabilityChanged) as sub:
+    with host.events.subscribe(ReachabilityChanged, LocalAddressesChanged) as sub:
         async for ev in sub:
+            if isinstance(ev, LocalAddressesChanged):
+                advertised = [str(a) for a in host.full_addrs]
+                if out.as_json:
+                    out.emit("", {"advertising": advertised})
+                else:
+                    for addr in advertised:
+                        out.emit(f"advertising {addr}", {})
+                continue
             if not isinstance(ev, ReachabilityChanged):
                 continue
             addrs = [str(a) for a in host.full_addrs]

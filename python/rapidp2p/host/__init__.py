@@ -6,6 +6,7 @@ from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig, Decaying
 from rapidp2p.host.events import (
     Event,
     EventBus,
+    LocalAddressesChanged,
     PeerConnected,
     PeerDisconnected,
     PeerIdentified,
@@ -35,6 +36,7 @@ __all__ = [
     "HostConfig",
     "Limits",
     "ListGater",
+    "LocalAddressesChanged",
     "MuxerOptions",
     "ObservedAddrManager",
     "PeerConnected",

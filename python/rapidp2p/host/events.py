@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 __all__ = [
     "Event",
     "EventBus",
+    "LocalAddressesChanged",
     "PeerConnected",
     "PeerDisconnected",
     "PeerIdentified",
@@ -62,6 +63,15 @@ class ProtocolsChanged(Event):
 
     added: tuple[str, ...] = field(default=())
     removed: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class LocalAddressesChanged(Event):
+    """The addresses we advertise changed (an observed address was confirmed or dropped, or
+    a reachability change hid or showed observed addresses); ``peer_id`` is ours and
+    ``addrs`` the new :attr:`Host.addrs <rapidp2p.Host.addrs>`."""
+
+    addrs: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from rapidp2p.host.dialer import Dialer, PeerLike, describe_peer, to_multiaddr
 from rapidp2p.host.dispatch import ServedStreams, StreamDispatcher, StreamHandler
 from rapidp2p.host.events import (
     EventBus,
+    LocalAddressesChanged,
     PeerConnected,
     PeerDisconnected,
     ReachabilityChanged,
@@ -313,8 +314,14 @@ class Host:
             now=now,
         )
         if counted and self.observed.addrs(now) != before:
-            self._protocols_changed()  # identify-push carries the addresses too
+            self._addresses_changed()
         return counted
+
+    def _addresses_changed(self) -> None:
+        """What we advertise changed: tell subscribers, and connected peers (identify-push
+        carries the addresses too)."""
+        self.events.emit(LocalAddressesChanged(self.peer_id, tuple(self.addrs)))
+        self._protocols_changed()
 
     @property
     def reachability(self) -> Reachability:
@@ -333,8 +340,8 @@ class Host:
         self._reachability = value
         log.info("reachability: %s -> %s (%s)", previous.value, value.value, via or "set")
         self.events.emit(ReachabilityChanged(self.peer_id, value, previous, addr, via))
-        if self.observed_addrs():  # what we advertise changed: tell connected peers
-            self._protocols_changed()
+        if self.observed_addrs():  # observed addresses are hidden or shown again
+            self._addresses_changed()
 
     @property
     def full_addrs(self) -> list[Multiaddr]:
