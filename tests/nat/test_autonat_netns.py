@@ -235,3 +235,65 @@ def test_port_forward_seen_by_four_observers_is_advertised_and_public(
     seen = node.wait_for_all("advertising", "reachability")
     assert forwarded in seen["advertising"]["advertising"], seen
     assert seen["reachability"]["reachability"] == "public", seen
+
+
+def _their_server(topology: dict[str, Any], name: str, command: str, port: int) -> str:
+    """go-peer or rust-peer ``command`` (an AutoNAT server) on the server's namespace."""
+    key = f"{name}-{command}"
+    if key not in topology:
+        ns, ip = topology["server"]
+        args = [_peer_run(name), command, "--listen", f"/ip4/{ip}/tcp/{port}"]
+        if name == "go-peer" and command == "autonat2-serve":
+            args.append("--public-only")  # as on the internet: 11.0.0.0/24 is global
+        proc = topology["topo"].popen(ns, args, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("LISTENING "), line
+        topology[key] = line.split(" ", 1)[1].strip()
+    return str(topology[key])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", ["go-peer", "rust-peer"])
+@pytest.mark.parametrize(("where", "expected"), [("public", "public"), ("lan", "private")])
+def test_our_v2_node_asks_their_v2_server(
+    topology: dict[str, Any], name: str, where: str, expected: str
+) -> None:
+    """AutoNAT v2 through the NAT: the NATed node asks about its listen port on the router's
+    public IP (the observed-IP guess), which their server cannot dial."""
+    port = {"go-peer": PORT + 12, "rust-peer": PORT + 13}[name]
+    server = _their_server(topology, name, "autonat2-serve", port)
+    ns, ip = topology[where]
+    lines = _listen(
+        topology["topo"],
+        ns,
+        ip,
+        "--bootstrap",
+        server,
+        "--autonat-delay",
+        "0",
+        "--autonat-v2",
+        port=PORT + 40 + (name == "rust-peer"),
+    )
+    change = lines.wait_for("reachability")
+    assert change["reachability"] == expected, change
+    assert change["via"] == "autonat/2"
+
+
+@pytest.mark.interop
+def test_go_v2_client_on_the_public_network_asks_our_server(topology: dict[str, Any]) -> None:
+    ns, ip = topology["public"]
+    argv = [
+        _peer_run("go-peer"),
+        "autonat2-check",
+        _server(topology),
+        "--listen",
+        f"/ip4/{ip}/tcp/{PORT + 50}",
+        "--public-only",
+    ]
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["autonat2_reachability"] == "Public", result
