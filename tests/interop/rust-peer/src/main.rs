@@ -125,19 +125,18 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
 fn pnet_tcp(
     key: &Keypair,
     psk: libp2p_pnet::PreSharedKey,
-) -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
+) -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error>
+{
     use libp2p::core::{muxing::StreamMuxerBox, upgrade::Version};
     use libp2p::Transport as _;
     let noise = noise::Config::new(key)?;
-    Ok(
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-            .and_then(move |socket, _| libp2p_pnet::PnetConfig::new(psk).handshake(socket))
-            .upgrade(Version::V1Lazy)
-            .authenticate(noise)
-            .multiplex(yamux::Config::default())
-            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
-            .boxed(),
-    )
+    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .and_then(move |socket, _| libp2p_pnet::PnetConfig::new(psk).handshake(socket))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
 }
 
 /// Removes `--swarm-key FILE` from `args` and loads the key into [`SWARM_KEY`].
@@ -151,9 +150,8 @@ fn take_swarm_key(args: &mut Vec<String>) -> Result<(), Error> {
     let path = args.remove(i + 1);
     args.remove(i);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let psk: libp2p_pnet::PreSharedKey = text
-        .parse()
-        .map_err(|e| format!("{path}: bad swarm key: {e}"))?;
+    let psk: libp2p_pnet::PreSharedKey =
+        text.parse().map_err(|e| format!("{path}: bad swarm key: {e}"))?;
     let _ = SWARM_KEY.set(psk);
     Ok(())
 }
