@@ -11,6 +11,10 @@ resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdn
 discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay;
 ``--relay MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its
 ``/p2p-circuit`` address (printed with the others).
+AutoNAT finds out whether other machines can dial us: a line
+``reachability: public|private|unknown`` and the advertised addresses are printed at each
+change (learned with AutoNAT v1, or v2 with ``--autonat-v2``); ``--autonat-service`` also
+answers other peers' AutoNAT v1 and v2 requests.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 from rapidp2p.cli import discovery_flags, limits_flags, logsetup, swarm_key
 from rapidp2p.cli.command import CliError
-from rapidp2p.cli.common import add_json, add_listen
+from rapidp2p.cli.common import add_json, add_listen, non_negative_float
 
 NAME = "listen"
 HELP = "listen (all interfaces by default), print the addresses, serve ping, identify and echo"
@@ -67,6 +71,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="reserve on this relay (.../p2p/<relay id>) and listen on its /p2p-circuit "
         "address; repeatable",
+    )
+    parser.add_argument(
+        "--autonat-service",
+        action="store_true",
+        help="answer AutoNAT dial-back requests from other peers (v1 /libp2p/autonat/1.0.0 "
+        "and v2 /libp2p/autonat/2/dial-request)",
+    )
+    parser.add_argument(
+        "--autonat-v2",
+        action="store_true",
+        help="learn our reachability with AutoNAT v2 (one address per check, verified by a "
+        "nonce) instead of v1",
+    )
+    parser.add_argument(
+        "--autonat-allow-private",
+        action="store_true",
+        help="with --autonat-service: also dial back peers on private (non-global) IPs, "
+        "for a LAN or a test network",
+    )
+    parser.add_argument(
+        "--autonat-delay",
+        metavar="SECONDS",
+        type=non_negative_float,
+        default=15.0,
+        help="seconds before the first AutoNAT probe of our reachability (default 15)",
     )
     swarm_key.add_flag(parser)
     limits_flags.add_flags(parser)
@@ -128,6 +157,8 @@ async def _serve(
     )
     async with host:
         events = asyncio.ensure_future(_log_events(host))
+        reach = asyncio.ensure_future(_print_reachability(host, out))
+        await _start_autonat(host, args)
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
         server = None
         discovery = None
@@ -168,6 +199,7 @@ async def _serve(
             await asyncio.Event().wait()
         finally:
             events.cancel()
+            reach.cancel()
             if discovery is not None:
                 await discovery.close()
             if server is not None:
@@ -188,6 +220,54 @@ async def _start_relay(host: Any, args: argparse.Namespace) -> None:
             await host.listen(addr)
         except (Libp2pError, ValueError) as exc:
             raise CliError(f"cannot reserve on relay {relay}: {exc}") from None
+
+
+async def _start_autonat(host: Any, args: argparse.Namespace) -> None:
+    """The AutoNAT client (and server with ``--autonat-service``) on ``host``."""
+    from rapidp2p.protocols.autonat import AutoNAT, AutoNATConfig, AutoNATv2, AutoNATv2Config
+
+    serve = bool(getattr(args, "autonat_service", False))
+    allow_private = bool(getattr(args, "autonat_allow_private", False))
+    delay = float(getattr(args, "autonat_delay", 15.0))
+    v2 = bool(getattr(args, "autonat_v2", False))
+    cfg = AutoNATConfig(serve=serve, probe=not v2, allow_private=allow_private, boot_delay=delay)
+    await host.add_service(AutoNAT(host, cfg))
+    cfg2 = AutoNATv2Config(serve=serve, probe=v2, allow_private=allow_private, boot_delay=delay)
+    await host.add_service(AutoNATv2(host, cfg2))
+
+
+async def _print_reachability(host: Any, out: Any) -> None:
+    """A line per reachability change, then every address the host now advertises; the
+    advertised addresses again whenever they change (an observed address confirmed)."""
+    from rapidp2p.host.events import LocalAddressesChanged, ReachabilityChanged
+
+    with host.events.subscribe(ReachabilityChanged, LocalAddressesChanged) as sub:
+        async for ev in sub:
+            if isinstance(ev, LocalAddressesChanged):
+                advertised = [str(a) for a in host.full_addrs]
+                if out.as_json:
+                    out.emit("", {"advertising": advertised})
+                else:
+                    for addr in advertised:
+                        out.emit(f"advertising {addr}", {})
+                continue
+            if not isinstance(ev, ReachabilityChanged):
+                continue
+            addrs = [str(a) for a in host.full_addrs]
+            record = {
+                "reachability": str(ev.reachability),
+                "previous": str(ev.previous),
+                "via": ev.via,
+                "dialed_at": str(ev.addr) if ev.addr is not None else None,
+                "addrs": addrs,
+            }
+            if out.as_json:
+                out.emit("", record)
+                continue
+            seen = f" (dialed at {ev.addr})" if ev.addr is not None else ""
+            out.emit(f"reachability: {ev.reachability} via {ev.via}{seen}", record)
+            for addr in addrs:
+                out.emit(f"advertising {addr}", record)
 
 
 async def _log_events(host: Any) -> None:

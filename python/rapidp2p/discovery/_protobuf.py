@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from rapidp2p.exceptions import ProtobufError
 
-__all__ = ["field_bytes", "field_varint", "iter_fields", "read_varint"]
+__all__ = ["field_bytes", "field_fixed64", "field_varint", "iter_fields", "read_varint"]
 
 _MAX_VARINT_BYTES = 10
 
@@ -33,9 +33,12 @@ def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     raise ProtobufError("varint longer than 10 bytes")
 
 
-def iter_fields(data: bytes, *, max_fields: int = 4096) -> Iterator[tuple[int, int, int | bytes]]:
+def iter_fields(
+    data: bytes, *, max_fields: int = 4096, fixed: bool = False
+) -> Iterator[tuple[int, int, int | bytes]]:
     """Yields ``(field number, wire type, value)``: an int for varints, bytes for
-    length-delimited fields. Fixed-width fields are skipped; groups are refused."""
+    length-delimited fields. Fixed-width fields are skipped (yielded as little-endian ints
+    when ``fixed``, for AutoNAT v2's fixed64 nonce); groups are refused."""
     view = memoryview(data)
     pos = 0
     count = 0
@@ -58,9 +61,12 @@ def iter_fields(data: bytes, *, max_fields: int = 4096) -> Iterator[tuple[int, i
             yield number, wire, bytes(view[pos:end])
             pos = end
         elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-            if pos > len(view):
+            width = 8 if wire == 1 else 4
+            if pos + width > len(view):
                 raise ProtobufError("fixed-width field past the end")
+            if fixed:
+                yield number, wire, int.from_bytes(view[pos : pos + width], "little")
+            pos += width
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
 
@@ -84,3 +90,8 @@ def field_varint(number: int, value: int) -> bytes:
 def field_bytes(number: int, value: bytes) -> bytes:
     """One length-delimited field."""
     return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def field_fixed64(number: int, value: int) -> bytes:
+    """One fixed64 field (``0 <= value < 2**64``)."""
+    return _varint(number << 3 | 1) + value.to_bytes(8, "little")

@@ -24,15 +24,20 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from rapidp2p.peer import Multiaddr
 from rapidp2p.transport.base import parse_components
+
+if TYPE_CHECKING:
+    from rapidp2p.transport.contracts import Connection
 
 __all__ = [
     "addrs_for_remote",
     "expand_unspecified",
     "interface_ips",
     "ip_scope",
+    "set_local_addr",
 ]
 
 log = logging.getLogger("rapidp2p.host")
@@ -161,3 +166,19 @@ def addrs_for_remote(addrs: list[Multiaddr], remote: Multiaddr | None) -> list[M
     if scope == "private":
         return [a for a in addrs if ip_scope(a) != "loopback"]
     return [a for a in addrs if ip_scope(a) in ("public", None)]
+
+
+def set_local_addr(mux: Connection) -> None:
+    """Fills ``mux.local_addr`` from its socket (the local end identify's observations are
+    about) when the transport did not set it."""
+    if mux.local_addr is not None:
+        return
+    transport = getattr(mux, "transport", None)
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2 and sockname[0] != "memory":
+        from rapidp2p.transport.tcp import sockaddr_to_multiaddr
+
+        try:
+            mux.local_addr = sockaddr_to_multiaddr(sockname)
+        except (ValueError, TypeError):
+            return

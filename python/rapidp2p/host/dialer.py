@@ -18,6 +18,7 @@ from rapidp2p.exceptions import (
     ResourceLimitExceeded,
     TransportError,
 )
+from rapidp2p.host.addrs import set_local_addr
 from rapidp2p.peer import Multiaddr, PeerId, PeerInfo
 from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Transport, parse_components
@@ -295,6 +296,7 @@ class Dialer:
                 raw.on_stream_end = cs.stream_ended
                 raw.direction = "outbound"
                 raw.remote_addr = addr
+                set_local_addr(raw)
                 if host.metrics is not None:
                     host.metrics.socket_opened(raw)
                 await host.upgrader.upgrade_outbound(raw, peer_id)

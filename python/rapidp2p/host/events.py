@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 __all__ = [
     "Event",
     "EventBus",
+    "LocalAddressesChanged",
     "PeerConnected",
     "PeerDisconnected",
     "PeerIdentified",
     "ProtocolsChanged",
+    "ReachabilityChanged",
     "Subscription",
 ]
 
@@ -61,6 +63,29 @@ class ProtocolsChanged(Event):
 
     added: tuple[str, ...] = field(default=())
     removed: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class LocalAddressesChanged(Event):
+    """The addresses we advertise changed (an observed address was confirmed or dropped, or
+    a reachability change hid or showed observed addresses); ``peer_id`` is ours and
+    ``addrs`` the new :attr:`Host.addrs <rapidp2p.Host.addrs>`."""
+
+    addrs: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReachabilityChanged(Event):
+    """Our reachability changed (AutoNAT's verdict); ``peer_id`` is ours.
+
+    ``reachability`` is a :class:`rapidp2p.protocols.autonat.Reachability` (``"public"``,
+    ``"private"`` or ``"unknown"``); ``addr`` is the address a server dialed us at (when
+    public); ``via`` names the protocol that decided (``"autonat/1"``, ``"autonat/2"``)."""
+
+    reachability: Any = None
+    previous: Any = None
+    addr: Any = None
+    via: str = ""
 
 
 E = TypeVar("E", bound=Event)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,14 +39,22 @@ from rapidp2p.exceptions import (
     StreamTimeout,
 )
 from rapidp2p.host import connlog
-from rapidp2p.host.addrs import expand_unspecified
+from rapidp2p.host.addrs import expand_unspecified, set_local_addr
 from rapidp2p.host.config import HostConfig
 from rapidp2p.host.connmgr import ConnectionManager
 from rapidp2p.host.dialer import Dialer, PeerLike, describe_peer, ip_of, to_multiaddr
 from rapidp2p.host.dispatch import ServedStreams, StreamDispatcher, StreamHandler
-from rapidp2p.host.events import EventBus, PeerConnected, PeerDisconnected
+from rapidp2p.host.events import (
+    EventBus,
+    LocalAddressesChanged,
+    PeerConnected,
+    PeerDisconnected,
+    ReachabilityChanged,
+)
 from rapidp2p.host.limits import ConnectionLimiter, raise_resource_limits
+from rapidp2p.host.observed import ObservedAddrManager
 from rapidp2p.host.peer_gc import PeerGC
+from rapidp2p.host.reachability import Reachability
 from rapidp2p.host.refusal import ConnectionRefuser, RefusalLog
 from rapidp2p.host.registry import ServiceRegistry
 from rapidp2p.host.upgrader import STAGE_SECURED, MuxerOptions, Upgrader
@@ -149,6 +158,9 @@ class Host:
         self.closing_deadline: float | None = None
         self._services = ServiceRegistry(self)
         self._started = False
+        #: Identify's observed addresses; :meth:`observed_addrs` gives the confirmed ones.
+        self.observed = ObservedAddrManager()
+        self._reachability = Reachability.UNKNOWN
         #: The metrics sink (``metrics=`` or ``config.metrics``); None when metrics are off.
         self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
         if self.metrics is not None:
@@ -279,9 +291,66 @@ class Host:
     def addrs(self) -> list[Multiaddr]:
         """The addresses peers can dial us at (no ``/p2p`` suffix): the listen addresses with
         their real ports, ``/ip4/0.0.0.0`` and ``/ip6/::`` expanded to every interface's
-        address (loopback first), as identify and the DHT advertise them. Identify leaves
-        loopback addresses out for peers that are not on loopback."""
-        return expand_unspecified(self.listen_addrs)
+        address (loopback first), then the confirmed observed addresses
+        (:meth:`observed_addrs`) unless AutoNAT found us private, as identify and the DHT
+        advertise them. Identify leaves loopback addresses out for peers that are not on
+        loopback."""
+        own = expand_unspecified(self.listen_addrs)
+        if self._reachability is Reachability.PRIVATE:
+            return own
+        extra = [a for a in self.observed_addrs() if a not in own]
+        return own + extra if extra else own
+
+    def observed_addrs(self) -> list[Multiaddr]:
+        """Addresses peers see us at that are confirmed: reported by identify from at least 4
+        observers in distinct IP groups, on connections to one of our listen ports
+        (:class:`~rapidp2p.host.observed.ObservedAddrManager`)."""
+        if not len(self.observed):
+            return []
+        return self.observed.addrs(time.monotonic())
+
+    def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> bool:
+        """Identify's report that the peer of ``conn`` sees us at ``observed``; True when it
+        counts towards confirming that address. When the confirmed set changes, connected
+        peers hear our new addresses (identify-push)."""
+        now = time.monotonic()
+        before = self.observed.addrs(now) if len(self.observed) else []
+        counted = self.observed.record(
+            observed,
+            local=conn.local_addr,
+            observer=conn.remote_addr,
+            listen_addrs=self.listen_addrs,
+            now=now,
+        )
+        if counted and self.observed.addrs(now) != before:
+            self._addresses_changed()
+        return counted
+
+    def _addresses_changed(self) -> None:
+        """What we advertise changed: tell subscribers, and connected peers (identify-push
+        carries the addresses too)."""
+        self.events.emit(LocalAddressesChanged(self.peer_id, tuple(self.addrs)))
+        self._protocols_changed()
+
+    @property
+    def reachability(self) -> Reachability:
+        """Whether peers can dial us (``public``, ``private``, ``unknown``), as AutoNAT last
+        decided; ``unknown`` without an AutoNAT service."""
+        return self._reachability
+
+    def set_reachability(
+        self, value: Reachability, *, addr: Multiaddr | None = None, via: str = ""
+    ) -> None:
+        """Records a new verdict (called by AutoNAT); emits
+        :class:`~rapidp2p.host.events.ReachabilityChanged` when it differs from the last."""
+        previous = self._reachability
+        if value is previous:
+            return
+        self._reachability = value
+        log.info("reachability: %s -> %s (%s)", previous.value, value.value, via or "set")
+        self.events.emit(ReachabilityChanged(self.peer_id, value, previous, addr, via))
+        if self.observed_addrs():  # observed addresses are hidden or shown again
+            self._addresses_changed()
 
     @property
     def full_addrs(self) -> list[Multiaddr]:
@@ -435,6 +504,7 @@ class Host:
                     log.debug("no multiaddr for inbound peer address %r: %s", peername, exc)
         if mux.remote_addr is None:  # a transport that frames TCP (/ws) sets its own
             mux.remote_addr = remote
+        set_local_addr(mux)
         if self.metrics is not None:
             self.metrics.socket_opened(mux)
         if self._closed:

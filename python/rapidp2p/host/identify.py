@@ -117,6 +117,7 @@ class IdentifyService(ServiceBase):
         if info.observed_addr is not None:
             self.observed_addrs.append(info.observed_addr)
             del self.observed_addrs[:-16]
+            self.host.record_observed_addr(mux, info.observed_addr)
         self.host.events.emit(
             PeerIdentified(
                 mux.remote_peer,

@@ -12,6 +12,8 @@
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //	go-peer relay-serve | relay-listen | relay-dial ... (relay.go)
+//	go-peer autonat-serve | autonat-probe ... (autonat.go)
+//	go-peer autonat2-serve | autonat2-check ... (autonat2.go)
 //
 // `--security noise|tls|plaintext` may follow any command: the one security protocol offered.
 // --swarm-key FILE (any command) joins the private network of that key file (pnet.go).
@@ -130,6 +132,14 @@ func main() {
 		err = runRelayListen(os.Args[2:])
 	case "relay-dial":
 		err = runRelayDial(os.Args[2:])
+	case "autonat-serve":
+		err = runAutonatServe(os.Args[2:])
+	case "autonat-probe":
+		err = runAutonatProbe(os.Args[2:])
+	case "autonat2-serve":
+		err = runAutonat2Serve(os.Args[2:])
+	case "autonat2-check":
+		err = runAutonat2Check(os.Args[2:])
 	default:
 		usage("unknown command " + strconv.Quote(os.Args[1]))
 	}
@@ -162,6 +172,9 @@ func agentVersion() string {
 	return "rapidp2p-interop-go-peer/go-libp2p@" + version
 }
 
+// extraHostOptions are appended to every host newHost builds (a command's own features).
+var extraHostOptions []libp2p.Option
+
 // newHost builds a host restricted to TCP and WebSocket (/ws, /wss: wss.go) + Noise (or TLS) + yamux,
 // and QUIC v1, with no NAT, relay or discovery.
 func newHost(listen []string) (host.Host, error) {
@@ -189,6 +202,7 @@ func newHost(listen []string) (host.Host, error) {
 	if swarmKey == nil { // QUIC encrypts below libp2p: it cannot carry a private network's PSK
 		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport))
 	}
+	opts = append(opts, extraHostOptions...)
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {

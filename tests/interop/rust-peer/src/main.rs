@@ -13,6 +13,8 @@
 //! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
 //! rust-peer rendezvous serve|client ...   (src/rendezvous.rs)
 //! rust-peer relay serve|listen|dial ...   (src/relay.rs)
+//! rust-peer autonat-serve | autonat-probe ... (src/autonat.rs)
+//! rust-peer autonat2-serve | autonat2-client ... (src/autonat2.rs)
 //! ```
 //!
 //! `--swarm-key FILE` (anywhere, any command but perf) joins the private network of that
@@ -36,6 +38,8 @@ use libp2p::{
 };
 use serde_json::json;
 
+mod autonat;
+mod autonat2;
 mod dht;
 mod perf;
 mod pubsub;
@@ -243,6 +247,10 @@ fn main() -> ExitCode {
         "pubsub" => runtime.block_on(pubsub::run(rest)),
         "rendezvous" => runtime.block_on(rendezvous::run(rest)),
         "relay" => runtime.block_on(relay::run(rest)),
+        "autonat-serve" => runtime.block_on(autonat::serve(rest)),
+        "autonat-probe" => runtime.block_on(autonat::probe(rest)),
+        "autonat2-serve" => runtime.block_on(autonat2::run(true, rest)),
+        "autonat2-client" => runtime.block_on(autonat2::run(false, rest)),
         other => usage(&format!("unknown command {other:?}")),
     };
     match result {
