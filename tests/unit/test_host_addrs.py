@@ -110,3 +110,49 @@ async def test_identify_to_non_local_peer_omits_loopback(fake_interfaces: None) 
             assert [str(x) for x in info.listen_addrs] == want
             assert info.peer_record is not None
             assert [str(x) for x in info.peer_record.addrs] == want
+
+
+async def test_provider_records_follow_the_scope_rule(fake_interfaces: None) -> None:
+    """Issue 13 point 1 for the DHT: our ADD_PROVIDER record and the provider addresses a
+    GET_PROVIDERS answer carries are cut to what the requester could dial."""
+    from rapidp2p.kad._proto import KadMessage, MessageType
+    from rapidp2p.kad.operations import provider_key
+    from rapidp2p.kad.store import ProviderEntry
+
+    lan, public = Multiaddr("/ip4/192.168.7.7/tcp/5555"), Multiaddr("/ip4/9.9.9.9/tcp/5555")
+    async with await Host.create(listen=["/ip4/0.0.0.0/tcp/0"]) as server:
+        port = str(server.listen_addrs[0]).rsplit("/", 1)[-1]
+        dht = KadDHT(server, KadConfig(mode="server"))
+
+        def ips(addrs: tuple[bytes, ...]) -> list[str]:
+            return [str(Multiaddr.from_bytes(a)).split("/")[2] for a in addrs]
+
+        ops = dht.operations
+        assert ips(ops.self_provider().addrs) == ["127.0.0.1", "10.1.2.3", "44.1.2.3"]
+        assert ips(ops.self_provider(lan).addrs) == ["10.1.2.3", "44.1.2.3"]
+        assert ips(ops.self_provider(public).addrs) == ["44.1.2.3"]
+
+        # A provider another peer announced with every kind of address.
+        key = provider_key(b"content")
+        other = await Host.create()
+        try:
+            stored = tuple(
+                Multiaddr(f"/ip4/{ip}/tcp/{port}").to_bytes()
+                for ip in ("127.0.0.1", "10.1.2.3", "44.1.2.3")
+            )
+            now = dht._now()
+            entry = ProviderEntry(other.peer_id.to_bytes(), stored, now + 3600)
+            dht.providers.add(key, entry, now)
+            ask = KadMessage(MessageType.GET_PROVIDERS, key)
+            for remote, want in (
+                (None, ["127.0.0.1", "10.1.2.3", "44.1.2.3"]),
+                (Multiaddr("/ip4/127.0.0.1/tcp/9"), ["127.0.0.1", "10.1.2.3", "44.1.2.3"]),
+                (lan, ["10.1.2.3", "44.1.2.3"]),
+                (public, ["44.1.2.3"]),
+            ):
+                answer = dht.handlers.dispatch(other.peer_id, ask, remote)
+                assert answer is not None
+                (prov,) = answer.provider_peers
+                assert ips(prov.addrs) == want, remote
+        finally:
+            await other.close()

@@ -19,9 +19,10 @@ from rapidp2p.exceptions import (
     InvalidRecordError,
     RemoteProtocolError,
 )
+from rapidp2p.host.addrs import addrs_for_remote, ip_scope
 from rapidp2p.kad._proto import ConnectionType, KadMessage, KadPeer, KadRecord, MessageType
 from rapidp2p.kad.store import ProviderEntry, StoredRecord
-from rapidp2p.peer import PeerId
+from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.protocols.framing import encode_delimited, read_delimited
 
 if TYPE_CHECKING:
@@ -37,6 +38,19 @@ _REQUEST_NAMES: dict[int, str] = {t: t.name.lower() for t in MessageType}
 
 def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dialable_by(addrs: tuple[bytes, ...], remote: Multiaddr | None) -> tuple[bytes, ...]:
+    """A provider's addresses a requester seen at ``remote`` could dial (identify's scope
+    rule): a peer on a LAN is not told loopback addresses, a public peer only public ones.
+    Loopback and unknown requesters (tests, memory transports) get them all, undecoded."""
+    if ip_scope(remote) in (None, "loopback"):
+        return addrs
+    decoded: list[Multiaddr] = []
+    for raw in addrs:
+        with contextlib.suppress(DecodeError, ValueError):
+            decoded.append(Multiaddr.from_bytes(raw))
+    return tuple(a.to_bytes() for a in addrs_for_remote(decoded, remote))
 
 
 class KadHandlers:
@@ -57,7 +71,7 @@ class KadHandlers:
                 if data is None:
                     break
                 msg = KadMessage.decode(data, cfg.max_message_size, cfg.k)
-                answer = self.dispatch(peer, msg)
+                answer = self.dispatch(peer, msg, stream.conn.remote_addr)
             except (FrameTooLarge, DecodeError, InvalidRecordError, RemoteProtocolError) as exc:
                 log.debug("bad kad request from %s: %s", peer, exc)
                 stream.reset()
@@ -70,8 +84,11 @@ class KadHandlers:
                 await stream.drain()
         await stream.close()
 
-    def dispatch(self, peer: PeerId, msg: KadMessage) -> KadMessage | None:
-        """The answer to one request (None for ADD_PROVIDER, which has none)."""
+    def dispatch(
+        self, peer: PeerId, msg: KadMessage, remote: Multiaddr | None = None
+    ) -> KadMessage | None:
+        """The answer to one request (None for ADD_PROVIDER, which has none); ``remote`` is
+        where the requester was seen, which decides the provider addresses it is told."""
         dht = self._dht
         t = msg.type
         metrics = dht.host.metrics
@@ -93,9 +110,12 @@ class KadHandlers:
             return None
         if t == MessageType.GET_PROVIDERS:
             addr_bytes = dht.membership.addr_bytes
+            entries = dht.providers.get(msg.key, now, dht.config.k)
             provs = tuple(
-                KadPeer(e.peer, e.addrs or addr_bytes(PeerId._trusted(e.peer)))
-                for e in dht.providers.get(msg.key, now, dht.config.k)
+                KadPeer(
+                    e.peer, _dialable_by(e.addrs or addr_bytes(PeerId._trusted(e.peer)), remote)
+                )
+                for e in entries
             )
             return KadMessage(
                 t, msg.key, closer_peers=self._closer(msg.key, peer), provider_peers=provs

@@ -22,6 +22,7 @@ from rapidp2p.exceptions import (
     PeerIdMismatch,
     ProtocolNotSupported,
 )
+from rapidp2p.host.addrs import addrs_for_remote
 from rapidp2p.kad._proto import KadMessage, KadPeer, KadRecord, MessageType
 from rapidp2p.kad.handlers import rfc3339
 from rapidp2p.kad.lookup import LookupResult, run_lookup
@@ -251,9 +252,13 @@ class KadOperations:
 
     # ---- providers ---------------------------------------------------------------------
 
-    def self_provider(self) -> KadPeer:
+    def self_provider(self, remote: Multiaddr | None = None) -> KadPeer:
+        """Our provider record; for a peer seen at ``remote``, only the addresses it could
+        dial (identify's scope rule: no loopback for a LAN peer, only public ones for a public
+        peer), as go-libp2p and kubo announce."""
         dht = self._dht
-        return KadPeer(dht.peer_id.to_bytes(), tuple(a.to_bytes() for a in dht.host.addrs))
+        addrs = addrs_for_remote(list(dht.host.addrs), remote)
+        return KadPeer(dht.peer_id.to_bytes(), tuple(a.to_bytes() for a in addrs))
 
     async def provide(self, key: bytes | str) -> int:
         dht = self._dht
@@ -265,9 +270,15 @@ class KadOperations:
         )
         dht._provided[raw] = now
         peers = await self.get_closest_peers(raw)
-        msg = KadMessage(MessageType.ADD_PROVIDER, raw, provider_peers=(me,))
+
+        def announce(p: PeerId) -> KadMessage:
+            conn = dht.host.live_connection(p)
+            mine = self.self_provider(conn.remote_addr if conn is not None else None)
+            return KadMessage(MessageType.ADD_PROVIDER, raw, provider_peers=(mine,))
+
         results = await asyncio.gather(
-            *(dht.messenger.request(p, msg, reply=False) for p in peers), return_exceptions=True
+            *(dht.messenger.request(p, announce(p), reply=False) for p in peers),
+            return_exceptions=True,
         )
         return sum(1 for r in results if isinstance(r, KadMessage))
 
