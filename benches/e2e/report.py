@@ -168,6 +168,7 @@ def targets(results: Results) -> list[dict[str, Any]]:
             None if other is None else c <= 1.2 * other,
             "go/rust not measured" if other is None else f"{c:.2f} vs {other:.2f} ms",
         )
+    quic_targets(v, best, check)
     if (h := v("handshakes")) is not None:
         check("handshakes/s >= 2000 (issue 16)", h >= 2000, f"{h:.0f}/s")
         other = best("handshakes", gr, True)
@@ -189,6 +190,36 @@ def targets(results: Results) -> list[dict[str, Any]]:
     if (m := v("memory_idle")) is not None:
         check("idle node <= 20 MiB RSS (issue 16)", m <= 20, f"{m:.1f} MiB")
     return out
+
+
+def quic_targets(v: Any, best: Any, check: Any) -> None:
+    """Issue 11's QUIC v1 targets, from the ``*_quic`` rows (rapidp2p against go/rust QUIC)."""
+    gr = ("go-libp2p", "rust-libp2p")
+    for row in ("upload_quic", "download_quic"):
+        if (ours := v(row)) is None:
+            continue
+        check(f"{row}: >= 2 Gbit/s (issue 11)", ours >= 2.0, f"{ours:.2f} Gbit/s")
+        other = best(row, gr, True)
+        check(
+            f"{row}: >= the faster of go/rust QUIC (issue 11)",
+            None if other is None else ours >= other,
+            "go/rust not measured" if other is None else f"{ours:.2f} vs {other:.2f} Gbit/s",
+        )
+    if (c := v("connect_rtt_quic")) is not None:
+        tcp = v("connect_rtt")
+        check(
+            "QUIC connect + 1-byte RTT below rapidp2p's TCP figure (issue 11)",
+            None if tcp is None else c < tcp,
+            "TCP row not measured" if tcp is None else f"{c:.2f} vs {tcp:.2f} ms",
+        )
+        other = best("connect_rtt_quic", gr, False)
+        check(
+            "QUIC connect + 1-byte RTT <= 1.2x the faster of go/rust QUIC (issue 11)",
+            None if other is None else c <= 1.2 * other,
+            "go/rust not measured" if other is None else f"{c:.2f} vs {other:.2f} ms",
+        )
+    if (m := v("memory_quic")) is not None:
+        check("<= 64 KiB per idle QUIC connection (issue 11)", m <= 64, f"{m:.1f} KiB")
 
 
 def targets_text(checks: list[dict[str, Any]]) -> str:

@@ -116,6 +116,17 @@ def over_tls(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[...
     return wrapped
 
 
+def over_quic(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """The same measurement with the client dialling QUIC v1 (``--transport quic-v1``; every
+    server listens on TCP and QUIC at the same port). A client that refuses the flag exits 3,
+    and its cell says why."""
+
+    def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
+        return measure(replace(stack, transport="quic-v1"), cfg)
+
+    return wrapped
+
+
 def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
     """Single-stream upload with Prometheus metrics off and on (both peers), alternated on
     fresh servers in this one run (off-on, then on-off, ...). The value is the median on/off
@@ -163,25 +174,29 @@ def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
 
 
 def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
-    """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms)."""
+    """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms). With the
+    ``--iterations`` extension (one client process) the CPU per run is kept too; a peer run
+    once per iteration would count its process start-up each time, so it gets none."""
     n = cfg.latency_runs if stack.name != "py-libp2p" else min(cfg.latency_runs, 30)
+    cpu: dict[str, float] = {}
     with server(stack) as srv:
         try:
-            times = [
-                f["timeSeconds"]
-                for f in finals(
-                    run_client(
-                        stack,
-                        srv.address,
-                        "--upload-bytes",
-                        "1",
-                        "--download-bytes",
-                        "1",
-                        "--iterations",
-                        str(n),
-                    )
+            with CpuMeter(srv) as meter:
+                objs = run_client(
+                    stack,
+                    srv.address,
+                    "--upload-bytes",
+                    "1",
+                    "--download-bytes",
+                    "1",
+                    "--iterations",
+                    str(n),
                 )
-            ]
+            times = [f["timeSeconds"] for f in finals(objs)]
+            cpu = {
+                "cpu_client_ms_per_conn": meter.client / n * 1e3,
+                "cpu_server_ms_per_conn": meter.server / n * 1e3,
+            }
         except (Unavailable, RuntimeError):
             # A peer with only the test-plans flags: one process per run (time is internal).
             times = []
@@ -197,6 +212,7 @@ def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
         "value": statistics.median(times) * 1e3,
         "p95": times[int(0.95 * (n - 1))] * 1e3,
         "runs": n,
+        **cpu,
     }
 
 
@@ -337,7 +353,8 @@ def memory(stack: Stack, cfg: Config) -> dict[str, Any]:
 
     The client is rapidp2p (one host per connection) whatever the server is: only the
     server's memory is measured. An idle stream has negotiated /perf/1.0.0 and sent its
-    8-byte header; the server waits for the upload's end.
+    8-byte header; the server waits for the upload's end. ``stack.transport`` is what the
+    connections use (``quic-v1``: the same count over QUIC, each host its own UDP socket).
     """
     from rapidp2p._aio.runner import run
 
@@ -345,14 +362,17 @@ def memory(stack: Stack, cfg: Config) -> dict[str, Any]:
         time.sleep(1.0)
         idle = srv.rss_bytes()
         figures: dict[str, Any] = {"idle_node_mib": idle / MIB}
-        run(_hold(srv, cfg, idle, figures))
+        run(_hold(srv, cfg, idle, figures, stack.transport))
     figures["value"] = figures["per_connection_kib"]
     return figures
 
 
-async def _hold(srv: Any, cfg: Config, idle: int, figures: dict[str, Any]) -> None:
+async def _hold(
+    srv: Any, cfg: Config, idle: int, figures: dict[str, Any], transport: str = "tcp"
+) -> None:
     import asyncio
 
+    from rapidp2p.cli.perf import quic_multiaddr
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import (
         PROTOCOL_ID,
@@ -361,7 +381,10 @@ async def _hold(srv: Any, cfg: Config, idle: int, figures: dict[str, Any]) -> No
         parse_server_address,
     )
 
-    target = f"{parse_server_address(srv.address)}/p2p/{SERVER_PEER_ID}"
+    addr = parse_server_address(srv.address)
+    if transport == "quic-v1":
+        addr = quic_multiaddr(addr)
+    target = f"{addr}/p2p/{SERVER_PEER_ID}"
     hosts: list[Host] = []
     gate = asyncio.Semaphore(16)
     errors: list[str] = []
@@ -417,6 +440,8 @@ async def _hold(srv: Any, cfg: Config, idle: int, figures: dict[str, Any]) -> No
 
 
 LIBP2P = ("rapidp2p", "go-libp2p", "rust-libp2p", "py-libp2p")
+#: The stacks whose perf command dials QUIC v1 (issue 11).
+QUIC = ("rapidp2p", "go-libp2p", "rust-libp2p")
 #: Single-stream rows also run rapidp2p in a private network (the PSK's cost, same run).
 BULK = ("rapidp2p", "rapidp2p+psk", "iperf3", "raw-tcp", "go-libp2p", "go-libp2p+psk", *LIBP2P[2:])
 
@@ -458,6 +483,24 @@ ROWS: list[Row] = [
         "throughput",
     ),
     Row(
+        "upload_quic",
+        "single stream upload, QUIC v1",
+        "Gbit/s",
+        True,
+        over_quic(throughput("upload")),
+        QUIC,
+        "throughput",
+    ),
+    Row(
+        "download_quic",
+        "single stream download, QUIC v1",
+        "Gbit/s",
+        True,
+        over_quic(throughput("download")),
+        QUIC,
+        "throughput",
+    ),
+    Row(
         "metrics_overhead",
         "single stream upload, metrics on / off: CPU per byte (4 alternated pairs, median)",
         "ratio",
@@ -472,6 +515,15 @@ ROWS: list[Row] = [
         False,
         connect_rtt,
         ("rapidp2p", "raw-tcp", *LIBP2P[1:]),
+        "latency",
+    ),
+    Row(
+        "connect_rtt_quic",
+        "fresh QUIC v1 connection + 1-byte round trip (median)",
+        "ms",
+        False,
+        over_quic(connect_rtt),
+        QUIC,
         "latency",
     ),
     Row(
@@ -517,4 +569,12 @@ ROWS: list[Row] = [
         "latency",
     ),
     Row("memory", "RSS per idle connection (server; 1000 conns)", "KiB", False, memory, LIBP2P),
+    Row(
+        "memory_quic",
+        "RSS per idle QUIC v1 connection (server; 1000 conns)",
+        "KiB",
+        False,
+        over_quic(memory),
+        QUIC,
+    ),
 ]

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"rapidp2p end-to-end suite: {os.cpu_count()} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}, loopback TCP, Noise + yamux"
+        f"Python {platform.python_version()}, loopback TCP, Noise + yamux "
+        "(QUIC v1 rows: loopback UDP)"
     )
     print(
         f"sizes: single stream {cfg.bulk_bytes // MIB} MiB (py-libp2p {cfg.py_bulk_bytes // MIB}"
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in why:
             print(f"  {line}")
     checks = report.targets(results)
-    print("\ntargets (issues 4 and 16):")
+    print("\ntargets (issues 4, 11 and 16):")
     print(report.targets_text(checks))
     doc: dict[str, Any] = {
         "machine": {
@@ -221,6 +222,7 @@ _CPU_KEYS = {
     "throughput": ("CPU s/GiB", "cpu_client_s_per_gib", "cpu_server_s_per_gib"),
     "rr": ("CPU us/req", "cpu_client_us_per_req", "cpu_server_us_per_req"),
     "handshakes": ("CPU ms/conn", "cpu_client_ms_per_conn", "cpu_server_ms_per_conn"),
+    "connect": ("CPU ms/conn", "cpu_client_ms_per_conn", "cpu_server_ms_per_conn"),
 }
 
 
@@ -231,6 +233,8 @@ def _cpu_kind(row: Any) -> str | None:
         return "rr"
     if row.id == "handshakes":
         return "handshakes"
+    if row.id.startswith("connect_rtt"):
+        return "connect"
     return None
 
 

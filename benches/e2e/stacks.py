@@ -39,6 +39,9 @@ class Stack:
     notes: list[str] = field(default_factory=list)
     #: Another build of this stack (``rapidp2p@PYTHON``): it runs the rows its base runs.
     variant_of: str | None = None
+    #: What the client dials (``--transport``): ``tcp`` or ``quic-v1`` (the servers listen on
+    #: both at the same port, as the test-plans servers do).
+    transport: str = "tcp"
 
     @property
     def available(self) -> bool:
@@ -184,7 +187,7 @@ def run_client(
     stack: Stack, address: str, *flags: str, timeout: float = 600.0
 ) -> list[dict[str, Any]]:
     """Runs the client; its JSON objects. Raises Unavailable (unsupported) or RuntimeError."""
-    argv = [*stack.argv, "--server-address", address, "--transport", "tcp", *flags]
+    argv = [*stack.argv, "--server-address", address, "--transport", stack.transport, *flags]
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL

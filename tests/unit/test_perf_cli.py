@@ -38,15 +38,18 @@ def _server() -> Iterator[str]:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line == f"/ip4/127.0.0.1/tcp/{port}/p2p/{SERVER_PEER_ID}", proc.stderr
+        # QUIC v1 at the same port number, as the test-plans servers.
+        line = proc.stdout.readline().strip()
+        assert line == f"/ip4/127.0.0.1/udp/{port}/quic-v1/p2p/{SERVER_PEER_ID}", proc.stderr
         yield address
     finally:
         proc.kill()
         proc.wait()
 
 
-def _client(address: str, *extra: str) -> list[dict[str, object]]:
+def _client(address: str, *extra: str, transport: str = "tcp") -> list[dict[str, object]]:
     out = subprocess.run(
-        [*CLI, "--server-address", address, "--transport", "tcp", *extra],
+        [*CLI, "--server-address", address, "--transport", transport, *extra],
         capture_output=True,
         text=True,
         timeout=120,
@@ -94,9 +97,28 @@ def test_cli_client_prints_runner_json() -> None:
         assert streams[-1]["uploadBytes"] == 20000
 
 
-def test_cli_refuses_quic_and_missing_address(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["perf", "--server-address", "127.0.0.1:1", "--transport", "quic-v1"]) == 1
-    assert "quic" in capsys.readouterr().err
+def test_cli_client_over_quic() -> None:
+    """``--transport quic-v1`` dials the server's QUIC address: one run, then fresh
+    connections (the bench suite's QUIC rows)."""
+    with _server() as address:
+        lines = _client(address, "--upload-bytes", "100000", "--download-bytes", "300001",
+                        transport="quic-v1")  # fmt: skip
+        final = lines[-1]
+        _check_report(final)
+        assert (final["uploadBytes"], final["downloadBytes"]) == (100000, 300001)
+        many = _client(address, "--upload-bytes", "1", "--download-bytes", "1",
+                       "--iterations", "3", transport="quic-v1")  # fmt: skip
+        assert [o["type"] for o in many] == ["final"] * 3 + ["summary"]
+
+
+def test_cli_refuses_unknown_transport_and_missing_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["perf", "--server-address", "127.0.0.1:1", "--transport", "webrtc"]) == 1
+    assert "webrtc" in capsys.readouterr().err
+    swarm = ["--swarm-key", "/nonexistent", "--transport", "quic-v1"]
+    assert main(["perf", "--server-address", "127.0.0.1:1", *swarm]) == 1
+    assert "private network" in capsys.readouterr().err
     assert main(["perf"]) == 1
     assert "--server-address" in capsys.readouterr().err
     assert main(["perf", "--server-address", "127.0.0.1:1", "--upload-bytes", "-1"]) == 1

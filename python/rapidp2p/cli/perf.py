@@ -1,8 +1,9 @@
 """``rapidp2p perf``: the libp2p perf benchmark, in the shape the test-plans runner drives.
 
 Server: ``rapidp2p perf --run-server [--server-address HOST:PORT]`` listens with the shared
-fixed identity (Ed25519 from an all-zero seed) and serves ``/perf/1.0.0`` until killed.
-Client: ``rapidp2p perf --server-address HOST:PORT --transport tcp --upload-bytes N
+fixed identity (Ed25519 from an all-zero seed) on TCP and QUIC v1 at the same port (as the
+test-plans servers do; TCP only in a private network) and serves ``/perf/1.0.0`` until killed.
+Client: ``rapidp2p perf --server-address HOST:PORT --transport tcp|quic-v1 --upload-bytes N
 --download-bytes N`` prints one JSON object a second (``"type": "intermediary"``) and a final
 one (``"type": "final"``, time including connection setup) on stdout; logs go to stderr.
 
@@ -30,6 +31,8 @@ NAME = "perf"
 HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-plans CLI)"
 
 DEFAULT_SERVER_ADDRESS = "127.0.0.1:4001"
+#: The test-plans ``--transport`` values rapidp2p speaks.
+TRANSPORTS = ("tcp", "quic-v1")
 #: Streams one connection may carry in the suite's concurrent-streams row, plus headroom.
 MAX_STREAMS = 4096
 
@@ -41,7 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"server to measure, or to listen on (server default {DEFAULT_SERVER_ADDRESS})",
     )
-    parser.add_argument("--transport", default="tcp", help="only 'tcp' is supported")
+    parser.add_argument(
+        "--transport",
+        default="tcp",
+        help="what the client dials: tcp (default) or quic-v1; the server listens on both",
+    )
     parser.add_argument(
         "--upload-bytes",
         type=int,
@@ -101,21 +108,34 @@ def run(args: argparse.Namespace) -> int:
     for name in ("iterations", "streams", "concurrency"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1")
+    if args.transport not in TRANSPORTS:
+        raise CliError(
+            f"--transport {args.transport!r} is not supported ({' or '.join(TRANSPORTS)})"
+        )
     address = args.server_address
     if address is None:
         if not args.run_server:
             raise CliError("--server-address is required for the client")
         address = DEFAULT_SERVER_ADDRESS
     try:
-        multiaddr = parse_server_address(address, args.transport)
+        multiaddr = parse_server_address(address)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if args.transport == "quic-v1" and not args.run_server:
+        if getattr(args, "swarm_key", None) is not None:
+            raise CliError("--transport quic-v1 cannot carry a private network (--swarm-key)")
+        multiaddr = quic_multiaddr(multiaddr)
     with contextlib.suppress(KeyboardInterrupt):
         if args.run_server:
             aio_run(serve(multiaddr, args))
             return 0
         return aio_run(client(multiaddr, args))
     return 130
+
+
+def quic_multiaddr(tcp: str) -> str:
+    """``/ip4/H/tcp/P`` to ``/ip4/H/udp/P/quic-v1``: the QUIC address at the same port."""
+    return tcp.replace("/tcp/", "/udp/") + "/quic-v1"
 
 
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
@@ -156,15 +176,27 @@ def host_config(args: argparse.Namespace | None = None) -> Any:
 
 
 async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
-    """Listens with the shared perf identity; prints the full address(es) on stdout."""
+    """Listens with the shared perf identity on TCP, and on QUIC at the same port when the
+    host has QUIC (not in a private network); prints the full address(es) on stdout."""
     import asyncio
 
+    from rapidp2p.exceptions import TransportError
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import PerfService, server_key
+    from rapidp2p.transport.quic import QuicTransport
 
     async with await Host.create(
         server_key(), listen=[multiaddr], config=host_config(args)
     ) as host:
+        if "/tcp/" in multiaddr and any(isinstance(t, QuicTransport) for t in host.transports):
+            port = multiaddr.rsplit("/", 1)[-1]
+            if port == "0":  # the same number as the TCP port the kernel chose
+                port = str(host.listen_addrs[0]).rsplit("/", 1)[-1]
+            quic = quic_multiaddr(multiaddr.rsplit("/", 1)[0] + "/" + port)
+            try:
+                await host.listen(quic)
+            except TransportError as exc:  # UDP port taken: TCP still serves
+                print(f"rapidp2p perf: not listening on {quic}: {exc}", file=sys.stderr)
         await host.add_service(PerfService(host))
         for addr in host.full_addrs:
             as_json = bool(getattr(args, "json", False))

@@ -2,11 +2,12 @@
 // (test-plans shape plus the benchmark suite's extensions):
 //
 //	go-peer perf --run-server [--server-address HOST:PORT]
-//	go-peer perf --server-address HOST:PORT [--transport tcp] [--upload-bytes N]
+//	go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N]
 //	    [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K]
 //	    [--concurrency C] [--connect-only] [-v]
 //
-// The server uses the shared perf identity (Ed25519 from an all-zero seed) with the resource
+// The server listens on TCP and QUIC v1 at the same port (as the test-plans servers; TCP only
+// with a swarm key). It uses the shared perf identity (Ed25519 from an all-zero seed) with the resource
 // manager and the connection manager disabled, so a benchmark may open thousands of
 // connections and streams from one address.
 package main
@@ -36,6 +37,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -49,7 +51,7 @@ const (
 	perfConnectTimeout   = 60 * time.Second
 	perfReportInterval   = time.Second
 	perfUsageDescription = "usage: go-peer perf --run-server [--server-address HOST:PORT]\n" +
-		"       go-peer perf --server-address HOST:PORT [--transport tcp] [--upload-bytes N]\n" +
+		"       go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N]\n" +
 		"           [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K]\n" +
 		"           [--concurrency C] [--connect-only] [-v]\n"
 )
@@ -164,8 +166,8 @@ func perfMultiaddr(address string) (ma.Multiaddr, error) {
 
 func runPerf(args []string) error {
 	o := parsePerf(args)
-	if o.transport != "tcp" {
-		fmt.Fprintf(os.Stderr, "go-peer: transport %q is not supported (only tcp)\n", o.transport)
+	if o.transport != "tcp" && (o.transport != "quic-v1" || swarmKey != nil) {
+		fmt.Fprintf(os.Stderr, "go-peer: transport %q is not supported (tcp, or quic-v1 without a swarm key)\n", o.transport)
 		os.Exit(perfExitUnsupported)
 	}
 	address := o.serverAddress
@@ -179,14 +181,25 @@ func runPerf(args []string) error {
 	if err != nil {
 		perfUsage(err.Error())
 	}
+	quic, err := ma.NewMultiaddr(strings.Replace(addr.String(), "/tcp/", "/udp/", 1) + "/quic-v1")
+	if err != nil {
+		perfUsage(err.Error())
+	}
 	if o.runServer {
-		return perfServe(addr)
+		if swarmKey != nil {
+			return perfServe(addr)
+		}
+		return perfServe(addr, quic)
+	}
+	if o.transport == "quic-v1" {
+		addr = quic
 	}
 	return perfClient(addr, o)
 }
 
-// newPerfHost is a TCP + Noise (or TLS) + yamux host with no resource or connection limits.
-func newPerfHost(key crypto.PrivKey, listen ma.Multiaddr) (host.Host, error) {
+// newPerfHost is a TCP + Noise (or TLS) + yamux and QUIC v1 host with no resource or
+// connection limits (TCP only with a swarm key: QUIC cannot carry the PSK).
+func newPerfHost(key crypto.PrivKey, listen ...ma.Multiaddr) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -200,10 +213,13 @@ func newPerfHost(key crypto.PrivKey, listen ma.Multiaddr) (host.Host, error) {
 		libp2p.ProtocolVersion("ipfs/0.1.0"),
 	}
 	opts = append(opts, pnetOptions()...)
-	if listen == nil {
+	if swarmKey == nil {
+		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport))
+	}
+	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {
-		opts = append(opts, libp2p.ListenAddrs(listen))
+		opts = append(opts, libp2p.ListenAddrs(listen...))
 	}
 	return libp2p.New(opts...)
 }
@@ -223,12 +239,12 @@ func perfServerKey() (crypto.PrivKey, error) {
 	return key, nil
 }
 
-func perfServe(addr ma.Multiaddr) error {
+func perfServe(addrs ...ma.Multiaddr) error {
 	key, err := perfServerKey()
 	if err != nil {
 		return err
 	}
-	h, err := newPerfHost(key, addr)
+	h, err := newPerfHost(key, addrs...)
 	if err != nil {
 		return err
 	}
@@ -453,7 +469,7 @@ func perfDialer(info peer.AddrInfo, o perfOptions, count int, emitIntermediary b
 	if err != nil {
 		return err
 	}
-	h, err := newPerfHost(key, nil)
+	h, err := newPerfHost(key)
 	if err != nil {
 		return err
 	}

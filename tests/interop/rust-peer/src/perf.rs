@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! rust-peer perf --run-server [--server-address HOST:PORT]
-//! rust-peer perf --server-address HOST:PORT [--transport tcp] [--upload-bytes N]
+//! rust-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N]
 //!     [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K]
 //!     [--concurrency C] [--connect-only] [-v]
 //! ```
 //!
-//! The server uses the shared perf identity (Ed25519 from an all-zero seed) and no connection
+//! The server listens on TCP and QUIC v1 at the same port (as the test-plans servers). It uses
+//! the shared perf identity (Ed25519 from an all-zero seed) and no connection
 //! or stream limits beyond yamux's (raised to 4096 streams per connection). Inbound perf
 //! streams are served by a small connection handler that spawns one task per stream, so a
 //! burst of streams is never dropped. The client opens streams with `libp2p-stream`.
@@ -52,7 +53,7 @@ const EXIT_UNSUPPORTED: u8 = 3;
 static ZEROS: [u8; BLOCK] = [0u8; BLOCK];
 
 const USAGE: &str = "usage: rust-peer perf --run-server [--server-address HOST:PORT]\n       \
-         rust-peer perf --server-address HOST:PORT [--transport tcp] [--upload-bytes N] \
+         rust-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N] \
          [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K] \
          [--concurrency C] [--connect-only] [-v]";
 
@@ -157,12 +158,23 @@ fn server_multiaddr(address: &str) -> Result<Multiaddr, String> {
     Ok(Multiaddr::empty().with(ip.into()).with(Protocol::Tcp(port)))
 }
 
+/// `/ip4|ip6/HOST/tcp/PORT` to `/ip4|ip6/HOST/udp/PORT/quic-v1` (same port number).
+fn quic_multiaddr(tcp: &Multiaddr) -> Multiaddr {
+    tcp.iter()
+        .map(|p| match p {
+            Protocol::Tcp(port) => Protocol::Udp(port),
+            other => other,
+        })
+        .chain(std::iter::once(Protocol::QuicV1))
+        .collect()
+}
+
 /// Entry point: parses, then runs the server or the client on a multi-threaded runtime.
 pub fn main(args: &[String]) -> std::process::ExitCode {
     let opts = parse(args);
-    if opts.transport != "tcp" {
+    if opts.transport != "tcp" && opts.transport != "quic-v1" {
         eprintln!(
-            "rust-peer: transport {:?} is not supported (only tcp)",
+            "rust-peer: transport {:?} is not supported (tcp or quic-v1)",
             opts.transport
         );
         return std::process::ExitCode::from(EXIT_UNSUPPORTED);
@@ -186,8 +198,11 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let quic = quic_multiaddr(&addr);
     let result = if opts.run_server {
-        runtime.block_on(serve(addr))
+        runtime.block_on(serve(addr, quic))
+    } else if opts.transport == "quic-v1" {
+        runtime.block_on(client(quic, opts))
     } else {
         runtime.block_on(client(addr, opts))
     };
@@ -237,12 +252,14 @@ fn perf_swarm(key: Keypair, serve: bool) -> Result<Swarm<PerfBehaviour>, Error> 
     let swarm = if *crate::USE_TLS.get().unwrap_or(&false) {
         builder
             .with_tcp(tcp_config, libp2p::tls::Config::new, muxer)?
+            .with_quic()
             .with_behaviour(behaviour)?
             .with_swarm_config(swarm_config)
             .build()
     } else {
         builder
             .with_tcp(tcp_config, noise::Config::new, muxer)?
+            .with_quic()
             .with_behaviour(behaviour)?
             .with_swarm_config(swarm_config)
             .build()
@@ -363,9 +380,10 @@ async fn send_zeros(
     Ok(())
 }
 
-async fn serve(addr: Multiaddr) -> Result<(), Error> {
+async fn serve(addr: Multiaddr, quic: Multiaddr) -> Result<(), Error> {
     let mut swarm = perf_swarm(server_key()?, true)?;
     swarm.listen_on(addr)?;
+    swarm.listen_on(quic)?;
     let local = *swarm.local_peer_id();
     loop {
         match swarm.select_next_some().await {
