@@ -174,13 +174,19 @@ def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
 
 
 def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
-    """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms). With the
-    ``--iterations`` extension (one client process) the CPU per run is kept too; a peer run
-    once per iteration would count its process start-up each time, so it gets none."""
+    """A fresh connection + a 1-byte perf exchange, per run; median and p95 (ms).
+
+    With the ``--iterations`` extension (one client process) the CPU per connection is kept
+    too, as a marginal figure: (CPU of the N-run process - CPU of a 1-run process) / (N - 1),
+    client and server, so the client's process start-up (~0.1-0.3 s of Python imports) is
+    not spread over the runs. A peer run once per iteration gets none."""
     n = cfg.latency_runs if stack.name != "py-libp2p" else min(cfg.latency_runs, 30)
     cpu: dict[str, float] = {}
+    one_run = ("--upload-bytes", "1", "--download-bytes", "1")
     with server(stack) as srv:
         try:
+            with CpuMeter(srv) as single:
+                run_client(stack, srv.address, *one_run)
             with CpuMeter(srv) as meter:
                 objs = run_client(
                     stack,
@@ -194,16 +200,14 @@ def connect_rtt(stack: Stack, cfg: Config) -> dict[str, Any]:
                 )
             times = [f["timeSeconds"] for f in finals(objs)]
             cpu = {
-                "cpu_client_ms_per_conn": meter.client / n * 1e3,
-                "cpu_server_ms_per_conn": meter.server / n * 1e3,
+                "cpu_client_ms_per_conn": (meter.client - single.client) / (n - 1) * 1e3,
+                "cpu_server_ms_per_conn": (meter.server - single.server) / (n - 1) * 1e3,
             }
         except (Unavailable, RuntimeError):
             # A peer with only the test-plans flags: one process per run (time is internal).
             times = []
             for _ in range(n):
-                (f,) = finals(
-                    run_client(stack, srv.address, "--upload-bytes", "1", "--download-bytes", "1")
-                )[-1:]
+                (f,) = finals(run_client(stack, srv.address, *one_run))[-1:]
                 times.append(f["timeSeconds"])
     if len(times) != n:
         raise RuntimeError(f"{len(times)} of {n} runs reported")

@@ -70,8 +70,10 @@ def parse_lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-async def peer_client(name: str, address: str, *flags: str) -> list[dict[str, Any]]:
-    """``run perf --server-address ADDRESS --transport tcp FLAGS``, awaited; its JSON lines."""
+async def peer_client(
+    name: str, address: str, *flags: str, transport: str = "tcp"
+) -> list[dict[str, Any]]:
+    """``run perf --server-address ADDRESS --transport T FLAGS``, awaited; its JSON lines."""
     directory = build_peer(name)
     proc = await asyncio.create_subprocess_exec(
         str(directory / "run"),
@@ -79,7 +81,7 @@ async def peer_client(name: str, address: str, *flags: str) -> list[dict[str, An
         "--server-address",
         address,
         "--transport",
-        "tcp",
+        transport,
         *flags,
         cwd=directory,
         env=_peer_env(),
@@ -109,9 +111,12 @@ def check_final(obj: dict[str, Any], up: int, down: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def rapidp2p_server() -> AsyncIterator[tuple[str, PerfService]]:
+async def rapidp2p_server(quic: bool = False) -> AsyncIterator[tuple[str, PerfService]]:
     port = free_port()
-    async with await Host.create(server_key(), listen=[f"/ip4/127.0.0.1/tcp/{port}"]) as host:
+    listen = [f"/ip4/127.0.0.1/tcp/{port}"]
+    if quic:
+        listen.append(f"/ip4/127.0.0.1/udp/{port}/quic-v1")
+    async with await Host.create(server_key(), listen=listen) as host:
         assert str(host.peer_id) == SERVER_PEER_ID
         yield f"127.0.0.1:{port}", await host.add_service(PerfService(host))
 
@@ -149,6 +154,32 @@ async def test_peer_client_to_rapidp2p_server(name: str) -> None:
         check_final(final, UP, DOWN)
         assert all(o["type"] == "intermediary" for o in objs[:-1]), objs
         assert (service.requests, service.bytes_received, service.bytes_sent) == (1, UP, DOWN)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.peers(n)) for n in GO_RUST])
+async def test_perf_over_quic_both_ways(name: str) -> None:
+    """``--transport quic-v1`` (the suite's QUIC rows): the peer's client against rapidp2p's
+    server, then rapidp2p against the peer's server at its QUIC address (same port as TCP)."""
+    async with rapidp2p_server(quic=True) as (address, service):
+        objs = await peer_client(
+            name, address, "--upload-bytes", str(UP), "--download-bytes", str(DOWN),
+            "--iterations", "2", transport="quic-v1",
+        )  # fmt: skip
+        for final in finals(objs):
+            check_final(final, UP, DOWN)
+        assert (service.requests, service.bytes_received, service.bytes_sent) == (
+            2,
+            2 * UP,
+            2 * DOWN,
+        )
+    with peer_server(name) as address:
+        quic = address.replace(":", "/udp/")
+        target = Multiaddr(f"/ip4/{quic}/quic-v1/p2p/{SERVER_PEER_ID}")
+        async with Host() as host:
+            conn = await host.connect(target)
+            assert "/quic-v1" in str(conn.remote_addr)
+            report = await run_perf(host, conn.remote_peer, UP, DOWN)
+            assert (report.upload_bytes, report.download_bytes) == (UP, DOWN)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.peers(n)) for n in GO_RUST])
