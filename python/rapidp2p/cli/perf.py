@@ -141,6 +141,27 @@ def quic_multiaddr(tcp: str) -> str:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
+def _perf_resource_limits() -> Any:
+    """The machine's autoscaled limits with streams unlimited in every scope a perf stream is
+    counted in: the bench's memory row holds 10,000 idle perf streams on one node, beyond the
+    default system, peer, service and protocol stream limits (connections, fds and memory
+    keep their defaults)."""
+    from rapidp2p.protocols.perf import PROTOCOL_ID
+    from rapidp2p.resources.limits import autoscale
+
+    many = {kind: "unlimited" for kind in ("streams_inbound", "streams_outbound", "streams")}
+    scopes = ("system", "allowlisted_system", "transient", "allowlisted_transient", "peer")
+    return autoscale().apply(
+        {
+            **{scope: many for scope in scopes},
+            "service": many,
+            "protocol": many,
+            "services": {"libp2p.perf": many},
+            "protocols": {PROTOCOL_ID: many},
+        }
+    )
+
+
 def host_config(args: argparse.Namespace | None = None) -> Any:
     """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
     ``--security`` (noise or tls) restricts the security protocol to that one,
@@ -168,6 +189,7 @@ def host_config(args: argparse.Namespace | None = None) -> Any:
             max_inbound_streams_per_protocol=1 << 20,
         ),
         muxer=MuxerOptions(max_streams=MAX_STREAMS, ack_backlog=MAX_STREAMS),
+        resource_limits=_perf_resource_limits(),
         dial_timeout=60.0,
         upgrade_timeout=60.0,
         negotiation_timeout=60.0,
