@@ -167,7 +167,9 @@ def _ping(g: dict[str, Any], addr: str) -> dict[str, Any]:
     return {"stdout": out.stdout}
 
 
-def _run_mapping(g: dict[str, Any], via: str, port: int, expect_kind: str) -> None:
+def _run_mapping(
+    g: dict[str, Any], via: str, port: int, expect_kind: str, stop: signal.Signals
+) -> None:
     topo = g["topo"]
     lan_ns, lan_ip = g["lan"]
     router_ip = g["router"][1]
@@ -213,8 +215,9 @@ def _run_mapping(g: dict[str, Any], via: str, port: int, expect_kind: str) -> No
     _ping(g, tcp_addr)
     _ping(g, quic_addr)
 
-    # Close the host (Ctrl-C): the mappings are removed from the gateway.
-    proc.send_signal(signal.SIGINT)
+    # Close the host (Ctrl-C, or SIGTERM as a service manager stops it): the mappings are
+    # removed from the gateway.
+    proc.send_signal(stop)
     assert proc.wait(60) == 0
     forwards = _forwards(g)
     assert not [f for f in forwards if f[1] == port], forwards
@@ -224,11 +227,11 @@ def _run_mapping(g: dict[str, Any], via: str, port: int, expect_kind: str) -> No
 
 
 def test_upnp_maps_tcp_and_quic_then_removes_them(gateway: dict[str, Any]) -> None:
-    _run_mapping(gateway, "upnp", 4301, "upnp")
+    _run_mapping(gateway, "upnp", 4301, "upnp", signal.SIGINT)
 
 
 def test_pcp_maps_tcp_and_quic_then_removes_them(gateway: dict[str, Any]) -> None:
-    _run_mapping(gateway, "natpmp", 4302, "pcp")
+    _run_mapping(gateway, "natpmp", 4302, "pcp", signal.SIGTERM)
 
 
 def test_without_the_mapping_the_public_node_cannot_dial(gateway: dict[str, Any]) -> None:

@@ -387,3 +387,19 @@ async def test_private_external_ip_is_not_advertised_by_default() -> None:
 async def test_port_mapping_is_off_by_default() -> None:
     async with Host() as host:
         assert host.services.find(PortMapper) is None
+
+
+async def test_a_failing_renewal_waits_for_the_retry_interval() -> None:
+    """A renewal that failed is retried after ``retry_interval``, not at every wake-up."""
+    from rapidp2p.nat.service import PortMapping
+
+    host = Host()
+    mapper = PortMapper(host, PortMapConfig(retry_interval=60))
+    assert mapper._next_delay(0.0) is None  # nothing mapped, nothing failed
+    mapper._mappings[("tcp", 4001)] = PortMapping("tcp", 4001, 4001, "11.0.0.5", 100.0, "upnp")
+    assert mapper._next_delay(40.0) == 60.0  # the renewal is due at 100
+    mapper._failed[("tcp", 4001)] = 160.0  # the renewal at 100 failed
+    assert mapper._next_delay(120.0) == 40.0
+    mapper._failed[("udp", 4001)] = 130.0  # a first mapping that failed
+    assert mapper._next_delay(120.0) == 10.0
+    await host.close()

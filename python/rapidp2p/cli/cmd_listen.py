@@ -143,6 +143,15 @@ def run(args: argparse.Namespace) -> int:
             metrics = Metrics()
         except MetricsUnavailable as exc:
             raise CliError(str(exc)) from None
+    if getattr(args, "nat_portmap", False):
+        # A service manager stops us with SIGTERM: close as on Ctrl-C, so the router's
+        # mappings are removed rather than left until their lease runs out.
+        import signal
+
+        def _terminate(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _terminate)
     with contextlib.suppress(KeyboardInterrupt):
         aio_run(_serve(args, metrics=metrics, metrics_endpoint=endpoint, resources=resources))
     return 0

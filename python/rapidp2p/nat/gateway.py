@@ -427,6 +427,10 @@ async def discover_upnp(
         Datagrams, local_addr=("0.0.0.0", 0), family=2
     )
     tried: set[str] = set()
+    # go-nat's rule: prefer the gateway that is our default route (anything on the LAN can
+    # claim to be an IGD); another one is taken only if the default gateway stays silent.
+    router = default_gateway()
+    fallback: UpnpGateway | None = None
     try:
         mx = max(1, min(5, int(timeout)))
         for st in (*_upnp.IGD_DEVICES, *_upnp.WAN_SERVICES):
@@ -453,11 +457,17 @@ async def discover_upnp(
             except PortMapError as exc:
                 log.debug("upnp: %s: %s", location, exc)
                 continue
-            return UpnpGateway(
+            gw = UpnpGateway(
                 services[0], local_ip, timeout=request_timeout, description=description
             )
+            if router is None or _upnp.check_gateway_url(location)[0] == router:
+                return gw
+            if fallback is None:
+                fallback = gw
     finally:
         transport.close()
+    if fallback is not None:
+        return fallback
     raise NoGatewayError("no UPnP Internet Gateway Device answered")
 
 

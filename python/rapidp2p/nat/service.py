@@ -229,11 +229,15 @@ class PortMapper(ServiceBase):
         while True:
             self._wake.clear()
             await self.sync()
-            now = time.monotonic()
-            due = [m.renew_at for m in self._mappings.values()] + list(self._failed.values())
-            delay = max(1.0, min(due) - now) if due else None
+            delay = self._next_delay(time.monotonic())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _next_delay(self, now: float) -> float | None:
+        """Seconds until the next renewal or retry is due (None: nothing is)."""
+        due = [max(m.renew_at, self._failed.get(k, 0.0)) for k, m in self._mappings.items()]
+        due += [t for k, t in self._failed.items() if k not in self._mappings]
+        return max(1.0, min(due) - now) if due else None
 
     async def sync(self) -> None:
         """Maps what should be, renews what is due, removes what is no longer listened on."""
@@ -249,8 +253,8 @@ class PortMapper(ServiceBase):
             current = self._mappings.get(key)
             if current is not None and now < current.renew_at:
                 continue
-            if current is None and self._failed.get(key, 0.0) > now:
-                continue
+            if self._failed.get(key, 0.0) > now:
+                continue  # failed lately: retried after retry_interval
             changed |= await self._map(gw, key, current)
         self._failed = {k: v for k, v in self._failed.items() if k in wanted}
         if changed:
