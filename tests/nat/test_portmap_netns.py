@@ -116,7 +116,7 @@ def gateway() -> Iterator[dict[str, Any]]:
             ["miniupnpd", "-d", "-f", str(conf), "-P", f"{tmp}/miniupnpd.pid"],
             stderr=log,
         )
-        time.sleep(0.5)
+        _wait_ready(Path(tmp) / "miniupnpd.log")
         try:
             yield {
                 "topo": topo,
@@ -132,6 +132,18 @@ def gateway() -> Iterator[dict[str, Any]]:
 _DNAT = re.compile(
     r"(0x6|0x11|tcp|udp)\s+(?:th\s+)?dport\s+(\d+)\s+dnat(?:\s+ip)?\s+to\s+([\d.]+):(\d+)"
 )
+
+
+def _wait_ready(log: Path) -> None:
+    """Until miniupnpd says it serves HTTP (UPnP) and NAT-PMP/PCP (a loaded machine may take
+    a while to start it)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if "HTTP listening on port" in text and "NAT-PMP/PCP traffic" in text:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"miniupnpd did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
 def _forwards(g: dict[str, Any]) -> set[tuple[str, int, str, int]]:

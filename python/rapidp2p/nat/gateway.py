@@ -433,14 +433,24 @@ async def discover_upnp(
     fallback: UpnpGateway | None = None
     try:
         mx = max(1, min(5, int(timeout)))
-        for st in (*_upnp.IGD_DEVICES, *_upnp.WAN_SERVICES):
-            transport.sendto(_upnp.encode_msearch(st, mx), _upnp.SSDP_ADDR)
+
+        def search() -> None:
+            for st in (*_upnp.IGD_DEVICES, *_upnp.WAN_SERVICES):
+                transport.sendto(_upnp.encode_msearch(st, mx), _upnp.SSDP_ADDR)
+
+        search()
         deadline = loop.time() + timeout
+        resend: float | None = loop.time() + min(1.0, timeout / 2)  # UDP: search twice
         while (left := deadline - loop.time()) > 0:
+            if resend is not None:
+                left = min(left, max(0.0, resend - loop.time()))
             try:
                 data, _addr = await asyncio.wait_for(proto.queue.get(), left)
             except asyncio.TimeoutError:
-                break
+                if resend is not None and loop.time() >= resend:
+                    resend = None
+                    search()
+                continue
             try:
                 _st, location = _upnp.parse_ssdp_response(data)
             except GatewayReplyError as exc:

@@ -104,7 +104,7 @@ class PortMappingChanged(Event):
 
 def mappable(addr: Multiaddr) -> tuple[str, int, str] | None:
     """(protocol, port, the suffix after the port) of a listen address worth mapping: IPv4,
-    TCP or UDP, a real port, an unspecified or private (not loopback) IP, not relayed."""
+    TCP or UDP, a real port, an unspecified or non-global (not loopback) IP, not relayed."""
     try:
         comps = parse_components(addr)
     except MultiaddrError:
@@ -120,7 +120,7 @@ def mappable(addr: Multiaddr) -> tuple[str, int, str] | None:
         return None
     if ip.is_loopback or not 0 < port < 65536:
         return None
-    if not (ip.is_unspecified or ip.is_private or ip.is_link_local):
+    if ip.is_global:
         return None  # a public listen address needs no mapping
     text = str(addr)
     prefix = f"/ip4/{comps[0][1]}/{comps[1][0]}/{comps[1][1]}"
