@@ -213,6 +213,11 @@ def _run_mapping(
     quic_addr = mapped["udp"]["addrs"][0]
     assert tcp_addr.startswith(f"/ip4/{router_ip}/tcp/{port}/p2p/"), tcp_addr
     assert quic_addr.startswith(f"/ip4/{router_ip}/udp/{port}/quic-v1/p2p/"), quic_addr
+    # The host advertises them (Host.addrs, what identify sends): LocalAddressesChanged.
+    while True:
+        advertised = lines.wait_for("advertising", timeout=60)["advertising"]
+        if tcp_addr in advertised and quic_addr in advertised:
+            break
 
     # The gateway holds both (its DNAT rules to our LAN address).
     forwards = _forwards(g)
@@ -244,6 +249,11 @@ def test_upnp_maps_tcp_and_quic_then_removes_them(gateway: dict[str, Any]) -> No
 
 def test_pcp_maps_tcp_and_quic_then_removes_them(gateway: dict[str, Any]) -> None:
     _run_mapping(gateway, "natpmp", 4302, "pcp", signal.SIGTERM)
+
+
+def test_any_gateway_protocol_prefers_upnp(gateway: dict[str, Any]) -> None:
+    """miniupnpd answers both searches; UPnP is preferred (the default --nat-portmap)."""
+    _run_mapping(gateway, "any", 4304, "upnp", signal.SIGINT)
 
 
 def test_without_the_mapping_the_public_node_cannot_dial(gateway: dict[str, Any]) -> None:
