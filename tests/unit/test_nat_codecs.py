@@ -5,13 +5,17 @@ MappingRefused for a well-formed refusal) and nothing else."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rapidp2p.exceptions import DecodeError
 from rapidp2p.nat import _pmp, _upnp
-from rapidp2p.nat.errors import GatewayReplyError, MappingRefused
+from rapidp2p.nat.errors import GatewayReplyError, MappingRefused, PortMapError
 
 NONCE = bytes(range(12))
 
@@ -330,3 +334,48 @@ def test_soap_fault_is_a_refusal_with_the_upnp_code() -> None:
 def test_malformed_soap_replies_raise_typed_errors(resp: _upnp.HttpResponse) -> None:
     with pytest.raises(GatewayReplyError):
         _upnp.parse_soap_response(resp, "AddPortMapping")
+
+
+# ---- any bytes: a typed error or a result, never anything else ----------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_datagram_decodes_or_raises_a_typed_error(data: bytes) -> None:
+    decoders: list[tuple[Any, type]] = [
+        (_pmp.decode_pmp_external, str),
+        (lambda d: _pmp.decode_pmp_map(d, "tcp", 4001), _pmp.MapResult),
+        (lambda d: _pmp.decode_pcp_map(d, NONCE, "udp", 4001), _pmp.MapResult),
+        (_pmp.decode_pcp_announce, type(None)),
+        (_upnp.parse_ssdp_response, tuple),
+        (_upnp.parse_http_response, _upnp.HttpResponse),
+        (_upnp.parse_xml, _upnp.Element),
+        (lambda d: _upnp.parse_description(d, LOCATION), list),
+        (
+            lambda d: _upnp.parse_soap_response(_upnp.HttpResponse(200, {}, d), "AddPortMapping"),
+            dict,
+        ),
+    ]
+    for decode, kind in decoders:
+        try:
+            result = decode(data)
+        except PortMapError:
+            continue  # the typed error; anything else fails the test
+        assert isinstance(result, kind)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"HTTP/1.1 200 OK\r\n", b"LOCATION: http://10.0.0.1/\r\n", b"\r\n", b":", b"x", b"\r"]
+        ),
+        max_size=30,
+    )
+)
+def test_ssdp_and_http_pieces_parse_or_raise_typed_errors(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    with contextlib.suppress(PortMapError):  # the typed error; anything else fails
+        assert _upnp.parse_ssdp_response(data)[1] == "http://10.0.0.1/"
+    with contextlib.suppress(PortMapError):
+        assert _upnp.parse_http_response(data).status == 200
