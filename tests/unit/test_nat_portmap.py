@@ -403,3 +403,24 @@ async def test_a_failing_renewal_waits_for_the_retry_interval() -> None:
     mapper._failed[("udp", 4001)] = 130.0  # a first mapping that failed
     assert mapper._next_delay(120.0) == 10.0
     await host.close()
+
+
+async def test_no_gateway_leaves_the_host_working() -> None:
+    """Nobody answers on port 5351: discovery fails (retried later), nothing is mapped or
+    advertised, and the host serves as usual."""
+    cfg = PortMapConfig(methods=("natpmp",), gateway="127.0.0.1", retry_interval=3600)
+    config = HostConfig(port_mapping=cfg)
+    host = await Host.create(listen=["/ip4/0.0.0.0/tcp/0"], config=config)
+    other = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"])
+    try:
+        mapper = host.services.find(PortMapper)
+        assert mapper is not None
+        await asyncio.wait_for(mapper.discovered.wait(), 30)
+        assert mapper.gateway is None and mapper.mappings == []
+        assert mapper.external_addrs() == []
+        port = str(host.listen_addrs[0]).split("/")[4]
+        rtts = await other.ping(f"/ip4/127.0.0.1/tcp/{port}/p2p/{host.peer_id}")
+        assert len(rtts) == 1
+    finally:
+        await other.close()
+        await host.close()
