@@ -273,3 +273,53 @@ def test_without_the_mapping_the_public_node_cannot_dial(gateway: dict[str, Any]
         timeout=120,
     )
     assert out.returncode != 0, out.stdout
+
+
+def _lan_python(g: dict[str, Any], body: str) -> str:
+    """Runs ``body`` (inside ``async def main``, our UPnP client at hand) on the LAN host."""
+    code = (
+        "import asyncio, json\n"
+        "from rapidp2p.nat.gateway import discover_upnp\n"
+        "async def main():\n"
+        "    gw = await discover_upnp(3)\n"
+        + "".join(f"    {line}\n" for line in body.splitlines())
+        + "asyncio.run(main())\n"
+    )
+    return str(g["topo"].sh(g["lan"][0], sys.executable, "-c", code))
+
+
+@pytest.mark.parametrize(("via", "port"), [("upnp", 4305), ("natpmp", 4306)])
+def test_a_taken_external_port_gets_another(gateway: dict[str, Any], via: str, port: int) -> None:
+    """Another mapping holds external port ``port`` (to another internal port): ours gets
+    the port the gateway gives, works, and on close only ours is removed."""
+    topo = gateway["topo"]
+    lan_ns, lan_ip = gateway["lan"]
+    router_ip = gateway["router"][1]
+    _lan_python(gateway, f"await gw.add('tcp', {port + 90}, {port}, 3600)")
+    try:
+        assert ("tcp", port, lan_ip, port + 90) in _forwards(gateway)
+        argv = [
+            *repo_python(),
+            "listen",
+            "--listen",
+            f"/ip4/0.0.0.0/tcp/{port}",
+            "--nat-portmap",
+            "--nat-portmap-via",
+            via,
+            "--json",
+        ]
+        proc = topo.popen(lan_ns, argv, stderr=subprocess.DEVNULL)
+        rec = Lines(proc).wait_for("port_mapping", timeout=60)
+        assert rec["port_mapping"] == "mapped" and rec["protocol"] == "tcp", rec
+        external = rec["external_port"]
+        assert external != port, rec
+        assert rec["addrs"][0].startswith(f"/ip4/{router_ip}/tcp/{external}/p2p/"), rec
+        assert ("tcp", external, lan_ip, port) in _forwards(gateway)
+        _ping(gateway, rec["addrs"][0])
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        forwards = _forwards(gateway)
+        assert ("tcp", external, lan_ip, port) not in forwards, forwards
+        assert ("tcp", port, lan_ip, port + 90) in forwards, forwards  # not ours: kept
+    finally:
+        _lan_python(gateway, f"await gw.delete('tcp', {port + 90}, {port})")

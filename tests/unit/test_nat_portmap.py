@@ -191,11 +191,14 @@ def _soap_fault(code: int) -> bytes:
 
 
 class FakeIgd:
-    """A WANIPConnection:1 control point over HTTP on loopback; ``taken`` ports conflict."""
+    """A WANIPConnection:1 control point over HTTP on loopback: ``taken`` ports are mapped to
+    another host (GetSpecificPortMappingEntry shows it), ``refused`` ones only fail
+    AddPortMapping with 718."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.taken: set[int] = set()
+        self.refused: set[int] = set()
         self.raw_reply: bytes | None = None
         self.server: asyncio.AbstractServer | None = None
 
@@ -215,8 +218,14 @@ class FakeIgd:
         self.calls.append((call.name, args))
         if self.raw_reply is not None:
             writer.write(self.raw_reply)
-        elif call.name == "AddPortMapping" and int(args["NewExternalPort"]) in self.taken:
+        elif call.name == "AddPortMapping" and int(args["NewExternalPort"]) in self.refused:
             writer.write(_soap_fault(718))
+        elif call.name == "GetSpecificPortMappingEntry":
+            if int(args["NewExternalPort"]) in self.taken:
+                entry = {"NewInternalPort": "9", "NewInternalClient": "192.168.1.77"}
+                writer.write(_soap_ok(call.name, entry))
+            else:
+                writer.write(_soap_fault(714))  # NoSuchEntryInArray
         elif call.name == "GetExternalIPAddress":
             writer.write(_soap_ok(call.name, {"NewExternalIPAddress": "11.0.0.5"}))
         else:
@@ -231,13 +240,22 @@ async def test_upnp_add_conflict_retries_another_port_and_deletes() -> None:
     from rapidp2p.nat._upnp import WanService
 
     gw = UpnpGateway(WanService(ST1, url), "192.168.1.2", timeout=5)
-    igd.taken.add(4001)
+    igd.refused.add(4001)  # AddPortMapping says 718
     res = await gw.add("tcp", 4001, 0, 3600)
     assert res.external_port != 4001 and res.internal_port == 4001
     adds = [a for n, a in igd.calls if n == "AddPortMapping"]
     assert adds[0]["NewExternalPort"] == "4001"
     assert adds[0]["NewInternalClient"] == "192.168.1.2"
     assert adds[0]["NewProtocol"] == "TCP" and adds[0]["NewLeaseDuration"] == "3600"
+    # Mapped to another host (the entry says so): not even asked, another port is taken.
+    igd.taken.add(4002)
+    igd.calls.clear()
+    res2 = await gw.add("udp", 4002, 4002, 3600)
+    assert res2.external_port != 4002
+    assert ("GetSpecificPortMappingEntry", "4002") in [
+        (n, a["NewExternalPort"]) for n, a in igd.calls
+    ]
+    assert "4002" not in [a["NewExternalPort"] for n, a in igd.calls if n == "AddPortMapping"]
     assert await gw.external_ip() == "11.0.0.5"
     await gw.delete("tcp", 4001, res.external_port)
     assert igd.calls[-1] == (

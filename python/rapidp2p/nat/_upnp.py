@@ -49,8 +49,8 @@ IGD_DEVICES = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
 )
-#: The WAN services that map ports, best first (IGD v2's WANIPConnection:2 has
-#: AddAnyPortMapping; WANPPPConnection is what PPPoE gateways offer).
+#: The WAN services that map ports, best first (WANPPPConnection is what PPPoE gateways
+#: offer).
 WAN_SERVICES = (
     "urn:schemas-upnp-org:service:WANIPConnection:2",
     "urn:schemas-upnp-org:service:WANIPConnection:1",

@@ -356,28 +356,45 @@ class UpnpGateway:
         self, protocol: str, internal_port: int, external_port: int, lease: int
     ) -> MapResult:
         """AddPortMapping at ``external_port`` (the internal port when 0); when it is taken,
-        IGD v2's AddAnyPortMapping, else a few random ports (go-nat does the same)."""
+        at a few random ports (go-nat does the same, on IGD v1 and v2 alike; v2's
+        AddAnyPortMapping is not used: miniupnpd answers it by overwriting the requested port
+        when the same LAN host holds it for another program).
+
+        A port is taken when the gateway says so (718), and also when
+        GetSpecificPortMappingEntry shows it mapped elsewhere: some gateways (miniupnpd)
+        let AddPortMapping overwrite another mapping of the same LAN host, which would steal
+        another program's forward (and delete it at our close)."""
         want = external_port or internal_port
         candidates = [want] + [random.randint(1024, 65535) for _ in range(3)]
         last: MappingRefused | None = None
-        for i, port in enumerate(candidates):
+        for port in candidates:
             try:
+                if await self._taken(protocol, port, internal_port):
+                    raise MappingRefused(
+                        f"external {protocol} port {port} is mapped elsewhere", code=UPNP_CONFLICT
+                    )
                 lease = await self._add_one(protocol, internal_port, port, lease)
                 return MapResult(protocol, internal_port, port, lease)
             except MappingRefused as exc:
                 last = exc
                 if exc.code != UPNP_CONFLICT:
                     raise
-            if i == 0 and self.service.version == 2:
-                out = await self.call(
-                    "AddAnyPortMapping", self._add_args(protocol, internal_port, want, lease)
-                )
-                text = out.get("NewReservedPort", "")
-                if not text.isdigit() or not 0 < int(text) < 65536:
-                    raise GatewayReplyError(f"AddAnyPortMapping reserved port {text[:10]!r}")
-                return MapResult(protocol, internal_port, int(text), lease)
         assert last is not None
         raise last
+
+    async def _taken(self, protocol: str, port: int, internal_port: int) -> bool:
+        """Whether external ``port`` is mapped to something else than our ``internal_port``
+        (a gateway without GetSpecificPortMappingEntry: not known to be taken)."""
+        try:
+            entry = await self.get_mapping(protocol, port)
+        except MappingRefused:
+            return False
+        if entry is None:
+            return False
+        return (entry.get("NewInternalClient"), entry.get("NewInternalPort")) != (
+            self.local_ip,
+            str(internal_port),
+        )
 
     async def _add_one(self, protocol: str, internal_port: int, port: int, lease: int) -> int:
         try:
