@@ -323,3 +323,50 @@ def test_a_taken_external_port_gets_another(gateway: dict[str, Any], via: str, p
         assert ("tcp", port, lan_ip, port + 90) in forwards, forwards  # not ours: kept
     finally:
         _lan_python(gateway, f"await gw.delete('tcp', {port + 90}, {port})")
+
+
+RENEWING_NODE = """
+import asyncio, json, sys
+from rapidp2p import Host, HostConfig
+from rapidp2p.nat import PortMapConfig, PortMappingChanged
+
+async def main():
+    cfg = PortMapConfig(methods=("upnp",), lease=LEASE, renew_fraction=0.25)
+    host = await Host.create(listen=["/ip4/0.0.0.0/tcp/PORT"], config=HostConfig(port_mapping=cfg))
+    try:
+        with host.events.subscribe(PortMappingChanged) as sub:
+            async for ev in sub:
+                print(json.dumps({"port_mapping": ev.mapped, "port": ev.external_port}), flush=True)
+    finally:
+        await host.close()
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def test_a_short_lease_is_renewed_before_it_runs_out(gateway: dict[str, Any]) -> None:
+    """A 20 s lease renewed every 5 s: after twice the lease the gateway still forwards the
+    port, while a control mapping with the same lease that nobody renews is gone (miniupnpd
+    drops expired mappings)."""
+    lease, port = 20, 4307
+    topo = gateway["topo"]
+    lan_ns, lan_ip = gateway["lan"]
+    code = RENEWING_NODE.replace("LEASE", str(lease)).replace("PORT", str(port))
+    proc = topo.popen(lan_ns, [sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    lines = Lines(proc)
+    rec = lines.wait_for("port_mapping", timeout=60)
+    assert rec == {"port_mapping": True, "port": port}, rec
+    _lan_python(gateway, f"await gw.add('tcp', {port + 1}, {port + 1}, {lease})")  # control
+    assert ("tcp", port + 1, lan_ip, port + 1) in _forwards(gateway)
+    time.sleep(2 * lease)
+    forwards = _forwards(gateway)
+    assert ("tcp", port + 1, lan_ip, port + 1) not in forwards, forwards  # expired
+    assert ("tcp", port, lan_ip, port) in forwards, forwards  # renewed
+    entry = _upnp_entry(gateway, "tcp", port)
+    assert entry is not None and 0 < int(entry["NewLeaseDuration"]) <= lease, entry
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0
+    assert ("tcp", port, lan_ip, port) not in _forwards(gateway)
