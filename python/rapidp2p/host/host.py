@@ -161,6 +161,10 @@ class Host:
         #: Identify's observed addresses; :meth:`observed_addrs` gives the confirmed ones.
         self.observed = ObservedAddrManager()
         self._reachability = Reachability.UNKNOWN
+        #: Extra advertised addresses (the port mapper's mapped ones), asked at each read.
+        self._addr_sources: list[Callable[[], list[Multiaddr]]] = []
+        #: Called after each :meth:`listen` (the port mapper maps new ports).
+        self._listen_callbacks: list[Callable[[], None]] = []
         #: The metrics sink (``metrics=`` or ``config.metrics``); None when metrics are off.
         self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
         if self.metrics is not None:
@@ -296,10 +300,27 @@ class Host:
         advertise them. Identify leaves loopback addresses out for peers that are not on
         loopback."""
         own = expand_unspecified(self.listen_addrs)
+        for source in self._addr_sources:
+            own += [a for a in source() if a not in own]
         if self._reachability is Reachability.PRIVATE:
             return own
         extra = [a for a in self.observed_addrs() if a not in own]
         return own + extra if extra else own
+
+    def add_address_source(self, source: Callable[[], list[Multiaddr]]) -> None:
+        """Adds ``source()``'s addresses to :attr:`addrs` (after the listen addresses, before
+        observed ones; shown whatever the reachability): the port mapper's mapped addresses.
+        The source calls :meth:`notify_addresses_changed` when its list changes."""
+        self._addr_sources.append(source)
+
+    def on_listen(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback()`` after each :meth:`listen` (new listen addresses)."""
+        self._listen_callbacks.append(callback)
+
+    def notify_addresses_changed(self) -> None:
+        """What :attr:`addrs` returns changed (an address source's list did): emits
+        ``LocalAddressesChanged`` and tells connected peers (identify push)."""
+        self._addresses_changed()
 
     def observed_addrs(self) -> list[Multiaddr]:
         """Addresses peers see us at that are confirmed: reported by identify from at least 4
@@ -377,6 +398,8 @@ class Host:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
+        for callback in self._listen_callbacks:
+            callback()
         return expand_unspecified(bound)
 
     def _new_protocol(self) -> MuxedConnection:
