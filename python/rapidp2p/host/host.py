@@ -89,6 +89,7 @@ __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 log = logging.getLogger("rapidp2p.host")
 
 _S = TypeVar("_S", bound="Service")
+_T = TypeVar("_T")
 
 
 class Host:
@@ -622,12 +623,12 @@ class Host:
         self._services.connection_added(mux)
         return True
 
-    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         """Runs ``coro`` as work serving ``conn``: cancelled when the connection ends (or
         the host closes); the task holds no other reference once it is done."""
         return self._dispatch.spawn_for(conn, coro)
 
-    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[Any]]:
+    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[object]]:
         """The live tasks serving ``conn`` (stream handlers, identify), a copy."""
         return self._dispatch.tasks_serving(conn)
 
