@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,6 +214,39 @@ def test_dht_lookup_between_two_machines(two_machines: tuple[str, str]) -> None:
         if provider is not None:
             _stop(provider)
         _stop(node)
+
+
+def test_default_dht_mode_serves_on_a_lan(two_machines: tuple[str, str]) -> None:
+    """Issue 13 point 3 on private addresses (not loopback): two ``--dht auto`` nodes (the
+    library's default mode) become servers once they meet on the LAN, so a lookup through A
+    finds B, which A only knows because B announced the DHT protocol."""
+    a, b = two_machines
+    node_a = _serve(a, "listen", "--dht", "auto", "--port", "4001")
+    node_b: subprocess.Popen[str] | None = None
+    try:
+        target = _address_on_a(node_a)
+        node_b = _serve(b, "listen", "--dht", "auto", "--port", "4001", "--bootstrap", target)
+        assert node_b.stdout is not None
+        peer_b, serving = "", False  # stdout and stderr interleave in any order
+        for line in node_b.stdout:
+            if line.startswith("peer id: "):
+                peer_b = line.split()[-1]
+            serving = serving or "kad auto mode: now server" in line
+            if peer_b and serving:
+                break
+        assert peer_b and serving, (peer_b, serving)
+        found = None
+        for _ in range(20):  # A adds B to its table once B's identify push names the protocol
+            found = _cli(b, "dht", "find-peer", peer_b, "--bootstrap", target)
+            if found.returncode == 0:
+                break
+            time.sleep(0.5)
+        assert found is not None and found.returncode == 0, found.stderr if found else ""
+        assert f"/ip4/{SUBNET}.2/tcp/4001/p2p/{peer_b}" in found.stdout.split(), found.stdout
+    finally:
+        if node_b is not None:
+            _stop(node_b)
+        _stop(node_a)
 
 
 def test_the_walkthrough_names_these_commands() -> None:
