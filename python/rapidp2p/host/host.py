@@ -93,7 +93,22 @@ _T = TypeVar("_T")
 
 
 class Host:
-    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
+    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)::
+
+        async with await Host.create(listen=["/ip4/0.0.0.0/tcp/4001",
+                                             "/ip4/0.0.0.0/udp/4001/quic-v1"]) as host:
+            print(host.peer_id, host.full_addrs)   # interface addresses, never 0.0.0.0
+            conn = await host.connect("/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...")
+            stream = await host.new_stream(conn.remote_peer, "/my-proto/1.0.0")
+
+    Transports by default: TCP, QUIC v1, WebSocket (``/ws``) and memory (no QUIC with a
+    private-network key); connections are secured with Noise or TLS 1.3 and multiplexed with
+    yamux (mplex for old peers). ``peer_id`` and ``key`` are this node's identity,
+    ``peerstore`` what it knows of other peers, ``events`` its event bus (connections,
+    identify, reachability), ``connections()`` its live connections. Ping and identify are
+    served from the start; the DHT, pubsub, relay, AutoNAT and HTTP are services
+    (:meth:`add_service`). Settings: :class:`~rapidp2p.host.config.HostConfig`.
+    """
 
     def __init__(
         self,
