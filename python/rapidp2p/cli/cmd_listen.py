@@ -1,16 +1,16 @@
 """``rapidp2p listen``: run a host that serves ping, identify and echo until interrupted.
 
-By default it listens on all interfaces (``/ip4/0.0.0.0`` and ``/ip6/::``, TCP) as go-libp2p
-and kubo do, and prints the addresses other machines can dial (interface addresses, never
-``0.0.0.0``). Logs connections (opened/closed) and protocol events (identify results, protocol
-changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
-less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
-``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
-resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
+By default it listens on all interfaces (``/ip4/0.0.0.0`` and ``/ip6/::``, TCP and QUIC v1 on
+the same port number) as go-libp2p and kubo do, and prints the addresses other machines can
+dial (interface addresses, never ``0.0.0.0``). Logs connections (opened/closed) and protocol
+events (identify results, protocol changes) at INFO on stderr (``--log-format json`` for
+machines, ``-v``/``-q`` for more or less), and with ``--metrics HOST:PORT`` serves Prometheus
+metrics at ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR``
+set the resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
-discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay;
-``--relay MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its
-``/p2p-circuit`` address (printed with the others).
+discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay; ``--relay
+MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its ``/p2p-circuit``
+address (printed with the others).
 AutoNAT finds out whether other machines can dial us: a line
 ``reachability: public|private|unknown`` and the advertised addresses are printed at each
 change (learned with AutoNAT v1, or v2 with ``--autonat-v2``); ``--autonat-service`` also

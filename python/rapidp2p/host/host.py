@@ -89,10 +89,26 @@ __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 log = logging.getLogger("rapidp2p.host")
 
 _S = TypeVar("_S", bound="Service")
+_T = TypeVar("_T")
 
 
 class Host:
-    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
+    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)::
+
+        async with await Host.create(listen=["/ip4/0.0.0.0/tcp/4001",
+                                             "/ip4/0.0.0.0/udp/4001/quic-v1"]) as host:
+            print(host.peer_id, host.full_addrs)   # interface addresses, never 0.0.0.0
+            conn = await host.connect("/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...")
+            stream = await host.new_stream(conn.remote_peer, "/my-proto/1.0.0")
+
+    Transports by default: TCP, QUIC v1, WebSocket (``/ws``) and memory (no QUIC with a
+    private-network key); connections are secured with Noise or TLS 1.3 and multiplexed with
+    yamux (mplex for old peers). ``peer_id`` and ``key`` are this node's identity,
+    ``peerstore`` what it knows of other peers, ``events`` its event bus (connections,
+    identify, reachability), ``connections()`` its live connections. Ping and identify are
+    served from the start; the DHT, pubsub, relay, AutoNAT and HTTP are services
+    (:meth:`add_service`). Settings: :class:`~rapidp2p.host.config.HostConfig`.
+    """
 
     def __init__(
         self,
@@ -645,12 +661,12 @@ class Host:
         self._services.connection_added(mux)
         return True
 
-    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         """Runs ``coro`` as work serving ``conn``: cancelled when the connection ends (or
         the host closes); the task holds no other reference once it is done."""
         return self._dispatch.spawn_for(conn, coro)
 
-    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[Any]]:
+    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[object]]:
         """The live tasks serving ``conn`` (stream handlers, identify), a copy."""
         return self._dispatch.tasks_serving(conn)
 
