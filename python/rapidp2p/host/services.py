@@ -60,7 +60,7 @@ class PingService(ServiceBase):
 
 
 def default_services(host: Host) -> list[Service]:
-    """Ping, identify and the relay client for ``host`` (as its config enables them), not
+    """Ping, identify, the relay client and DCUtR for ``host`` (as its config enables them), not
     started yet."""
     services: list[Service] = []
     if host.config.enable_ping:
@@ -73,4 +73,8 @@ def default_services(host: Host) -> list[Service]:
         from rapidp2p.relay.client import RelayClient
 
         services.append(RelayClient(host))
+        if host.config.enable_hole_punching:
+            from rapidp2p.protocols.dcutr.service import HolePunchService
+
+            services.append(HolePunchService(host))
     return services
