@@ -32,8 +32,8 @@ async def main(args: argparse.Namespace) -> int:
         if ident is not None:  # our observed address comes with the relay's identify
             await asyncio.wait_for(ident.identify_peer(relay), 10)
         with host.events.subscribe(HolePunchSucceeded, HolePunchFailed) as sub:
-            start = time.monotonic()
             conn = await host.connect(args.target, timeout=30)
+            start = time.monotonic()  # the relayed connection is up: the clock starts
             _say({"relayed": str(conn.remote_addr), "limited": conn.limited})
             try:
                 ev = await sub.get(timeout=args.wait)
