@@ -11,7 +11,9 @@ CONNECT with A's; B sends SYNC and, RTT/2 later, punches while A punches on rece
   server), A the dialer's, so each side knows its role although both sides dialed.
 - QUIC: A dials (from its listening socket); B sends UDP packets of random bytes from its
   listening socket at random 10-200 ms intervals, which opens B's NAT for A's handshake, and
-  accepts A's connection.
+  accepts A's connection. B starts them with SYNC rather than RTT/2 later: they only open
+  B's own NAT, and A's first Initial, arriving before them, would be dropped and resent only
+  a QUIC retransmission timeout (about 1 s) later.
 
 An attempt succeeds when a direct connection with the peer joins the host, however it came
 (B's listener may accept A's SYN before B's own dial left). B retries twice on the same
@@ -206,8 +208,7 @@ class HolePunchService(ServiceBase):
                         stream.reset()
                         stream = await self._open(peer)
                         addrs, rtt = await self._exchange(stream)
-                await asyncio.sleep(rtt / 2)
-                conn = await self._punch(peer, addrs, initiator=True)
+                conn = await self._punch(peer, addrs, initiator=True, delay=rtt / 2)
                 if conn is not None:
                     self._succeeded(peer, relayed, attempts, start, initiator=True, conn=conn)
                     return
@@ -341,22 +342,26 @@ class HolePunchService(ServiceBase):
     # ---- the punch -----------------------------------------------------------------------
 
     async def _punch(
-        self, peer: PeerId, addrs: Sequence[Multiaddr], *, initiator: bool
+        self, peer: PeerId, addrs: Sequence[Multiaddr], *, initiator: bool, delay: float = 0.0
     ) -> Connection | None:
-        """One simultaneous connect: the direct connection, or None after the timeout."""
+        """One simultaneous connect: the direct connection, or None after the timeout. The
+        initiator's TCP dials wait ``delay`` (RTT/2: until SYNC reached the peer); its QUIC
+        packets start at once (they only open our NAT, so early is better: the peer's first
+        Initial then finds it open instead of waiting out a retransmission)."""
         waiter = self._wait_direct(peer)
         tasks: list[asyncio.Task[object]] = []
         tcp = [a for a in addrs if not is_quic_addr(a)]
         quic = [a for a in addrs if is_quic_addr(a)]
         if initiator:
             if tcp:
-                tasks.append(asyncio.ensure_future(self._dial(peer, tcp, as_server=True)))
+                dial = self._dial(peer, tcp, as_server=True, delay=delay)
+                tasks.append(asyncio.ensure_future(dial))
             if quic:
                 tasks.append(asyncio.ensure_future(self._spray(quic)))
         elif addrs:
             tasks.append(asyncio.ensure_future(self._dial(peer, [*quic, *tcp], as_server=False)))
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), self.config.punch_timeout)
+            return await asyncio.wait_for(asyncio.shield(waiter), delay + self.config.punch_timeout)
         except asyncio.TimeoutError:
             return None
         finally:
@@ -367,7 +372,11 @@ class HolePunchService(ServiceBase):
                 with contextlib.suppress(BaseException):
                     await t
 
-    async def _dial(self, peer: PeerId, addrs: list[Multiaddr], *, as_server: bool) -> object:
+    async def _dial(
+        self, peer: PeerId, addrs: list[Multiaddr], *, as_server: bool, delay: float = 0.0
+    ) -> object:
+        if delay > 0:
+            await asyncio.sleep(delay)
         try:
             return await self.host.dial_direct(peer, addrs, as_server=as_server)
         except (Libp2pError, OSError) as exc:
