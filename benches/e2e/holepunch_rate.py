@@ -4,9 +4,10 @@
         [--symmetric] [--peer go-peer|rust-peer --side a|b]
 
 Builds the topology of ``tests/nat/test_dcutr_netns.py`` (a relay on the public network, two
-LANs behind port-keeping masquerading routers that drop unsolicited packets), keeps one relay
-per transport, and runs ``--rounds`` rounds: a fresh B (``rapidp2p listen --relay``) and a
-fresh A (``tests/nat/punch_dialer.py``) whose relayed connection DCUtR upgrades. Prints one
+LANs behind port-keeping masquerading routers that drop unsolicited packets) and runs
+``--rounds`` rounds per transport, each with a fresh relay, a fresh B (``rapidp2p listen
+--relay``) and a fresh A (``tests/nat/punch_dialer.py``) whose relayed connection DCUtR
+upgrades. Prints one
 JSON line per round and a summary per transport: successes, and the seconds from the relayed
 connection being up at A to A's ``HolePunchSucceeded`` (median, p90, max). ``--peer`` runs the
 go or rust interop peer on one side instead. Needs root (network namespaces).
@@ -88,22 +89,27 @@ def main() -> int:
         b_ns, _, _ = topo.natted_host("b", symmetric=args.symmetric, stealth=True)
         t = {"topo": topo, "a": a_ns, "b": b_ns}
         for transport in args.transport:
-            relay = Lines(
-                topo.popen(relay_ns, [*repo_python(), "listen", "--listen", LISTEN[transport],
-                                      "--relay-service", "--no-hole-punching", "--json"],
-                           stderr=subprocess.DEVNULL)
-            )  # fmt: skip
-            relay_addr = _first(relay.wait_for("addrs")["addrs"], f"/{relay_ip}/")
             times: list[float] = []
             ok = 0
             for i in range(args.rounds):
-                outcome = _round(t, transport, relay_addr, args)
+                # A fresh relay per round: a killed QUIC node's reservation outlives it until
+                # its connection times out, and the relay allows 8 per IP (the routers' one).
+                relay = Lines(
+                    topo.popen(relay_ns, [*repo_python(), "listen", "--listen",
+                                          LISTEN[transport], "--relay-service",
+                                          "--no-hole-punching", "--json"],
+                               stderr=subprocess.DEVNULL)
+                )  # fmt: skip
+                relay_addr = _first(relay.wait_for("addrs")["addrs"], f"/{relay_ip}/")
+                try:
+                    outcome = _round(t, transport, relay_addr, args)
+                finally:
+                    relay.proc.terminate()
+                    relay.proc.wait(20)
                 print(json.dumps({"transport": transport, "round": i + 1, **outcome}), flush=True)
                 if outcome["hole_punch"] == "succeeded":
                     ok += 1
                     times.append(float(outcome["seconds"]))
-            relay.proc.terminate()
-            relay.proc.wait(20)
             times.sort()
             summary: dict[str, Any] = {
                 "transport": transport,
