@@ -128,9 +128,12 @@ def start(
     else:
         b_argv = [_peer_run(b_impl), "holepunch", "--listen", listen, "--relay", relay_addr]
     b = Lines(topo.popen(b_ns, b_argv, stderr=subprocess.DEVNULL))
-    b_addrs = b.wait_for("addrs")["addrs"]
-    circuit = _first(b_addrs, f"/{relay_ip}/")
-    assert "/p2p-circuit/p2p/" in circuit, b_addrs
+    b_ready = b.wait_for("addrs")
+    if b_impl == "rapidp2p":
+        circuit = _first(b_ready["addrs"], f"/{relay_ip}/")
+    else:  # rust-libp2p reports one circuit address per relay address, loopback first
+        circuit = f"{relay_addr}/p2p-circuit/p2p/{b_ready['peer_id']}"
+    assert "/p2p-circuit/p2p/" in circuit, b_ready
     a_ns, _ = t["a"]
     if a_impl == "rapidp2p":
         a_argv = [sys.executable, DIALER, "--listen", listen, "--relay", relay_addr,
@@ -187,13 +190,15 @@ def _until_success(lines: Lines, timeout: float = 90.0) -> dict[str, Any]:
 
 
 @pytest.mark.interop
-@pytest.mark.peers("go-peer")
+@pytest.mark.peers("go-peer", "rust-peer")
 @pytest.mark.parametrize("transport", ["tcp", "quic"])
-@pytest.mark.parametrize("initiator", ["rapidp2p", "go-peer"])
-def test_hole_punch_with_go(cone_nat: dict[str, Any], transport: str, initiator: str) -> None:
-    """The initiator is B (it received the relayed connection); the other side is A."""
-    other = "go-peer" if initiator == "rapidp2p" else "rapidp2p"
-    relay, b, a, _b_id = start(cone_nat, transport, a_impl=other, b_impl=initiator)
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+@pytest.mark.parametrize("peer", ["go-peer", "rust-peer"])
+def test_hole_punch_interop(cone_nat: dict[str, Any], transport: str, side: str, peer: str) -> None:
+    """``peer`` is the initiator B (it received the relayed connection from our A) or the
+    responder A (it dialed our B through the relay)."""
+    b_impl, a_impl = (peer, "rapidp2p") if side == "initiator" else ("rapidp2p", peer)
+    relay, b, a, _b_id = start(cone_nat, transport, a_impl=a_impl, b_impl=b_impl)
     b_done = _until_success(b)
     assert b_done["hole_punch"] == "succeeded"
     _ping_after_relay_stops(relay, a)
