@@ -47,7 +47,11 @@ def _round(
         b_argv = [*repo_python(), "listen", "--listen", listen, "--relay", relay_addr, "--json"]
     b = Lines(topo.popen(t["b"], b_argv, stderr=subprocess.DEVNULL))
     try:
-        circuit = _first(b.wait_for("addrs", 60)["addrs"], "/p2p-circuit/")
+        ready = b.wait_for("addrs", 60)
+        if peer_run and args.side == "b":  # rust-libp2p lists a loopback circuit first
+            circuit = f"{relay_addr}/p2p-circuit/p2p/{ready['peer_id']}"
+        else:
+            circuit = _first(ready["addrs"], "/p2p-circuit/")
         if peer_run and args.side == "a":
             a_argv = [peer_run, "holepunch", "--listen", listen, "--relay", relay_addr,
                       "--dial", circuit]  # fmt: skip
