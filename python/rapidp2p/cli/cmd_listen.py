@@ -8,9 +8,12 @@ machines, ``-v``/``-q`` for more or less), and with ``--metrics HOST:PORT`` serv
 metrics at ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR``
 set the resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
-discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay; ``--relay
-MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its ``/p2p-circuit``
-address (printed with the others).
+discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay;
+``--relay MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its
+``/p2p-circuit`` address (printed with the others). A peer that reaches us through a relay
+is then upgraded to a direct connection by DCUtR hole punching when the NATs allow it: a line
+``direct connection to <peer> at <addr> (hole punch ...)`` or ``hole punch with <peer> failed``
+says how it went (``--no-hole-punching`` turns it off).
 AutoNAT finds out whether other machines can dial us: a line
 ``reachability: public|private|unknown`` and the advertised addresses are printed at each
 change (learned with AutoNAT v1, or v2 with ``--autonat-v2``); ``--autonat-service`` also
@@ -73,6 +76,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="reserve on this relay (.../p2p/<relay id>) and listen on its /p2p-circuit "
         "address; repeatable",
+    )
+    parser.add_argument(
+        "--no-hole-punching",
+        action="store_true",
+        help="do not upgrade relayed connections to direct ones (DCUtR hole punching)",
     )
     parser.add_argument(
         "--autonat-service",
@@ -172,7 +180,8 @@ async def _serve(
 
     key = load_identity(args.key) if args.key is not None else None
     out = Output(args.json)
-    overrides = dict(resources or {})
+    overrides: dict[str, Any] = dict(resources or {})
+    overrides["enable_hole_punching"] = not getattr(args, "no_hole_punching", False)
     if getattr(args, "nat_portmap", False):
         from rapidp2p.nat import PortMapConfig
 
@@ -189,6 +198,7 @@ async def _serve(
     async with host:
         events = asyncio.ensure_future(_log_events(host))
         mapped = asyncio.ensure_future(_print_mappings(host, out))
+        punches = asyncio.ensure_future(_print_hole_punches(host, out))
         reach = asyncio.ensure_future(_print_reachability(host, out))
         await _start_autonat(host, args)
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
@@ -233,6 +243,7 @@ async def _serve(
             events.cancel()
             reach.cancel()
             mapped.cancel()
+            punches.cancel()
             if discovery is not None:
                 await discovery.close()
             if server is not None:
@@ -355,6 +366,43 @@ async def _print_mappings(host: Any, out: Any) -> None:
             )
             for addr in addrs:
                 out.emit(f"{'advertising' if ev.mapped else 'no longer advertising'} {addr}", {})
+
+
+async def _print_hole_punches(host: Any, out: Any) -> None:
+    """A line per DCUtR outcome: the direct connection a relayed peer was upgraded to, or
+    the failure (the relayed connection stays)."""
+    from rapidp2p.host.events import HolePunchFailed, HolePunchSucceeded
+
+    with host.events.subscribe(HolePunchSucceeded, HolePunchFailed) as sub:
+        async for ev in sub:
+            if isinstance(ev, HolePunchSucceeded):
+                record: dict[str, Any] = {
+                    "hole_punch": "succeeded",
+                    "peer": str(ev.peer_id),
+                    "addr": str(ev.addr),
+                    "attempt": ev.attempt,
+                    "seconds": round(ev.elapsed, 4),
+                    "initiator": ev.initiator,
+                }
+                text = (
+                    f"direct connection to {ev.peer_id} at {ev.addr} (hole punch, attempt "
+                    f"{ev.attempt}, {ev.elapsed:.3f} s)"
+                )
+            elif isinstance(ev, HolePunchFailed):
+                record = {
+                    "hole_punch": "failed",
+                    "peer": str(ev.peer_id),
+                    "attempts": ev.attempts,
+                    "error": str(ev.error),
+                    "initiator": ev.initiator,
+                }
+                text = (
+                    f"hole punch with {ev.peer_id} failed after {ev.attempts} attempt(s): "
+                    f"{ev.error}; staying on the relayed connection"
+                )
+            else:
+                continue
+            out.emit(text, record)
 
 
 async def _log_events(host: Any) -> None:

@@ -53,6 +53,10 @@ class HostConfig:
     #: The Circuit Relay v2 client (:class:`rapidp2p.relay.RelayClient`): dial and listen on
     #: ``/p2p-circuit`` addresses, accept circuits from relays we reserved on.
     enable_relay_client: bool = True
+    #: DCUtR hole punching (:class:`rapidp2p.protocols.dcutr.HolePunchService`), run with the
+    #: relay client (go-libp2p's ``EnableHolePunching``): a relayed connection is upgraded
+    #: to a direct one when both NATs let it.
+    enable_hole_punching: bool = True
     agent_version: str = field(default_factory=lambda: f"rapidp2p/{_version()}")
     protocol_version: str = "ipfs/0.1.0"
     #: Unread bytes per connection before the socket stops being read.

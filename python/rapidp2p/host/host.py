@@ -511,11 +511,30 @@ class Host:
         return any(not c.is_closed for c in self._conns.get(peer_id, ()))
 
     def live_connection(self, peer_id: PeerId) -> Connection | None:
-        """A connection to ``peer_id`` that can open streams (open, no GoAway), or None."""
+        """A connection to ``peer_id`` that can open streams (open, no GoAway), or None. A
+        direct connection wins over a limited (relayed) one: once a hole punch succeeded, new
+        streams take the direct path (DCUtR: "prioritise it over the relay connection")."""
+        fallback: Connection | None = None
         for c in self._conns.get(peer_id, ()):
             if not c.is_closed and c.go_away_code is None:
-                return c
-        return None
+                if not c.limited:
+                    return c
+                if fallback is None:
+                    fallback = c
+        return fallback
+
+    def direct_connection(self, peer_id: PeerId) -> Connection | None:
+        """A live connection to ``peer_id`` that is not relayed (not ``limited``), or None."""
+        c = self.live_connection(peer_id)
+        return c if c is not None and not c.limited else None
+
+    async def dial_direct(
+        self, peer_id: PeerId, addrs: Sequence[Multiaddr], *, as_server: bool = False
+    ) -> Connection:
+        """A new direct connection to ``peer_id`` at one of ``addrs``, dialed for a hole
+        punch (all at once, TCP from a listen port, ``as_server`` for the listener's part
+        of a simultaneous open), whatever connections exist already. Used by DCUtR."""
+        return await self._dialer.dial_direct(peer_id, list(addrs), as_server=as_server)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

@@ -60,7 +60,7 @@ class PingService(ServiceBase):
 
 
 def default_services(host: Host) -> list[Service]:
-    """Ping, identify, the relay client and the port mapper for ``host`` (as its config
+    """Ping, identify, the relay client, DCUtR and the port mapper for ``host`` (as its config
     enables them), not started yet."""
     services: list[Service] = []
     if host.config.enable_ping:
@@ -73,6 +73,10 @@ def default_services(host: Host) -> list[Service]:
         from rapidp2p.relay.client import RelayClient
 
         services.append(RelayClient(host))
+        if host.config.enable_hole_punching:
+            from rapidp2p.protocols.dcutr.service import HolePunchService
+
+            services.append(HolePunchService(host))
     if host.config.port_mapping:
         from rapidp2p.nat.service import PortMapper, config_of
 

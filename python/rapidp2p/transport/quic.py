@@ -218,6 +218,21 @@ class QuicTransport:
         ep = self._dial_endpoint(family, host)
         return await ep.dial(host, port, peer_id, setup)
 
+    def punch(self, addr: Multiaddr, data: bytes) -> bool:
+        """Sends ``data`` (random bytes: DCUtR's hole punch) to ``addr`` from the listening
+        socket a dial there would use, so the NAT mapping it opens is the one the remote's
+        dial will meet. False when no listening socket fits or the send failed (the socket's
+        buffer is full: the next packet will do)."""
+        family, host, port = _split(addr)
+        ep = self._dial_endpoint(family, host)
+        if not ep.listening or port == 0:
+            return False
+        try:
+            ep.sock.sendto(data, (host, port))
+        except OSError:
+            return False
+        return True
+
     async def close(self) -> None:
         """Closes every socket and connection of this transport."""
         for ep in [*self._listeners, *self._dialers.values()]:
