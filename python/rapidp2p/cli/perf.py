@@ -163,11 +163,14 @@ def _perf_resource_limits() -> Any:
 
 
 def host_config(args: argparse.Namespace | None = None) -> Any:
-    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
+    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection,
+    no connection trimming (the memory row holds 1,000 idle connections for longer than the
+    connection manager's grace period on a loaded machine);
     ``--security`` (noise or tls) restricts the security protocol to that one,
     ``--swarm-key`` puts the host in that private network, and with ``--metrics`` it keeps a
     Prometheus registry of its own (never served)."""
     from rapidp2p.host import Limits, MuxerOptions
+    from rapidp2p.host.connmgr import ConnManagerConfig
 
     args = args or argparse.Namespace()
     security = getattr(args, "security", None)
@@ -189,6 +192,7 @@ def host_config(args: argparse.Namespace | None = None) -> Any:
             max_inbound_streams_per_protocol=1 << 20,
         ),
         muxer=MuxerOptions(max_streams=MAX_STREAMS, ack_backlog=MAX_STREAMS),
+        connmgr=ConnManagerConfig(low_water=1 << 20, high_water=1 << 20),
         resource_limits=_perf_resource_limits(),
         dial_timeout=60.0,
         upgrade_timeout=60.0,
