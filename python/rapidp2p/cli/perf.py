@@ -87,6 +87,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep Prometheus metrics in-process (measures their cost; needs prometheus_client)",
     )
+    ext.add_argument(
+        "--no-resource-limits",
+        action="store_true",
+        help="every resource scope unlimited (the accounting still runs: measures its cost)",
+    )
     swarm_key.add_flag(parser)
 
 
@@ -141,13 +146,17 @@ def quic_multiaddr(tcp: str) -> str:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
-def _perf_resource_limits() -> Any:
+def _perf_resource_limits(unlimited: bool = False) -> Any:
     """The machine's autoscaled limits with streams unlimited in every scope a perf stream is
     counted in: the bench's memory row holds 10,000 idle perf streams on one node, beyond the
     default system, peer, service and protocol stream limits (connections, fds and memory
-    keep their defaults)."""
+    keep their defaults). ``unlimited``: no limit in any scope (``--no-resource-limits``)."""
     from rapidp2p.protocols.perf import PROTOCOL_ID
-    from rapidp2p.resources.limits import autoscale
+    from rapidp2p.resources.limits import ResourceLimits, ScopeLimit, autoscale
+
+    if unlimited:
+        none = ScopeLimit()
+        return ResourceLimits(none, none, none, none, none, none, none, none, none)
 
     many = {kind: "unlimited" for kind in ("streams_inbound", "streams_outbound", "streams")}
     scopes = ("system", "allowlisted_system", "transient", "allowlisted_transient", "peer")
@@ -193,7 +202,7 @@ def host_config(args: argparse.Namespace | None = None) -> Any:
         ),
         muxer=MuxerOptions(max_streams=MAX_STREAMS, ack_backlog=MAX_STREAMS),
         connmgr=ConnManagerConfig(low_water=1 << 20, high_water=1 << 20),
-        resource_limits=_perf_resource_limits(),
+        resource_limits=_perf_resource_limits(getattr(args, "no_resource_limits", False)),
         dial_timeout=60.0,
         upgrade_timeout=60.0,
         negotiation_timeout=60.0,
