@@ -72,15 +72,19 @@ async def test_idle_connections_and_streams_cost_only_their_buffers() -> None:
     streams: list[Stream] = []
     gate = asyncio.Semaphore(8)
 
+    async def one_stream(h: Host) -> None:
+        s = await h.new_stream(server.full_addrs[0], IDLE)
+        s.write(b"\0" * 8)
+        await s.drain()
+        streams.append(s)
+
     async def client() -> None:
         async with gate:
             h = await Host.create()
             clients.append(h)
-            for _ in range(STREAMS):
-                s = await h.new_stream(server.full_addrs[0], IDLE)
-                s.write(b"\0" * 8)
-                await s.drain()
-                streams.append(s)
+            await h.connect(server.full_addrs[0])
+            # At once, so several streams of a connection hold unread bytes together.
+            await asyncio.gather(*(one_stream(h) for _ in range(STREAMS)))
 
     try:
         await asyncio.wait_for(asyncio.gather(*(client() for _ in range(CONNS))), 300)
