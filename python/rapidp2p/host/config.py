@@ -74,7 +74,7 @@ class HostConfig:
     #: applied over them; never below the flat caps of ``limits``.
     resource_limits: ResourceLimits | None = None
     limits_file: str | None = None
-    #: Seconds between maintenance rounds (window grants, connection trimming, peer GC).
+    #: Seconds between maintenance rounds (connection trimming, peer GC).
     maintenance_interval: float = 1.0
     #: Connection manager watermarks and grace period (``host.connmgr``).
     connmgr: ConnManagerConfig = field(default_factory=ConnManagerConfig)

@@ -64,7 +64,6 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.resources.allowlist import Allowlist
 from rapidp2p.resources.limits import ResourceLimits, autoscale, load_limits
 from rapidp2p.resources.manager import (
-    INITIAL_WINDOW_GRANT,
     ConnectionScope,
     ResourceManager,
     StreamScope,
@@ -728,9 +727,8 @@ class Host:
                 st = by_id.get(sid)
                 if st is not None:
                     st.reset()
-        grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
-        mux.set_receive_budget(mux.receive_window_total + grant)
-        # Unread received bytes are reserved from the same scopes (the peer's from now on).
+        # Window growth and unread received bytes are reserved from the connection's scopes
+        # (the peer's from now on) as they happen: nothing up front.
         who = f"unread bytes from {mux.remote_peer}"
         cs.on_refused = lambda err: self._refusal_log.refused(who, err)
         mux.receive_memory = cs
@@ -740,16 +738,13 @@ class Host:
         return True
 
     async def _maintain(self) -> None:
-        """Rare housekeeping: grows window grants that auto-tuning asked for."""
+        """Rare housekeeping: the connection manager and the peer store's forgetting."""
         while not self._closed:
             await asyncio.sleep(self.config.maintenance_interval)
             self.maintenance_round()
 
     def maintenance_round(self) -> None:
         """One round of :meth:`_maintain` (public so tests need not wait for the timer)."""
-        for mux, cs in list(self._conn_scopes.items()):
-            if cs.peer is not None and mux.receive_budget_hit:
-                cs.grow_window_grant(mux)
         self.connmgr.tick()
         try:
             self.peer_gc.run()
