@@ -13,9 +13,11 @@ The names most programs need are re-exported here::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+# Not ``from typing import TYPE_CHECKING``: a bare ``import rapidp2p`` loads nothing at all.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rapidp2p import exceptions
     from rapidp2p._aio.runner import run
     from rapidp2p._aio.stream import Stream
