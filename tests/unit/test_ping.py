@@ -118,3 +118,27 @@ async def test_ping_cancelled_from_outside_is_not_a_timeout() -> None:
     handler.cancel()
     with pytest.raises(asyncio.CancelledError):
         await handler
+
+
+async def test_ping_and_echo_split_across_reads() -> None:
+    """A ping (to the handler) and an echo (to the client) that arrive in two pieces."""
+    a, b = memory_stream_pair()
+    server = asyncio.ensure_future(handle_ping(b))
+    a.write(b"\x05" * 10)
+    await asyncio.sleep(0.01)
+    a.write(b"\x05" * (PING_SIZE - 10))
+    assert await _drain_all(a, PING_SIZE) == b"\x05" * PING_SIZE
+    a.close()
+    assert await server == 1
+
+    c, d = memory_stream_pair()
+
+    async def split_echo() -> None:
+        payload = await _drain_all(d, PING_SIZE)
+        d.write(payload[:7])
+        await asyncio.sleep(0.01)
+        d.write(payload[7:])
+
+    echoer = asyncio.ensure_future(split_echo())
+    assert len(await ping(c)) == 1
+    await echoer

@@ -59,9 +59,15 @@ async def _handle_watched(stream: ByteStream, idle_timeout: float, max_pings: in
     dog = Watchdog(idle_timeout)
     try:
         while answered < max_pings:
-            payload = await _read_ping(stream)
-            if payload is None:
-                break
+            # One read is the whole ping nearly always: no extra coroutine for it.
+            payload = await stream.read(PING_SIZE)
+            if len(payload) < PING_SIZE:
+                if not payload:
+                    break
+                rest = await _read_ping_rest(stream, PING_SIZE - len(payload))
+                if rest is None:
+                    break
+                payload += rest
             stream.write(payload)
             await stream.drain()
             answered += 1
@@ -72,6 +78,13 @@ async def _handle_watched(stream: ByteStream, idle_timeout: float, max_pings: in
     finally:
         dog.close()
     return answered
+
+
+async def _read_ping_rest(stream: ByteStream, n: int) -> bytes | None:
+    try:
+        return await read_exactly(stream, n)
+    except UnexpectedEOF:
+        return None
 
 
 async def _read_ping(stream: ByteStream) -> bytes | None:
@@ -120,7 +133,11 @@ async def _ping_watched(stream: ByteStream, count: int, timeout: float) -> list[
             start = perf_counter()
             stream.write(payload)
             await stream.drain()
-            echo = await read_exactly(stream, PING_SIZE)
+            echo = await stream.read(PING_SIZE)
+            if len(echo) < PING_SIZE:  # rare: the echo came in pieces (or the stream ended)
+                if not echo:
+                    raise UnexpectedEOF(f"stream ended {PING_SIZE} bytes short of {PING_SIZE}")
+                echo += await read_exactly(stream, PING_SIZE - len(echo))
             rtts.append(perf_counter() - start)
             if not hmac.compare_digest(echo, payload):
                 raise RemoteProtocolError("ping echo does not match the payload sent")
