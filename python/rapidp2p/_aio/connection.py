@@ -693,10 +693,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if conn is None or self.transport is None:
             return
         if st.stream_id in self._streams or not st.is_reset:
-            with contextlib.suppress(Libp2pError):
+            try:  # on every read: no context manager object per call
                 held = conn.ack(st.stream_id, n)
-                if held and self._receive_memory is not None:
-                    self._grow_window(conn, st.stream_id, held)
+            except Libp2pError:
+                held = 0
+            if held and self._receive_memory is not None:
+                self._grow_window(conn, st.stream_id, held)
         self.stream_discarded(n)
         self._schedule_flush()
 

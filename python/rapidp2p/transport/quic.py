@@ -19,12 +19,12 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rapidp2p._aio.quic import QuicConnection, QuicEndpoint, QuicSettings
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p._aio.quic import QuicConnection, QuicEndpoint, QuicSettings
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.security.tls import TlsIdentity
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["QuicListener", "QuicTransport", "is_quic_addr"]
 
 #: Prepares each new connection object before any of its events (the host's stream handler).
-Setup = Callable[[QuicConnection], None]
+Setup = Callable[["QuicConnection"], None]
 
 
 def _split(addr: Multiaddr) -> tuple[int, str, int]:
@@ -127,7 +127,10 @@ class QuicTransport:
     secured = True
 
     def __init__(self, key: PrivateKey | None = None, settings: QuicSettings | None = None) -> None:
-        self.settings = settings or QuicSettings()
+        # None: the defaults. The QUIC driver (``_aio.quic``) is imported by the first
+        # listen or dial, so a host that never uses QUIC never loads it.
+        self.settings = settings
+        self._key: PrivateKey | None = None
         self._identity: TlsIdentity | None = None
         if key is not None:
             self.bind_key(key)
@@ -135,16 +138,19 @@ class QuicTransport:
         self._dialers: dict[int, QuicEndpoint] = {}
 
     def bind_key(self, key: PrivateKey) -> None:
-        """Sets the identity the certificates prove (once; before listening or dialling)."""
-        from rapidp2p.security.tls import TlsIdentity
-
-        if self._identity is None:
-            self._identity = TlsIdentity(key)
+        """Sets the identity the certificates prove (once; before listening or dialling).
+        The certificate is made by the first listen or dial."""
+        if self._key is None:
+            self._key = key
 
     @property
     def identity(self) -> TlsIdentity:
         if self._identity is None:
-            raise TransportError("QUIC transport has no identity key (bind_key first)")
+            if self._key is None:
+                raise TransportError("QUIC transport has no identity key (bind_key first)")
+            from rapidp2p.security.tls import TlsIdentity
+
+            self._identity = TlsIdentity(self._key)
         return self._identity
 
     # ---- the Transport interface (shape checks only) --------------------------------------
@@ -174,6 +180,8 @@ class QuicTransport:
         family, host, port = _split(addr)
         identity = self.identity
         sock = _bind(family, host, port)
+        from rapidp2p._aio.quic import QuicEndpoint
+
         ep = QuicEndpoint(
             sock, identity, listen=True, settings=self.settings, setup=setup, on_connection=handler
         )
@@ -200,6 +208,8 @@ class QuicTransport:
         dialer = self._dialers.get(family)
         if dialer is None or dialer.is_closed:
             any_host = "0.0.0.0" if family == socket.AF_INET else "::"
+            from rapidp2p._aio.quic import QuicEndpoint
+
             dialer = QuicEndpoint(
                 _bind(family, any_host, 0), self.identity, listen=False, settings=self.settings
             )
