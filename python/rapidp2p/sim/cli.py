@@ -30,6 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gs.add_argument("--connect", type=int, default=8, help="peers each node dials")
     gs.add_argument("--warmup", type=float, default=10.0, help="seconds before publishing")
     gs.add_argument("--no-idontwant", action="store_true", help="never send IDONTWANT (v1.2 off)")
+    gs.add_argument(
+        "--attack",
+        choices=("sybil", "eclipse", "flash", "coldboot"),
+        help="Sybil attack of Vyzovitis et al. 2020 (see docs/sim)",
+    )
+    gs.add_argument("--sybils", type=float, default=0.5, help="share of the nodes that are Sybils")
+    gs.add_argument("--scoring", choices=("on", "off"), default="on", help="peer scoring (attacks)")
+    gs.add_argument("--attack-degree", type=int, default=20, help="honest nodes each Sybil dials")
+    gs.add_argument(
+        "--flash-after", type=float, default=20.0, help="s of publishing before defecting"
+    )
+    gs.add_argument("--target-honest", type=int, default=2, help="honest nodes dialling the target")
     _common(gs)
 
 
@@ -72,18 +84,35 @@ def run_command(args: argparse.Namespace) -> int:
         plots = write_plots(res.results, out.parent, out.stem)
         text = render_kad_report(res.results, res.machine, [p.name for p in plots])
     else:
-        cfg = GossipScenarioConfig(
-            rate=args.rate,
-            duration=args.duration,
-            msg_size=args.msg_size,
-            connect=args.connect,
-            warmup=args.warmup,
-            idontwant=not args.no_idontwant,
+        gossip: dict[str, Any] = {
+            "rate": args.rate,
+            "duration": args.duration,
+            "msg_size": args.msg_size,
+            "connect": args.connect,
+            "warmup": args.warmup,
+            "idontwant": not args.no_idontwant,
             **common,
-        )
-        res = run(run_gossip_scenario(cfg, progress))
-        plots = write_gossip_plots(res.results, out.parent, out.stem)
-        text = render_gossip_report(res.results, res.machine, [p.name for p in plots])
+        }
+        if args.attack:
+            from rapidp2p.sim.attack import AttackConfig, run_attack_scenario
+            from rapidp2p.sim.attack_report import render_attack_report, write_attack_plots
+
+            acfg = AttackConfig(
+                attack=args.attack,
+                sybils=args.sybils,
+                scoring=args.scoring == "on",
+                attack_degree=args.attack_degree,
+                flash_after=args.flash_after,
+                target_honest=args.target_honest,
+                **gossip,
+            )
+            res = run(run_attack_scenario(acfg, progress))
+            plots = write_attack_plots(res.results, out.parent, out.stem)
+            text = render_attack_report(res.results, res.machine, [p.name for p in plots])
+        else:
+            res = run(run_gossip_scenario(GossipScenarioConfig(**gossip), progress))
+            plots = write_gossip_plots(res.results, out.parent, out.stem)
+            text = render_gossip_report(res.results, res.machine, [p.name for p in plots])
     out.write_text(text)
     results_path = out.with_name(out.stem + ".results.json")
     results_path.write_text(json.dumps(res.results, indent=2, sort_keys=True) + "\n")
