@@ -1,4 +1,4 @@
-"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub ...``, also reached
+"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub|speed ...``, also reached
 as ``rapidp2p sim ...``. The scenarios are imported when one runs, so that building the
 parser (every ``rapidp2p`` start) stays cheap."""
 
@@ -43,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     gs.add_argument("--target-honest", type=int, default=2, help="honest nodes dialling the target")
     _common(gs)
+    sp = sub.add_parser("speed", help="the simulator's speed: sim-seconds and events per second")
+    sp.add_argument("--nodes", type=int, default=1000)
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--duration", type=float, default=20.0, help="virtual seconds measured")
+    sp.add_argument("--rate", type=float, default=1.0, help="messages per second, network-wide")
+    sp.add_argument("--security", choices=("noise", "plaintext"), default="plaintext")
+    sp.add_argument("--out", type=Path, default=Path("speed.md"), help="report path")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.add_argument("--json", action="store_true", help="also print results.json on stdout")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -64,12 +73,31 @@ def run_command(args: argparse.Namespace) -> int:
     from rapidp2p.sim.report import render_kad_report, write_plots
 
     out: Path = args.out
-    name = "kad" if args.scenario == "kad" else "gossipsub"
+    name = args.scenario
 
     def progress(msg: str) -> None:
         if not args.quiet:
             print(f"[sim {name}] {msg}", file=sys.stderr, flush=True)
 
+    if args.scenario == "speed":
+        from rapidp2p.sim.speed import SpeedConfig, render_speed_report, run_speed_scenario
+
+        scfg = SpeedConfig(
+            nodes=args.nodes,
+            seed=args.seed,
+            duration=args.duration,
+            rate=args.rate,
+            security=args.security,
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sres = run(run_speed_scenario(scfg, progress))
+        out.write_text(render_speed_report(sres.results, sres.machine))
+        results_path = out.with_name(out.stem + ".results.json")
+        results_path.write_text(json.dumps(sres.results, indent=2, sort_keys=True) + "\n")
+        if args.json:
+            print(json.dumps(sres.results, sort_keys=True), flush=True)
+        progress(f"wrote {out}, {results_path}")
+        return 0
     common: dict[str, Any] = {
         "nodes": args.nodes,
         "seed": args.seed,
