@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from rapidp2p.sim.cli import main as sim_main
 from rapidp2p.sim.clock import run
 from rapidp2p.sim.speed import SpeedConfig, run_speed_scenario
@@ -23,15 +25,15 @@ def test_loop_counts_every_scheduled_callback() -> None:
         await asyncio.sleep(2)
         return e1 - e0, loop.events - e1  # type: ignore[attr-defined]
 
-    scheduled, later = run(main())
+    scheduled, later = run(main(), count_events=True)
     assert scheduled == 6
     assert later >= 2  # the sleep's timer and the task step it wakes
 
 
 def test_same_seed_same_events_and_virtual_time() -> None:
     cfg = SpeedConfig(nodes=12, duration=2.0, rate=2.0, warmup=1.0)
-    a = run(run_speed_scenario(cfg))
-    b = run(run_speed_scenario(SpeedConfig(**vars(cfg))))
+    a = run(run_speed_scenario(cfg), count_events=True)
+    b = run(run_speed_scenario(SpeedConfig(**vars(cfg))), count_events=True)
     assert json.dumps(a.results, sort_keys=True) == json.dumps(b.results, sort_keys=True)
     st = a.results["steady"]
     assert st["messages"] == 4 and st["delivered"] == 4 * 11
@@ -39,6 +41,8 @@ def test_same_seed_same_events_and_virtual_time() -> None:
     assert st["events"] > 0 and a.results["setup"]["events"] > st["events"] / 100
     m = a.machine
     assert m["steady_cpu_s"] > 0 and m["steady_events_per_cpu_s"] > 0 and m["peak_rss_mb"] > 0
+    with pytest.raises(RuntimeError, match="count_events"):
+        run(run_speed_scenario(cfg))
 
 
 def test_speed_command_writes_report(tmp_path: Path) -> None:

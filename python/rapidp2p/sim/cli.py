@@ -90,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
             security=args.security,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
-        sres = run(run_speed_scenario(scfg, progress))
+        sres = run(run_speed_scenario(scfg, progress), count_events=True)
         out.write_text(render_speed_report(sres.results, sres.machine))
         results_path = out.with_name(out.stem + ".results.json")
         results_path.write_text(json.dumps(sres.results, indent=2, sort_keys=True) + "\n")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rapidp2p.sim.clock import CountingVirtualEventLoop
 from rapidp2p.sim.gossip import GossipScenarioConfig, GossipSim
 from rapidp2p.sim.kad import RunResult
 from rapidp2p.sim.machine import rss_bytes
@@ -79,10 +80,11 @@ class _Phase:
 async def run_speed_scenario(
     cfg: SpeedConfig, progress: Callable[[str], None] | None = None
 ) -> RunResult:
-    """Setup, then the measured steady state; call inside :func:`rapidp2p.sim.clock.run`."""
+    """Setup, then the measured steady state; call inside
+    ``rapidp2p.sim.clock.run(..., count_events=True)``."""
     loop = asyncio.get_running_loop()
-    if not hasattr(loop, "events"):
-        raise RuntimeError("the speed scenario needs the virtual loop (rapidp2p.sim.clock.run)")
+    if not isinstance(loop, CountingVirtualEventLoop):
+        raise RuntimeError("the speed scenario needs run(..., count_events=True)")
     rss0 = rss_bytes()
     gcfg = GossipScenarioConfig(
         nodes=cfg.nodes,
