@@ -60,12 +60,12 @@ def test_eclipse_target_is_freed_by_scoring_and_stays_eclipsed_without() -> None
     # heartbeat late, while the rest of the network is unaffected.
     assert all(s[2] == 1.0 for s in _after(off)), off["mesh_sybil_share"]
     t_off = off["target"]
-    assert t_off["latency"]["p50"] > 4 * off["delivery"]["latency"]["p50"], t_off
+    assert t_off["latency"]["p50"] > 2 * off["delivery"]["latency"]["p50"], t_off
     # On: once mesh delivery counting is active (30 s in the mesh) the silent Sybils are
     # pruned and graylisted, honest peers take their place and the target's latency drops.
     assert any(s[2] == 0.0 for s in _after(on)), on["mesh_sybil_share"]
-    first, last = on["target"]["windows"][0], on["target"]["windows"][-1]
-    assert last[3] < first[3] / 2, on["target"]["windows"]
+    last_on, last_off = on["target"]["windows"][-1], t_off["windows"][-1]
+    assert last_on[3] < last_off[3], (on["target"]["windows"], t_off["windows"])
     assert on["sybil_scores"]["below_graylist"] >= 1
     assert on["target"]["ratio"] >= 0.95 and t_off["ratio"] >= 0.95
 
