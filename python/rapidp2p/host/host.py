@@ -140,6 +140,16 @@ class Host:
         self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
+        # QUIC tells the peer its stream limit in the handshake (MAX_STREAMS cannot shrink
+        # later): no more than the conn and peer scopes would accept.
+        lim = self.resource_manager.limits
+        stream_cap = min(
+            self.config.limits.max_streams_per_connection,
+            *(min(s.streams_inbound, s.streams) for s in (lim.conn, lim.peer)),
+        )
+        for t in self.transports:
+            if isinstance(t, QuicTransport):
+                t.cap_streams(stream_cap)
         self._conn_scopes: dict[Connection, ConnectionScope] = {}
         #: Stream handlers, per-protocol caps and the tasks serving each connection.
         self._dispatch = StreamDispatcher(self)
@@ -672,6 +682,10 @@ class Host:
                     st.reset()
         grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
         mux.set_receive_budget(mux.receive_window_total + grant)
+        # QUIC: the peer learns the stream limit (MAX_STREAMS) instead of seeing resets.
+        limit_streams = getattr(mux, "limit_inbound_streams", None)
+        if limit_streams is not None:
+            limit_streams(cs.inbound_stream_cap())
         # Unread received bytes are reserved from the same scopes (the peer's from now on).
         who = f"unread bytes from {mux.remote_peer}"
         cs.on_refused = lambda err: self._refusal_log.refused(who, err)

@@ -262,6 +262,12 @@ class ConnectionScope:
             mgr._count(last)
         return 0
 
+    def inbound_stream_cap(self) -> int:
+        """The most inbound streams this connection may have open at once under the conn
+        and peer scopes' limits (a QUIC connection tells the peer as its MAX_STREAMS)."""
+        scopes = [self.scope, *([] if self.peer is None else [self._chain[1]])]
+        return min(min(s.limit.streams_inbound, s.limit.streams) for s in scopes)
+
     def grow_window_grant(self, conn: Connection) -> int:
         """Auto-tuning hit the receive budget of ``conn``: doubles the grant if the scopes
         agree and raises the budget; returns the bytes added."""

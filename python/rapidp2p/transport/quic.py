@@ -141,6 +141,14 @@ class QuicTransport:
         if self._identity is None:
             self._identity = TlsIdentity(key)
 
+    def cap_streams(self, n: int) -> None:
+        """Caps the streams a peer may have open at once on one connection (the host's
+        resource limits); only sockets opened afterwards follow it."""
+        if 0 <= n < self.settings.max_streams:
+            kwargs = self.settings.kwargs()
+            kwargs["max_streams"] = n
+            self.settings = QuicSettings(**kwargs)
+
     @property
     def identity(self) -> TlsIdentity:
         if self._identity is None:
