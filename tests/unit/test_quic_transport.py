@@ -12,7 +12,7 @@ from rapidp2p import Host
 from rapidp2p._aio.quic import QuicConnection, QuicSettings
 from rapidp2p._aio.stream import Stream
 from rapidp2p.crypto import generate_keypair
-from rapidp2p.exceptions import DialRefused, PeerIdMismatch
+from rapidp2p.exceptions import DialRefused, PeerIdMismatch, TransportError
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 
@@ -238,3 +238,39 @@ async def test_hosts_over_ipv6_loopback_and_unspecified() -> None:
             assert str(info.observed_addr).startswith("/ip6/::1/udp/")
             assert str(info.observed_addr).endswith("/quic-v1")
             await conn.close()
+
+
+def test_an_icmp_error_under_uvloop_leaves_the_listener_working() -> None:
+    # libuv stops polling a socket that reports EPOLLERR (a queued ICMP error): under uvloop
+    # the socket queues no ICMP errors, so a refused dial from the listener's own socket
+    # ends at the handshake timeout and the listener keeps accepting.
+    import socket
+
+    import uvloop
+
+    async def main() -> None:
+        server = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=1.0))
+        client = QuicTransport(generate_keypair())
+        accepted: asyncio.Queue[QuicConnection] = asyncio.Queue()
+        lst = await server.listen_secured(LOOPBACK, None, accepted.put_nowait)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with pytest.raises(TransportError):  # from the listener's socket (same family)
+                await asyncio.wait_for(
+                    server.dial_secured(Multiaddr(f"/ip4/127.0.0.1/udp/{port}/quic-v1"), None),
+                    60,
+                )
+            conn = await asyncio.wait_for(client.dial_secured(lst.addrs[0], None), 30)
+            await asyncio.wait_for(accepted.get(), 30)  # the listener accepted it
+            await asyncio.wait_for(conn.ping(), 30)  # and answers (uvloop's clock: rtt may be 0)
+        finally:
+            await client.close()
+            await server.close()
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

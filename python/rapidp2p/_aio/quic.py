@@ -129,6 +129,14 @@ def _dial_error(exc: BaseException, where: str) -> BaseException:
     return exc
 
 
+def _reader_sees_socket_errors(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when ``add_reader`` callbacks run on a socket error (EPOLLERR), as asyncio's
+    selector loops do: the UDP socket may then queue ICMP errors (a dial to a closed port
+    fails at once). libuv (uvloop) stops polling a socket on EPOLLERR instead, so there the
+    errors stay off and such a dial ends at the handshake timeout."""
+    return not type(loop).__module__.startswith("uvloop")
+
+
 class QuicEndpoint:
     """One bound UDP socket and its Rust endpoint; dials from it, and accepts when listening.
 
@@ -159,7 +167,12 @@ class QuicEndpoint:
         self.local_port = int(port)
         self.local_addr = quic_multiaddr(self.local_host, self.local_port)
         self._ep = _q.Endpoint(
-            identity.identity, listen, self.loop.time(), sock.fileno(), **self.settings.kwargs()
+            identity.identity,
+            listen,
+            self.loop.time(),
+            sock.fileno(),
+            icmp_errors=_reader_sees_socket_errors(self.loop),
+            **self.settings.kwargs(),
         )
         self._conns: dict[int, QuicConnection] = {}
         self._flush_scheduled = False

@@ -361,12 +361,14 @@ fn convert(py: Python<'_>, ev: Event) -> PyResult<PyEvent> {
 impl PyEndpoint {
     /// `fd`: the bound, non-blocking UDP socket (duplicated: the caller keeps its own);
     /// None drives the endpoint by `receive_datagram`/`datagrams_to_send` instead.
+    /// `icmp_errors`: queue ICMP errors on the socket (fast refusal of dials to closed ports);
+    /// only for an event loop that calls the reader on EPOLLERR (libuv stops polling).
     #[new]
     #[pyo3(signature = (
         identity, listen, now, fd = None, *, handshake_timeout = 10.0, idle_timeout = 30.0,
         keep_alive = 10.0, max_streams = 256, stream_window = 8 << 20,
         connection_window = 16 << 20, initial_connection_window = 1 << 20,
-        max_handshakes = 256, retry_above = 64
+        max_handshakes = 256, retry_above = 64, icmp_errors = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -384,6 +386,7 @@ impl PyEndpoint {
         initial_connection_window: u32,
         max_handshakes: usize,
         retry_above: usize,
+        icmp_errors: bool,
     ) -> PyResult<Self> {
         let secs = |v: f64, what: &str| {
             Duration::try_from_secs_f64(v)
@@ -413,7 +416,9 @@ impl PyEndpoint {
                     .try_clone_to_owned()
                     .map_err(|e| py_err(py, "TransportError", format!("dup: {e}")))?;
                 let sock = UdpSocket::from(owned);
-                enable_icmp_errors(&sock);
+                if icmp_errors {
+                    enable_icmp_errors(&sock);
+                }
                 let state = UdpSocketState::new((&sock).into())
                     .map_err(|e| py_err(py, "TransportError", format!("UDP setup: {e}")))?;
                 let slot = SLOT.min(1500 * state.gro_segments().max(1));
