@@ -466,3 +466,45 @@ fn the_server_sends_at_most_three_times_what_an_unvalidated_client_sent() {
     assert!(sent > 0, "the server answered");
     assert!(sent <= 3 * received, "sent {sent} for {received} received");
 }
+
+#[test]
+fn a_silent_connection_ends_at_the_idle_timeout_and_keep_alive_prevents_it() {
+    for keep_alive in [None, Some(Duration::from_secs(2))] {
+        let config = QuicConfig {
+            max_idle_timeout: Duration::from_secs(5),
+            keep_alive_interval: keep_alive,
+            ..QuicConfig::default()
+        };
+        let (mut c, mut s) = pair_with(config);
+        let start = Instant::now();
+        let cid = c.ep.connect(start, s.addr, None).unwrap();
+        settle(&mut c, &mut s, start, &mut |_| true);
+        assert_eq!(connected(&c).unwrap().0, cid);
+        // Time passes with every datagram delivered (none are lost): only silence ends it.
+        let mut t = start;
+        while t < start + Duration::from_secs(20) {
+            let next = [c.ep.next_timeout(), s.ep.next_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(at) = next else { break };
+            t = at.max(t);
+            c.ep.handle_timeout(t);
+            s.ep.handle_timeout(t);
+            settle(&mut c, &mut s, t, &mut |_| true);
+            if closed_reason(&c, cid).is_some() {
+                break;
+            }
+        }
+        let reason = closed_reason(&c, cid);
+        match keep_alive {
+            None => {
+                let reason = reason.expect("idle timeout");
+                assert_eq!(reason.kind, CloseKind::Closed, "{reason:?}");
+                assert!(reason.message.contains("idle"), "{reason:?}");
+                assert!(t - start <= Duration::from_secs(6), "{:?}", t - start);
+            }
+            Some(_) => assert!(reason.is_none(), "{reason:?}: keep-alive must hold it"),
+        }
+    }
+}
