@@ -508,3 +508,54 @@ fn a_silent_connection_ends_at_the_idle_timeout_and_keep_alive_prevents_it() {
         }
     }
 }
+
+fn side(identity: Identity, listen: bool, port: u16) -> Side {
+    let mut ep = Endpoint::new(identity, QuicConfig::default(), listen, false).unwrap();
+    ep.set_unix_time(1_800_000_000);
+    Side {
+        ep,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        events: Vec::new(),
+    }
+}
+
+/// Certificates a hostile peer could present: no libp2p extension; an extension whose
+/// identity signature does not verify.
+fn hostile_identities() -> Vec<(&'static str, Identity)> {
+    let no_ext = CertKey::generate()
+        .unwrap()
+        .certify_unchecked(None)
+        .unwrap();
+    let rng = SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let mut public = Vec::new();
+    keyproto::encode(1, kp.public_key().as_ref(), &mut public).unwrap();
+    let ck = CertKey::generate().unwrap();
+    let bad_sig = kp.sign(b"not the certificate's key").as_ref().to_vec();
+    let bad = ck.certify_unchecked(Some((&public, &bad_sig))).unwrap();
+    vec![("no extension", no_ext), ("bad signature", bad)]
+}
+
+#[test]
+fn hostile_certificates_are_refused_typed_both_ways() {
+    for (what, bad) in hostile_identities() {
+        // A hostile listener: the dialer refuses its certificate with a typed reason.
+        let (mut c, mut s) = (side(identity(), false, 1000), side(bad.clone(), true, 2000));
+        let now = Instant::now();
+        let cid = c.ep.connect(now, s.addr, None).unwrap();
+        settle(&mut c, &mut s, now, &mut |_| true);
+        let reason = closed_reason(&c, cid).unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(reason.kind, CloseKind::Certificate, "{what}: {reason:?}");
+        assert!(connected(&c).is_none(), "{what}");
+        // A hostile dialer: the listener never reports it; the dialer's handshake fails.
+        let (mut c, mut s) = (side(bad, false, 1000), side(identity(), true, 2000));
+        let cid = c.ep.connect(now, s.addr, None).unwrap();
+        settle(&mut c, &mut s, now, &mut |_| true);
+        assert!(connected(&s).is_none(), "{what}: the listener accepted it");
+        assert!(
+            closed_reason(&c, cid).is_some(),
+            "{what}: the hostile dialer was not refused"
+        );
+    }
+}
