@@ -143,13 +143,14 @@ async def _sub(args: argparse.Namespace) -> int:
     host, ps = await _start(args, args.listen)
     try:
         sub = await ps.subscribe(args.topic)
+        # Members named by --connect first: once the addresses are printed, we are in the room.
+        await _connect_all(host, args.connect)
         announce_all_interfaces(host, args.listen is not None)
         note(f"subscribed to {args.topic!r}; publishers can --connect to:")
         for addr in host.full_addrs:
             note(f"  {addr}")
         if args.no_sign:
             note(f"note: {NO_SIGN_HINT}")
-        await _connect_all(host, args.connect)
         out = sys.stdout.buffer
         async for msg in sub:
             if args.json:

@@ -16,6 +16,7 @@ from rapidp2p.resources.limits import ResourceLimits
 
 if TYPE_CHECKING:
     from rapidp2p.metrics import Metrics
+    from rapidp2p.nat import PortMapConfig
 
 __all__ = ["HostConfig"]
 
@@ -82,3 +83,7 @@ class HostConfig:
     #: Private network (libp2p pnet): a :class:`rapidp2p.pnet.PreSharedKey`, its 32 bytes, a
     #: ``/key/swarm/psk/1.0.0/`` file's contents or path. Only peers with the same key connect.
     psk: PskSource | None = None
+    #: Map the listen ports on the LAN's gateway (UPnP IGD, PCP, NAT-PMP) and advertise the
+    #: mapped addresses (:class:`rapidp2p.nat.PortMapper`): True, or a
+    #: :class:`rapidp2p.nat.PortMapConfig`. Off by default, as go-libp2p's ``NATPortMap()``.
+    port_mapping: bool | PortMapConfig = False

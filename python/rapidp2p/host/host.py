@@ -89,10 +89,26 @@ __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 log = logging.getLogger("rapidp2p.host")
 
 _S = TypeVar("_S", bound="Service")
+_T = TypeVar("_T")
 
 
 class Host:
-    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
+    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)::
+
+        async with await Host.create(listen=["/ip4/0.0.0.0/tcp/4001",
+                                             "/ip4/0.0.0.0/udp/4001/quic-v1"]) as host:
+            print(host.peer_id, host.full_addrs)   # interface addresses, never 0.0.0.0
+            conn = await host.connect("/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...")
+            stream = await host.new_stream(conn.remote_peer, "/my-proto/1.0.0")
+
+    Transports by default: TCP, QUIC v1, WebSocket (``/ws``) and memory (no QUIC with a
+    private-network key); connections are secured with Noise or TLS 1.3 and multiplexed with
+    yamux (mplex for old peers). ``peer_id`` and ``key`` are this node's identity,
+    ``peerstore`` what it knows of other peers, ``events`` its event bus (connections,
+    identify, reachability), ``connections()`` its live connections. Ping and identify are
+    served from the start; the DHT, pubsub, relay, AutoNAT and HTTP are services
+    (:meth:`add_service`). Settings: :class:`~rapidp2p.host.config.HostConfig`.
+    """
 
     def __init__(
         self,
@@ -171,6 +187,10 @@ class Host:
         #: Identify's observed addresses; :meth:`observed_addrs` gives the confirmed ones.
         self.observed = ObservedAddrManager()
         self._reachability = Reachability.UNKNOWN
+        #: Extra advertised addresses (the port mapper's mapped ones), asked at each read.
+        self._addr_sources: list[Callable[[], list[Multiaddr]]] = []
+        #: Called after each :meth:`listen` (the port mapper maps new ports).
+        self._listen_callbacks: list[Callable[[], None]] = []
         #: The metrics sink (``metrics=`` or ``config.metrics``); None when metrics are off.
         self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
         if self.metrics is not None:
@@ -306,10 +326,27 @@ class Host:
         advertise them. Identify leaves loopback addresses out for peers that are not on
         loopback."""
         own = expand_unspecified(self.listen_addrs)
+        for source in self._addr_sources:
+            own += [a for a in source() if a not in own]
         if self._reachability is Reachability.PRIVATE:
             return own
         extra = [a for a in self.observed_addrs() if a not in own]
         return own + extra if extra else own
+
+    def add_address_source(self, source: Callable[[], list[Multiaddr]]) -> None:
+        """Adds ``source()``'s addresses to :attr:`addrs` (after the listen addresses, before
+        observed ones; shown whatever the reachability): the port mapper's mapped addresses.
+        The source calls :meth:`notify_addresses_changed` when its list changes."""
+        self._addr_sources.append(source)
+
+    def on_listen(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback()`` after each :meth:`listen` (new listen addresses)."""
+        self._listen_callbacks.append(callback)
+
+    def notify_addresses_changed(self) -> None:
+        """What :attr:`addrs` returns changed (an address source's list did): emits
+        ``LocalAddressesChanged`` and tells connected peers (identify push)."""
+        self._addresses_changed()
 
     def observed_addrs(self) -> list[Multiaddr]:
         """Addresses peers see us at that are confirmed: reported by identify from at least 4
@@ -387,6 +424,8 @@ class Host:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
+        for callback in self._listen_callbacks:
+            callback()
         return expand_unspecified(bound)
 
     def _new_protocol(self) -> MuxedConnection:
@@ -632,12 +671,12 @@ class Host:
         self._services.connection_added(mux)
         return True
 
-    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         """Runs ``coro`` as work serving ``conn``: cancelled when the connection ends (or
         the host closes); the task holds no other reference once it is done."""
         return self._dispatch.spawn_for(conn, coro)
 
-    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[Any]]:
+    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[object]]:
         """The live tasks serving ``conn`` (stream handlers, identify), a copy."""
         return self._dispatch.tasks_serving(conn)
 

@@ -419,7 +419,7 @@ class PubSub(ServiceBase):
     def peer_score(self, peer: PeerId) -> float:
         return self.router.peer_score(peer, self.loop.time())
 
-    def score_snapshot(self, peer: PeerId) -> dict[str, Any]:
+    def score_snapshot(self, peer: PeerId) -> dict[str, object]:
         """The score and the counters behind it (works for disconnected peers too)."""
         return self.router.score.snapshot(peer, self.loop.time())
 
@@ -860,7 +860,26 @@ class GossipSub(PubSub):
 class FloodSub(PubSub):
     """FloodSub (``/floodsub/1.0.0``): every message to every subscribed peer."""
 
-    def __init__(self, host: Host, **kwargs: Any) -> None:
-        kwargs.setdefault("protocols", (FLOODSUB,))
-        kwargs["flood_only"] = True
-        super().__init__(host, **kwargs)
+    def __init__(
+        self,
+        host: Host,
+        *,
+        params: GossipSubParams | None = None,
+        score_params: PeerScoreParams | None = None,
+        thresholds: PeerScoreThresholds | None = None,
+        signature_policy: SignaturePolicy = SignaturePolicy.STRICT_SIGN,
+        message_id_fn: MessageIdFn | None = None,
+        protocols: Sequence[str] = (FLOODSUB,),
+        subscription_queue: int = 1024,
+    ) -> None:
+        super().__init__(
+            host,
+            params=params,
+            score_params=score_params,
+            thresholds=thresholds,
+            signature_policy=signature_policy,
+            message_id_fn=message_id_fn,
+            protocols=protocols,
+            flood_only=True,
+            subscription_queue=subscription_queue,
+        )
