@@ -274,7 +274,34 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._dispatch(events)
             if self._unread > self._unread_reserved and self._receive_memory is not None:
                 self._reserve_unread(self._receive_memory)
+        if self._conn is not None and self._conn.peer_closed:
+            self._peer_closed()
+            return
         self._schedule_flush()
+
+    def _peer_closed(self) -> None:
+        """The peer ended the secure channel (TLS close_notify): an orderly end, like a TCP
+        EOF. We answer with our own close_notify and close the socket."""
+        if self.close_reason is None:
+            self.close_reason = ConnectionClosedError("closed by the remote (TLS close_notify)")
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Writes the last output (pending frames, then TLS close_notify) and closes."""
+        tr = self.transport
+        conn = self._conn
+        if tr is None:
+            return
+        if conn is not None:
+            try:
+                data = conn.closing_data()
+            except Libp2pError:
+                data = b""
+            if data:
+                tr.write(data)
+                if self.byte_counter is not None:
+                    self.byte_counter.outbound += len(data)
+        tr.close()
 
     def eof_received(self) -> bool | None:
         if self._conn is None:
@@ -915,10 +942,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self._conn is not None:
             with contextlib.suppress(Libp2pError):
                 self._conn.go_away(0)
-            self._flush()
         if self.close_reason is None:
             self.close_reason = ConnectionClosedError("connection closed locally")
-        tr.close()
+        # One write: the GoAway and what else is queued, then TLS close_notify, so the peer
+        # reads the orderly end with the GoAway rather than closing on the GoAway alone.
+        self._close_transport()
         await self.wait_closed()
 
     def abort(self, reason: BaseException | None = None) -> None:
@@ -940,16 +968,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         tr = self.transport
         if tr is None:
             return
-        if self._conn is not None:
-            try:
-                data = self._conn.data_to_send()
-                if data:
-                    tr.write(data)
-                    if self.byte_counter is not None:
-                        self.byte_counter.outbound += len(data)
-            except Libp2pError:
-                pass
-        tr.close()
+        self._close_transport()  # what the muxer queued (GoAway), then TLS close_notify
         # A peer that stopped reading would keep close() waiting to flush forever: the GoAway
         # gets a grace period, then the socket is dropped (ROBUSTNESS 16).
         self.loop.call_later(FAIL_FLUSH_GRACE, self._abort_if_still_open, tr)

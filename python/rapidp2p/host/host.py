@@ -87,6 +87,9 @@ __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 
 log = logging.getLogger("rapidp2p.host")
 
+#: The first receive-window grant a QUIC connection asks its scopes for, once its peer is known.
+QUIC_WINDOW_GRANT = 4 * 1024 * 1024
+
 _S = TypeVar("_S", bound="Service")
 _T = TypeVar("_T")
 
@@ -155,6 +158,16 @@ class Host:
         self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
+        # QUIC tells the peer its stream limit in the handshake (MAX_STREAMS cannot shrink
+        # later): no more than the conn and peer scopes would accept.
+        lim = self.resource_manager.limits
+        stream_cap = min(
+            self.config.limits.max_streams_per_connection,
+            *(min(s.streams_inbound, s.streams) for s in (lim.conn, lim.peer)),
+        )
+        for t in self.transports:
+            if isinstance(t, QuicTransport):
+                t.cap_streams(stream_cap)
         self._conn_scopes: dict[Connection, ConnectionScope] = {}
         #: Stream handlers, per-protocol caps and the tasks serving each connection.
         self._dispatch = StreamDispatcher(self)
@@ -727,6 +740,12 @@ class Host:
                 st = by_id.get(sid)
                 if st is not None:
                     st.reset()
+        # QUIC: the peer learns the stream limit (MAX_STREAMS) instead of seeing resets, and the
+        # connection's receive window grows past its first 1 MiB by what the scopes grant.
+        limit_streams = getattr(mux, "limit_inbound_streams", None)
+        if limit_streams is not None:
+            limit_streams(cs.inbound_stream_cap())
+            self._grow_quic_window(mux, cs)
         # Window growth and unread received bytes are reserved from the connection's scopes
         # (the peer's from now on) as they happen: nothing up front.
         who = f"unread bytes from {mux.remote_peer}"
@@ -743,8 +762,22 @@ class Host:
             await asyncio.sleep(self.config.maintenance_interval)
             self.maintenance_round()
 
+    @staticmethod
+    def _grow_quic_window(mux: Any, cs: Any) -> None:
+        """Reserves more receive window for a QUIC connection (at first 4 MiB, then doubling;
+        halved on refusal, at least 256 KiB or nothing) and raises its window by it."""
+        want = max(cs.grant, QUIC_WINDOW_GRANT)
+        added = cs.reserve_window(want, floor=256 * 1024)
+        if added:
+            mux.set_receive_budget(mux.receive_window_total + added)
+
     def maintenance_round(self) -> None:
         """One round of :meth:`_maintain` (public so tests need not wait for the timer)."""
+        for mux, cs in list(self._conn_scopes.items()):
+            # QUIC windows grow here (yamux grows its own, per stream, as auto-tuning asks).
+            quic = getattr(mux, "limit_inbound_streams", None) is not None
+            if quic and cs.peer is not None and mux.receive_budget_hit:
+                self._grow_quic_window(mux, cs)
         self.connmgr.tick()
         try:
             self.peer_gc.run()

@@ -246,6 +246,12 @@ class ConnectionScope:
             chain.insert(1, ps)  # [conn, peer, transient or protocol..., system]
         return refused
 
+    def inbound_stream_cap(self) -> int:
+        """The most inbound streams this connection may have open at once under the conn
+        and peer scopes' limits (a QUIC connection tells the peer as its MAX_STREAMS)."""
+        scopes = [self.scope, *([] if self.peer is None else [self._chain[1]])]
+        return min(min(s.limit.streams_inbound, s.limit.streams) for s in scopes)
+
     # ---- ReceiveMemory (window growth and unread bytes) --------------------------------
 
     def _memory_chain(self) -> list[ResourceScope]:

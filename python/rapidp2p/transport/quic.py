@@ -130,6 +130,7 @@ class QuicTransport:
         # None: the defaults. The QUIC driver (``_aio.quic``) is imported by the first
         # listen or dial, so a host that never uses QUIC never loads it.
         self.settings = settings
+        self._stream_cap: int | None = None
         self._key: PrivateKey | None = None
         self._identity: TlsIdentity | None = None
         if key is not None:
@@ -142,6 +143,25 @@ class QuicTransport:
         The certificate is made by the first listen or dial."""
         if self._key is None:
             self._key = key
+
+    def cap_streams(self, n: int) -> None:
+        """Caps the streams a peer may have open at once on one connection (the host's
+        resource limits); only sockets opened afterwards follow it. Applied when the first
+        socket opens, so a host that never uses QUIC never loads its driver."""
+        self._stream_cap = n
+
+    def _socket_settings(self) -> QuicSettings:
+        """The settings a new socket gets: the configured ones under the stream cap."""
+        from rapidp2p._aio.quic import QuicSettings
+
+        settings = self.settings if self.settings is not None else QuicSettings()
+        cap = self._stream_cap
+        if cap is not None and 0 <= cap < settings.max_streams:
+            kwargs = settings.kwargs()
+            kwargs["max_streams"] = cap
+            settings = QuicSettings(**kwargs)
+        self.settings = settings
+        return settings
 
     @property
     def identity(self) -> TlsIdentity:
@@ -183,7 +203,12 @@ class QuicTransport:
         from rapidp2p._aio.quic import QuicEndpoint
 
         ep = QuicEndpoint(
-            sock, identity, listen=True, settings=self.settings, setup=setup, on_connection=handler
+            sock,
+            identity,
+            listen=True,
+            settings=self._socket_settings(),
+            setup=setup,
+            on_connection=handler,
         )
         ep.on_closed = self._endpoint_closed
         self._listeners.add(ep)
@@ -211,7 +236,10 @@ class QuicTransport:
             from rapidp2p._aio.quic import QuicEndpoint
 
             dialer = QuicEndpoint(
-                _bind(family, any_host, 0), self.identity, listen=False, settings=self.settings
+                _bind(family, any_host, 0),
+                self.identity,
+                listen=False,
+                settings=self._socket_settings(),
             )
             dialer.on_closed = self._endpoint_closed
             self._dialers[family] = dialer

@@ -670,6 +670,27 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         Ok(written)
     }
 
+    /// The last output of the connection: everything queued (sealed, masked), then the
+    /// cipher's closing message (TLS close_notify), so the peer sees an orderly end of the
+    /// secure channel before the socket closes. Nothing may be sent afterwards.
+    pub fn take_closing_output(&mut self) -> Result<Vec<u8>, ConnError> {
+        let mut out = self.take_output()?;
+        if let Some(c) = self.cipher.as_mut() {
+            let start = out.len();
+            c.close_notify(&mut out).map_err(crypto)?;
+            if let Some(p) = self.pnet.as_mut() {
+                p.encrypt(&mut out[start..]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// True once the peer ended its side of the secure channel (TLS close_notify): the
+    /// connection is over in an orderly way (an end of stream, not an error).
+    pub fn peer_closed(&self) -> bool {
+        self.cipher.as_ref().is_some_and(SecureChannel::peer_closed)
+    }
+
     /// Convenience: all pending output as a new vector.
     pub fn take_output(&mut self) -> Result<Vec<u8>, ConnError> {
         let mut out = vec![0; self.output_len()];

@@ -422,6 +422,22 @@ impl PyConnection {
         self.inner.ping(now).map_err(|e| conn_err(py, &e))
     }
 
+    /// The last write of the connection: all pending output, then the cipher's closing
+    /// message (TLS close_notify; nothing for Noise or plaintext).
+    fn closing_data<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self
+            .inner
+            .take_closing_output()
+            .map_err(|e| conn_err(py, &e))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// True once the peer closed the secure channel (TLS close_notify): an orderly end.
+    #[getter]
+    fn peer_closed(&self) -> bool {
+        self.inner.peer_closed()
+    }
+
     /// Sends GoAway (once): no new streams either way.
     #[pyo3(signature = (code = 0))]
     fn go_away(&mut self, py: Python<'_>, code: u32) -> PyResult<()> {
