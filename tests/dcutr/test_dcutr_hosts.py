@@ -62,9 +62,10 @@ def _circuit(h: _Hosts) -> str:
 async def test_relayed_connection_upgraded_to_direct(made: list[_Hosts], listen: str) -> None:
     h = await _make(listen)
     made.append(h)
-    with h.a.events.subscribe(HolePunchSucceeded) as a_ev, h.b.events.subscribe(
-        HolePunchSucceeded
-    ) as b_ev:
+    with (
+        h.a.events.subscribe(HolePunchSucceeded) as a_ev,
+        h.b.events.subscribe(HolePunchSucceeded) as b_ev,
+    ):
         relayed = await h.a.connect(_circuit(h))
         assert relayed.limited
         b_done = await b_ev.get(timeout=30)

@@ -96,7 +96,7 @@ def _config() -> HostConfig:
 
 
 async def test_two_thousand_connections_from_sixteen_addresses(
-    enough_fds: None, caplog: pytest.LogCaptureFixture
+    enough_fds: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = await Host.create(listen=["/ip4/127.0.0.1/tcp/0"], config=_config())
     server.set_stream_handler(ECHO, echo_handler)
@@ -149,6 +149,18 @@ async def test_two_thousand_connections_from_sixteen_addresses(
                     await st.drain()
             return None
 
+    # Every listener-side stream reset and why: a stream whose bytes arrive while its
+    # protocol is still being negotiated is reset before any handler sees it (under load,
+    # most are), so the handler's list alone may hold none of them.
+    resets: list[str] = []
+    on_reset = Stream.on_reset
+
+    def record_reset(st: Stream, reason: str = "stream reset by the remote") -> None:
+        if not st.is_reset and st._mux.local_peer == server.peer_id:
+            resets.append(reason)
+        on_reset(st, reason)
+
+    monkeypatch.setattr(Stream, "on_reset", record_reset)
     sampler = asyncio.ensure_future(sample())
     try:
         await honest.connect(target)
@@ -173,9 +185,10 @@ async def test_two_thousand_connections_from_sixteen_addresses(
             )
             assert peak["fd"] <= FD_LIMIT and rm.system.fd <= FD_LIMIT
             assert peak["memory"] <= MEMORY_LIMIT and rm.system.memory <= MEMORY_LIMIT
-            reset = [str(st._reset_reason) for st in held if st.is_reset]
-            assert reset and all(NAMED.search(r) for r in reset), reset[:3]
-            assert any("system scope, memory" in r for r in reset)
+            assert resets and all(NAMED.search(r) for r in resets), resets[:3]
+            assert any("system scope, memory" in r for r in resets)
+            held_reset = [str(st._reset_reason) for st in held if st.is_reset]
+            assert all(r in resets for r in held_reset)
             logged = [r.getMessage() for r in caplog.records if "refusing" in r.getMessage()]
             assert logged and all(NAMED.search(m) for m in logged)
             assert any("unread bytes" in m and "system scope, memory" in m for m in logged)
