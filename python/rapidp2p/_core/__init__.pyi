@@ -12,6 +12,7 @@ __all__ = [
     "proto",
     "pubsub",
     "quic",
+    "webrtc",
     "wire",
 ]
 
@@ -21,6 +22,7 @@ from rapidp2p._core import peer_id as peer_id
 from rapidp2p._core import proto as proto
 from rapidp2p._core import pubsub as pubsub
 from rapidp2p._core import quic as quic
+from rapidp2p._core import webrtc as webrtc
 from rapidp2p._core import wire as wire
 
 __version__: str

@@ -1,6 +1,6 @@
 //! The `rapidp2p._core` extension: glue only. Each file registers the functions and classes
 //! that wrap one pure crate into one submodule (`_core.wire`, `_core.peer_id`, `_core.proto`,
-//! `_core.conn`, `_core.pubsub`, `_core.kad`, `_core.quic`); errors map to exceptions defined in
+//! `_core.conn`, `_core.pubsub`, `_core.kad`, `_core.quic`, `_core.webrtc`); errors map to exceptions defined in
 //! `rapidp2p.exceptions`. Each submodule is also entered in `sys.modules`, so both
 //! `from rapidp2p._core import kad` and `import rapidp2p._core.kad` work.
 
@@ -17,6 +17,7 @@ mod proto;
 mod pubsub;
 mod quic;
 mod tls;
+mod webrtc;
 mod wire;
 mod yamux;
 
@@ -57,5 +58,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     submodule(m, modules, "pubsub", pubsub::register)?;
     submodule(m, modules, "kad", kad::register)?;
     submodule(m, modules, "quic", quic::register)?;
+    submodule(m, modules, "webrtc", webrtc::register)?;
     Ok(())
 }
