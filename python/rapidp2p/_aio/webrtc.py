@@ -53,6 +53,7 @@ class WebRtcSettings:
     """Limits of a WebRTC-direct endpoint (handed to the Rust endpoint as they are)."""
 
     __slots__ = (
+        "fin_ack",
         "handshake_timeout",
         "max_connections",
         "max_handshakes",
@@ -68,12 +69,17 @@ class WebRtcSettings:
         max_connections: int = 1024,
         max_streams: int = 512,
         send_buffer: int = 1 << 20,
+        fin_ack: bool = True,
     ) -> None:
         self.handshake_timeout = handshake_timeout
         self.max_handshakes = max_handshakes
         self.max_connections = max_connections
         self.max_streams = max_streams
         self.send_buffer = send_buffer
+        #: Answer FIN with FIN_ACK (the spec; js-libp2p waits 10 s for it). False for peers
+        #: whose framing predates FIN_ACK (rust-libp2p's libp2p-webrtc 0.10.0-alpha fails a
+        #: stream that receives one).
+        self.fin_ack = fin_ack
 
     def kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

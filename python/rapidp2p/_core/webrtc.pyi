@@ -61,6 +61,7 @@ class Endpoint:
         max_connections: int = 1024,
         max_streams: int = 512,
         send_buffer: int = 1048576,
+        fin_ack: bool = True,
     ) -> None: ...
     @property
     def certhash(self) -> str: ...

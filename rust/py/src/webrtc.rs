@@ -185,7 +185,7 @@ impl PyEndpoint {
     #[pyo3(signature = (
         host, port, certificate, private_key, noise_secret, noise_payload, now, fd = None, *,
         handshake_timeout = 10.0, max_handshakes = 64, max_connections = 1024,
-        max_streams = 512, send_buffer = 1 << 20
+        max_streams = 512, send_buffer = 1 << 20, fin_ack = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -203,6 +203,7 @@ impl PyEndpoint {
         max_connections: usize,
         max_streams: usize,
         send_buffer: usize,
+        fin_ack: bool,
     ) -> PyResult<Self> {
         let ip = host
             .parse()
@@ -218,6 +219,7 @@ impl PyEndpoint {
             max_connections,
             max_streams,
             send_buffer,
+            fin_ack,
         };
         let sock = match fd {
             None => None,

@@ -16,7 +16,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event as RtcEvent, IceConnectionState, IceCreds, Input, Output, Rtc};
 use thiserror::Error;
 
-use crate::framing::{self, Decoder, Flag, Message, MAX_PAYLOAD};
+use crate::framing::{self, Decoder, Flag, Message, SEND_PAYLOAD};
 use crate::stun;
 
 /// The Noise prologue prefix of the spec.
@@ -168,6 +168,9 @@ pub struct Config {
     pub max_streams: usize,
     /// Bytes the data channels of one connection may hold unacknowledged.
     pub send_buffer: usize,
+    /// Answer a FIN with FIN_ACK (the spec; js-libp2p waits 10 s for it). rust-libp2p's
+    /// `libp2p-webrtc-utils` 0.5 predates FIN_ACK and fails a stream that receives one.
+    pub fin_ack: bool,
 }
 
 impl Default for Config {
@@ -178,6 +181,7 @@ impl Default for Config {
             max_connections: 1024,
             max_streams: 512,
             send_buffer: 1 << 20,
+            fin_ack: true,
         }
     }
 }
@@ -612,6 +616,7 @@ impl Endpoint {
     }
 
     fn on_message(&mut self, id: u64, s: u64, m: Message) {
+        let fin_ack = self.config.fin_ack;
         let conn = self.conns.get_mut(&id).expect("live connection");
         let Some(st) = conn.streams.get_mut(&s) else {
             return;
@@ -634,7 +639,9 @@ impl Endpoint {
         match m.flag {
             Some(Flag::Fin) if !st.fin_received => {
                 st.fin_received = true;
-                Self::write_framed(conn, s, Some(Flag::FinAck), b"");
+                if fin_ack {
+                    Self::write_framed(conn, s, Some(Flag::FinAck), b"");
+                }
                 self.emit(
                     id,
                     Event::Fin {
@@ -776,7 +783,7 @@ impl Endpoint {
             .rtc
             .channel(ch0)
             .ok_or((CloseKind::Handshake, "data channel 0 is not open".into()))?;
-        for chunk in bytes.chunks(MAX_PAYLOAD) {
+        for chunk in bytes.chunks(SEND_PAYLOAD) {
             let ok = chan
                 .write(true, &framing::encode_one(None, chunk))
                 .unwrap_or(false);
@@ -904,7 +911,7 @@ impl Endpoint {
             return Err(WebRtcError::StreamClosed(s));
         }
         let mut taken = 0;
-        for chunk in data.chunks(MAX_PAYLOAD) {
+        for chunk in data.chunks(SEND_PAYLOAD) {
             if !Self::write_framed(conn, s, None, chunk) {
                 conn.blocked.insert(s);
                 break;
@@ -921,7 +928,7 @@ impl Endpoint {
         if st.reset || st.stopped || st.fin_sent || !st.open {
             return Ok(0);
         }
-        Ok(MAX_PAYLOAD)
+        Ok(SEND_PAYLOAD)
     }
 
     /// Half-closes stream `s` (FIN after what was written); true when it was not yet closed.

@@ -12,6 +12,10 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024;
 /// Largest payload one message carries: the cap minus the prefix and protobuf overhead
 /// (2-byte length prefix, flag field 2 bytes, message tag 1 byte and a 2-byte length).
 pub const MAX_PAYLOAD: usize = MAX_MESSAGE_SIZE - 8;
+/// Largest payload we put in one message we send: 8 KiB messages, half the limit. rust-libp2p's
+/// `libp2p-webrtc` (webrtc-rs) reads each data channel message into an 8 KiB buffer and fails
+/// the stream ("Short buffer (size: 8192)") on a larger one, though the spec allows 16 KiB.
+pub const SEND_PAYLOAD: usize = 8 * 1024 - 8;
 
 /// The flags of a message (`enum Flag` of the spec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
