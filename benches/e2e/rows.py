@@ -134,16 +134,35 @@ def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
     variant's 1-byte run: start-up, imports and handshake are not the data path; 1.0: no
     cost). CPU time is what a busy shared machine disturbs least; the throughput ratio is kept
     too. Needs prometheus_client (``rapidp2p[metrics]``)."""
-    import resource
+    _need_prometheus()
+    return _upload_overhead(stack, cfg, off=[], on=["--metrics"])
 
+
+def rcmgr_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """Single-stream upload with the resource manager at its defaults ("on") and effectively
+    off (``--no-resource-limits``: every scope unlimited, the accounting still runs), measured
+    as :func:`metrics_overhead` does: the median on/off ratio of CPU per byte."""
+    return _upload_overhead(stack, cfg, off=["--no-resource-limits"], on=[])
+
+
+def _need_prometheus() -> None:
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
         raise Unavailable("prometheus_client not installed (rapidp2p[metrics])") from None
+
+
+def _upload_overhead(stack: Stack, cfg: Config, off: list[str], on: list[str]) -> dict[str, Any]:
+    """Upload with the ``off`` and ``on`` flags, alternated (see :func:`metrics_overhead`)."""
+    import resource
+
     rounds = 4
     upload = throughput("upload")
     tiny = replace(cfg, bulk_bytes=1)
-    variants = {"off": stack, "on": replace(stack, argv=[*stack.argv, "--metrics"])}
+    variants = {
+        "off": replace(stack, argv=[*stack.argv, *off]),
+        "on": replace(stack, argv=[*stack.argv, *on]),
+    }
     gbps: dict[str, list[float]] = {"off": [], "on": []}
     cpu: dict[str, list[float]] = {"off": [], "on": []}
 
@@ -170,6 +189,47 @@ def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
         "off_gbps": [round(x, 3) for x in gbps["off"]],
         "on_gbps": [round(x, 3) for x in gbps["on"]],
         "bytes": _bulk(stack, cfg),
+    }
+
+
+def metrics_overhead_handshakes(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """Handshakes (8 dialers) with metrics off and on: the median on/off ratio of the
+    server's CPU per connection (the accept path; the client's includes its start-up)."""
+    _need_prometheus()
+    return _handshake_overhead(stack, cfg, off=[], on=["--metrics"])
+
+
+def rcmgr_overhead_handshakes(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """Handshakes with the resource manager at its defaults / effectively off: the median
+    on/off ratio of the server's CPU per connection."""
+    return _handshake_overhead(stack, cfg, off=["--no-resource-limits"], on=[])
+
+
+def _handshake_overhead(stack: Stack, cfg: Config, off: list[str], on: list[str]) -> dict[str, Any]:
+    rounds = 4
+    variants = {
+        "off": replace(stack, argv=[*stack.argv, *off]),
+        "on": replace(stack, argv=[*stack.argv, *on]),
+    }
+    server_ms: dict[str, list[float]] = {"off": [], "on": []}
+    client_ms: dict[str, list[float]] = {"off": [], "on": []}
+    rate: dict[str, list[float]] = {"off": [], "on": []}
+    for i in range(rounds):
+        for which in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            figures = handshakes(variants[which], cfg)
+            server_ms[which].append(figures["cpu_server_ms_per_conn"])
+            client_ms[which].append(figures["cpu_client_ms_per_conn"])
+            rate[which].append(figures["value"])
+    ratios = [b / a for a, b in zip(server_ms["off"], server_ms["on"], strict=True)]
+    return {
+        "value": statistics.median(ratios),
+        "cpu_ratios": [round(x, 3) for x in ratios],
+        "cpu_server_ms_per_conn_off": statistics.median(server_ms["off"]),
+        "cpu_server_ms_per_conn_on": statistics.median(server_ms["on"]),
+        "cpu_client_ms_per_conn_off": statistics.median(client_ms["off"]),
+        "cpu_client_ms_per_conn_on": statistics.median(client_ms["on"]),
+        "handshakes_per_s_off": [round(x, 1) for x in rate["off"]],
+        "handshakes_per_s_on": [round(x, 1) for x in rate["on"]],
     }
 
 
@@ -510,6 +570,30 @@ ROWS: list[Row] = [
         "ratio",
         False,
         metrics_overhead,
+        ("rapidp2p",),
+    ),
+    Row(
+        "rcmgr_overhead",
+        "single stream upload, resource manager defaults / unlimited: CPU per byte (median)",
+        "ratio",
+        False,
+        rcmgr_overhead,
+        ("rapidp2p",),
+    ),
+    Row(
+        "metrics_overhead_handshakes",
+        "handshakes, metrics on / off: server CPU per connection (4 alternated pairs, median)",
+        "ratio",
+        False,
+        metrics_overhead_handshakes,
+        ("rapidp2p",),
+    ),
+    Row(
+        "rcmgr_overhead_handshakes",
+        "handshakes, resource manager defaults / unlimited: server CPU per connection (median)",
+        "ratio",
+        False,
+        rcmgr_overhead_handshakes,
         ("rapidp2p",),
     ),
     Row(

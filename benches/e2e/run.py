@@ -36,7 +36,13 @@ ALL_STACKS = [
 
 
 #: Rows whose client is this process's rapidp2p: another build's column would mix two builds.
-IN_PROCESS_CLIENT_ROWS = ("ping", "metrics_overhead")
+IN_PROCESS_CLIENT_ROWS = (
+    "ping",
+    "metrics_overhead",
+    "rcmgr_overhead",
+    "metrics_overhead_handshakes",
+    "rcmgr_overhead_handshakes",
+)
 
 
 def runs_row(row: Row, stack: Stack) -> bool:

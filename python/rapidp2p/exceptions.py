@@ -217,6 +217,11 @@ class DialTimeout(DialError, TimeoutError):
     """``connect(..., timeout=)`` ran out of time (also a builtin TimeoutError)."""
 
 
+class DialRefused(DialError, ConnectionRefusedError):
+    """Nothing listens at the dialled address (a QUIC dial answered by an ICMP port
+    unreachable); also a builtin ConnectionRefusedError."""
+
+
 class HostClosedError(LocalProtocolError):
     """The host was closed: it cannot listen, dial or open streams again (create a new one)."""
 
@@ -299,6 +304,7 @@ __all__ = [
     "DecodeError",
     "DecryptionError",
     "DialError",
+    "DialRefused",
     "DialTimeout",
     "FrameTooLarge",
     "GoAwayError",

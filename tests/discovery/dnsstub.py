@@ -76,13 +76,23 @@ class DnsStub:
 
     async def __aenter__(self) -> DnsStub:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _StubProtocol(self), local_addr=("127.0.0.1", 0)
-        )
-        self._transport = transport
-        self.address = transport.get_extra_info("sockname")[:2]
-        if self.tcp:
-            self._server = await asyncio.start_server(self._serve_tcp, *self.address)
+        # The TCP side needs the UDP side's port number, which another process may hold on
+        # TCP: pick another UDP port and try again.
+        for attempt in range(20):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _StubProtocol(self), local_addr=("127.0.0.1", 0)
+            )
+            self._transport = transport
+            self.address = transport.get_extra_info("sockname")[:2]
+            if not self.tcp:
+                break
+            try:
+                self._server = await asyncio.start_server(self._serve_tcp, *self.address)
+                break
+            except OSError:
+                transport.close()
+                if attempt == 19:
+                    raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -120,11 +120,25 @@ class Topology:
         self._wire_public(ns, ip)
         return ns, ip
 
-    def natted_host(self, name: str, forward_port: int | None = None) -> tuple[str, str, str]:
+    def natted_host(
+        self,
+        name: str,
+        forward_port: int | None = None,
+        *,
+        symmetric: bool = False,
+        stealth: bool = False,
+    ) -> tuple[str, str, str]:
         """A LAN behind its own masquerading router: (host namespace, host IP, the router's
         public IP). The router answers nothing itself: unsolicited inbound connections to
         its public IP are refused, as a home NAT without port forwarding does, except TCP
-        ``forward_port``, forwarded to the same port of the host when given."""
+        ``forward_port``, forwarded to the same port of the host when given.
+
+        The mapping is endpoint-independent (masquerade keeps the source port, so every
+        destination sees the host's port: hole punching works) unless ``symmetric``, where
+        each new flow gets a random port (``masquerade random,fully-random``: what one peer
+        observes is useless to another, hole punching fails). ``stealth``: unsolicited
+        packets to the router are dropped silently instead of refused (most home routers; a
+        hole punch's early SYN is then retransmitted rather than reset)."""
         self._lans += 1
         lan = f"192.168.{100 + self._lans}"
         router = self._add_ns(f"{name}r")
@@ -150,12 +164,21 @@ class Topology:
                 f'  iifname "eth0" tcp dport {forward_port} dnat to {lan}.2:{forward_port}\n'
                 " }\n"
             )
+        stealthy = ""
+        if stealth:
+            stealthy = (
+                " chain input {\n"
+                "  type filter hook input priority filter; policy accept;\n"
+                '  iifname "eth0" ct state established,related accept\n'
+                '  iifname "eth0" drop\n'
+                " }\n"
+            )
         rules = (
             "table ip nat {\n"
             f"{forward}"
             " chain postrouting {\n"
             "  type nat hook postrouting priority srcnat; policy accept;\n"
-            '  oifname "eth0" masquerade\n'
+            f'  oifname "eth0" masquerade{" random,fully-random" if symmetric else ""}\n'
             " }\n"
             "}\n"
             "table ip filter {\n"
@@ -165,6 +188,7 @@ class Topology:
             "  ct state established,related accept\n"
             "  ct status dnat accept\n"
             " }\n"
+            f"{stealthy}"
             "}\n"
         )
         subprocess.run(

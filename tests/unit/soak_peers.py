@@ -26,6 +26,21 @@ ECHO = "/echo/1.0.0"
 PAYLOAD = os.urandom(4096)
 
 
+def _trim_heap() -> None:
+    """Hands free heap pages back to the kernel (glibc): RSS then counts what is held, not
+    the allocator's high-water mark, which depends on how frees happened to interleave."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    trim = getattr(libc, "malloc_trim", None)  # glibc only (not musl)
+    if trim is not None:
+        trim(0)
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -50,8 +65,10 @@ async def listen(grace: float) -> None:
             if not line or line.strip() == "quit":
                 return
             gc.collect()
+            _trim_heap()
             record = {
                 "rss": rss_bytes(),
+                "blocks": sys.getallocatedblocks(),
                 "connections": len(host.connections()),
                 "peerstore": len(host.peerstore),
                 "in_grace": len(host.peer_gc._gone),

@@ -122,3 +122,33 @@ async def test_gossipsub_start_async_with_wait_and_unsubscribe() -> None:
             assert not ps_client.topic_peers("room")
         with pytest.raises(LocalProtocolError):
             await ps_server.start()
+
+
+async def test_wait_for_mesh_then_a_message_reaches_a_member_through_the_room() -> None:
+    """bob joins through ada only; once meshed with ada, carol's message (published to ada
+    only) reaches bob through ada's forwarding, not by luck of a heartbeat's timing."""
+    async with host_pair("memory") as (bob, ada):
+        carol = await Host.create()
+        try:
+            async with (
+                GossipSub(ada) as ps_ada,
+                GossipSub(bob) as ps_bob,
+                GossipSub(carol) as ps_carol,
+            ):
+                at_ada = await ps_ada.subscribe("room")
+                at_bob = await ps_bob.subscribe("room")
+                with pytest.raises(NoSubscribersError) as info:
+                    await ps_bob.wait_for_mesh("room", timeout=0.2)  # no one connected
+                assert "0 of 1 peer(s) in the mesh" in str(info.value)
+                await bob.connect(server_info(ada))
+                assert await ps_bob.wait_for_mesh("room", timeout=30) == {ada.peer_id}
+                await carol.connect(server_info(ada))
+                await ps_carol.wait_for_subscribers("room", timeout=30)
+                assert carol.peer_id not in ps_bob.topic_peers("room")
+                await ps_carol.publish("room", b"through ada")
+                assert (await at_ada.get(timeout=30)).data == b"through ada"
+                assert (await at_bob.get(timeout=30)).data == b"through ada"
+                with pytest.raises(ValueError):
+                    await ps_bob.wait_for_mesh("room", n=0)
+        finally:
+            await carol.close()

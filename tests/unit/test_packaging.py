@@ -93,3 +93,15 @@ def test_help_host_shows_core_attributes(name: str) -> None:
     # pydoc lists properties under "Readonly properties" with their docstrings.
     section = text.split("Readonly properties", 1)[1]
     assert f"\n |  {name}\n" in section, name
+
+
+def test_help_host_starts_with_an_overview() -> None:
+    """help(Host) opens with an example and what a host has by default (transports,
+    security, muxers) and where the rest lives (services, HostConfig)."""
+    doc = inspect.getdoc(Host) or ""
+    assert "Host.create(listen=" in doc
+    for word in ("QUIC v1", "TLS 1.3", "Noise", "yamux", "peerstore", "events", "add_service"):
+        assert word in doc, word
+    # The claims match the defaults: QUIC is among the transports of a host without a PSK.
+    names = {type(t).__name__ for t in Host().transports}
+    assert {"TcpTransport", "QuicTransport", "WebSocketTransport", "MemoryTransport"} <= names

@@ -122,3 +122,24 @@ def test_cli_refuses_unknown_transport_and_missing_address(
     assert main(["perf"]) == 1
     assert "--server-address" in capsys.readouterr().err
     assert main(["perf", "--server-address", "127.0.0.1:1", "--upload-bytes", "-1"]) == 1
+
+
+def test_perf_host_config_limits_and_no_resource_limits() -> None:
+    """The perf peer keeps the machine's memory and connection limits (streams unlimited, no
+    trimming); ``--no-resource-limits`` lifts every scope (the overhead rows' "off")."""
+    import argparse
+
+    from rapidp2p.cli.perf import configure, host_config
+    from rapidp2p.resources.limits import UNLIMITED, autoscale
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    default = host_config(parser.parse_args([]))
+    lim = default.resource_limits
+    assert lim.system.memory == autoscale().system.memory < UNLIMITED
+    assert lim.system.streams_inbound == UNLIMITED
+    assert default.connmgr.high_water >= 1 << 20
+    off = host_config(parser.parse_args(["--no-resource-limits"])).resource_limits
+    for scope in ("system", "transient", "peer", "conn", "stream", "protocol", "service"):
+        sl = getattr(off, scope)
+        assert sl.memory == sl.conns == sl.streams == sl.fd == UNLIMITED, scope

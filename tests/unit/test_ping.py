@@ -85,3 +85,60 @@ async def _drain_all(stream: MemoryStream, n: int) -> bytes:
     while len(out) < n:
         out += await stream.read(n - len(out))
     return out
+
+
+async def test_ping_timeout_is_per_round_trip_not_per_stream() -> None:
+    """One watchdog per stream, fed each ping: four slow echoes (0.3 s each) pass under a
+    1 s timeout although together they take longer."""
+    a, b = memory_stream_pair()
+
+    async def slow_echo() -> None:
+        for _ in range(4):
+            payload = await _drain_all(b, PING_SIZE)
+            await asyncio.sleep(0.3)
+            b.write(payload)
+
+    server = asyncio.ensure_future(slow_echo())
+    rtts = await ping(a, count=4, timeout=1.0)
+    await server
+    assert len(rtts) == 4 and sum(rtts) > 1.0
+
+
+async def test_ping_cancelled_from_outside_is_not_a_timeout() -> None:
+    a, _b = memory_stream_pair()
+    task = asyncio.ensure_future(ping(a, timeout=30.0))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The handler too: an outside cancellation is not its idle timeout.
+    _a2, b2 = memory_stream_pair()
+    handler = asyncio.ensure_future(handle_ping(b2, idle_timeout=30.0))
+    await asyncio.sleep(0.01)
+    handler.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+
+
+async def test_ping_and_echo_split_across_reads() -> None:
+    """A ping (to the handler) and an echo (to the client) that arrive in two pieces."""
+    a, b = memory_stream_pair()
+    server = asyncio.ensure_future(handle_ping(b))
+    a.write(b"\x05" * 10)
+    await asyncio.sleep(0.01)
+    a.write(b"\x05" * (PING_SIZE - 10))
+    assert await _drain_all(a, PING_SIZE) == b"\x05" * PING_SIZE
+    a.close()
+    assert await server == 1
+
+    c, d = memory_stream_pair()
+
+    async def split_echo() -> None:
+        payload = await _drain_all(d, PING_SIZE)
+        d.write(payload[:7])
+        await asyncio.sleep(0.01)
+        d.write(payload[7:])
+
+    echoer = asyncio.ensure_future(split_echo())
+    assert len(await ping(c)) == 1
+    await echoer

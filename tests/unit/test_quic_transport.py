@@ -12,7 +12,7 @@ from rapidp2p import Host
 from rapidp2p._aio.quic import QuicConnection, QuicSettings
 from rapidp2p._aio.stream import Stream
 from rapidp2p.crypto import generate_keypair
-from rapidp2p.exceptions import PeerIdMismatch, TransportError
+from rapidp2p.exceptions import DialRefused, PeerIdMismatch, TransportError
 from rapidp2p.peer import Multiaddr, PeerId
 from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 
@@ -51,9 +51,10 @@ async def test_streams_carry_bytes_both_ways_with_fin() -> None:
         st = await client.open_stream()
         payload = os.urandom(3 << 20)  # several windows of the peer
         st.write(payload)
-        await st.close()
         peer = await asyncio.wait_for(inbound.get(), 10)
-        got = await asyncio.wait_for(peer.read(), 30)
+        reader = asyncio.ensure_future(peer.read())  # the receiver's window is 1 MiB
+        await st.close()
+        got = await asyncio.wait_for(reader, 30)
         assert got == payload
         peer.write(b"thanks")
         await peer.close()
@@ -124,18 +125,26 @@ async def test_hosts_ping_identify_and_protocols_over_quic() -> None:
         assert any(is_quic_addr(x) for x in info.listen_addrs)
 
 
-async def test_dial_where_nothing_listens_fails_typed() -> None:
-    a = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=1.0))
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_dial_where_nothing_listens_is_refused_not_timed_out(host: str) -> None:
+    # The handshake timeout is far away: only the ICMP port unreachable, read from the
+    # socket's error queue, can end the dial as DialRefused (a timeout is DialTimeout).
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    a = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=60.0))
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
         port = s.getsockname()[1]
+    proto = "ip6" if family == socket.AF_INET6 else "ip4"
     try:
-        with pytest.raises(TransportError):
-            await asyncio.wait_for(
-                a.dial_secured(Multiaddr(f"/ip4/127.0.0.1/udp/{port}/quic-v1"), None), 10
-            )
+        for _ in range(2):  # the dial-only socket stays usable after the error
+            with pytest.raises(DialRefused, match="refused") as info:
+                await asyncio.wait_for(
+                    a.dial_secured(Multiaddr(f"/{proto}/{host}/udp/{port}/quic-v1"), None), 120
+                )
+            assert isinstance(info.value, ConnectionRefusedError)
+            assert not isinstance(info.value, TimeoutError)
     finally:
         await a.close()
 
@@ -189,3 +198,79 @@ async def test_cli_listen_prints_a_quic_address_and_ping_reaches_it() -> None:
     finally:
         listener.terminate()
         await listener.wait()
+
+
+def _need_ipv6_loopback() -> None:
+    """Skips (with the reason) where ``::1`` cannot be bound; under CI that is a failure."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"IPv6 loopback unavailable under CI: {exc}")
+        pytest.skip(f"IPv6 loopback (::1) unavailable: {exc}")
+
+
+async def test_hosts_over_ipv6_loopback_and_unspecified() -> None:
+    _need_ipv6_loopback()
+    async with Host() as server, Host() as client:
+        addrs = await server.listen("/ip6/::1/udp/0/quic-v1")
+        assert [str(a).split("/udp/")[0] for a in addrs] == ["/ip6/::1"]
+        anywhere = await server.listen("/ip6/::/udp/0/quic-v1")
+        # The unspecified listener is expanded to the interfaces' addresses (::1 among them).
+        assert anywhere and all(is_quic_addr(a) and "/ip6/::/" not in str(a) for a in anywhere)
+        loop6 = [a for a in anywhere if str(a).startswith("/ip6/::1/")]
+        assert loop6, anywhere
+        for target in (addrs[0], loop6[0]):
+            conn = await client.connect(Multiaddr(f"{target}/p2p/{server.peer_id}"))
+            assert str(conn.remote_addr) == str(target)
+            assert str(conn.local_addr).startswith("/ip6/")
+            assert len(await client.ping(server.peer_id, count=1)) == 1
+            ident = client.identify
+            assert ident is not None
+            info = await asyncio.wait_for(ident.identify_peer(conn), 10)
+            # Identify advertises the IPv6 QUIC addresses and reports what it saw of us.
+            listen = {str(a) for a in info.listen_addrs}
+            assert {str(addrs[0]), str(loop6[0])} <= listen
+            assert info.observed_addr is not None
+            assert str(info.observed_addr).startswith("/ip6/::1/udp/")
+            assert str(info.observed_addr).endswith("/quic-v1")
+            await conn.close()
+
+
+def test_an_icmp_error_under_uvloop_leaves_the_listener_working() -> None:
+    # libuv stops polling a socket that reports EPOLLERR (a queued ICMP error): under uvloop
+    # the socket queues no ICMP errors, so a refused dial from the listener's own socket
+    # ends at the handshake timeout and the listener keeps accepting.
+    import socket
+
+    import uvloop
+
+    async def main() -> None:
+        server = QuicTransport(generate_keypair(), QuicSettings(handshake_timeout=1.0))
+        client = QuicTransport(generate_keypair())
+        accepted: asyncio.Queue[QuicConnection] = asyncio.Queue()
+        lst = await server.listen_secured(LOOPBACK, None, accepted.put_nowait)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with pytest.raises(TransportError):  # from the listener's socket (same family)
+                await asyncio.wait_for(
+                    server.dial_secured(Multiaddr(f"/ip4/127.0.0.1/udp/{port}/quic-v1"), None),
+                    60,
+                )
+            conn = await asyncio.wait_for(client.dial_secured(lst.addrs[0], None), 30)
+            await asyncio.wait_for(accepted.get(), 30)  # the listener accepted it
+            await asyncio.wait_for(conn.ping(), 30)  # and answers (uvloop's clock: rtt may be 0)
+        finally:
+            await client.close()
+            await server.close()
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

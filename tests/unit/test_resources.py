@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,6 +12,7 @@ from rapidp2p.exceptions import Libp2pError, ResourceLimitExceeded
 from rapidp2p.resources.limits import (
     UNLIMITED,
     GiB,
+    KiB,
     MiB,
     ResourceLimits,
     ScopeLimit,
@@ -131,20 +131,28 @@ def test_peer_conn_limit_and_stream_accounting() -> None:
     assert stat["peers"]["count"] == 0  # idle peer scopes are forgotten
 
 
-def test_window_grant_degrades_instead_of_failing() -> None:
+def test_window_growth_degrades_instead_of_failing() -> None:
     mgr = ResourceManager(small_limits())  # system 8 MiB, conn 4 MiB
-    a, b, c = (mgr.open_connection("inbound") for _ in range(3))
-    a.set_peer("A")
-    b.set_peer("B")
-    c.set_peer("C")
-    assert a.reserve_window_grant(4 * MiB) == 4 * MiB
-    assert b.reserve_window_grant(8 * MiB) == 4 * MiB  # halved to fit the conn scope
-    assert c.reserve_window_grant(4 * MiB, floor=1 * MiB) == 0  # system full: keep windows
-    assert mgr.system.memory == 8 * MiB and mgr.blocked["system/memory"] == 1
+    a, b, c, d = (mgr.open_connection("inbound") for _ in range(4))
+    for cs, peer in ((a, "A"), (b, "B"), (c, "C"), (d, "D")):
+        cs.set_peer(peer)
+    assert mgr.system.memory == 0  # nothing up front
+    # Growth may take half of each scope (go-yamux's priority 128, roughly): halved to fit.
+    assert a.reserve_window(4 * MiB) == 2 * MiB
+    assert b.reserve_window(2 * MiB) == 2 * MiB
+    assert c.reserve_window(4 * MiB, floor=1 * MiB) == 0  # system's growth share full
+    assert mgr.system.memory == 4 * MiB and mgr.blocked["system/memory"] == 1
+    # The other half is for bytes already received (initial windows cost nothing up front).
+    assert c.reserve_unread(3 * MiB) is None and d.reserve_unread(1 * MiB) is None
+    assert d.reserve_unread(1) is not None  # now the system is full
+    assert mgr.system.memory == 8 * MiB
     a.close()
-    assert c.reserve_window_grant(4 * MiB) == 4 * MiB
-    b.close()
-    c.close()
+    # Growth counts in full against the share even where c's unread bytes hold memory now.
+    assert c.reserve_window(4 * MiB) == 1 * MiB
+    c.release_unread(3 * MiB)
+    assert c.memory == 1 * MiB and mgr.system.memory == 4 * MiB
+    for cs in (b, c, d):
+        cs.close()
     assert mgr.system.memory == 0
 
 
@@ -154,31 +162,28 @@ def test_scope_limit_overrides_validate() -> None:
     assert ScopeLimit().with_overrides({"memory": "2 KiB"}).memory == 2048
 
 
-class FakeCore:
-    """The two ``Connection`` members the window grant uses."""
-
-    def __init__(self) -> None:
-        self.receive_window_total = 3 * MiB
-        self.cap = 0
-
-    def set_receive_budget(self, n: int) -> None:
-        self.cap = n
-
-
-def test_window_grant_grows_up_to_the_conn_scope() -> None:
+def test_connection_holds_the_larger_of_window_growth_and_unread() -> None:
     mgr = ResourceManager(small_limits())  # conn scope 4 MiB, system 8 MiB
     cs = mgr.open_connection("inbound")
     cs.set_peer("A")
-    core: Any = FakeCore()
-    assert cs.reserve_window_grant(1 * MiB) == 1 * MiB
-    # Doubling asks for at least the first-grant step (4 MiB), capped by the conn scope.
-    assert cs.grow_window_grant(core) == 3 * MiB
-    assert core.cap == 3 * MiB + 3 * MiB
-    core.cap = 0
-    assert cs.grow_window_grant(core) == 0 and cs.grant == 4 * MiB
-    assert core.cap == 0  # refused: the cap (and the windows) stay as they are
+    peer = mgr.peer_scope("A")
+    assert cs.reserve_unread(1 * MiB) is None  # unread bytes in initial windows: charged
+    assert cs.memory == peer.memory == mgr.system.memory == 1 * MiB
+    assert cs.reserve_window(512 * KiB) == 512 * KiB  # growth the unread bytes cover already
+    assert cs.memory == 1 * MiB and cs.grant == 512 * KiB
+    assert cs.reserve_window(2 * MiB) == 1 * MiB  # halved: growth within half the conn scope
+    assert cs.memory == mgr.system.memory == 1 * MiB + 512 * KiB
+    cs.release_unread(1 * MiB)
+    assert cs.memory == 1 * MiB + 512 * KiB  # the windows' growth is still held
+    cs.release_window(1 * MiB)
+    assert cs.memory == 512 * KiB
+    err = cs.reserve_unread(4 * MiB + 1)  # over the conn scope: refused, nothing changed
+    assert err is not None and err.scope == "conn" and cs.memory == 512 * KiB
+    cs.release_window(1 * MiB)  # more than held: gives back what there is
+    assert cs.memory == cs.grant == 0 and peer.memory == mgr.system.memory == 0
+    assert cs.reserve_window(64 * KiB) == 64 * KiB
     cs.close()
-    assert mgr.system.memory == 0
+    assert mgr.system.memory == 0 and mgr.stat()["peers"]["memory"] == 0
 
 
 def test_protocol_and_service_scopes_refuse_by_name() -> None:

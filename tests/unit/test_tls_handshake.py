@@ -12,6 +12,7 @@ from rapidp2p import _core
 from rapidp2p.crypto import KeyType, PrivateKey, generate_keypair
 from rapidp2p.exceptions import (
     CertificateError,
+    ConnectionClosedError,
     DecryptionError,
     HandshakeError,
     LocalProtocolError,
@@ -262,3 +263,44 @@ async def test_tls_without_early_muxer_negotiates_yamux_inside() -> None:
         stream.write(b"inside")
         await stream.close()
         assert await stream.read() == b"inside"
+
+
+def test_glue_checks_certificates_at_the_time_passed_in() -> None:
+    # Our certificates are valid from 1975 to 4096: a handshake told it is 1970 (or the
+    # year ~4188) refuses the peer's certificate, whatever this machine's clock says.
+    ka, kb = generate_keypair(), generate_keypair()
+    ia, ib = TlsIdentity(ka), TlsIdentity(kb)
+    for now in (0, 70_000_000_000):
+        client = _core.conn.TlsHandshake(ia.identity, True, _pid(kb).to_bytes(), MUXERS, now)
+        server = _core.conn.TlsHandshake(ib.identity, False, None, MUXERS)
+        with pytest.raises(CertificateError, match="not valid now"):
+            _drive(client, server)
+    client = _core.conn.TlsHandshake(ia.identity, True, _pid(kb).to_bytes(), MUXERS, 1_796_083_200)
+    server = _core.conn.TlsHandshake(ib.identity, False, None, MUXERS, 1_796_083_200)
+    _drive(client, server)
+    assert bytes(client.remote()[0]) == _pid(kb).to_bytes()
+
+
+@pytest.mark.parametrize("dialer_closes", [True, False])
+async def test_closing_sends_close_notify_and_the_peer_ends_cleanly(dialer_closes: bool) -> None:
+    cfg = HostConfig(security_protocols=[TLS_PROTOCOL_ID])
+    async with (
+        await Host.create(listen=["/ip4/127.0.0.1/tcp/0"], config=cfg) as server,
+        Host(config=cfg) as client,
+    ):
+        await client.connect(server.full_addrs[0])
+        (dialer,) = client.connections(server.peer_id)
+        for _ in range(2000):
+            if server.connections(client.peer_id):
+                break
+            await asyncio.sleep(0.005)
+        (listener,) = server.connections(client.peer_id)
+        assert dialer.security == listener.security == TLS_PROTOCOL_ID
+        closer, other = (dialer, listener) if dialer_closes else (listener, dialer)
+        await closer.close()
+        await asyncio.wait_for(other.wait_closed(), 10)
+        # The peer saw our close_notify before the socket's end: an orderly close (a
+        # ConnectionClosedError naming it), not a decryption or protocol error.
+        reason = other.close_reason
+        assert isinstance(reason, ConnectionClosedError), repr(reason)
+        assert "close_notify" in str(reason), repr(reason)

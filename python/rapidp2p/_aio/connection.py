@@ -67,9 +67,10 @@ EV_MUXER: int = _core.conn.EV_MUXER
 RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
-#: Unread bytes are reserved from ``receive_memory`` in steps of this size, and given back once
-#: this much more than the unread bytes (rounded up to a step) is held: a reservation per
-#: socket read at most, none while a steady transfer's unread bytes stay within one step.
+#: Unread bytes are reserved from ``receive_memory`` (at most once per socket read) rounded up
+#: to this quantum, and given back once the application read them all, or once this much more
+#: than the unread bytes is held: an idle connection holds no reservation.
+UNREAD_QUANTUM = 4 * 1024
 UNREAD_STEP = 256 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
@@ -191,9 +192,12 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._transport_paused = False
         self._unread = 0
         self._max_unread = max_unread
-        #: Where unread bytes are reserved (the host's resource scope), and how much is held.
-        self.receive_memory: ReceiveMemory | None = None
+        #: Where unread bytes and window growth are reserved (the host's resource scope), and
+        #: how much of each is held.
+        self._receive_memory: ReceiveMemory | None = None
         self._unread_reserved = 0
+        self._window_grant = 0
+        self._window_trim_due = False
         self.go_away_code: int | None = None
         # identity, filled by the upgrader / host
         self.on_stream: Callable[[Stream], None] | None = None
@@ -268,9 +272,36 @@ class MuxedConnection(asyncio.BufferedProtocol):
             return
         if events:
             self._dispatch(events)
-            if self._unread > self._unread_reserved and self.receive_memory is not None:
-                self._reserve_unread(self.receive_memory)
+            if self._unread > self._unread_reserved and self._receive_memory is not None:
+                self._reserve_unread(self._receive_memory)
+        if self._conn is not None and self._conn.peer_closed:
+            self._peer_closed()
+            return
         self._schedule_flush()
+
+    def _peer_closed(self) -> None:
+        """The peer ended the secure channel (TLS close_notify): an orderly end, like a TCP
+        EOF. We answer with our own close_notify and close the socket."""
+        if self.close_reason is None:
+            self.close_reason = ConnectionClosedError("closed by the remote (TLS close_notify)")
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Writes the last output (pending frames, then TLS close_notify) and closes."""
+        tr = self.transport
+        conn = self._conn
+        if tr is None:
+            return
+        if conn is not None:
+            try:
+                data = conn.closing_data()
+            except Libp2pError:
+                data = b""
+            if data:
+                tr.write(data)
+                if self.byte_counter is not None:
+                    self.byte_counter.outbound += len(data)
+        tr.close()
 
     def eof_received(self) -> bool | None:
         if self._conn is None:
@@ -301,9 +332,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         for st in streams.values():
             st.on_reset(f"{CONNECTION_LOST}: {reason}")
         self._unread = 0
-        if self._unread_reserved and self.receive_memory is not None:
-            self.receive_memory.release_unread(self._unread_reserved)
-        self._unread_reserved = 0
+        rm = self._receive_memory
+        if rm is not None:
+            if self._unread_reserved:
+                rm.release_unread(self._unread_reserved)
+            if self._window_grant:
+                rm.release_window(self._window_grant)
+        self._unread_reserved = self._window_grant = 0
         for waiters in (self._drain_waiters, self._open_waiters):
             for w in waiters:
                 if not w.done():
@@ -353,10 +388,20 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def num_streams(self) -> int:
         return len(self._streams)
 
+    @property
+    def receive_memory(self) -> ReceiveMemory | None:
+        return self._receive_memory
+
+    @receive_memory.setter
+    def receive_memory(self, rm: ReceiveMemory | None) -> None:
+        """From now on window growth and unread bytes are reserved from ``rm``."""
+        self._receive_memory = rm
+        self._apply_window_budget()
+
     def set_receive_budget(self, total_bytes: int) -> None:
-        """Caps the sum of yamux receive windows (the resource manager's memory grant)."""
+        """Caps the yamux windows' growth beyond their initial size (bytes reserved for it)."""
         if self._conn is not None:
-            self._conn.set_max_connection_window(total_bytes)
+            self._conn.set_max_window_growth(total_bytes)
 
     @property
     def receive_window_total(self) -> int:
@@ -496,6 +541,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         on, starting with those received after the handshake. When it negotiates the muxer,
         await :meth:`muxer_agreed` before using streams."""
         self._conn = conn
+        self._apply_window_budget()
         if conn.muxer is None:
             self._muxer_waiter = self.loop.create_future()
         else:
@@ -603,10 +649,14 @@ class MuxedConnection(asyncio.BufferedProtocol):
         handler(st)
 
     def _forget(self, sid: int) -> Stream | None:
-        """A stream leaves the table (FIN both ways, or reset): tell ``on_stream_end``."""
+        """A stream leaves the table (FIN both ways, or reset): tell ``on_stream_end``; its
+        window growth is given back at the next flush (the muxer drops it by then)."""
         st = self._streams.pop(sid, None)
-        if st is not None and self.on_stream_end is not None:
-            self.on_stream_end(sid)
+        if st is not None:
+            if self.on_stream_end is not None:
+                self.on_stream_end(sid)
+            if self._window_grant:
+                self._window_trim_due = True
         return st
 
     def _wake_openers(self) -> None:
@@ -670,14 +720,18 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if conn is None or self.transport is None:
             return
         if st.stream_id in self._streams or not st.is_reset:
-            with contextlib.suppress(Libp2pError):
-                conn.ack(st.stream_id, n)
+            try:  # on every read: no context manager object per call
+                held = conn.ack(st.stream_id, n)
+            except Libp2pError:
+                held = 0
+            if held and self._receive_memory is not None:
+                self._grow_window(conn, st.stream_id, held)
         self.stream_discarded(n)
         self._schedule_flush()
 
     def stream_discarded(self, n: int) -> None:
         unread = self._unread = self._unread - n
-        if self._unread_reserved - unread >= 2 * UNREAD_STEP:
+        if self._unread_reserved and (not unread or self._unread_reserved - unread >= UNREAD_STEP):
             self._release_unread(unread)
         if self._reading_paused and unread <= self._max_unread // 2:
             self._reading_paused = False
@@ -690,33 +744,71 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
         Flow control already bounds what a peer can make us hold (its streams' windows), so
         a refusal never stops the socket (window updates and pings must still be read, or an
-        application waiting to write would wait forever); instead the windows stop growing,
-        and the stream holding the most is reset when it alone is over the per-stream limit
-        or when several streams hold unread bytes (one stream lost, the others go on).
+        application waiting to write would wait forever); instead the stream holding the most
+        is reset, and the next after it until the rest fits, as long as several streams hold
+        unread bytes or one alone is over the per-stream limit (streams lost, the others and
+        the connection go on).
         """
-        need = -(-(self._unread - self._unread_reserved) // UNREAD_STEP) * UNREAD_STEP
-        refusal = rm.reserve_unread(need)
-        if refusal is None:
-            self._unread_reserved += need
-            return
-        if self._conn is not None:
-            self.set_receive_budget(self.receive_window_total)  # keep the windows as they are
-        holding = [st for st in self._streams.values() if st.unread_bytes]
-        if not holding:
-            return
-        biggest = max(holding, key=lambda st: st.unread_bytes)
-        if len(holding) > 1 or biggest.unread_bytes > rm.stream_memory_limit:
+        while self._unread > self._unread_reserved:
+            need = -(-(self._unread - self._unread_reserved) // UNREAD_QUANTUM) * UNREAD_QUANTUM
+            refusal = rm.reserve_unread(need)
+            if refusal is None:
+                self._unread_reserved += need
+                return
+            holding = [st for st in self._streams.values() if st.unread_bytes]
+            if not holding:
+                return
+            biggest = max(holding, key=lambda st: st.unread_bytes)
+            if len(holding) == 1 and biggest.unread_bytes <= rm.stream_memory_limit:
+                return
             self.stream_reset(biggest)
-            biggest.on_reset(f"stream reset: {refusal}")
+            biggest.on_reset(f"stream reset: {refusal}")  # discards its unread bytes
 
     def _release_unread(self, unread: int) -> None:
-        """The application read: give back what is reserved beyond the unread bytes (kept
-        rounded up to a step)."""
-        keep = min(self._unread_reserved, -(-unread // UNREAD_STEP) * UNREAD_STEP)
-        rm = self.receive_memory
+        """The application read: give back what is reserved beyond the unread bytes (rounded
+        up to a quantum)."""
+        keep = min(self._unread_reserved, -(-unread // UNREAD_QUANTUM) * UNREAD_QUANTUM)
+        rm = self._receive_memory
         if rm is not None and self._unread_reserved > keep:
             rm.release_unread(self._unread_reserved - keep)
         self._unread_reserved = keep
+
+    def _apply_window_budget(self) -> None:
+        """Caps the windows' growth at what is reserved for it: nothing until a window grows
+        (growth that happened before accounting started is reserved now, as far as the
+        scopes agree; windows are never shrunk)."""
+        conn, rm = self._conn, self._receive_memory
+        if conn is None or rm is None:
+            return
+        missing = int(conn.window_growth) - self._window_grant
+        if missing > 0:
+            self._window_grant += rm.reserve_window(missing)
+        conn.set_max_window_growth(self._window_grant)
+
+    def _grow_window(self, conn: Any, sid: int, held: int) -> None:
+        """Auto-tuning held back ``held`` bytes of a window's growth: reserve them (the scope
+        halves what it refuses) and grant what was reserved at once, in the same epoch;
+        refused, the window stays as it is."""
+        rm = self._receive_memory
+        if rm is None:
+            return
+        got = rm.reserve_window(held)
+        if got:
+            self._window_grant += got
+        conn.set_max_window_growth(self._window_grant)
+        if got:
+            conn.grow_window(sid)
+
+    def _trim_window_grant(self, conn: Any) -> None:
+        """Streams ended: give back the growth reserved for their windows."""
+        self._window_trim_due = False
+        rm = self._receive_memory
+        excess = self._window_grant - int(conn.window_growth)
+        if rm is None or excess <= 0:
+            return
+        rm.release_window(excess)
+        self._window_grant -= excess
+        conn.set_max_window_growth(self._window_grant)
 
     def _raw_taken(self) -> None:
         """The upgrade consumed raw bytes: resume reading once half the cap is free."""
@@ -850,10 +942,11 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self._conn is not None:
             with contextlib.suppress(Libp2pError):
                 self._conn.go_away(0)
-            self._flush()
         if self.close_reason is None:
             self.close_reason = ConnectionClosedError("connection closed locally")
-        tr.close()
+        # One write: the GoAway and what else is queued, then TLS close_notify, so the peer
+        # reads the orderly end with the GoAway rather than closing on the GoAway alone.
+        self._close_transport()
         await self.wait_closed()
 
     def abort(self, reason: BaseException | None = None) -> None:
@@ -875,16 +968,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         tr = self.transport
         if tr is None:
             return
-        if self._conn is not None:
-            try:
-                data = self._conn.data_to_send()
-                if data:
-                    tr.write(data)
-                    if self.byte_counter is not None:
-                        self.byte_counter.outbound += len(data)
-            except Libp2pError:
-                pass
-        tr.close()
+        self._close_transport()  # what the muxer queued (GoAway), then TLS close_notify
         # A peer that stopped reading would keep close() waiting to flush forever: the GoAway
         # gets a grace period, then the socket is dropped (ROBUSTNESS 16).
         self.loop.call_later(FAIL_FLUSH_GRACE, self._abort_if_still_open, tr)
@@ -906,6 +990,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         tr = self.transport
         if conn is None or tr is None:
             return
+        if self._window_trim_due:
+            self._trim_window_grant(conn)
         data = conn.data_to_send()
         if data:
             tr.write(data)

@@ -26,6 +26,7 @@ from rapidp2p.exceptions import (
     CertificateError,
     ConnectionClosedError,
     DialError,
+    DialRefused,
     DialTimeout,
     HandshakeError,
     Libp2pError,
@@ -68,6 +69,7 @@ class QuicSettings:
         "connection_window",
         "handshake_timeout",
         "idle_timeout",
+        "initial_connection_window",
         "keep_alive",
         "max_handshakes",
         "max_streams",
@@ -84,6 +86,7 @@ class QuicSettings:
         max_streams: int = 256,
         stream_window: int = 8 << 20,
         connection_window: int = 16 << 20,
+        initial_connection_window: int = 1 << 20,
         max_handshakes: int = 256,
         retry_above: int = 64,
     ) -> None:
@@ -92,7 +95,10 @@ class QuicSettings:
         self.keep_alive = keep_alive
         self.max_streams = max_streams
         self.stream_window = stream_window
+        #: The most a connection's receive window grows to (the resource manager's grant
+        #: raises it from ``initial_connection_window``, which no scope pays for).
         self.connection_window = connection_window
+        self.initial_connection_window = initial_connection_window
         self.max_handshakes = max_handshakes
         self.retry_above = retry_above
 
@@ -113,12 +119,22 @@ def _dial_error(exc: BaseException, where: str) -> BaseException:
     (PeerIdMismatch, CertificateError); a refusal or silence is a TransportError."""
     if isinstance(exc, (PeerIdMismatch, CertificateError)):
         return exc
+    if isinstance(exc, DialRefused):
+        return DialRefused(f"{where}: {exc}")
     text = str(exc)
     if isinstance(exc, HandshakeError) and ("did not finish" in text or "timed out" in text):
         return DialTimeout(f"{where}: {exc}")
     if isinstance(exc, (HandshakeError, ConnectionClosedError)):
         return DialError(f"{where}: {exc}")
     return exc
+
+
+def _reader_sees_socket_errors(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when ``add_reader`` callbacks run on a socket error (EPOLLERR), as asyncio's
+    selector loops do: the UDP socket may then queue ICMP errors (a dial to a closed port
+    fails at once). libuv (uvloop) stops polling a socket on EPOLLERR instead, so there the
+    errors stay off and such a dial ends at the handshake timeout."""
+    return not type(loop).__module__.startswith("uvloop")
 
 
 class QuicEndpoint:
@@ -151,7 +167,12 @@ class QuicEndpoint:
         self.local_port = int(port)
         self.local_addr = quic_multiaddr(self.local_host, self.local_port)
         self._ep = _q.Endpoint(
-            identity.identity, listen, self.loop.time(), sock.fileno(), **self.settings.kwargs()
+            identity.identity,
+            listen,
+            self.loop.time(),
+            sock.fileno(),
+            icmp_errors=_reader_sees_socket_errors(self.loop),
+            **self.settings.kwargs(),
         )
         self._conns: dict[int, QuicConnection] = {}
         self._flush_scheduled = False
@@ -476,11 +497,16 @@ class QuicConnection:
         return self.is_closed or all(st.settled for st in self._streams.values())
 
     def set_receive_budget(self, total_bytes: int) -> None:
-        """QUIC windows are fixed per connection by the endpoint's settings (bounded there)."""
+        """Sets the QUIC connection's receive window (the resource manager's memory grant
+        plus the initial window), at most the endpoint's ``connection_window``."""
+        if not self.is_closed:
+            self._ep.set_receive_window(self._cid, max(0, total_bytes))
+            self._endpoint.schedule_flush()  # MAX_DATA when the window grew
 
     @property
     def receive_window_total(self) -> int:
-        return 0
+        """The connection's receive window (bounds what all its streams buffer together)."""
+        return 0 if self.is_closed else int(self._ep.receive_window(self._cid))
 
     @property
     def unread_bytes(self) -> int:
@@ -488,7 +514,17 @@ class QuicConnection:
 
     @property
     def receive_budget_hit(self) -> bool:
-        return False
+        """The peer sent a whole window since the budget was set, and the window is below
+        the endpoint's maximum: a larger grant would let it send faster."""
+        return not self.is_closed and bool(self._ep.window_capped(self._cid))
+
+    def limit_inbound_streams(self, n: int) -> None:
+        """Caps the streams the peer may have open at once (QUIC's MAX_STREAMS) at ``n``
+        and the endpoint's ``max_streams``: beyond the resource scopes' stream limits the
+        peer waits for a slot instead of opening streams that would be reset."""
+        if not self.is_closed:
+            self._ep.set_max_streams(self._cid, max(0, min(n, self._endpoint.settings.max_streams)))
+            self._endpoint.schedule_flush()
 
     async def wait_closed(self) -> None:
         await asyncio.shield(self._closed)

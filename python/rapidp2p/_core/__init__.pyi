@@ -7,6 +7,7 @@ One submodule per pure crate, each with its own stub; every submodule is importa
 __all__ = [
     "__version__",
     "conn",
+    "crypto",
     "kad",
     "peer_id",
     "proto",
@@ -17,6 +18,7 @@ __all__ = [
 ]
 
 from rapidp2p._core import conn as conn
+from rapidp2p._core import crypto as crypto
 from rapidp2p._core import kad as kad
 from rapidp2p._core import peer_id as peer_id
 from rapidp2p._core import proto as proto

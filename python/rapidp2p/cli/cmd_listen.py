@@ -1,20 +1,25 @@
 """``rapidp2p listen``: run a host that serves ping, identify and echo until interrupted.
 
-By default it listens on all interfaces (``/ip4/0.0.0.0`` and ``/ip6/::``, TCP) as go-libp2p
-and kubo do, and prints the addresses other machines can dial (interface addresses, never
-``0.0.0.0``). Logs connections (opened/closed) and protocol events (identify results, protocol
-changes) at INFO on stderr (``--log-format json`` for machines, ``-v``/``-q`` for more or
-less), and with ``--metrics HOST:PORT`` serves Prometheus metrics at
-``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR`` set the
-resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
+By default it listens on all interfaces (``/ip4/0.0.0.0`` and ``/ip6/::``, TCP and QUIC v1 on
+the same port number) as go-libp2p and kubo do, and prints the addresses other machines can
+dial (interface addresses, never ``0.0.0.0``). Logs connections (opened/closed) and protocol
+events (identify results, protocol changes) at INFO on stderr (``--log-format json`` for
+machines, ``-v``/``-q`` for more or less), and with ``--metrics HOST:PORT`` serves Prometheus
+metrics at ``http://HOST:PORT/metrics``. ``--limits FILE`` and ``--allowlist CIDR|MULTIADDR``
+set the resource manager's limits and allowlist (see ``docs/how-to/limits.md``). ``--mdns``,
 ``--bootstrap`` (``/dnsaddr`` allowed) and ``--rendezvous`` find peers (a line for each one
 discovered and connected). ``--relay-service`` serves as a Circuit Relay v2 relay;
 ``--relay MULTIADDR`` (repeatable) reserves a slot on that relay and listens on its
-``/p2p-circuit`` address (printed with the others).
+``/p2p-circuit`` address (printed with the others). A peer that reaches us through a relay
+is then upgraded to a direct connection by DCUtR hole punching when the NATs allow it: a line
+``direct connection to <peer> at <addr> (hole punch ...)`` or ``hole punch with <peer> failed``
+says how it went (``--no-hole-punching`` turns it off).
 AutoNAT finds out whether other machines can dial us: a line
 ``reachability: public|private|unknown`` and the advertised addresses are printed at each
 change (learned with AutoNAT v1, or v2 with ``--autonat-v2``); ``--autonat-service`` also
 answers other peers' AutoNAT v1 and v2 requests.
+``--nat-portmap`` maps the listen ports on the LAN's gateway (UPnP IGD, PCP, NAT-PMP; see
+``rapidp2p.nat``) and prints each mapped address (``port_mapping`` lines with ``--json``).
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "address; repeatable",
     )
     parser.add_argument(
+        "--no-hole-punching",
+        action="store_true",
+        help="do not upgrade relayed connections to direct ones (DCUtR hole punching)",
+    )
+    parser.add_argument(
         "--autonat-service",
         action="store_true",
         help="answer AutoNAT dial-back requests from other peers (v1 /libp2p/autonat/1.0.0 "
@@ -96,6 +106,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=non_negative_float,
         default=15.0,
         help="seconds before the first AutoNAT probe of our reachability (default 15)",
+    )
+    parser.add_argument(
+        "--nat-portmap",
+        action="store_true",
+        help="map the listen ports on the LAN's gateway (UPnP IGD, PCP, NAT-PMP) and "
+        "advertise the mapped addresses",
+    )
+    parser.add_argument(
+        "--nat-portmap-via",
+        choices=["any", "upnp", "natpmp"],
+        default="any",
+        help="with --nat-portmap: the gateway protocol (natpmp: PCP, else NAT-PMP; "
+        "default any, UPnP preferred)",
     )
     swarm_key.add_flag(parser)
     limits_flags.add_flags(parser)
@@ -128,6 +151,15 @@ def run(args: argparse.Namespace) -> int:
             metrics = Metrics()
         except MetricsUnavailable as exc:
             raise CliError(str(exc)) from None
+    if getattr(args, "nat_portmap", False):
+        # A service manager stops us with SIGTERM: close as on Ctrl-C, so the router's
+        # mappings are removed rather than left until their lease runs out.
+        import signal
+
+        def _terminate(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _terminate)
     with contextlib.suppress(KeyboardInterrupt):
         aio_run(_serve(args, metrics=metrics, metrics_endpoint=endpoint, resources=resources))
     return 0
@@ -148,15 +180,25 @@ async def _serve(
 
     key = load_identity(args.key) if args.key is not None else None
     out = Output(args.json)
+    overrides: dict[str, Any] = dict(resources or {})
+    overrides["enable_hole_punching"] = not getattr(args, "no_hole_punching", False)
+    if getattr(args, "nat_portmap", False):
+        from rapidp2p.nat import PortMapConfig
+
+        via = getattr(args, "nat_portmap_via", "any")
+        methods = ("upnp", "natpmp") if via == "any" else (via,)
+        overrides["port_mapping"] = PortMapConfig(methods=methods)
     host = await create_host(
         key,
         args.listen,
         args.port,
         metrics=metrics,
-        config=swarm_key.config(args, **(resources or {})),
+        config=swarm_key.config(args, **overrides),
     )
     async with host:
         events = asyncio.ensure_future(_log_events(host))
+        mapped = asyncio.ensure_future(_print_mappings(host, out))
+        punches = asyncio.ensure_future(_print_hole_punches(host, out))
         reach = asyncio.ensure_future(_print_reachability(host, out))
         await _start_autonat(host, args)
         host.set_stream_handler(echo.PROTOCOL_ID, echo.handle_echo)
@@ -200,6 +242,8 @@ async def _serve(
         finally:
             events.cancel()
             reach.cancel()
+            mapped.cancel()
+            punches.cancel()
             if discovery is not None:
                 await discovery.close()
             if server is not None:
@@ -268,6 +312,97 @@ async def _print_reachability(host: Any, out: Any) -> None:
             out.emit(f"reachability: {ev.reachability} via {ev.via}{seen}", record)
             for addr in addrs:
                 out.emit(f"advertising {addr}", record)
+
+
+async def _print_mappings(host: Any, out: Any) -> None:
+    """A line per port mapping that appears or goes (``--nat-portmap``)."""
+    from rapidp2p.nat import PortMapper, PortMappingChanged
+
+    mapper = host.services.find(PortMapper)
+    if mapper is None:
+        return
+    with host.events.subscribe(PortMappingChanged) as sub:
+        pending = [
+            PortMappingChanged(
+                host.peer_id,
+                m.protocol,
+                m.internal_port,
+                m.external_port,
+                m.external_ip,
+                mapper.addrs_of(m),
+                True,
+                m.via,
+            )
+            for m in mapper.mappings
+        ]
+        seen: set[tuple[str, int, int, bool]] = set()
+        while True:
+            ev = pending.pop(0) if pending else await sub.get()
+            if not isinstance(ev, PortMappingChanged):
+                continue
+            tag = (ev.protocol, ev.internal_port, ev.external_port, ev.mapped)
+            if tag in seen:
+                continue
+            seen.add(tag)
+            seen.discard((ev.protocol, ev.internal_port, ev.external_port, not ev.mapped))
+            addrs = [f"{a}/p2p/{host.peer_id}" for a in ev.addrs]
+            record = {
+                "port_mapping": "mapped" if ev.mapped else "unmapped",
+                "protocol": ev.protocol,
+                "internal_port": ev.internal_port,
+                "external_ip": ev.external_ip,
+                "external_port": ev.external_port,
+                "via": ev.via,
+                "addrs": addrs,
+            }
+            if out.as_json:
+                out.emit("", record)
+                continue
+            verb = "mapped" if ev.mapped else "unmapped"
+            out.emit(
+                f"{verb} {ev.protocol} port {ev.internal_port} -> "
+                f"{ev.external_ip}:{ev.external_port} via {ev.via}",
+                record,
+            )
+            for addr in addrs:
+                out.emit(f"{'advertising' if ev.mapped else 'no longer advertising'} {addr}", {})
+
+
+async def _print_hole_punches(host: Any, out: Any) -> None:
+    """A line per DCUtR outcome: the direct connection a relayed peer was upgraded to, or
+    the failure (the relayed connection stays)."""
+    from rapidp2p.host.events import HolePunchFailed, HolePunchSucceeded
+
+    with host.events.subscribe(HolePunchSucceeded, HolePunchFailed) as sub:
+        async for ev in sub:
+            if isinstance(ev, HolePunchSucceeded):
+                record: dict[str, Any] = {
+                    "hole_punch": "succeeded",
+                    "peer": str(ev.peer_id),
+                    "addr": str(ev.addr),
+                    "attempt": ev.attempt,
+                    "seconds": round(ev.elapsed, 4),
+                    "initiator": ev.initiator,
+                }
+                text = (
+                    f"direct connection to {ev.peer_id} at {ev.addr} (hole punch, attempt "
+                    f"{ev.attempt}, {ev.elapsed:.3f} s)"
+                )
+            elif isinstance(ev, HolePunchFailed):
+                record = {
+                    "hole_punch": "failed",
+                    "peer": str(ev.peer_id),
+                    "attempts": ev.attempts,
+                    "error": str(ev.error),
+                    "initiator": ev.initiator,
+                }
+                text = (
+                    f"hole punch with {ev.peer_id} failed after {ev.attempts} attempt(s): "
+                    f"{ev.error}; staying on the relayed connection"
+                )
+            else:
+                continue
+            out.emit(text, record)
 
 
 async def _log_events(host: Any) -> None:

@@ -8,6 +8,9 @@ at least one peer consumed the message (read it and closed its side of our strea
 peers that never close their side (js-libp2p), its libp2p stack acknowledged every byte; it
 says how many of each (stdout: a sentence, or a JSON object), and exits 1 when no peer did
 within the wait.
+``sub --connect MA`` prints its addresses only once it shares a mesh with a member (at most
+:data:`MESH_WAIT` s, about one heartbeat in practice), so a publisher that starts after that
+reaches it through the room.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from rapidp2p.cli import swarm_key
 
 NAME = "pubsub"
 HELP = "publish to / subscribe to a GossipSub topic (sub TOPIC, pub TOPIC MESSAGE)"
+
+#: Seconds ``sub --connect`` waits to be meshed with a member before it goes on with a warning.
+MESH_WAIT = 10.0
 
 NO_SIGN_HINT = (
     "--no-sign messages carry no author and no signature; peers with the default policy "
@@ -110,6 +116,18 @@ async def _connect_all(host: Host, addrs: list[str]) -> None:
             raise CliError(f"cannot connect to {addr}: {exc}") from exc
 
 
+async def _join_mesh(ps: GossipSub, topic: str) -> None:
+    """Waits (up to :data:`MESH_WAIT` s) for a mesh peer; warns and goes on without one."""
+    from rapidp2p.cli.common import note
+    from rapidp2p.exceptions import NoSubscribersError
+
+    try:
+        await ps.wait_for_subscribers(topic, timeout=MESH_WAIT)
+        await ps.wait_for_mesh(topic, timeout=MESH_WAIT)
+    except NoSubscribersError as exc:
+        note(f"warning: not meshed yet ({exc}); messages may arrive late or be missed")
+
+
 def _sender(msg: Message) -> str:
     """The author's peer ID; unsigned messages name the peer that forwarded them."""
     from rapidp2p.peer import PeerId
@@ -143,13 +161,17 @@ async def _sub(args: argparse.Namespace) -> int:
     host, ps = await _start(args, args.listen)
     try:
         sub = await ps.subscribe(args.topic)
+        # Members named by --connect first, then meshed with one of them: a member forwards
+        # a message only to its mesh, so once the addresses are printed we are in the room.
+        await _connect_all(host, args.connect)
+        if args.connect:
+            await _join_mesh(ps, args.topic)
         announce_all_interfaces(host, args.listen is not None)
         note(f"subscribed to {args.topic!r}; publishers can --connect to:")
         for addr in host.full_addrs:
             note(f"  {addr}")
         if args.no_sign:
             note(f"note: {NO_SIGN_HINT}")
-        await _connect_all(host, args.connect)
         out = sys.stdout.buffer
         async for msg in sub:
             if args.json:

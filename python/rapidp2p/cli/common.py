@@ -62,13 +62,14 @@ def add_listen(parser: argparse.ArgumentParser, *, default: str = "all interface
         metavar="MULTIADDR",
         action="append",
         help=f"address to listen on (repeatable; default: {default}, i.e. "
-        "/ip4/0.0.0.0/tcp/PORT and /ip6/::/tcp/PORT; /ip4/127.0.0.1/tcp/0 for this machine only)",
+        "/ip4/0.0.0.0/tcp/PORT, /ip6/::/tcp/PORT and the same on /udp/PORT/quic-v1; "
+        "/ip4/127.0.0.1/tcp/0 for this machine only)",
     )
     parser.add_argument(
         "--port",
         type=non_negative_int,
         default=0,
-        help="TCP port of the default listen addresses (default 0: any free port)",
+        help="TCP and UDP (QUIC) port of the default listen addresses (default 0: any free port)",
     )
 
 

@@ -87,6 +87,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep Prometheus metrics in-process (measures their cost; needs prometheus_client)",
     )
+    ext.add_argument(
+        "--no-resource-limits",
+        action="store_true",
+        help="every resource scope unlimited (the accounting still runs: measures its cost)",
+    )
     swarm_key.add_flag(parser)
 
 
@@ -141,13 +146,17 @@ def quic_multiaddr(tcp: str) -> str:
 SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
 
 
-def _perf_resource_limits() -> Any:
+def _perf_resource_limits(unlimited: bool = False) -> Any:
     """The machine's autoscaled limits with streams unlimited in every scope a perf stream is
     counted in: the bench's memory row holds 10,000 idle perf streams on one node, beyond the
     default system, peer, service and protocol stream limits (connections, fds and memory
-    keep their defaults)."""
+    keep their defaults). ``unlimited``: no limit in any scope (``--no-resource-limits``)."""
     from rapidp2p.protocols.perf import PROTOCOL_ID
-    from rapidp2p.resources.limits import autoscale
+    from rapidp2p.resources.limits import ResourceLimits, ScopeLimit, autoscale
+
+    if unlimited:
+        none = ScopeLimit()
+        return ResourceLimits(none, none, none, none, none, none, none, none, none)
 
     many = {kind: "unlimited" for kind in ("streams_inbound", "streams_outbound", "streams")}
     scopes = ("system", "allowlisted_system", "transient", "allowlisted_transient", "peer")
@@ -163,11 +172,14 @@ def _perf_resource_limits() -> Any:
 
 
 def host_config(args: argparse.Namespace | None = None) -> Any:
-    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection;
+    """Limits for a benchmark peer: no per-IP rate cap, thousands of streams per connection,
+    no connection trimming (the memory row holds 1,000 idle connections for longer than the
+    connection manager's grace period on a loaded machine);
     ``--security`` (noise or tls) restricts the security protocol to that one,
     ``--swarm-key`` puts the host in that private network, and with ``--metrics`` it keeps a
     Prometheus registry of its own (never served)."""
     from rapidp2p.host import Limits, MuxerOptions
+    from rapidp2p.host.connmgr import ConnManagerConfig
 
     args = args or argparse.Namespace()
     security = getattr(args, "security", None)
@@ -189,7 +201,8 @@ def host_config(args: argparse.Namespace | None = None) -> Any:
             max_inbound_streams_per_protocol=1 << 20,
         ),
         muxer=MuxerOptions(max_streams=MAX_STREAMS, ack_backlog=MAX_STREAMS),
-        resource_limits=_perf_resource_limits(),
+        connmgr=ConnManagerConfig(low_water=1 << 20, high_water=1 << 20),
+        resource_limits=_perf_resource_limits(getattr(args, "no_resource_limits", False)),
         dial_timeout=60.0,
         upgrade_timeout=60.0,
         negotiation_timeout=60.0,

@@ -1,13 +1,15 @@
 """Ed25519 keys: the libp2p default. Public Data is the 32-byte key; private Data is
-``seed || public`` (64 bytes), with the legacy ``seed || public || public`` (96 bytes) accepted."""
+``seed || public`` (64 bytes), with the legacy ``seed || public || public`` (96 bytes) accepted.
+
+On ring (``_core.crypto``), not ``cryptography``: a default host never loads OpenSSL's
+bindings (~8 MiB of RSS)."""
 
 from __future__ import annotations
 
 import hmac
+import os
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
+from rapidp2p._core.crypto import Ed25519Keypair, ed25519_verify
 from rapidp2p.crypto.keys import KeyType, PrivateKey, PublicKey
 from rapidp2p.exceptions import KeyError_
 
@@ -20,19 +22,15 @@ class Ed25519PublicKey(PublicKey):
 
     key_type = KeyType.Ed25519
 
-    def __init__(self, key: ed25519.Ed25519PublicKey) -> None:
-        self._key = key
-        self._raw = key.public_bytes_raw()
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
 
     @classmethod
     def from_raw(cls, data: bytes) -> Ed25519PublicKey:
         """Parses the 32-byte public key."""
         if len(data) != _KEY_LEN:
             raise KeyError_(f"Ed25519 public key must be 32 bytes, got {len(data)}")
-        try:
-            return cls(ed25519.Ed25519PublicKey.from_public_bytes(bytes(data)))
-        except ValueError as e:
-            raise KeyError_(f"invalid Ed25519 public key: {e}") from e
+        return cls(bytes(data))
 
     def raw(self) -> bytes:
         return self._raw
@@ -40,11 +38,7 @@ class Ed25519PublicKey(PublicKey):
     def verify(self, data: bytes, signature: bytes) -> bool:
         if len(signature) != _SIG_LEN:
             return False
-        try:
-            self._key.verify(bytes(signature), bytes(data))
-        except InvalidSignature:
-            return False
-        return True
+        return ed25519_verify(self._raw, bytes(data), bytes(signature))
 
 
 class Ed25519PrivateKey(PrivateKey):
@@ -52,21 +46,22 @@ class Ed25519PrivateKey(PrivateKey):
 
     key_type = KeyType.Ed25519
 
-    def __init__(self, key: ed25519.Ed25519PrivateKey) -> None:
-        self._key = key
-        self._public = Ed25519PublicKey(key.public_key())
+    def __init__(self, seed: bytes) -> None:
+        self._seed = seed
+        self._key = Ed25519Keypair(seed)
+        self._public = Ed25519PublicKey(self._key.public())
 
     @classmethod
     def generate(cls) -> Ed25519PrivateKey:
         """A fresh key from the OS random source."""
-        return cls(ed25519.Ed25519PrivateKey.generate())
+        return cls(os.urandom(_KEY_LEN))
 
     @classmethod
     def from_seed(cls, seed: bytes) -> Ed25519PrivateKey:
         """The key for a 32-byte seed (the RFC 8032 private key)."""
         if len(seed) != _KEY_LEN:
             raise KeyError_(f"Ed25519 seed must be 32 bytes, got {len(seed)}")
-        return cls(ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed)))
+        return cls(bytes(seed))
 
     @classmethod
     def from_raw(cls, data: bytes) -> Ed25519PrivateKey:
@@ -88,7 +83,7 @@ class Ed25519PrivateKey(PrivateKey):
 
     def seed(self) -> bytes:
         """The 32-byte seed."""
-        return self._key.private_bytes_raw()
+        return self._seed
 
     def public_key(self) -> Ed25519PublicKey:
         return self._public

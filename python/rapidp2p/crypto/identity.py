@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from rapidp2p.crypto.keys import PrivateKey
@@ -24,6 +23,8 @@ def save_identity(path: str | os.PathLike[str], key: PrivateKey, *, overwrite: b
     With ``overwrite=False`` an existing file is never replaced (FileExistsError), even if
     another process creates it concurrently.
     """
+    import tempfile
+
     target = Path(path)
     directory = target.parent
     data = key.to_protobuf()

@@ -10,11 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rapidp2p import _core
-from rapidp2p.crypto.ecdsa import EcdsaPrivateKey, EcdsaPublicKey
 from rapidp2p.crypto.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from rapidp2p.crypto.keys import KeyType, PrivateKey, PublicKey
-from rapidp2p.crypto.rsa import RsaPrivateKey, RsaPublicKey
-from rapidp2p.crypto.secp256k1 import Secp256k1PrivateKey, Secp256k1PublicKey
 from rapidp2p.exceptions import KeyError_, ProtobufError
 
 # Biggest key protobuf accepted: an 8192-bit RSA private key is about 4.7 KB.
@@ -23,19 +20,36 @@ _PARSED_CACHE_SIZE = 1024
 _PARSED_MAX_BYTES = 128
 _parsed: dict[bytes, PublicKey] = {}
 
+# Ed25519 (on ring) is here from the start; the other types load ``cryptography``, so their
+# parsers are added by the first key of such a type (:func:`_load_parsers`).
 _PUBLIC_PARSERS: dict[KeyType, Callable[[bytes], PublicKey]] = {
-    KeyType.RSA: RsaPublicKey.from_raw,
     KeyType.Ed25519: Ed25519PublicKey.from_raw,
-    KeyType.Secp256k1: Secp256k1PublicKey.from_raw,
-    KeyType.ECDSA: EcdsaPublicKey.from_raw,
 }
 
 _PRIVATE_PARSERS: dict[KeyType, Callable[[bytes], PrivateKey]] = {
-    KeyType.RSA: RsaPrivateKey.from_raw,
     KeyType.Ed25519: Ed25519PrivateKey.from_raw,
-    KeyType.Secp256k1: Secp256k1PrivateKey.from_raw,
-    KeyType.ECDSA: EcdsaPrivateKey.from_raw,
 }
+
+
+def _load_parsers() -> None:
+    from rapidp2p.crypto.ecdsa import EcdsaPrivateKey, EcdsaPublicKey
+    from rapidp2p.crypto.rsa import RsaPrivateKey, RsaPublicKey
+    from rapidp2p.crypto.secp256k1 import Secp256k1PrivateKey, Secp256k1PublicKey
+
+    _PUBLIC_PARSERS.update(
+        {
+            KeyType.RSA: RsaPublicKey.from_raw,
+            KeyType.Secp256k1: Secp256k1PublicKey.from_raw,
+            KeyType.ECDSA: EcdsaPublicKey.from_raw,
+        }
+    )
+    _PRIVATE_PARSERS.update(
+        {
+            KeyType.RSA: RsaPrivateKey.from_raw,
+            KeyType.Secp256k1: Secp256k1PrivateKey.from_raw,
+            KeyType.ECDSA: EcdsaPrivateKey.from_raw,
+        }
+    )
 
 
 def encode_key_protobuf(key_type: KeyType, data: bytes) -> bytes:
@@ -59,12 +73,18 @@ def decode_key_protobuf(data: bytes) -> tuple[KeyType, bytes]:
 
 def public_key_from_raw(key_type: KeyType, data: bytes) -> PublicKey:
     """Parses a public key's ``Data`` field for the given type."""
-    return _PUBLIC_PARSERS[KeyType(key_type)](data)
+    key_type = KeyType(key_type)
+    if key_type not in _PUBLIC_PARSERS:
+        _load_parsers()
+    return _PUBLIC_PARSERS[key_type](data)
 
 
 def private_key_from_raw(key_type: KeyType, data: bytes) -> PrivateKey:
     """Parses a private key's ``Data`` field for the given type."""
-    return _PRIVATE_PARSERS[KeyType(key_type)](data)
+    key_type = KeyType(key_type)
+    if key_type not in _PRIVATE_PARSERS:
+        _load_parsers()
+    return _PRIVATE_PARSERS[key_type](data)
 
 
 def public_key_from_protobuf(data: bytes) -> PublicKey:

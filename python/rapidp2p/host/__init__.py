@@ -6,6 +6,8 @@ from rapidp2p.host.connmgr import ConnectionManager, ConnManagerConfig, Decaying
 from rapidp2p.host.events import (
     Event,
     EventBus,
+    HolePunchFailed,
+    HolePunchSucceeded,
     LocalAddressesChanged,
     PeerConnected,
     PeerDisconnected,
@@ -32,6 +34,8 @@ __all__ = [
     "DecayingTag",
     "Event",
     "EventBus",
+    "HolePunchFailed",
+    "HolePunchSucceeded",
     "Host",
     "HostConfig",
     "Limits",

@@ -16,6 +16,7 @@ from rapidp2p.resources.limits import ResourceLimits
 
 if TYPE_CHECKING:
     from rapidp2p.metrics import Metrics
+    from rapidp2p.nat import PortMapConfig
 
 __all__ = ["HostConfig"]
 
@@ -52,6 +53,10 @@ class HostConfig:
     #: The Circuit Relay v2 client (:class:`rapidp2p.relay.RelayClient`): dial and listen on
     #: ``/p2p-circuit`` addresses, accept circuits from relays we reserved on.
     enable_relay_client: bool = True
+    #: DCUtR hole punching (:class:`rapidp2p.protocols.dcutr.HolePunchService`), run with the
+    #: relay client (go-libp2p's ``EnableHolePunching``): a relayed connection is upgraded
+    #: to a direct one when both NATs let it.
+    enable_hole_punching: bool = True
     agent_version: str = field(default_factory=lambda: f"rapidp2p/{_version()}")
     protocol_version: str = "ipfs/0.1.0"
     #: Unread bytes per connection before the socket stops being read.
@@ -69,7 +74,7 @@ class HostConfig:
     #: applied over them; never below the flat caps of ``limits``.
     resource_limits: ResourceLimits | None = None
     limits_file: str | None = None
-    #: Seconds between maintenance rounds (window grants, connection trimming, peer GC).
+    #: Seconds between maintenance rounds (connection trimming, peer GC).
     maintenance_interval: float = 1.0
     #: Connection manager watermarks and grace period (``host.connmgr``).
     connmgr: ConnManagerConfig = field(default_factory=ConnManagerConfig)
@@ -82,3 +87,7 @@ class HostConfig:
     #: Private network (libp2p pnet): a :class:`rapidp2p.pnet.PreSharedKey`, its 32 bytes, a
     #: ``/key/swarm/psk/1.0.0/`` file's contents or path. Only peers with the same key connect.
     psk: PskSource | None = None
+    #: Map the listen ports on the LAN's gateway (UPnP IGD, PCP, NAT-PMP) and advertise the
+    #: mapped addresses (:class:`rapidp2p.nat.PortMapper`): True, or a
+    #: :class:`rapidp2p.nat.PortMapConfig`. Off by default, as go-libp2p's ``NATPortMap()``.
+    port_mapping: bool | PortMapConfig = False

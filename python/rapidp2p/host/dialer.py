@@ -25,6 +25,7 @@ from rapidp2p.transport.base import Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport, is_quic_addr
+from rapidp2p.transport.tcp import TcpTransport
 
 if TYPE_CHECKING:
     from rapidp2p.host.host import Host
@@ -140,6 +141,19 @@ class Dialer:
             raise DialError("nothing to dial")
         return await self._dial_addrs(None, addrs)
 
+    async def dial_direct(
+        self, peer_id: PeerId, addrs: list[Multiaddr], *, as_server: bool = False
+    ) -> Connection:
+        """A new direct connection to ``peer_id`` for a hole punch (DCUtR): every address at
+        once (the punch needs the packets out together), TCP from a listen port, whatever
+        connections exist already (a relayed one does). ``as_server``: upgrade TCP as the
+        listener (the DCUtR initiator's part in a simultaneous open)."""
+        if self._host.is_closed:
+            raise DialError("host is closed")
+        if not addrs:
+            raise DialError(f"no address to punch for {peer_id}")
+        return await self._dial_addrs(peer_id, addrs, punch=True, as_server=as_server)
+
     @staticmethod
     def _peer_and_addrs(peer: PeerLike) -> tuple[PeerId | None, list[Multiaddr]]:
         if isinstance(peer, PeerId):
@@ -159,14 +173,24 @@ class Dialer:
 
     # ---- happy eyeballs ----------------------------------------------------------------
 
-    async def _dial_addrs(self, peer_id: PeerId | None, addrs: list[Multiaddr]) -> Connection:
-        """Dials every address (staggered), keeps the first success, cancels the rest."""
+    async def _dial_addrs(
+        self,
+        peer_id: PeerId | None,
+        addrs: list[Multiaddr],
+        *,
+        punch: bool = False,
+        as_server: bool = False,
+    ) -> Connection:
+        """Dials every address (staggered; all at once for a punch), keeps the first
+        success, cancels the rest."""
         if len(addrs) == 1:  # nothing to race: dial in this task (no task, no wait set)
             transport = self.find_transport(addrs[0])
             if transport is None:
                 raise DialError(f"no dialable address for {peer_id}")
             try:
-                return await self._dial_one(peer_id, addrs[0], transport)
+                return await self._dial_one(
+                    peer_id, addrs[0], transport, punch=punch, as_server=as_server
+                )
             except Exception as err:
                 self._dial_failed(addrs[0], err)
                 where = f"{peer_id} at {addrs[0]}" if peer_id is not None else str(addrs[0])
@@ -180,7 +204,7 @@ class Dialer:
         errors: dict[str, BaseException] = {}
         winner: Connection | None = None
         tasks: dict[asyncio.Task[Connection], Multiaddr] = {}
-        stagger = self._host.config.dial_stagger
+        stagger = 0.0 if punch else self._host.config.dial_stagger
         loop = asyncio.get_running_loop()
         next_start = 0
         start_timer: asyncio.Future[None] | None = None
@@ -189,7 +213,8 @@ class Dialer:
                 if next_start < len(addrs) and (not tasks or start_timer is None):
                     a = addrs[next_start]
                     next_start += 1
-                    tasks[asyncio.ensure_future(self._dial_one(peer_id, a))] = a
+                    dial = self._dial_one(peer_id, a, punch=punch, as_server=as_server)
+                    tasks[asyncio.ensure_future(dial)] = a
                     start_timer = loop.create_future() if next_start < len(addrs) else None
                     if start_timer is not None:
                         loop.call_later(stagger, _set_if_pending, start_timer)
@@ -234,7 +259,13 @@ class Dialer:
     # ---- one address -------------------------------------------------------------------
 
     async def _dial_one(
-        self, peer_id: PeerId | None, addr: Multiaddr, transport: Transport | None = None
+        self,
+        peer_id: PeerId | None,
+        addr: Multiaddr,
+        transport: Transport | None = None,
+        *,
+        punch: bool = False,
+        as_server: bool = False,
     ) -> Connection:
         host = self._host
         if transport is None:
@@ -288,9 +319,11 @@ class Dialer:
                 ):
                     raise ConnectionGated(f"gater refused secured connection {quic.remote_peer}")
             else:
-                raw = await run_with_timeout(
-                    transport.dial(dial_addr, host._new_protocol), dial_timeout
-                )
+                if punch and isinstance(transport, TcpTransport):  # from the listen port
+                    dialing = transport.dial(dial_addr, host._new_protocol, reuse=True)
+                else:
+                    dialing = transport.dial(dial_addr, host._new_protocol)
+                raw = await run_with_timeout(dialing, dial_timeout)
                 mux = raw
                 host._conn_scopes[mux] = cs
                 raw.on_stream_end = cs.stream_ended
@@ -299,7 +332,7 @@ class Dialer:
                 set_local_addr(raw)
                 if host.metrics is not None:
                     host.metrics.socket_opened(raw)
-                await host.upgrader.upgrade_outbound(raw, peer_id)
+                await host.upgrader.upgrade_outbound(raw, peer_id, as_server=as_server)
             if mux.remote_peer == host.peer_id:
                 raise DialError(f"{addr} is ourselves: cannot dial self")
             ok = True

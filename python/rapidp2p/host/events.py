@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 __all__ = [
     "Event",
     "EventBus",
+    "HolePunchFailed",
+    "HolePunchSucceeded",
     "LocalAddressesChanged",
     "PeerConnected",
     "PeerDisconnected",
@@ -86,6 +88,30 @@ class ReachabilityChanged(Event):
     previous: Any = None
     addr: Any = None
     via: str = ""
+
+
+@dataclass(frozen=True)
+class HolePunchSucceeded(Event):
+    """DCUtR upgraded the relayed connection with ``peer_id`` to the direct connection
+    ``conn`` (new streams take it); ``attempt`` counts from 1, ``elapsed`` is the seconds
+    from the start of the first attempt, ``initiator`` True when we sent the CONNECT."""
+
+    conn: Any = None
+    addr: Any = None
+    attempt: int = 1
+    elapsed: float = 0.0
+    initiator: bool = True
+
+
+@dataclass(frozen=True)
+class HolePunchFailed(Event):
+    """DCUtR gave up on a direct connection with ``peer_id`` after ``attempts`` attempts
+    (``error`` says why, a :class:`~rapidp2p.protocols.dcutr.HolePunchError`); the relayed
+    connection stays in use."""
+
+    error: Any = None
+    attempts: int = 0
+    initiator: bool = True
 
 
 E = TypeVar("E", bound=Event)

@@ -64,7 +64,6 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.resources.allowlist import Allowlist
 from rapidp2p.resources.limits import ResourceLimits, autoscale, load_limits
 from rapidp2p.resources.manager import (
-    INITIAL_WINDOW_GRANT,
     ConnectionScope,
     ResourceManager,
     StreamScope,
@@ -90,11 +89,30 @@ __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 
 log = logging.getLogger("rapidp2p.host")
 
+#: The first receive-window grant a QUIC connection asks its scopes for, once its peer is known.
+QUIC_WINDOW_GRANT = 4 * 1024 * 1024
+
 _S = TypeVar("_S", bound="Service")
+_T = TypeVar("_T")
 
 
 class Host:
-    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)."""
+    """A libp2p node. Build it with :meth:`create` (or the constructor, then :meth:`listen`)::
+
+        async with await Host.create(listen=["/ip4/0.0.0.0/tcp/4001",
+                                             "/ip4/0.0.0.0/udp/4001/quic-v1"]) as host:
+            print(host.peer_id, host.full_addrs)   # interface addresses, never 0.0.0.0
+            conn = await host.connect("/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...")
+            stream = await host.new_stream(conn.remote_peer, "/my-proto/1.0.0")
+
+    Transports by default: TCP, QUIC v1, WebSocket (``/ws``) and memory (no QUIC with a
+    private-network key); connections are secured with Noise or TLS 1.3 and multiplexed with
+    yamux (mplex for old peers). ``peer_id`` and ``key`` are this node's identity,
+    ``peerstore`` what it knows of other peers, ``events`` its event bus (connections,
+    identify, reachability), ``connections()`` its live connections. Ping and identify are
+    served from the start; the DHT, pubsub, relay, AutoNAT and HTTP are services
+    (:meth:`add_service`). Settings: :class:`~rapidp2p.host.config.HostConfig`.
+    """
 
     def __init__(
         self,
@@ -144,6 +162,16 @@ class Host:
         self._refuser.silent = self.psk is not None
         self._refusal_log = RefusalLog()
         self.resource_manager = ResourceManager(self._resource_limits())
+        # QUIC tells the peer its stream limit in the handshake (MAX_STREAMS cannot shrink
+        # later): no more than the conn and peer scopes would accept.
+        lim = self.resource_manager.limits
+        stream_cap = min(
+            self.config.limits.max_streams_per_connection,
+            *(min(s.streams_inbound, s.streams) for s in (lim.conn, lim.peer)),
+        )
+        for t in self.transports:
+            if isinstance(t, QuicTransport):
+                t.cap_streams(stream_cap)
         self._conn_scopes: dict[Connection, ConnectionScope] = {}
         #: Stream handlers, per-protocol caps and the tasks serving each connection.
         self._dispatch = StreamDispatcher(self)
@@ -165,6 +193,10 @@ class Host:
         #: Identify's observed addresses; :meth:`observed_addrs` gives the confirmed ones.
         self.observed = ObservedAddrManager()
         self._reachability = Reachability.UNKNOWN
+        #: Extra advertised addresses (the port mapper's mapped ones), asked at each read.
+        self._addr_sources: list[Callable[[], list[Multiaddr]]] = []
+        #: Called after each :meth:`listen` (the port mapper maps new ports).
+        self._listen_callbacks: list[Callable[[], None]] = []
         #: The metrics sink (``metrics=`` or ``config.metrics``); None when metrics are off.
         self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
         if self.metrics is not None:
@@ -300,10 +332,27 @@ class Host:
         advertise them. Identify leaves loopback addresses out for peers that are not on
         loopback."""
         own = expand_unspecified(self.listen_addrs)
+        for source in self._addr_sources:
+            own += [a for a in source() if a not in own]
         if self._reachability is Reachability.PRIVATE:
             return own
         extra = [a for a in self.observed_addrs() if a not in own]
         return own + extra if extra else own
+
+    def add_address_source(self, source: Callable[[], list[Multiaddr]]) -> None:
+        """Adds ``source()``'s addresses to :attr:`addrs` (after the listen addresses, before
+        observed ones; shown whatever the reachability): the port mapper's mapped addresses.
+        The source calls :meth:`notify_addresses_changed` when its list changes."""
+        self._addr_sources.append(source)
+
+    def on_listen(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback()`` after each :meth:`listen` (new listen addresses)."""
+        self._listen_callbacks.append(callback)
+
+    def notify_addresses_changed(self) -> None:
+        """What :attr:`addrs` returns changed (an address source's list did): emits
+        ``LocalAddressesChanged`` and tells connected peers (identify push)."""
+        self._addresses_changed()
 
     def observed_addrs(self) -> list[Multiaddr]:
         """Addresses peers see us at that are confirmed: reported by identify from at least 4
@@ -381,6 +430,8 @@ class Host:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
             bound.extend(lst.addrs)
+        for callback in self._listen_callbacks:
+            callback()
         return expand_unspecified(bound)
 
     def _new_protocol(self) -> MuxedConnection:
@@ -476,11 +527,30 @@ class Host:
         return any(not c.is_closed for c in self._conns.get(peer_id, ()))
 
     def live_connection(self, peer_id: PeerId) -> Connection | None:
-        """A connection to ``peer_id`` that can open streams (open, no GoAway), or None."""
+        """A connection to ``peer_id`` that can open streams (open, no GoAway), or None. A
+        direct connection wins over a limited (relayed) one: once a hole punch succeeded, new
+        streams take the direct path (DCUtR: "prioritise it over the relay connection")."""
+        fallback: Connection | None = None
         for c in self._conns.get(peer_id, ()):
             if not c.is_closed and c.go_away_code is None:
-                return c
-        return None
+                if not c.limited:
+                    return c
+                if fallback is None:
+                    fallback = c
+        return fallback
+
+    def direct_connection(self, peer_id: PeerId) -> Connection | None:
+        """A live connection to ``peer_id`` that is not relayed (not ``limited``), or None."""
+        c = self.live_connection(peer_id)
+        return c if c is not None and not c.limited else None
+
+    async def dial_direct(
+        self, peer_id: PeerId, addrs: Sequence[Multiaddr], *, as_server: bool = False
+    ) -> Connection:
+        """A new direct connection to ``peer_id`` at one of ``addrs``, dialed for a hole
+        punch (all at once, TCP from a listen port, ``as_server`` for the listener's part
+        of a simultaneous open), whatever connections exist already. Used by DCUtR."""
+        return await self._dialer.dial_direct(peer_id, list(addrs), as_server=as_server)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -626,12 +696,12 @@ class Host:
         self._services.connection_added(mux)
         return True
 
-    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn_for(self, conn: Connection, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         """Runs ``coro`` as work serving ``conn``: cancelled when the connection ends (or
         the host closes); the task holds no other reference once it is done."""
         return self._dispatch.spawn_for(conn, coro)
 
-    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[Any]]:
+    def tasks_serving(self, conn: Connection) -> set[asyncio.Task[object]]:
         """The live tasks serving ``conn`` (stream handlers, identify), a copy."""
         return self._dispatch.tasks_serving(conn)
 
@@ -674,9 +744,14 @@ class Host:
                 st = by_id.get(sid)
                 if st is not None:
                     st.reset()
-        grant = cs.reserve_window_grant(INITIAL_WINDOW_GRANT)
-        mux.set_receive_budget(mux.receive_window_total + grant)
-        # Unread received bytes are reserved from the same scopes (the peer's from now on).
+        # QUIC: the peer learns the stream limit (MAX_STREAMS) instead of seeing resets, and the
+        # connection's receive window grows past its first 1 MiB by what the scopes grant.
+        limit_streams = getattr(mux, "limit_inbound_streams", None)
+        if limit_streams is not None:
+            limit_streams(cs.inbound_stream_cap())
+            self._grow_quic_window(mux, cs)
+        # Window growth and unread received bytes are reserved from the connection's scopes
+        # (the peer's from now on) as they happen: nothing up front.
         who = f"unread bytes from {mux.remote_peer}"
         cs.on_refused = lambda err: self._refusal_log.refused(who, err)
         mux.receive_memory = cs
@@ -686,16 +761,27 @@ class Host:
         return True
 
     async def _maintain(self) -> None:
-        """Rare housekeeping: grows window grants that auto-tuning asked for."""
+        """Rare housekeeping: the connection manager and the peer store's forgetting."""
         while not self._closed:
             await asyncio.sleep(self.config.maintenance_interval)
             self.maintenance_round()
 
+    @staticmethod
+    def _grow_quic_window(mux: Any, cs: Any) -> None:
+        """Reserves more receive window for a QUIC connection (at first 4 MiB, then doubling;
+        halved on refusal, at least 256 KiB or nothing) and raises its window by it."""
+        want = max(cs.grant, QUIC_WINDOW_GRANT)
+        added = cs.reserve_window(want, floor=256 * 1024)
+        if added:
+            mux.set_receive_budget(mux.receive_window_total + added)
+
     def maintenance_round(self) -> None:
         """One round of :meth:`_maintain` (public so tests need not wait for the timer)."""
         for mux, cs in list(self._conn_scopes.items()):
-            if cs.peer is not None and mux.receive_budget_hit:
-                cs.grow_window_grant(mux)
+            # QUIC windows grow here (yamux grows its own, per stream, as auto-tuning asks).
+            quic = getattr(mux, "limit_inbound_streams", None) is not None
+            if quic and cs.peer is not None and mux.receive_budget_hit:
+                self._grow_quic_window(mux, cs)
         self.connmgr.tick()
         try:
             self.peer_gc.run()

@@ -60,8 +60,8 @@ class PingService(ServiceBase):
 
 
 def default_services(host: Host) -> list[Service]:
-    """Ping, identify and the relay client for ``host`` (as its config enables them), not
-    started yet."""
+    """Ping, identify, the relay client, DCUtR and the port mapper for ``host`` (as its config
+    enables them), not started yet."""
     services: list[Service] = []
     if host.config.enable_ping:
         services.append(PingService(host))
@@ -73,4 +73,12 @@ def default_services(host: Host) -> list[Service]:
         from rapidp2p.relay.client import RelayClient
 
         services.append(RelayClient(host))
+        if host.config.enable_hole_punching:
+            from rapidp2p.protocols.dcutr.service import HolePunchService
+
+            services.append(HolePunchService(host))
+    if host.config.port_mapping:
+        from rapidp2p.nat.service import PortMapper, config_of
+
+        services.append(PortMapper(host, config_of(host.config.port_mapping)))
     return services

@@ -40,6 +40,7 @@ from rapidp2p.exceptions import (
     HandshakeError,
     Libp2pError,
     NegotiationError,
+    PeerIdMismatch,
     ProtocolNotSupported,
     ResourceLimitError,
     UpgradeError,
@@ -233,9 +234,13 @@ class Upgrader:
         return ident
 
     async def upgrade_outbound(
-        self, mux: MuxedConnection, expected_peer: PeerId | None = None
+        self, mux: MuxedConnection, expected_peer: PeerId | None = None, *, as_server: bool = False
     ) -> None:
-        await self._run(mux, True, expected_peer)
+        """Upgrades a connection we dialed. ``as_server``: take the listener's part anyway
+        (multistream listener, handshake responder, muxer server), as the DCUtR initiator does
+        on a TCP simultaneous open, where both ends dialed; the remote must prove
+        ``expected_peer`` all the same."""
+        await self._run(mux, not as_server, expected_peer)
 
     async def upgrade_inbound(self, mux: MuxedConnection) -> None:
         await self._run(mux, False, None)
@@ -288,6 +293,8 @@ class Upgrader:
                 await _raise_if_refused(cork, exc)
             raise
         cork.flush()  # the handshake's last message goes before any muxer byte
+        if not initiator and expected is not None and session.remote_peer != expected:
+            raise PeerIdMismatch(f"expected {expected}, the remote proved {session.remote_peer}")
         mux.remote_peer = session.remote_peer
         mux.remote_key = session.remote_key
         mux.local_peer = self._peer_id()

@@ -80,7 +80,8 @@ def is_public_addr(addr: Multiaddr) -> bool:
 def _reachable_via(conn: Connection, our_addrs: Sequence[Multiaddr]) -> str | None:
     """Why ``conn`` shows that its peer can dial us back, or None.
 
-    go-libp2p decides with AutoNAT (peers dial back); rapidp2p has no AutoNAT yet, so: an
+    go-libp2p decides with AutoNAT (peers dial back); here AutoNAT's verdict arrives only
+    through :meth:`KadDHT.set_reachable`, and on its own the DHT reasons from connections: an
     inbound connection proves a remote node dialled one of our addresses, and a peer met on
     loopback or a private network (an outbound connection) can dial our listen address of the
     same kind -- the local-network assumption go-libp2p's and js-libp2p's LAN DHT make when

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rapidp2p import _core
 from rapidp2p.protocols.framing import encode_uvarint
 
 if TYPE_CHECKING:
-    from rapidp2p.crypto import PrivateKey
+    from rapidp2p.crypto import PrivateKey, PublicKey
+    from rapidp2p.peer import PeerId
 
 __all__ = [
     "RPC",
@@ -40,7 +41,7 @@ class Message:
     key: bytes | None = None
     #: Set by the router: the message ID and the peer we got it from (None: published here).
     id: bytes = b""
-    received_from: Any = None
+    received_from: PeerId | None = None
     _encoded: bytes | None = field(default=None, repr=False)
 
     @property
@@ -57,7 +58,7 @@ class Message:
         return len(self.encoded)
 
     @property
-    def from_peer(self) -> Any:
+    def from_peer(self) -> PeerId | None:
         """The author as a :class:`~rapidp2p.peer.PeerId` (None if absent or malformed)."""
         if self.from_ is None:
             return None
@@ -243,7 +244,7 @@ def sign_message(key: PrivateKey, msg: Message) -> None:
 KEY_CACHE_SIZE = 1024
 
 
-def verify_message(msg: Message, keys: dict[bytes, Any] | None = None) -> str | None:
+def verify_message(msg: Message, keys: dict[bytes, PublicKey] | None = None) -> str | None:
     """None if the signature is good, else why not (bad signature, key/from mismatch...).
 
     ``keys`` caches the public key per (from, key) so a known author's key is parsed and

@@ -9,7 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rapidp2p.peer import PeerId
 
 __all__ = [
     "FLOODSUB",
@@ -81,7 +84,7 @@ class GossipSubParams:
     #: Frames queued per peer before messages to it are dropped (a slow peer never blocks).
     peer_outbound_queue: int = 256
     #: Peers always forwarded to and never in a mesh (both sides should configure this).
-    direct_peers: list[Any] = field(default_factory=list)
+    direct_peers: list[PeerId] = field(default_factory=list)
     direct_connect_ticks: int = 300
 
     def check(self) -> None:
@@ -134,7 +137,7 @@ class PeerScoreParams:
     #: Used for topics missing from ``topics`` (None: such topics do not count).
     default_topic_params: TopicScoreParams | None = field(default_factory=TopicScoreParams)
     topic_score_cap: float = 3600.0
-    app_specific_score: Callable[[Any], float] | None = None
+    app_specific_score: Callable[[PeerId], float] | None = None
     app_specific_weight: float = 1.0
     ip_colocation_factor_weight: float = 0.0
     ip_colocation_factor_threshold: int = 10

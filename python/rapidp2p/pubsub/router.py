@@ -16,7 +16,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rapidp2p.pubsub._rpc import (
     RPC,
@@ -38,6 +38,10 @@ from rapidp2p.pubsub.params import (
     SignaturePolicy,
 )
 from rapidp2p.pubsub.score import PeerScore
+
+if TYPE_CHECKING:
+    from rapidp2p.crypto import PublicKey
+    from rapidp2p.peer import PeerId
 
 __all__ = ["PeerState", "Router", "ValidationResult"]
 
@@ -102,7 +106,7 @@ class Router:
 
     def __init__(
         self,
-        local: Any,
+        local: PeerId,
         params: GossipSubParams | None = None,
         *,
         score_params: PeerScoreParams | None = None,
@@ -131,47 +135,47 @@ class Router:
         self.flood_only = flood_only
         self.rng = rng or random.Random()
         p = self.params
-        self.peers: dict[Any, PeerState] = {}
-        self.topics: dict[str, set[Any]] = {}  # topic -> peers subscribed to it
+        self.peers: dict[PeerId, PeerState] = {}
+        self.topics: dict[str, set[PeerId]] = {}  # topic -> peers subscribed to it
         self.my_topics: set[str] = set()
-        self.mesh: dict[str, set[Any]] = {}
-        self.fanout: dict[str, set[Any]] = {}
+        self.mesh: dict[str, set[PeerId]] = {}
+        self.fanout: dict[str, set[PeerId]] = {}
         self.fanout_last_pub: dict[str, float] = {}
-        self.backoff: dict[str, dict[Any, float]] = {}
-        self.direct: set[Any] = set(p.direct_peers)
+        self.backoff: dict[str, dict[PeerId, float]] = {}
+        self.direct: set[PeerId] = set(p.direct_peers)
         self.seen = TimeCache(p.seen_ttl)
         self.mcache = MessageCache(p.mcache_len, p.mcache_gossip)
-        self.promises: dict[Any, dict[bytes, float]] = {}
+        self.promises: dict[PeerId, dict[bytes, float]] = {}
         self.heartbeat_ticks = 0
-        self._out: dict[Any, Outgoing] = {}
+        self._out: dict[PeerId, Outgoing] = {}
         #: Validated messages for local subscribers (the service drains this list).
         self.delivered: list[Message] = []
         #: (peer_id bytes, signed peer record bytes | None) offered by PRUNE peer exchange.
         self.px_candidates: list[tuple[bytes, bytes | None]] = []
         #: Direct peers to (re)connect to, filled by the heartbeat.
-        self.connect_requests: list[Any] = []
+        self.connect_requests: list[PeerId] = []
         #: Optional hook giving a signed peer record for PX (peer -> envelope bytes | None).
-        self.signed_record_for: Callable[[Any], bytes | None] | None = None
+        self.signed_record_for: Callable[[PeerId], bytes | None] | None = None
         self.stats = {"rejected": 0, "duplicates": 0, "ignored_rpcs": 0}
         #: Per-topic message counters (subscribed and published topics, bounded).
         self.topic_counts: dict[str, TopicCounts] = {}
-        self._author_keys: dict[bytes, Any] = {}  # verify_message's key cache
+        self._author_keys: dict[bytes, PublicKey] = {}  # verify_message's key cache
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def _o(self, peer: Any) -> Outgoing:
+    def _o(self, peer: PeerId) -> Outgoing:
         o = self._out.get(peer)
         if o is None:
             o = self._out[peer] = Outgoing()
         return o
 
-    def take_outgoing(self) -> dict[Any, list[bytes]]:
+    def take_outgoing(self) -> dict[PeerId, list[bytes]]:
         """Encoded frames to send, per peer (and forgets them)."""
         out, self._out = self._out, {}
         size = self.params.max_transmit_size
         return {peer: o.frames(size) for peer, o in out.items() if peer in self.peers}
 
-    def take_outgoing_parts(self) -> dict[Any, list[list[bytes]]]:
+    def take_outgoing_parts(self) -> dict[PeerId, list[list[bytes]]]:
         """Like :meth:`take_outgoing`, each frame as pieces (see ``Outgoing.frame_parts``)."""
         out, self._out = self._out, {}
         size = self.params.max_transmit_size
@@ -187,21 +191,21 @@ class Router:
                 tc = self.topic_counts[topic] = TopicCounts()
         return tc
 
-    def peer_score(self, peer: Any, now: float) -> float:
+    def peer_score(self, peer: PeerId, now: float) -> float:
         return self.score.score(peer, now)
 
-    def _in_backoff(self, topic: str, peer: Any, now: float) -> bool:
+    def _in_backoff(self, topic: str, peer: PeerId, now: float) -> bool:
         b = self.backoff.get(topic)
         return b is not None and b.get(peer, 0.0) > now
 
-    def _add_backoff(self, topic: str, peer: Any, seconds: float, now: float) -> None:
+    def _add_backoff(self, topic: str, peer: PeerId, seconds: float, now: float) -> None:
         b = self.backoff.setdefault(topic, {})
         until = now + seconds
         if b.get(peer, 0.0) < until:
             b[peer] = until
 
     def _prune_entry(
-        self, peer: Any, topic: str, now: float, *, px: bool, backoff: float | None = None
+        self, peer: PeerId, topic: str, now: float, *, px: bool, backoff: float | None = None
     ) -> tuple[str, list[tuple[bytes | None, bytes | None]], int | None]:
         """A PRUNE for ``peer``; v1.1 peers get a backoff and (optionally) peer exchange."""
         st = self.peers.get(peer)
@@ -223,7 +227,13 @@ class Router:
     # ---- peers -------------------------------------------------------------------------
 
     def add_peer(
-        self, peer: Any, protocol: str, now: float, *, outbound: bool = False, ip: str | None = None
+        self,
+        peer: PeerId,
+        protocol: str,
+        now: float,
+        *,
+        outbound: bool = False,
+        ip: str | None = None,
     ) -> None:
         """A peer opened a pubsub stream with ``protocol``; greets it with our topics."""
         if peer in self.peers:
@@ -234,7 +244,7 @@ class Router:
         if self.my_topics:
             self._o(peer).subscriptions.extend((True, t) for t in sorted(self.my_topics))
 
-    def remove_peer(self, peer: Any, now: float) -> None:
+    def remove_peer(self, peer: PeerId, now: float) -> None:
         st = self.peers.pop(peer, None)
         if st is None:
             return
@@ -290,13 +300,13 @@ class Router:
                 )
             )
 
-    def _graft(self, peer: Any, topic: str, now: float) -> None:
+    def _graft(self, peer: PeerId, topic: str, now: float) -> None:
         self.score.graft(peer, topic, now)
         self._o(peer).graft.append(topic)
 
     def _candidates(
-        self, topic: str, now: float, n: int, *, exclude: Iterable[Any] = ()
-    ) -> list[Any]:
+        self, topic: str, now: float, n: int, *, exclude: Iterable[PeerId] = ()
+    ) -> list[PeerId]:
         """Up to ``n`` random gossip peers in ``topic`` fit for a mesh (score >= 0, no backoff)."""
         if n <= 0:
             return []
@@ -315,7 +325,7 @@ class Router:
 
     # ---- publishing --------------------------------------------------------------------
 
-    def publish(self, msg: Message, now: float) -> set[Any]:
+    def publish(self, msg: Message, now: float) -> set[PeerId]:
         """Sends a locally authored (signed, validated) message; returns the peers sent to."""
         mid = self.message_id_fn(msg)
         msg.id = mid
@@ -347,7 +357,9 @@ class Router:
         self._counts(topic).published += 1
         return targets
 
-    def _fanout_candidates(self, topic: str, now: float, n: int, exclude: set[Any]) -> list[Any]:
+    def _fanout_candidates(
+        self, topic: str, now: float, n: int, exclude: set[PeerId]
+    ) -> list[PeerId]:
         thr = self.thresholds.publish_threshold
         cands = [
             q
@@ -367,7 +379,7 @@ class Router:
         author = msg.from_
         tpeers = self.topics.get(topic, ())
         thr = self.thresholds.publish_threshold
-        targets: set[Any] = set()
+        targets: set[PeerId] = set()
         for q in tpeers:
             st = self.peers[q]
             if q in self.direct or (
@@ -388,7 +400,7 @@ class Router:
 
     # ---- incoming ----------------------------------------------------------------------
 
-    def handle_rpc(self, peer: Any, rpc: RPC, now: float) -> list[Message]:
+    def handle_rpc(self, peer: PeerId, rpc: RPC, now: float) -> list[Message]:
         """Applies one frame from ``peer``; returns new messages awaiting validation."""
         st = self.peers.get(peer)
         if st is None:
@@ -412,7 +424,9 @@ class Router:
                 self._handle_idontwant(st, rpc.idontwant)
         return new
 
-    def _handle_subscriptions(self, peer: Any, st: PeerState, subs: list[tuple[bool, str]]) -> None:
+    def _handle_subscriptions(
+        self, peer: PeerId, st: PeerState, subs: list[tuple[bool, str]]
+    ) -> None:
         for subscribe, topic in subs[: self.params.max_subscriptions_per_rpc]:
             if subscribe:
                 if topic in st.topics or len(st.topics) >= self.params.max_topics_per_peer:
@@ -436,7 +450,9 @@ class Router:
                 if f is not None:
                     f.discard(peer)
 
-    def _reject(self, peer: Any, msg: Message, mid: bytes | None, why: str, now: float) -> None:
+    def _reject(
+        self, peer: PeerId | None, msg: Message, mid: bytes | None, why: str, now: float
+    ) -> None:
         log.debug("rejecting message from %s: %s", peer, why)
         self.stats["rejected"] += 1
         if msg.topic in self.my_topics:
@@ -444,7 +460,7 @@ class Router:
         self.score.reject_message(peer, mid, msg.topic, now)
 
     def _handle_messages(
-        self, peer: Any, st: PeerState, msgs: list[Message], now: float
+        self, peer: PeerId, st: PeerState, msgs: list[Message], now: float
     ) -> list[Message]:
         p = self.params
         new: list[Message] = []
@@ -526,7 +542,7 @@ class Router:
                 del self.promises[peer]
 
     def _handle_ihave(
-        self, peer: Any, st: PeerState, ihave: list[tuple[str, list[bytes]]], now: float
+        self, peer: PeerId, st: PeerState, ihave: list[tuple[str, list[bytes]]], now: float
     ) -> None:
         p = self.params
         if self.score.cached(peer, now) < self.thresholds.gossip_threshold:
@@ -555,7 +571,7 @@ class Router:
         pick = self.rng.choice(ids)
         pr.setdefault(pick, now + p.iwant_followup_time)
 
-    def _handle_iwant(self, peer: Any, ids: list[bytes], now: float) -> None:
+    def _handle_iwant(self, peer: PeerId, ids: list[bytes], now: float) -> None:
         if self.score.cached(peer, now) < self.thresholds.gossip_threshold:
             return
         limit = self.params.gossip_retransmission
@@ -568,7 +584,7 @@ class Router:
                 o = self._o(peer)
             o.messages.append(msg.encoded)
 
-    def _handle_graft(self, peer: Any, st: PeerState, topics: list[str], now: float) -> None:
+    def _handle_graft(self, peer: PeerId, st: PeerState, topics: list[str], now: float) -> None:
         p = self.params
         score = self.score.score(peer, now)
         for topic in topics:
@@ -599,7 +615,7 @@ class Router:
 
     def _handle_prune(
         self,
-        peer: Any,
+        peer: PeerId,
         prunes: list[tuple[str, list[tuple[bytes | None, bytes | None]], int | None]],
         now: float,
     ) -> None:

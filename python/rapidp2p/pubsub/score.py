@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rapidp2p.pubsub.params import PeerScoreParams, TopicScoreParams
+
+if TYPE_CHECKING:
+    from rapidp2p.peer import PeerId
 
 __all__ = ["DeliveryStatus", "PeerScore"]
 
@@ -51,7 +54,7 @@ class _Delivery:
     first_seen: float
     status: DeliveryStatus = DeliveryStatus.UNKNOWN
     validated: float = 0.0
-    peers: set[Any] = field(default_factory=set)
+    peers: set[PeerId] = field(default_factory=set)
 
 
 class PeerScore:
@@ -62,32 +65,32 @@ class PeerScore:
 
     def __init__(self, params: PeerScoreParams) -> None:
         self.params = params
-        self._peers: dict[Any, _PeerStats] = {}
-        self._ips: dict[str, set[Any]] = {}
+        self._peers: dict[PeerId, _PeerStats] = {}
+        self._ips: dict[str, set[PeerId]] = {}
         self._deliveries: dict[bytes, _Delivery] = {}
         self._next_decay = 0.0
         #: Scores for the per-frame threshold checks: dropped for a peer whenever one of its
         #: counters changes and for everyone at each refresh (heartbeat), so between those
         #: only the time-in-mesh term (P1) can lag, by at most one heartbeat (as go's).
-        self._cache: dict[Any, float] = {}
+        self._cache: dict[PeerId, float] = {}
 
     # ---- inspection --------------------------------------------------------------------
 
-    def cached(self, peer: Any, now: float) -> float:
+    def cached(self, peer: PeerId, now: float) -> float:
         """The score for hot-path threshold checks (see ``_cache``)."""
         s = self._cache.get(peer)
         if s is None:
             s = self._cache[peer] = self.score(peer, now)
         return s
 
-    def invalidate(self, peer: Any = None) -> None:
+    def invalidate(self, peer: PeerId | None = None) -> None:
         """Forgets cached scores (one peer's, or all when ``peer`` is None)."""
         if peer is None:
             self._cache.clear()
         else:
             self._cache.pop(peer, None)
 
-    def score(self, peer: Any, now: float) -> float:
+    def score(self, peer: PeerId, now: float) -> float:
         st = self._peers.get(peer)
         if st is None:
             return 0.0
@@ -127,7 +130,7 @@ class PeerScore:
         s += ts.invalid_message_deliveries**2 * tp.invalid_message_deliveries_weight
         return s
 
-    def snapshot(self, peer: Any, now: float) -> dict[str, Any]:
+    def snapshot(self, peer: PeerId, now: float) -> dict[str, object]:
         """The counters behind a peer's score (for inspection and tests)."""
         st = self._peers.get(peer)
         if st is None:
@@ -151,7 +154,7 @@ class PeerScore:
 
     # ---- peers -------------------------------------------------------------------------
 
-    def add_peer(self, peer: Any, ips: tuple[str, ...] = ()) -> None:
+    def add_peer(self, peer: PeerId, ips: tuple[str, ...] = ()) -> None:
         st = self._peers.get(peer)
         if st is None:
             st = self._peers[peer] = _PeerStats()
@@ -159,7 +162,7 @@ class PeerScore:
         self.set_ips(peer, ips)
         self._cache.pop(peer, None)
 
-    def remove_peer(self, peer: Any, now: float) -> None:
+    def remove_peer(self, peer: PeerId, now: float) -> None:
         self._cache.pop(peer, None)
         st = self._peers.get(peer)
         if st is None:
@@ -177,7 +180,7 @@ class PeerScore:
             ts.in_mesh = False
             ts.first_message_deliveries = 0.0
 
-    def set_ips(self, peer: Any, ips: tuple[str, ...]) -> None:
+    def set_ips(self, peer: PeerId, ips: tuple[str, ...]) -> None:
         st = self._peers.get(peer)
         if st is None:
             return
@@ -192,14 +195,14 @@ class PeerScore:
         for ip in ips:
             self._ips.setdefault(ip, set()).add(peer)
 
-    def add_penalty(self, peer: Any, count: float = 1.0) -> None:
+    def add_penalty(self, peer: PeerId, count: float = 1.0) -> None:
         """P7: protocol misbehaviour (broken IWANT promise, GRAFT during backoff, ...)."""
         st = self._peers.get(peer)
         if st is not None:
             st.behaviour_penalty += count
             self._cache.pop(peer, None)
 
-    def _topic(self, peer: Any, topic: str) -> _TopicStats | None:
+    def _topic(self, peer: PeerId, topic: str) -> _TopicStats | None:
         st = self._peers.get(peer)
         if st is None or self.params.topic(topic) is None:
             return None
@@ -208,7 +211,7 @@ class PeerScore:
             ts = st.topics[topic] = _TopicStats()
         return ts
 
-    def graft(self, peer: Any, topic: str, now: float) -> None:
+    def graft(self, peer: PeerId, topic: str, now: float) -> None:
         ts = self._topic(peer, topic)
         self._cache.pop(peer, None)
         if ts is not None:
@@ -216,7 +219,7 @@ class PeerScore:
             ts.graft_time = now
             ts.mesh_message_deliveries_active = False
 
-    def prune(self, peer: Any, topic: str) -> None:
+    def prune(self, peer: PeerId, topic: str) -> None:
         ts = self._topic(peer, topic)
         tp = self.params.topic(topic)
         self._cache.pop(peer, None)
@@ -239,7 +242,7 @@ class PeerScore:
         if mid not in self._deliveries:
             self._deliveries[mid] = _Delivery(first_seen=now)
 
-    def deliver_message(self, source: Any, mid: bytes, topic: str, now: float) -> None:
+    def deliver_message(self, source: PeerId | None, mid: bytes, topic: str, now: float) -> None:
         """The message validated: credit the first deliverer and the near-first mesh peers."""
         rec = self._deliveries.setdefault(mid, _Delivery(first_seen=now))
         if rec.status is not DeliveryStatus.UNKNOWN:
@@ -251,7 +254,9 @@ class PeerScore:
             if p != source:
                 self._mark_mesh_delivery(p, topic)
 
-    def reject_message(self, source: Any, mid: bytes | None, topic: str, now: float) -> None:
+    def reject_message(
+        self, source: PeerId | None, mid: bytes | None, topic: str, now: float
+    ) -> None:
         """The message is invalid: P4 for its source and for everyone who forwarded it."""
         self._mark_invalid(source, topic)
         if mid is None:
@@ -269,7 +274,7 @@ class PeerScore:
         rec.status = DeliveryStatus.IGNORED
         rec.peers.clear()
 
-    def duplicate_message(self, peer: Any, mid: bytes, topic: str, now: float) -> None:
+    def duplicate_message(self, peer: PeerId, mid: bytes, topic: str, now: float) -> None:
         rec = self._deliveries.get(mid)
         if rec is None or peer in rec.peers:
             return
@@ -283,7 +288,9 @@ class PeerScore:
         elif rec.status is DeliveryStatus.INVALID:
             self._mark_invalid(peer, topic)
 
-    def _mark_first_delivery(self, peer: Any, topic: str) -> None:
+    def _mark_first_delivery(self, peer: PeerId | None, topic: str) -> None:
+        if peer is None:  # published here: nobody to credit or blame
+            return
         ts = self._topic(peer, topic)
         tp = self.params.topic(topic)
         if ts is None or tp is None:
@@ -295,14 +302,14 @@ class PeerScore:
         if ts.in_mesh:
             self._add_mesh_delivery(peer, ts, tp)
 
-    def _mark_mesh_delivery(self, peer: Any, topic: str) -> None:
+    def _mark_mesh_delivery(self, peer: PeerId, topic: str) -> None:
         ts = self._topic(peer, topic)
         tp = self.params.topic(topic)
         if ts is None or tp is None or not ts.in_mesh:
             return
         self._add_mesh_delivery(peer, ts, tp)
 
-    def _add_mesh_delivery(self, peer: Any, ts: _TopicStats, tp: TopicScoreParams) -> None:
+    def _add_mesh_delivery(self, peer: PeerId, ts: _TopicStats, tp: TopicScoreParams) -> None:
         old = ts.mesh_message_deliveries
         ts.mesh_message_deliveries = min(old + 1, tp.mesh_message_deliveries_cap)
         # P3 counts only once active and only with a weight; the count feeds P3b at PRUNE
@@ -314,7 +321,9 @@ class PeerScore:
         ):
             self._cache.pop(peer, None)
 
-    def _mark_invalid(self, peer: Any, topic: str) -> None:
+    def _mark_invalid(self, peer: PeerId | None, topic: str) -> None:
+        if peer is None:  # published here: nobody to credit or blame
+            return
         ts = self._topic(peer, topic)
         self._cache.pop(peer, None)
         if ts is not None:

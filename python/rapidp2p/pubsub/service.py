@@ -241,6 +241,8 @@ class PubSub(ServiceBase):
         self._flush_handle: asyncio.Handle | None = None
         #: ``wait_for_subscribers`` calls in progress: (topic, n, future), checked on flush.
         self._sub_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
+        #: ``wait_for_mesh`` calls in progress: (topic, n, future), checked on flush.
+        self._mesh_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         #: Pubsub bytes handed to streams (frames with their length prefixes), for metrics.
         self.bytes_sent = 0
         #: (topic, peer) pairs tagged in the connection manager.
@@ -302,6 +304,40 @@ class PubSub(ServiceBase):
                 with contextlib.suppress(ValueError):
                     self._sub_waiters.remove(entry)
         return self.topic_peers(topic)
+
+    async def wait_for_mesh(
+        self, topic: str, n: int = 1, timeout: float | None = 10.0
+    ) -> set[PeerId]:
+        """Waits until at least ``n`` peers are in our mesh for ``topic`` (we grafted them or
+        they grafted us); returns the mesh. A subscriber that joined a room through one member
+        hears messages that member forwards only once they are meshed: before that, only
+        gossip reaches it, and a message older than the gossip window never does. Meshing
+        takes up to one heartbeat after the subscription is known. Raises
+        :class:`~rapidp2p.exceptions.NoSubscribersError` (a TimeoutError) after ``timeout``.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        if len(self.router.mesh.get(topic, ())) < n:
+            fut: asyncio.Future[None] = self.loop.create_future()
+            entry = (topic, n, fut)
+            self._mesh_waiters.append(entry)
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except asyncio.TimeoutError:
+                have = len(self.router.mesh.get(topic, ()))
+                raise NoSubscribersError(
+                    f"{have} of {n} peer(s) in the mesh of {topic!r} within {timeout} s"
+                ) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._mesh_waiters.remove(entry)
+        return self.mesh_peers(topic)
+
+    def _check_mesh_waiters(self) -> None:
+        mesh = self.router.mesh
+        for topic, n, fut in self._mesh_waiters:
+            if not fut.done() and len(mesh.get(topic, ())) >= n:
+                fut.set_result(None)
 
     def _check_sub_waiters(self) -> None:
         topics = self.router.topics
@@ -419,11 +455,12 @@ class PubSub(ServiceBase):
     def peer_score(self, peer: PeerId) -> float:
         return self.router.peer_score(peer, self.loop.time())
 
-    def score_snapshot(self, peer: PeerId) -> dict[str, Any]:
+    def score_snapshot(self, peer: PeerId) -> dict[str, object]:
         """The score and the counters behind it (works for disconnected peers too)."""
         return self.router.score.snapshot(peer, self.loop.time())
 
     def mesh_peers(self, topic: str) -> set[PeerId]:
+        """Peers in our mesh for ``topic``: those we forward every message to."""
         return set(self.router.mesh.get(topic, ()))
 
     def topic_peers(self, topic: str) -> set[PeerId]:
@@ -625,6 +662,8 @@ class PubSub(ServiceBase):
             link.wake.set()
         if self._sub_waiters:
             self._check_sub_waiters()
+        if self._mesh_waiters:
+            self._check_mesh_waiters()
         if router.delivered:
             delivered, router.delivered = router.delivered, []
             for msg in delivered:
@@ -860,7 +899,26 @@ class GossipSub(PubSub):
 class FloodSub(PubSub):
     """FloodSub (``/floodsub/1.0.0``): every message to every subscribed peer."""
 
-    def __init__(self, host: Host, **kwargs: Any) -> None:
-        kwargs.setdefault("protocols", (FLOODSUB,))
-        kwargs["flood_only"] = True
-        super().__init__(host, **kwargs)
+    def __init__(
+        self,
+        host: Host,
+        *,
+        params: GossipSubParams | None = None,
+        score_params: PeerScoreParams | None = None,
+        thresholds: PeerScoreThresholds | None = None,
+        signature_policy: SignaturePolicy = SignaturePolicy.STRICT_SIGN,
+        message_id_fn: MessageIdFn | None = None,
+        protocols: Sequence[str] = (FLOODSUB,),
+        subscription_queue: int = 1024,
+    ) -> None:
+        super().__init__(
+            host,
+            params=params,
+            score_params=score_params,
+            thresholds=thresholds,
+            signature_policy=signature_policy,
+            message_id_fn=message_id_fn,
+            protocols=protocols,
+            flood_only=True,
+            subscription_queue=subscription_queue,
+        )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -223,6 +222,8 @@ def load_limits(path: str | os.PathLike[str], base: ResourceLimits | None = None
             raise ValueError("TOML limits files need Python 3.11+; use JSON") from exc
         data = tomllib.loads(raw.decode())
     else:
+        import json
+
         data = json.loads(raw)
     if not isinstance(data, Mapping):
         raise ValueError(f"{text_path}: expected an object of scopes")

@@ -19,25 +19,27 @@ connection and moves from transient to its protocol once negotiated
 refuses only that stream or connection. Accounting happens per stream open/close, per
 connection and per memory grant: never per frame or per read.
 
-Memory: each connection holds a grant (reserved from conn, peer and system) that caps the sum
-of its yamux receive windows (``Connection.set_receive_budget``); auto-tuning
-beyond the grant asks for more (:meth:`ConnectionScope.grow_window_grant`, polled by the
-host's maintenance loop), and when the scopes refuse, the windows stay as they are.
-Bytes received but not yet read by the application are reserved from the same scopes: the
-:class:`ConnectionScope` is the connection's ``receive_memory``
-(:class:`~rapidp2p.transport.contracts.ReceiveMemory`), asked at most once per socket read;
-unread bytes within the window grant are already paid for, so only the excess is charged
-(the initial windows of many streams). When a reservation is refused the connection keeps its
-windows as they are and resets the stream holding the most (see ``ReceiveMemory``).
+Memory, as go-yamux does it: a connection reserves nothing up front and an idle stream costs
+only what it buffers. Receive windows start at their initial size for free; auto-tuning growth
+beyond it is reserved when a window actually grows (:meth:`ConnectionScope.reserve_window`,
+asked by the connection right after the ack that wanted the growth), halved when refused and
+skipped when even the floor is refused (the window stays as it is); windows given back when
+streams end are released (:meth:`ConnectionScope.release_window`). Bytes received but not yet
+read by the application are reserved from the same scopes: the :class:`ConnectionScope` is the
+connection's ``receive_memory`` (:class:`~rapidp2p.transport.contracts.ReceiveMemory`), asked at
+most once per socket read. Unread bytes sit inside the windows, so a connection holds
+``max(window growth, unread bytes)``: unread bytes within the growth are already paid for.
+When an unread reservation is refused the connection keeps its windows as they are and resets
+the stream holding the most (see ``ReceiveMemory``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rapidp2p.exceptions import ResourceLimitExceeded
-from rapidp2p.resources.limits import MiB, ResourceLimits, autoscale
+from rapidp2p.resources.limits import ResourceLimits, autoscale
 from rapidp2p.resources.scope import (
     Direction,
     ResourceScope,
@@ -49,14 +51,14 @@ from rapidp2p.resources.scope import (
     reserve_stream,
 )
 
-if TYPE_CHECKING:
-    from rapidp2p.transport.contracts import Connection
-
 __all__ = ["ConnectionScope", "ResourceManager", "StreamScope"]
 
-#: First window grant of a connection beyond its streams' initial windows, and the step
-#: by which it doubles (up to the conn scope's memory limit) while auto-tuning wants more.
-INITIAL_WINDOW_GRANT = 4 * MiB
+#: Smallest window growth worth reserving when a larger one is refused (halving stops here).
+WINDOW_GROWTH_FLOOR = 64 * 1024
+#: Window growth may fill a scope's memory up to this share of the limit (``(prio + 1) / 256``,
+#: go-yamux's priority for it): the rest stays for bytes received in windows that cost nothing
+#: up front (the streams' initial windows), so our own growth never starves them.
+WINDOW_GROWTH_PRIORITY = 128
 
 
 class ResourceManager:
@@ -167,8 +169,8 @@ class ConnectionScope:
     __slots__ = (
         "_chain",
         "_mgr",
+        "_reserved",
         "_stream_base",
-        "_unread_charged",
         "allowlisted",
         "closed",
         "direction",
@@ -195,12 +197,12 @@ class ConnectionScope:
         self._chain: list[ResourceScope] = [self.scope, transient, system]
         #: What a new stream reserves from besides its own scope (conn, peer, transient, system).
         self._stream_base: list[ResourceScope] = [self.scope, transient, system]
-        #: Memory reserved for receive windows beyond the streams' initial ones.
+        #: Memory reserved for receive-window growth beyond the streams' initial windows.
         self.grant = 0
-        #: Received bytes the application has not read yet (as the connection reported them),
-        #: and the memory charged for them: what the window grant does not cover already.
+        #: Received bytes the application has not read yet (as the connection reported them).
         self.unread = 0
-        self._unread_charged = 0
+        #: What this connection holds in its memory chain: ``max(grant, unread)``.
+        self._reserved = 0
         #: Called with each refused unread reservation (the host logs it, rate-limited).
         self.on_refused: Callable[[ResourceLimitExceeded], None] | None = None
         self.streams: dict[int, StreamScope] = {}
@@ -224,6 +226,7 @@ class ConnectionScope:
             mgr._release_peer(peer)
             raise mgr._count(err)
         ps.add_conn(self.direction, self.use_fd)
+        ps.add_memory(self._reserved)  # held from now on in the peer scope too
         self._chain[1].add_conn(self.direction, self.use_fd, -1)  # leave transient
         self.peer = peer
         self._chain = [self.scope, ps, self.system]
@@ -243,71 +246,94 @@ class ConnectionScope:
             chain.insert(1, ps)  # [conn, peer, transient or protocol..., system]
         return refused
 
-    def reserve_window_grant(self, want: int, floor: int = 0) -> int:
-        """Reserves up to ``want`` bytes (halving on refusal, not below ``floor``); returns
-        what was granted (0 when even ``floor`` was refused: the windows stay as they are)."""
-        mgr = self._mgr
-        chain = [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
-        n = want
-        while n >= max(floor, 1):
-            try:
-                reserve_memory(chain, n)
-            except ResourceLimitExceeded as err:
-                last = err
-                n //= 2
-                continue
-            self.grant += n
-            return n
-        if want:
-            mgr._count(last)
-        return 0
+    def inbound_stream_cap(self) -> int:
+        """The most inbound streams this connection may have open at once under the conn
+        and peer scopes' limits (a QUIC connection tells the peer as its MAX_STREAMS)."""
+        scopes = [self.scope, *([] if self.peer is None else [self._chain[1]])]
+        return min(min(s.limit.streams_inbound, s.limit.streams) for s in scopes)
 
-    def grow_window_grant(self, conn: Connection) -> int:
-        """Auto-tuning hit the receive budget of ``conn``: doubles the grant if the scopes
-        agree and raises the budget; returns the bytes added."""
-        limit = self.scope.limit.memory
-        want = min(max(self.grant, INITIAL_WINDOW_GRANT), limit - self.scope.memory)
-        added = self.reserve_window_grant(want, floor=256 * 1024) if want > 0 else 0
-        if added:
-            conn.set_receive_budget(conn.receive_window_total + added)
-        return added
-
-    # ---- ReceiveMemory (the connection's unread bytes) --------------------------------------
+    # ---- ReceiveMemory (window growth and unread bytes) --------------------------------
 
     def _memory_chain(self) -> list[ResourceScope]:
         return [self.scope, *([] if self.peer is None else [self._chain[1]]), self.system]
+
+    def _settle(self, grant: int, unread: int, prio: int = 255) -> None:
+        """Holds ``max(grant, unread)`` in the memory chain: reserves the increase (raises,
+        changing nothing, when refused) or gives back the decrease."""
+        target = max(grant, unread)
+        delta = target - self._reserved
+        if delta > 0:
+            reserve_memory(self._memory_chain(), delta, prio)
+        elif delta < 0:
+            release_memory(self._memory_chain(), -delta)
+        self._reserved = target
+        self.grant = grant
+        self.unread = unread
 
     @property
     def stream_memory_limit(self) -> int:
         return self._mgr.limits.stream.memory
 
+    @property
+    def memory(self) -> int:
+        """Bytes this connection holds in its scopes now."""
+        return self._reserved
+
+    def reserve_window(self, want: int, floor: int = WINDOW_GROWTH_FLOOR) -> int:
+        """Window growth: reserves up to ``want`` bytes from conn, peer and system (halving
+        on refusal, not below ``floor`` or ``want``), within half of each scope's memory
+        (:data:`WINDOW_GROWTH_PRIORITY`); returns what was reserved (0 when even the floor was
+        refused: the windows stay as they are, and the refusal is counted)."""
+        if self.closed or want <= 0:
+            return 0
+        n = want
+        last: ResourceLimitExceeded | None = None
+        chain = self._memory_chain()
+        while n >= max(min(floor, want), 1):
+            # The growth must fit in its share even where unread bytes hold the memory now:
+            # they are read soon, the growth stays.
+            growth_delta = self.grant + n - self._reserved
+            err = next(
+                (e for s in chain if (e := s.check_memory(growth_delta, WINDOW_GROWTH_PRIORITY))),
+                None,
+            )
+            if err is None:
+                try:
+                    self._settle(self.grant + n, self.unread)
+                    return n
+                except ResourceLimitExceeded as refused:
+                    err = refused
+            last = err
+            n //= 2
+        if last is not None:
+            self._mgr._count(last)
+        return 0
+
+    def release_window(self, n: int) -> None:
+        """Window growth given back (streams ended): releases what unread bytes do not hold."""
+        if self.closed or n <= 0:
+            return
+        self._settle(self.grant - min(n, self.grant), self.unread)
+
     def reserve_unread(self, n: int) -> ResourceLimitExceeded | None:
-        """``n`` more unread bytes: charges conn, peer and system for what the window grant
+        """``n`` more unread bytes: charges conn, peer and system for what the window growth
         does not cover; the refusal (counted, reported to ``on_refused``), if any."""
         if self.closed:
             return None
-        want = max(0, self.unread + n - self.grant) - self._unread_charged
-        if want > 0:
-            try:
-                reserve_memory(self._memory_chain(), want)
-            except ResourceLimitExceeded as err:
-                self._mgr._count(err)
-                if self.on_refused is not None:
-                    self.on_refused(err)
-                return err
-            self._unread_charged += want
-        self.unread += n
+        try:
+            self._settle(self.grant, self.unread + n)
+        except ResourceLimitExceeded as err:
+            self._mgr._count(err)
+            if self.on_refused is not None:
+                self.on_refused(err)
+            return err
         return None
 
     def release_unread(self, n: int) -> None:
         """``n`` unread bytes were read (or dropped): gives back what no longer needs a charge."""
         if self.closed:
             return
-        self.unread -= min(n, self.unread)
-        target = max(0, self.unread - self.grant)
-        if self._unread_charged > target:
-            release_memory(self._memory_chain(), self._unread_charged - target)
-            self._unread_charged = target
+        self._settle(self.grant, self.unread - min(n, self.unread))
 
     def open_stream(self, direction: Direction) -> StreamScope:
         """Reserves a stream in its own, this connection's, the peer's, transient and system
@@ -333,10 +359,9 @@ class ConnectionScope:
         for ss in list(self.streams.values()):
             ss.done()
         self.streams.clear()
-        chain = self._memory_chain()
-        if self.grant or self._unread_charged:
-            release_memory(chain, self.grant + self._unread_charged)
-            self.grant = self.unread = self._unread_charged = 0
+        if self._reserved:
+            release_memory(self._memory_chain(), self._reserved)
+        self.grant = self.unread = self._reserved = 0
         release_conn(self._chain, self.direction, self.use_fd)
         if self.peer is not None:
             self._mgr._release_peer(self.peer)

@@ -75,9 +75,14 @@ class ResourceScope:
             return self._refuse("fd", lim.fd)
         return None
 
-    def check_memory(self, n: int) -> ResourceLimitExceeded | None:
-        if self.memory + n > self.limit.memory:
-            return self._refuse("memory", self.limit.memory)
+    def check_memory(self, n: int, prio: int = 255) -> ResourceLimitExceeded | None:
+        """``prio`` (0-255, go-libp2p's reservation priority) lets a reservation use only the
+        share ``(prio + 1) / 256`` of the limit: what can wait (window growth) leaves the rest
+        to what cannot (bytes already received)."""
+        limit = self.limit.memory
+        cap = limit if prio >= 255 else limit * (prio + 1) // 256
+        if self.memory + n > cap:
+            return self._refuse("memory", limit)
         return None
 
     # ---- changes (after every scope of the chain agreed) ---------------------------------
@@ -171,9 +176,9 @@ def release_conn(chain: Sequence[ResourceScope], direction: Direction, use_fd: b
         s.add_conn(direction, use_fd, -1)
 
 
-def reserve_memory(chain: Sequence[ResourceScope], n: int) -> None:
+def reserve_memory(chain: Sequence[ResourceScope], n: int, prio: int = 255) -> None:
     for s in chain:
-        err = s.check_memory(n)
+        err = s.check_memory(n, prio)
         if err is not None:
             raise err
     for s in chain:

@@ -1,4 +1,4 @@
-"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub ...``, also reached
+"""Command line of the simulator: ``python -m rapidp2p.sim kad|gossipsub|speed ...``, also reached
 as ``rapidp2p sim ...``. The scenarios are imported when one runs, so that building the
 parser (every ``rapidp2p`` start) stays cheap."""
 
@@ -30,7 +30,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gs.add_argument("--connect", type=int, default=8, help="peers each node dials")
     gs.add_argument("--warmup", type=float, default=10.0, help="seconds before publishing")
     gs.add_argument("--no-idontwant", action="store_true", help="never send IDONTWANT (v1.2 off)")
+    gs.add_argument(
+        "--attack",
+        choices=("sybil", "eclipse", "flash", "coldboot"),
+        help="Sybil attack of Vyzovitis et al. 2020 (see docs/sim)",
+    )
+    gs.add_argument("--sybils", type=float, default=0.5, help="share of the nodes that are Sybils")
+    gs.add_argument("--scoring", choices=("on", "off"), default="on", help="peer scoring (attacks)")
+    gs.add_argument("--attack-degree", type=int, default=20, help="honest nodes each Sybil dials")
+    gs.add_argument(
+        "--flash-after", type=float, default=20.0, help="s of publishing before defecting"
+    )
+    gs.add_argument("--target-honest", type=int, default=2, help="honest nodes dialling the target")
     _common(gs)
+    sp = sub.add_parser("speed", help="the simulator's speed: sim-seconds and events per second")
+    sp.add_argument("--nodes", type=int, default=1000)
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--duration", type=float, default=20.0, help="virtual seconds measured")
+    sp.add_argument("--rate", type=float, default=1.0, help="messages per second, network-wide")
+    sp.add_argument("--security", choices=("noise", "plaintext"), default="plaintext")
+    sp.add_argument("--out", type=Path, default=Path("speed.md"), help="report path")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.add_argument("--json", action="store_true", help="also print results.json on stdout")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -52,12 +73,31 @@ def run_command(args: argparse.Namespace) -> int:
     from rapidp2p.sim.report import render_kad_report, write_plots
 
     out: Path = args.out
-    name = "kad" if args.scenario == "kad" else "gossipsub"
+    name = args.scenario
 
     def progress(msg: str) -> None:
         if not args.quiet:
             print(f"[sim {name}] {msg}", file=sys.stderr, flush=True)
 
+    if args.scenario == "speed":
+        from rapidp2p.sim.speed import SpeedConfig, render_speed_report, run_speed_scenario
+
+        scfg = SpeedConfig(
+            nodes=args.nodes,
+            seed=args.seed,
+            duration=args.duration,
+            rate=args.rate,
+            security=args.security,
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sres = run(run_speed_scenario(scfg, progress), count_events=True)
+        out.write_text(render_speed_report(sres.results, sres.machine))
+        results_path = out.with_name(out.stem + ".results.json")
+        results_path.write_text(json.dumps(sres.results, indent=2, sort_keys=True) + "\n")
+        if args.json:
+            print(json.dumps(sres.results, sort_keys=True), flush=True)
+        progress(f"wrote {out}, {results_path}")
+        return 0
     common: dict[str, Any] = {
         "nodes": args.nodes,
         "seed": args.seed,
@@ -72,18 +112,35 @@ def run_command(args: argparse.Namespace) -> int:
         plots = write_plots(res.results, out.parent, out.stem)
         text = render_kad_report(res.results, res.machine, [p.name for p in plots])
     else:
-        cfg = GossipScenarioConfig(
-            rate=args.rate,
-            duration=args.duration,
-            msg_size=args.msg_size,
-            connect=args.connect,
-            warmup=args.warmup,
-            idontwant=not args.no_idontwant,
+        gossip: dict[str, Any] = {
+            "rate": args.rate,
+            "duration": args.duration,
+            "msg_size": args.msg_size,
+            "connect": args.connect,
+            "warmup": args.warmup,
+            "idontwant": not args.no_idontwant,
             **common,
-        )
-        res = run(run_gossip_scenario(cfg, progress))
-        plots = write_gossip_plots(res.results, out.parent, out.stem)
-        text = render_gossip_report(res.results, res.machine, [p.name for p in plots])
+        }
+        if args.attack:
+            from rapidp2p.sim.attack import AttackConfig, run_attack_scenario
+            from rapidp2p.sim.attack_report import render_attack_report, write_attack_plots
+
+            acfg = AttackConfig(
+                attack=args.attack,
+                sybils=args.sybils,
+                scoring=args.scoring == "on",
+                attack_degree=args.attack_degree,
+                flash_after=args.flash_after,
+                target_honest=args.target_honest,
+                **gossip,
+            )
+            res = run(run_attack_scenario(acfg, progress))
+            plots = write_attack_plots(res.results, out.parent, out.stem)
+            text = render_attack_report(res.results, res.machine, [p.name for p in plots])
+        else:
+            res = run(run_gossip_scenario(GossipScenarioConfig(**gossip), progress))
+            plots = write_gossip_plots(res.results, out.parent, out.stem)
+            text = render_gossip_report(res.results, res.machine, [p.name for p in plots])
     out.write_text(text)
     results_path = out.with_name(out.stem + ".results.json")
     results_path.write_text(json.dumps(res.results, indent=2, sort_keys=True) + "\n")

@@ -156,7 +156,7 @@ class GossipSim:
         )
         await host.start()
         await host.listen("/memory/0")
-        ps = GossipSub(host, params=self.params())
+        ps = self.make_pubsub(host, node)
         # The router's choices (mesh candidates, gossip targets) and the sequence numbers
         # (message IDs) from the seed instead of an unseeded generator and the wall clock.
         ps.router.rng = random.Random(f"gossip-router-{self.cfg.seed}-{node.index}")
@@ -167,6 +167,15 @@ class GossipSim:
         self.peers.append(peer)
         self._spawn(self._consume(peer))
         return peer
+
+    def make_pubsub(self, host: Host, node: SimNode) -> GossipSub:
+        """The pubsub service of a new node (a hook: the attack scenarios add scoring and
+        swap in Sybil routers)."""
+        return GossipSub(host, params=self.params())
+
+    def publishers(self) -> list[GossipPeer]:
+        """Nodes that may publish (every online node here; honest ones under attack)."""
+        return self.online
 
     async def _consume(self, peer: GossipPeer) -> None:
         """Notes the first delivery of each message at this node (its own excluded)."""
@@ -267,7 +276,8 @@ class GossipSim:
             if delay > 0:
                 await asyncio.sleep(delay)
             now = self.now()
-            settled = [p for p in self.online if p.joined_at <= now - cfg.settle] or self.online
+            pool = self.publishers()
+            settled = [p for p in pool if p.joined_at <= now - cfg.settle] or pool
             await self.publish_from(self.rng.choice(settled))
             if progress is not None and (i + 1) % max(1, count // 10) == 0:
                 progress(f"published {i + 1}/{count}")

@@ -32,13 +32,18 @@ Direction = Literal["inbound", "outbound"]
 
 
 class ReceiveMemory(Protocol):
-    """Memory for bytes received but not yet read by the application (set by the host).
+    """Memory for receive-window growth and for bytes received but not yet read by the
+    application (set by the host: the connection's resource scope).
 
-    A connection asks at most once per socket read, in steps (never per frame), and gives
-    back what the application has read. When a reservation is refused the connection degrades
-    instead of failing: its receive windows stop growing, and the stream holding the most is
-    reset when it alone is over ``stream_memory_limit`` or several streams hold unread bytes.
-    It keeps reading its socket (window updates and pings must get through).
+    Nothing is reserved up front: a window at its initial size costs nothing, an idle
+    connection holds no reservation. A connection reserves a window's growth when auto-tuning
+    grows it (:meth:`reserve_window`, which may give less: the window then grows by less, or
+    not at all) and gives it back when the stream ends (:meth:`release_window`); it reserves
+    unread bytes at most once per socket read (never per frame) and gives back what the
+    application has read. When an unread reservation is refused the connection degrades
+    instead of failing: the stream holding the most is reset when it alone is over
+    ``stream_memory_limit`` or several streams hold unread bytes. It keeps reading its socket
+    (window updates and pings must get through).
     """
 
     @property
@@ -52,6 +57,15 @@ class ReceiveMemory(Protocol):
 
     def release_unread(self, n: int) -> None:
         """Gives back ``n`` bytes reserved before."""
+        ...
+
+    def reserve_window(self, want: int) -> int:
+        """Window growth: reserves up to ``want`` bytes (less when refused, down to a floor);
+        returns the bytes reserved, 0 when refused (the window then stays as it is)."""
+        ...
+
+    def release_window(self, n: int) -> None:
+        """Gives back ``n`` bytes of window growth (the streams holding it ended)."""
         ...
 
 
@@ -172,8 +186,9 @@ class Connection(Protocol):
         ...
 
     def set_receive_budget(self, total_bytes: int) -> None:
-        """Caps the sum of the receive windows the peer may fill (the resource manager's
-        memory grant); windows already granted are kept."""
+        """Caps the receive windows' growth beyond their initial sizes (the memory reserved
+        for it); windows already granted are kept. A transport that reserves its growth from
+        ``receive_memory`` itself sets this on its own."""
         ...
 
     @property

@@ -19,12 +19,12 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rapidp2p._aio.quic import QuicConnection, QuicEndpoint, QuicSettings
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p._aio.quic import QuicConnection, QuicEndpoint, QuicSettings
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.security.tls import TlsIdentity
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["QuicListener", "QuicTransport", "is_quic_addr"]
 
 #: Prepares each new connection object before any of its events (the host's stream handler).
-Setup = Callable[[QuicConnection], None]
+Setup = Callable[["QuicConnection"], None]
 
 
 def _split(addr: Multiaddr) -> tuple[int, str, int]:
@@ -127,7 +127,11 @@ class QuicTransport:
     secured = True
 
     def __init__(self, key: PrivateKey | None = None, settings: QuicSettings | None = None) -> None:
-        self.settings = settings or QuicSettings()
+        # None: the defaults. The QUIC driver (``_aio.quic``) is imported by the first
+        # listen or dial, so a host that never uses QUIC never loads it.
+        self.settings = settings
+        self._stream_cap: int | None = None
+        self._key: PrivateKey | None = None
         self._identity: TlsIdentity | None = None
         if key is not None:
             self.bind_key(key)
@@ -135,16 +139,38 @@ class QuicTransport:
         self._dialers: dict[int, QuicEndpoint] = {}
 
     def bind_key(self, key: PrivateKey) -> None:
-        """Sets the identity the certificates prove (once; before listening or dialling)."""
-        from rapidp2p.security.tls import TlsIdentity
+        """Sets the identity the certificates prove (once; before listening or dialling).
+        The certificate is made by the first listen or dial."""
+        if self._key is None:
+            self._key = key
 
-        if self._identity is None:
-            self._identity = TlsIdentity(key)
+    def cap_streams(self, n: int) -> None:
+        """Caps the streams a peer may have open at once on one connection (the host's
+        resource limits); only sockets opened afterwards follow it. Applied when the first
+        socket opens, so a host that never uses QUIC never loads its driver."""
+        self._stream_cap = n
+
+    def _socket_settings(self) -> QuicSettings:
+        """The settings a new socket gets: the configured ones under the stream cap."""
+        from rapidp2p._aio.quic import QuicSettings
+
+        settings = self.settings if self.settings is not None else QuicSettings()
+        cap = self._stream_cap
+        if cap is not None and 0 <= cap < settings.max_streams:
+            kwargs = settings.kwargs()
+            kwargs["max_streams"] = cap
+            settings = QuicSettings(**kwargs)
+        self.settings = settings
+        return settings
 
     @property
     def identity(self) -> TlsIdentity:
         if self._identity is None:
-            raise TransportError("QUIC transport has no identity key (bind_key first)")
+            if self._key is None:
+                raise TransportError("QUIC transport has no identity key (bind_key first)")
+            from rapidp2p.security.tls import TlsIdentity
+
+            self._identity = TlsIdentity(self._key)
         return self._identity
 
     # ---- the Transport interface (shape checks only) --------------------------------------
@@ -174,8 +200,15 @@ class QuicTransport:
         family, host, port = _split(addr)
         identity = self.identity
         sock = _bind(family, host, port)
+        from rapidp2p._aio.quic import QuicEndpoint
+
         ep = QuicEndpoint(
-            sock, identity, listen=True, settings=self.settings, setup=setup, on_connection=handler
+            sock,
+            identity,
+            listen=True,
+            settings=self._socket_settings(),
+            setup=setup,
+            on_connection=handler,
         )
         ep.on_closed = self._endpoint_closed
         self._listeners.add(ep)
@@ -200,8 +233,13 @@ class QuicTransport:
         dialer = self._dialers.get(family)
         if dialer is None or dialer.is_closed:
             any_host = "0.0.0.0" if family == socket.AF_INET else "::"
+            from rapidp2p._aio.quic import QuicEndpoint
+
             dialer = QuicEndpoint(
-                _bind(family, any_host, 0), self.identity, listen=False, settings=self.settings
+                _bind(family, any_host, 0),
+                self.identity,
+                listen=False,
+                settings=self._socket_settings(),
             )
             dialer.on_closed = self._endpoint_closed
             self._dialers[family] = dialer
@@ -217,6 +255,21 @@ class QuicTransport:
             raise TransportError(f"cannot dial port 0: {addr}")
         ep = self._dial_endpoint(family, host)
         return await ep.dial(host, port, peer_id, setup)
+
+    def punch(self, addr: Multiaddr, data: bytes) -> bool:
+        """Sends ``data`` (random bytes: DCUtR's hole punch) to ``addr`` from the listening
+        socket a dial there would use, so the NAT mapping it opens is the one the remote's
+        dial will meet. False when no listening socket fits or the send failed (the socket's
+        buffer is full: the next packet will do)."""
+        family, host, port = _split(addr)
+        ep = self._dial_endpoint(family, host)
+        if not ep.listening or port == 0:
+            return False
+        try:
+            ep.sock.sendto(data, (host, port))
+        except OSError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Closes every socket and connection of this transport."""

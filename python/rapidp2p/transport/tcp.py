@@ -3,12 +3,20 @@
 Sockets are owned by asyncio (uvloop when installed); names resolve with
 ``loop.getaddrinfo``; TCP_NODELAY is set on every socket; ``/tcp/0`` binds an ephemeral
 port and the listener reports the real one.
+
+Port reuse (go-libp2p's ``reuseport``): listeners set SO_REUSEPORT, and a dial to a
+non-loopback address leaves from the port of a listener of its family, so the mapping a NAT
+makes for it (what identify's observers report) is the one peers can reach us at, and a
+hole punch (DCUtR's TCP simultaneous open) meets it. A dial whose 4-tuple is taken falls back
+to an ephemeral port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import ipaddress
 import os
 import socket
 import ssl as _ssl
@@ -100,6 +108,7 @@ async def bind_servers(
     *,
     ssl: _ssl.SSLContext | None = None,
     ssl_handshake_timeout: float | None = None,
+    reuse_port: bool = False,
 ) -> TcpListener:
     """Binds a TCP server socket for every address ``addr``'s host resolves to (shared by the
     transports that run over TCP: plain, WebSocket, WebSocket over TLS with ``ssl``); nothing
@@ -111,6 +120,8 @@ async def bind_servers(
     addrs: list[Multiaddr] = []
     try:
         for fam, ip in await _resolve(proto, host, port):
+            if reuse_port and port != 0:
+                _check_port_free(fam, ip, port)  # SO_REUSEPORT would share a taken port
             srv = await loop.create_server(
                 make,
                 ip,
@@ -118,6 +129,7 @@ async def bind_servers(
                 family=fam,
                 backlog=backlog,
                 reuse_address=True,
+                reuse_port=reuse_port or None,
                 ssl=ssl,
                 ssl_handshake_timeout=ssl_handshake_timeout if ssl is not None else None,
             )
@@ -130,18 +142,32 @@ async def bind_servers(
     return TcpListener(servers, addrs)
 
 
+def _check_port_free(family: int, ip: str, port: int) -> None:
+    """Raises OSError(EADDRINUSE) when a socket listens on ``ip:port`` already: a listener
+    with SO_REUSEPORT would otherwise share the port (with another host of this user, or a
+    second listener of ours) instead of failing as a busy port should."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        probe.bind((ip, port))
+    finally:
+        probe.close()
+
+
 class TcpListener:
     """One or more bound server sockets (a ``/dns`` name may bind several addresses)."""
 
     def __init__(self, servers: list[asyncio.AbstractServer], addrs: list[Multiaddr]) -> None:
         self._servers = servers
         self._addrs = addrs
+        self.closed = False
 
     @property
     def addrs(self) -> list[Multiaddr]:
         return list(self._addrs)
 
     async def close(self) -> None:
+        self.closed = True
         for srv in self._servers:
             srv.close()
         for srv in self._servers:
@@ -153,15 +179,20 @@ class TcpTransport:
     """Plain TCP through asyncio's ``create_server`` / ``create_connection``.
 
     ``local_ip`` binds dials to that source address (a multi-homed host; tests that dial
-    from several loopback addresses).
+    from several loopback addresses). ``reuse_port`` (default on): listen with SO_REUSEPORT
+    and dial non-loopback addresses from a listen port (see the module's docstring).
     """
 
     #: A raw byte stream: a private network's protector can run over it (rapidp2p.pnet).
     carries_psk = True
 
-    def __init__(self, *, backlog: int = 512, local_ip: str | None = None) -> None:
+    def __init__(
+        self, *, backlog: int = 512, local_ip: str | None = None, reuse_port: bool = True
+    ) -> None:
         self._backlog = backlog
         self._local_ip = local_ip
+        self.reuse_port = reuse_port and hasattr(socket, "SO_REUSEPORT")
+        self._listeners: list[TcpListener] = []
 
     def can_dial(self, addr: Multiaddr) -> bool:
         try:
@@ -187,14 +218,54 @@ class TcpTransport:
             conn.on_made = on_made
             return conn
 
-        return await bind_servers(addr, make, self._backlog, sockaddr_to_multiaddr)
+        lst = await bind_servers(
+            addr, make, self._backlog, sockaddr_to_multiaddr, reuse_port=self.reuse_port
+        )
+        self._listeners = [x for x in self._listeners if not x.closed]
+        self._listeners.append(lst)
+        return lst
 
-    async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
+    def listen_port_for(self, family: int, target: str) -> tuple[str, int] | None:
+        """The (local IP, port) a dial to ``target`` reuses: a live listener of ``family``
+        bound to the unspecified address or to an address on the same side of loopback as
+        ``target``; None when there is none (or port reuse is off)."""
+        if not self.reuse_port:
+            return None
+        try:
+            dest = ipaddress.ip_address(target)
+        except ValueError:
+            return None
+        for lst in self._listeners:
+            if lst.closed:
+                continue
+            for a in lst.addrs:
+                comps = parse_components(a)
+                ip = ipaddress.ip_address(comps[0][1])
+                if ip.version != dest.version or family not in (_ip_family(ip), 0):
+                    continue
+                if ip.is_unspecified or ip.is_loopback == dest.is_loopback:
+                    return ("" if ip.is_unspecified else str(ip)), int(comps[1][1])
+        return None
+
+    async def dial(
+        self, addr: Multiaddr, factory: ConnectionFactory, *, reuse: bool | None = None
+    ) -> MuxedConnection:
+        """Connects to ``addr``. ``reuse``: None leaves from a listen port for non-loopback
+        targets (falling back to an ephemeral port); True always tries the listen port (a
+        hole punch); False never does."""
         proto, host, port = _split(addr)
         loop = asyncio.get_running_loop()
         last: BaseException | None = None
         for fam, ip in await _resolve(proto, host, port):
+            wants = reuse if reuse is not None else not ipaddress.ip_address(ip).is_loopback
+            bound = self.listen_port_for(fam, ip) if wants else None
             try:
+                if bound is not None:
+                    try:
+                        return await _dial_from(loop, factory, fam, ip, port, bound)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) or reuse:
+                            raise
                 local = None if self._local_ip is None else (self._local_ip, 0)
                 transport, conn = await loop.create_connection(
                     factory, ip, port, family=fam, local_addr=local
@@ -205,3 +276,31 @@ class TcpTransport:
             _set_nodelay(transport)
             return conn
         raise TransportError(f"{addr}: {_os_reason(last)}") from last
+
+
+def _ip_family(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+    return socket.AF_INET if ip.version == 4 else socket.AF_INET6
+
+
+async def _dial_from(
+    loop: asyncio.AbstractEventLoop,
+    factory: ConnectionFactory,
+    family: int,
+    ip: str,
+    port: int,
+    local: tuple[str, int],
+) -> MuxedConnection:
+    """Connects from ``local`` (a listen port, shared through SO_REUSEPORT)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setblocking(False)
+        sock.bind(local)
+        await loop.sock_connect(sock, (ip, port))
+        transport, conn = await loop.create_connection(factory, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    _set_nodelay(transport)
+    return conn

@@ -40,6 +40,19 @@ pub trait SecureChannel {
         buf: &mut [u8],
         plain: &mut Vec<Range<usize>>,
     ) -> Result<usize, Self::Error>;
+
+    /// Appends the message that ends our direction of the channel (TLS close_notify) to
+    /// `out`; nothing for a cipher without one (Noise). Nothing may be sealed afterwards.
+    fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), Self::Error> {
+        let _ = out;
+        Ok(())
+    }
+
+    /// True once the peer ended its direction (a TLS close_notify arrived): an end of
+    /// stream, not an error.
+    fn peer_closed(&self) -> bool {
+        false
+    }
 }
 
 /// A cipher that cannot exist: `Connection<NoCipher>` is a plaintext-only connection.

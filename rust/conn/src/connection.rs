@@ -551,10 +551,22 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     /// The application consumed `n` bytes of a stream: grants window (auto-tuned) with
     /// yamux; with mplex they stop counting against the stream's buffer cap.
-    pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<(), ConnError> {
+    /// Returns the window growth yamux held back for want of memory (see `Session::ack`).
+    pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<u32, ConnError> {
         match &mut self.session {
             Muxer::Yamux(s) => Ok(s.ack(id, n, now)?),
-            Muxer::Mplex(s) => Ok(s.ack(id, n as usize)?),
+            Muxer::Mplex(s) => {
+                s.ack(id, n as usize)?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Grants the window growth the last ack of `id` held back, within the raised cap.
+    pub fn grow_window(&mut self, id: u32) -> Result<u32, ConnError> {
+        match &mut self.session {
+            Muxer::Yamux(s) => Ok(s.grow_window(id)?),
+            Muxer::Mplex(_) => Ok(0),
         }
     }
 
@@ -588,9 +600,11 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         }
     }
 
-    pub fn set_max_connection_window(&mut self, bytes: u64) {
+    /// Caps yamux windows' growth beyond their initial size (see
+    /// `Session::set_max_window_growth`); mplex has no windows.
+    pub fn set_max_window_growth(&mut self, bytes: u64) {
         if let Muxer::Yamux(s) = &mut self.session {
-            s.set_max_connection_window(bytes);
+            s.set_max_window_growth(bytes);
         }
     }
 
@@ -654,6 +668,27 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             p.encrypt(&mut out[..written]);
         }
         Ok(written)
+    }
+
+    /// The last output of the connection: everything queued (sealed, masked), then the
+    /// cipher's closing message (TLS close_notify), so the peer sees an orderly end of the
+    /// secure channel before the socket closes. Nothing may be sent afterwards.
+    pub fn take_closing_output(&mut self) -> Result<Vec<u8>, ConnError> {
+        let mut out = self.take_output()?;
+        if let Some(c) = self.cipher.as_mut() {
+            let start = out.len();
+            c.close_notify(&mut out).map_err(crypto)?;
+            if let Some(p) = self.pnet.as_mut() {
+                p.encrypt(&mut out[start..]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// True once the peer ended its side of the secure channel (TLS close_notify): the
+    /// connection is over in an orderly way (an end of stream, not an error).
+    pub fn peer_closed(&self) -> bool {
+        self.cipher.as_ref().is_some_and(SecureChannel::peer_closed)
     }
 
     /// Convenience: all pending output as a new vector.

@@ -42,6 +42,14 @@ impl SecureChannel for TlsTransport {
     ) -> Result<usize, TlsError> {
         TlsTransport::decrypt_in_place(self, buf, plain)
     }
+
+    fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), TlsError> {
+        TlsTransport::close_notify(self, out)
+    }
+
+    fn peer_closed(&self) -> bool {
+        TlsTransport::peer_closed(self)
+    }
 }
 
 /// The transport cipher of a connection secured with Noise or TLS.
@@ -106,5 +114,16 @@ impl SecureChannel for Cipher {
         plain: &mut Vec<Range<usize>>,
     ) -> Result<usize, Self::Error> {
         each!(self, c => SecureChannel::decrypt_in_place(c, buf, plain))
+    }
+
+    fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), Self::Error> {
+        each!(self, c => SecureChannel::close_notify(c, out))
+    }
+
+    fn peer_closed(&self) -> bool {
+        match self {
+            Cipher::Noise(c) => SecureChannel::peer_closed(c),
+            Cipher::Tls(c) => SecureChannel::peer_closed(c),
+        }
     }
 }

@@ -6,6 +6,9 @@ use rapidp2p_conn::{Cipher, Connection, DataRange};
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
+/// The wall-clock time the handshakes check certificates at (2026-12-01, Unix seconds).
+const NOW: i64 = 1_796_083_200;
+
 fn identity() -> Identity {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
@@ -18,8 +21,8 @@ fn identity() -> Identity {
 
 fn connections() -> (Connection<Cipher>, Connection<Cipher>) {
     let (ci, si) = (identity(), identity());
-    let mut c = Handshake::client(&ci, Some(si.peer_id()), &["/yamux/1.0.0"]).unwrap();
-    let mut s = Handshake::server(&si, &["/yamux/1.0.0"]).unwrap();
+    let mut c = Handshake::client(&ci, Some(si.peer_id()), &["/yamux/1.0.0"], NOW).unwrap();
+    let mut s = Handshake::server(&si, &["/yamux/1.0.0"], NOW).unwrap();
     while !(c.is_finished() && s.is_finished()) {
         let mut buf = Vec::new();
         c.write_output(&mut buf).unwrap();
@@ -84,4 +87,44 @@ fn stream_round_trip_over_tls_in_place_and_copying() {
         c.receive_copy(piece, 0.0, &mut ev).unwrap();
     }
     assert!(ev.contains(&Event::Data(id, b"pong".to_vec())));
+}
+
+#[test]
+fn close_notify_ends_the_channel_in_order_both_ways() {
+    for client_closes in [true, false] {
+        let (mut c, mut s) = connections();
+        let (closer, other) = if client_closes {
+            (&mut c, &mut s)
+        } else {
+            (&mut s, &mut c)
+        };
+        let id = closer.open_stream().unwrap();
+        closer.send(id, b"last words", true).unwrap();
+        // The data queued before the close goes first, then the close_notify alert.
+        let wire = closer.take_closing_output().unwrap();
+        assert!(!other.peer_closed());
+        let mut ev = Vec::new();
+        other.receive_copy(&wire, 0.0, &mut ev).unwrap();
+        assert!(
+            ev.contains(&Event::Data(id, b"last words".to_vec())),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&Event::Fin(id)), "{ev:?}");
+        assert!(
+            other.peer_closed(),
+            "close_notify is an orderly end, not an error"
+        );
+        assert!(!closer.peer_closed());
+        // Bytes after the close_notify are ignored, not an error.
+        let mut ev = Vec::new();
+        other
+            .receive_copy(&[23, 3, 3, 0, 5, 1, 2, 3, 4, 5], 0.0, &mut ev)
+            .unwrap();
+        assert!(ev.is_empty(), "{ev:?}");
+        // The answer: the other side's own close_notify.
+        let answer = other.take_closing_output().unwrap();
+        let mut ev = Vec::new();
+        closer.receive_copy(&answer, 0.0, &mut ev).unwrap();
+        assert!(closer.peer_closed());
+    }
 }

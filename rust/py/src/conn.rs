@@ -400,17 +400,42 @@ impl PyConnection {
             .map_err(|e| conn_err(py, &e))
     }
 
-    /// The application consumed `n` bytes of a stream: grants window (auto-tuned).
+    /// The application consumed `n` bytes of a stream: grants window (auto-tuned). Returns
+    /// the growth held back by the growth cap (0 almost always): reserve memory for it, raise
+    /// the cap, then `grow_window`.
     #[pyo3(signature = (stream_id, n, now = None))]
-    fn ack(&mut self, py: Python<'_>, stream_id: u32, n: u32, now: Option<f64>) -> PyResult<()> {
+    fn ack(&mut self, py: Python<'_>, stream_id: u32, n: u32, now: Option<f64>) -> PyResult<u32> {
         self.inner
             .ack(stream_id, n, now)
+            .map_err(|e| conn_err(py, &e))
+    }
+
+    /// Grants the growth the last ack of `stream_id` held back, within the cap; the bytes.
+    fn grow_window(&mut self, py: Python<'_>, stream_id: u32) -> PyResult<u32> {
+        self.inner
+            .grow_window(stream_id)
             .map_err(|e| conn_err(py, &e))
     }
 
     /// Sends a ping; the answer arrives as an EV_PING_RTT event.
     fn ping(&mut self, py: Python<'_>, now: f64) -> PyResult<()> {
         self.inner.ping(now).map_err(|e| conn_err(py, &e))
+    }
+
+    /// The last write of the connection: all pending output, then the cipher's closing
+    /// message (TLS close_notify; nothing for Noise or plaintext).
+    fn closing_data<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self
+            .inner
+            .take_closing_output()
+            .map_err(|e| conn_err(py, &e))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// True once the peer closed the secure channel (TLS close_notify): an orderly end.
+    #[getter]
+    fn peer_closed(&self) -> bool {
+        self.inner.peer_closed()
     }
 
     /// Sends GoAway (once): no new streams either way.
@@ -434,10 +459,22 @@ impl PyConnection {
         self.inner.yamux()?.receive_window(stream_id)
     }
 
-    /// Caps the sum of receive windows (the resource manager's memory grant): growth stops
-    /// at it, windows already granted are kept. Called rarely (per grant), never per frame.
-    fn set_max_connection_window(&mut self, bytes: u64) {
-        self.inner.set_max_connection_window(bytes);
+    /// Caps the windows' growth beyond their initial size (the memory reserved for it):
+    /// windows already granted are kept. Called per reservation, never per frame.
+    fn set_max_window_growth(&mut self, bytes: u64) {
+        self.inner.set_max_window_growth(bytes);
+    }
+
+    /// Growth auto-tuning wanted and did not get since the cap was last set (bytes).
+    #[getter]
+    fn window_wanted(&self) -> u64 {
+        self.inner.yamux().map_or(0, |s| s.window_wanted())
+    }
+
+    /// Sum of the live streams' window growth beyond their initial size.
+    #[getter]
+    fn window_growth(&self) -> u64 {
+        self.inner.yamux().map_or(0, |s| s.window_growth())
     }
 
     /// True once auto-tuning was held back by the cap since it was last set.

@@ -11,7 +11,7 @@
 use std::io::{ErrorKind, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{BorrowedFd, RawFd};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,7 +20,7 @@ use quinn_udp::{RecvMeta, Transmit as UdpTransmit, UdpSocketState, BATCH_SIZE};
 use rapidp2p_quic::{CloseKind, CloseReason, Endpoint, Event, QuicConfig, QuicError};
 
 use crate::errors::py_err;
-use crate::tls::PyIdentity;
+use crate::tls::{unix_now, PyIdentity};
 
 pub const EV_CONNECTED: u8 = 0;
 pub const EV_CLOSED: u8 = 1;
@@ -62,10 +62,19 @@ fn close_err(py: Python<'_>, r: &CloseReason) -> PyErr {
         CloseKind::PeerIdMismatch => "PeerIdMismatch",
         CloseKind::Certificate => "CertificateError",
         CloseKind::Handshake | CloseKind::HandshakeTimeout => "HandshakeError",
+        CloseKind::Refused => "DialRefused",
         CloseKind::Closed => "ConnectionClosedError",
         CloseKind::Protocol => "RemoteProtocolError",
     };
     py_err(py, class, r.message.clone())
+}
+
+/// An error a send reports for an earlier datagram (an ICMP message), not this one.
+fn is_icmp_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
+    )
 }
 
 fn sockaddr(host: &str, port: u16) -> PyResult<SocketAddr> {
@@ -75,10 +84,118 @@ fn sockaddr(host: &str, port: u16) -> PyResult<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+/// Asks the kernel to queue ICMP errors for the socket (read back by [`icmp_refusals`]):
+/// a dial to a port nothing listens on then fails at once instead of at the handshake
+/// timeout. Best effort: without it such dials still end, only later.
+#[cfg(target_os = "linux")]
+fn enable_icmp_errors(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let (level, name) = match sock.local_addr() {
+        Ok(SocketAddr::V6(_)) => (libc::SOL_IPV6, libc::IPV6_RECVERR),
+        _ => (libc::SOL_IP, libc::IP_RECVERR),
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid fd we own and a c_int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            std::ptr::addr_of!(on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_icmp_errors(_sock: &UdpSocket) {}
+
+/// Drains the socket's error queue (MSG_ERRQUEUE); returns the destinations that answered
+/// with an ICMP port unreachable (errno ECONNREFUSED). Other errors are dropped.
+#[cfg(target_os = "linux")]
+fn icmp_refusals(sock: &UdpSocket) -> Vec<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    // At most this many queued errors per call (the kernel caps the queue by the socket's
+    // receive buffer; a flood of forged ICMP must not keep us here).
+    for _ in 0..64 {
+        // SAFETY: zeroed plain C structs; recvmsg writes within the lengths we give it.
+        let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut control = [0u64; 64];
+        let mut data = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = std::ptr::addr_of_mut!(name).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let r = unsafe {
+            libc::recvmsg(
+                sock.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if r < 0 {
+            break; // EAGAIN: the queue is empty
+        }
+        let mut refused = false;
+        // SAFETY: walking the control buffer recvmsg filled, with the kernel's macros.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !cmsg.is_null() {
+            let c = unsafe { &*cmsg };
+            let ours = (c.cmsg_level == libc::SOL_IP && c.cmsg_type == libc::IP_RECVERR)
+                || (c.cmsg_level == libc::SOL_IPV6 && c.cmsg_type == libc::IPV6_RECVERR);
+            if ours {
+                let ee: libc::sock_extended_err =
+                    unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+                let icmp = ee.ee_origin == libc::SO_EE_ORIGIN_ICMP
+                    || ee.ee_origin == libc::SO_EE_ORIGIN_ICMP6;
+                refused |= icmp && ee.ee_errno == libc::ECONNREFUSED as u32;
+            }
+            cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+        }
+        if !refused {
+            continue;
+        }
+        // The name is the destination of the datagram the ICMP message answers.
+        let addr = match libc::c_int::from(name.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a sockaddr_in.
+                let sin: libc::sockaddr_in =
+                    unsafe { std::ptr::read_unaligned(std::ptr::addr_of!(name).cast()) };
+                SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))),
+                    u16::from_be(sin.sin_port),
+                )
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the storage holds a sockaddr_in6.
+                let sin6: libc::sockaddr_in6 =
+                    unsafe { std::ptr::read_unaligned(std::ptr::addr_of!(name).cast()) };
+                SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                ))
+            }
+            _ => continue,
+        };
+        out.push(addr);
+    }
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+fn icmp_refusals(_sock: &UdpSocket) -> Vec<SocketAddr> {
+    Vec::new()
 }
 
 /// The socket half: our own duplicate of the caller's fd (closed with the endpoint) and
@@ -159,7 +276,13 @@ impl PyEndpoint {
                 segment_size: seg,
                 src_ip: t.src_ip,
             };
-            match s.state.try_send((&s.sock).into(), &ut) {
+            let mut sent = s.state.try_send((&s.sock).into(), &ut);
+            if sent.as_ref().is_err_and(is_icmp_error) {
+                // A queued ICMP error (read by the next `read_socket`) failed this send, not
+                // the datagram itself: send it again.
+                sent = s.state.try_send((&s.sock).into(), &ut);
+            }
+            match sent {
                 Ok(()) => self.datagrams_out += 1,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.blocked = Some((t.destination, ecn, seg, buf[..t.size].to_vec()));
@@ -238,11 +361,14 @@ fn convert(py: Python<'_>, ev: Event) -> PyResult<PyEvent> {
 impl PyEndpoint {
     /// `fd`: the bound, non-blocking UDP socket (duplicated: the caller keeps its own);
     /// None drives the endpoint by `receive_datagram`/`datagrams_to_send` instead.
+    /// `icmp_errors`: queue ICMP errors on the socket (fast refusal of dials to closed ports);
+    /// only for an event loop that calls the reader on EPOLLERR (libuv stops polling).
     #[new]
     #[pyo3(signature = (
         identity, listen, now, fd = None, *, handshake_timeout = 10.0, idle_timeout = 30.0,
         keep_alive = 10.0, max_streams = 256, stream_window = 8 << 20,
-        connection_window = 16 << 20, max_handshakes = 256, retry_above = 64
+        connection_window = 16 << 20, initial_connection_window = 1 << 20,
+        max_handshakes = 256, retry_above = 64, icmp_errors = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -257,8 +383,10 @@ impl PyEndpoint {
         max_streams: u32,
         stream_window: u32,
         connection_window: u32,
+        initial_connection_window: u32,
         max_handshakes: usize,
         retry_above: usize,
+        icmp_errors: bool,
     ) -> PyResult<Self> {
         let secs = |v: f64, what: &str| {
             Duration::try_from_secs_f64(v)
@@ -271,6 +399,7 @@ impl PyEndpoint {
             max_streams_per_connection: max_streams,
             stream_receive_window: stream_window,
             connection_receive_window: connection_window,
+            initial_connection_window,
             send_window: u64::from(connection_window),
             max_handshakes,
             retry_above,
@@ -287,6 +416,9 @@ impl PyEndpoint {
                     .try_clone_to_owned()
                     .map_err(|e| py_err(py, "TransportError", format!("dup: {e}")))?;
                 let sock = UdpSocket::from(owned);
+                if icmp_errors {
+                    enable_icmp_errors(&sock);
+                }
                 let state = UdpSocketState::new((&sock).into())
                     .map_err(|e| py_err(py, "TransportError", format!("UDP setup: {e}")))?;
                 let slot = SLOT.min(1500 * state.gro_segments().max(1));
@@ -322,6 +454,9 @@ impl PyEndpoint {
         self.ep.set_unix_time(unix_now());
         if let Some(mut s) = self.socket.take() {
             let slot = s.recv_buf.len() / BATCH_SIZE;
+            // Read the error queue when a receive reported an ICMP error, or when the socket
+            // was ready with nothing to receive (its error queue is what woke us).
+            let mut check_errors = true;
             'batches: for _ in 0..MAX_READ_BATCHES {
                 let n = {
                     let mut slices: Vec<IoSliceMut<'_>> =
@@ -330,11 +465,14 @@ impl PyEndpoint {
                         Ok(n) => n,
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break 'batches,
                         Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        // ICMP errors (port unreachable) surface here: the loss shows up as
-                        // QUIC timeouts, so skip and go on.
-                        Err(_) => continue,
+                        // A queued ICMP error (port unreachable...): read after the batches.
+                        Err(_) => {
+                            check_errors = true;
+                            continue;
+                        }
                     }
                 };
+                check_errors &= n == 0;
                 for (i, meta) in s.metas[..n].iter().enumerate() {
                     let data = &s.recv_buf[i * slot..i * slot + meta.len];
                     self.datagrams_in += 1;
@@ -346,6 +484,11 @@ impl PyEndpoint {
                         data,
                         Some(meta.stride),
                     );
+                }
+            }
+            if check_errors {
+                for remote in icmp_refusals(&s.sock) {
+                    self.ep.unreachable(at, remote);
                 }
             }
             self.socket = Some(s);
@@ -492,6 +635,22 @@ impl PyEndpoint {
     fn close(&mut self, conn: u64, now: f64, code: u32, reason: &str) {
         let at = self.instant(now);
         self.ep.close(conn, at, code, reason);
+    }
+
+    /// Sets the connection's receive window (the memory budget the resource manager
+    /// granted), capped at the endpoint's `connection_window`.
+    fn set_receive_window(&mut self, conn: u64, bytes: u64) {
+        self.ep.set_receive_window(conn, bytes);
+    }
+
+    /// The connection's receive window now (0 when gone).
+    fn receive_window(&mut self, conn: u64) -> u64 {
+        self.ep.receive_window(conn)
+    }
+
+    /// True when the peer used a whole window since it was set and the window may grow.
+    fn window_capped(&mut self, conn: u64) -> bool {
+        self.ep.window_capped(conn)
     }
 
     /// How many streams the peer may open at once (0: none more, a GoAway).

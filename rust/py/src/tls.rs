@@ -152,24 +152,27 @@ impl PyTlsHandshake {
 #[pymethods]
 impl PyTlsHandshake {
     /// `expected_peer`: the dialled peer id (bytes; dialer only); `muxers`: offered through
-    /// ALPN before `libp2p` (early muxer negotiation).
+    /// ALPN before `libp2p` (early muxer negotiation); `now`: the wall-clock time in Unix
+    /// seconds the peer's certificate is checked at (None: this machine's clock).
     #[new]
-    #[pyo3(signature = (identity, initiator, expected_peer = None, muxers = Vec::new()))]
+    #[pyo3(signature = (identity, initiator, expected_peer = None, muxers = Vec::new(), now = None))]
     fn new(
         py: Python<'_>,
         identity: &PyIdentity,
         initiator: bool,
         expected_peer: Option<&[u8]>,
         muxers: Vec<String>,
+        now: Option<i64>,
     ) -> PyResult<Self> {
         let muxers: Vec<&str> = muxers.iter().map(String::as_str).collect();
+        let now = now.unwrap_or_else(unix_now);
         let hs = if initiator {
-            Handshake::client(&identity.inner, expected_peer, &muxers)
+            Handshake::client(&identity.inner, expected_peer, &muxers, now)
         } else {
             if expected_peer.is_some() {
                 return Err(PyValueError::new_err("expected_peer is for the dialer"));
             }
-            Handshake::server(&identity.inner, &muxers)
+            Handshake::server(&identity.inner, &muxers, now)
         };
         Ok(Self {
             inner: Some(hs.map_err(|e| tls_err(py, &e))?),
@@ -225,4 +228,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyBytes::new(m.py(), rapidp2p_conn::tls::SIGNING_PREFIX),
     )?;
     Ok(())
+}
+
+/// This machine's wall-clock time in Unix seconds: the glue is where IO (the clock) happens;
+/// the crates take the time as an argument.
+pub fn unix_now() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -9,7 +9,7 @@ use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn_proto::{
     ClientConfig, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt,
 };
-use rapidp2p_tls::{client_config, server_config, Identity, ALPN_LIBP2P};
+use rapidp2p_tls::{client_config, server_config, Clock, Identity, ALPN_LIBP2P};
 
 use crate::error::QuicError;
 use crate::verifier::CapturingVerifier;
@@ -30,8 +30,13 @@ pub struct QuicConfig {
     pub max_streams_per_connection: u32,
     /// Bytes one stream may hold unread (the stream's flow-control window).
     pub stream_receive_window: u32,
-    /// Bytes all streams of a connection may hold unread together.
+    /// Bytes all streams of a connection may hold unread together, at most (the caller's
+    /// memory budget raises a connection's window up to this, see
+    /// `Endpoint::set_receive_window`).
     pub connection_receive_window: u32,
+    /// The window every connection starts with, before the caller grants it memory (the
+    /// part of a connection's buffers no budget pays for, like yamux's initial windows).
+    pub initial_connection_window: u32,
     /// Bytes of ours one connection may hold unacknowledged.
     pub send_window: u64,
     /// Inbound handshakes in progress at once; more Initials are refused.
@@ -50,6 +55,7 @@ impl Default for QuicConfig {
             max_streams_per_connection: 256,
             stream_receive_window: 8 << 20,
             connection_receive_window: 16 << 20,
+            initial_connection_window: 1 << 20,
             send_window: 16 << 20,
             max_handshakes: 256,
             retry_above: 64,
@@ -67,7 +73,10 @@ impl QuicConfig {
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_streams_per_connection))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
             .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
-            .receive_window(VarInt::from_u32(self.connection_receive_window))
+            .receive_window(VarInt::from_u32(
+                self.initial_connection_window
+                    .min(self.connection_receive_window),
+            ))
             .send_window(self.send_window)
             .datagram_receive_buffer_size(None);
         Ok(Arc::new(t))
@@ -83,8 +92,9 @@ impl QuicConfig {
         &self,
         identity: &Identity,
         transport: Arc<TransportConfig>,
+        clock: &Clock,
     ) -> Result<Arc<ServerConfig>, QuicError> {
-        let tls = server_config(identity, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
+        let tls = server_config(identity, &[ALPN_LIBP2P], clock).map_err(QuicError::Tls)?;
         let crypto = QuicServerConfig::try_from(Arc::new(tls))
             .map_err(|e| QuicError::Config(e.to_string()))?;
         let mut cfg = ServerConfig::with_crypto(Arc::new(crypto));
@@ -100,9 +110,10 @@ impl QuicConfig {
         expected_peer: Option<&[u8]>,
         transport: Arc<TransportConfig>,
         verifier: Arc<CapturingVerifier>,
+        clock: &Clock,
     ) -> Result<ClientConfig, QuicError> {
-        let mut tls =
-            client_config(identity, expected_peer, &[ALPN_LIBP2P]).map_err(QuicError::Tls)?;
+        let mut tls = client_config(identity, expected_peer, &[ALPN_LIBP2P], clock)
+            .map_err(QuicError::Tls)?;
         tls.dangerous().set_certificate_verifier(verifier);
         let crypto = QuicClientConfig::try_from(Arc::new(tls))
             .map_err(|e| QuicError::Config(e.to_string()))?;

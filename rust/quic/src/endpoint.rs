@@ -4,8 +4,12 @@
 //! [`Endpoint::poll_transmit`] hands out the datagrams to send.
 //!
 //! Receive flow control follows the application: a stream's bytes leave quinn-proto (which
-//! then grants the peer credit) only while fewer than a window of them wait unread above; the
-//! caller's [`Endpoint::ack`] makes room again.
+//! then grants the peer credit) only while fewer than a stream window of them, and fewer than
+//! the connection's window of all its streams together, wait unread above; the caller's
+//! [`Endpoint::ack`] makes room again. A connection thus holds at most its window inside
+//! quinn-proto plus its window unread by the caller (the memory its budget pays for), except
+//! that every stream may hold [`STREAM_FLOOR`] unread whatever the others hold, so one stream
+//! the application does not read never stops the others (as yamux's initial windows).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -18,12 +22,15 @@ use quinn_proto::{
     FinishError, Incoming, ReadError, ReadableError, ServerConfig, StreamEvent, StreamId,
     TransportConfig, VarInt, WriteError,
 };
-use rapidp2p_tls::{verify_certificate, Identity, PeerCertificate};
+use rapidp2p_tls::{verify_certificate, Clock, Identity, PeerCertificate};
 use rustls::pki_types::CertificateDer;
 
 use crate::config::QuicConfig;
 use crate::error::{CloseKind, CloseReason, QuicError};
 use crate::verifier::CapturingVerifier;
+
+/// Unread bytes every stream may hold beyond the connection's window (yamux's initial window).
+const STREAM_FLOOR: u64 = 256 * 1024;
 
 /// What happened, for the caller (ids are ours, never reused by this endpoint).
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +93,14 @@ struct Conn {
     streams: HashMap<u64, StreamState>,
     to_read: Vec<u64>,
     ping: Option<(Instant, u64)>,
+    /// The connection's receive window now (bytes the peer may send ahead of our reads).
+    window: u64,
+    /// Stream bytes taken out of quinn-proto since the window was last set.
+    read_since_set: u64,
+    /// Bytes of all streams delivered to the caller and not acknowledged as read yet.
+    unread: u64,
+    /// A stream stopped reading because `unread` reached the window.
+    conn_blocked: bool,
 }
 
 /// The sans-IO endpoint: one per UDP socket, dialling and (with a server config) accepting.
@@ -106,8 +121,9 @@ pub struct Endpoint {
     responses: VecDeque<(quinn_proto::Transmit, Vec<u8>)>,
     events: Vec<Event>,
     scratch: Vec<u8>,
-    /// Wall-clock seconds (certificate validity), set by the caller with the time.
-    unix_now: i64,
+    /// Wall-clock seconds (certificate validity), set by the caller with the time; rustls
+    /// reads it through every configuration this endpoint makes.
+    clock: Clock,
 }
 
 fn stream_id(raw: u64) -> Result<StreamId, QuicError> {
@@ -126,8 +142,9 @@ impl Endpoint {
         allow_mtud: bool,
     ) -> Result<Self, QuicError> {
         let transport = config.transport()?;
+        let clock = Clock::default();
         let server = if listen {
-            Some(config.server(&identity, transport.clone())?)
+            Some(config.server(&identity, transport.clone(), &clock)?)
         } else {
             None
         };
@@ -147,13 +164,13 @@ impl Endpoint {
             responses: VecDeque::new(),
             events: Vec::new(),
             scratch: Vec::new(),
-            unix_now: 0,
+            clock,
         })
     }
 
     /// Wall-clock time in Unix seconds, for certificate validity checks.
     pub fn set_unix_time(&mut self, secs: i64) {
-        self.unix_now = secs;
+        self.clock.set(secs);
     }
 
     /// Live connections (handshaking or established).
@@ -191,6 +208,14 @@ impl Endpoint {
                 streams: HashMap::new(),
                 to_read: Vec::new(),
                 ping: None,
+                window: u64::from(
+                    self.config
+                        .initial_connection_window
+                        .min(self.config.connection_receive_window),
+                ),
+                read_since_set: 0,
+                unread: 0,
+                conn_blocked: false,
             },
         );
         self.by_handle.insert(handle, id);
@@ -212,6 +237,7 @@ impl Endpoint {
             expected_peer,
             self.transport.clone(),
             verifier.clone(),
+            &self.clock,
         )?;
         let (handle, conn) = self
             .inner
@@ -456,6 +482,7 @@ impl Endpoint {
         let Ok(sid) = stream_id(stream) else { return };
         let Ok(c) = self.conn(conn) else { return };
         if let Some(st) = c.streams.remove(&stream) {
+            c.unread = c.unread.saturating_sub(st.unread);
             if !st.send_done {
                 let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
             }
@@ -470,12 +497,34 @@ impl Endpoint {
     pub fn ack(&mut self, conn: u64, stream: u64, n: u64) {
         let window = u64::from(self.config.stream_receive_window);
         let Ok(c) = self.conn(conn) else { return };
+        c.unread = c.unread.saturating_sub(n);
+        let mut wake = false;
         if let Some(st) = c.streams.get_mut(&stream) {
             st.unread = st.unread.saturating_sub(n);
-            if st.want_read && st.unread < window {
+            let conn_room = c.unread < c.window || st.unread < STREAM_FLOOR;
+            if st.want_read && st.unread < window && conn_room {
                 st.want_read = false;
                 c.to_read.push(stream);
-                self.touched.insert(conn);
+                wake = true;
+            }
+            Self::forget_if_done(c, stream);
+        }
+        if c.conn_blocked && c.unread < c.window {
+            Self::wake_readers(c);
+            wake = true;
+        }
+        if wake {
+            self.touched.insert(conn);
+        }
+    }
+
+    /// Room under the connection's window again: every stream that stopped reads again.
+    fn wake_readers(c: &mut Conn) {
+        c.conn_blocked = false;
+        for (&id, st) in c.streams.iter_mut() {
+            if st.want_read {
+                st.want_read = false;
+                c.to_read.push(id);
             }
         }
     }
@@ -500,6 +549,61 @@ impl Endpoint {
         self.conn(conn).ok().map(|c| c.inner.remote_address())
     }
 
+    /// Sets the connection's receive window (the caller's memory budget for what the peer
+    /// may send ahead of our reads), at most the configured `connection_receive_window`.
+    /// A smaller window than before takes effect as the peer's credit is used up.
+    pub fn set_receive_window(&mut self, conn: u64, bytes: u64) {
+        let cap = u64::from(self.config.connection_receive_window);
+        let Ok(c) = self.conn(conn) else { return };
+        let w = bytes.min(cap);
+        if let Ok(v) = VarInt::from_u64(w) {
+            c.inner.set_receive_window(v);
+            c.window = w;
+            c.read_since_set = 0;
+            if c.conn_blocked && c.unread < c.window {
+                Self::wake_readers(c);
+            }
+            self.mark_sending(conn);
+        }
+    }
+
+    /// The connection's receive window now (0 when gone).
+    pub fn receive_window(&mut self, conn: u64) -> u64 {
+        self.conn(conn).map_or(0, |c| c.window)
+    }
+
+    /// True when the window is below the configured maximum and the peer sent a whole
+    /// window's worth since it was set: a larger budget would let it send faster.
+    pub fn window_capped(&mut self, conn: u64) -> bool {
+        let cap = u64::from(self.config.connection_receive_window);
+        self.conn(conn)
+            .is_ok_and(|c| c.window < cap && c.read_since_set >= c.window)
+    }
+
+    /// An ICMP port unreachable came back for a datagram sent to `remote`: our dials to it
+    /// that are still handshaking end at once (`Refused`); established connections go on
+    /// (a lost datagram is QUIC's to recover, and an ICMP message is easily forged).
+    pub fn unreachable(&mut self, now: Instant, remote: SocketAddr) {
+        let refused: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.inbound && !c.connected && !c.ended && c.inner.remote_address() == remote
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in refused {
+            self.end(
+                id,
+                now,
+                CloseReason::new(
+                    CloseKind::Refused,
+                    format!("connection refused: nothing listens at UDP {remote}"),
+                ),
+            );
+        }
+    }
+
     /// Sets how many streams the peer may open (0: no new streams, a GoAway).
     pub fn set_max_streams(&mut self, conn: u64, n: u32) {
         if let Ok(c) = self.conn(conn) {
@@ -514,9 +618,10 @@ impl Endpoint {
     }
 
     fn forget_if_done(c: &mut Conn, stream: u64) {
+        // Kept while the caller holds unread bytes of it: `ack` or `reset` settles them.
         if c.streams
             .get(&stream)
-            .is_some_and(|s| s.recv_done && s.send_done)
+            .is_some_and(|s| s.recv_done && s.send_done && s.unread == 0)
         {
             c.streams.remove(&stream);
         }
@@ -549,7 +654,8 @@ impl Endpoint {
             }
             while let Some(ev) = c.inner.poll() {
                 progressed = true;
-                Self::app_event(id, c, ev, self.unix_now, window, &mut self.events);
+                let now = self.clock.now();
+                Self::app_event(id, c, ev, now, window, &mut self.events);
             }
             for stream in std::mem::take(&mut c.to_read) {
                 Self::read_stream(id, c, stream, window, &mut self.events);
@@ -683,9 +789,12 @@ impl Endpoint {
         if st.recv_done {
             return;
         }
-        let room = window.saturating_sub(st.unread);
+        let floor = STREAM_FLOOR.saturating_sub(st.unread);
+        let conn_room = c.window.saturating_sub(c.unread).max(floor);
+        let room = window.saturating_sub(st.unread).min(conn_room);
         if room == 0 {
             st.want_read = true;
+            c.conn_blocked |= conn_room == 0;
             return;
         }
         let Ok(sid) = stream_id(stream) else { return };
@@ -704,6 +813,7 @@ impl Endpoint {
         loop {
             if n >= room {
                 st.want_read = true;
+                c.conn_blocked |= n >= conn_room;
                 break;
             }
             match chunks.next(usize::try_from(room - n).unwrap_or(usize::MAX)) {
@@ -724,6 +834,7 @@ impl Endpoint {
         }
         let _ = chunks.finalize();
         if reset {
+            c.unread = c.unread.saturating_sub(st.unread);
             c.streams.remove(&stream);
             if let Ok(sid) = stream_id(stream) {
                 let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0));
@@ -733,6 +844,8 @@ impl Endpoint {
         }
         if n > 0 {
             st.unread += n;
+            c.unread += n;
+            c.read_since_set += n;
             events.push(Event::Data {
                 conn: id,
                 stream,

@@ -39,6 +39,8 @@ pub enum CloseKind {
     Handshake,
     /// The handshake did not finish in time (or the peer never answered).
     HandshakeTimeout,
+    /// Nothing listens at the dialled address (an ICMP port unreachable came back).
+    Refused,
     /// Closed by either side, idle timeout or stateless reset after the handshake.
     Closed,
     /// The peer violated QUIC after the handshake.

@@ -11,6 +11,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, ServerConfig, SignatureScheme};
 
 use crate::cert::Identity;
+use crate::clock::Clock;
 use crate::error::TlsError;
 use crate::verifier::Libp2pVerifier;
 
@@ -68,11 +69,12 @@ impl ResolvesClientCert for OneCert {
 }
 
 /// The dialer's configuration: presents `identity`, accepts only `expected_peer` (peer id
-/// bytes) when given, offers `alpn` in order.
+/// bytes) when given, offers `alpn` in order; certificates are checked at `clock`'s time.
 pub fn client_config(
     identity: &Identity,
     expected_peer: Option<&[u8]>,
     alpn: &[&[u8]],
+    clock: &Clock,
 ) -> Result<ClientConfig, TlsError> {
     let provider = provider();
     let verifier = Libp2pVerifier::new(
@@ -80,7 +82,7 @@ pub fn client_config(
         provider.signature_verification_algorithms,
     );
     let resolver = OneCert::new(identity, &provider)?;
-    let mut cfg = ClientConfig::builder_with_provider(provider)
+    let mut cfg = ClientConfig::builder_with_details(provider, Arc::new(clock.clone()))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(local)?
         .dangerous()
@@ -93,12 +95,17 @@ pub fn client_config(
 }
 
 /// The listener's configuration: presents `identity`, requires and verifies a client
-/// certificate, picks the first of `alpn` the client offers.
-pub fn server_config(identity: &Identity, alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
+/// certificate, picks the first of `alpn` the client offers; certificates are checked at
+/// `clock`'s time.
+pub fn server_config(
+    identity: &Identity,
+    alpn: &[&[u8]],
+    clock: &Clock,
+) -> Result<ServerConfig, TlsError> {
     let provider = provider();
     let verifier = Libp2pVerifier::new(None, provider.signature_verification_algorithms);
     let resolver = OneCert::new(identity, &provider)?;
-    let mut cfg = ServerConfig::builder_with_provider(provider)
+    let mut cfg = ServerConfig::builder_with_details(provider, Arc::new(clock.clone()))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(local)?
         .with_client_cert_verifier(Arc::new(verifier))

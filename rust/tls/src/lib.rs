@@ -11,10 +11,13 @@
 //! - [`client_config`] / [`server_config`]: rustls configurations (TLS 1.3 only, ring provider,
 //!   client certificates required, ALPN list given by the caller) that a QUIC endpoint
 //!   (quinn-proto) takes as they are.
+//! - [`Clock`]: the wall-clock time the caller passes in (certificate validity), which
+//!   rustls reads as its `TimeProvider`: nothing here reads the system clock.
 //! - [`Handshake`]: the TLS-over-TCP handshake as a sans-IO state machine (bytes in, bytes
 //!   out), ending in a [`Transport`] (the record layer under yamux) and the proven peer.
 
 mod cert;
+mod clock;
 mod config;
 mod der;
 mod error;
@@ -26,6 +29,7 @@ mod verifier;
 pub use cert::{
     verify_certificate, CertKey, Identity, PeerCertificate, LIBP2P_EXTENSION_OID, SIGNING_PREFIX,
 };
+pub use clock::Clock;
 pub use config::{client_config, provider, server_config, ALPN_LIBP2P, YAMUX_ALPN};
 pub use error::TlsError;
 pub use identity::verify_identity_signature;

@@ -5,12 +5,12 @@
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use crate::cert::{verify_certificate, Identity};
+use crate::clock::Clock;
 use crate::config::{client_config, server_config, ALPN_LIBP2P};
 use crate::error::TlsError;
 use crate::transport::Transport;
@@ -27,6 +27,8 @@ pub struct Remote {
 /// One side of a libp2p TLS 1.3 handshake.
 pub struct Handshake {
     conn: Connection,
+    /// The caller's wall-clock time (certificate validity), shared with rustls.
+    clock: Clock,
     /// Application data that arrived with the last handshake records (kept for the caller).
     early: Vec<u8>,
 }
@@ -53,34 +55,45 @@ fn alpn(muxers: &[&str]) -> Vec<&'static [u8]> {
 
 impl Handshake {
     /// The dialer. `expected_peer`: the dialled peer id (bytes); `muxers`: early muxer
-    /// negotiation (only `/yamux/1.0.0` is known), empty to negotiate it after the handshake.
+    /// negotiation (only `/yamux/1.0.0` is known), empty to negotiate it after the handshake;
+    /// `now`: the wall-clock time in Unix seconds (certificate validity; see `set_time`).
     pub fn client(
         identity: &Identity,
         expected_peer: Option<&[u8]>,
         muxers: &[&str],
+        now: i64,
     ) -> Result<Self, TlsError> {
-        let cfg = client_config(identity, expected_peer, &alpn(muxers))?;
+        let clock = Clock::at(now);
+        let cfg = client_config(identity, expected_peer, &alpn(muxers), &clock)?;
         // An IP address as the server name: rustls sends no SNI for one (the spec forbids SNI).
         let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED).into());
         let conn = ClientConnection::new(Arc::new(cfg), name)
             .map_err(|e| TlsError::Local(e.to_string()))?;
-        Ok(Self::wrap(conn.into()))
+        Ok(Self::wrap(conn.into(), clock))
     }
 
-    /// The listener (see `client` for `muxers`).
-    pub fn server(identity: &Identity, muxers: &[&str]) -> Result<Self, TlsError> {
-        let cfg = server_config(identity, &alpn(muxers))?;
+    /// The listener (see `client` for `muxers` and `now`).
+    pub fn server(identity: &Identity, muxers: &[&str], now: i64) -> Result<Self, TlsError> {
+        let clock = Clock::at(now);
+        let cfg = server_config(identity, &alpn(muxers), &clock)?;
         let conn =
             ServerConnection::new(Arc::new(cfg)).map_err(|e| TlsError::Local(e.to_string()))?;
-        Ok(Self::wrap(conn.into()))
+        Ok(Self::wrap(conn.into(), clock))
     }
 
-    fn wrap(mut conn: Connection) -> Self {
+    fn wrap(mut conn: Connection, clock: Clock) -> Self {
         conn.set_buffer_limit(None);
         Self {
             conn,
+            clock,
             early: Vec::new(),
         }
+    }
+
+    /// The wall-clock time moved on: `now` in Unix seconds, for the certificate checks still
+    /// to come.
+    pub fn set_time(&mut self, now: i64) {
+        self.clock.set(now);
     }
 
     /// True on the dialer's side.
@@ -146,11 +159,7 @@ impl Handshake {
                 "not exactly one certificate".into(),
             ));
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let proven = verify_certificate(cert, now)?;
+        let proven = verify_certificate(cert, self.clock.now())?;
         let muxer = match self.conn.alpn_protocol() {
             Some(p) if p == crate::config::YAMUX_ALPN => Some("/yamux/1.0.0".to_owned()),
             _ => None,

@@ -86,6 +86,19 @@ impl Transport {
         self.peer_closed
     }
 
+    /// Ends our direction: appends the bytes rustls queued by itself, then a close_notify
+    /// alert, to `out`. Nothing may be sealed afterwards (the peer ignores it).
+    pub fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), TlsError> {
+        out.append(&mut self.pending_out);
+        self.conn.send_close_notify();
+        while self.conn.wants_write() {
+            self.conn
+                .write_tls(out)
+                .map_err(|e| TlsError::Local(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Sends a TLS KeyUpdate (asking the peer to update too) before the next records: new
     /// traffic keys both ways, as rustls does by itself near the AEAD limits.
     pub fn update_keys(&mut self) -> Result<(), TlsError> {

@@ -15,6 +15,9 @@ struct HostKey {
     sign: Signer,
 }
 
+/// The wall-clock time the handshakes check certificates at (2026-12-01, Unix seconds).
+const NOW: i64 = 1_796_083_200;
+
 fn ed25519() -> HostKey {
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
@@ -99,8 +102,8 @@ fn pair(
 ) -> (Handshake, Handshake) {
     let (ci, si) = (identity(client_key), identity(server_key));
     let expected = si.peer_id().to_vec();
-    let client = Handshake::client(&ci, Some(&expected), muxers.0).unwrap();
-    let server = Handshake::server(&si, muxers.1).unwrap();
+    let client = Handshake::client(&ci, Some(&expected), muxers.0, NOW).unwrap();
+    let server = Handshake::server(&si, muxers.1, NOW).unwrap();
     (client, server)
 }
 
@@ -250,8 +253,8 @@ fn tampered_garbage_and_oversized_records_are_refused() {
 fn wrong_peer_id_fails_the_dialer() {
     let (a, b, other) = (ed25519(), ed25519(), ed25519());
     let (ci, si) = (identity(&a), identity(&b));
-    let mut c = Handshake::client(&ci, Some(&peer_id(&other)), &[]).unwrap();
-    let mut s = Handshake::server(&si, &[]).unwrap();
+    let mut c = Handshake::client(&ci, Some(&peer_id(&other)), &[], NOW).unwrap();
+    let mut s = Handshake::server(&si, &[], NOW).unwrap();
     let err = run(&mut c, &mut s).unwrap_err();
     assert!(err.0, "the dialer must be the one failing");
     assert!(
@@ -263,8 +266,8 @@ fn wrong_peer_id_fails_the_dialer() {
 
 fn hostile_client(cert: Identity) -> TlsError {
     let b = ed25519();
-    let mut c = Handshake::client(&cert, Some(&peer_id(&b)), &[]).unwrap();
-    let mut s = Handshake::server(&identity(&b), &[]).unwrap();
+    let mut c = Handshake::client(&cert, Some(&peer_id(&b)), &[], NOW).unwrap();
+    let mut s = Handshake::server(&identity(&b), &[], NOW).unwrap();
     let (server_failed, err) = run(&mut c, &mut s).unwrap_err();
     assert!(
         !server_failed,
@@ -328,4 +331,34 @@ fn truncated_handshake_never_finishes_and_garbage_fails() {
     assert!(out.is_empty(), "nothing answered to half a ClientHello");
     let (_, mut s) = pair(&a, &b, (&[], &[]));
     assert!(s.receive(b"\x16\x03\x01\x00\x05hello").is_err());
+}
+
+#[test]
+fn certificates_are_checked_at_the_time_passed_in() {
+    // Our certificates are valid from 1975 to 4096: before (Unix 0) or after (year ~4188)
+    // the side whose clock says so refuses the other's certificate, whatever the system
+    // clock says.
+    let (a, b) = (ed25519(), ed25519());
+    let (ci, si) = (identity(&a), identity(&b));
+    let expected = peer_id(&b);
+    for off in [0_i64, 70_000_000_000] {
+        for client_off in [true, false] {
+            let (cn, sn) = if client_off { (off, NOW) } else { (NOW, off) };
+            let mut c = Handshake::client(&ci, Some(&expected), &[], cn).unwrap();
+            let mut s = Handshake::server(&si, &[], sn).unwrap();
+            let (client_failed, err) = run(&mut c, &mut s).unwrap_err();
+            assert_eq!(client_failed, client_off, "at {off}: {err:?}");
+            assert!(
+                matches!(err, TlsError::BadCertificate(ref m) if m.contains("not valid now")),
+                "at {off}: {err:?}"
+            );
+        }
+    }
+    // set_time moves a handshake's clock: the same pair at a valid time succeeds.
+    let mut c = Handshake::client(&ci, Some(&expected), &[], 0).unwrap();
+    let mut s = Handshake::server(&si, &[], 0).unwrap();
+    c.set_time(NOW);
+    s.set_time(NOW);
+    run(&mut c, &mut s).unwrap();
+    assert_eq!(c.remote().unwrap().peer_id, expected);
 }

@@ -30,8 +30,9 @@ pub struct Config {
     /// How many closed or reset stream IDs are remembered (for error kinds and for ignoring
     /// late frames).
     pub recently_closed: usize,
-    /// Sum of all streams' receive windows, at most (auto-tuning stops growing beyond it).
-    pub max_connection_window: u64,
+    /// Sum of all streams' window growth beyond `initial_window`, at most: auto-tuning grows
+    /// no window past it (the owner raises it as it reserves memory for the growth).
+    pub max_window_growth: u64,
     /// Smallest round-trip time auto-tuning assumes (seconds). A ping on an idle connection
     /// measures the wire RTT (tens of microseconds on loopback), but under load the time to
     /// consume half a window is dominated by processing and scheduling delays, so judging
@@ -51,7 +52,7 @@ impl Default for Config {
             max_pending_pongs: 16,
             max_pending_refusals: 1024,
             recently_closed: 4096,
-            max_connection_window: 1 << 30,
+            max_window_growth: 1 << 30,
             min_autotune_rtt: 0.01,
         }
     }

@@ -61,8 +61,10 @@ pub struct Session {
     goaway_received: Option<u32>,
     failed: bool,
     total_window: u64,
-    /// Auto-tuning wanted to grow a window past `max_connection_window` since the cap was set.
+    /// Auto-tuning wanted to grow a window past `max_window_growth` since the cap was set.
     window_capped: bool,
+    /// Growth auto-tuning wanted and did not get since the cap was set (bytes).
+    window_wanted: u64,
 }
 
 impl Session {
@@ -98,6 +100,7 @@ impl Session {
             failed: false,
             total_window: 0,
             window_capped: false,
+            window_wanted: 0,
             cfg,
         })
     }
@@ -170,17 +173,31 @@ impl Session {
         self.streams.get(&id).map(|s| s.window)
     }
 
-    /// Caps the sum of all receive windows (the resource manager's memory grant): windows
-    /// already granted are kept, auto-tuning grows none while the sum is at or over it.
-    pub fn set_max_connection_window(&mut self, bytes: u64) {
-        self.cfg.max_connection_window = bytes;
+    /// Caps the sum of all windows' growth beyond `initial_window` (the memory the owner
+    /// reserved for it): windows already granted are kept, auto-tuning grows none past it.
+    /// Initial windows are not counted: an idle stream costs only what it buffers.
+    pub fn set_max_window_growth(&mut self, bytes: u64) {
+        self.cfg.max_window_growth = bytes;
         self.window_capped = false;
+        self.window_wanted = 0;
     }
 
-    /// True once auto-tuning was held back by `max_connection_window` since it was last set:
-    /// the owner may reserve more memory and raise the cap (polled rarely, not per frame).
+    /// True once auto-tuning was held back by `max_window_growth` since it was last set:
+    /// the owner may reserve more memory and raise the cap (checked after an ack, never per
+    /// frame).
     pub fn window_capped(&self) -> bool {
         self.window_capped
+    }
+
+    /// Growth auto-tuning was refused since the cap was last set (what to reserve next).
+    pub fn window_wanted(&self) -> u64 {
+        self.window_wanted
+    }
+
+    /// Sum of all live streams' window growth beyond `initial_window`.
+    pub fn window_growth(&self) -> u64 {
+        let initial = u64::from(self.cfg.initial_window) * self.streams.len() as u64;
+        self.total_window.saturating_sub(initial)
     }
 
     /// Sum of all live streams' receive windows (what the peer may have in flight to us).
@@ -365,18 +382,20 @@ impl Session {
     /// The application consumed `n` bytes of a stream: return credit to the peer once half
     /// the window is consumed, doubling the window (up to `max_window`) when that took less
     /// than two round trips (the RTT counts as at least `min_autotune_rtt`, also before any
-    /// ping answered). A no-op for streams that are gone.
-    pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<(), Error> {
+    /// ping answered). Returns the growth `max_window_growth` held back on this stream (0
+    /// when none): the owner reserves memory for it, raises the cap and calls `grow_window`.
+    /// A no-op for streams that are gone.
+    pub fn ack(&mut self, id: u32, n: u32, now: Option<f64>) -> Result<u32, Error> {
         self.check_alive()?;
         let now = now.unwrap_or(self.now);
         let rtt = self.rtt.unwrap_or(0.0).max(self.cfg.min_autotune_rtt);
         let max_window = self.cfg.max_window;
         let room = self
             .cfg
-            .max_connection_window
-            .saturating_sub(self.total_window);
+            .max_window_growth
+            .saturating_sub(self.window_growth());
         let Some(s) = self.streams.get_mut(&id) else {
-            return Ok(());
+            return Ok(0);
         };
         if n > s.buffered {
             return Err(Error::InvalidArgument(
@@ -385,28 +404,60 @@ impl Session {
         }
         s.buffered -= n;
         if s.read_closed {
-            return Ok(());
+            return Ok(0);
         }
         let mut delta = s.unreturned();
         if delta < s.window / 2 || delta == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let mut grown = 0u32;
+        s.wanted = 0;
         if rtt > 0.0 && now - s.epoch < 2.0 * rtt && s.window < max_window {
             let target = s.window.saturating_mul(2).min(max_window);
             let allowed = u32::try_from(room).unwrap_or(u32::MAX);
             grown = (target - s.window).min(allowed);
             if grown < target - s.window {
+                s.wanted = target - s.window - grown;
                 self.window_capped = true;
+                self.window_wanted += u64::from(s.wanted);
             }
             s.window += grown;
             delta += grown;
         }
         s.epoch = now;
         s.credit += delta;
+        let wanted = s.wanted;
         self.total_window += u64::from(grown);
         self.frame(FrameType::WindowUpdate, 0, id, delta);
-        Ok(())
+        Ok(wanted)
+    }
+
+    /// Grants the growth the last `ack` of `id` held back, as far as `max_window_growth`
+    /// now allows (after the owner reserved memory and raised it): one window update, the
+    /// same auto-tuning epoch. Returns the bytes granted (0 for a stream that is gone).
+    pub fn grow_window(&mut self, id: u32) -> Result<u32, Error> {
+        self.check_alive()?;
+        let room = self
+            .cfg
+            .max_window_growth
+            .saturating_sub(self.window_growth());
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Ok(0);
+        };
+        if s.read_closed {
+            s.wanted = 0;
+            return Ok(0);
+        }
+        let grown = s.wanted.min(u32::try_from(room).unwrap_or(u32::MAX));
+        if grown == 0 {
+            return Ok(0);
+        }
+        s.wanted -= grown;
+        s.window += grown;
+        s.credit += grown;
+        self.total_window += u64::from(grown);
+        self.frame(FrameType::WindowUpdate, 0, id, grown);
+        Ok(grown)
     }
 
     /// Sends a ping to measure the RTT (reported as `Event::PingRtt`).

@@ -22,6 +22,9 @@ pub(crate) struct Stream {
     pub buffered: u32,
     /// When the last window update was sent (start of the auto-tuning epoch).
     pub epoch: f64,
+    /// Growth the last window update wanted and `max_window_growth` held back (granted by
+    /// `Session::grow_window` once the owner reserved memory for it).
+    pub wanted: u32,
 }
 
 impl Stream {
@@ -36,6 +39,7 @@ impl Stream {
             window,
             buffered: 0,
             epoch: now,
+            wanted: 0,
         }
     }
 

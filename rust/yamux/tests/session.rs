@@ -407,13 +407,14 @@ fn auto_tuning_assumes_min_rtt_before_and_below_measurements() {
 }
 
 #[test]
-fn connection_window_cap_stops_growth_and_keeps_granted_windows() {
+fn window_growth_cap_stops_growth_and_keeps_granted_windows() {
     let rtt = 0.1;
     let mut p = pinged_pair(rtt);
     let id = p.c.open_stream().unwrap();
     p.settle();
-    // Room for one doubling only: 2 * W in total.
-    p.s.set_max_connection_window(2 * u64::from(W));
+    // Initial windows are not counted: room for one doubling only.
+    p.s.set_max_window_growth(u64::from(W));
+    assert_eq!(p.s.window_growth(), 0);
     assert!(!p.s.window_capped());
     let chunk = vec![1u8; 1 << 20];
     for expected in [2 * W, 2 * W] {
@@ -425,14 +426,68 @@ fn connection_window_cap_stops_growth_and_keeps_granted_windows() {
         assert_eq!(p.s.receive_window(id), Some(expected));
     }
     assert_eq!(p.s.total_window(), 2 * u64::from(W));
+    assert_eq!(p.s.window_growth(), u64::from(W));
     assert!(p.s.window_capped(), "the second doubling was held back");
+    assert_eq!(
+        p.s.window_wanted(),
+        2 * u64::from(W),
+        "what the doubling wanted"
+    );
     // A smaller cap later keeps the window granted (no shrinking), and stops growth.
-    p.s.set_max_connection_window(u64::from(W));
+    p.s.set_max_window_growth(0);
+    assert!(!p.s.window_capped() && p.s.window_wanted() == 0);
     while p.c.send(id, &chunk, false).unwrap() > 0 {}
     let got = data_of(&p.c2s(), id).len() as u32;
     p.now += rtt / 2.0;
     p.s.ack(id, got, Some(p.now)).unwrap();
     assert_eq!(p.s.receive_window(id), Some(2 * W));
+}
+
+#[test]
+fn partial_growth_within_the_cap_and_idle_streams_cost_no_growth() {
+    let rtt = 0.1;
+    let mut p = pinged_pair(rtt);
+    let id = p.c.open_stream().unwrap();
+    // Many idle streams: their initial windows leave the growth room untouched.
+    let idle: Vec<u32> = (0..8).map(|_| p.c.open_stream().unwrap()).collect();
+    p.settle();
+    assert_eq!(p.s.window_growth(), 0);
+    p.s.set_max_window_growth(u64::from(W) / 2);
+    let chunk = vec![1u8; 1 << 20];
+    while p.c.send(id, &chunk, false).unwrap() > 0 {}
+    let got = data_of(&p.c2s(), id).len() as u32;
+    p.now += rtt / 2.0;
+    let held = p.s.ack(id, got, Some(p.now)).unwrap();
+    // Half the doubling fits: the window grows by what the cap allows, the rest is wanted.
+    assert_eq!(held, W / 2);
+    assert_eq!(p.s.receive_window(id), Some(W + W / 2));
+    assert_eq!(p.s.window_growth(), u64::from(W) / 2);
+    assert!(p.s.window_capped());
+    assert_eq!(p.s.window_wanted(), u64::from(W) / 2);
+    assert_eq!(p.s.grow_window(id).unwrap(), 0, "no room yet");
+    // The owner reserved more: the held-back growth goes out at once, in a second update.
+    p.s.set_max_window_growth(u64::from(W));
+    assert_eq!(p.s.grow_window(id).unwrap(), W / 2);
+    assert_eq!(p.s.grow_window(id).unwrap(), 0, "granted once");
+    assert_eq!(p.s.receive_window(id), Some(2 * W));
+    assert_eq!(p.s.receive_credit(id), Some(2 * W));
+    assert_eq!(p.s2c(), vec![Event::Window(id, 2 * W)]);
+    // The client may now send a whole grown window.
+    let mut sent = 0;
+    while let Ok(n) = p.c.send(id, &chunk, false) {
+        if n == 0 {
+            break;
+        }
+        sent += n;
+    }
+    assert_eq!(sent, 2 * W as usize);
+    for sid in idle {
+        assert_eq!(p.s.receive_window(sid), Some(W));
+    }
+    // The grown stream ends: its growth leaves the sum.
+    p.c.reset_stream(id).unwrap();
+    p.settle();
+    assert_eq!(p.s.window_growth(), 0);
 }
 
 #[test]

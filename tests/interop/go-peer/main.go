@@ -12,6 +12,7 @@
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
 //	go-peer relay-serve | relay-listen | relay-dial ... (relay.go)
+//	go-peer holepunch --listen MA... --relay MA [--dial MA] ... (holepunch.go)
 //	go-peer autonat-serve | autonat-probe ... (autonat.go)
 //	go-peer autonat2-serve | autonat2-check ... (autonat2.go)
 //
@@ -132,6 +133,8 @@ func main() {
 		err = runRelayListen(os.Args[2:])
 	case "relay-dial":
 		err = runRelayDial(os.Args[2:])
+	case "holepunch":
+		err = runHolePunch(os.Args[2:])
 	case "autonat-serve":
 		err = runAutonatServe(os.Args[2:])
 	case "autonat-probe":

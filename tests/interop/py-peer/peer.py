@@ -52,7 +52,7 @@ DIAL_DEADLINE = 300.0
 SECURITY = "noise"
 
 
-def make_host(mplex_only: bool = False, rsa: bool = False) -> Any:
+def make_host(mplex_only: bool = False, rsa: bool = False, quic: bool = False) -> Any:
     """A host offering only Noise (or only TLS) and only yamux: negotiation cannot settle elsewhere
     (``mplex_only``: only mplex instead, as py-libp2p's pubsub and floodsub demos do).
 
@@ -81,6 +81,8 @@ def make_host(mplex_only: bool = False, rsa: bool = False) -> Any:
         sec_opt=sec_opt,
         muxer_opt=muxers,
         connection_config=ConnectionConfig(max_connections_per_peer=1),
+        # py-libp2p's QUIC v1 (aioquic) only when a QUIC address is listened on or dialled.
+        enable_quic=quic,
     )
 
 
@@ -208,7 +210,7 @@ async def wait_stdin_eof() -> None:
 
 
 async def listen(listen_addr: str, mplex_only: bool = False) -> int:
-    host = make_host(mplex_only)
+    host = make_host(mplex_only, quic="/quic-v1" in listen_addr)
     host.set_stream_handler(ECHO_ID, echo_handler)
     async with host.run(listen_addrs=[multiaddr.Multiaddr(listen_addr)]):
         wanted = listen_addr.split("/")[1]
@@ -227,7 +229,7 @@ async def dial(
     target: str, ping: bool, identify: bool, echo_bytes: int | None, mplex_only: bool = False
 ) -> int:
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
-    host = make_host(mplex_only)
+    host = make_host(mplex_only, quic="/quic-v1" in target)
     if identify:
         # py-libp2p identifies every new connection in the background; with our own identify
         # that makes two identify streams at once, and js-libp2p resets the second (it allows

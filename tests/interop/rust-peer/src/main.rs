@@ -13,6 +13,7 @@
 //! rust-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]...   (src/pubsub.rs)
 //! rust-peer rendezvous serve|client ...   (src/rendezvous.rs)
 //! rust-peer relay serve|listen|dial ...   (src/relay.rs)
+//! rust-peer holepunch --listen MA... --relay MA [--dial MA]   (src/holepunch.rs)
 //! rust-peer autonat-serve | autonat-probe ... (src/autonat.rs)
 //! rust-peer autonat2-serve | autonat2-client ... (src/autonat2.rs)
 //! ```
@@ -41,6 +42,7 @@ use serde_json::json;
 mod autonat;
 mod autonat2;
 mod dht;
+mod holepunch;
 mod perf;
 mod pubsub;
 mod relay;
@@ -263,6 +265,7 @@ fn main() -> ExitCode {
         "pubsub" => runtime.block_on(pubsub::run(rest)),
         "rendezvous" => runtime.block_on(rendezvous::run(rest)),
         "relay" => runtime.block_on(relay::run(rest)),
+        "holepunch" => runtime.block_on(holepunch::run(rest)),
         "autonat-serve" => runtime.block_on(autonat::serve(rest)),
         "autonat-probe" => runtime.block_on(autonat::probe(rest)),
         "autonat2-serve" => runtime.block_on(autonat2::run(true, rest)),
