@@ -88,6 +88,10 @@ class HandshakeError(RemoteProtocolError):
     """The security handshake failed (truncated message, bad signature, bad key, ...)."""
 
 
+class HandshakeTimeout(HandshakeError, TimeoutError):
+    """A connection handshake (e.g. WebRTC-direct ICE, DTLS and Noise) did not finish in time."""
+
+
 class PeerIdMismatch(HandshakeError):
     """The remote proved a different peer ID than the one the dialer expected."""
 
@@ -305,6 +309,7 @@ __all__ = [
     "FrameTooLarge",
     "GoAwayError",
     "HandshakeError",
+    "HandshakeTimeout",
     "HeadersTooLarge",
     "HostClosedError",
     "HttpError",

@@ -13,6 +13,7 @@ __all__ = [
     "proto",
     "pubsub",
     "quic",
+    "webrtc",
     "wire",
 ]
 
@@ -23,6 +24,7 @@ from rapidp2p._core import peer_id as peer_id
 from rapidp2p._core import proto as proto
 from rapidp2p._core import pubsub as pubsub
 from rapidp2p._core import quic as quic
+from rapidp2p._core import webrtc as webrtc
 from rapidp2p._core import wire as wire
 
 __version__: str

@@ -73,10 +73,12 @@ from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 from rapidp2p.transport.websocket import WebSocketTransport
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
+    from rapidp2p._aio.webrtc import WebRtcConnection
     from rapidp2p.crypto import PrivateKey
     from rapidp2p.host.identify import IdentifyService
     from rapidp2p.host.service import Service
@@ -136,9 +138,11 @@ class Host:
             transports = [TcpTransport(), WebSocketTransport(), MemoryTransport()]
             if self.config.psk is None:  # QUIC encrypts below us: no private network over it
                 transports.insert(1, QuicTransport())
+                # Listens only when asked (/webrtc-direct addresses); never dials yet.
+                transports.append(WebRtcDirectTransport())
         self.transports: list[Transport] = list(transports)
         for t in self.transports:
-            if isinstance(t, QuicTransport):
+            if isinstance(t, (QuicTransport, WebRtcDirectTransport)):
                 t.bind_key(self.key)
         #: The private network's key (None: a public host). Checked before anything starts.
         self.psk = pnet.host_psk(self.config.psk, self.transports)
@@ -420,7 +424,7 @@ class Host:
             ma = to_multiaddr(a)
             transport = self._dialer.transport_for(ma, listen=True)
             lst: Listener
-            if isinstance(transport, QuicTransport):
+            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):
                 lst = await transport.listen_secured(ma, self.setup_secured, self._on_secured)
             else:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
@@ -439,14 +443,14 @@ class Host:
         mux.on_stream = self._dispatch.on_inbound_stream
         return mux
 
-    def setup_secured(self, conn: QuicConnection) -> None:
+    def setup_secured(self, conn: QuicConnection | WebRtcConnection) -> None:
         """Prepares a connection that comes secured and multiplexed (QUIC) before its first
         event, as ``_new_protocol`` does for a socket."""
         conn.local_peer = self.peer_id
         conn.default_write_timeout = self.config.stream_write_timeout
         conn.on_stream = self._dispatch.on_inbound_stream
 
-    def _on_secured(self, conn: QuicConnection) -> None:
+    def _on_secured(self, conn: QuicConnection | WebRtcConnection) -> None:
         """An inbound connection finished its handshake inside its transport (QUIC): the
         checks an upgrade would run (gater, limits, resource scope), then registration."""
         conn.direction = "inbound"
@@ -964,7 +968,7 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         for transport in self.transports:
-            if isinstance(transport, QuicTransport):  # its UDP sockets (some still draining)
+            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):  # UDP sockets
                 await transport.close()
         self.events.close()
 

@@ -32,6 +32,8 @@ pub const TARGETS: &[Target] = &[
     ("kad_message", kad_message),
     ("pubsub_rpc", pubsub_rpc),
     ("tls_certificate", tls_certificate),
+    ("webrtc_message", webrtc_message),
+    ("webrtc_stun", webrtc_stun),
 ];
 
 /// Unsigned varints: minimal, at most 9 bytes; what decodes re-encodes to the same bytes.
@@ -225,4 +227,44 @@ pub fn pubsub_rpc(data: &[u8]) {
 /// parses it during the handshake.
 pub fn tls_certificate(data: &[u8]) {
     let _ = rapidp2p_tls::verify_certificate(data, 1_700_000_000);
+}
+
+/// The WebRTC stream framing (varint-prefixed `Message{flag, message}`), fed whole and split
+/// at every third byte: the same messages (or the same error) either way, nothing over the
+/// 16 KiB cap held; what decodes re-encodes to a message that decodes the same.
+pub fn webrtc_message(data: &[u8]) {
+    use rapidp2p_webrtc::framing::{encode_one, Decoder, MAX_MESSAGE_SIZE, MAX_PAYLOAD};
+    let mut whole = Vec::new();
+    let r1 = Decoder::new().push(data, &mut whole);
+    let mut split = Vec::new();
+    let mut d = Decoder::new();
+    let mut r2 = Ok(());
+    for chunk in data.chunks(3) {
+        r2 = d.push(chunk, &mut split);
+        assert!(d.pending() <= MAX_MESSAGE_SIZE + 10);
+        if r2.is_err() {
+            break;
+        }
+    }
+    assert_eq!(r1.is_ok(), r2.is_ok());
+    if r1.is_ok() {
+        assert_eq!(whole, split);
+    }
+    for m in whole {
+        if m.data.len() <= MAX_PAYLOAD {
+            let mut again = Vec::new();
+            Decoder::new()
+                .push(&encode_one(m.flag, &m.data), &mut again)
+                .expect("re-encoded message decodes");
+            assert_eq!(again, vec![m]);
+        }
+    }
+}
+
+/// The STUN USERNAME reader that admits a new WebRTC-direct dialler.
+pub fn webrtc_stun(data: &[u8]) {
+    if let Some(u) = rapidp2p_webrtc::stun::binding_ufrag(data) {
+        assert!(u.starts_with(rapidp2p_webrtc::stun::UFRAG_PREFIX));
+        assert!(u.len() <= rapidp2p_webrtc::stun::MAX_UFRAG);
+    }
 }

@@ -240,4 +240,6 @@ targets!(
     kad_message,
     pubsub_rpc,
     tls_certificate,
+    webrtc_message,
+    webrtc_stun,
 );

@@ -1,6 +1,6 @@
 //! The `rapidp2p._core` extension: glue only. Each file registers the functions and classes
 //! that wrap one pure crate into one submodule (`_core.wire`, `_core.peer_id`, `_core.proto`,
-//! `_core.conn`, `_core.pubsub`, `_core.kad`, `_core.quic`, `_core.crypto`); errors map to exceptions defined in
+//! `_core.conn`, `_core.pubsub`, `_core.kad`, `_core.quic`, `_core.webrtc`, `_core.crypto`); errors map to exceptions defined in
 //! `rapidp2p.exceptions`. Each submodule is also entered in `sys.modules`, so both
 //! `from rapidp2p._core import kad` and `import rapidp2p._core.kad` work.
 
@@ -18,6 +18,7 @@ mod proto;
 mod pubsub;
 mod quic;
 mod tls;
+mod webrtc;
 mod wire;
 mod yamux;
 
@@ -58,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     submodule(m, modules, "pubsub", pubsub::register)?;
     submodule(m, modules, "kad", kad::register)?;
     submodule(m, modules, "quic", quic::register)?;
+    submodule(m, modules, "webrtc", webrtc::register)?;
     submodule(m, modules, "crypto", crypto::register)?;
     Ok(())
 }

@@ -63,7 +63,10 @@ async function launch () {
     headless: true,
     pipe: true, // DevTools over a pipe: no debugging port
     // --no-sandbox: the tests run as root in CI containers, where Chromium's sandbox cannot start.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    // --allow-loopback-in-peer-connection: WebRTC ignores 127.0.0.1 candidates otherwise, and
+    // the /webrtc-direct tests dial a host on loopback.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--allow-loopback-in-peer-connection'],
     protocolTimeout: 180000
   })
 }

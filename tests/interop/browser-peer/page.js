@@ -1,5 +1,5 @@
-// The browser side of rapidp2p's browser interop tests: js-libp2p (WebSocket transport, Noise,
-// yamux, ping, identify) bundled by esbuild into bundle.js and loaded by index.html.
+// The browser side of rapidp2p's browser interop tests: js-libp2p (WebSocket and WebRTC-direct
+// transports, Noise, yamux, ping, identify) bundled by esbuild into bundle.js and loaded by index.html.
 //
 // The page reads one dial request from its URL query:
 //   ?ma=MULTIADDR[&ping=1][&identify=1][&echo=N][&streams=N&stream_bytes=M]
@@ -15,6 +15,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
+import { webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
@@ -194,7 +195,8 @@ async function run (params) {
   // GossipSub learns that the remote speaks it from identify, so identify runs on open then.
   if (topic !== null) services.pubsub = gossipsub({ msgIdFn: fromSeqnoMsgId, floodPublish: true })
   const node = await createLibp2p({
-    transports: [webSockets()],
+    // /webrtc-direct: the browser's RTCPeerConnection, Noise on data channel 0 (its own muxing).
+    transports: [webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // The browser default refuses insecure /ws and private (loopback) addresses: the tests

@@ -1,6 +1,6 @@
 //! rust-libp2p interop peer for rapidp2p's tests.
 //!
-//! TCP or `/ws` (libp2p-websocket) + Noise (or TLS with `--security tls`) + yamux, a fresh
+//! TCP or `/ws` (libp2p-websocket) + Noise, `/webrtc-direct` (libp2p-webrtc) (or TLS with `--security tls`) + yamux, a fresh
 //! Ed25519 identity, loopback addresses. Serves ping, identify and `/echo/1.0.0`. CLI (see
 //! `tests/interop/peers.py`);
 //! `--security noise|tls` may follow any command and selects the one security protocol offered:
@@ -124,6 +124,7 @@ fn new_swarm(dht: Option<kad::Mode>, pubsub: bool) -> Result<Swarm<Behaviour>, E
             .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)?
             .with_quic()
             .with_other_transport(|key| websocket_transport(key, false))?
+            .with_other_transport(webrtc_transport)?
             .with_behaviour(behaviour)?
             .with_swarm_config(idle)
             .build()
@@ -157,6 +158,18 @@ fn websocket_transport(
             .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
             .boxed()
     })
+}
+
+/// `/webrtc-direct` (libp2p-webrtc on webrtc-rs): secured by Noise on data channel 0 and
+/// multiplexed by data channels itself; a fresh certificate per process.
+fn webrtc_transport(
+    key: &Keypair,
+) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, Error> {
+    use libp2p::Transport as _;
+    let cert = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng())?;
+    Ok(libp2p_webrtc::tokio::Transport::new(key.clone(), cert)
+        .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        .boxed())
 }
 
 /// TCP, then the pnet protector, then Noise + yamux (rust-libp2p's private-network stack).
@@ -229,6 +242,9 @@ fn main() -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
         usage("missing command")
     };
+    // Both rustls providers are compiled in (libp2p-webrtc's webrtc-rs adds aws-lc-rs):
+    // name one, or the first TLS use panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if command == "perf" {
         return perf::main(rest);
     }
@@ -453,6 +469,14 @@ async fn dial_checks(opts: &DialOptions) -> Result<(), Error> {
     };
     let mut swarm = new_swarm(None, false)?;
     let mut control = swarm.behaviour().stream.new_control();
+    if opts
+        .addr
+        .iter()
+        .any(|p| matches!(p, Protocol::WebRTCDirect))
+    {
+        // libp2p-webrtc dials from the UDP socket of one of its listeners only.
+        swarm.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct".parse()?)?;
+    }
     swarm.dial(opts.addr.clone())?;
 
     let (tx, rx) = mpsc::unbounded();

@@ -1,0 +1,981 @@
+//! The listener endpoint: demultiplexes datagrams by remote address (a new address must open
+//! with a libp2p STUN Binding request), drives one str0m `Rtc` per connection, runs the Noise
+//! XX handshake on data channel 0 as the initiator, and frames every other data channel as a
+//! libp2p stream with half-close (FIN / FIN_ACK), STOP_SENDING and RESET.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rapidp2p_noise::Handshake;
+use rapidp2p_wire::multibase;
+use sha2::{Digest, Sha256};
+use str0m::channel::{ChannelConfig, ChannelId};
+use str0m::config::{DtlsCert, Fingerprint};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event as RtcEvent, IceConnectionState, IceCreds, Input, Output, Rtc};
+use thiserror::Error;
+
+use crate::framing::{self, Decoder, Flag, Message, SEND_PAYLOAD};
+use crate::stun;
+
+/// The Noise prologue prefix of the spec.
+pub const PROLOGUE_PREFIX: &[u8] = b"libp2p-webrtc-noise:";
+/// A Noise handshake message never exceeds this (the 2-byte length prefix).
+const MAX_NOISE_MESSAGE: usize = 65535;
+
+/// Our DTLS certificate (DER certificate and private key), kept for the host's lifetime (or
+/// stored by the application) so that the advertised `/certhash` stays valid.
+#[derive(Clone)]
+pub struct Certificate {
+    pub der: Vec<u8>,
+    pub private_key: Vec<u8>,
+}
+
+impl Certificate {
+    /// SHA-256 of the DER certificate.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        Sha256::digest(&self.der).into()
+    }
+}
+
+/// A fresh self-signed certificate (str0m's pure-Rust DTLS backend draws it).
+pub fn generate_certificate() -> Result<Certificate, WebRtcError> {
+    let provider = str0m_provider();
+    let cert = provider
+        .dtls_provider
+        .generate_certificate()
+        .ok_or_else(|| WebRtcError::Config("could not generate a DTLS certificate".into()))?;
+    Ok(Certificate {
+        der: cert.certificate,
+        private_key: cert.private_key,
+    })
+}
+
+fn str0m_provider() -> str0m::config::CryptoProvider {
+    str0m::crypto::from_feature_flags()
+}
+
+/// The multihash (sha2-256) of a SHA-256 fingerprint.
+pub fn fingerprint_multihash(fp: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(34);
+    out.push(0x12);
+    out.push(0x20);
+    out.extend_from_slice(fp);
+    out
+}
+
+/// The `/certhash` value: multibase base64url of the fingerprint's multihash.
+pub fn certhash(fp: &[u8; 32]) -> String {
+    multibase::encode(multibase::Base::Base64Url, &fingerprint_multihash(fp))
+}
+
+/// `"libp2p-webrtc-noise:" + multihash(dialler's fingerprint) + multihash(listener's)`: the
+/// Noise responder's (the dialler, A) first, then the initiator's (the listener, B).
+pub fn noise_prologue(responder_fp: &[u8; 32], initiator_fp: &[u8; 32]) -> Vec<u8> {
+    let mut p = PROLOGUE_PREFIX.to_vec();
+    p.extend_from_slice(&fingerprint_multihash(responder_fp));
+    p.extend_from_slice(&fingerprint_multihash(initiator_fp));
+    p
+}
+
+#[derive(Debug, Error)]
+pub enum WebRtcError {
+    #[error("unknown connection {0}")]
+    UnknownConnection(u64),
+    #[error("unknown stream {0}")]
+    UnknownStream(u64),
+    #[error("stream {0} is closed for writing")]
+    StreamClosed(u64),
+    #[error("stream {0} was reset")]
+    StreamReset(u64),
+    #[error("too many streams")]
+    TooManyStreams,
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseKind {
+    /// ICE, DTLS or the Noise handshake failed.
+    Handshake,
+    /// The handshake did not finish in time.
+    HandshakeTimeout,
+    /// The peer broke the framing or the protocol.
+    Protocol,
+    /// Closed by either side, or the peer went silent.
+    Closed,
+}
+
+/// What the endpoint reports; connection ids are the endpoint's, stream ids the connection's.
+#[derive(Debug)]
+pub enum Event {
+    /// The Noise handshake finished: the remote's libp2p payload (identity key and signature,
+    /// to verify against `remote_static`) and its address.
+    Authenticated {
+        conn: u64,
+        payload: Vec<u8>,
+        remote_static: [u8; 32],
+        remote: SocketAddr,
+    },
+    StreamOpened {
+        conn: u64,
+        stream: u64,
+    },
+    Data {
+        conn: u64,
+        stream: u64,
+        data: Vec<u8>,
+    },
+    /// The remote half-closed the stream (FIN).
+    Fin {
+        conn: u64,
+        stream: u64,
+    },
+    /// Our FIN was acknowledged (every byte we wrote before it arrived).
+    Finished {
+        conn: u64,
+        stream: u64,
+    },
+    /// The remote stopped reading, reset the stream, or its channel closed abruptly.
+    Reset {
+        conn: u64,
+        stream: u64,
+    },
+    /// The stream may accept writes again.
+    Writable {
+        conn: u64,
+        stream: u64,
+    },
+    Closed {
+        conn: u64,
+        kind: CloseKind,
+        message: String,
+    },
+}
+
+/// Limits of an endpoint.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// ICE + DTLS + SCTP + Noise must finish within this.
+    pub handshake_timeout: Duration,
+    /// Connections still handshaking at once; a new dialler beyond it is ignored.
+    pub max_handshakes: usize,
+    /// All connections at once.
+    pub max_connections: usize,
+    /// Streams per connection.
+    pub max_streams: usize,
+    /// Bytes the data channels of one connection may hold unacknowledged.
+    pub send_buffer: usize,
+    /// Answer a FIN with FIN_ACK (the spec; js-libp2p waits 10 s for it). rust-libp2p's
+    /// `libp2p-webrtc-utils` 0.5 predates FIN_ACK and fails a stream that receives one.
+    pub fin_ack: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 64,
+            max_connections: 1024,
+            max_streams: 512,
+            send_buffer: 1 << 20,
+            fin_ack: true,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    chan: Option<ChannelId>,
+    decoder: Decoder,
+    /// We sent FIN (or will once the channel opens).
+    fin_sent: bool,
+    /// FIN waiting for the channel to open / for room in the send buffer.
+    fin_pending: bool,
+    fin_acked: bool,
+    fin_received: bool,
+    reset: bool,
+    /// Stop-sending from the peer: writes fail.
+    stopped: bool,
+    open: bool,
+}
+
+enum Noise {
+    /// Waiting for channel 0 and the DTLS fingerprint.
+    Idle,
+    /// Message 1 sent; collecting message 2.
+    Sent(Box<Handshake>),
+    Done,
+}
+
+struct Conn {
+    rtc: Rtc,
+    remote: SocketAddr,
+    deadline: Option<Instant>,
+    noise: Noise,
+    noise_buf: Vec<u8>,
+    ch0: ChannelId,
+    ch0_decoder: Decoder,
+    streams: HashMap<u64, StreamState>,
+    by_chan: HashMap<ChannelId, u64>,
+    next_stream: u64,
+    blocked: HashSet<u64>,
+    next_timeout: Option<Instant>,
+    closed: bool,
+    /// Events held until the handshake is done (streams the peer opened early).
+    held: Vec<Event>,
+}
+
+/// One UDP socket's WebRTC-direct listener.
+pub struct Endpoint {
+    local: SocketAddr,
+    cert: Certificate,
+    fingerprint: [u8; 32],
+    noise_secret: [u8; 32],
+    noise_payload: Vec<u8>,
+    config: Config,
+    listening: bool,
+    conns: HashMap<u64, Conn>,
+    by_addr: HashMap<SocketAddr, u64>,
+    next_conn: u64,
+    events: VecDeque<Event>,
+    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Datagrams dropped: from unknown addresses that did not open with a libp2p STUN
+    /// request, or over the handshake cap.
+    pub dropped: u64,
+}
+
+impl Endpoint {
+    /// `noise_secret`: our Noise static x25519 secret; `noise_payload`: our signed
+    /// NoiseHandshakePayload (identity key + signature over the static key), sent in message 3.
+    pub fn new(
+        local: SocketAddr,
+        cert: Certificate,
+        noise_secret: [u8; 32],
+        noise_payload: Vec<u8>,
+        config: Config,
+    ) -> Self {
+        let fingerprint = cert.fingerprint();
+        Self {
+            local,
+            cert,
+            fingerprint,
+            noise_secret,
+            noise_payload,
+            config,
+            listening: true,
+            conns: HashMap::new(),
+            by_addr: HashMap::new(),
+            next_conn: 1,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn stop_listening(&mut self) {
+        self.listening = false;
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    /// The earliest instant [`Endpoint::handle_timeout`] must be called at.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| match (c.next_timeout, c.deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+            .min()
+    }
+
+    /// One datagram from `source`.
+    pub fn handle_datagram(&mut self, source: SocketAddr, data: &[u8], now: Instant) {
+        let id = match self.by_addr.get(&source) {
+            Some(&id) => id,
+            None => match self.accept(source, data, now) {
+                Some(id) => id,
+                None => {
+                    self.dropped += 1;
+                    return;
+                }
+            },
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            return; // neither STUN, DTLS nor RTP: ignore
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        if let Err(e) = conn.rtc.handle_input(input) {
+            self.close_conn(id, CloseKind::Handshake, format!("WebRTC: {e}"));
+            return;
+        }
+        self.drive(id, now);
+    }
+
+    fn handshaking(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| !matches!(c.noise, Noise::Done))
+            .count()
+    }
+
+    fn accept(&mut self, source: SocketAddr, data: &[u8], now: Instant) -> Option<u64> {
+        if !self.listening {
+            return None;
+        }
+        let ufrag = stun::binding_ufrag(data)?.to_owned();
+        if self.conns.len() >= self.config.max_connections
+            || self.handshaking() >= self.config.max_handshakes
+        {
+            return None;
+        }
+        let creds = IceCreds {
+            ufrag: ufrag.clone(),
+            pass: ufrag.clone(),
+        };
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(creds.clone())
+            .set_dtls_cert(DtlsCert {
+                certificate: self.cert.der.clone(),
+                private_key: self.cert.private_key.clone(),
+            })
+            .set_fingerprint_verification(false)
+            .set_sctp_max_buffered_amount(self.config.send_buffer)
+            .build(now);
+        let candidate = Candidate::host(self.local, Protocol::Udp).ok()?;
+        rtc.add_local_candidate(candidate);
+        let ch0 = {
+            let mut api = rtc.direct_api();
+            api.set_ice_controlling(false);
+            api.set_remote_ice_credentials(creds);
+            // Not verified (spec step 7): the Noise prologue binds the real one.
+            api.set_remote_fingerprint(Fingerprint {
+                hash_func: "sha-256".into(),
+                bytes: vec![0; 32],
+            });
+            api.start_dtls(false).ok()?;
+            api.start_sctp(false);
+            api.create_data_channel(ChannelConfig {
+                label: String::new(),
+                negotiated: Some(0),
+                ..Default::default()
+            })
+        };
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                rtc,
+                remote: source,
+                deadline: Some(now + self.config.handshake_timeout),
+                noise: Noise::Idle,
+                noise_buf: Vec::new(),
+                ch0,
+                ch0_decoder: Decoder::new(),
+                streams: HashMap::new(),
+                by_chan: HashMap::new(),
+                next_stream: 1,
+                blocked: HashSet::new(),
+                next_timeout: None,
+                closed: false,
+                held: Vec::new(),
+            },
+        );
+        self.by_addr.insert(source, id);
+        Some(id)
+    }
+
+    /// Timers due at `now` (str0m's retransmissions, handshake deadlines).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.next_timeout.is_some_and(|t| t <= now) || c.deadline.is_some_and(|t| t <= now)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.deadline.is_some_and(|t| t <= now) {
+                self.close_conn(
+                    id,
+                    CloseKind::HandshakeTimeout,
+                    "WebRTC-direct handshake timed out".into(),
+                );
+                continue;
+            }
+            if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                self.close_conn(id, CloseKind::Closed, format!("WebRTC: {e}"));
+                continue;
+            }
+            self.drive(id, now);
+        }
+    }
+
+    /// Drains str0m's outputs of one connection and reacts to its events.
+    fn drive(&mut self, id: u64, now: Instant) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let out = match conn.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    self.close_conn(id, CloseKind::Handshake, format!("WebRTC: {e}"));
+                    return;
+                }
+            };
+            match out {
+                Output::Transmit(t) => {
+                    self.transmits
+                        .push_back((t.destination, t.contents.to_vec()));
+                }
+                Output::Timeout(t) => {
+                    conn.next_timeout = Some(t);
+                    break;
+                }
+                Output::Event(ev) => {
+                    if let Err((kind, msg)) = self.on_rtc_event(id, ev, now) {
+                        self.close_conn(id, kind, msg);
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if !conn.blocked.is_empty() {
+                // Room may have opened (SACKs arrived): let the writers retry.
+                for s in conn.blocked.drain() {
+                    self.events.push_back(Event::Writable {
+                        conn: id,
+                        stream: s,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_rtc_event(
+        &mut self,
+        id: u64,
+        ev: RtcEvent,
+        _now: Instant,
+    ) -> Result<(), (CloseKind, String)> {
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        match ev {
+            RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                return Err((CloseKind::Closed, "ICE disconnected".into()));
+            }
+            RtcEvent::ChannelOpen(ch, _label) => {
+                if ch == conn.ch0 {
+                    self.start_noise(id)?;
+                } else if let Some(&s) = conn.by_chan.get(&ch) {
+                    // Our channel is open now: flush a pending FIN, wake the writer.
+                    if let Some(st) = conn.streams.get_mut(&s) {
+                        st.open = true;
+                    }
+                    Self::flush_fin(conn, s);
+                    self.emit(
+                        id,
+                        Event::Writable {
+                            conn: id,
+                            stream: s,
+                        },
+                    );
+                } else {
+                    if conn.streams.len() >= self.config.max_streams {
+                        conn.rtc.direct_api().close_data_channel(ch);
+                        return Ok(());
+                    }
+                    let s = conn.next_stream;
+                    conn.next_stream += 1;
+                    conn.streams.insert(
+                        s,
+                        StreamState {
+                            chan: Some(ch),
+                            open: true,
+                            ..Default::default()
+                        },
+                    );
+                    conn.by_chan.insert(ch, s);
+                    self.emit(
+                        id,
+                        Event::StreamOpened {
+                            conn: id,
+                            stream: s,
+                        },
+                    );
+                }
+            }
+            RtcEvent::ChannelData(d) => {
+                if d.id == conn.ch0 {
+                    return self.noise_data(id, &d.data);
+                }
+                let Some(&s) = conn.by_chan.get(&d.id) else {
+                    return Ok(());
+                };
+                let mut msgs = Vec::new();
+                let st = conn.streams.get_mut(&s).expect("stream of a channel");
+                if let Err(e) = st.decoder.push(&d.data, &mut msgs) {
+                    // Bad framing ends this stream only.
+                    Self::reset_stream_inner(conn, s, true);
+                    self.emit(
+                        id,
+                        Event::Reset {
+                            conn: id,
+                            stream: s,
+                        },
+                    );
+                    let _ = e;
+                    return Ok(());
+                }
+                for m in msgs {
+                    self.on_message(id, s, m);
+                }
+            }
+            RtcEvent::ChannelClose(ch) => {
+                if ch == conn.ch0 {
+                    return Ok(());
+                }
+                if let Some(s) = conn.by_chan.remove(&ch) {
+                    if let Some(st) = conn.streams.remove(&s) {
+                        let clean = st.fin_received && (st.fin_acked || st.reset);
+                        if !clean && !st.reset {
+                            self.emit(
+                                id,
+                                Event::Reset {
+                                    conn: id,
+                                    stream: s,
+                                },
+                            );
+                        } else if st.fin_sent && !st.fin_acked {
+                            self.emit(
+                                id,
+                                Event::Finished {
+                                    conn: id,
+                                    stream: s,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            RtcEvent::ChannelBufferedAmountLow(ch) => {
+                if let Some(&s) = conn.by_chan.get(&ch) {
+                    conn.blocked.insert(s);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Events of a connection still handshaking wait until it is authenticated.
+    fn emit(&mut self, id: u64, ev: Event) {
+        match self.conns.get_mut(&id) {
+            Some(c) if !matches!(c.noise, Noise::Done) => c.held.push(ev),
+            _ => self.events.push_back(ev),
+        }
+    }
+
+    fn on_message(&mut self, id: u64, s: u64, m: Message) {
+        let fin_ack = self.config.fin_ack;
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        let Some(st) = conn.streams.get_mut(&s) else {
+            return;
+        };
+        if st.reset {
+            return;
+        }
+        if !m.data.is_empty() && !st.fin_received {
+            self.emit(
+                id,
+                Event::Data {
+                    conn: id,
+                    stream: s,
+                    data: m.data,
+                },
+            );
+        }
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        let st = conn.streams.get_mut(&s).expect("stream");
+        match m.flag {
+            Some(Flag::Fin) if !st.fin_received => {
+                st.fin_received = true;
+                if fin_ack {
+                    Self::write_framed(conn, s, Some(Flag::FinAck), b"");
+                }
+                self.emit(
+                    id,
+                    Event::Fin {
+                        conn: id,
+                        stream: s,
+                    },
+                );
+                self.maybe_retire(id, s);
+            }
+            Some(Flag::FinAck) if st.fin_sent && !st.fin_acked => {
+                st.fin_acked = true;
+                self.emit(
+                    id,
+                    Event::Finished {
+                        conn: id,
+                        stream: s,
+                    },
+                );
+                self.maybe_retire(id, s);
+            }
+            Some(Flag::StopSending) if !st.stopped => {
+                st.stopped = true;
+                if !st.fin_sent {
+                    Self::reset_stream_inner(conn, s, true);
+                    self.emit(
+                        id,
+                        Event::Reset {
+                            conn: id,
+                            stream: s,
+                        },
+                    );
+                }
+            }
+            Some(Flag::Reset) => {
+                Self::reset_stream_inner(conn, s, false);
+                self.emit(
+                    id,
+                    Event::Reset {
+                        conn: id,
+                        stream: s,
+                    },
+                );
+            }
+            // None, and flags already handled (a repeated FIN, FIN_ACK, STOP_SENDING).
+            _ => {}
+        }
+    }
+
+    /// Both directions done: close the data channel (it leaves the map on ChannelClose).
+    fn maybe_retire(&mut self, id: u64, s: u64) {
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        let Some(st) = conn.streams.get(&s) else {
+            return;
+        };
+        if st.fin_received && st.fin_acked {
+            if let Some(ch) = st.chan {
+                conn.rtc.direct_api().close_data_channel(ch);
+            }
+        }
+    }
+
+    fn reset_stream_inner(conn: &mut Conn, s: u64, send_reset: bool) {
+        let Some(st) = conn.streams.get_mut(&s) else {
+            return;
+        };
+        if st.reset {
+            return;
+        }
+        st.reset = true;
+        conn.blocked.remove(&s);
+        if send_reset {
+            Self::write_framed(conn, s, Some(Flag::Reset), b"");
+        }
+        if let Some(ch) = conn.streams.get(&s).and_then(|st| st.chan) {
+            conn.rtc.direct_api().close_data_channel(ch);
+        }
+    }
+
+    /// Writes one framed message on stream `s`'s channel; false when it did not fit.
+    fn write_framed(conn: &mut Conn, s: u64, flag: Option<Flag>, data: &[u8]) -> bool {
+        let Some(ch) = conn.streams.get(&s).and_then(|st| st.chan) else {
+            return false;
+        };
+        let Some(mut chan) = conn.rtc.channel(ch) else {
+            return false;
+        };
+        chan.write(true, &framing::encode_one(flag, data))
+            .unwrap_or(false)
+    }
+
+    fn flush_fin(conn: &mut Conn, s: u64) {
+        let pending = conn.streams.get(&s).is_some_and(|st| st.fin_pending);
+        if pending && Self::write_framed(conn, s, Some(Flag::Fin), b"") {
+            if let Some(st) = conn.streams.get_mut(&s) {
+                st.fin_pending = false;
+            }
+        }
+    }
+
+    // ---- Noise on data channel 0 ------------------------------------------------------
+
+    fn start_noise(&mut self, id: u64) -> Result<(), (CloseKind, String)> {
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        if !matches!(conn.noise, Noise::Idle) {
+            return Ok(());
+        }
+        let remote_fp = conn
+            .rtc
+            .direct_api()
+            .remote_dtls_fingerprint()
+            .cloned()
+            .ok_or((
+                CloseKind::Handshake,
+                "no DTLS certificate from the dialler".into(),
+            ))?;
+        let remote_fp: [u8; 32] = remote_fp.bytes.as_slice().try_into().map_err(|_| {
+            (
+                CloseKind::Handshake,
+                "dialler fingerprint is not sha-256".into(),
+            )
+        })?;
+        let prologue = noise_prologue(&remote_fp, &self.fingerprint);
+        let mut hs = Handshake::new(true, Some(self.noise_secret), &prologue)
+            .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
+        let m1 = hs
+            .write_message(&[])
+            .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
+        Self::write_ch0(conn, &m1)?;
+        conn.noise = Noise::Sent(Box::new(hs));
+        Ok(())
+    }
+
+    fn write_ch0(conn: &mut Conn, noise_msg: &[u8]) -> Result<(), (CloseKind, String)> {
+        let mut bytes = Vec::with_capacity(noise_msg.len() + 2);
+        bytes.extend_from_slice(&(noise_msg.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(noise_msg);
+        let ch0 = conn.ch0;
+        let mut chan = conn
+            .rtc
+            .channel(ch0)
+            .ok_or((CloseKind::Handshake, "data channel 0 is not open".into()))?;
+        for chunk in bytes.chunks(SEND_PAYLOAD) {
+            let ok = chan
+                .write(true, &framing::encode_one(None, chunk))
+                .unwrap_or(false);
+            if !ok {
+                return Err((
+                    CloseKind::Handshake,
+                    "data channel 0 refused a write".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn noise_data(&mut self, id: u64, data: &[u8]) -> Result<(), (CloseKind, String)> {
+        let payload = self.noise_payload.clone();
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        let mut msgs = Vec::new();
+        conn.ch0_decoder
+            .push(data, &mut msgs)
+            .map_err(|e| (CloseKind::Protocol, format!("channel 0: {e}")))?;
+        let mut fin = false;
+        for m in msgs {
+            if matches!(conn.noise, Noise::Sent(_)) {
+                conn.noise_buf.extend_from_slice(&m.data);
+                if conn.noise_buf.len() > MAX_NOISE_MESSAGE + 2 {
+                    return Err((CloseKind::Handshake, "Noise message too large".into()));
+                }
+            }
+            if m.flag == Some(Flag::Fin) {
+                fin = true;
+            }
+        }
+        if fin {
+            // The dialler closes the handshake channel when done: acknowledge, and finish ours.
+            if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
+                let _ = chan.write(true, &framing::encode_one(Some(Flag::FinAck), b""));
+            }
+        }
+        if !matches!(conn.noise, Noise::Sent(_)) || conn.noise_buf.len() < 2 {
+            if fin && !matches!(conn.noise, Noise::Done) {
+                return Err((CloseKind::Handshake, "channel 0 closed during Noise".into()));
+            }
+            return Ok(());
+        }
+        let len = u16::from_be_bytes([conn.noise_buf[0], conn.noise_buf[1]]) as usize;
+        if conn.noise_buf.len() < 2 + len {
+            return Ok(());
+        }
+        let m2: Vec<u8> = conn.noise_buf.drain(..2 + len).skip(2).collect();
+        let Noise::Sent(mut hs) = std::mem::replace(&mut conn.noise, Noise::Done) else {
+            unreachable!()
+        };
+        let remote_payload = hs
+            .read_message(&m2)
+            .map_err(|e| (CloseKind::Handshake, format!("Noise message 2: {e}")))?;
+        let remote_static = hs
+            .remote_static_public()
+            .ok_or((CloseKind::Handshake, "Noise: no remote static key".into()))?;
+        let m3 = hs
+            .write_message(&payload)
+            .map_err(|e| (CloseKind::Handshake, format!("Noise message 3: {e}")))?;
+        if !hs.is_finished() {
+            return Err((CloseKind::Handshake, "Noise did not finish".into()));
+        }
+        Self::write_ch0(conn, &m3)?;
+        if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
+            let _ = chan.write(true, &framing::encode_one(Some(Flag::Fin), b""));
+        }
+        conn.deadline = None;
+        conn.noise_buf = Vec::new();
+        let remote = conn.remote;
+        let held = std::mem::take(&mut conn.held);
+        self.events.push_back(Event::Authenticated {
+            conn: id,
+            payload: remote_payload,
+            remote_static,
+            remote,
+        });
+        self.events.extend(held);
+        Ok(())
+    }
+
+    // ---- the application side ---------------------------------------------------------
+
+    fn live(&mut self, id: u64) -> Result<&mut Conn, WebRtcError> {
+        match self.conns.get_mut(&id) {
+            Some(c) if !c.closed && matches!(c.noise, Noise::Done) => Ok(c),
+            _ => Err(WebRtcError::UnknownConnection(id)),
+        }
+    }
+
+    /// Opens an outbound stream (a new data channel, negotiated in band).
+    pub fn open_stream(&mut self, id: u64) -> Result<u64, WebRtcError> {
+        let max = self.config.max_streams;
+        let conn = self.live(id)?;
+        if conn.streams.len() >= max {
+            return Err(WebRtcError::TooManyStreams);
+        }
+        let ch = conn.rtc.direct_api().create_data_channel(ChannelConfig {
+            label: String::new(),
+            ..Default::default()
+        });
+        let s = conn.next_stream;
+        conn.next_stream += 1;
+        conn.streams.insert(
+            s,
+            StreamState {
+                chan: Some(ch),
+                ..Default::default()
+            },
+        );
+        conn.by_chan.insert(ch, s);
+        Ok(s)
+    }
+
+    /// Queues `data` on stream `s`; returns the bytes taken (fewer when the send buffer is
+    /// full: a `Writable` event follows).
+    pub fn send(&mut self, id: u64, s: u64, data: &[u8]) -> Result<usize, WebRtcError> {
+        let conn = self.live(id)?;
+        let st = conn.streams.get(&s).ok_or(WebRtcError::UnknownStream(s))?;
+        if st.reset || st.stopped {
+            return Err(WebRtcError::StreamReset(s));
+        }
+        if st.fin_sent {
+            return Err(WebRtcError::StreamClosed(s));
+        }
+        let mut taken = 0;
+        for chunk in data.chunks(SEND_PAYLOAD) {
+            if !Self::write_framed(conn, s, None, chunk) {
+                conn.blocked.insert(s);
+                break;
+            }
+            taken += chunk.len();
+        }
+        Ok(taken)
+    }
+
+    /// Bytes a send would take now (an estimate: at most one message).
+    pub fn send_window(&mut self, id: u64, s: u64) -> Result<usize, WebRtcError> {
+        let conn = self.live(id)?;
+        let st = conn.streams.get(&s).ok_or(WebRtcError::UnknownStream(s))?;
+        if st.reset || st.stopped || st.fin_sent || !st.open {
+            return Ok(0);
+        }
+        Ok(SEND_PAYLOAD)
+    }
+
+    /// Half-closes stream `s` (FIN after what was written); true when it was not yet closed.
+    pub fn finish(&mut self, id: u64, s: u64) -> Result<bool, WebRtcError> {
+        let conn = self.live(id)?;
+        let Some(st) = conn.streams.get_mut(&s) else {
+            return Ok(false);
+        };
+        if st.fin_sent || st.reset {
+            return Ok(false);
+        }
+        st.fin_sent = true;
+        st.fin_pending = true;
+        Self::flush_fin(conn, s);
+        Ok(true)
+    }
+
+    /// Resets stream `s` both ways.
+    pub fn reset(&mut self, id: u64, s: u64) -> Result<(), WebRtcError> {
+        let conn = self.live(id)?;
+        Self::reset_stream_inner(conn, s, true);
+        conn.streams.remove(&s);
+        conn.by_chan.retain(|_, v| *v != s);
+        Ok(())
+    }
+
+    /// Closes connection `id` (no event follows for it).
+    pub fn close(&mut self, id: u64) {
+        if let Some(mut conn) = self.conns.remove(&id) {
+            conn.rtc.disconnect();
+            self.by_addr.remove(&conn.remote);
+            // Flush what the disconnect queued (DTLS close_notify).
+            while let Ok(Output::Transmit(t)) = conn.rtc.poll_output() {
+                self.transmits
+                    .push_back((t.destination, t.contents.to_vec()));
+            }
+        }
+    }
+
+    fn close_conn(&mut self, id: u64, kind: CloseKind, message: String) {
+        if self.conns.contains_key(&id) {
+            self.close(id);
+            self.events.push_back(Event::Closed {
+                conn: id,
+                kind,
+                message,
+            });
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The listener endpoint without a network: demultiplexing, the handshake deadline, the spec's
+//! Noise prologue test vector and the certhash form.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rapidp2p_webrtc::{
+    certhash, generate_certificate, noise_prologue, CloseKind, Config, Endpoint, Event,
+};
+
+fn binding_request(username: &str) -> Vec<u8> {
+    let mut attrs = Vec::new();
+    attrs.extend_from_slice(&6u16.to_be_bytes());
+    attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
+    attrs.extend_from_slice(username.as_bytes());
+    while attrs.len() % 4 != 0 {
+        attrs.push(0);
+    }
+    let mut m = vec![0x00, 0x01];
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+    m.extend_from_slice(&[9; 12]);
+    m.extend_from_slice(&attrs);
+    m
+}
+
+fn endpoint(config: Config) -> Endpoint {
+    let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    Endpoint::new(
+        local,
+        generate_certificate().unwrap(),
+        [7; 32],
+        b"payload".to_vec(),
+        config,
+    )
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn prologue_matches_the_spec_test_vector() {
+    let client: [u8; 32] = hex("3e79af40d6059617a0d83b83a52ce73b0c1f37a72c6043ad2969e2351bdca870")
+        .try_into()
+        .unwrap();
+    let server: [u8; 32] = hex("30fc9f469c207419dfdd0aab5f27a86c973c94e40548db9375cca2e915973b99")
+        .try_into()
+        .unwrap();
+    let want = hex(concat!(
+        "6c69627032702d7765627274632d6e6f6973653a12203e79af40d6059617a0d83b83a52ce73b0c1f37a7",
+        "2c6043ad2969e2351bdca870122030fc9f469c207419dfdd0aab5f27a86c973c94e40548db9375cca2e9",
+        "15973b99"
+    ));
+    assert_eq!(noise_prologue(&client, &server), want);
+}
+
+#[test]
+fn certhash_is_base64url_sha256_multihash() {
+    let h = certhash(&[0xab; 32]);
+    // multibase 'u' + base64url("\x12\x20" + 32 bytes), unpadded: 1 + 46 characters.
+    assert!(h.starts_with("uEiC"), "{h}");
+    assert_eq!(h.len(), 47);
+    assert!(!h.contains('=') && !h.contains('+') && !h.contains('/'));
+}
+
+#[test]
+fn unknown_address_must_open_with_a_libp2p_stun_request() {
+    let mut ep = endpoint(Config::default());
+    let now = Instant::now();
+    let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    ep.handle_datagram(from, &[22u8; 60], now); // DTLS-looking
+    ep.handle_datagram(from, &binding_request("someone:else"), now);
+    ep.handle_datagram(from, &[], now);
+    assert_eq!(ep.connection_count(), 0);
+    assert_eq!(ep.dropped, 3);
+    let u = "libp2p+webrtc+v1/0123456789abcdef";
+    ep.handle_datagram(from, &binding_request(&format!("{u}:{u}")), now);
+    assert_eq!(ep.connection_count(), 1);
+}
+
+#[test]
+fn a_dialler_that_never_finishes_times_out_with_a_typed_close() {
+    let mut ep = endpoint(Config {
+        handshake_timeout: Duration::from_secs(10),
+        ..Config::default()
+    });
+    let t0 = Instant::now();
+    let from: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+    let u = "libp2p+webrtc+v1/silent";
+    ep.handle_datagram(from, &binding_request(&format!("{u}:{u}")), t0);
+    assert_eq!(ep.connection_count(), 1);
+    let deadline = ep.next_timeout().expect("a timer is armed");
+    assert!(deadline <= t0 + Duration::from_secs(10));
+    // Drive the timers as the driver would, until the deadline passed.
+    let mut now = t0;
+    while now < t0 + Duration::from_secs(11) {
+        now = ep
+            .next_timeout()
+            .unwrap_or(now + Duration::from_secs(1))
+            .max(now);
+        ep.handle_timeout(now);
+        if ep.connection_count() == 0 {
+            break;
+        }
+        now += Duration::from_millis(1);
+    }
+    assert_eq!(ep.connection_count(), 0);
+    let mut closed = None;
+    while let Some(ev) = ep.poll_event() {
+        if let Event::Closed { kind, message, .. } = ev {
+            closed = Some((kind, message));
+        }
+    }
+    let (kind, message) = closed.expect("a Closed event");
+    assert_eq!(kind, CloseKind::HandshakeTimeout, "{message}");
+    // The address is free again: a new request makes a new connection.
+    ep.handle_datagram(from, &binding_request(&format!("{u}:{u}")), now);
+    assert_eq!(ep.connection_count(), 1);
+}
+
+#[test]
+fn pending_handshakes_are_capped() {
+    let mut ep = endpoint(Config {
+        max_handshakes: 4,
+        ..Config::default()
+    });
+    let now = Instant::now();
+    for port in 6000..6010u16 {
+        let u = format!("libp2p+webrtc+v1/{port}");
+        let from: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        ep.handle_datagram(from, &binding_request(&format!("{u}:{u}")), now);
+    }
+    assert_eq!(ep.connection_count(), 4);
+    assert_eq!(ep.dropped, 6);
+}
+
+#[test]
+fn stopped_endpoint_accepts_nobody() {
+    let mut ep = endpoint(Config::default());
+    ep.stop_listening();
+    let u = "libp2p+webrtc+v1/x";
+    ep.handle_datagram(
+        "127.0.0.1:7000".parse().unwrap(),
+        &binding_request(&format!("{u}:{u}")),
+        Instant::now(),
+    );
+    assert_eq!(ep.connection_count(), 0);
+}
