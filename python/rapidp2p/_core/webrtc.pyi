@@ -45,8 +45,8 @@ def certificate_certhash(der: bytes) -> str:
 
 @final
 class Endpoint:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         host: str,
         port: int,
         certificate: bytes,
@@ -60,9 +60,9 @@ class Endpoint:
         max_handshakes: int = 64,
         max_connections: int = 1024,
         max_streams: int = 512,
-        send_buffer: int = 1048576,
+        send_buffer: int = ...,  # 1 MiB
         fin_ack: bool = True,
-    ) -> None: ...
+    ) -> Endpoint: ...
     @property
     def certhash(self) -> str: ...
     @property
