@@ -8,7 +8,7 @@ requires), the server's rate limiter (:class:`DialThrottle`) and the client's ve
 (:class:`ReachabilityTracker`). Time is passed in.
 
 Messages are small and rare: they are coded with the bounded protobuf helper
-(:mod:`rapidp2p.discovery._protobuf`), not a Rust codec.
+(:mod:`rapidp2p.protocols._protobuf`), not a Rust codec.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, ProtobufError, RemoteProtocolError
 from rapidp2p.host.reachability import Reachability
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.transport.base import parse_components
 
 __all__ = [

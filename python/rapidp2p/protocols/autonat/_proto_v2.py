@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_fixed64, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, ProtobufError
 from rapidp2p.peer import Multiaddr
+from rapidp2p.protocols._protobuf import field_bytes, field_fixed64, field_varint, iter_fields
 from rapidp2p.protocols.autonat._proto import AutoNATError
 from rapidp2p.transport.base import parse_components
 
