@@ -7,8 +7,9 @@ For every peer it reaches, the crawler asks ``FIND_NODE`` for the peer's own ID 
 random keys (each answer lists up to k=20 peers of one region of the peer's routing table),
 queues every peer it had not seen, and runs identify for the agent version. It speaks the
 kad wire protocol directly over ``host.new_stream`` (one varint-length-prefixed protobuf
-request and answer per stream, ``rapidp2p.kad.KadMessage`` for the encoding), so it does not
-join the DHT. Everything is bounded: peers visited, requests in flight, time per request.
+request and answer per stream: ``rapidp2p.protocols.framing`` for the framing,
+``rapidp2p.kad.KadMessage`` for the encoding), so it does not join the DHT. Everything is
+bounded: peers visited, requests in flight, time per request.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import rapidp2p
 from rapidp2p import Host, Multiaddr, PeerId, PeerInfo
 from rapidp2p.exceptions import Libp2pError
 from rapidp2p.kad import PROTOCOL_ID, KadConfig, KadDHT, KadMessage, MessageType
+from rapidp2p.protocols.framing import encode_delimited, read_delimited
 
 MAX_MESSAGE = 64 * 1024
 RANDOM_KEYS = 3
@@ -39,31 +41,6 @@ class Visit:
     error: str = ""
 
 
-def encode_uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-async def read_delimited(stream: rapidp2p.Stream, limit: int) -> bytes:
-    """One uvarint-length-prefixed message of at most ``limit`` bytes."""
-    length = shift = 0
-    while True:
-        byte = await stream.readexactly(1)
-        length |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-    if length > limit:
-        raise ValueError(f"message of {length} bytes over the {limit}-byte limit")
-    return await stream.readexactly(length)
-
-
 class Crawler:
     def __init__(self, host: Host, protocol: str, max_peers: int, timeout: float) -> None:
         self.host = host
@@ -78,9 +55,12 @@ class Crawler:
         stream = await self.host.new_stream(peer, self.protocol)
         try:
             request = KadMessage(MessageType.FIND_NODE, key).encode()
-            stream.write(encode_uvarint(len(request)) + request)
+            stream.write(encode_delimited(request))
             await stream.close()
-            answer = KadMessage.decode(await read_delimited(stream, MAX_MESSAGE))
+            data = await read_delimited(stream, MAX_MESSAGE)
+            if data is None:
+                raise EOFError("the peer closed the stream without an answer")
+            answer = KadMessage.decode(data)
         except BaseException:
             stream.reset()
             raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rapidp2p.discovery._protobuf import field_bytes, field_varint
 from rapidp2p.peer import Multiaddr
+from rapidp2p.protocols._protobuf import field_bytes, field_varint
 from rapidp2p.protocols.dcutr import (
     MAX_ADDRS,
     MAX_MESSAGE_SIZE,

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from rapidp2p.crypto import generate_keypair
 from rapidp2p.discovery import PeerDiscovered
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.discovery.rendezvous import (
     RendezvousClient,
     RendezvousError,
@@ -32,6 +31,7 @@ from rapidp2p.discovery.rendezvous._proto import (
 from rapidp2p.exceptions import ProtobufError
 from rapidp2p.host import Host
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.records.envelope import Envelope
 from rapidp2p.records.peer_record import PeerRecord
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from rapidp2p.crypto import generate_keypair
-from rapidp2p.discovery._protobuf import field_bytes, field_varint
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint
 from rapidp2p.records.envelope import Envelope
 from rapidp2p.relay._proto import (
     HopMessage,

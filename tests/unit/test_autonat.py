@@ -9,9 +9,9 @@ import pytest
 
 from rapidp2p import Host
 from rapidp2p.crypto import generate_keypair
-from rapidp2p.discovery._protobuf import field_bytes, field_varint
 from rapidp2p.host.events import ReachabilityChanged
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint
 from rapidp2p.protocols.autonat import (
     PROTOCOL_ID,
     AutoNAT,

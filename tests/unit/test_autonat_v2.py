@@ -7,8 +7,8 @@ import pytest
 
 from rapidp2p import Host
 from rapidp2p._aio.stream import Stream
-from rapidp2p.discovery._protobuf import field_bytes, field_fixed64, iter_fields
 from rapidp2p.peer import Multiaddr
+from rapidp2p.protocols._protobuf import field_bytes, field_fixed64, iter_fields
 from rapidp2p.protocols.autonat import AutoNATError, AutoNATv2, AutoNATv2Config, Reachability
 from rapidp2p.protocols.autonat._proto_v2 import (
     DIAL_REQUEST_PROTOCOL_ID,

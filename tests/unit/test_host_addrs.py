@@ -156,3 +156,29 @@ async def test_provider_records_follow_the_scope_rule(fake_interfaces: None) -> 
                 assert ips(prov.addrs) == want, remote
         finally:
             await other.close()
+
+
+@pytest.mark.parametrize(
+    ("addr", "direct", "any_path"),
+    [
+        ("/ip4/1.2.3.4/tcp/4001", "1.2.3.4", "1.2.3.4"),
+        ("/ip6/2001:db8::1/udp/4001/quic-v1", "2001:db8::1", "2001:db8::1"),
+        (
+            "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+            "/p2p-circuit",
+            None,
+            "1.2.3.4",
+        ),
+        ("/dns4/example.com/tcp/4001", None, None),
+        ("/memory/7", None, None),
+        (None, None, None),
+    ],
+)
+def test_leading_ip_is_the_ip_an_address_starts_with(
+    addr: str | None, direct: str | None, any_path: str | None
+) -> None:
+    ma = None if addr is None else Multiaddr(addr)
+    got = host_addrs.leading_ip(ma)
+    assert (None if got is None else str(got)) == direct
+    got_any = host_addrs.leading_ip(ma, direct_only=False)
+    assert (None if got_any is None else str(got_any)) == any_path

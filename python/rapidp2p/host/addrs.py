@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from rapidp2p.exceptions import DecodeError
 from rapidp2p.peer import Multiaddr
 from rapidp2p.transport.base import parse_components
 
@@ -37,6 +38,7 @@ __all__ = [
     "expand_unspecified",
     "interface_ips",
     "ip_scope",
+    "leading_ip",
     "set_local_addr",
 ]
 
@@ -135,6 +137,29 @@ def _parse_ips(texts: Iterable[str]) -> list[ipaddress.IPv4Address | ipaddress.I
         except ValueError:
             continue
     return out
+
+
+def leading_ip(
+    addr: Multiaddr | None, *, direct_only: bool = True
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP an ``/ip4|ip6/...`` multiaddr starts with; None for any other address, for text
+    that is not a multiaddr and, when ``direct_only``, for a relayed (``/p2p-circuit``) one,
+    whose socket is the relay's. The one reading of "the IP of this address" that observed
+    addresses and AutoNAT share."""
+    if addr is None:
+        return None
+    try:
+        comps = parse_components(addr)
+    except DecodeError:
+        return None
+    if not comps or comps[0][0] not in ("ip4", "ip6"):
+        return None
+    if direct_only and any(name == "p2p-circuit" for name, _ in comps):
+        return None
+    try:
+        return ipaddress.ip_address(comps[0][1])
+    except ValueError:
+        return None
 
 
 def ip_scope(addr: Multiaddr | None) -> str | None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rapidp2p.exceptions import MultiaddrError
+from rapidp2p.host.addrs import leading_ip
 from rapidp2p.peer import Multiaddr
 from rapidp2p.transport.base import parse_components
 
@@ -50,19 +51,8 @@ _Waist = tuple[str, str]  # (transport, port): "tcp"/"udp" and the port text
 def observer_group(addr: Multiaddr | None) -> str | None:
     """The group an observer counts in: its IPv4 address, or its IPv6 /56 prefix; None for a
     non-IP address (relayed, memory), which never counts as an observer."""
-    if addr is None:
-        return None
-    try:
-        comps = parse_components(addr)
-    except MultiaddrError:
-        return None
-    if not comps or comps[0][0] not in ("ip4", "ip6"):
-        return None
-    if any(name == "p2p-circuit" for name, _ in comps):
-        return None
-    try:
-        ip = ipaddress.ip_address(comps[0][1])
-    except ValueError:
+    ip = leading_ip(addr)
+    if ip is None:
         return None
     if ip.version == 4:
         return str(ip)

@@ -7,7 +7,7 @@ rust-libp2p use the same 4 KiB cap). After a ``STATUS: OK`` answer to ``CONNECT`
 stops carrying messages and carries the relayed connection's bytes.
 
 The messages are small and rare (one or two per reservation or circuit), so they use the
-bounded Python protobuf codec (:mod:`rapidp2p.discovery._protobuf`) rather than a Rust one.
+bounded Python protobuf codec (:mod:`rapidp2p.protocols._protobuf`) rather than a Rust one.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from enum import IntEnum
 from typing import ClassVar
 
 from rapidp2p.crypto import PublicKey
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, Libp2pError, RecordError, RemoteProtocolError
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.records.envelope import Envelope, register_record_type
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The libp2p Noise handshake (``/noise``): XX over 2-byte length frames + the libp2p payload.
 
 The Noise state machine (``_core.conn.NoiseHandshake``) is Rust; this module moves its messages
-over a :class:`ByteStream`, builds our NoiseHandshakePayload (identity key protobuf and a
+over a :class:`HandshakeStream`, builds our NoiseHandshakePayload (identity key protobuf and a
 signature over ``"noise-libp2p-static-key:" + static key``) and checks the remote's: the
 signature must verify against the identity key and the static key the Noise state proved,
 and the peer ID derived from that key must be the one the dialer expected.
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NOISE_PROTOCOL_ID",
     "SIGNATURE_PREFIX",
-    "ByteStream",
+    "HandshakeStream",
     "NoiseIdentity",
     "SecureSession",
     "noise_inbound",
@@ -53,8 +53,10 @@ MAX_IDENTITY_KEY = 2048
 VERIFIED_CACHE_SIZE = 512
 
 
-class ByteStream(Protocol):
-    """What the handshake needs from the raw connection."""
+class HandshakeStream(Protocol):
+    """What a security handshake (Noise, TLS) needs from the raw connection before it is
+    secured: ``readexactly`` (``asyncio.StreamReader``'s), not the ``read`` of
+    :class:`rapidp2p.protocols.framing.ByteStream`, which protocol code uses on streams."""
 
     async def readexactly(self, n: int) -> bytes: ...
 
@@ -82,7 +84,7 @@ def select_early_muxer(initiator: list[str], responder: list[str]) -> str | None
     return None
 
 
-async def _read_message(stream: ByteStream) -> bytes:
+async def _read_message(stream: HandshakeStream) -> bytes:
     try:
         header = await stream.readexactly(2)
         size = int.from_bytes(header, "big")
@@ -91,7 +93,7 @@ async def _read_message(stream: ByteStream) -> bytes:
         raise HandshakeError("connection closed during the Noise handshake") from exc
 
 
-async def _write_message(stream: ByteStream, message: bytes) -> None:
+async def _write_message(stream: HandshakeStream, message: bytes) -> None:
     if len(message) > MAX_NOISE_MESSAGE:
         raise HandshakeError("Noise handshake message too large")
     stream.write(len(message).to_bytes(2, "big") + message)
@@ -177,7 +179,7 @@ def _new_handshake(initiator: bool) -> Any:
 
 
 async def noise_outbound(
-    stream: ByteStream,
+    stream: HandshakeStream,
     key: PrivateKey,
     expected_peer: PeerId | None = None,
     muxers: list[str] | None = None,
@@ -204,7 +206,7 @@ async def noise_outbound(
 
 
 async def noise_inbound(
-    stream: ByteStream,
+    stream: HandshakeStream,
     key: PrivateKey,
     muxers: list[str] | None = None,
     *,

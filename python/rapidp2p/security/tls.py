@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from rapidp2p import _core
 from rapidp2p.exceptions import DecodeError, HandshakeError, Libp2pError
-from rapidp2p.security.noise import ByteStream, SecureSession
+from rapidp2p.security.noise import HandshakeStream, SecureSession
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey
@@ -56,7 +56,7 @@ class TlsIdentity:
         return _core.conn.TlsHandshake(self.identity, initiator, peer, list(muxers))
 
 
-async def _read_record(stream: ByteStream) -> bytes:
+async def _read_record(stream: HandshakeStream) -> bytes:
     try:
         header = await stream.readexactly(5)
         size = int.from_bytes(header[3:5], "big")
@@ -67,7 +67,7 @@ async def _read_record(stream: ByteStream) -> bytes:
         raise HandshakeError("connection closed during the TLS handshake") from exc
 
 
-async def _run(stream: ByteStream, hs: _core.conn.TlsHandshake) -> SecureSession:
+async def _run(stream: HandshakeStream, hs: _core.conn.TlsHandshake) -> SecureSession:
     for _ in range(MAX_HANDSHAKE_RECORDS):
         out = hs.data_to_send()
         if out:
@@ -102,7 +102,7 @@ def _session(hs: _core.conn.TlsHandshake) -> SecureSession:
 
 
 async def tls_outbound(
-    stream: ByteStream,
+    stream: HandshakeStream,
     identity: TlsIdentity,
     expected_peer: PeerId | None = None,
     muxers: list[str] | None = None,
@@ -113,7 +113,7 @@ async def tls_outbound(
 
 
 async def tls_inbound(
-    stream: ByteStream, identity: TlsIdentity, muxers: list[str] | None = None
+    stream: HandshakeStream, identity: TlsIdentity, muxers: list[str] | None = None
 ) -> SecureSession:
     """Runs the handshake as the server (a client certificate is required)."""
     return await _run(stream, identity.new_handshake(False, None, list(muxers or [])))

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.discovery.rendezvous.records import open_record
 from rapidp2p.exceptions import Libp2pError, ProtobufError, RemoteProtocolError
 from rapidp2p.peer import PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 
 __all__ = [
     "DEFAULT_TTL",

@@ -8,20 +8,20 @@ requires), the server's rate limiter (:class:`DialThrottle`) and the client's ve
 (:class:`ReachabilityTracker`). Time is passed in.
 
 Messages are small and rare: they are coded with the bounded protobuf helper
-(:mod:`rapidp2p.discovery._protobuf`), not a Rust codec.
+(:mod:`rapidp2p.protocols._protobuf`), not a Rust codec.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, ProtobufError, RemoteProtocolError
+from rapidp2p.host.addrs import leading_ip
 from rapidp2p.host.reachability import Reachability
 from rapidp2p.peer import Multiaddr, PeerId
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.transport.base import parse_components
 
 __all__ = [
@@ -190,23 +190,6 @@ def _decode_response(data: bytes) -> DialResponse:
         return DialResponse(status, text, addr)
 
 
-def _ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if addr is None:
-        return None
-    try:
-        comps = parse_components(addr)
-    except DecodeError:
-        return None
-    if not comps or comps[0][0] not in ("ip4", "ip6"):
-        return None
-    if any(name == "p2p-circuit" for name, _ in comps):
-        return None
-    try:
-        return ipaddress.ip_address(comps[0][1])
-    except ValueError:
-        return None
-
-
 def dial_back_addrs(
     requested: Iterable[Multiaddr],
     observed: Multiaddr | None,
@@ -224,7 +207,7 @@ def dial_back_addrs(
     peer and DNS names are dropped; so is everything when the observed IP is not global
     unless ``allow_private`` (tests, private deployments); at most ``limit`` distinct results.
     """
-    ip = _ip_of(observed)
+    ip = leading_ip(observed)
     if ip is None or (not ip.is_global and not allow_private):
         return []
     family = "ip6" if ip.version == 6 else "ip4"

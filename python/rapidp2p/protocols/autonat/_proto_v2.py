@@ -13,14 +13,14 @@ only if the nonce came back to it.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_fixed64, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, ProtobufError
+from rapidp2p.host.addrs import leading_ip
 from rapidp2p.peer import Multiaddr
+from rapidp2p.protocols._protobuf import field_bytes, field_fixed64, field_varint, iter_fields
 from rapidp2p.protocols.autonat._proto import AutoNATError
 from rapidp2p.transport.base import parse_components
 
@@ -207,21 +207,6 @@ def encode_dial_back_response() -> bytes:
     return b""
 
 
-def _ip(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if addr is None:
-        return None
-    try:
-        comps = parse_components(addr)
-    except DecodeError:
-        return None
-    if not comps or comps[0][0] not in ("ip4", "ip6"):
-        return None
-    try:
-        return ipaddress.ip_address(comps[0][1])
-    except ValueError:
-        return None
-
-
 def choose_addr(
     addrs: Sequence[Multiaddr | None],
     observed: Multiaddr | None,
@@ -233,9 +218,9 @@ def choose_addr(
     (``E_DIAL_REFUSED``). Only ``ip4|ip6`` addresses over a transport in ``can_dial``, not
     relayed, global unless ``allow_private``; dial data is needed when the IP differs from
     the requester's observed IP."""
-    seen_ip = _ip(observed)
+    seen_ip = leading_ip(observed, direct_only=False)
     for idx, addr in enumerate(addrs):
-        ip = _ip(addr)
+        ip = leading_ip(addr, direct_only=False)
         if addr is None or ip is None:
             continue
         comps = parse_components(addr)

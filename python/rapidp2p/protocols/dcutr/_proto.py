@@ -8,7 +8,7 @@ bytes (the spec's 4 KiB, go-libp2p's and rust-libp2p's cap)::
                         optional Type type = 1; repeated bytes ObsAddrs = 2; }
 
 Small and rare messages (three per attempt): the bounded Python protobuf codec of
-:mod:`rapidp2p.discovery._protobuf`, as the relay's messages use.
+:mod:`rapidp2p.protocols._protobuf`, as the relay's messages use.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from rapidp2p.discovery._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.exceptions import DecodeError, Libp2pError, RemoteProtocolError
 from rapidp2p.peer import Multiaddr
+from rapidp2p.protocols._protobuf import field_bytes, field_varint, iter_fields
 from rapidp2p.transport.base import parse_components
 
 __all__ = [

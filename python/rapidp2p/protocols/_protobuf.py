@@ -1,9 +1,14 @@
-"""A minimal, bounded protobuf (proto2/proto3 wire format) reader and writer.
+"""A minimal, bounded protobuf (proto2/proto3 wire format) reader and writer: the one Python
+protobuf codec, beside :mod:`rapidp2p.protocols.framing` (the one uvarint and length-prefix
+module), for the small, rare messages of relay, AutoNAT, DCUtR and rendezvous. The messages on
+hot or security-critical paths (identify, Noise payloads, plaintext's Exchange, Kademlia,
+pubsub) are encoded by the Rust codecs in ``_core.proto``, ``_core.kad`` and ``_core.pubsub``.
 
-Only what discovery's messages need: varints (wire type 0) and length-delimited fields (wire
-type 2); fixed32/fixed64 fields are skipped when seen. The rendezvous messages are small and
-rare, so a Rust codec would buy nothing and would touch the shared extension; everything else
-in rapidp2p keeps using the Rust codecs.
+Only varints (wire type 0) and length-delimited fields (wire type 2) are read; fixed32/fixed64
+fields are skipped when seen. Its varints follow protobuf's rule (up to 10 bytes, any uint64),
+not the multiformats one of ``framing`` and ``_core.wire`` (at most 9 bytes, values below
+2**63, minimal encoding), so they are the one varint code kept apart from ``framing``: a
+uint64 field at or above 2**63 is valid protobuf that the multiformats codec refuses.
 """
 
 from __future__ import annotations
