@@ -260,6 +260,11 @@ pub struct Endpoint {
     next_conn: u64,
     events: VecDeque<Event>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Connections the application wrote to (send, finish, reset, open): str0m has output
+    /// for them that no datagram or timer would drain before its next timeout.
+    dirty: HashSet<u64>,
+    /// The latest instant we were given.
+    now: Option<Instant>,
     /// Datagrams dropped: from unknown addresses that did not open with a libp2p STUN
     /// request, or over the handshake cap.
     pub dropped: u64,
@@ -289,6 +294,8 @@ impl Endpoint {
             next_conn: 1,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            dirty: HashSet::new(),
+            now: None,
             dropped: 0,
         }
     }
@@ -313,7 +320,16 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// The next datagram to send (first drains what the application's writes produced).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        if !self.dirty.is_empty() {
+            if let Some(now) = self.now {
+                let dirty: Vec<u64> = self.dirty.drain().collect();
+                for id in dirty {
+                    self.drive(id, now);
+                }
+            }
+        }
         self.transmits.pop_front()
     }
 
@@ -330,6 +346,7 @@ impl Endpoint {
 
     /// One datagram from `source`.
     pub fn handle_datagram(&mut self, source: SocketAddr, data: &[u8], now: Instant) {
+        self.now = Some(now);
         let id = match self.by_addr.get(&source) {
             Some(&id) => id,
             None => match self.accept(source, data, now) {
@@ -521,12 +538,14 @@ impl Endpoint {
             },
         );
         self.by_addr.insert(remote, id);
+        self.now = Some(now);
         self.drive(id, now);
         Ok(id)
     }
 
     /// Timers due at `now` (str0m's retransmissions, handshake deadlines).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         let due: Vec<u64> = self
             .conns
             .iter()
@@ -1006,6 +1025,7 @@ impl Endpoint {
     // ---- the application side ---------------------------------------------------------
 
     fn live(&mut self, id: u64) -> Result<&mut Conn, WebRtcError> {
+        self.dirty.insert(id);
         match self.conns.get_mut(&id) {
             Some(c) if !c.closed && matches!(c.noise, Noise::Done) => Ok(c),
             _ => Err(WebRtcError::UnknownConnection(id)),

@@ -245,6 +245,12 @@ fn dialler_authenticates_both_ways_and_carries_a_stream() {
         sent
     });
     assert_eq!(dialler.send(conn, s, b"hello").unwrap(), 5);
+    // The write goes out at once, not at str0m's next timer (delayed-ack, 200 ms).
+    let (dst, d) = dialler
+        .poll_transmit()
+        .expect("a datagram right after send");
+    assert_eq!(dst, listener.local_addr());
+    listener.handle_datagram(dialler.local_addr(), &d, now);
     pump(&mut listener, &mut dialler, &mut now, |ev| {
         if let Event::Data { data, .. } = ev {
             got.extend_from_slice(data);
