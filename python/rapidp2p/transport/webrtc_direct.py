@@ -34,6 +34,7 @@ from rapidp2p import _core
 from rapidp2p._aio.webrtc import WebRtcConnection, WebRtcEndpoint, WebRtcSettings
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.quic import _grow_buffers
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
@@ -196,6 +197,7 @@ class WebRtcDirectTransport:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            _grow_buffers(sock)
             # Connected: the kernel picks our address on the route (our ICE host candidate)
             # and drops datagrams from anyone else.
             sock.connect((host, port))
@@ -233,6 +235,7 @@ class WebRtcDirectTransport:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setblocking(False)
+            _grow_buffers(sock)
             sock.bind((host, port))
         except OSError as exc:
             sock.close()
