@@ -136,3 +136,37 @@ async def test_dial_needs_a_certhash() -> None:
     assert not t.can_dial(a)
     with pytest.raises(TransportError):
         await t.dial_secured(a, None)
+
+
+async def test_dial_over_ipv6_loopback_and_cancel_closes_the_socket() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    server, client = _hosts()
+    async with server, client:
+        try:
+            await server.listen("/ip6/::1/udp/0/webrtc-direct")
+        except TransportError:
+            pytest.skip("no IPv6 loopback")
+        conn = await asyncio.wait_for(client.connect(server.full_addrs[0]), 60)
+        assert conn.remote_peer == server.peer_id
+        assert len(await asyncio.wait_for(client.ping(server.peer_id), 60)) == 1
+
+    # A dial cancelled mid-handshake (towards a silent port) closes its socket.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        certhash = _core.webrtc.certificate_certhash(_core.webrtc.new_certificate()[0])
+        addr = Multiaddr(f"/ip4/127.0.0.1/udp/{port}/webrtc-direct/certhash/{certhash}")
+        t = WebRtcDirectTransport(generate_keypair())
+        try:
+            task = asyncio.ensure_future(t.dial_secured(addr, None))
+            silent.setblocking(False)
+            loop = asyncio.get_running_loop()
+            assert await asyncio.wait_for(loop.sock_recv(silent, 2048), 30)  # it is dialling
+            assert t._endpoints
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not t._endpoints
+        finally:
+            await t.close()
