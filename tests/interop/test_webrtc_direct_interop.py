@@ -1,8 +1,8 @@
 """rust-libp2p (``libp2p-webrtc`` 0.10.0-alpha on webrtc-rs, tokio) dials rapidp2p's
 WebRTC-direct listener: ICE-lite, DTLS with our certhash, Noise on data channel 0, then ping,
 identify and a 1 MiB echo, each a data channel. The browser (js-libp2p in Chromium) is in
-test_browser_webrtc_direct.py. rapidp2p does not dial WebRTC-direct yet, so only this
-direction is tested.
+test_browser_webrtc_direct.py. The other direction: rapidp2p dials rust-libp2p's listener
+(ping and a 1 MiB echo).
 
 libp2p-webrtc 0.10.0-alpha (its framing crate ``libp2p-webrtc-utils`` 0.5) predates the spec's
 FIN_ACK flag and fails a stream that receives one ("unknown enumeration value 3"), and reads
@@ -46,3 +46,41 @@ async def test_rust_libp2p_dials_rapidp2p_over_webrtc_direct() -> None:
         key = host.peerstore.pubkey(event.peer_id)
         assert key is not None and PeerId.from_public_key(key) == event.peer_id
         assert event.conn is not None and "/udp/" in str(event.conn.remote_addr)
+
+
+async def test_rapidp2p_dials_rust_libp2p_over_webrtc_direct() -> None:
+    # rust-libp2p listens (libp2p-webrtc: ICE-lite, its own certificate); we are the ICE
+    # controlling agent, the DTLS client checking its certhash and the Noise responder.
+    import asyncio
+    import os
+
+    from peers import listening_peer
+
+    from rapidp2p.peer import Multiaddr
+
+    transport = WebRtcDirectTransport(settings=WebRtcSettings(fin_ack=False))
+    async with (
+        listening_peer("rust-peer", WEBRTC_LISTEN) as addr,
+        Host(transports=[transport]) as host,
+    ):
+        assert "/webrtc-direct/certhash/" in addr, addr
+        conn = await asyncio.wait_for(host.connect(Multiaddr(addr)), 60)
+        assert conn.direction == "outbound"
+        assert type(conn).__name__ == "WebRtcConnection", conn
+        assert str(conn.remote_peer) == addr.rsplit("/p2p/", 1)[1]
+        rtts = await asyncio.wait_for(host.ping(conn.remote_peer, count=2), 60)
+        assert len(rtts) == 2 and all(r > 0 for r in rtts)
+        blob = os.urandom(ECHO)
+        st = await host.new_stream(conn.remote_peer, ["/echo/1.0.0"])
+
+        async def read_all() -> bytes:
+            got = bytearray()
+            while chunk := await st.read(65536):
+                got += chunk
+            return bytes(got)
+
+        reader = asyncio.ensure_future(read_all())
+        st.write(blob)
+        await st.drain()
+        await st.close()
+        assert await asyncio.wait_for(reader, 120) == blob

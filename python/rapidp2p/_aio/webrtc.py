@@ -145,6 +145,15 @@ class WebRtcEndpoint:
         self._writer = False
         self._write_waiters: list[asyncio.Future[None]] = []
         self._closed = False
+        #: Our dials still handshaking: connection id -> (expected peer, setup, future).
+        self._dialing: dict[
+            int,
+            tuple[
+                PeerId | None,
+                Callable[[WebRtcConnection], None] | None,
+                asyncio.Future[WebRtcConnection],
+            ],
+        ] = {}
         self.on_closed: Callable[[WebRtcEndpoint], None] | None = None
         self.loop.add_reader(sock.fileno(), self._on_readable)
 
@@ -236,7 +245,9 @@ class WebRtcEndpoint:
         for kind, cid, sid, value in events:
             conn = conns.get(cid)
             if conn is None:
-                if kind == EV_CONNECTED:
+                if cid in self._dialing:
+                    self._dialed(kind, cid, value)
+                elif kind == EV_CONNECTED:
                     self._accepted(cid, value)
                 elif kind == EV_CLOSED:
                     self.failures.append(cast("BaseException", value))
@@ -284,6 +295,74 @@ class WebRtcEndpoint:
             self.setup(conn)
         self.on_connection(conn)
 
+    # ---- dialling -----------------------------------------------------------------------
+
+    async def dial(
+        self,
+        host: str,
+        port: int,
+        fingerprint: bytes,
+        peer_id: PeerId | None,
+        setup: Callable[[WebRtcConnection], None] | None = None,
+    ) -> WebRtcConnection:
+        """Dials a WebRTC-direct listener whose DTLS certificate has SHA-256 ``fingerprint``
+        (from its ``/certhash``). Typed failures: :class:`HandshakeTimeout` (silence),
+        :class:`PeerIdMismatch` (another identity), :class:`HandshakeError` (a certificate
+        that is not the certhash's, a Noise failure)."""
+        import secrets
+
+        if self._closed:
+            raise ConnectionClosedError("WebRTC endpoint closed")
+        # Spec: one random string as both ICE ufrag and password, with the protocol prefix.
+        ufrag = "libp2p+webrtc+v1/" + secrets.token_hex(16)
+        cid = self._ep.dial(host, port, fingerprint, ufrag, self.loop.time())
+        fut: asyncio.Future[WebRtcConnection] = self.loop.create_future()
+        self._dialing[cid] = (peer_id, setup, fut)
+        self._flush()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if self._dialing.pop(cid, None) is not None:
+                self._ep.close(cid)
+                self.schedule_flush()
+            raise
+
+    def _dialed(self, kind: int, cid: int, value: object) -> None:
+        from rapidp2p.exceptions import PeerIdMismatch
+        from rapidp2p.security.noise import _verify_payload
+
+        if kind not in (EV_CONNECTED, EV_CLOSED):
+            return
+        peer_id, setup, fut = self._dialing.pop(cid)
+        if kind == EV_CLOSED:
+            if not fut.done():
+                fut.set_exception(cast("BaseException", value))
+            return
+        payload, remote_static, host, port = cast("tuple[bytes, bytes, str, int]", value)
+        try:
+            peer, key, _muxers = _verify_payload(bytes(payload), bytes(remote_static))
+            if peer_id is not None and peer != peer_id:
+                raise PeerIdMismatch(f"dialed {peer_id}, but the remote proved to be {peer}")
+        except HandshakeError as exc:
+            self._ep.close(cid)
+            self.schedule_flush()
+            if not fut.done():
+                fut.set_exception(exc)
+            return
+        if fut.done():  # cancelled meanwhile
+            self._ep.close(cid)
+            self.schedule_flush()
+            return
+        conn = WebRtcConnection(self, cid)
+        conn.direction = "outbound"
+        conn.remote_peer = peer
+        conn.remote_key = key
+        conn.remote_addr = webrtc_direct_multiaddr(host, port)
+        conn.connected_at = self.loop.time()
+        self._conns[cid] = conn
+        (setup or self.setup or (lambda _c: None))(conn)
+        fut.set_result(conn)
+
     # ---- closing ------------------------------------------------------------------------
 
     def stop_listening(self) -> None:
@@ -298,6 +377,10 @@ class WebRtcEndpoint:
         self.stop_listening()
         for conn in list(self._conns.values()):
             conn.abort(ConnectionClosedError("WebRTC endpoint closed"))
+        dialing, self._dialing = self._dialing, {}
+        for _peer, _setup, fut in dialing.values():
+            if not fut.done():
+                fut.set_exception(ConnectionClosedError("WebRTC endpoint closed"))
         with contextlib.suppress(OSError):
             self._flush()
         self._closed = True

@@ -23,6 +23,7 @@ __all__ = [
     "EV_WRITABLE",
     "Endpoint",
     "certificate_certhash",
+    "fingerprint_of_certhash",
     "new_certificate",
 ]
 
@@ -42,6 +43,9 @@ def new_certificate() -> tuple[bytes, bytes]:
 
 def certificate_certhash(der: bytes) -> str:
     """The ``/certhash`` value (multibase base64url sha2-256 multihash) of a certificate."""
+
+def fingerprint_of_certhash(text: str) -> bytes | None:
+    """The SHA-256 fingerprint a ``/certhash`` value names (None: not a sha2-256 multihash)."""
 
 @final
 class Endpoint:
@@ -82,3 +86,4 @@ class Endpoint:
     def finish(self, conn: int, stream: int) -> bool: ...
     def reset(self, conn: int, stream: int) -> None: ...
     def close(self, conn: int) -> None: ...
+    def dial(self, host: str, port: int, fingerprint: bytes, ufrag: str, now: float) -> int: ...

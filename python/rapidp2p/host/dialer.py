@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import pnet
 from rapidp2p.exceptions import (
@@ -26,8 +26,11 @@ from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 
 if TYPE_CHECKING:
+    from rapidp2p._aio.quic import QuicConnection
+    from rapidp2p._aio.webrtc import WebRtcConnection
     from rapidp2p.host.host import Host
 
 __all__ = ["Dialer", "PeerLike"]
@@ -302,10 +305,13 @@ class Dialer:
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            if isinstance(transport, QuicTransport):
+            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):
                 # Secured and multiplexed by the transport: the handshake checked peer_id.
-                quic = await run_with_timeout(
-                    transport.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
+                quic = cast(
+                    "QuicConnection | WebRtcConnection",
+                    await run_with_timeout(
+                        transport.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
+                    ),
                 )
                 mux = quic
                 host._conn_scopes[mux] = cs

@@ -11,7 +11,14 @@ secured and multiplexed, so the host skips its upgrader for them (as for QUIC).
 
 The DTLS certificate is made once per transport (so once per host) and used by every
 listener; pass ``certificate_path`` to keep it across restarts (the advertised certhash then
-stays valid). This transport listens only: dialling WebRTC-direct is not implemented yet.
+stays valid).
+
+Dialling (:meth:`WebRtcDirectTransport.dial_secured`, what ``host.connect`` uses) takes
+``/ip4|ip6/<addr>/udp/<port>/webrtc-direct/certhash/<multihash>[/p2p/<id>]``: one UDP socket
+per dial, connected to the listener; a full ICE agent (controlling) with one random
+``libp2p+webrtc+v1/...`` string as both ufrag and password; the DTLS client refuses a
+certificate other than the certhash's; we are the Noise responder on channel 0 and the
+listener must prove the ``/p2p`` peer ID (else :class:`PeerIdMismatch`).
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ from rapidp2p import _core
 from rapidp2p._aio.webrtc import WebRtcConnection, WebRtcEndpoint, WebRtcSettings
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.quic import _grow_buffers
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
     from rapidp2p.crypto import PrivateKey
-    from rapidp2p.peer import Multiaddr
+    from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.security.noise import NoiseIdentity
 
 __all__ = ["WebRtcDirectListener", "WebRtcDirectTransport", "is_webrtc_direct_addr"]
@@ -151,7 +159,11 @@ class WebRtcDirectTransport:
         return out
 
     def can_dial(self, addr: Multiaddr) -> bool:
-        return False
+        try:
+            _family, _host, port, certhash = _split(addr)
+        except TransportError:
+            return False
+        return certhash is not None and port != 0
 
     def can_listen(self, addr: Multiaddr) -> bool:
         return is_webrtc_direct_addr(addr)
@@ -163,7 +175,54 @@ class WebRtcDirectTransport:
         raise TransportError("WebRTC-direct connections come secured: use listen_secured")
 
     async def dial(self, addr: Multiaddr, factory: ConnectionFactory) -> MuxedConnection:
-        raise TransportError(f"dialling WebRTC-direct is not supported yet: {addr}")
+        raise TransportError(f"WebRTC-direct connections come secured: use dial_secured ({addr})")
+
+    async def dial_secured(
+        self, addr: Multiaddr, peer_id: PeerId | None, setup: Setup | None = None
+    ) -> WebRtcConnection:
+        """Dials ``addr`` (which must carry ``/certhash``); the listener must prove ``peer_id``
+        (else the one in ``addr``'s ``/p2p``; None with neither: any peer)."""
+        family, host, port, certhash = _split(addr)
+        if certhash is None:
+            raise TransportError(f"WebRTC-direct dial needs /certhash: {addr}")
+        if port == 0:
+            raise TransportError(f"cannot dial port 0: {addr}")
+        fingerprint = _core.webrtc.fingerprint_of_certhash(certhash)
+        if fingerprint is None:
+            raise TransportError(f"certhash is not a sha2-256 multihash: {certhash}")
+        if peer_id is None:
+            peer_id = addr.get_peer_id()
+        if self._identity is None:
+            raise TransportError("WebRTC-direct transport has no identity key (bind_key first)")
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            _grow_buffers(sock)
+            # Connected: the kernel picks our address on the route (our ICE host candidate)
+            # and drops datagrams from anyone else.
+            sock.connect((host, port))
+        except OSError as exc:
+            sock.close()
+            raise TransportError(f"cannot reach UDP {host}:{port}: {exc.strerror or exc}") from exc
+        ep = WebRtcEndpoint(sock, self._identity, self.certificate, settings=self.settings)
+        ep.stop_listening()
+        self._endpoints.add(ep)
+
+        def closed(_conn: object) -> None:
+            # After the flush that carries our DTLS close_notify.
+            ep.loop.call_soon(ep.close)
+
+        def ended(e: WebRtcEndpoint) -> None:
+            self._endpoints.discard(e)
+
+        ep.on_closed = ended
+        try:
+            conn = await ep.dial(host, port, fingerprint, peer_id, setup)
+        except BaseException:
+            ep.close()
+            raise
+        conn.on_close.append(closed)
+        return conn
 
     async def listen_secured(
         self, addr: Multiaddr, setup: Setup | None, handler: Callable[[WebRtcConnection], None]
@@ -176,6 +235,7 @@ class WebRtcDirectTransport:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setblocking(False)
+            _grow_buffers(sock)
             sock.bind((host, port))
         except OSError as exc:
             sock.close()

@@ -16,7 +16,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rapidp2p_webrtc::{
-    certhash, generate_certificate, Certificate, CloseKind, Config, Endpoint, Event, WebRtcError,
+    certhash, certhash_fingerprint, generate_certificate, Certificate, CloseKind, Config, Endpoint,
+    Event, WebRtcError,
 };
 
 use crate::errors::py_err;
@@ -46,6 +47,7 @@ fn rtc_err(py: Python<'_>, e: &WebRtcError) -> PyErr {
         WebRtcError::StreamReset(_) => "StreamResetError",
         WebRtcError::TooManyStreams => "LocalProtocolError",
         WebRtcError::Config(_) => "LocalProtocolError",
+        WebRtcError::Dial(_) => "TransportError",
     };
     py_err(py, class, e.to_string())
 }
@@ -78,6 +80,13 @@ fn certificate_certhash(der: &[u8]) -> String {
         private_key: Vec::new(),
     };
     certhash(&c.fingerprint())
+}
+
+/// The SHA-256 fingerprint a `/certhash` value names, or None when it is not a multibase
+/// sha2-256 multihash.
+#[pyfunction]
+fn fingerprint_of_certhash(py: Python<'_>, text: &str) -> Option<Py<PyBytes>> {
+    certhash_fingerprint(text).map(|fp| PyBytes::new(py, &fp).unbind())
 }
 
 /// One UDP socket's WebRTC-direct listener.
@@ -397,12 +406,37 @@ impl PyEndpoint {
     fn close(&mut self, conn: u64) {
         self.ep.close(conn);
     }
+
+    /// Dials `host:port` whose certificate has SHA-256 `fingerprint`, with ICE ufrag (and
+    /// password) `ufrag`; returns the connection id (its EV_CONNECTED or EV_CLOSED follows).
+    /// Call `flush` after to send the first datagrams.
+    fn dial(
+        &mut self,
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        fingerprint: &[u8],
+        ufrag: &str,
+        now: f64,
+    ) -> PyResult<u64> {
+        let ip = host
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
+        let fp: [u8; 32] = fingerprint
+            .try_into()
+            .map_err(|_| PyValueError::new_err("fingerprint must be 32 bytes"))?;
+        let now = self.instant(now);
+        self.ep
+            .dial(SocketAddr::new(ip, port), fp, ufrag, now)
+            .map_err(|e| rtc_err(py, &e))
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEndpoint>()?;
     m.add_function(wrap_pyfunction!(new_certificate, m)?)?;
     m.add_function(wrap_pyfunction!(certificate_certhash, m)?)?;
+    m.add_function(wrap_pyfunction!(fingerprint_of_certhash, m)?)?;
     m.add("EV_CONNECTED", EV_CONNECTED)?;
     m.add("EV_CLOSED", EV_CLOSED)?;
     m.add("EV_STREAM_OPENED", EV_STREAM_OPENED)?;

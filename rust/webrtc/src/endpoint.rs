@@ -1,7 +1,8 @@
-//! The listener endpoint: demultiplexes datagrams by remote address (a new address must open
-//! with a libp2p STUN Binding request), drives one str0m `Rtc` per connection, runs the Noise
-//! XX handshake on data channel 0 as the initiator, and frames every other data channel as a
-//! libp2p stream with half-close (FIN / FIN_ACK), STOP_SENDING and RESET.
+//! The endpoint: demultiplexes datagrams by remote address (a new address must open with a
+//! libp2p STUN Binding request), drives one str0m `Rtc` per connection, runs the Noise XX
+//! handshake on data channel 0 (the initiator when we listen, the responder when we dial with
+//! [`Endpoint::dial`]), and frames every other data channel as a libp2p stream with half-close
+//! (FIN / FIN_ACK), STOP_SENDING and RESET.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -79,6 +80,16 @@ pub fn noise_prologue(responder_fp: &[u8; 32], initiator_fp: &[u8; 32]) -> Vec<u
     p
 }
 
+/// The SHA-256 fingerprint a `/certhash` value names; None unless it is a multibase
+/// sha2-256 multihash.
+pub fn certhash_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let (_, mh) = multibase::decode(text).ok()?;
+    match mh.as_slice() {
+        [0x12, 0x20, rest @ ..] => rest.try_into().ok(),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum WebRtcError {
     #[error("unknown connection {0}")]
@@ -93,6 +104,8 @@ pub enum WebRtcError {
     TooManyStreams,
     #[error("configuration: {0}")]
     Config(String),
+    #[error("bad dial: {0}")]
+    Dial(String),
 }
 
 /// Why a connection ended.
@@ -226,6 +239,11 @@ struct Conn {
     closed: bool,
     /// Events held until the handshake is done (streams the peer opened early).
     held: Vec<Event>,
+    /// We dialled: ICE controlling, DTLS client, Noise responder; `Some(listener's
+    /// fingerprint from the certhash)`.
+    dialed: Option<[u8; 32]>,
+    /// The remote's Noise payload (message 2 for the listener, message 3 for the dialler).
+    remote_payload: Vec<u8>,
 }
 
 /// One UDP socket's WebRTC-direct listener.
@@ -242,6 +260,11 @@ pub struct Endpoint {
     next_conn: u64,
     events: VecDeque<Event>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Connections the application wrote to (send, finish, reset, open): str0m has output
+    /// for them that no datagram or timer would drain before its next timeout.
+    dirty: HashSet<u64>,
+    /// The latest instant we were given.
+    now: Option<Instant>,
     /// Datagrams dropped: from unknown addresses that did not open with a libp2p STUN
     /// request, or over the handshake cap.
     pub dropped: u64,
@@ -271,6 +294,8 @@ impl Endpoint {
             next_conn: 1,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            dirty: HashSet::new(),
+            now: None,
             dropped: 0,
         }
     }
@@ -295,7 +320,16 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// The next datagram to send (first drains what the application's writes produced).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        if !self.dirty.is_empty() {
+            if let Some(now) = self.now {
+                let dirty: Vec<u64> = self.dirty.drain().collect();
+                for id in dirty {
+                    self.drive(id, now);
+                }
+            }
+        }
         self.transmits.pop_front()
     }
 
@@ -312,6 +346,7 @@ impl Endpoint {
 
     /// One datagram from `source`.
     pub fn handle_datagram(&mut self, source: SocketAddr, data: &[u8], now: Instant) {
+        self.now = Some(now);
         let id = match self.by_addr.get(&source) {
             Some(&id) => id,
             None => match self.accept(source, data, now) {
@@ -413,14 +448,104 @@ impl Endpoint {
                 next_timeout: None,
                 closed: false,
                 held: Vec::new(),
+                dialed: None,
+                remote_payload: Vec::new(),
             },
         );
         self.by_addr.insert(source, id);
         Some(id)
     }
 
+    /// Dials a WebRTC-direct listener at `remote` whose DTLS certificate has the SHA-256
+    /// fingerprint `remote_fp` (from its `/certhash`): ICE controlling (full agent, one host
+    /// candidate each side) with `ufrag` as both ufrag and password (it must carry the
+    /// `libp2p+webrtc+v1/` prefix), DTLS client verifying `remote_fp`, SCTP client, then the
+    /// Noise XX handshake on channel 0 as the responder. Returns the connection id; its
+    /// `Authenticated` or `Closed` event follows.
+    pub fn dial(
+        &mut self,
+        remote: SocketAddr,
+        remote_fp: [u8; 32],
+        ufrag: &str,
+        now: Instant,
+    ) -> Result<u64, WebRtcError> {
+        if !ufrag.starts_with(stun::UFRAG_PREFIX) || ufrag.len() > stun::MAX_UFRAG {
+            return Err(WebRtcError::Dial("ufrag lacks the libp2p prefix".into()));
+        }
+        if self.by_addr.contains_key(&remote) {
+            return Err(WebRtcError::Dial(format!("already dialling {remote}")));
+        }
+        if self.conns.len() >= self.config.max_connections {
+            return Err(WebRtcError::Dial("too many connections".into()));
+        }
+        let creds = IceCreds {
+            ufrag: ufrag.to_owned(),
+            pass: ufrag.to_owned(),
+        };
+        let mut rtc = Rtc::builder()
+            .set_local_ice_credentials(creds.clone())
+            .set_dtls_cert(DtlsCert {
+                certificate: self.cert.der.clone(),
+                private_key: self.cert.private_key.clone(),
+            })
+            .set_fingerprint_verification(true)
+            .set_sctp_max_buffered_amount(self.config.send_buffer)
+            .build(now);
+        let local = Candidate::host(self.local, Protocol::Udp)
+            .map_err(|e| WebRtcError::Config(format!("local candidate: {e}")))?;
+        rtc.add_local_candidate(local);
+        let peer = Candidate::host(remote, Protocol::Udp)
+            .map_err(|e| WebRtcError::Config(format!("remote candidate: {e}")))?;
+        rtc.add_remote_candidate(peer);
+        let ch0 = {
+            let mut api = rtc.direct_api();
+            api.set_ice_controlling(true);
+            api.set_remote_ice_credentials(creds);
+            api.set_remote_fingerprint(Fingerprint {
+                hash_func: "sha-256".into(),
+                bytes: remote_fp.to_vec(),
+            });
+            api.start_dtls(true)
+                .map_err(|e| WebRtcError::Config(format!("DTLS: {e}")))?;
+            api.start_sctp(true);
+            api.create_data_channel(ChannelConfig {
+                label: String::new(),
+                negotiated: Some(0),
+                ..Default::default()
+            })
+        };
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                rtc,
+                remote,
+                deadline: Some(now + self.config.handshake_timeout),
+                noise: Noise::Idle,
+                noise_buf: Vec::new(),
+                ch0,
+                ch0_decoder: Decoder::new(),
+                streams: HashMap::new(),
+                by_chan: HashMap::new(),
+                next_stream: 1,
+                blocked: HashSet::new(),
+                next_timeout: None,
+                closed: false,
+                held: Vec::new(),
+                dialed: Some(remote_fp),
+                remote_payload: Vec::new(),
+            },
+        );
+        self.by_addr.insert(remote, id);
+        self.now = Some(now);
+        self.drive(id, now);
+        Ok(id)
+    }
+
     /// Timers due at `now` (str0m's retransmissions, handshake deadlines).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         let due: Vec<u64> = self
             .conns
             .iter()
@@ -755,14 +880,29 @@ impl Endpoint {
             .cloned()
             .ok_or((
                 CloseKind::Handshake,
-                "no DTLS certificate from the dialler".into(),
+                "no DTLS certificate from the remote".into(),
             ))?;
         let remote_fp: [u8; 32] = remote_fp.bytes.as_slice().try_into().map_err(|_| {
             (
                 CloseKind::Handshake,
-                "dialler fingerprint is not sha-256".into(),
+                "remote fingerprint is not sha-256".into(),
             )
         })?;
+        if let Some(expected) = conn.dialed {
+            // str0m verified it already; the prologue must bind the certhash we dialled.
+            if expected != remote_fp {
+                return Err((
+                    CloseKind::Handshake,
+                    "the listener's DTLS certificate does not match the certhash".into(),
+                ));
+            }
+            // The dialler (A) is the Noise responder: wait for message 1.
+            let prologue = noise_prologue(&self.fingerprint, &remote_fp);
+            let hs = Handshake::new(false, Some(self.noise_secret), &prologue)
+                .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
+            conn.noise = Noise::Sent(Box::new(hs));
+            return Ok(());
+        }
         let prologue = noise_prologue(&remote_fp, &self.fingerprint);
         let mut hs = Handshake::new(true, Some(self.noise_secret), &prologue)
             .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
@@ -822,53 +962,70 @@ impl Endpoint {
                 let _ = chan.write(true, &framing::encode_one(Some(Flag::FinAck), b""));
             }
         }
-        if !matches!(conn.noise, Noise::Sent(_)) || conn.noise_buf.len() < 2 {
-            if fin && !matches!(conn.noise, Noise::Done) {
-                return Err((CloseKind::Handshake, "channel 0 closed during Noise".into()));
+        loop {
+            if !matches!(conn.noise, Noise::Sent(_)) || conn.noise_buf.len() < 2 {
+                break;
             }
+            let len = u16::from_be_bytes([conn.noise_buf[0], conn.noise_buf[1]]) as usize;
+            if conn.noise_buf.len() < 2 + len {
+                break;
+            }
+            let msg: Vec<u8> = conn.noise_buf.drain(..2 + len).skip(2).collect();
+            let Noise::Sent(hs) = &mut conn.noise else {
+                unreachable!()
+            };
+            let got = hs
+                .read_message(&msg)
+                .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
+            if !got.is_empty() {
+                conn.remote_payload = got;
+            }
+            if !hs.is_finished() && hs.is_my_turn() {
+                // Our one message with a payload: message 2 (dialler) or 3 (listener).
+                let out = hs
+                    .write_message(&payload)
+                    .map_err(|e| (CloseKind::Handshake, format!("Noise: {e}")))?;
+                Self::write_ch0(conn, &out)?;
+            }
+            let Noise::Sent(hs) = &conn.noise else {
+                unreachable!()
+            };
+            if !hs.is_finished() {
+                continue;
+            }
+            let remote_static = hs
+                .remote_static_public()
+                .ok_or((CloseKind::Handshake, "Noise: no remote static key".into()))?;
+            conn.noise = Noise::Done;
+            if conn.dialed.is_none() {
+                if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
+                    let _ = chan.write(true, &framing::encode_one(Some(Flag::Fin), b""));
+                }
+            }
+            conn.deadline = None;
+            conn.noise_buf = Vec::new();
+            let remote = conn.remote;
+            let held = std::mem::take(&mut conn.held);
+            let remote_payload = std::mem::take(&mut conn.remote_payload);
+            self.events.push_back(Event::Authenticated {
+                conn: id,
+                payload: remote_payload,
+                remote_static,
+                remote,
+            });
+            self.events.extend(held);
             return Ok(());
         }
-        let len = u16::from_be_bytes([conn.noise_buf[0], conn.noise_buf[1]]) as usize;
-        if conn.noise_buf.len() < 2 + len {
-            return Ok(());
+        if fin && !matches!(conn.noise, Noise::Done) {
+            return Err((CloseKind::Handshake, "channel 0 closed during Noise".into()));
         }
-        let m2: Vec<u8> = conn.noise_buf.drain(..2 + len).skip(2).collect();
-        let Noise::Sent(mut hs) = std::mem::replace(&mut conn.noise, Noise::Done) else {
-            unreachable!()
-        };
-        let remote_payload = hs
-            .read_message(&m2)
-            .map_err(|e| (CloseKind::Handshake, format!("Noise message 2: {e}")))?;
-        let remote_static = hs
-            .remote_static_public()
-            .ok_or((CloseKind::Handshake, "Noise: no remote static key".into()))?;
-        let m3 = hs
-            .write_message(&payload)
-            .map_err(|e| (CloseKind::Handshake, format!("Noise message 3: {e}")))?;
-        if !hs.is_finished() {
-            return Err((CloseKind::Handshake, "Noise did not finish".into()));
-        }
-        Self::write_ch0(conn, &m3)?;
-        if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
-            let _ = chan.write(true, &framing::encode_one(Some(Flag::Fin), b""));
-        }
-        conn.deadline = None;
-        conn.noise_buf = Vec::new();
-        let remote = conn.remote;
-        let held = std::mem::take(&mut conn.held);
-        self.events.push_back(Event::Authenticated {
-            conn: id,
-            payload: remote_payload,
-            remote_static,
-            remote,
-        });
-        self.events.extend(held);
         Ok(())
     }
 
     // ---- the application side ---------------------------------------------------------
 
     fn live(&mut self, id: u64) -> Result<&mut Conn, WebRtcError> {
+        self.dirty.insert(id);
         match self.conns.get_mut(&id) {
             Some(c) if !c.closed && matches!(c.noise, Noise::Done) => Ok(c),
             _ => Err(WebRtcError::UnknownConnection(id)),

@@ -12,7 +12,7 @@ pub mod framing;
 pub mod stun;
 
 pub use endpoint::{
-    certhash, fingerprint_multihash, generate_certificate, noise_prologue, Certificate, CloseKind,
-    Config, Endpoint, Event, WebRtcError,
+    certhash, certhash_fingerprint, fingerprint_multihash, generate_certificate, noise_prologue,
+    Certificate, CloseKind, Config, Endpoint, Event, WebRtcError,
 };
 pub use framing::{Flag, FrameError, Message, MAX_MESSAGE_SIZE, MAX_PAYLOAD};

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rapidp2p_webrtc::{
-    certhash, generate_certificate, noise_prologue, CloseKind, Config, Endpoint, Event,
+    certhash, certhash_fingerprint, generate_certificate, noise_prologue, CloseKind, Config,
+    Endpoint, Event,
 };
 
 fn binding_request(username: &str) -> Vec<u8> {
@@ -149,4 +150,158 @@ fn stopped_endpoint_accepts_nobody() {
         Instant::now(),
     );
     assert_eq!(ep.connection_count(), 0);
+}
+
+fn at(addr: &str, secret: u8, payload: &[u8]) -> Endpoint {
+    Endpoint::new(
+        addr.parse().unwrap(),
+        generate_certificate().unwrap(),
+        [secret; 32],
+        payload.to_vec(),
+        Config::default(),
+    )
+}
+
+/// Moves datagrams between two endpoints and advances a virtual clock until `done` holds.
+fn pump(
+    a: &mut Endpoint,
+    b: &mut Endpoint,
+    now: &mut Instant,
+    mut done: impl FnMut(&Event) -> bool,
+) {
+    for _ in 0..20_000 {
+        let mut moved = false;
+        while let Some((dst, data)) = a.poll_transmit() {
+            moved = true;
+            if dst == b.local_addr() {
+                b.handle_datagram(a.local_addr(), &data, *now);
+            }
+        }
+        while let Some((dst, data)) = b.poll_transmit() {
+            moved = true;
+            if dst == a.local_addr() {
+                a.handle_datagram(b.local_addr(), &data, *now);
+            }
+        }
+        let mut hit = false;
+        while let Some(ev) = a.poll_event() {
+            hit |= done(&ev);
+        }
+        while let Some(ev) = b.poll_event() {
+            hit |= done(&ev);
+        }
+        if hit {
+            return;
+        }
+        if !moved {
+            let next = [a.next_timeout(), b.next_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer");
+            *now = next.max(*now);
+            a.handle_timeout(*now);
+            b.handle_timeout(*now);
+        }
+    }
+    panic!("never done");
+}
+
+#[test]
+fn dialler_authenticates_both_ways_and_carries_a_stream() {
+    let mut listener = at("127.0.0.1:5000", 1, b"listener-payload");
+    let mut dialler = at("127.0.0.1:6000", 2, b"dialler-payload");
+    let mut now = Instant::now();
+    let fp = listener.fingerprint();
+    let conn = dialler
+        .dial(
+            listener.local_addr(),
+            fp,
+            "libp2p+webrtc+v1/0123456789abcdef",
+            now,
+        )
+        .unwrap();
+    let mut authed = Vec::new();
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        if let Event::Authenticated { payload, .. } = ev {
+            authed.push(payload.clone());
+        }
+        authed.len() == 2
+    });
+    authed.sort();
+    assert_eq!(
+        authed,
+        vec![b"dialler-payload".to_vec(), b"listener-payload".to_vec()]
+    );
+    let s = dialler.open_stream(conn).unwrap();
+    let mut got = Vec::new();
+    let mut sent = false;
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        match ev {
+            Event::Writable { .. } => sent = true,
+            Event::Data { data, .. } => got.extend_from_slice(data),
+            _ => {}
+        }
+        sent
+    });
+    assert_eq!(dialler.send(conn, s, b"hello").unwrap(), 5);
+    // The write goes out at once, not at str0m's next timer (delayed-ack, 200 ms).
+    let (dst, d) = dialler
+        .poll_transmit()
+        .expect("a datagram right after send");
+    assert_eq!(dst, listener.local_addr());
+    listener.handle_datagram(dialler.local_addr(), &d, now);
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        if let Event::Data { data, .. } = ev {
+            got.extend_from_slice(data);
+        }
+        !got.is_empty()
+    });
+    assert_eq!(got, b"hello");
+}
+
+#[test]
+fn dialler_refuses_a_certificate_other_than_the_certhash() {
+    let mut listener = at("127.0.0.1:5000", 1, b"l");
+    let mut dialler = at("127.0.0.1:6000", 2, b"d");
+    let mut now = Instant::now();
+    let conn = dialler
+        .dial(
+            listener.local_addr(),
+            [0xAB; 32],
+            "libp2p+webrtc+v1/0123456789abcdef",
+            now,
+        )
+        .unwrap();
+    let mut closed = None;
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        if let Event::Closed { conn: c, kind, .. } = ev {
+            if *c == conn && closed.is_none() {
+                closed = Some(*kind);
+            }
+        }
+        matches!(ev, Event::Authenticated { .. }) || closed.is_some()
+    });
+    assert_eq!(closed, Some(CloseKind::Handshake));
+}
+
+#[test]
+fn dial_refuses_a_ufrag_without_the_prefix() {
+    let mut dialler = at("127.0.0.1:6000", 2, b"d");
+    assert!(dialler
+        .dial(
+            "127.0.0.1:5000".parse().unwrap(),
+            [1; 32],
+            "nope",
+            Instant::now()
+        )
+        .is_err());
+}
+
+#[test]
+fn certhash_fingerprint_round_trips_and_refuses_other_hashes() {
+    let fp = [5u8; 32];
+    assert_eq!(certhash_fingerprint(&certhash(&fp)), Some(fp));
+    assert_eq!(certhash_fingerprint("uEiA"), None);
+    assert_eq!(certhash_fingerprint("not multibase!"), None);
 }
