@@ -162,21 +162,19 @@ async fn node_task(
                 })) => crate::dht::on_identified(&mut swarm, peer_id, &info),
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                     message, ..
-                })) => {
-                    if index != 0 && message.data.len() >= 16 {
-                        let now = monotonic_ns();
-                        let d = &message.data;
-                        let run = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-                        let mut t = [0u8; 8];
-                        t.copy_from_slice(&d[8..16]);
-                        let sent = i64::from_be_bytes(t);
-                        let mut rec = shared.rec.lock().expect("recorder lock");
-                        *rec.counts.entry(run).or_default().entry(index).or_default() += 1;
-                        rec.lat.entry(run).or_default().push(now - sent);
-                        rec.last.insert(run, now);
-                        drop(rec);
-                        shared.progress.notify_waiters();
-                    }
+                })) if index != 0 && message.data.len() >= 16 => {
+                    let now = monotonic_ns();
+                    let d = &message.data;
+                    let run = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                    let mut t = [0u8; 8];
+                    t.copy_from_slice(&d[8..16]);
+                    let sent = i64::from_be_bytes(t);
+                    let mut rec = shared.rec.lock().expect("recorder lock");
+                    *rec.counts.entry(run).or_default().entry(index).or_default() += 1;
+                    rec.lat.entry(run).or_default().push(now - sent);
+                    rec.last.insert(run, now);
+                    drop(rec);
+                    shared.progress.notify_waiters();
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                     id, result, step, ..
@@ -414,7 +412,7 @@ impl Worker {
 }
 
 fn decode_hex(s: &str) -> Result<Vec<u8>, Error> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("bad hex key {s:?}").into());
     }
     (0..s.len())
