@@ -161,6 +161,9 @@ def bench(session: nox.Session) -> None:
     for peer in ("go-peer", "rust-peer", "py-peer"):
         session.run(str(ROOT / "tests" / "interop" / peer / "build"), external=True, env=env,
                     success_codes=[0, 77])
+    # rust-libp2p's own perf binary (crate libp2p-perf, its published release profile).
+    session.run(str(ROOT / "benches" / "e2e" / "rust-perf" / "build"), external=True, env=env,
+                success_codes=[0, 77])
     session.run("python", "-m", "benches.e2e", *session.posargs, env=env)
 
 

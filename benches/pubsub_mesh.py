@@ -1,7 +1,9 @@
-"""A 20-node GossipSub mesh on loopback TCP: throughput, latency, overhead; rapidp2p vs py-libp2p.
+"""A 20-node GossipSub mesh on loopback TCP: throughput, latency, overhead; rapidp2p against
+go-libp2p-pubsub, rust-libp2p gossipsub and py-libp2p.
 
     python benches/pubsub_mesh.py [--nodes 20] [--setups multi,single]
-                                  [--impls rapidp2p,py-libp2p] [--quick] [--json]
+                                  [--impls rapidp2p,go-libp2p,rust-libp2p,py-libp2p]
+                                  [--quick] [--json]
 
 The nodes run in worker processes driven by this orchestrator over JSON lines on stdin/stdout:
 * ``multi``: the publisher alone in one process, the other nodes spread over ``--procs``
@@ -9,9 +11,12 @@ The nodes run in worker processes driven by this orchestrator over JSON lines on
 * ``single``: all nodes in one process and one event loop (the whole mesh's CPU on one core).
 
 The same worker protocol is spoken by ``pubsub_mesh_py_libp2p.py`` (py-libp2p, trio), run with
-the interop venv's python (``tests/interop/py-peer/build``), so both implementations build the
-same mesh (same dial graph, D=6/4/12, same heartbeat, strict signing, flood publish where the
-implementation has it) and are measured the same way:
+the interop venv's python (``tests/interop/py-peer/build``), and by the go and rust interop
+peers' ``bench-worker`` command (``tests/interop/{go,rust}-peer/run bench-worker``: one
+go-libp2p-pubsub / rust-libp2p gossipsub router per node, no peer scoring, IDONTWANT fixed at
+start, so only the "on" overhead is measured; rust does not count its bytes), so every
+implementation builds the same mesh (same dial graph, D=6/4/12, same heartbeat, strict
+signing, flood publish where the implementation has it) and are measured the same way:
 
 * messages/s one publisher pushes with every subscriber getting >= 99% of them without a
   growing backlog (1 KiB, 64 KiB): paced rates doubling upwards until one fails, then "max"
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+INTEROP = HERE.parent / "tests" / "interop"
 PY_LIBP2P_PYTHON = Path.home() / ".cache" / "rapidp2p-interop" / "py-peer-venv" / "bin" / "python"
 HEADER = 16  # run u32, seq u32, publish time u64 (monotonic ns), big endian
 
@@ -112,9 +118,17 @@ class Worker:
             self.proc.wait()
 
 
+def bench_worker_argv(impl: str) -> list[str]:
+    """The go or rust interop peer's ``bench-worker`` (JSON lines, pubsub and kad ops)."""
+    peer = {"go-libp2p": "go-peer", "rust-libp2p": "rust-peer"}[impl]
+    return [str(INTEROP / peer / "run"), "bench-worker"]
+
+
 def worker_argv(impl: str) -> list[str]:
     if impl == "rapidp2p":
         return [sys.executable, str(HERE / "pubsub_mesh_worker.py")]
+    if impl in ("go-libp2p", "rust-libp2p"):
+        return bench_worker_argv(impl)
     return [str(PY_LIBP2P_PYTHON), str(HERE / "pubsub_mesh_py_libp2p.py")]
 
 
@@ -182,8 +196,10 @@ class Mesh:
         for w in self.workers:
             w.close()
 
-    def bytes_sent(self) -> int:
-        return sum(w.call("bytes")["bytes"] for w in self.workers)
+    def bytes_sent(self) -> int | None:
+        """Pubsub bytes every node sent so far (None: a worker does not count them)."""
+        counts = [w.call("bytes")["bytes"] for w in self.workers]
+        return None if any(c is None for c in counts) else sum(counts)
 
     def measure(self, size: int, count: int, interval: float) -> dict[str, Any]:
         """Publishes ``count`` messages from node 0 (paced if ``interval``) and collects them."""
@@ -284,14 +300,21 @@ def bench_impl(impl: str, setup: str, a: argparse.Namespace) -> dict[str, Any]:
         rate = max(0.25, min(20.0, res["throughput_64KiB"]["msgs_per_s"] / 2))
         count = 10 if q else 20
         for on in (True, False):
-            for w in mesh.workers:
-                w.call("idontwant", on=on)
+            key = f"overhead_64KiB_idontwant_{'on' if on else 'off'}"
+            replies = [w.call("idontwant", on=on) for w in mesh.workers]
+            if not on and any(r.get("unsupported") for r in replies):
+                res[key] = {"unsupported": "IDONTWANT is fixed when the router starts"}
+                continue
             time.sleep(2.0)
             before = mesh.bytes_sent()
             r = mesh.measure(65536, count, 1.0 / rate)
             time.sleep(2 * a.heartbeat)
-            sent = mesh.bytes_sent() - before
-            res[f"overhead_64KiB_idontwant_{'on' if on else 'off'}"] = {
+            after = mesh.bytes_sent()
+            if before is None or after is None:
+                res[key] = {"unsupported": "the worker does not count its pubsub bytes"}
+                continue
+            sent = after - before
+            res[key] = {
                 "bytes_sent_per_byte_published": round(sent / (count * 65536), 2),
                 "delivered": r["delivered"],
                 "rate": round(rate, 2),
@@ -315,9 +338,13 @@ def ratio(a: Any, b: Any) -> str:
         return "-"
 
 
+IMPLS = ("rapidp2p", "go-libp2p", "rust-libp2p", "py-libp2p")
+
+
 def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
-    ours = results.get(f"rapidp2p/{setup}")
-    theirs = results.get(f"py-libp2p/{setup}")
+    """One column per implementation measured; the ratio is rapidp2p against the best of
+    go/rust (how many times better rapidp2p is; latency and bytes: lower is better)."""
+    impls = [i for i in IMPLS if f"{i}/{setup}" in results]
     rows = [
         ("1 KiB msg/s", "throughput_1KiB", "msgs_per_s", True),
         ("1 KiB delivered", "throughput_1KiB", "delivered", None),
@@ -342,22 +369,30 @@ def table(results: dict[str, dict[str, Any]], setup: str) -> list[str]:
             False,
         ),
     ]
-    out = [f"== setup {setup} ==", f"{'figure':28} {'rapidp2p':>12} {'py-libp2p':>12} {'ratio':>8}"]
+    head = f"{'figure':28} " + " ".join(f"{i:>12}" for i in impls) + f" {'vs go/rust':>10}"
+    out = [f"== setup {setup} ==", head]
     for label, sect, key, higher in rows:
-        a = (ours or {}).get(sect, {}).get(key, "-")
-        b = (theirs or {}).get(sect, {}).get(key, "-")
-        r = "" if higher is None else (ratio(a, b) if higher else ratio(b, a))
+        vals = {i: results[f"{i}/{setup}"].get(sect, {}).get(key, "-") for i in impls}
         if key == "tries":
-            out.append(f"{label:28} rapidp2p {_tries(a)}; py-libp2p {_tries(b)}")
+            out.append(f"{label:28} " + "; ".join(f"{i} {_tries(v)}" for i, v in vals.items()))
             continue
-        out.append(f"{label:28} {a!s:>12} {b!s:>12} {r:>8}")
-    for name in (f"rapidp2p/{setup}", f"py-libp2p/{setup}"):
+        r = ""
+        ours = vals.get("rapidp2p")
+        others = [v for i, v in vals.items() if i in ("go-libp2p", "rust-libp2p")]
+        others = [v for v in others if isinstance(v, (int, float)) and v > 0]
+        if higher is not None and others:
+            best = max(others) if higher else min(others)
+            r = ratio(ours, best) if higher else ratio(best, ours)
+        out.append(f"{label:28} " + " ".join(f"{v!s:>12}" for v in vals.values()) + f" {r:>10}")
+    for i in impls:
+        name = f"{i}/{setup}"
         err = results.get(name, {}).get("error")
         if err:
             out.append(f"{name}: {err}")
         for note in results.get(name, {}).get("notes", []):
             out.append(f"{name}: {note}")
-    out.append("(ratio: how many times better rapidp2p is; latency and bytes: lower is better)")
+    out.append("(ratio: how many times better rapidp2p is than the better of go/rust; latency and"
+               " bytes: lower is better)")  # fmt: skip
     return out
 
 
@@ -380,7 +415,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=20)
     ap.add_argument("--procs", type=int, default=2, help="processes for the non-publishers")
     ap.add_argument("--setups", default="multi,single")
-    ap.add_argument("--impls", default="rapidp2p,py-libp2p")
+    ap.add_argument("--impls", default="rapidp2p,go-libp2p,rust-libp2p,py-libp2p")
     ap.add_argument("--heartbeat", type=float, default=0.5)
     ap.add_argument(
         "--latency-rate",

@@ -169,6 +169,20 @@ def targets(results: Results) -> list[dict[str, Any]]:
             "go/rust not measured" if other is None else f"{c:.2f} vs {other:.2f} ms",
         )
     quic_targets(v, best, check)
+    reference_targets(v, check)
+    for row, what, unit in (
+        ("pubsub_1kib", "GossipSub 1 KiB msgs/s", "msg/s"),
+        ("pubsub_64kib", "GossipSub 64 KiB msgs/s", "msg/s"),
+        ("kad_lookups", "Kademlia lookups/s (mixed network)", "lookup/s"),
+    ):
+        if (ours := v(row)) is None:
+            continue
+        other = best(row, gr, True)
+        check(
+            f"{what} >= the faster of go/rust (issue 16)",
+            None if other is None else ours >= other,
+            "go/rust not measured" if other is None else f"{ours:.1f} vs {other:.1f} {unit}",
+        )
     if (h := v("handshakes")) is not None:
         check("handshakes/s >= 2000 (issue 16)", h >= 2000, f"{h:.0f}/s")
         other = best("handshakes", gr, True)
@@ -220,6 +234,29 @@ def quic_targets(v: Any, best: Any, check: Any) -> None:
         )
     if (m := v("memory_quic")) is not None:
         check("<= 64 KiB per idle QUIC connection (issue 11)", m <= 64, f"{m:.1f} KiB")
+
+
+def reference_targets(v: Any, check: Any) -> None:
+    """Issue 16: rapidp2p against rust-libp2p's own perf binary (a peer no one here wrote),
+    on the rows it can run (TLS over TCP, QUIC v1)."""
+    ref = "rust-libp2p-perf"
+    for row, higher, unit in (
+        ("upload_tls", True, "Gbit/s"),
+        ("download_tls", True, "Gbit/s"),
+        ("upload_quic", True, "Gbit/s"),
+        ("download_quic", True, "Gbit/s"),
+        ("connect_rtt_tls", False, "ms"),
+        ("connect_rtt_quic", False, "ms"),
+    ):
+        if (ours := v(row)) is None:
+            continue
+        theirs = v(row, ref)
+        word = ">=" if higher else "<="
+        check(
+            f"{row}: {word} rust-libp2p's own perf binary (issue 16)",
+            None if theirs is None else (ours >= theirs if higher else ours <= theirs),
+            f"{ref} not measured" if theirs is None else f"{ours:.2f} vs {theirs:.2f} {unit}",
+        )
 
 
 def targets_text(checks: list[dict[str, Any]]) -> str:

@@ -43,6 +43,15 @@ class Config:
     stream_bytes: int = MIB
     idle_connections: int = 1000
     idle_streams: int = 10_000
+    #: GossipSub mesh rows (benches/pubsub_mesh.py, setup "multi"): nodes per mesh.
+    mesh_nodes: int = 20
+    #: Kademlia rows (benches/kad_mixed.py): nodes per implementation in the mixed network,
+    #: lookups per implementation, lookups in flight.
+    kad_nodes: int = 17
+    kad_lookups: int = 300
+    kad_concurrency: int = 8
+    #: Fewer rates and messages in the mesh ladder (``--quick``).
+    quick: bool = False
 
 
 @dataclass
@@ -108,10 +117,13 @@ def throughput(direction: str) -> Callable[[Stack, Config], dict[str, Any]]:
 
 def over_tls(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """The same measurement with server and client offering only TLS 1.3 (``--security tls``,
-    which rapidp2p's perf and the go/rust interop peers accept)."""
+    which rapidp2p's perf and the go/rust interop peers accept; rust-libp2p's perf binary
+    offers nothing else on TCP, its adapter drops the flag)."""
 
     def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
-        return measure(replace(stack, argv=[*stack.argv, "--security", "tls"]), cfg)
+        tls = ["--security", "tls"]
+        serve = None if stack.server_argv is None else [*stack.server_argv, *tls]
+        return measure(replace(stack, argv=[*stack.argv, *tls], server_argv=serve), cfg)
 
     return wrapped
 
@@ -503,9 +515,98 @@ async def _hold(
         await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
 
 
+#: One mesh per implementation and one mixed Kademlia network per suite run: the rows below
+#: read their figures from these (keyed by stack name), measured on first use.
+_MESH: dict[str, dict[str, Any]] = {}
+_KAD: dict[str, Any] = {}
+#: The implementations in the mixed Kademlia network (each with its own worker process).
+KAD_STACKS = ("rapidp2p", "go-libp2p", "rust-libp2p")
+
+
+def _mesh(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """This implementation's GossipSub mesh figures (benches/pubsub_mesh.py, setup "multi":
+    the publisher alone in one process, the other nodes over two; strict signing)."""
+    if stack.name not in _MESH:
+        import argparse
+
+        from benches import pubsub_mesh
+
+        a = argparse.Namespace(
+            nodes=cfg.mesh_nodes, procs=2, heartbeat=0.5, latency_rate=0.5, quick=cfg.quick
+        )
+        try:
+            _MESH[stack.name] = pubsub_mesh.bench_impl(stack.name, "multi", a)
+        except Exception as exc:
+            _MESH[stack.name] = {"error": f"{type(exc).__name__}: {exc}"}
+    res = _MESH[stack.name]
+    if "error" in res:
+        raise RuntimeError(res["error"])
+    return res
+
+
+def pubsub_rate(size_key: str) -> Callable[[Stack, Config], dict[str, Any]]:
+    def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
+        r = _mesh(stack, cfg)[size_key]
+        return {
+            "value": r["msgs_per_s"],
+            "delivered": r["delivered"],
+            "tries": r.get("tries"),
+            "nodes": cfg.mesh_nodes,
+        }
+
+    return measure
+
+
+def pubsub_latency(key: str) -> Callable[[Stack, Config], dict[str, Any]]:
+    def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
+        r = _mesh(stack, cfg)["latency_1KiB"]
+        if key not in r:
+            raise RuntimeError(f"no message delivered (delivered {r.get('delivered')})")
+        return {"value": r[key], "delivered": r["delivered"], "rate": r.get("rate")}
+
+    return measure
+
+
+def _kad(stack: Stack, cfg: Config) -> dict[str, Any]:
+    """This implementation's figures in the mixed network (benches/kad_mixed.py), which is
+    built once, with every implementation's nodes, on the first Kademlia row."""
+    if not _KAD:
+        from benches import kad_mixed
+
+        try:
+            _KAD.update(
+                kad_mixed.run(list(KAD_STACKS), cfg.kad_nodes, cfg.kad_lookups, cfg.kad_concurrency)
+            )
+        except Exception as exc:
+            _KAD["error"] = f"{type(exc).__name__}: {exc}"
+    if "error" in _KAD:
+        raise RuntimeError(_KAD["error"])
+    res = _KAD.get(stack.name)
+    if res is None:
+        raise Unavailable(f"{stack.name} has no Kademlia bench worker")
+    if "error" in res:
+        raise RuntimeError(res["error"])
+    return {**res, "network_nodes": _KAD["network"]["nodes"]}
+
+
+def kad_lookups(stack: Stack, cfg: Config) -> dict[str, Any]:
+    r = _kad(stack, cfg)
+    return {"value": r["lookups_per_s"], **r}
+
+
+def kad_latency(key: str) -> Callable[[Stack, Config], dict[str, Any]]:
+    def measure(stack: Stack, cfg: Config) -> dict[str, Any]:
+        r = _kad(stack, cfg)
+        return {"value": r[key], "found_median": r["found_median"], "failed": r["failed"]}
+
+    return measure
+
+
 LIBP2P = ("rapidp2p", "go-libp2p", "rust-libp2p", "py-libp2p")
 #: The stacks whose perf command dials QUIC v1 (issue 11).
 QUIC = ("rapidp2p", "go-libp2p", "rust-libp2p")
+#: rust-libp2p's own perf binary and the cross columns (client>server): TLS and QUIC rows.
+REF = ("rust-libp2p-perf", "rapidp2p>rust-perf", "rust-perf>rapidp2p")
 #: Single-stream rows also run rapidp2p in a private network (the PSK's cost, same run).
 BULK = ("rapidp2p", "rapidp2p+psk", "iperf3", "raw-tcp", "go-libp2p", "go-libp2p+psk", *LIBP2P[2:])
 
@@ -534,7 +635,7 @@ ROWS: list[Row] = [
         "Gbit/s",
         True,
         over_tls(throughput("upload")),
-        ("rapidp2p", "go-libp2p", "rust-libp2p"),
+        ("rapidp2p", "go-libp2p", "rust-libp2p", *REF),
         "throughput",
     ),
     Row(
@@ -543,7 +644,7 @@ ROWS: list[Row] = [
         "Gbit/s",
         True,
         over_tls(throughput("download")),
-        ("rapidp2p", "go-libp2p", "rust-libp2p"),
+        ("rapidp2p", "go-libp2p", "rust-libp2p", *REF),
         "throughput",
     ),
     Row(
@@ -552,7 +653,7 @@ ROWS: list[Row] = [
         "Gbit/s",
         True,
         over_quic(throughput("upload")),
-        QUIC,
+        (*QUIC, *REF),
         "throughput",
     ),
     Row(
@@ -561,7 +662,7 @@ ROWS: list[Row] = [
         "Gbit/s",
         True,
         over_quic(throughput("download")),
-        QUIC,
+        (*QUIC, *REF),
         "throughput",
     ),
     Row(
@@ -606,12 +707,21 @@ ROWS: list[Row] = [
         "latency",
     ),
     Row(
+        "connect_rtt_tls",
+        "fresh connection + 1-byte round trip, TLS 1.3 instead of Noise (median)",
+        "ms",
+        False,
+        over_tls(connect_rtt),
+        ("rapidp2p", "go-libp2p", "rust-libp2p", *REF),
+        "latency",
+    ),
+    Row(
         "connect_rtt_quic",
         "fresh QUIC v1 connection + 1-byte round trip (median)",
         "ms",
         False,
         over_quic(connect_rtt),
-        QUIC,
+        (*QUIC, *REF),
         "latency",
     ),
     Row(
@@ -664,5 +774,61 @@ ROWS: list[Row] = [
         False,
         over_quic(memory),
         QUIC,
+    ),
+    Row(
+        "pubsub_1kib",
+        "GossipSub mesh, 20 nodes, strict signing: 1 KiB msgs/s every subscriber got",
+        "msg/s",
+        True,
+        pubsub_rate("throughput_1KiB"),
+        KAD_STACKS,
+    ),
+    Row(
+        "pubsub_64kib",
+        "GossipSub mesh, 20 nodes, strict signing: 64 KiB msgs/s every subscriber got",
+        "msg/s",
+        True,
+        pubsub_rate("throughput_64KiB"),
+        KAD_STACKS,
+    ),
+    Row(
+        "pubsub_latency_p50",
+        "GossipSub mesh: 1 KiB delivery latency p50 (0.5 msg/s)",
+        "ms",
+        False,
+        pubsub_latency("p50_ms"),
+        KAD_STACKS,
+    ),
+    Row(
+        "pubsub_latency_p99",
+        "GossipSub mesh: 1 KiB delivery latency p99 (0.5 msg/s)",
+        "ms",
+        False,
+        pubsub_latency("p99_ms"),
+        KAD_STACKS,
+    ),
+    Row(
+        "kad_lookups",
+        "Kademlia lookups/s in one mixed rapidp2p+go+rust network (8 in flight)",
+        "lookup/s",
+        True,
+        kad_lookups,
+        KAD_STACKS,
+    ),
+    Row(
+        "kad_latency_p50",
+        "Kademlia lookup latency p50 (mixed network)",
+        "ms",
+        False,
+        kad_latency("p50_ms"),
+        KAD_STACKS,
+    ),
+    Row(
+        "kad_latency_p99",
+        "Kademlia lookup latency p99 (mixed network)",
+        "ms",
+        False,
+        kad_latency("p99_ms"),
+        KAD_STACKS,
     ),
 ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benches.e2e import report
+from benches.e2e import rows as rows_mod
 from benches.e2e.rows import MIB, ROWS, Config, Row
 from benches.e2e.stacks import ROOT, Stack, Unavailable, discover
 
@@ -32,6 +33,9 @@ ALL_STACKS = [
     "go-libp2p+psk",
     "rust-libp2p",
     "py-libp2p",
+    "rust-libp2p-perf",
+    "rapidp2p>rust-perf",
+    "rust-perf>rapidp2p",
 ]
 
 
@@ -42,6 +46,14 @@ IN_PROCESS_CLIENT_ROWS = (
     "rcmgr_overhead",
     "metrics_overhead_handshakes",
     "rcmgr_overhead_handshakes",
+    # The mesh and the Kademlia network run this interpreter's rapidp2p in their workers.
+    "pubsub_1kib",
+    "pubsub_64kib",
+    "pubsub_latency_p50",
+    "pubsub_latency_p99",
+    "kad_lookups",
+    "kad_latency_p50",
+    "kad_latency_p99",
 )
 
 
@@ -116,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.py_bulk_bytes = min(cfg.py_bulk_bytes, 16 * MIB)
         cfg.latency_runs, cfg.rr_iterations, cfg.handshakes = 30, 500, 300
         cfg.py_rr_iterations, cfg.py_handshakes = 50, 30
+        cfg.quick, cfg.kad_lookups = True, 100
     wanted_rows = args.rows.split(",")
     rows = [r for r in ROWS if r.id in wanted_rows]
     print("discovering stacks (builds interop peers if needed)...", file=sys.stderr)
@@ -172,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in why:
             print(f"  {line}")
     checks = report.targets(results)
+    if "network" in rows_mod._KAD:
+        net = rows_mod._KAD["network"]
+        print(
+            f"Kademlia network: {net['nodes']} nodes ({net['per_stack']} each of "
+            f"{', '.join(net['stacks'])}), {cfg.kad_lookups} lookups per implementation"
+        )
     print("\ntargets (issues 4, 11 and 16):")
     print(report.targets_text(checks))
     doc: dict[str, Any] = {

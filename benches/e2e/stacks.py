@@ -42,6 +42,10 @@ class Stack:
     #: What the client dials (``--transport``): ``tcp`` or ``quic-v1`` (the servers listen on
     #: both at the same port, as the test-plans servers do).
     transport: str = "tcp"
+    #: The server's command line when it is another program than the client's (a cross
+    #: column such as ``rapidp2p>rust-perf``: rapidp2p's client against rust-libp2p's perf
+    #: server). None: ``argv`` serves too.
+    server_argv: list[str] | None = None
 
     @property
     def available(self) -> bool:
@@ -73,7 +77,8 @@ class Server:
         if stack.name == "iperf3":
             argv = ["iperf3", "-s", "-B", "127.0.0.1", "-p", str(self.port)]
         else:
-            argv = [*stack.argv, "--run-server", "--server-address", self.address]
+            serve = stack.argv if stack.server_argv is None else stack.server_argv
+            argv = [*serve, "--run-server", "--server-address", self.address]
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -244,6 +249,58 @@ def _interop_peer(name: str, label: str) -> Stack:
     return stack
 
 
+RUST_PERF_DIR = HERE / "rust-perf"
+#: Column names: rust-libp2p's own perf binary, and the two cross columns (client>server).
+RUST_PERF = "rust-libp2p-perf"
+RAPIDP2P_TO_RUST_PERF = "rapidp2p>rust-perf"
+RUST_PERF_TO_RAPIDP2P = "rust-perf>rapidp2p"
+
+
+def rust_perf_stacks(wanted: list[str]) -> dict[str, Stack]:
+    """rust-libp2p's official perf binary (crate libp2p-perf 0.3.0, built once into the
+    interop cache by benches/e2e/rust-perf/build) behind benches/e2e/rust_perf_adapter.py,
+    and the cross columns: rapidp2p's client against its server, its client against
+    rapidp2p's server. Its TCP offers only TLS + yamux, so it runs the TLS and QUIC rows."""
+    adapter = [sys.executable, str(HERE / "rust_perf_adapter.py"), str(RUST_PERF_DIR / "run"), "--"]
+    ours = [sys.executable, "-m", "rapidp2p.cli", "perf"]
+    reason = _build_rust_perf()
+    out = {
+        RUST_PERF: Stack(RUST_PERF, adapter, reason=reason),
+        # Its server has a fresh identity per run: rapidp2p's client takes whichever it proves.
+        RAPIDP2P_TO_RUST_PERF: Stack(
+            RAPIDP2P_TO_RUST_PERF,
+            [*ours, "--server-peer-id", "any"],
+            reason=reason,
+            server_argv=adapter,
+        ),
+        RUST_PERF_TO_RAPIDP2P: Stack(
+            RUST_PERF_TO_RAPIDP2P, adapter, reason=reason, server_argv=ours
+        ),
+    }
+    out[RUST_PERF].notes.append("rust-libp2p's own perf binary (libp2p-perf 0.3.0, TLS + yamux)")
+    out[RAPIDP2P_TO_RUST_PERF].notes.append("rapidp2p client, libp2p-perf server")
+    out[RUST_PERF_TO_RAPIDP2P].notes.append("libp2p-perf client, rapidp2p server")
+    return {k: v for k, v in out.items() if k in wanted}
+
+
+def _build_rust_perf() -> str | None:
+    """Builds the perf binary (a no-op once cached); the reason it is unavailable, or None."""
+    build = RUST_PERF_DIR / "build"
+    try:
+        proc = subprocess.run(
+            [str(build)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{build.relative_to(ROOT)}: {exc}"
+    sys.stderr.write(proc.stderr[-2000:])
+    if proc.returncode == 0:
+        return None
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    if proc.returncode == 77:
+        return last
+    return f"{build.relative_to(ROOT)} failed (exit {proc.returncode}): {last}"
+
+
 def _probe(stack: Stack) -> None:
     """Marks the stack unavailable when its ``run perf --run-server`` does not come up."""
     if not stack.available:
@@ -283,8 +340,13 @@ def py_libp2p_stack() -> Stack:
 def discover(wanted: list[str]) -> list[Stack]:
     """The stacks to measure, each probed (unavailable ones keep their reason)."""
     out: list[Stack] = []
+    rust_perf: dict[str, Stack] | None = None
     for name in wanted:
-        if name == "rapidp2p":
+        if name in (RUST_PERF, RAPIDP2P_TO_RUST_PERF, RUST_PERF_TO_RAPIDP2P):
+            if rust_perf is None:
+                rust_perf = rust_perf_stacks(wanted)
+            st = rust_perf[name]
+        elif name == "rapidp2p":
             st = Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"])
         elif name == "rapidp2p+psk":
             st = _with_psk(Stack("rapidp2p", [sys.executable, "-m", "rapidp2p.cli", "perf"]))

@@ -96,6 +96,22 @@ def test_cli_client_prints_runner_json() -> None:
         streams = _client(address, "--upload-bytes", "1000", "--streams", "20")
         assert streams[-1]["uploadBytes"] == 20000
 
+        # Servers with a fresh identity (rust-libp2p's perf binary): accept what is proven.
+        anyone = _client(address, "--upload-bytes", "7", "--server-peer-id", "any")
+        assert anyone[-1]["uploadBytes"] == 7
+        same = _client(address, "--upload-bytes", "7", "--server-peer-id", SERVER_PEER_ID)
+        assert same[-1]["uploadBytes"] == 7
+        # Another identity than the server proves: the dial fails.
+        other = "12D3KooWHk4o6mZRgbsLRxsFDAhPNUWWwrwMNdmF9Ahh7RGr3hDP"
+        wrong = subprocess.run(
+            [*CLI, "--server-address", address, "--upload-bytes", "7", "--server-peer-id", other],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert wrong.returncode != 0
+        assert not any('"final"' in line for line in wrong.stdout.splitlines())
+
 
 def test_cli_client_over_quic() -> None:
     """``--transport quic-v1`` dials the server's QUIC address: one run, then fresh
@@ -122,6 +138,9 @@ def test_cli_refuses_unknown_transport_and_missing_address(
     assert main(["perf"]) == 1
     assert "--server-address" in capsys.readouterr().err
     assert main(["perf", "--server-address", "127.0.0.1:1", "--upload-bytes", "-1"]) == 1
+    capsys.readouterr()
+    assert main(["perf", "--server-address", "127.0.0.1:1", "--server-peer-id", "nope"]) == 1
+    assert "--server-peer-id" in capsys.readouterr().err
 
 
 def test_perf_host_config_limits_and_no_resource_limits() -> None:

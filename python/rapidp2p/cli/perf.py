@@ -13,7 +13,10 @@ and prints one ``final`` per iteration, then ``{"type": "summary", "iterations":
 "elapsedSeconds": T}``; ``--streams K`` runs K perf streams at once on the connection (the
 ``final`` sums their bytes); ``--concurrency C`` splits the iterations over C dialers, each with
 its own host; ``--connect-only`` makes an iteration establish a connection and close it;
-``--security noise|tls`` offers that one security protocol (default: the host's defaults).
+``--security noise|tls`` offers that one security protocol (default: the host's defaults);
+``--server-peer-id ID|any`` is the identity the client requires of the server (default the
+shared fixed one; ``any``: whatever the server proves, as the test-plans clients dial, for
+servers with a fresh identity per run such as rust-libp2p's own perf binary).
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="offer only this security protocol (default: the host's defaults)",
     )
+    ext.add_argument(
+        "--server-peer-id",
+        default=None,
+        metavar="ID|any",
+        help="the server's peer ID (default: the shared fixed one); any: accept whichever "
+        "identity the server proves (servers with a fresh identity, e.g. rust-libp2p's perf)",
+    )
     ext.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     ext.add_argument(
         "--metrics",
@@ -113,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
     for name in ("iterations", "streams", "concurrency"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1")
+    expected = getattr(args, "server_peer_id", None)
+    if expected not in (None, "any"):
+        from rapidp2p.peer.peer_id import PeerId
+
+        try:
+            PeerId.from_string(expected)
+        except ValueError as exc:
+            raise CliError(f"--server-peer-id: {exc}") from None
     if args.transport not in TRANSPORTS:
         raise CliError(
             f"--transport {args.transport!r} is not supported ({' or '.join(TRANSPORTS)})"
@@ -252,7 +270,8 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     from rapidp2p.host import Host
     from rapidp2p.protocols.perf import SERVER_PEER_ID
 
-    target = f"{multiaddr}/p2p/{SERVER_PEER_ID}"
+    expected = getattr(args, "server_peer_id", None) or SERVER_PEER_ID
+    target = multiaddr if expected == "any" else f"{multiaddr}/p2p/{expected}"
     clock = time.monotonic
     per_dialer = [args.iterations // args.concurrency] * args.concurrency
     for i in range(args.iterations % args.concurrency):

@@ -8,6 +8,7 @@
 //	go-peer perf ... (perf.go)
 //	go-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (dht.go)
 //	go-peer pubsub --topic T [--listen MA] [--connect MA]... [--publish MSG]... (pubsub.go)
+//	go-peer bench-worker (JSON lines on stdin: GossipSub / Kademlia benchmark nodes, bench_worker.go)
 //	go-peer mdns [--listen MULTIADDR] [--no-connect] (mdns.go)
 //	go-peer http-serve | http-get | http-post | http-wellknown ... (http.go)
 //	go-peer http-auth-serve | http-auth-request ... (http_auth.go)
@@ -113,6 +114,8 @@ func main() {
 		err = runDHT(os.Args[2:])
 	case "pubsub":
 		err = runPubsub(os.Args[2:])
+	case "bench-worker":
+		err = runBenchWorker()
 	case "mdns":
 		err = runMdns(os.Args[2:])
 	case "http-serve":

@@ -41,6 +41,7 @@ use serde_json::json;
 
 mod autonat;
 mod autonat2;
+mod bench_worker;
 mod dht;
 mod holepunch;
 mod perf;
@@ -73,7 +74,8 @@ fn usage(msg: &str) -> ! {
          rust-peer dial MULTIADDR [--ping] [--identify] [--echo-bytes N] [--timeout SECONDS]\n       \
          rust-peer perf ... (rust-peer perf --help)\n       \
          rust-peer dht OP KEY [VALUE] --bootstrap MULTIADDR... (rust-peer dht --help)\n       \
-         rust-peer pubsub --topic T ... (rust-peer pubsub --help)"
+         rust-peer pubsub --topic T ... (rust-peer pubsub --help)\n       \
+         rust-peer bench-worker (JSON lines on stdin: GossipSub / Kademlia benchmark nodes)"
     );
     std::process::exit(2);
 }
@@ -247,6 +249,9 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if command == "perf" {
         return perf::main(rest);
+    }
+    if command == "bench-worker" {
+        return bench_worker::main();
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

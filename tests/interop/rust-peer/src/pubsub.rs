@@ -12,6 +12,8 @@
 //! bytes then the 8 seqno bytes), not rust-libp2p's (base58 `from` then the decimal seqno).
 
 use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::identity::Keypair;
@@ -39,8 +41,40 @@ fn go_default_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::from(id)
 }
 
-/// A strictly signing, scoring GossipSub router for `key`.
+/// The benchmark worker's router settings (`bench-worker`, set once before its nodes exist).
+pub struct BenchParams {
+    pub heartbeat: Duration,
+    pub idontwant: bool,
+}
+
+pub static BENCH: OnceLock<BenchParams> = OnceLock::new();
+
+/// The benchmark mesh's router: strict signing, D=6/4/12, the given heartbeat, flood
+/// publish, no scoring, 1 MiB messages (64 KiB payloads exceed the 64 KiB default).
+fn bench_behaviour(key: &Keypair, b: &BenchParams) -> Result<gossipsub::Behaviour, Error> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .message_id_fn(go_default_message_id)
+        .heartbeat_interval(b.heartbeat)
+        .mesh_n(6)
+        .mesh_n_low(4)
+        .mesh_n_high(12)
+        .flood_publish(true)
+        .max_transmit_size(1 << 20)
+        .idontwant_message_size_threshold(if b.idontwant { 1024 } else { 1 << 30 })
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    Ok(
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+            .map_err(|e| format!("gossipsub: {e}"))?,
+    )
+}
+
+/// A strictly signing, scoring GossipSub router for `key` (the benchmark worker's when set).
 pub fn behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, Error> {
+    if let Some(b) = BENCH.get() {
+        return bench_behaviour(key, b);
+    }
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
         .message_id_fn(go_default_message_id)
