@@ -23,7 +23,8 @@ from where this was written are quoted; each constant names where it comes from:
   per-attack latency figures were not reachable, so none is quoted.
 - ``GS_PLANS``: the evaluation's Testground test plans as its authors published them
   (libp2p/gossipsub-hardening, scripts/configs/*.json): node counts, connections, warm-up,
-  attack timing, latency model and score parameters are read from those files.
+  attack timing, latency model and score parameters are read from those files. Each attack's
+  plan is matched to a report section by their names (the plan files do not name sections).
 
 The figures are fixed text, so a report that quotes them stays a function of its
 ``results.json`` alone (the determinism tests compare reports byte for byte).
@@ -111,11 +112,11 @@ GS_BASELINE: dict[str, Any] = {
 #: and the mesh-delivery score term (P3) of the plan.
 ATTACK_PLANS: dict[str, dict[str, Any]] = {
     "sybil": {
-        "plan": "1k-attack-4k.json",
+        "plan": "1k-attack-eclipse-net.json",
         "section": "Sec. 8, Eclipse Attack Against the Entire Network (p. 15)",
         "sybils": 4000,
         "attack_degree": 100,
-        "timing": "Sybils connect at 1 min (after a 30 s warm-up), attack at once; 3 min run",
+        "timing": "all 4,000 Sybils connect at 1 min, attack at once; 3 min run",
     },
     "eclipse": {
         "plan": "1k-attack-eclipse-single.json",
