@@ -227,12 +227,12 @@ def kad_published_section(results: dict[str, Any]) -> list[str]:
         "",
         "Set-ups differ: the IPFS figures are the live network (thousands of DHT servers, "
         "churn, unreachable peers, real Internet paths) seen from probes in six AWS regions; "
-        "this run is N simulated servers on the geographic model, all reachable unless NAT is "
-        "set. Its `find_providers` latency is the whole call; RFM 7's DHT walk ends at the "
-        "first provider record. Its hops are the depth of the peer that gave the closest "
-        "answer; RFM 7 counts requests to unique peers on the shortest path to the first "
-        "provider. The paper's own percentile tables were not reachable, so they are not "
-        "quoted.",
+        f"this run is {n:,} simulated servers on the geographic model, all reachable unless "
+        "NAT is set. Its `find_providers` ends at the first provider record, as RFM 7's DHT "
+        "walk does, but includes dialling (and any handshake) to peers not yet connected. "
+        "Its hops are the depth of the peer that gave the closest answer; RFM 7 counts "
+        "requests to unique peers on the shortest path to the first provider. The paper's "
+        "own percentile tables were not reachable, so they are not quoted.",
         "",
         *_table(rows),
     ]
