@@ -115,7 +115,7 @@ def test_command_runs_an_attack_and_writes_its_report(tmp_path: Path) -> None:
     assert sim_main([*argv, "--security", "plaintext", "--quiet", "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# GossipSub under a sybil attack: 6 honest nodes, 6 Sybils")
-    assert "scoring off" in text and "Beside the paper" in text
+    assert "scoring off" in text and "## Published figures" in text
     res = json.loads((tmp_path / "a.results.json").read_text())
     assert res["config"]["attack"] == "sybil" and res["config"]["scoring"] is False
     assert res["sybil_scores"]["pairs"] == 24

@@ -1,45 +1,16 @@
-"""Markdown report (and optional PNG plots) of a GossipSub attack run, with what the
-GossipSub paper (Vyzovitis et al. 2020) reports for the same attack beside it."""
+"""Markdown report (and optional PNG plots) of a GossipSub attack run, with the GossipSub
+paper's (Vyzovitis et al. 2020) evaluation plan for the same attack beside it
+(`rapidp2p.sim.published`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from rapidp2p.sim.published import attack_published_section
 from rapidp2p.sim.report import _fmt
 
-__all__ = ["PAPER", "render_attack_report", "write_attack_plots"]
-
-#: What the paper's side of the comparison can say, per attack. The paper's full text was not
-#: reachable from where this was written (only its abstract and the evaluation report's
-#: contents), so no figure of it is quoted: the setups are the evaluation's test plans as a
-#: third-party replication plan lists them (leobago/BSC-ETH2,
-#: gossipsub-benchmark-tools/Testing_Docs.md), the outcome is the abstract's.
-PAPER: dict[str, str] = {
-    "sybil": (
-        "Sybil flood / network-wide eclipse: 1,000 honest nodes (100 publishers, 900 "
-        "lurkers), 4,000 Sybils, each Sybil connecting to 100 honest nodes."
-    ),
-    "eclipse": (
-        "Eclipse of a single target: 1,000 honest nodes and 1,000 Sybils all connecting to "
-        "one target, 60 s after a 30 s warm-up."
-    ),
-    "flash": (
-        "Covert flash: 1,000 honest nodes and 4,000 Sybils joining at time 0, behaving for "
-        "2 minutes, then all defecting at once; opportunistic grafting every 10 s."
-    ),
-    "coldboot": (
-        "Cold boot: 1,000 honest nodes and 4,000 Sybils connecting together at time 0, "
-        "publishing from 30 s; opportunistic grafting every 10 s."
-    ),
-}
-
-_PAPER_OUTCOME = (
-    "The paper (abstract): on a testbed of more than 5,000 VM nodes, GossipSub v1.1 'stays "
-    "immune to all considered attacks'; the evaluation report's summary says it recovers the "
-    "mesh and meets the Filecoin and ETH2.0 delivery deadlines under each of them. Its "
-    "per-attack latency figures are not quoted here (text not accessible)."
-)
+__all__ = ["render_attack_report", "write_attack_plots"]
 
 
 def _lat_row(label: str, d: dict[str, Any]) -> str:
@@ -129,14 +100,7 @@ def render_attack_report(
         if "target" in results:
             row += f" {_fmt(tshare)} |"
         lines.append(row)
-    lines += [
-        "",
-        "## Beside the paper",
-        "",
-        f"- Setup there (the evaluation's test plan, as a third-party replication plan "
-        f"lists it): {PAPER[attack]}",
-        f"- {_PAPER_OUTCOME}",
-    ]
+    lines += ["", *attack_published_section(results)]
     for name in plots or []:
         lines += ["", f"![{name}]({name})"]
     if machine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rapidp2p.sim.published import gossip_published_section
 from rapidp2p.sim.report import _fmt
 
 __all__ = ["render_gossip_report", "write_gossip_plots"]
@@ -22,6 +23,8 @@ def render_gossip_report(
     lat = results["latency"]
     amp = results["amplification"]
     mesh = results["mesh_degree"]
+    # Numeric order: after a JSON round trip the keys are strings sorted as text ("10" < "4").
+    degrees = sorted(mesh["histogram"], key=int)
     idw = "on (production threshold, 1 KiB)" if cfg["idontwant"] else "off"
     lines = [
         f"# GossipSub on the simulated network: {cfg['nodes']} nodes, seed {cfg['seed']}",
@@ -87,9 +90,9 @@ def render_gossip_report(
         f"{_fmt(mesh['max'])} (target D={cfg['d']}, kept within [{cfg['d_lo']}, "
         f"{cfg['d_hi']}] by the heartbeat).",
         "",
-        "| degree | " + " | ".join(mesh["histogram"]) + " |",
-        "|---|" + "---|" * len(mesh["histogram"]),
-        "| nodes | " + " | ".join(str(c) for c in mesh["histogram"].values()) + " |",
+        "| degree | " + " | ".join(str(k) for k in degrees) + " |",
+        "|---|" + "---|" * len(degrees),
+        "| nodes | " + " | ".join(str(mesh["histogram"][k]) for k in degrees) + " |",
         "",
         "| virtual time | mean degree | min degree |",
         "|---|---|---|",
@@ -98,6 +101,7 @@ def render_gossip_report(
         lines.append(f"| {t:.1f} s | {mean:.2f} | {low} |")
     for name in plots or []:
         lines += ["", f"![{name}]({name})"]
+    lines += ["", *gossip_published_section(results)]
     if machine:
         lines += [
             "",

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rapidp2p.sim.published import kad_published_section
+
 __all__ = ["render_kad_report", "write_plots"]
 
 _OPS = ("get_closest_peers", "find_peer", "provide", "find_providers")
@@ -91,6 +93,7 @@ def render_kad_report(
         lines.append(f"| {op} | {_fmt(o['hops_mean'])} | {log2n:.2f} | {_fmt(ratio)} | {hist} |")
     for name in plots or []:
         lines += ["", f"![{name}]({name})"]
+    lines += ["", *kad_published_section(results)]
     if machine:
         lines += [
             "",
