@@ -38,9 +38,14 @@ pub fn new_certificate(not_before: i64, validity_secs: i64) -> Result<Certificat
     let not_after = not_before + validity;
     let key =
         KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| CertError(e.to_string()))?;
-    let mut params =
-        CertificateParams::new(Vec::<String>::new()).map_err(|e| CertError(e.to_string()))?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()])
+        .map_err(|e| CertError(e.to_string()))?;
     params.distinguished_name = DistinguishedName::new();
+    // Chromium's parser of hash-pinned certificates refuses one without extensions: a
+    // subject alternative name (never checked: the hash is what a browser trusts) and the
+    // key usage of a TLS server key.
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let at = |s: i64| OffsetDateTime::from_unix_timestamp(s).map_err(|e| CertError(e.to_string()));
     params.not_before = at(not_before)?;
     params.not_after = at(not_after)?;

@@ -42,6 +42,9 @@ pub const SETTINGS_H3_DATAGRAM: u64 = 0x33;
 pub const SETTINGS_ENABLE_WEBTRANSPORT: u64 = 0x2b60_3742;
 /// What later drafts call the number of sessions a server allows (ours: 1).
 pub const SETTINGS_WEBTRANSPORT_MAX_SESSIONS: u64 = 0xc671_706a;
+/// The draft numbers of the same two settings that older clients look for.
+pub const SETTINGS_WEBTRANSPORT_MAX_SESSIONS_DRAFT: u64 = 0x2b60_3743;
+pub const SETTINGS_H3_DATAGRAM_DRAFT04: u64 = 0xff_d277;
 const SETTINGS_MAX_FIELD_SECTION_SIZE: u64 = 0x06;
 
 /// HTTP/3 error codes (RFC 9114 8.1, RFC 9204 6).
@@ -231,6 +234,8 @@ pub fn control_stream(max_field_section: usize) -> Vec<u8> {
         (SETTINGS_H3_DATAGRAM, 1),
         (SETTINGS_ENABLE_WEBTRANSPORT, 1),
         (SETTINGS_WEBTRANSPORT_MAX_SESSIONS, 1),
+        (SETTINGS_WEBTRANSPORT_MAX_SESSIONS_DRAFT, 1),
+        (SETTINGS_H3_DATAGRAM_DRAFT04, 1),
     ] {
         varint::encode(id, &mut settings);
         varint::encode(v, &mut settings);
