@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rapidp2p._aio.quic import QuicConnection, QuicEndpoint
 from rapidp2p.exceptions import HandshakeError, Libp2pError
@@ -55,7 +55,7 @@ class WebTransportEndpoint(QuicEndpoint):
         self._handshakes: set[asyncio.Task[None]] = set()
 
     def _session(self, cid: int, value: object) -> None:
-        host, port, _inbound = value  # type: ignore[misc]
+        host, port, _inbound = cast("tuple[str, int, bool]", value)
         if not self.listening or self.on_connection is None:
             super()._session(cid, value)
             return
@@ -98,7 +98,9 @@ class WebTransportEndpoint(QuicEndpoint):
         try:
             st, session = await asyncio.wait_for(run(), timeout)
         except asyncio.TimeoutError:
-            conn.abort(HandshakeError(f"WebTransport Noise handshake did not finish within {timeout} s"))
+            conn.abort(
+                HandshakeError(f"WebTransport Noise handshake did not finish within {timeout} s")
+            )
             return
         except Libp2pError as exc:
             conn.abort(HandshakeError(f"WebTransport Noise handshake failed: {exc}"))

@@ -74,8 +74,8 @@ from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
-from rapidp2p.transport.webtransport import WebTransportTransport
 from rapidp2p.transport.websocket import WebSocketTransport
+from rapidp2p.transport.webtransport import WebTransportTransport
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
@@ -971,7 +971,9 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         for transport in self.transports:
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)):  # UDP sockets
+            if isinstance(
+                transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)
+            ):  # UDP sockets
                 await transport.close()
         self.events.close()
 

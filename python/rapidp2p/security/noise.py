@@ -121,7 +121,9 @@ class NoiseIdentity:
         )
         self._payloads: dict[tuple[str, ...], bytes] = {}
 
-    def payload(self, muxers: list[str], webtransport_certhashes: list[bytes] | None = None) -> bytes:
+    def payload(
+        self, muxers: list[str], webtransport_certhashes: list[bytes] | None = None
+    ) -> bytes:
         """Our NoiseHandshakePayload listing ``muxers`` (signed once per list) and, for a
         WebTransport listener, its certificate hashes in the NoiseExtensions."""
         if webtransport_certhashes:

@@ -23,7 +23,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rapidp2p import _core
 from rapidp2p.exceptions import TransportError
@@ -223,7 +223,7 @@ class WebTransportTransport:
         except BaseException:
             sock.close()
             raise
-        ep.on_closed = lambda e: self._endpoints.discard(e)  # type: ignore[arg-type]
+        ep.on_closed = lambda e: self._endpoints.discard(cast("WebTransportEndpoint", e))
         self._endpoints.add(ep)
         return WebTransportListener(ep, certs)
 

@@ -96,7 +96,7 @@ mod tests {
         );
         let text = certhash(&c.der);
         assert!(text.starts_with("uEi"));
-        assert_eq!(BASE64URL_NOPAD.decode(text[1..].as_bytes()).unwrap(), mh);
+        assert_eq!(BASE64URL_NOPAD.decode(&text.as_bytes()[1..]).unwrap(), mh);
         assert!(certhash_digest(&[0x13, 32]).is_none());
         // Two certificates never share a key.
         let d = new_certificate(1_700_000_000, 3600).unwrap();

@@ -409,7 +409,7 @@ mod tests {
         );
         // An integer with endless continuation bytes.
         let mut long = vec![0x00, 0x00, 0xff];
-        long.extend(std::iter::repeat(0xff).take(20));
+        long.extend(std::iter::repeat_n(0xff, 20));
         long.push(0x01);
         assert_eq!(
             decode_field_section(&long, 4096),
