@@ -924,7 +924,7 @@ impl Endpoint {
             return;
         }
         if matches!(st.role, Role::H3) {
-            Self::read_h3(id, c, stream, window, now, events);
+            Self::read_h3(id, c, stream, now, events);
             return;
         }
         let floor = STREAM_FLOOR.saturating_sub(st.unread);
@@ -999,14 +999,7 @@ impl Endpoint {
 
     /// Reads a stream the HTTP/3 layer owns and acts on what it decides; a stream that turns
     /// out to be a WebTransport stream of the session becomes the caller's.
-    fn read_h3(
-        id: u64,
-        c: &mut Conn,
-        stream: u64,
-        window: u64,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) {
+    fn read_h3(id: u64, c: &mut Conn, stream: u64, now: Instant, events: &mut Vec<Event>) {
         let Ok(sid) = stream_id(stream) else { return };
         let mut data = Vec::new();
         let mut fin = false;
@@ -1086,7 +1079,7 @@ impl Endpoint {
                         inbound: c.inbound,
                         remote: c.inner.remote_address(),
                     });
-                    Self::unpark(id, c, stream, window, now, events);
+                    Self::unpark(id, c, events);
                 }
             }
             Ok(BidiOutcome::WtStream { session, payload }) => {
@@ -1160,14 +1153,7 @@ impl Endpoint {
     }
 
     /// The session is up: streams that came early are the caller's now.
-    fn unpark(
-        id: u64,
-        c: &mut Conn,
-        session: u64,
-        _window: u64,
-        _now: Instant,
-        events: &mut Vec<Event>,
-    ) {
+    fn unpark(id: u64, c: &mut Conn, events: &mut Vec<Event>) {
         let mut parked: Vec<u64> = c
             .streams
             .iter()
@@ -1175,7 +1161,6 @@ impl Endpoint {
             .map(|(&s, _)| s)
             .collect();
         parked.sort_unstable();
-        let _ = session;
         for stream in parked {
             let Some(st) = c.streams.get_mut(&stream) else {
                 continue;
