@@ -284,3 +284,22 @@ fn oversized_headers_close_the_connection() {
         reason.message
     );
 }
+
+#[test]
+fn no_connect_ends_at_the_handshake_deadline() {
+    let (mut server, mut c, now) = setup();
+    settle(&mut server, &mut c, now);
+    assert_eq!(server.connection_count(), 1);
+    // QUIC is up but no CONNECT comes: the session deadline (the handshake timeout) ends it.
+    let later = now + QuicConfig::default().handshake_timeout + std::time::Duration::from_secs(1);
+    server.handle_timeout(later);
+    let events = server.process(later);
+    let reason = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("closed at the deadline");
+    assert_eq!(reason.kind, CloseKind::HandshakeTimeout);
+}
