@@ -77,3 +77,46 @@ async def test_host_listens_on_webtransport() -> None:
         assert text.count("/certhash/u") == 2 and text.endswith(f"/p2p/{host.peer_id}")
         assert is_webtransport_addr(addr)
         assert not text.startswith("/ip4/127.0.0.1/udp/0/")
+
+
+async def test_session_without_noise_ends_with_handshake_error() -> None:
+    """A session whose client never opens the Noise stream: the connection ends at the
+    handshake timeout with a typed HandshakeError, and the host never sees it."""
+    import asyncio
+    import socket
+
+    from rapidp2p._aio.quic import QuicConnection, QuicSettings
+    from rapidp2p._aio.webtransport import WebTransportEndpoint
+    from rapidp2p.crypto import generate_keypair
+    from rapidp2p.exceptions import HandshakeError
+    from rapidp2p.security.noise import NoiseIdentity
+    from rapidp2p.security.tls import TlsIdentity
+
+    key = generate_keypair()
+    certs = CertificateManager()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    accepted: list[QuicConnection] = []
+    ep = WebTransportEndpoint(
+        sock,
+        TlsIdentity(key),
+        listen=True,
+        settings=QuicSettings(handshake_timeout=0.2),
+        on_connection=accepted.append,
+        webtransport=certs.current[:2],
+        noise=NoiseIdentity(key),
+        certhashes=certs.multihashes,
+    )
+    try:
+        # What Rust reports once a CONNECT was accepted (connection id 7, unknown to quinn).
+        ep._session(7, ("127.0.0.1", 4242, True))
+        conn = ep._conns[7]
+        assert str(conn.remote_addr) == "/ip4/127.0.0.1/udp/4242/quic-v1/webtransport"
+        await asyncio.wait_for(conn.wait_closed(), 10)
+        assert isinstance(conn.close_reason, HandshakeError)
+        assert "did not finish" in str(conn.close_reason)
+        assert accepted == []
+    finally:
+        ep.close()
+        sock.close()
