@@ -53,6 +53,7 @@ EV_WRITABLE = _q.EV_WRITABLE
 EV_STREAMS_AVAILABLE = _q.EV_STREAMS_AVAILABLE
 EV_PING_RTT = _q.EV_PING_RTT
 EV_FINISHED = _q.EV_FINISHED
+EV_SESSION = _q.EV_SESSION
 
 #: Unread bytes are reserved from the host's resource scope in steps of this size.
 UNREAD_STEP = 256 * 1024
@@ -154,6 +155,7 @@ class QuicEndpoint:
         settings: QuicSettings | None = None,
         setup: Callable[[QuicConnection], None] | None = None,
         on_connection: Callable[[QuicConnection], None] | None = None,
+        webtransport: tuple[bytes, bytes] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.sock = sock
@@ -172,6 +174,7 @@ class QuicEndpoint:
             self.loop.time(),
             sock.fileno(),
             icmp_errors=_reader_sees_socket_errors(self.loop),
+            webtransport=webtransport,
             **self.settings.kwargs(),
         )
         self._conns: dict[int, QuicConnection] = {}
@@ -283,6 +286,8 @@ class QuicEndpoint:
                     if conn is None:
                         continue
                     self._connected(conn, value)
+                elif kind == EV_SESSION:
+                    self._session(cid, value)
                 continue
             if kind == EV_DATA:
                 conn._on_data(sid, cast("bytes", value))
@@ -307,6 +312,12 @@ class QuicEndpoint:
             elif kind == EV_CLOSED:
                 conns.pop(cid, None)
                 conn._on_closed(cast("BaseException", value))
+
+    def _session(self, cid: int, value: object) -> None:
+        """A WebTransport session was accepted (only a WebTransport endpoint has them; see
+        ``_aio.webtransport``)."""
+        self._ep.close(cid, self.loop.time(), 0, "not a WebTransport endpoint")
+        self.schedule_flush()
 
     def _accepted(self, cid: int, value: object) -> QuicConnection | None:
         if not self.listening or self.on_connection is None:

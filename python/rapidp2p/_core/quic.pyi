@@ -6,6 +6,9 @@ Events are ``(kind, conn, stream, value)`` tuples; ``value`` per kind:
 
 - ``EV_CONNECTED``: ``(peer_id_bytes, public_key_protobuf, remote_host, remote_port, inbound)``
 - ``EV_CLOSED``: the exception saying why (a ``rapidp2p.exceptions`` instance)
+- ``EV_SESSION`` (a WebTransport listener's connection, instead of ``EV_CONNECTED``): the
+  extended CONNECT was accepted: ``(remote_host, remote_port, inbound)``; nobody's identity is
+  proven yet (Noise on the first stream does that)
 - ``EV_DATA``: the stream's bytes; ``EV_PING_RTT``: seconds; the others: None
 """
 
@@ -21,10 +24,13 @@ __all__ = [
     "EV_FINISHED",
     "EV_PING_RTT",
     "EV_RESET",
+    "EV_SESSION",
     "EV_STREAMS_AVAILABLE",
     "EV_STREAM_OPENED",
     "EV_WRITABLE",
     "Endpoint",
+    "new_webtransport_certificate",
+    "webtransport_certhash",
 ]
 
 EV_CONNECTED: int
@@ -38,6 +44,15 @@ EV_STREAMS_AVAILABLE: int
 EV_PING_RTT: int
 #: Everything written on the stream, FIN included, was acknowledged.
 EV_FINISHED: int
+#: A WebTransport session was accepted (see the module docstring).
+EV_SESSION: int
+
+def new_webtransport_certificate(not_before: int, validity: int) -> tuple[bytes, bytes]:
+    """A self-signed ECDSA P-256 certificate valid from ``not_before`` (Unix seconds) for
+    ``validity`` seconds (at most 14 days): ``(der, pkcs8_key_der)``."""
+
+def webtransport_certhash(der: bytes) -> bytes:
+    """The sha2-256 multihash of a DER certificate."""
 
 _Event = tuple[int, int, int, object]
 
@@ -62,6 +77,7 @@ class Endpoint:
         max_handshakes: int = 256,
         retry_above: int = 64,
         icmp_errors: bool = True,
+        webtransport: tuple[bytes, bytes] | None = None,
     ) -> Endpoint: ...
     def read_socket(self, now: float) -> tuple[list[_Event], bool]: ...
     def flush(self, now: float) -> tuple[list[_Event], bool]: ...
@@ -86,6 +102,7 @@ class Endpoint:
     def receive_window(self, conn: int) -> int: ...
     def window_capped(self, conn: int) -> bool: ...
     def stop_listening(self) -> None: ...
+    def set_webtransport_certificate(self, der: bytes, key: bytes) -> None: ...
     @property
     def connection_count(self) -> int: ...
     @property

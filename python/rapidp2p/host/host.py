@@ -75,6 +75,7 @@ from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 from rapidp2p.transport.websocket import WebSocketTransport
+from rapidp2p.transport.webtransport import WebTransportTransport
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
@@ -140,9 +141,11 @@ class Host:
                 transports.insert(1, QuicTransport())
                 # Listens only when asked (/webrtc-direct addresses); never dials yet.
                 transports.append(WebRtcDirectTransport())
+                # Listens only when asked (/quic-v1/webtransport addresses); never dials yet.
+                transports.append(WebTransportTransport())
         self.transports: list[Transport] = list(transports)
         for t in self.transports:
-            if isinstance(t, (QuicTransport, WebRtcDirectTransport)):
+            if isinstance(t, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)):
                 t.bind_key(self.key)
         #: The private network's key (None: a public host). Checked before anything starts.
         self.psk = pnet.host_psk(self.config.psk, self.transports)
@@ -424,7 +427,7 @@ class Host:
             ma = to_multiaddr(a)
             transport = self._dialer.transport_for(ma, listen=True)
             lst: Listener
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):
+            if isinstance(transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)):
                 lst = await transport.listen_secured(ma, self.setup_secured, self._on_secured)
             else:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
@@ -968,7 +971,9 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         for transport in self.transports:
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):  # UDP sockets
+            if isinstance(
+                transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)
+            ):  # UDP sockets
                 await transport.close()
         self.events.close()
 

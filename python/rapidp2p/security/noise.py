@@ -121,8 +121,17 @@ class NoiseIdentity:
         )
         self._payloads: dict[tuple[str, ...], bytes] = {}
 
-    def payload(self, muxers: list[str]) -> bytes:
-        """Our NoiseHandshakePayload listing ``muxers`` (signed once per list)."""
+    def payload(
+        self, muxers: list[str], webtransport_certhashes: list[bytes] | None = None
+    ) -> bytes:
+        """Our NoiseHandshakePayload listing ``muxers`` (signed once per list) and, for a
+        WebTransport listener, its certificate hashes in the NoiseExtensions."""
+        if webtransport_certhashes:
+            signature = self.key.sign(SIGNATURE_PREFIX + self.static_public)
+            out_wt: bytes = _core.proto.encode_noise_payload(
+                self.key.public_key().to_protobuf(), signature, muxers, webtransport_certhashes
+            )
+            return out_wt
         wanted = tuple(muxers)
         out = self._payloads.get(wanted)
         if out is None:
@@ -211,15 +220,24 @@ async def noise_inbound(
     muxers: list[str] | None = None,
     *,
     identity: NoiseIdentity | None = None,
+    webtransport_certhashes: list[bytes] | None = None,
 ) -> SecureSession:
-    """Runs XX as the responder (``identity``: as in :func:`noise_outbound`)."""
+    """Runs XX as the responder (``identity``: as in :func:`noise_outbound`;
+    ``webtransport_certhashes``: a WebTransport listener's, sent in message 2)."""
     local_muxers = list(muxers or [])
     hs = _new_handshake(False) if identity is None else identity.new_handshake(False)
     hs.read_message(await _read_message(stream))  # message 1's payload is ignored
     if identity is None:
         ours = _payload(key, hs.local_static_public, local_muxers)
+        if webtransport_certhashes:
+            ours = _core.proto.encode_noise_payload(
+                key.public_key().to_protobuf(),
+                key.sign(SIGNATURE_PREFIX + bytes(hs.local_static_public)),
+                local_muxers,
+                webtransport_certhashes,
+            )
     else:
-        ours = identity.payload(local_muxers)
+        ours = identity.payload(local_muxers, webtransport_certhashes)
     await _write_message(stream, hs.write_message(ours))
     payload = hs.read_message(await _read_message(stream))
     if not hs.is_finished:

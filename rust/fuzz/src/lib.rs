@@ -34,6 +34,8 @@ pub const TARGETS: &[Target] = &[
     ("tls_certificate", tls_certificate),
     ("webrtc_message", webrtc_message),
     ("webrtc_stun", webrtc_stun),
+    ("qpack_fields", qpack_fields),
+    ("h3_session", h3_session),
 ];
 
 /// Unsigned varints: minimal, at most 9 bytes; what decodes re-encodes to the same bytes.
@@ -267,4 +269,40 @@ pub fn webrtc_stun(data: &[u8]) {
         assert!(u.starts_with(rapidp2p_webrtc::stun::UFRAG_PREFIX));
         assert!(u.len() <= rapidp2p_webrtc::stun::MAX_UFRAG);
     }
+}
+
+/// QPACK field sections: what decodes within the cap re-encodes and decodes the same.
+pub fn qpack_fields(data: &[u8]) {
+    use rapidp2p_webtransport::qpack::{decode_field_section, encode_field_section};
+    if let Ok(fields) = decode_field_section(data, 4096) {
+        let text: Vec<(String, String)> = fields
+            .iter()
+            .filter_map(|(n, v)| {
+                Some((
+                    String::from_utf8(n.clone()).ok()?,
+                    String::from_utf8(v.clone()).ok()?,
+                ))
+            })
+            .collect();
+        if text.len() == fields.len() {
+            let pairs: Vec<(&str, &str)> =
+                text.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let again = decode_field_section(&encode_field_section(&pairs), 1 << 20).unwrap();
+            assert_eq!(again, fields);
+        }
+    }
+}
+
+/// The HTTP/3 server session fed arbitrary bytes on a control stream and request streams,
+/// split at the first byte's position: errors are fine, panics are not.
+pub fn h3_session(data: &[u8]) {
+    use rapidp2p_webtransport::{Limits, ServerSession};
+    let mut s = ServerSession::new(Limits::default());
+    let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let (a, b) = data.split_at(cut);
+    let _ = s.on_uni(2, a, false);
+    let _ = s.on_uni(2, b, false);
+    let _ = s.on_bidi(0, a, false);
+    let _ = s.on_bidi(0, b, true);
+    let _ = s.on_bidi(4, data, false);
 }

@@ -112,6 +112,21 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             }
             out.push(v);
         }
+        "qpack_fields" => {
+            out.push(rapidp2p_webtransport::qpack::encode_field_section(&[
+                (":method", "CONNECT"),
+                (":path", "/.well-known/libp2p-webtransport?type=noise"),
+                ("sec-webtransport-http3-draft02", "1"),
+            ]));
+        }
+        "h3_session" => {
+            // The cut byte, then our control stream; and a CONNECT request.
+            let control = rapidp2p_webtransport::session::control_stream(16384);
+            let mut v = vec![control.len() as u8];
+            v.extend_from_slice(&control);
+            v.extend_from_slice(&rapidp2p_webtransport::ClientSession::request("h:1"));
+            out.push(v);
+        }
         _ => {}
     }
     out
@@ -242,4 +257,6 @@ targets!(
     tls_certificate,
     webrtc_message,
     webrtc_stun,
+    qpack_fields,
+    h3_session,
 );

@@ -32,6 +32,7 @@ pub const EV_WRITABLE: u8 = 6;
 pub const EV_STREAMS_AVAILABLE: u8 = 7;
 pub const EV_PING_RTT: u8 = 8;
 pub const EV_FINISHED: u8 = 9;
+pub const EV_SESSION: u8 = 10;
 
 /// Receive batches per `read_socket` call at most: the loop gets control back in between.
 const MAX_READ_BATCHES: usize = 64;
@@ -348,6 +349,17 @@ fn convert(py: Python<'_>, ev: Event) -> PyResult<PyEvent> {
         Event::Writable { conn, stream } => (EV_WRITABLE, conn, stream, none()),
         Event::Finished { conn, stream } => (EV_FINISHED, conn, stream, none()),
         Event::StreamsAvailable { conn } => (EV_STREAMS_AVAILABLE, conn, 0, none()),
+        Event::SessionReady {
+            conn,
+            inbound,
+            remote,
+        } => {
+            let v = (remote.ip().to_string(), remote.port(), inbound)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind();
+            (EV_SESSION, conn, 0, v)
+        }
         Event::PingRtt { conn, rtt } => (
             EV_PING_RTT,
             conn,
@@ -368,7 +380,7 @@ impl PyEndpoint {
         identity, listen, now, fd = None, *, handshake_timeout = 10.0, idle_timeout = 30.0,
         keep_alive = 10.0, max_streams = 256, stream_window = 8 << 20,
         connection_window = 16 << 20, initial_connection_window = 1 << 20,
-        max_handshakes = 256, retry_above = 64, icmp_errors = true
+        max_handshakes = 256, retry_above = 64, icmp_errors = true, webtransport = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -387,6 +399,7 @@ impl PyEndpoint {
         max_handshakes: usize,
         retry_above: usize,
         icmp_errors: bool,
+        webtransport: Option<(Vec<u8>, Vec<u8>)>,
     ) -> PyResult<Self> {
         let secs = |v: f64, what: &str| {
             Duration::try_from_secs_f64(v)
@@ -431,8 +444,14 @@ impl PyEndpoint {
             }
         };
         let allow_mtud = socket.as_ref().is_some_and(|s| !s.state.may_fragment());
-        let mut ep = Endpoint::new(identity.inner.clone(), config, listen, allow_mtud)
-            .map_err(|e| quic_err(py, &e))?;
+        let mut ep = match webtransport {
+            // A WebTransport listener: (certificate DER, PKCS#8 key DER).
+            Some((der, key)) => {
+                Endpoint::new_webtransport(identity.inner.clone(), config, &der, &key, allow_mtud)
+            }
+            None => Endpoint::new(identity.inner.clone(), config, listen, allow_mtud),
+        }
+        .map_err(|e| quic_err(py, &e))?;
         ep.set_unix_time(unix_now());
         Ok(Self {
             ep,
@@ -618,6 +637,18 @@ impl PyEndpoint {
         self.ep.ack(conn, stream, n);
     }
 
+    /// A WebTransport listener presents this certificate from now on (rotation).
+    fn set_webtransport_certificate(
+        &mut self,
+        py: Python<'_>,
+        der: &[u8],
+        key: &[u8],
+    ) -> PyResult<()> {
+        self.ep
+            .set_webtransport_certificate(der, key)
+            .map_err(|e| quic_err(py, &e))
+    }
+
     /// Sends a PING (`EV_PING_RTT` follows).
     fn ping(&mut self, py: Python<'_>, conn: u64, now: f64) -> PyResult<()> {
         let at = self.instant(now);
@@ -686,6 +717,29 @@ impl PyEndpoint {
     }
 }
 
+/// A self-signed ECDSA P-256 certificate for a WebTransport listener, valid from
+/// `not_before` (Unix seconds) for `validity` seconds (at most 14 days):
+/// `(der, pkcs8_key_der)`.
+#[pyfunction]
+fn new_webtransport_certificate(
+    py: Python<'_>,
+    not_before: i64,
+    validity: i64,
+) -> PyResult<(Py<PyBytes>, Py<PyBytes>)> {
+    let c = rapidp2p_webtransport::new_certificate(not_before, validity)
+        .map_err(|e| py_err(py, "TransportError", e.to_string()))?;
+    Ok((
+        PyBytes::new(py, &c.der).unbind(),
+        PyBytes::new(py, &c.private_key).unbind(),
+    ))
+}
+
+/// The sha2-256 multihash of a DER certificate (the bytes NoiseExtensions carries).
+#[pyfunction]
+fn webtransport_certhash(py: Python<'_>, der: &[u8]) -> Py<PyBytes> {
+    PyBytes::new(py, &rapidp2p_webtransport::cert::certhash_multihash(der)).unbind()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEndpoint>()?;
     m.add("EV_CONNECTED", EV_CONNECTED)?;
@@ -698,5 +752,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EV_STREAMS_AVAILABLE", EV_STREAMS_AVAILABLE)?;
     m.add("EV_PING_RTT", EV_PING_RTT)?;
     m.add("EV_FINISHED", EV_FINISHED)?;
+    m.add("EV_SESSION", EV_SESSION)?;
+    m.add_function(wrap_pyfunction!(new_webtransport_certificate, m)?)?;
+    m.add_function(wrap_pyfunction!(webtransport_certhash, m)?)?;
     Ok(())
 }

@@ -10,9 +10,17 @@ use quinn_proto::{
     ClientConfig, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt,
 };
 use rapidp2p_tls::{client_config, server_config, Clock, Identity, ALPN_LIBP2P};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::QuicError;
 use crate::verifier::CapturingVerifier;
+
+/// The ALPN of HTTP/3, which WebTransport runs on.
+pub const ALPN_H3: &[u8] = b"h3";
+/// Unidirectional streams a WebTransport peer may have open (HTTP/3 needs three).
+const WT_MAX_UNI_STREAMS: u32 = 8;
+/// Bytes of received QUIC datagrams held (they are dropped: libp2p uses none).
+const WT_DATAGRAM_BUFFER: usize = 64 * 1024;
 
 /// QUIC version 1 (RFC 9000): the only version `/quic-v1` speaks.
 pub const QUIC_V1: u32 = 1;
@@ -80,6 +88,45 @@ impl QuicConfig {
             .send_window(self.send_window)
             .datagram_receive_buffer_size(None);
         Ok(Arc::new(t))
+    }
+
+    /// A WebTransport connection's transport: as libp2p QUIC's, plus the peer's HTTP/3
+    /// unidirectional streams (control, QPACK encoder and decoder, a few spare) and QUIC
+    /// datagrams, which Chromium requires of a WebTransport server (we drop what arrives).
+    pub(crate) fn webtransport_transport(&self) -> Result<Arc<TransportConfig>, QuicError> {
+        let base = self.transport()?;
+        let mut t = Arc::try_unwrap(base).unwrap_or_else(|_| TransportConfig::default());
+        t.max_concurrent_uni_streams(VarInt::from_u32(WT_MAX_UNI_STREAMS))
+            .datagram_receive_buffer_size(Some(WT_DATAGRAM_BUFFER))
+            .datagram_send_buffer_size(0);
+        Ok(Arc::new(t))
+    }
+
+    /// The server configuration of a WebTransport listener: the self-signed certificate
+    /// whose hash the multiaddr carries, ALPN `h3`, no client certificate (the browser has
+    /// none: Noise authenticates it).
+    pub(crate) fn webtransport_server(
+        &self,
+        cert_der: &[u8],
+        key_der: &[u8],
+        transport: Arc<TransportConfig>,
+    ) -> Result<Arc<ServerConfig>, QuicError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| QuicError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(cert_der.to_vec())], key)
+            .map_err(|e| QuicError::Config(format!("WebTransport certificate: {e}")))?;
+        tls.alpn_protocols = vec![ALPN_H3.to_vec()];
+        tls.max_early_data_size = 0;
+        let crypto = QuicServerConfig::try_from(Arc::new(tls))
+            .map_err(|e| QuicError::Config(e.to_string()))?;
+        let mut cfg = ServerConfig::with_crypto(Arc::new(crypto));
+        cfg.transport_config(transport);
+        cfg.max_incoming(self.max_handshakes);
+        Ok(Arc::new(cfg))
     }
 
     pub(crate) fn endpoint(&self) -> Arc<EndpointConfig> {

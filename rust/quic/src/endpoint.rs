@@ -23,6 +23,8 @@ use quinn_proto::{
     TransportConfig, VarInt, WriteError,
 };
 use rapidp2p_tls::{verify_certificate, Clock, Identity, PeerCertificate};
+use rapidp2p_webtransport::session::code as h3code;
+use rapidp2p_webtransport::{BidiOutcome, Limits, ServerSession, UniOutcome, WtError};
 use rustls::pki_types::CertificateDer;
 
 use crate::config::QuicConfig;
@@ -66,6 +68,28 @@ pub enum Event {
     Finished { conn: u64, stream: u64 },
     /// A PING we sent was followed by an acknowledgement: `rtt` seconds.
     PingRtt { conn: u64, rtt: f64 },
+    /// A WebTransport endpoint's connection: the extended CONNECT was accepted and the
+    /// session is up (instead of `Connected`: nobody's identity is proven yet; the caller
+    /// runs Noise on the first stream).
+    SessionReady {
+        conn: u64,
+        inbound: bool,
+        remote: SocketAddr,
+    },
+}
+
+/// Who reads a stream's bytes.
+#[derive(Default, Debug)]
+enum Role {
+    /// The caller's (a libp2p stream).
+    #[default]
+    App,
+    /// The HTTP/3 layer's (control, QPACK, the CONNECT request, or a stream whose header
+    /// has not arrived yet).
+    H3,
+    /// A WebTransport stream that came before its session was accepted: its payload so far
+    /// and whether the peer finished it; not read further until the session is up.
+    Parked(Vec<u8>, bool),
 }
 
 #[derive(Default)]
@@ -79,6 +103,7 @@ struct StreamState {
     send_blocked: bool,
     /// The peer stopped reading (STOP_SENDING): writes fail as a reset.
     stopped: bool,
+    role: Role,
 }
 
 struct Conn {
@@ -101,6 +126,8 @@ struct Conn {
     unread: u64,
     /// A stream stopped reading because `unread` reached the window.
     conn_blocked: bool,
+    /// A WebTransport connection's HTTP/3 state (None for libp2p QUIC).
+    h3: Option<ServerSession>,
 }
 
 /// The sans-IO endpoint: one per UDP socket, dialling and (with a server config) accepting.
@@ -124,6 +151,8 @@ pub struct Endpoint {
     /// Wall-clock seconds (certificate validity), set by the caller with the time; rustls
     /// reads it through every configuration this endpoint makes.
     clock: Clock,
+    /// A WebTransport endpoint: every connection speaks HTTP/3 (ALPN `h3`).
+    webtransport: bool,
 }
 
 fn stream_id(raw: u64) -> Result<StreamId, QuicError> {
@@ -165,7 +194,48 @@ impl Endpoint {
             events: Vec::new(),
             scratch: Vec::new(),
             clock,
+            webtransport: false,
         })
+    }
+
+    /// A WebTransport listener: its TLS presents `cert_der` (self-signed, whose hash is in
+    /// the multiaddr), ALPN `h3`, no client certificate; the HTTP/3 layer answers the
+    /// extended CONNECT and WebTransport streams become the caller's streams.
+    pub fn new_webtransport(
+        identity: Identity,
+        config: QuicConfig,
+        cert_der: &[u8],
+        key_der: &[u8],
+        allow_mtud: bool,
+    ) -> Result<Self, QuicError> {
+        let transport = config.webtransport_transport()?;
+        let server = config.webtransport_server(cert_der, key_der, transport.clone())?;
+        let mut ep = Self::new(identity, config, false, allow_mtud)?;
+        ep.inner.set_server_config(Some(server.clone()));
+        ep.server = Some(server);
+        ep.transport = transport;
+        ep.webtransport = true;
+        Ok(ep)
+    }
+
+    /// Presents another certificate from now on (rotation); connections already made keep
+    /// theirs. Only for a WebTransport endpoint that still listens.
+    pub fn set_webtransport_certificate(
+        &mut self,
+        cert_der: &[u8],
+        key_der: &[u8],
+    ) -> Result<(), QuicError> {
+        if !self.webtransport || self.server.is_none() {
+            return Err(QuicError::Config(
+                "not a listening WebTransport endpoint".into(),
+            ));
+        }
+        let server = self
+            .config
+            .webtransport_server(cert_der, key_der, self.transport.clone())?;
+        self.inner.set_server_config(Some(server.clone()));
+        self.server = Some(server);
+        Ok(())
     }
 
     /// Wall-clock time in Unix seconds, for certificate validity checks.
@@ -216,6 +286,11 @@ impl Endpoint {
                 read_since_set: 0,
                 unread: 0,
                 conn_blocked: false,
+                h3: if self.webtransport && inbound {
+                    Some(ServerSession::new(Limits::default()))
+                } else {
+                    None
+                },
             },
         );
         self.by_handle.insert(handle, id);
@@ -401,11 +476,25 @@ impl Endpoint {
     /// tells when to try again).
     pub fn open_stream(&mut self, conn: u64) -> Result<Option<u64>, QuicError> {
         let c = self.conn(conn)?;
+        let session = match &c.h3 {
+            Some(h3) => match h3.session() {
+                Some(s) => Some(s),
+                None => return Err(QuicError::UnknownConnection(conn)),
+            },
+            None => None,
+        };
         let Some(sid) = c.inner.streams().open(Dir::Bi) else {
             return Ok(None);
         };
+        if let Some(session) = session {
+            // The WebTransport stream header goes first; a new stream always has room for
+            // its few bytes.
+            let header = rapidp2p_webtransport::ClientSession::stream_header(session);
+            let _ = c.inner.send_stream(sid).write(&header);
+        }
         let raw = u64::from(sid);
         c.streams.insert(raw, StreamState::default());
+        self.mark_sending(conn);
         Ok(Some(raw))
     }
 
@@ -654,13 +743,13 @@ impl Endpoint {
             }
             while let Some(ev) = c.inner.poll() {
                 progressed = true;
-                let now = self.clock.now();
-                Self::app_event(id, c, ev, now, window, &mut self.events);
+                let unix_now = self.clock.now();
+                Self::app_event(id, c, ev, unix_now, now, window, &mut self.events);
             }
             for stream in std::mem::take(&mut c.to_read) {
-                Self::read_stream(id, c, stream, window, &mut self.events);
+                Self::read_stream(id, c, stream, window, now, &mut self.events);
             }
-            if !progressed {
+            if !progressed && c.to_read.is_empty() {
                 break;
             }
         }
@@ -682,16 +771,29 @@ impl Endpoint {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn app_event(
         id: u64,
         c: &mut Conn,
         ev: QEvent,
         unix_now: i64,
+        now: Instant,
         window: u64,
         events: &mut Vec<Event>,
     ) {
         match ev {
             QEvent::HandshakeDataReady => {}
+            QEvent::Connected if c.h3.is_some() => {
+                // HTTP/3 is up: our control stream and SETTINGS. The handshake deadline
+                // stays until the session is accepted.
+                if let Some(sid) = c.inner.streams().open(Dir::Uni) {
+                    let bytes =
+                        c.h3.as_ref()
+                            .map(|h| h.control_stream())
+                            .unwrap_or_default();
+                    let _ = c.inner.send_stream(sid).write(&bytes);
+                }
+            }
             QEvent::Connected => {
                 c.handshake_deadline = None;
                 match peer_certificate(c, unix_now) {
@@ -722,12 +824,33 @@ impl Endpoint {
             QEvent::Stream(StreamEvent::Opened { dir: Dir::Bi }) => {
                 while let Some(sid) = c.inner.streams().accept(Dir::Bi) {
                     let raw = u64::from(sid);
-                    c.streams.insert(raw, StreamState::default());
-                    events.push(Event::StreamOpened {
-                        conn: id,
-                        stream: raw,
-                    });
-                    Self::read_stream(id, c, raw, window, events);
+                    if c.h3.is_some() {
+                        // A request or a WebTransport stream: its header decides.
+                        let st = StreamState {
+                            role: Role::H3,
+                            ..StreamState::default()
+                        };
+                        c.streams.insert(raw, st);
+                    } else {
+                        c.streams.insert(raw, StreamState::default());
+                        events.push(Event::StreamOpened {
+                            conn: id,
+                            stream: raw,
+                        });
+                    }
+                    Self::read_stream(id, c, raw, window, now, events);
+                }
+            }
+            QEvent::Stream(StreamEvent::Opened { dir: Dir::Uni }) if c.h3.is_some() => {
+                while let Some(sid) = c.inner.streams().accept(Dir::Uni) {
+                    let raw = u64::from(sid);
+                    let st = StreamState {
+                        role: Role::H3,
+                        send_done: true,
+                        ..StreamState::default()
+                    };
+                    c.streams.insert(raw, st);
+                    Self::read_stream(id, c, raw, window, now, events);
                 }
             }
             QEvent::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
@@ -737,7 +860,7 @@ impl Endpoint {
                 }
             }
             QEvent::Stream(StreamEvent::Readable { id: sid }) => {
-                Self::read_stream(id, c, u64::from(sid), window, events);
+                Self::read_stream(id, c, u64::from(sid), window, now, events);
             }
             QEvent::Stream(StreamEvent::Writable { id: sid }) => {
                 let raw = u64::from(sid);
@@ -778,15 +901,30 @@ impl Endpoint {
             QEvent::Stream(StreamEvent::Available { .. }) => {
                 events.push(Event::StreamsAvailable { conn: id });
             }
-            QEvent::DatagramReceived | QEvent::DatagramsUnblocked => {}
+            QEvent::DatagramReceived => {
+                // WebTransport datagrams: libp2p uses none; drop them.
+                while c.inner.datagrams().recv().is_some() {}
+            }
+            QEvent::DatagramsUnblocked => {}
         }
     }
 
-    fn read_stream(id: u64, c: &mut Conn, stream: u64, window: u64, events: &mut Vec<Event>) {
+    fn read_stream(
+        id: u64,
+        c: &mut Conn,
+        stream: u64,
+        window: u64,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
         let Some(st) = c.streams.get_mut(&stream) else {
             return;
         };
-        if st.recv_done {
+        if st.recv_done || matches!(st.role, Role::Parked(..)) {
+            return;
+        }
+        if matches!(st.role, Role::H3) {
+            Self::read_h3(id, c, stream, now, events);
             return;
         }
         let floor = STREAM_FLOOR.saturating_sub(st.unread);
@@ -856,6 +994,205 @@ impl Endpoint {
             st.recv_done = true;
             events.push(Event::Fin { conn: id, stream });
             Self::forget_if_done(c, stream);
+        }
+    }
+
+    /// Reads a stream the HTTP/3 layer owns and acts on what it decides; a stream that turns
+    /// out to be a WebTransport stream of the session becomes the caller's.
+    fn read_h3(id: u64, c: &mut Conn, stream: u64, now: Instant, events: &mut Vec<Event>) {
+        let Ok(sid) = stream_id(stream) else { return };
+        let mut data = Vec::new();
+        let mut fin = false;
+        let mut reset = false;
+        {
+            let mut rs = c.inner.recv_stream(sid);
+            let Ok(mut chunks) = rs.read(true) else {
+                return;
+            };
+            // Bounded per call by the stream's window (what quinn-proto lets the peer send);
+            // the HTTP/3 layer bounds what it keeps.
+            loop {
+                match chunks.next(usize::MAX) {
+                    Ok(Some(chunk)) => data.extend_from_slice(&chunk.bytes),
+                    Ok(None) => {
+                        fin = true;
+                        break;
+                    }
+                    Err(ReadError::Blocked) => break,
+                    Err(ReadError::Reset(_)) => {
+                        reset = true;
+                        break;
+                    }
+                }
+            }
+            let _ = chunks.finalize();
+        }
+        let uni = sid.dir() == Dir::Uni;
+        let Some(h3) = c.h3.as_mut() else { return };
+        if reset {
+            h3.forget(stream);
+            c.streams.remove(&stream);
+            return;
+        }
+        if uni {
+            match h3.on_uni(stream, &data, fin) {
+                Ok(UniOutcome::Read) => {
+                    if fin {
+                        c.streams.remove(&stream);
+                    }
+                }
+                Ok(UniOutcome::Stop) => {
+                    c.streams.remove(&stream);
+                    let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0x0100));
+                }
+                Err(e) => Self::h3_error(id, c, &e, now, events),
+            }
+            return;
+        }
+        match h3.on_bidi(stream, &data, fin) {
+            Ok(BidiOutcome::More) | Ok(BidiOutcome::Ignored) => {
+                if fin {
+                    if let Some(st) = c.streams.get_mut(&stream) {
+                        st.recv_done = true;
+                    }
+                    Self::forget_if_done(c, stream);
+                }
+            }
+            Ok(BidiOutcome::Respond {
+                response,
+                fin: close,
+                accepted,
+            }) => {
+                let mut send = c.inner.send_stream(sid);
+                let _ = send.write(&response);
+                if close {
+                    let _ = send.finish();
+                    if let Some(st) = c.streams.get_mut(&stream) {
+                        st.send_done = true;
+                    }
+                }
+                if accepted {
+                    c.connected = true;
+                    c.handshake_deadline = None;
+                    events.push(Event::SessionReady {
+                        conn: id,
+                        inbound: c.inbound,
+                        remote: c.inner.remote_address(),
+                    });
+                    Self::unpark(id, c, events);
+                }
+            }
+            Ok(BidiOutcome::WtStream { session, payload }) => {
+                let ready = h3.session();
+                if ready == Some(session) {
+                    Self::become_app(id, c, stream, payload, fin, events);
+                } else if ready.is_none() {
+                    if let Some(st) = c.streams.get_mut(&stream) {
+                        st.role = Role::Parked(payload, fin);
+                    }
+                } else {
+                    c.streams.remove(&stream);
+                    let code = VarInt::from_u64(h3code::WT_BUFFERED_STREAM_REJECTED)
+                        .unwrap_or(VarInt::from_u32(0));
+                    let _ = c.inner.send_stream(sid).reset(code);
+                    let _ = c.inner.recv_stream(sid).stop(code);
+                }
+            }
+            Ok(BidiOutcome::Reject) => {
+                h3.forget(stream);
+                c.streams.remove(&stream);
+                let _ = c.inner.send_stream(sid).reset(VarInt::from_u32(0x0100));
+                let _ = c.inner.recv_stream(sid).stop(VarInt::from_u32(0x0100));
+            }
+            Ok(BidiOutcome::SessionClosed) => {
+                Self::close_conn(
+                    id,
+                    c,
+                    now,
+                    h3code::H3_NO_ERROR,
+                    CloseReason::new(CloseKind::Closed, "the peer ended the WebTransport session"),
+                    events,
+                );
+            }
+            Err(e) => Self::h3_error(id, c, &e, now, events),
+        }
+    }
+
+    /// A WebTransport stream's header was read: it is the caller's stream from now on.
+    fn become_app(
+        id: u64,
+        c: &mut Conn,
+        stream: u64,
+        payload: Vec<u8>,
+        fin: bool,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(st) = c.streams.get_mut(&stream) else {
+            return;
+        };
+        st.role = Role::App;
+        events.push(Event::StreamOpened { conn: id, stream });
+        let n = payload.len() as u64;
+        if n > 0 {
+            st.unread += n;
+            c.unread += n;
+            c.read_since_set += n;
+            events.push(Event::Data {
+                conn: id,
+                stream,
+                chunks: vec![Bytes::from(payload)],
+            });
+        }
+        if fin {
+            st.recv_done = true;
+            events.push(Event::Fin { conn: id, stream });
+            Self::forget_if_done(c, stream);
+        } else {
+            c.to_read.push(stream);
+        }
+    }
+
+    /// The session is up: streams that came early are the caller's now.
+    fn unpark(id: u64, c: &mut Conn, events: &mut Vec<Event>) {
+        let mut parked: Vec<u64> = c
+            .streams
+            .iter()
+            .filter(|(_, st)| matches!(st.role, Role::Parked(..)))
+            .map(|(&s, _)| s)
+            .collect();
+        parked.sort_unstable();
+        for stream in parked {
+            let Some(st) = c.streams.get_mut(&stream) else {
+                continue;
+            };
+            let Role::Parked(payload, fin) = std::mem::take(&mut st.role) else {
+                continue;
+            };
+            Self::become_app(id, c, stream, payload, fin, events);
+        }
+    }
+
+    fn h3_error(id: u64, c: &mut Conn, e: &WtError, now: Instant, events: &mut Vec<Event>) {
+        let reason = CloseReason::new(CloseKind::Protocol, format!("WebTransport: {e}"));
+        Self::close_conn(id, c, now, e.code(), reason, events);
+    }
+
+    fn close_conn(
+        id: u64,
+        c: &mut Conn,
+        now: Instant,
+        code: u64,
+        reason: CloseReason,
+        events: &mut Vec<Event>,
+    ) {
+        if !c.inner.is_closed() {
+            let code = VarInt::from_u64(code).unwrap_or(VarInt::from_u32(0));
+            c.inner
+                .close(now, code, Bytes::from(reason.message.clone().into_bytes()));
+        }
+        if !c.ended {
+            c.ended = true;
+            events.push(Event::Closed { conn: id, reason });
         }
     }
 

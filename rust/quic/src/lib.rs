@@ -12,6 +12,7 @@ mod endpoint;
 mod error;
 mod verifier;
 
+pub use config::ALPN_H3;
 pub use config::{QuicConfig, QUIC_V1};
 pub use endpoint::{Endpoint, Event};
 pub use error::{CloseKind, CloseReason, QuicError};

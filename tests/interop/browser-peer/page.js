@@ -16,6 +16,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { webRTCDirect } from '@libp2p/webrtc'
+import { webTransport } from '@libp2p/webtransport'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
@@ -196,7 +197,9 @@ async function run (params) {
   if (topic !== null) services.pubsub = gossipsub({ msgIdFn: fromSeqnoMsgId, floodPublish: true })
   const node = await createLibp2p({
     // /webrtc-direct: the browser's RTCPeerConnection, Noise on data channel 0 (its own muxing).
-    transports: [webSockets(), webRTCDirect()],
+    // /webtransport: the browser's WebTransport (serverCertificateHashes from /certhash),
+    // Noise on the first stream, one WebTransport stream per libp2p stream.
+    transports: [webSockets(), webRTCDirect(), webTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // The browser default refuses insecure /ws and private (loopback) addresses: the tests

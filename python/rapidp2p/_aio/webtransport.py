@@ -1,0 +1,131 @@
+"""The asyncio side of a WebTransport listener: a :class:`QuicEndpoint` whose Rust endpoint
+speaks HTTP/3 (``_core.quic.Endpoint(..., webtransport=(der, key))``), plus the libp2p
+handshake that WebTransport leaves to us.
+
+Rust accepts the extended CONNECT and reports the session (``EV_SESSION``); nobody's identity
+is known then (the browser has no certificate, ours is self-signed). Per libp2p/specs
+``webtransport/README.md`` as js-libp2p and go-libp2p implement it, the client opens the first
+WebTransport stream and is the Noise initiator; we are the responder and send every
+certificate hash we advertise in the NoiseExtensions of message 2, so the client checks that
+the hashes it dialled with are among them (no MITM with another certificate). Only after that
+is the connection handed to the host, with the peer ID Noise proved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from rapidp2p._aio.quic import QuicConnection, QuicEndpoint
+from rapidp2p.exceptions import HandshakeError, Libp2pError
+
+if TYPE_CHECKING:
+    from rapidp2p._aio.stream import Stream
+    from rapidp2p.peer import Multiaddr
+    from rapidp2p.security.noise import NoiseIdentity, SecureSession
+
+__all__ = ["WebTransportEndpoint", "webtransport_multiaddr"]
+
+
+def webtransport_multiaddr(host: str, port: int) -> Multiaddr:
+    """``("127.0.0.1", 4001)`` -> ``/ip4/127.0.0.1/udp/4001/quic-v1/webtransport``."""
+    from rapidp2p.peer import Multiaddr
+
+    proto = "ip6" if ":" in host else "ip4"
+    return Multiaddr(f"/{proto}/{host}/udp/{port}/quic-v1/webtransport")
+
+
+class WebTransportEndpoint(QuicEndpoint):
+    """A WebTransport listener's socket. ``certhashes`` returns the multihashes we advertise
+    now (current and next certificate), sent in the Noise handshake."""
+
+    def __init__(
+        self,
+        *args: object,
+        noise: NoiseIdentity,
+        certhashes: Callable[[], list[bytes]],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.noise = noise
+        self.certhashes = certhashes
+        self.local_addr = webtransport_multiaddr(self.local_host, self.local_port)
+        self._handshakes: set[asyncio.Task[None]] = set()
+
+    def _session(self, cid: int, value: object) -> None:
+        host, port, _inbound = cast("tuple[str, int, bool]", value)
+        if not self.listening or self.on_connection is None:
+            super()._session(cid, value)
+            return
+        conn = QuicConnection(self, cid, "inbound")
+        conn.security = "/noise"
+        conn.muxer = "webtransport"
+        conn.remote_addr = webtransport_multiaddr(str(host), int(port))
+        self._conns[cid] = conn
+        first: asyncio.Future[Stream] = self.loop.create_future()
+        early: list[Stream] = []
+
+        def on_stream(st: Stream) -> None:
+            if not first.done():
+                first.set_result(st)
+            else:  # opened before the handshake ended: served once it has
+                early.append(st)
+
+        conn.on_stream = on_stream
+        task = self.loop.create_task(self._handshake(conn, first, early))
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(
+        self, conn: QuicConnection, first: asyncio.Future[Stream], early: list[Stream]
+    ) -> None:
+        from rapidp2p.security.noise import noise_inbound
+
+        timeout = self.settings.handshake_timeout
+
+        async def run() -> tuple[Stream, SecureSession]:
+            st = await first
+            session = await noise_inbound(
+                st,
+                self.noise.key,
+                identity=self.noise,
+                webtransport_certhashes=self.certhashes(),
+            )
+            return st, session
+
+        try:
+            st, session = await asyncio.wait_for(run(), timeout)
+        except asyncio.TimeoutError:
+            conn.abort(
+                HandshakeError(f"WebTransport Noise handshake did not finish within {timeout} s")
+            )
+            return
+        except Libp2pError as exc:
+            conn.abort(HandshakeError(f"WebTransport Noise handshake failed: {exc}"))
+            return
+        if conn.is_closed:
+            return
+        # The handshake stream has served its purpose (the peers close it).
+        with contextlib.suppress(Libp2pError):
+            st.close_write_nowait()
+        conn.remote_peer = session.remote_peer
+        conn.remote_key = session.remote_key
+        conn.connected_at = self.loop.time()
+        conn.on_stream = None
+        if self.setup is not None:
+            self.setup(conn)
+        handler = self.on_connection
+        if handler is not None:
+            handler(conn)
+        for extra in early:
+            if conn.on_stream is not None and not conn.is_closed:
+                conn.on_stream(extra)
+            else:
+                extra.reset()
+
+    def close(self) -> None:
+        for task in list(self._handshakes):
+            task.cancel()
+        super().close()
