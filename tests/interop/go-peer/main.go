@@ -50,7 +50,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	libp2pwebtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
@@ -208,8 +207,6 @@ func newHost(listen []string) (host.Host, error) {
 	opts = append(opts, pnetOptions()...)
 	if swarmKey == nil { // QUIC encrypts below libp2p: it cannot carry a private network's PSK
 		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport))
-		// WebTransport (quic-go's HTTP/3 + webtransport-go) shares QUIC's sockets.
-		opts = append(opts, libp2p.Transport(libp2pwebtransport.New))
 	}
 	opts = append(opts, extraHostOptions...)
 	if len(listen) == 0 {
