@@ -11,8 +11,11 @@ __all__ = [
     "EV_MUXER",
     "EV_PING_RTT",
     "EV_RESET",
+    "EV_SECURED",
+    "EV_SECURITY",
     "EV_STREAM_ACKED",
     "EV_STREAM_OPENED",
+    "EV_VERIFY",
     "EV_WINDOW",
     "MPLEX_DEFAULTS",
     "MPLEX_PROTOCOL_ID",
@@ -34,7 +37,7 @@ __all__ = [
     "tune_allocator",
 ]
 
-from typing import TypedDict, final
+from typing import Any, TypedDict, final
 
 # noise
 
@@ -147,6 +150,9 @@ EV_STREAM_ACKED: int  # the peer acknowledged a stream we opened; value None
 EV_PING_RTT: int  # stream 0; value: round-trip time in seconds (float)
 EV_GO_AWAY: int  # stream 0; value: the peer's GoAway code (int)
 EV_MUXER: int  # stream 0; value: the muxer id the negotiation agreed on (str); comes first
+EV_SECURITY: int  # upgrading: the security protocol agreed (str)
+EV_VERIFY: int  # upgrading: (key protobuf, signature, static key); answer with verified()
+EV_SECURED: int  # upgrading: (protocol, peer id bytes, key protobuf, early muxer or None)
 
 def tune_allocator(trim_threshold: int = ..., mmap_threshold: int = ...) -> bool: ...
 
@@ -172,6 +178,30 @@ class Connection:
         early_muxer: str | None = None,
         mplex_max_buffered: int = 4194304,
     ) -> Connection: ...
+    @staticmethod
+    def upgrading(
+        *,
+        initiator: bool,
+        protocols: list[str],
+        muxers: list[str],
+        early_muxers: list[str] = ...,
+        noise_static_secret: bytes | None = None,
+        noise_payload: bytes | None = None,
+        tls_identity: TlsIdentity | None = None,
+        expected_peer: bytes | None = None,
+        max_streams: int = 512,
+        initial_window: int = 262144,
+        max_window: int = 16777216,
+        ack_backlog: int = 256,
+        keepalive_interval: float | None = ...,
+        min_autotune_rtt: float = 0.01,
+        mplex_max_buffered: int = 4194304,
+        now: int | None = None,
+    ) -> Connection: ...
+    def verified(self, error: str | None, now: float) -> list[tuple[int, int, Any]]: ...
+    def receive_eof(self) -> None: ...
+    @property
+    def is_upgrading(self) -> bool: ...
     def receive_data(
         self, data: bytes, now: float
     ) -> list[tuple[int, int, bytes | str | int | float | None]]: ...

@@ -19,6 +19,8 @@ use rapidp2p_yamux::{Config, DataSink, Error as MuxError, Event, Role, Session};
 
 use crate::channel::{SecureChannel, MAX_WIRE_FRAME};
 use crate::outqueue::OutQueue;
+use crate::tls_channel::Cipher;
+use crate::upgrade::{Upgrade, UpgradeError, UpgradeEvent};
 
 /// Bodies at least this long are queued by reference to the caller's buffer, not copied.
 pub const REF_MIN: usize = 4096;
@@ -41,6 +43,26 @@ pub enum ConnError {
     /// The mplex session refused (peer violation or local misuse).
     #[error(transparent)]
     Mplex(#[from] mplex::Error),
+    /// The security upgrade (multistream-select, handshake) failed.
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
+}
+
+/// How the muxer starts once an upgrading connection is secured.
+#[derive(Debug)]
+struct MuxerSetup {
+    role: Role,
+    cfg: Config,
+    /// Our muxers, in order (negotiated in the channel unless the handshake agreed on one).
+    muxers: Vec<String>,
+}
+
+/// The upgrade phase of a connection built with [`Connection::upgrading`].
+struct Upgrading<T> {
+    upgrade: Upgrade,
+    setup: MuxerSetup,
+    /// Turns the handshake's cipher into the connection's.
+    adopt: fn(Cipher) -> T,
 }
 
 /// The multistream id of yamux.
@@ -144,6 +166,12 @@ fn crypto<E: std::fmt::Display>(e: E) -> ConnError {
 /// See the module docs. `T` is the cipher, `B` the type of caller buffers queued by
 /// reference (see [`Connection::send_ref`]).
 pub struct Connection<T, B = Vec<u8>> {
+    /// Until the handshake ends: the upgrade (the muxer is not running yet).
+    upgrading: Option<Box<Upgrading<T>>>,
+    /// Upgrade events not taken yet (`take_upgrade_events`).
+    upgrade_events: Vec<UpgradeEvent>,
+    /// Handshake bytes to send before anything sealed (never encrypted by the cipher).
+    raw_out: Vec<u8>,
     cipher: Option<T>,
     pnet: Option<Protector>,
     session: Muxer,
@@ -172,7 +200,158 @@ impl<T, B> std::fmt::Debug for Connection<T, B> {
     }
 }
 
+impl<B: AsRef<[u8]>> Connection<Cipher, B> {
+    /// A connection from its first byte: `upgrade` runs multistream-select of the security
+    /// protocol and the handshake over the bytes `receive` gets (its events come from
+    /// [`Self::take_upgrade_events`]); once secured, the cipher is installed and the muxer
+    /// starts: the handshake's early muxer if it is one of `muxers`, else multistream-select
+    /// of `muxers` inside the channel (`role` Client proposes them in order).
+    pub fn upgrading(
+        mut upgrade: Upgrade,
+        role: Role,
+        cfg: Config,
+        muxers: Vec<String>,
+        mplex_cfg: mplex::Config,
+    ) -> Result<Self, ConnError> {
+        cfg.validate().map_err(MuxError::InvalidArgument)?;
+        if muxers.is_empty() {
+            return Err(NegotiationError::NoProtocols.into());
+        }
+        let mut c = Self::new(None, role, cfg.clone(), None)?;
+        c.set_mplex_config(mplex_cfg)?;
+        c.out.clear();
+        c.muxer = None;
+        c.raw_out = upgrade.take_output();
+        c.upgrade_events = upgrade.take_events();
+        c.upgrading = Some(Box::new(Upgrading {
+            upgrade,
+            setup: MuxerSetup { role, cfg, muxers },
+            adopt: |c| c,
+        }));
+        Ok(c)
+    }
+}
+
 impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
+    /// True until the security handshake of an upgrading connection finished.
+    pub fn is_upgrading(&self) -> bool {
+        self.upgrading.is_some()
+    }
+
+    /// Upgrade events since the last call, in order (taken).
+    pub fn take_upgrade_events(&mut self) -> Vec<UpgradeEvent> {
+        std::mem::take(&mut self.upgrade_events)
+    }
+
+    /// The caller's answer to `UpgradeEvent::Verify` (`Err(reason)`: the signature is bad).
+    /// Goes on with the bytes that waited: events as for `receive` (DATA owning its bytes).
+    pub fn verified(
+        &mut self,
+        result: Result<(), String>,
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let Some(up) = self.upgrading.as_mut() else {
+            return Err(UpgradeError::Local("no upgrade is running").into());
+        };
+        let r = up.upgrade.verified(result, now);
+        self.after_upgrade_step(r, now, events)
+    }
+
+    /// The remote closed its side: the typed reason when that cut the upgrade short (None
+    /// once secured: an end of stream is then the caller's ordinary close).
+    pub fn receive_eof(&mut self) -> Option<ConnError> {
+        let up = self.upgrading.as_mut()?;
+        let e = up.upgrade.receive_eof();
+        self.failed = true;
+        Some(e.into())
+    }
+
+    fn receive_upgrading(
+        &mut self,
+        data: &[u8],
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let Some(up) = self.upgrading.as_mut() else {
+            return Ok(());
+        };
+        let r = up.upgrade.receive(data, now);
+        self.after_upgrade_step(r, now, events)
+    }
+
+    /// Collects the upgrade's output and events; once secured, installs the cipher, starts
+    /// the muxer and feeds it the bytes that followed the handshake.
+    fn after_upgrade_step(
+        &mut self,
+        r: Result<(), UpgradeError>,
+        now: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let Some(up) = self.upgrading.as_mut() else {
+            return Ok(());
+        };
+        self.raw_out.extend_from_slice(up.upgrade.output()); // also a TLS alert on failure
+        up.upgrade.take_output();
+        self.upgrade_events.extend(up.upgrade.take_events());
+        if let Err(e) = r {
+            self.failed = true;
+            return Err(e.into());
+        }
+        let Some((secured, rest)) = up.upgrade.take_secured() else {
+            return Ok(());
+        };
+        let Some(up) = self.upgrading.take() else {
+            return Ok(());
+        };
+        let Upgrading { setup, adopt, .. } = *up;
+        self.cipher = Some(adopt(secured.cipher));
+        self.start_muxer(setup, secured.muxer)?;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut buf = rest;
+        let mut ranges = Vec::new();
+        let r = self.receive_plain(&mut buf, now, events, &mut ranges);
+        for (idx, range) in ranges {
+            if let Some(Event::Data(_, d)) = events.get_mut(idx) {
+                d.extend_from_slice(&buf[range]);
+            }
+        }
+        r
+    }
+
+    /// The muxer of a connection that was just secured: the early muxer when it is ours,
+    /// else the negotiation of `setup.muxers`.
+    fn start_muxer(&mut self, setup: MuxerSetup, early: Option<String>) -> Result<(), ConnError> {
+        let early = early.filter(|m| setup.muxers.contains(m));
+        match early.as_deref() {
+            Some(mplex::PROTOCOL_ID) => {
+                let cfg = self.mplex_cfg.clone().unwrap_or_default();
+                self.session = Muxer::Mplex(mplex::Session::new(cfg)?);
+                self.negotiation = None;
+            }
+            Some(YAMUX_ID) => {
+                self.session = Muxer::Yamux(Session::new(setup.role, setup.cfg)?);
+                self.negotiation = None;
+            }
+            _ => {
+                self.session = Muxer::Yamux(Session::new(setup.role, setup.cfg)?);
+                self.negotiation = Some(if setup.role == Role::Client {
+                    Negotiation::dialer(setup.muxers)?
+                } else {
+                    Negotiation::listener(setup.muxers)?
+                });
+            }
+        }
+        if let Some(m) = early.filter(|m| m == mplex::PROTOCOL_ID || m == YAMUX_ID) {
+            self.muxer = Some(m.clone());
+            self.muxer_selected = Some(m);
+        }
+        self.queue_pending();
+        Ok(())
+    }
+
     /// `cipher = None` means no encryption; `role` is Client for the dialer. `muxers`:
     /// `None` when the handshake already agreed on yamux, else the muxer ids to negotiate
     /// with multistream-select (the dialer proposes them in order).
@@ -188,6 +367,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             Some(ids) => Some(Negotiation::listener(ids)?),
         };
         let mut c = Self {
+            upgrading: None,
+            upgrade_events: Vec::new(),
+            raw_out: Vec::new(),
             cipher,
             pnet: None,
             session: Muxer::Yamux(Session::new(role, cfg)?),
@@ -319,9 +501,25 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         if self.failed {
             return Ok(());
         }
+        let mut skip = 0;
         if let Some(p) = self.pnet.as_mut() {
-            p.decrypt(buf);
+            skip = p.decrypt(buf);
         }
+        let buf = &mut buf[skip..];
+        if self.upgrading.is_some() {
+            return self.receive_upgrading(buf, now, events);
+        }
+        self.receive_plain(buf, now, events, ranges)
+    }
+
+    /// `receive` after the private-network layer.
+    fn receive_plain(
+        &mut self,
+        buf: &mut [u8],
+        now: f64,
+        events: &mut Vec<Event>,
+        ranges: &mut Vec<DataRange>,
+    ) -> Result<(), ConnError> {
         let base = buf.as_ptr() as usize;
         let mut sink = |idx: usize, bytes: &[u8]| {
             let start = bytes.as_ptr() as usize - base;
@@ -452,6 +650,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     /// Moves what the negotiation and the session queued into the output queue.
     fn queue_pending(&mut self) {
+        if self.upgrading.is_some() {
+            return; // no muxer before the handshake ends
+        }
         if let Some(neg) = self.negotiation.as_mut() {
             self.out.push_own(neg.output());
             neg.clear_output();
@@ -476,6 +677,11 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
     }
 
     fn check_muxed(&self) -> Result<(), ConnError> {
+        if self.upgrading.is_some() {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "the connection is not secured yet",
+            )));
+        }
         if self.negotiation.is_some() {
             return Err(ConnError::Mux(MuxError::InvalidArgument(
                 "the muxer is still being negotiated",
@@ -572,6 +778,11 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     /// A muxer ping (yamux); mplex has none and refuses.
     pub fn ping(&mut self, now: f64) -> Result<(), ConnError> {
+        if self.upgrading.is_some() {
+            return Err(ConnError::Mux(MuxError::InvalidArgument(
+                "the connection is not secured yet",
+            )));
+        }
         match &mut self.session {
             Muxer::Yamux(s) => Ok(s.ping(now)?),
             Muxer::Mplex(_) => Err(mplex::Error::Unsupported("ping").into()),
@@ -580,6 +791,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
 
     /// GoAway (yamux); mplex only stops taking new streams (it has no such frame).
     pub fn go_away(&mut self, code: u32) -> Result<(), ConnError> {
+        if self.upgrading.is_some() {
+            return Ok(()); // nothing to tell before the muxer runs
+        }
         match &mut self.session {
             Muxer::Yamux(s) => Ok(s.go_away(code)?),
             Muxer::Mplex(s) => Ok(s.go_away()?),
@@ -587,6 +801,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
     }
 
     pub fn next_timer(&self) -> Option<f64> {
+        if let Some(up) = &self.upgrading {
+            return up.upgrade.next_timer();
+        }
         match &self.session {
             Muxer::Yamux(s) => s.next_timer(),
             Muxer::Mplex(_) => None,
@@ -594,6 +811,10 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
     }
 
     pub fn handle_timer(&mut self, now: f64) -> Result<(), ConnError> {
+        if let Some(up) = self.upgrading.as_mut() {
+            let r = up.upgrade.handle_timer(now);
+            return self.after_upgrade_step(r, now, &mut Vec::new());
+        }
         match &mut self.session {
             Muxer::Yamux(s) => Ok(s.handle_timer(now)?),
             Muxer::Mplex(_) => Ok(()),
@@ -619,7 +840,7 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
     /// Exact bytes the next `flush_into` writes (queues what is pending first).
     pub fn output_len(&mut self) -> usize {
         self.queue_pending();
-        self.wire_len(self.out.len())
+        self.raw_out.len() + self.wire_len(self.out.len())
     }
 
     /// Wire bytes pending now, without queueing anything.
@@ -629,7 +850,7 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
             Muxer::Yamux(s) => s.pending_output().len(),
             Muxer::Mplex(s) => s.pending_output().len(),
         };
-        self.wire_len(self.out.len() + session)
+        self.raw_out.len() + self.wire_len(self.out.len() + session)
     }
 
     /// Seals everything queued into exactly `output_len()` bytes of `out` (one pass, no
@@ -642,18 +863,23 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
                 "output slice too small",
             )));
         }
+        let raw = self.raw_out.len();
+        out[..raw].copy_from_slice(&self.raw_out);
+        self.raw_out.clear();
+        let need = need - raw;
         let segs = self.out.slices();
+        let sealed = &mut out[raw..];
         let written = match self.cipher.as_mut() {
             None => {
                 let mut pos = 0;
                 for s in &segs {
-                    out[pos..pos + s.len()].copy_from_slice(s);
+                    sealed[pos..pos + s.len()].copy_from_slice(s);
                     pos += s.len();
                 }
                 pos
             }
             Some(_) if need == 0 => 0,
-            Some(c) => match c.encrypt_gather_to_slice(&segs, &mut out[..need]) {
+            Some(c) => match c.encrypt_gather_to_slice(&segs, &mut sealed[..need]) {
                 Ok(n) => n,
                 Err(e) => {
                     drop(segs);
@@ -665,9 +891,9 @@ impl<T: SecureChannel, B: AsRef<[u8]>> Connection<T, B> {
         drop(segs);
         self.out.clear();
         if let Some(p) = self.pnet.as_mut() {
-            p.encrypt(&mut out[..written]);
+            p.encrypt(&mut out[..raw + written]);
         }
-        Ok(written)
+        Ok(raw + written)
     }
 
     /// The last output of the connection: everything queued (sealed, masked), then the

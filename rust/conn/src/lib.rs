@@ -9,6 +9,7 @@ mod connection;
 mod noise_channel;
 mod outqueue;
 mod tls_channel;
+pub mod upgrade;
 
 pub use channel::{NoCipher, SecureChannel, MAX_WIRE_FRAME};
 pub use connection::{ConnError, Connection, DataRange, Muxer, REF_MIN, YAMUX_ID};
@@ -20,6 +21,7 @@ pub use rapidp2p_pnet as pnet;
 pub use rapidp2p_tls as tls;
 pub use rapidp2p_yamux as yamux;
 pub use tls_channel::{Cipher, CipherError};
+pub use upgrade::{Upgrade, UpgradeConfig, UpgradeError, UpgradeEvent};
 
 /// A connection encrypted with the libp2p Noise transport (or plaintext when built with None).
 pub type NoiseConnection = Connection<rapidp2p_noise::Transport>;

@@ -24,6 +24,7 @@ pub const TARGETS: &[Target] = &[
     ("noise_payload", noise_payload),
     ("noise_handshake", noise_handshake),
     ("noise_frames", noise_frames),
+    ("upgrade", upgrade),
     ("yamux_header", yamux_header),
     ("yamux_session", yamux_session),
     ("mplex_session", mplex_session),
@@ -138,6 +139,63 @@ pub fn noise_handshake(data: &[u8]) {
             let _ = hs.read_message(data);
         }
     }
+}
+
+/// A listener's whole upgrade inside `rapidp2p-conn` (multistream-select of the security
+/// protocol, the Noise or TLS handshake), fed the input in pieces whose sizes the first byte
+/// picks; every signature check is answered (alternately good and bad).
+pub fn upgrade(data: &[u8]) {
+    use rapidp2p_conn::upgrade::{NoiseConfig, NOISE_ID};
+    use rapidp2p_conn::{mplex, yamux, Connection, Upgrade, UpgradeConfig, UpgradeEvent};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let up = Upgrade::new(UpgradeConfig {
+        initiator: first & 0x80 != 0,
+        protocols: vec![NOISE_ID.into()],
+        expected_peer: None,
+        early_muxers: vec!["/yamux/1.0.0".into()],
+        noise: Some(NoiseConfig {
+            static_secret: [7; 32],
+            payload: b"payload".to_vec(),
+        }),
+        tls: None,
+        unix_now: 0,
+    });
+    let Ok(up) = up else { return };
+    let role = if first & 0x80 != 0 {
+        yamux::Role::Client
+    } else {
+        yamux::Role::Server
+    };
+    let Ok(mut c) = Connection::<_, Vec<u8>>::upgrading(
+        up,
+        role,
+        yamux::Config::default(),
+        vec!["/yamux/1.0.0".into()],
+        mplex::Config::default(),
+    ) else {
+        return;
+    };
+    let chunk = usize::from(first & 0x3f) + 1;
+    let mut events = Vec::new();
+    let mut good = first & 0x40 != 0;
+    for piece in rest.chunks(chunk) {
+        if c.receive_copy(piece, 0.0, &mut events).is_err() {
+            return;
+        }
+        for e in c.take_upgrade_events() {
+            if matches!(e, UpgradeEvent::Verify { .. }) {
+                let verdict = if good { Ok(()) } else { Err("no".into()) };
+                good = !good;
+                if c.verified(verdict, 0.0, &mut events).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = c.take_output();
+    }
+    let _ = c.receive_eof();
 }
 
 /// Noise transport framing (length prefixes scanned before decryption).

@@ -247,6 +247,7 @@ targets!(
     noise_payload,
     noise_handshake,
     noise_frames,
+    upgrade,
     yamux_header,
     yamux_session,
     mplex_session,

@@ -10,5 +10,5 @@
 mod message;
 mod negotiation;
 
-pub use message::{encode_message, Decoded, MessageError, HEADER, MAX_MESSAGE, NA};
+pub use message::{decode_message, encode_message, Decoded, MessageError, HEADER, MAX_MESSAGE, NA};
 pub use negotiation::{Negotiation, NegotiationError, MAX_ATTEMPTS};

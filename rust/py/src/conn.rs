@@ -11,13 +11,17 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyByteArrayMethods, PyBytes, PyMemoryView};
 use rapidp2p_conn::mplex::{self, Error as MplexError};
+use rapidp2p_conn::multistream::NegotiationError;
+use rapidp2p_conn::upgrade::NoiseConfig;
 use rapidp2p_conn::yamux::{Config, Error as MuxError, Event, Role};
-use rapidp2p_conn::{ConnError, Connection, DataRange, YAMUX_ID};
+use rapidp2p_conn::{
+    ConnError, Connection, DataRange, Upgrade, UpgradeConfig, UpgradeError, UpgradeEvent, YAMUX_ID,
+};
 
 use crate::errors::py_err;
 use crate::noise::NoiseHandshake;
 use crate::pnet::PyProtector;
-use crate::tls::PyTlsHandshake;
+use crate::tls::{PyIdentity, PyTlsHandshake};
 
 /// Bulk crypto of at least this many bytes runs with the GIL released (releasing costs well
 /// under a microsecond; ChaCha20-Poly1305 over 16 KiB takes several).
@@ -75,6 +79,14 @@ pub const EV_PING_RTT: u8 = 6;
 pub const EV_GO_AWAY: u8 = 7;
 /// The muxer negotiation agreed (value: the muxer id); always before the yamux events.
 pub const EV_MUXER: u8 = 8;
+/// Upgrading connections: the security protocol was agreed (value: its id).
+pub const EV_SECURITY: u8 = 9;
+/// Upgrading connections: check the remote's Noise signature, then call `verified` (value:
+/// `(identity key protobuf, signature, static key)`).
+pub const EV_VERIFY: u8 = 10;
+/// Upgrading connections: the handshake is done (value: `(protocol, peer id bytes, identity
+/// key protobuf, early muxer or None)`); muxer events follow.
+pub const EV_SECURED: u8 = 11;
 
 fn mux_err(py: Python<'_>, e: &MuxError) -> PyErr {
     let msg = e.to_string();
@@ -124,6 +136,24 @@ fn conn_err(py: Python<'_>, e: &ConnError) -> PyErr {
         ConnError::Negotiation(n) => py_err(py, "NegotiationError", n.to_string()),
         ConnError::Mux(m) => mux_err(py, m),
         ConnError::Mplex(m) => mplex_err(py, m),
+        ConnError::Upgrade(u) => upgrade_err(py, u),
+    }
+}
+
+/// An upgrade failure as the exception the Python upgrader raises for it.
+fn upgrade_err(py: Python<'_>, e: &UpgradeError) -> PyErr {
+    match e {
+        UpgradeError::Negotiation(NegotiationError::NotSupported(_)) => {
+            py_err(py, "ProtocolNotSupported", e.to_string())
+        }
+        UpgradeError::Negotiation(_) => py_err(py, "NegotiationError", e.to_string()),
+        UpgradeError::Refused(_) => py_err(py, "ConnectionRefusedByPeer", e.to_string()),
+        UpgradeError::PeerIdMismatch(_) => py_err(py, "PeerIdMismatch", e.to_string()),
+        UpgradeError::Tls(t) => crate::tls::tls_err(py, t),
+        UpgradeError::Local(_) => py_err(py, "LocalProtocolError", e.to_string()),
+        UpgradeError::Noise(_) | UpgradeError::Handshake(_) | UpgradeError::BadSignature(_) => {
+            py_err(py, "HandshakeError", e.to_string())
+        }
     }
 }
 
@@ -131,12 +161,44 @@ fn conn_err(py: Python<'_>, e: &ConnError) -> PyErr {
 /// ranges of `buf`, copied once into a new `bytes`.
 fn event_tuples(
     py: Python<'_>,
+    upgrade: Vec<UpgradeEvent>,
     muxer: Option<String>,
     events: Vec<Event>,
     ranges: &[DataRange],
     buf: &[u8],
 ) -> PyResult<Vec<PyEvent>> {
-    let mut out = Vec::with_capacity(events.len() + 1);
+    let mut out = Vec::with_capacity(events.len() + upgrade.len() + 1);
+    for e in upgrade {
+        out.push(match e {
+            UpgradeEvent::Selected(p) => (EV_SECURITY, 0, p.into_pyobject(py)?.into_any().unbind()),
+            UpgradeEvent::Verify {
+                key,
+                signature,
+                static_key,
+            } => {
+                let v = (
+                    PyBytes::new(py, &key),
+                    PyBytes::new(py, &signature),
+                    PyBytes::new(py, &static_key),
+                );
+                (EV_VERIFY, 0, v.into_pyobject(py)?.into_any().unbind())
+            }
+            UpgradeEvent::Secured {
+                protocol,
+                peer,
+                key,
+                muxer,
+            } => {
+                let v = (
+                    protocol,
+                    PyBytes::new(py, &peer),
+                    PyBytes::new(py, &key),
+                    muxer,
+                );
+                (EV_SECURED, 0, v.into_pyobject(py)?.into_any().unbind())
+            }
+        });
+    }
     if let Some(m) = muxer {
         out.push((EV_MUXER, 0, m.into_pyobject(py)?.into_any().unbind()));
     }
@@ -191,9 +253,10 @@ impl PyConnection {
         } else {
             inner.receive(buf, now, &mut events, &mut ranges)
         };
+        let upgrade = self.inner.take_upgrade_events();
         let muxer = self.inner.take_muxer_selected();
         // Events that arrived before a failure still count (e.g. the GoAway that explains it).
-        let out = event_tuples(py, muxer, events, &ranges, buf)?;
+        let out = event_tuples(py, upgrade, muxer, events, &ranges, buf)?;
         r.map_err(|e| conn_err(py, &e))?;
         Ok(out)
     }
@@ -283,6 +346,125 @@ impl PyConnection {
                 .map_err(|e| conn_err(py, &e))?;
         }
         Ok(Self { inner })
+    }
+
+    /// A connection from its first byte (see `rapidp2p_conn::Connection::upgrading`): runs
+    /// multistream-select of `protocols` (`/noise`, `/tls/1.0.0`), the handshake and the early
+    /// muxer, then the muxer, reporting EV_SECURITY, EV_VERIFY (answer with `verified`) and
+    /// EV_SECURED. `noise_static_secret` and `noise_payload` (signed, listing
+    /// `early_muxers`) are needed for `/noise`, `tls_identity` for `/tls/1.0.0`; `now`: Unix
+    /// seconds for certificate checks (None: this machine's clock).
+    #[staticmethod]
+    #[pyo3(signature = (*, initiator, protocols, muxers, early_muxers = Vec::new(),
+                        noise_static_secret = None, noise_payload = None, tls_identity = None,
+                        expected_peer = None, max_streams = 512, initial_window = 262144,
+                        max_window = 16777216, ack_backlog = 256,
+                        keepalive_interval = Some(10.0), min_autotune_rtt = 0.01,
+                        mplex_max_buffered = 4194304, now = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn upgrading(
+        py: Python<'_>,
+        initiator: bool,
+        protocols: Vec<String>,
+        muxers: Vec<String>,
+        early_muxers: Vec<String>,
+        noise_static_secret: Option<&[u8]>,
+        noise_payload: Option<Vec<u8>>,
+        tls_identity: Option<&PyIdentity>,
+        expected_peer: Option<Vec<u8>>,
+        max_streams: usize,
+        initial_window: u32,
+        max_window: u32,
+        ack_backlog: usize,
+        keepalive_interval: Option<f64>,
+        min_autotune_rtt: f64,
+        mplex_max_buffered: usize,
+        now: Option<i64>,
+    ) -> PyResult<Self> {
+        let cfg = Config {
+            max_streams,
+            initial_window,
+            max_window,
+            ack_backlog,
+            keepalive_interval,
+            min_autotune_rtt,
+            ..Config::default()
+        };
+        let mplex_cfg = mplex::Config {
+            max_streams,
+            max_buffered: mplex_max_buffered,
+            ..mplex::Config::default()
+        };
+        mplex_cfg.validate().map_err(PyValueError::new_err)?;
+        let noise = match (noise_static_secret, noise_payload) {
+            (Some(secret), Some(payload)) => Some(NoiseConfig {
+                static_secret: secret
+                    .try_into()
+                    .map_err(|_| PyValueError::new_err("noise_static_secret must be 32 bytes"))?,
+                payload,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "give both noise_static_secret and noise_payload, or neither",
+                ))
+            }
+        };
+        let upgrade = Upgrade::new(UpgradeConfig {
+            initiator,
+            protocols,
+            expected_peer,
+            early_muxers,
+            noise,
+            tls: tls_identity.map(|t| t.inner.clone()),
+            unix_now: now.unwrap_or_else(crate::tls::unix_now),
+        })
+        .map_err(|e| conn_err(py, &e.into()))?;
+        let role = if initiator {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let inner =
+            Connection::upgrading(upgrade, role, cfg, muxers, mplex_cfg).map_err(|e| match e {
+                ConnError::Mux(MuxError::InvalidArgument(m)) => PyValueError::new_err(m),
+                e => conn_err(py, &e),
+            })?;
+        Ok(Self { inner })
+    }
+
+    /// The answer to EV_VERIFY: None when the signature verified, else why not (raised as
+    /// HandshakeError). Returns the events of the bytes that waited for it.
+    #[pyo3(signature = (error, now))]
+    fn verified(
+        &mut self,
+        py: Python<'_>,
+        error: Option<String>,
+        now: f64,
+    ) -> PyResult<Vec<PyEvent>> {
+        let mut events = Vec::new();
+        let r = self
+            .inner
+            .verified(error.map_or(Ok(()), Err), now, &mut events);
+        let upgrade = self.inner.take_upgrade_events();
+        let muxer = self.inner.take_muxer_selected();
+        let out = event_tuples(py, upgrade, muxer, events, &[], &[])?;
+        r.map_err(|e| conn_err(py, &e))?;
+        Ok(out)
+    }
+
+    /// The remote closed its side: raises the typed reason when that cut the upgrade short.
+    fn receive_eof(&mut self, py: Python<'_>) -> PyResult<()> {
+        match self.inner.receive_eof() {
+            Some(e) => Err(conn_err(py, &e)),
+            None => Ok(()),
+        }
+    }
+
+    /// True until the handshake of an upgrading connection finished.
+    #[getter]
+    fn is_upgrading(&self) -> bool {
+        self.inner.is_upgrading()
     }
 
     /// One socket read: the first `length` bytes of `buffer` (a reused read buffer) are
@@ -552,5 +734,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EV_PING_RTT", EV_PING_RTT)?;
     m.add("EV_GO_AWAY", EV_GO_AWAY)?;
     m.add("EV_MUXER", EV_MUXER)?;
+    m.add("EV_SECURITY", EV_SECURITY)?;
+    m.add("EV_VERIFY", EV_VERIFY)?;
+    m.add("EV_SECURED", EV_SECURED)?;
     Ok(())
 }

@@ -1,0 +1,130 @@
+"""``_core.conn.Connection.upgrading``: one Rust object from the first byte (security
+multistream-select, Noise or TLS handshake, early muxer, muxer), with the Noise signature
+check answered from Python (EV_VERIFY -> ``verified``), driven here without sockets.
+
+The asyncio driver does not use it yet (issue 9); these tests pin the glue's contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rapidp2p import _core
+from rapidp2p.crypto import PrivateKey, generate_keypair, public_key_from_protobuf
+from rapidp2p.exceptions import (
+    ConnectionRefusedByPeer,
+    HandshakeError,
+    PeerIdMismatch,
+)
+from rapidp2p.peer import PeerId
+from rapidp2p.protocols.multistream._proto import encode_messages
+from rapidp2p.security.noise import SIGNATURE_PREFIX, NoiseIdentity
+from rapidp2p.security.tls import TlsIdentity
+
+conn = _core.conn
+MUXERS = ["/yamux/1.0.0", "/mplex/6.7.0"]
+
+
+def upgrading(
+    key: PrivateKey,
+    initiator: bool,
+    protocols: list[str],
+    expected: PeerId | None = None,
+) -> Any:
+    ident = NoiseIdentity(key)
+    return conn.Connection.upgrading(
+        initiator=initiator,
+        protocols=protocols,
+        muxers=MUXERS,
+        early_muxers=MUXERS,
+        noise_static_secret=ident.static_secret,
+        noise_payload=ident.payload(MUXERS),
+        tls_identity=TlsIdentity(key).identity,
+        expected_peer=None if expected is None else expected.to_bytes(),
+        keepalive_interval=None,
+    )
+
+
+class Side:
+    """One connection and what it reported; EV_VERIFY is answered with the identity key."""
+
+    def __init__(self, c: Any, *, lie: bool = False) -> None:
+        self.c = c
+        self.lie = lie
+        self.events: list[tuple[int, int, Any]] = []
+
+    def take(self, events: list[tuple[int, int, Any]]) -> None:
+        for ev in events:
+            self.events.append(ev)
+            if ev[0] == conn.EV_VERIFY:
+                key_pb, sig, static = ev[2]
+                ok = public_key_from_protobuf(key_pb).verify(SIGNATURE_PREFIX + static, sig)
+                err = None if ok and not self.lie else "bad Noise identity signature"
+                self.take(self.c.verified(err, 0.0))
+
+    def of(self, kind: int) -> list[Any]:
+        return [v for k, _, v in self.events if k == kind]
+
+
+def pump(a: Side, b: Side) -> None:
+    for _ in range(50):
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            data = src.c.data_to_send()
+            if data:
+                moved = True
+                dst.take(dst.c.receive_data(data, 0.0))
+        if not moved:
+            return
+    raise AssertionError("never went quiet")
+
+
+@pytest.mark.parametrize("protocol", ["/noise", "/tls/1.0.0"])
+def test_upgrade_then_streams(protocol: str) -> None:
+    kd, kl = generate_keypair(), generate_keypair()
+    pd, pl = PeerId.from_public_key(kd.public_key()), PeerId.from_public_key(kl.public_key())
+    d = Side(upgrading(kd, True, [protocol], expected=pl))
+    lst = Side(upgrading(kl, False, ["/noise", "/tls/1.0.0"]))
+    assert d.c.is_upgrading
+    pump(d, lst)
+    ((proto, peer, key_pb, early),) = d.of(conn.EV_SECURED)
+    assert (proto, PeerId.from_bytes(peer), early) == (protocol, pl, "/yamux/1.0.0")
+    assert public_key_from_protobuf(key_pb) == kl.public_key()
+    assert PeerId.from_bytes(lst.of(conn.EV_SECURED)[0][1]) == pd
+    assert lst.of(conn.EV_SECURITY) == [protocol]
+    assert d.of(conn.EV_MUXER) == ["/yamux/1.0.0"]
+    assert len(d.of(conn.EV_VERIFY)) == (protocol == "/noise")
+    assert not d.c.is_upgrading and d.c.muxer == "/yamux/1.0.0"
+    sid = d.c.open_stream()
+    d.c.send(sid, b"hello", True)
+    pump(d, lst)
+    assert lst.of(conn.EV_DATA) == [b"hello"]
+
+
+def test_verify_refusal_and_wrong_peer_are_typed() -> None:
+    kd, kl = generate_keypair(), generate_keypair()
+    d = Side(upgrading(kd, True, ["/noise"]))
+    lst = Side(upgrading(kl, False, ["/noise"]), lie=True)
+    with pytest.raises(HandshakeError, match="bad Noise identity signature"):
+        pump(d, lst)
+    assert lst.c.is_closed
+
+    other = PeerId.from_public_key(generate_keypair().public_key())
+    d = Side(upgrading(kd, True, ["/noise"], expected=other))
+    lst = Side(upgrading(kl, False, ["/noise"]))
+    with pytest.raises(PeerIdMismatch, match=f"dialed {other}, but the remote proved"):
+        pump(d, lst)
+
+
+def test_refused_dialer_and_early_eof() -> None:
+    d = upgrading(generate_keypair(), True, ["/noise"])
+    answer = encode_messages("/multistream/1.0.0", "na", "refused: connection limit")
+    with pytest.raises(ConnectionRefusedByPeer, match="connection limit"):
+        d.receive_data(answer, 0.0)
+
+    lst = upgrading(generate_keypair(), False, ["/noise"])
+    lst.receive_data(encode_messages("/multistream/1.0.0", "/noise") + b"\x00\x20abc", 0.0)
+    with pytest.raises(HandshakeError, match="closed during the Noise handshake"):
+        lst.receive_eof()
