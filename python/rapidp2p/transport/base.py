@@ -56,3 +56,21 @@ def parse_components(addr: Multiaddr | str) -> list[tuple[str, str]]:
 
     ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
     return [(name, value or "") for name, value in ma.items()]
+
+
+def udp_socket_address(comps: list[tuple[str, str]], addr: Multiaddr) -> tuple[int, str, int]:
+    """``(family, host, port)`` of ``/ip4|ip6/<host>/udp/<port>/...`` whose first two
+    components the caller has checked; the one reading of a UDP port shared by QUIC,
+    WebTransport and WebRTC-direct. Raises TransportError for a port out of range."""
+    import socket
+
+    from rapidp2p.exceptions import TransportError
+
+    try:
+        port = int(comps[1][1])
+    except ValueError:
+        raise TransportError(f"bad UDP port in {addr}") from None
+    if not 0 <= port <= 65535:
+        raise TransportError(f"bad UDP port in {addr}")
+    family = socket.AF_INET if comps[0][0] == "ip4" else socket.AF_INET6
+    return family, comps[0][1], port

@@ -20,7 +20,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rapidp2p.exceptions import TransportError
-from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.base import (
+    ConnectionFactory,
+    InboundHandler,
+    parse_components,
+    udp_socket_address,
+)
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
@@ -46,14 +51,7 @@ def _split(addr: Multiaddr) -> tuple[int, str, int]:
         raise TransportError(f"not a QUIC v1 multiaddr: {addr}")
     if [c for c in comps[3:] if c[0] != "p2p"]:
         raise TransportError(f"unsupported multiaddr suffix for QUIC: {addr}")
-    try:
-        port = int(comps[1][1])
-    except ValueError:
-        raise TransportError(f"bad UDP port in {addr}") from None
-    if not 0 <= port <= 65535:
-        raise TransportError(f"bad UDP port in {addr}")
-    family = socket.AF_INET if comps[0][0] == "ip4" else socket.AF_INET6
-    return family, comps[0][1], port
+    return udp_socket_address(comps, addr)
 
 
 def is_quic_addr(addr: Multiaddr) -> bool:

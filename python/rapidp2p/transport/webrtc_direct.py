@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING
 from rapidp2p import _core
 from rapidp2p._aio.webrtc import WebRtcConnection, WebRtcEndpoint, WebRtcSettings
 from rapidp2p.exceptions import TransportError
-from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.base import (
+    ConnectionFactory,
+    InboundHandler,
+    parse_components,
+    udp_socket_address,
+)
 from rapidp2p.transport.quic import _grow_buffers
 
 if TYPE_CHECKING:
@@ -66,14 +71,7 @@ def _split(addr: Multiaddr) -> tuple[int, str, int, str | None]:
         rest = rest[1:]
     if [c for c in rest if c[0] not in ("p2p", "certhash")]:
         raise TransportError(f"unsupported multiaddr suffix for WebRTC-direct: {addr}")
-    try:
-        port = int(comps[1][1])
-    except ValueError:
-        raise TransportError(f"bad UDP port in {addr}") from None
-    if not 0 <= port <= 65535:
-        raise TransportError(f"bad UDP port in {addr}")
-    family = socket.AF_INET if comps[0][0] == "ip4" else socket.AF_INET6
-    return family, comps[0][1], port, certhash
+    return (*udp_socket_address(comps, addr), certhash)
 
 
 def is_webrtc_direct_addr(addr: Multiaddr) -> bool:

@@ -20,14 +20,18 @@ upgrader for them. Dialling is not implemented yet.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from rapidp2p import _core
 from rapidp2p.exceptions import TransportError
-from rapidp2p.transport.base import ConnectionFactory, InboundHandler, parse_components
+from rapidp2p.transport.base import (
+    ConnectionFactory,
+    InboundHandler,
+    parse_components,
+    udp_socket_address,
+)
 from rapidp2p.transport.quic import _bind
 
 if TYPE_CHECKING:
@@ -66,14 +70,7 @@ def _split(addr: Multiaddr) -> tuple[int, str, int, list[str]]:
         rest = rest[1:]
     if [c for c in rest if c[0] != "p2p"]:
         raise TransportError(f"unsupported multiaddr suffix for WebTransport: {addr}")
-    try:
-        port = int(comps[1][1])
-    except ValueError:
-        raise TransportError(f"bad UDP port in {addr}") from None
-    if not 0 <= port <= 65535:
-        raise TransportError(f"bad UDP port in {addr}")
-    family = socket.AF_INET if comps[0][0] == "ip4" else socket.AF_INET6
-    return family, comps[0][1], port, hashes
+    return (*udp_socket_address(comps, addr), hashes)
 
 
 def is_webtransport_addr(addr: Multiaddr) -> bool:
