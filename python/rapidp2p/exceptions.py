@@ -92,6 +92,13 @@ class HandshakeTimeout(HandshakeError, TimeoutError):
     """A connection handshake (e.g. WebRTC-direct ICE, DTLS and Noise) did not finish in time."""
 
 
+class SignalingError(HandshakeError):
+    """The ``/webrtc-signaling`` exchange that sets up a ``/webrtc`` connection failed: a
+    malformed or unexpected message, an SDP or ICE candidate that does not parse, or no
+    connection in time. Only the signalling stream and the WebRTC connection it was setting
+    up close; the relayed connection it ran on stays."""
+
+
 class PeerIdMismatch(HandshakeError):
     """The remote proved a different peer ID than the one the dialer expected."""
 

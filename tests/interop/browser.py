@@ -135,6 +135,13 @@ class BrowserPeer:
             "expect": expect,
             "timeout_ms": int(timeout * 1000),
         }
+        return self._roundtrip(req, timeout)
+
+    def _roundtrip(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Blocking: one JSON request line to the driver, its one JSON answer line."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise BrowserError(f"browser driver is not running\n{self.stderr_text()}")
         with self._request_lock:
             proc.stdin.write(json.dumps(req) + "\n")
             proc.stdin.flush()
@@ -144,6 +151,24 @@ class BrowserPeer:
         if not isinstance(answer, dict) or "results" not in answer:
             raise BrowserError(f"browser driver answered {line!r}")
         return answer
+
+    async def listen_via_relay(
+        self, relay: str, *, timeout: float = DIAL_TIMEOUT
+    ) -> dict[str, Any]:
+        """A tab whose js-libp2p node reserves on ``relay`` (``.../p2p/<relay>``) and listens on
+        ``/webrtc`` through it; the tab stays open until :meth:`close_tab`.
+
+        Returns the driver's answer: ``error`` (``None`` on success), ``listening``
+        (``{"peer", "addrs"}``, among them ``.../p2p-circuit/webrtc/p2p/<peer>``) and ``tab``.
+        """
+        req = {"listen": relay, "timeout_ms": int(timeout * 1000)}
+        return await asyncio.to_thread(self._roundtrip, req, timeout)
+
+    async def close_tab(self, tab: int) -> dict[str, Any]:
+        """Closes a listening tab; ``inbound`` lists the connections its node saw open
+        (``remote_peer``, ``remote_addr``, ``direction``, ``limited``, and for ``/webrtc`` ones
+        the outcome of a ping back: ``ping_rtt_ms`` or ``ping_error``)."""
+        return await asyncio.to_thread(self._roundtrip, {"close_tab": tab}, 30.0)
 
     async def dial(
         self,

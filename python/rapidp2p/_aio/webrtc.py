@@ -9,6 +9,11 @@ coalesced into one ``flush`` per loop iteration; timers are one ``call_at`` per 
 
 Rust runs Noise with our static key and signed payload; the remote's payload comes back in
 the connected event and is verified here (identity keys live in Python), as for TCP.
+
+The same endpoint carries ``/webrtc`` connections (:mod:`rapidp2p.transport.webrtc`): set up
+by an SDP offer and answer that :meth:`WebRtcEndpoint.offer` / :meth:`WebRtcEndpoint.answer`
+produce and consume, with no Noise (the signalling ran on an authenticated connection, whose
+peer is the new connection's), then the same streams as WebRTC-direct.
 """
 
 from __future__ import annotations
@@ -154,6 +159,16 @@ class WebRtcEndpoint:
                 asyncio.Future[WebRtcConnection],
             ],
         ] = {}
+        #: ``/webrtc`` connections still being set up: id -> (peer, key, setup, future).
+        self._signalled: dict[
+            int,
+            tuple[
+                PeerId,
+                PublicKey | None,
+                Callable[[WebRtcConnection], None] | None,
+                asyncio.Future[WebRtcConnection],
+            ],
+        ] = {}
         self.on_closed: Callable[[WebRtcEndpoint], None] | None = None
         self.loop.add_reader(sock.fileno(), self._on_readable)
 
@@ -247,6 +262,8 @@ class WebRtcEndpoint:
             if conn is None:
                 if cid in self._dialing:
                     self._dialed(kind, cid, value)
+                elif cid in self._signalled:
+                    self._signalled_event(kind, cid, value)
                 elif kind == EV_CONNECTED:
                     self._accepted(cid, value)
                 elif kind == EV_CLOSED:
@@ -363,6 +380,103 @@ class WebRtcEndpoint:
         (setup or self.setup or (lambda _c: None))(conn)
         fut.set_result(conn)
 
+    # ---- /webrtc: connections set up by signalling -----------------------------------------
+
+    def offer(
+        self,
+        peer_id: PeerId,
+        remote_key: PublicKey | None = None,
+        setup: Callable[[WebRtcConnection], None] | None = None,
+    ) -> tuple[int, str, asyncio.Future[WebRtcConnection]]:
+        """A new ``/webrtc`` connection to ``peer_id`` as the SDP offerer: ``(id, offer SDP,
+        future)``; the future gets the connection once ICE, DTLS and SCTP are up (after
+        :meth:`accept_answer` and the remote's candidates), or the typed failure."""
+        ufrag, pwd = self._ice_credentials()
+        cid, sdp = self._ep.offer(ufrag, pwd, self.loop.time())
+        return cid, sdp, self._track(cid, peer_id, remote_key, setup)
+
+    def answer(
+        self,
+        offer_sdp: str,
+        peer_id: PeerId,
+        remote_key: PublicKey | None = None,
+        setup: Callable[[WebRtcConnection], None] | None = None,
+    ) -> tuple[int, str, asyncio.Future[WebRtcConnection]]:
+        """Answers the remote's SDP offer: ``(id, answer SDP, future)`` as :meth:`offer`.
+        Raises :class:`~rapidp2p.exceptions.SignalingError` for an unusable offer."""
+        ufrag, pwd = self._ice_credentials()
+        cid, sdp = self._ep.accept_offer(offer_sdp, ufrag, pwd, self.loop.time())
+        return cid, sdp, self._track(cid, peer_id, remote_key, setup)
+
+    def accept_answer(self, cid: int, answer_sdp: str) -> None:
+        """The remote's answer to :meth:`offer` (SignalingError when unusable)."""
+        self._ep.accept_answer(cid, answer_sdp)
+        self.schedule_flush()
+
+    def add_remote_candidate(self, cid: int, candidate: str) -> bool:
+        """One trickled remote candidate (``candidate:...``); False when skipped (an mDNS
+        name, not UDP): the remote's checks reach us from it anyway."""
+        added: bool = self._ep.add_remote_candidate(cid, candidate)
+        if added:
+            self.schedule_flush()
+        return added
+
+    def abandon(self, cid: int) -> None:
+        """Drops a ``/webrtc`` connection still being set up (signalling failed)."""
+        entry = self._signalled.pop(cid, None)
+        if entry is not None:
+            self._ep.close(cid)
+            self.schedule_flush()
+            fut = entry[3]
+            if not fut.done():
+                fut.cancel()
+
+    @staticmethod
+    def _ice_credentials() -> tuple[str, str]:
+        import secrets
+
+        # RFC 8839: ufrag 4+ and password 22+ ice-chars; hex is a subset.
+        return secrets.token_hex(8), secrets.token_hex(16)
+
+    def _track(
+        self,
+        cid: int,
+        peer_id: PeerId,
+        remote_key: PublicKey | None,
+        setup: Callable[[WebRtcConnection], None] | None,
+    ) -> asyncio.Future[WebRtcConnection]:
+        fut: asyncio.Future[WebRtcConnection] = self.loop.create_future()
+        self._signalled[cid] = (peer_id, remote_key, setup, fut)
+        self._flush()
+        return fut
+
+    def _signalled_event(self, kind: int, cid: int, value: object) -> None:
+        if kind not in (EV_CONNECTED, EV_CLOSED):
+            return
+        peer_id, remote_key, setup, fut = self._signalled.pop(cid)
+        if kind == EV_CLOSED:
+            if not fut.done():
+                fut.set_exception(cast("BaseException", value))
+            return
+        if fut.done():  # abandoned meanwhile
+            self._ep.close(cid)
+            self.schedule_flush()
+            return
+        _payload, _static, host, port = cast("tuple[bytes, bytes, str, int]", value)
+        from rapidp2p.peer import Multiaddr
+
+        conn = WebRtcConnection(self, cid)
+        conn.security = None  # DTLS only: the fingerprints came over the signalling channel
+        conn.remote_peer = peer_id
+        conn.remote_key = remote_key
+        proto = "ip6" if ":" in host else "ip4"
+        conn.remote_addr = Multiaddr(f"/{proto}/{host}/udp/{port}/webrtc")
+        conn.local_addr = Multiaddr(f"/{proto}/{self.local_host}/udp/{self.local_port}/webrtc")
+        conn.connected_at = self.loop.time()
+        self._conns[cid] = conn
+        (setup or self.setup or (lambda _c: None))(conn)
+        fut.set_result(conn)
+
     # ---- closing ------------------------------------------------------------------------
 
     def stop_listening(self) -> None:
@@ -381,6 +495,10 @@ class WebRtcEndpoint:
         for _peer, _setup, fut in dialing.values():
             if not fut.done():
                 fut.set_exception(ConnectionClosedError("WebRTC endpoint closed"))
+        signalled, self._signalled = self._signalled, {}
+        for _peer, _key, _setup, sfut in signalled.values():
+            if not sfut.done():
+                sfut.set_exception(ConnectionClosedError("WebRTC endpoint closed"))
         with contextlib.suppress(OSError):
             self._flush()
         self._closed = True

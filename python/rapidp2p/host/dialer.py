@@ -26,6 +26,7 @@ from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.webrtc import WebRtcTransport
 from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 
 if TYPE_CHECKING:
@@ -143,6 +144,15 @@ class Dialer:
         if not addrs:
             raise DialError("nothing to dial")
         return await self._dial_addrs(None, addrs)
+
+    async def dial_for_transport(self, peer_id: PeerId, addr: Multiaddr) -> Connection:
+        """Dials ``addr`` for ``peer_id`` even while a dial to the peer is in flight: for a
+        transport whose dial needs another connection to the same peer first (``/webrtc``
+        signals over a relayed one), which ``connect`` would join to the very dial waiting
+        for it."""
+        if self._host.is_closed:
+            raise DialError("host is closed")
+        return await self._dial_addrs(peer_id, [addr])
 
     async def dial_direct(
         self, peer_id: PeerId, addrs: list[Multiaddr], *, as_server: bool = False
@@ -305,7 +315,7 @@ class Dialer:
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport)):
+            if isinstance(transport, (QuicTransport, WebRtcDirectTransport, WebRtcTransport)):
                 # Secured and multiplexed by the transport: the handshake checked peer_id.
                 quic = cast(
                     "QuicConnection | WebRtcConnection",

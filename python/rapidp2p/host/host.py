@@ -73,6 +73,7 @@ from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
+from rapidp2p.transport.webrtc import WebRtcTransport
 from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 from rapidp2p.transport.websocket import WebSocketTransport
 from rapidp2p.transport.webtransport import WebTransportTransport
@@ -204,6 +205,9 @@ class Host:
         self.metrics: Metrics | None = metrics if metrics is not None else self.config.metrics
         if self.metrics is not None:
             self.metrics.attach(self)
+        for t in self.transports:
+            if isinstance(t, WebRtcTransport):  # /webrtc: signalling runs on this host
+                t.attach(self)
 
     def _resource_limits(self) -> ResourceLimits:
         cfg = self.config
@@ -427,7 +431,10 @@ class Host:
             ma = to_multiaddr(a)
             transport = self._dialer.transport_for(ma, listen=True)
             lst: Listener
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)):
+            if isinstance(
+                transport,
+                (QuicTransport, WebRtcDirectTransport, WebTransportTransport, WebRtcTransport),
+            ):
                 lst = await transport.listen_secured(ma, self.setup_secured, self._on_secured)
             else:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
@@ -972,7 +979,8 @@ class Host:
             await asyncio.wait(tasks, timeout=2.0)
         for transport in self.transports:
             if isinstance(
-                transport, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)
+                transport,
+                (QuicTransport, WebRtcDirectTransport, WebTransportTransport, WebRtcTransport),
             ):  # UDP sockets
                 await transport.close()
         self.events.close()

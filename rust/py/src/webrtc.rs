@@ -48,6 +48,7 @@ fn rtc_err(py: Python<'_>, e: &WebRtcError) -> PyErr {
         WebRtcError::TooManyStreams => "LocalProtocolError",
         WebRtcError::Config(_) => "LocalProtocolError",
         WebRtcError::Dial(_) => "TransportError",
+        WebRtcError::Sdp(_) | WebRtcError::Candidate(_) => "SignalingError",
     };
     py_err(py, class, e.to_string())
 }
@@ -428,6 +429,54 @@ impl PyEndpoint {
         let now = self.instant(now);
         self.ep
             .dial(SocketAddr::new(ip, port), fp, ufrag, now)
+            .map_err(|e| rtc_err(py, &e))
+    }
+
+    /// `/webrtc`: a new connection as the SDP offerer with ICE credentials `ufrag`/`pwd`;
+    /// returns `(conn, offer_sdp)`. Its EV_CONNECTED (empty payload: no Noise) or EV_CLOSED
+    /// follows once the answer and candidates went in.
+    fn offer(
+        &mut self,
+        py: Python<'_>,
+        ufrag: &str,
+        pwd: &str,
+        now: f64,
+    ) -> PyResult<(u64, String)> {
+        let now = self.instant(now);
+        self.ep.offer(ufrag, pwd, now).map_err(|e| rtc_err(py, &e))
+    }
+
+    /// `/webrtc`: answers a remote offer; returns `(conn, answer_sdp)`.
+    fn accept_offer(
+        &mut self,
+        py: Python<'_>,
+        sdp: &str,
+        ufrag: &str,
+        pwd: &str,
+        now: f64,
+    ) -> PyResult<(u64, String)> {
+        let now = self.instant(now);
+        self.ep
+            .accept_offer(sdp, ufrag, pwd, now)
+            .map_err(|e| rtc_err(py, &e))
+    }
+
+    /// `/webrtc`: the remote's answer to our offer on `conn`.
+    fn accept_answer(&mut self, py: Python<'_>, conn: u64, sdp: &str) -> PyResult<()> {
+        self.ep
+            .accept_answer(conn, sdp)
+            .map_err(|e| rtc_err(py, &e))
+    }
+
+    /// `/webrtc`: one remote ICE candidate (`candidate:...`); False when skipped.
+    fn add_remote_candidate(
+        &mut self,
+        py: Python<'_>,
+        conn: u64,
+        candidate: &str,
+    ) -> PyResult<bool> {
+        self.ep
+            .add_remote_candidate(conn, candidate)
             .map_err(|e| rtc_err(py, &e))
     }
 }

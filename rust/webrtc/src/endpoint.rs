@@ -3,6 +3,16 @@
 //! handshake on data channel 0 (the initiator when we listen, the responder when we dial with
 //! [`Endpoint::dial`]), and frames every other data channel as a libp2p stream with half-close
 //! (FIN / FIN_ACK), STOP_SENDING and RESET.
+//!
+//! The same endpoint also carries `/webrtc` connections (libp2p/specs `webrtc/webrtc.md`):
+//! set up by an SDP offer and answer exchanged elsewhere (on a `/webrtc-signaling` stream
+//! over a relayed connection) with [`Endpoint::offer`], [`Endpoint::accept_offer`],
+//! [`Endpoint::accept_answer`] and [`Endpoint::add_remote_candidate`]. Those are full ICE
+//! agents with our socket's address as their one host candidate, check the remote's DTLS
+//! certificate against the fingerprint of its SDP, and run no Noise: the signalling channel
+//! was authenticated already. They are up once the offerer's first data channel opens (the
+//! offerer needs one for its SDP to carry an `m=application` line; js-libp2p's is `init`,
+//! closed right after), and their streams are framed as WebRTC-direct's.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -11,6 +21,7 @@ use std::time::{Duration, Instant};
 use rapidp2p_noise::Handshake;
 use rapidp2p_wire::multibase;
 use sha2::{Digest, Sha256};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelConfig, ChannelId};
 use str0m::config::{DtlsCert, Fingerprint};
 use str0m::net::{Protocol, Receive};
@@ -106,7 +117,18 @@ pub enum WebRtcError {
     Config(String),
     #[error("bad dial: {0}")]
     Dial(String),
+    /// A malformed or unusable SDP offer or answer from the signalling peer.
+    #[error("bad SDP: {0}")]
+    Sdp(String),
+    /// An ICE candidate line that does not parse.
+    #[error("bad ICE candidate: {0}")]
+    Candidate(String),
 }
+
+/// Longest SDP text accepted from a signalling peer (a browser's is about 1 KiB).
+pub const MAX_SDP: usize = 16 * 1024;
+/// Remote ICE candidates accepted per `/webrtc` connection.
+pub const MAX_REMOTE_CANDIDATES: usize = 32;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +240,8 @@ struct StreamState {
 enum Noise {
     /// Waiting for channel 0 and the DTLS fingerprint.
     Idle,
+    /// A `/webrtc` connection: no Noise; up once the offerer's first data channel opens.
+    Signalled,
     /// Message 1 sent; collecting message 2.
     Sent(Box<Handshake>),
     Done,
@@ -229,8 +253,16 @@ struct Conn {
     deadline: Option<Instant>,
     noise: Noise,
     noise_buf: Vec<u8>,
-    ch0: ChannelId,
+    /// WebRTC-direct: the negotiated channel 0 (Noise). `/webrtc`: the offerer's first
+    /// channel once known (not a stream).
+    ch0: Option<ChannelId>,
     ch0_decoder: Decoder,
+    /// `/webrtc`: our ICE ufrag (the key of `by_ufrag`), the SDP offer awaiting its answer,
+    /// and every remote address routed to this connection.
+    ufrag: Option<String>,
+    pending: Option<SdpPendingOffer>,
+    routes: Vec<SocketAddr>,
+    remote_candidates: usize,
     streams: HashMap<u64, StreamState>,
     by_chan: HashMap<ChannelId, u64>,
     next_stream: u64,
@@ -257,6 +289,8 @@ pub struct Endpoint {
     listening: bool,
     conns: HashMap<u64, Conn>,
     by_addr: HashMap<SocketAddr, u64>,
+    /// `/webrtc` connections by our ICE ufrag: a STUN check from a new address names it.
+    by_ufrag: HashMap<String, u64>,
     next_conn: u64,
     events: VecDeque<Event>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -291,6 +325,7 @@ impl Endpoint {
             listening: true,
             conns: HashMap::new(),
             by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
             next_conn: 1,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -349,7 +384,10 @@ impl Endpoint {
         self.now = Some(now);
         let id = match self.by_addr.get(&source) {
             Some(&id) => id,
-            None => match self.accept(source, data, now) {
+            None => match self
+                .route_signalled(source, data)
+                .or_else(|| self.accept(source, data, now))
+            {
                 Some(id) => id,
                 None => {
                     self.dropped += 1;
@@ -360,6 +398,9 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        if conn.ufrag.is_some() {
+            conn.remote = source; // `/webrtc`: the address ICE uses now
+        }
         let Ok(contents) = data.try_into() else {
             return; // neither STUN, DTLS nor RTP: ignore
         };
@@ -439,8 +480,12 @@ impl Endpoint {
                 deadline: Some(now + self.config.handshake_timeout),
                 noise: Noise::Idle,
                 noise_buf: Vec::new(),
-                ch0,
+                ch0: Some(ch0),
                 ch0_decoder: Decoder::new(),
+                ufrag: None,
+                pending: None,
+                routes: Vec::new(),
+                remote_candidates: 0,
                 streams: HashMap::new(),
                 by_chan: HashMap::new(),
                 next_stream: 1,
@@ -524,8 +569,12 @@ impl Endpoint {
                 deadline: Some(now + self.config.handshake_timeout),
                 noise: Noise::Idle,
                 noise_buf: Vec::new(),
-                ch0,
+                ch0: Some(ch0),
                 ch0_decoder: Decoder::new(),
+                ufrag: None,
+                pending: None,
+                routes: Vec::new(),
+                remote_candidates: 0,
                 streams: HashMap::new(),
                 by_chan: HashMap::new(),
                 next_stream: 1,
@@ -629,7 +678,12 @@ impl Endpoint {
                 return Err((CloseKind::Closed, "ICE disconnected".into()));
             }
             RtcEvent::ChannelOpen(ch, _label) => {
-                if ch == conn.ch0 {
+                if matches!(conn.noise, Noise::Signalled)
+                    && (conn.ch0.is_none() || conn.ch0 == Some(ch))
+                {
+                    return self.signalled_up(id, ch);
+                }
+                if conn.ch0 == Some(ch) {
                     self.start_noise(id)?;
                 } else if let Some(&s) = conn.by_chan.get(&ch) {
                     // Our channel is open now: flush a pending FIN, wake the writer.
@@ -670,7 +724,10 @@ impl Endpoint {
                 }
             }
             RtcEvent::ChannelData(d) => {
-                if d.id == conn.ch0 {
+                if conn.ch0 == Some(d.id) {
+                    if conn.ufrag.is_some() {
+                        return Ok(()); // `/webrtc`'s init channel carries nothing of ours
+                    }
                     return self.noise_data(id, &d.data);
                 }
                 let Some(&s) = conn.by_chan.get(&d.id) else {
@@ -696,7 +753,7 @@ impl Endpoint {
                 }
             }
             RtcEvent::ChannelClose(ch) => {
-                if ch == conn.ch0 {
+                if conn.ch0 == Some(ch) {
                     return Ok(());
                 }
                 if let Some(s) = conn.by_chan.remove(&ch) {
@@ -918,7 +975,9 @@ impl Endpoint {
         let mut bytes = Vec::with_capacity(noise_msg.len() + 2);
         bytes.extend_from_slice(&(noise_msg.len() as u16).to_be_bytes());
         bytes.extend_from_slice(noise_msg);
-        let ch0 = conn.ch0;
+        let ch0 = conn
+            .ch0
+            .ok_or((CloseKind::Handshake, "no data channel 0".into()))?;
         let mut chan = conn
             .rtc
             .channel(ch0)
@@ -958,7 +1017,7 @@ impl Endpoint {
         }
         if fin {
             // The dialler closes the handshake channel when done: acknowledge, and finish ours.
-            if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
+            if let Some(mut chan) = conn.ch0.and_then(|c| conn.rtc.channel(c)) {
                 let _ = chan.write(true, &framing::encode_one(Some(Flag::FinAck), b""));
             }
         }
@@ -998,7 +1057,7 @@ impl Endpoint {
                 .ok_or((CloseKind::Handshake, "Noise: no remote static key".into()))?;
             conn.noise = Noise::Done;
             if conn.dialed.is_none() {
-                if let Some(mut chan) = conn.rtc.channel(conn.ch0) {
+                if let Some(mut chan) = conn.ch0.and_then(|c| conn.rtc.channel(c)) {
                     let _ = chan.write(true, &framing::encode_one(Some(Flag::Fin), b""));
                 }
             }
@@ -1019,6 +1078,255 @@ impl Endpoint {
         if fin && !matches!(conn.noise, Noise::Done) {
             return Err((CloseKind::Handshake, "channel 0 closed during Noise".into()));
         }
+        Ok(())
+    }
+
+    // ---- `/webrtc`: connections set up by signalling -------------------------------------
+
+    /// A full ICE agent with our socket's address as its host candidate, for `/webrtc`.
+    fn signalled_rtc(&self, ufrag: &str, pwd: &str, now: Instant) -> Result<Rtc, WebRtcError> {
+        if ufrag.len() < 4 || ufrag.len() > stun::MAX_UFRAG || ufrag.contains(':') {
+            return Err(WebRtcError::Config(
+                "ICE ufrag must be 4..256 characters, no ':'".into(),
+            ));
+        }
+        if pwd.len() < 22 || pwd.len() > 256 {
+            return Err(WebRtcError::Config(
+                "ICE password must be 22..256 characters".into(),
+            ));
+        }
+        if self.by_ufrag.contains_key(ufrag) {
+            return Err(WebRtcError::Config("ICE ufrag already in use".into()));
+        }
+        if self.conns.len() >= self.config.max_connections
+            || self.handshaking() >= self.config.max_handshakes
+        {
+            return Err(WebRtcError::Dial("too many connections".into()));
+        }
+        let mut rtc = Rtc::builder()
+            .set_local_ice_credentials(IceCreds {
+                ufrag: ufrag.to_owned(),
+                pass: pwd.to_owned(),
+            })
+            .set_dtls_cert(DtlsCert {
+                certificate: self.cert.der.clone(),
+                private_key: self.cert.private_key.clone(),
+            })
+            .set_fingerprint_verification(true)
+            .set_sctp_max_buffered_amount(self.config.send_buffer)
+            .build(now);
+        let local = Candidate::host(self.local, Protocol::Udp)
+            .map_err(|e| WebRtcError::Config(format!("local candidate: {e}")))?;
+        rtc.add_local_candidate(local);
+        Ok(rtc)
+    }
+
+    fn insert_signalled(
+        &mut self,
+        rtc: Rtc,
+        ufrag: &str,
+        ch0: Option<ChannelId>,
+        now: Instant,
+    ) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                rtc,
+                remote: self.local, // until a datagram arrives
+                deadline: Some(now + self.config.handshake_timeout),
+                noise: Noise::Signalled,
+                noise_buf: Vec::new(),
+                ch0,
+                ch0_decoder: Decoder::new(),
+                ufrag: Some(ufrag.to_owned()),
+                pending: None,
+                routes: Vec::new(),
+                remote_candidates: 0,
+                streams: HashMap::new(),
+                by_chan: HashMap::new(),
+                next_stream: 1,
+                blocked: HashSet::new(),
+                next_timeout: None,
+                closed: false,
+                held: Vec::new(),
+                dialed: None,
+                remote_payload: Vec::new(),
+            },
+        );
+        self.by_ufrag.insert(ufrag.to_owned(), id);
+        self.now = Some(now);
+        id
+    }
+
+    /// Starts a `/webrtc` connection as the offerer (the dialler of the relayed connection):
+    /// returns its id and the SDP offer to send; [`Endpoint::accept_answer`] follows.
+    /// `ufrag` and `pwd` are our ICE credentials (random, drawn by the caller).
+    pub fn offer(
+        &mut self,
+        ufrag: &str,
+        pwd: &str,
+        now: Instant,
+    ) -> Result<(u64, String), WebRtcError> {
+        let mut rtc = self.signalled_rtc(ufrag, pwd, now)?;
+        let (ch, offer, pending) = {
+            let mut api = rtc.sdp_api();
+            let ch = api.add_channel("init".into());
+            let (offer, pending) = api
+                .apply()
+                .ok_or_else(|| WebRtcError::Config("no SDP offer to make".into()))?;
+            (ch, offer, pending)
+        };
+        let id = self.insert_signalled(rtc, ufrag, Some(ch), now);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.pending = Some(pending);
+        }
+        self.drive(id, now);
+        Ok((id, offer.to_sdp_string()))
+    }
+
+    /// Answers a remote SDP offer (we are the answerer, the relayed connection's listener):
+    /// returns the new connection's id and the SDP answer to send back.
+    pub fn accept_offer(
+        &mut self,
+        sdp: &str,
+        ufrag: &str,
+        pwd: &str,
+        now: Instant,
+    ) -> Result<(u64, String), WebRtcError> {
+        if sdp.len() > MAX_SDP {
+            return Err(WebRtcError::Sdp(format!("offer of {} bytes", sdp.len())));
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        let mut rtc = self.signalled_rtc(ufrag, pwd, now)?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        let id = self.insert_signalled(rtc, ufrag, None, now);
+        self.route_sdp_candidates(id, sdp);
+        self.drive(id, now);
+        Ok((id, answer.to_sdp_string()))
+    }
+
+    /// The remote's SDP answer to our [`Endpoint::offer`].
+    pub fn accept_answer(&mut self, id: u64, sdp: &str) -> Result<(), WebRtcError> {
+        if sdp.len() > MAX_SDP {
+            return Err(WebRtcError::Sdp(format!("answer of {} bytes", sdp.len())));
+        }
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        let conn = self
+            .conns
+            .get_mut(&id)
+            .ok_or(WebRtcError::UnknownConnection(id))?;
+        let pending = conn
+            .pending
+            .take()
+            .ok_or_else(|| WebRtcError::Sdp("no offer awaits an answer".into()))?;
+        conn.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        self.route_sdp_candidates(id, sdp);
+        self.dirty.insert(id);
+        Ok(())
+    }
+
+    /// One trickled remote candidate (`candidate:...`, as `RTCIceCandidate.candidate`).
+    /// Returns false for one we skip (not UDP, an mDNS `.local` name, over the cap): the
+    /// browser reaches us from it anyway (a peer-reflexive candidate).
+    pub fn add_remote_candidate(&mut self, id: u64, line: &str) -> Result<bool, WebRtcError> {
+        let line = line.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        if line.len() > 1024 {
+            return Err(WebRtcError::Candidate("longer than 1024 bytes".into()));
+        }
+        let conn = self
+            .conns
+            .get_mut(&id)
+            .ok_or(WebRtcError::UnknownConnection(id))?;
+        if conn.ufrag.is_none() {
+            return Err(WebRtcError::UnknownConnection(id));
+        }
+        if line
+            .split_whitespace()
+            .nth(4)
+            .is_some_and(|a| a.ends_with(".local"))
+        {
+            return Ok(false);
+        }
+        let cand =
+            Candidate::from_sdp_string(line).map_err(|e| WebRtcError::Candidate(e.to_string()))?;
+        if cand.proto() != Protocol::Udp || conn.remote_candidates >= MAX_REMOTE_CANDIDATES {
+            return Ok(false);
+        }
+        conn.remote_candidates += 1;
+        let addr = cand.addr();
+        conn.rtc.add_remote_candidate(cand);
+        self.route(id, addr);
+        self.dirty.insert(id);
+        Ok(true)
+    }
+
+    /// Datagrams from `addr` go to connection `id` (unless another holds the address).
+    fn route(&mut self, id: u64, addr: SocketAddr) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_addr.entry(addr) {
+            e.insert(id);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.routes.push(addr);
+            }
+        }
+    }
+
+    /// The candidates written into an SDP (`a=candidate:` lines) route to `id` too.
+    fn route_sdp_candidates(&mut self, id: u64, sdp: &str) {
+        let addrs: Vec<SocketAddr> = sdp
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("a="))
+            .filter_map(|l| Candidate::from_sdp_string(l).ok())
+            .filter(|c| c.proto() == Protocol::Udp)
+            .map(|c| c.addr())
+            .take(MAX_REMOTE_CANDIDATES)
+            .collect();
+        for addr in addrs {
+            self.route(id, addr);
+        }
+    }
+
+    /// A STUN check from a new address whose USERNAME starts with a `/webrtc` connection's
+    /// ufrag belongs to it (the remote's peer-reflexive or unannounced host candidate).
+    fn route_signalled(&mut self, source: SocketAddr, data: &[u8]) -> Option<u64> {
+        if self.by_ufrag.is_empty() {
+            return None;
+        }
+        let local = stun::binding_local_ufrag(data)?;
+        let id = *self.by_ufrag.get(local)?;
+        self.route(id, source);
+        Some(id)
+    }
+
+    /// The offerer's first data channel opened: the `/webrtc` connection is up.
+    fn signalled_up(&mut self, id: u64, ch: ChannelId) -> Result<(), (CloseKind, String)> {
+        let conn = self.conns.get_mut(&id).expect("live connection");
+        let ours = conn.ch0 == Some(ch);
+        conn.ch0 = Some(ch);
+        conn.noise = Noise::Done;
+        conn.deadline = None;
+        if ours {
+            // Our `init` channel did its job (the offer's m=application line): close it.
+            conn.rtc.direct_api().close_data_channel(ch);
+        }
+        let remote = conn.remote;
+        let held = std::mem::take(&mut conn.held);
+        self.events.push_back(Event::Authenticated {
+            conn: id,
+            payload: Vec::new(),
+            remote_static: [0; 32],
+            remote,
+        });
+        self.events.extend(held);
         Ok(())
     }
 
@@ -1116,7 +1424,17 @@ impl Endpoint {
     pub fn close(&mut self, id: u64) {
         if let Some(mut conn) = self.conns.remove(&id) {
             conn.rtc.disconnect();
-            self.by_addr.remove(&conn.remote);
+            if self.by_addr.get(&conn.remote) == Some(&id) {
+                self.by_addr.remove(&conn.remote);
+            }
+            for addr in &conn.routes {
+                if self.by_addr.get(addr) == Some(&id) {
+                    self.by_addr.remove(addr);
+                }
+            }
+            if let Some(u) = &conn.ufrag {
+                self.by_ufrag.remove(u);
+            }
             // Flush what the disconnect queued (DTLS close_notify).
             while let Ok(Output::Transmit(t)) = conn.rtc.poll_output() {
                 self.transmits

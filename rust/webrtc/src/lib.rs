@@ -13,6 +13,6 @@ pub mod stun;
 
 pub use endpoint::{
     certhash, certhash_fingerprint, fingerprint_multihash, generate_certificate, noise_prologue,
-    Certificate, CloseKind, Config, Endpoint, Event, WebRtcError,
+    Certificate, CloseKind, Config, Endpoint, Event, WebRtcError, MAX_REMOTE_CANDIDATES, MAX_SDP,
 };
 pub use framing::{Flag, FrameError, Message, MAX_MESSAGE_SIZE, MAX_PAYLOAD};

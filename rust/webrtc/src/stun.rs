@@ -16,9 +16,8 @@ pub fn is_stun(data: &[u8]) -> bool {
     data.len() >= 20 && data[0] < 2 && data[4..8] == MAGIC_COOKIE
 }
 
-/// The dialler's ufrag from a Binding request whose USERNAME is `ufrag:ufrag` (both halves
-/// equal and prefixed as the spec says), else None.
-pub fn binding_ufrag(data: &[u8]) -> Option<&str> {
+/// The USERNAME of a Binding request, `<recipient's ufrag>:<sender's ufrag>`.
+fn binding_username(data: &[u8]) -> Option<(&str, &str)> {
     if !is_stun(data) || data[0..2] != BINDING_REQUEST {
         return None;
     }
@@ -31,15 +30,25 @@ pub fn binding_ufrag(data: &[u8]) -> Option<&str> {
         if kind == ATTR_USERNAME {
             let text = std::str::from_utf8(value).ok()?;
             let (local, remote) = text.split_once(':')?;
-            if local != remote || local.len() > MAX_UFRAG || !local.starts_with(UFRAG_PREFIX) {
-                return None;
-            }
-            return Some(local);
+            return (local.len() <= MAX_UFRAG).then_some((local, remote));
         }
         let padded = (alen + 3) & !3;
         attrs = attrs.get(4 + padded..)?;
     }
     None
+}
+
+/// The dialler's ufrag from a Binding request whose USERNAME is `ufrag:ufrag` (both halves
+/// equal and prefixed as the spec says), else None.
+pub fn binding_ufrag(data: &[u8]) -> Option<&str> {
+    let (local, remote) = binding_username(data)?;
+    (local == remote && local.starts_with(UFRAG_PREFIX)).then_some(local)
+}
+
+/// Our ufrag from any Binding request, for `/webrtc` connections (whose ufrags were
+/// exchanged in SDP, not derived from the first request).
+pub fn binding_local_ufrag(data: &[u8]) -> Option<&str> {
+    binding_username(data).map(|(local, _)| local)
 }
 
 #[cfg(test)]
@@ -82,5 +91,12 @@ mod tests {
         assert_eq!(binding_ufrag(&m), None);
         assert_eq!(binding_ufrag(&[0u8; 10]), None);
         assert_eq!(binding_ufrag(&[22u8; 40]), None); // DTLS, not STUN
+    }
+
+    #[test]
+    fn reads_any_local_ufrag_for_signalled_connections() {
+        assert_eq!(binding_local_ufrag(&request(b"abcd:efgh")), Some("abcd"));
+        assert_eq!(binding_local_ufrag(&request(b"nocolon")), None);
+        assert_eq!(binding_local_ufrag(&[22u8; 40]), None);
     }
 }

@@ -305,3 +305,143 @@ fn certhash_fingerprint_round_trips_and_refuses_other_hashes() {
     assert_eq!(certhash_fingerprint("uEiA"), None);
     assert_eq!(certhash_fingerprint("not multibase!"), None);
 }
+
+// ---- `/webrtc`: connections set up by SDP offer and answer --------------------------------
+
+/// Offer from `a`, answer from `b`, both full ICE agents with one host candidate each (in
+/// their SDP): returns the two connection ids once both are up.
+fn signalled_pair(a: &mut Endpoint, b: &mut Endpoint, now: &mut Instant) -> (u64, u64) {
+    let (ca, offer) = a
+        .offer("offerufrag", "offer-password-0123456789", *now)
+        .unwrap();
+    assert!(offer.contains("a=candidate:"), "{offer}");
+    let (cb, answer) = b
+        .accept_offer(&offer, "answerufrag", "answer-password-0123456789", *now)
+        .unwrap();
+    a.accept_answer(ca, &answer).unwrap();
+    let mut up = Vec::new();
+    pump(a, b, now, |ev| {
+        if let Event::Authenticated { conn, payload, .. } = ev {
+            assert!(payload.is_empty(), "no Noise on /webrtc");
+            up.push(*conn);
+        }
+        up.len() == 2
+    });
+    (ca, cb)
+}
+
+/// Opens a stream from `src` on `conn`, sends `payload`; returns what `dst` received and how
+/// many streams were announced on either side meanwhile.
+fn send_over(
+    src: &mut Endpoint,
+    dst: &mut Endpoint,
+    conn: u64,
+    payload: &[u8],
+    now: &mut Instant,
+) -> (Vec<u8>, usize) {
+    let s = src.open_stream(conn).unwrap();
+    let mut opened = 0;
+    let mut writable = false;
+    pump(src, dst, now, |ev| {
+        match ev {
+            Event::Writable { stream, .. } if *stream == s => writable = true,
+            Event::StreamOpened { .. } => opened += 1,
+            _ => {}
+        }
+        writable
+    });
+    assert_eq!(src.send(conn, s, payload).unwrap(), payload.len());
+    let mut got = Vec::new();
+    pump(src, dst, now, |ev| {
+        match ev {
+            Event::StreamOpened { .. } => opened += 1,
+            Event::Data { data, .. } => got.extend_from_slice(data),
+            _ => {}
+        }
+        got.len() >= payload.len()
+    });
+    (got, opened)
+}
+
+#[test]
+fn signalled_connection_comes_up_without_noise_and_carries_a_stream_both_ways() {
+    let mut a = at("127.0.0.1:5100", 1, b"a");
+    let mut b = at("127.0.0.1:6100", 2, b"b");
+    a.stop_listening();
+    b.stop_listening();
+    let mut now = Instant::now();
+    let (ca, cb) = signalled_pair(&mut a, &mut b, &mut now);
+    // The offerer's `init` channel is no stream: only the one opened shows up, each way.
+    let (got, opened) = send_over(&mut a, &mut b, ca, b"from the offerer", &mut now);
+    assert_eq!(
+        (got.as_slice(), opened),
+        (b"from the offerer".as_slice(), 1)
+    );
+    let (got, opened) = send_over(&mut b, &mut a, cb, b"from the answerer", &mut now);
+    assert_eq!(
+        (got.as_slice(), opened),
+        (b"from the answerer".as_slice(), 1)
+    );
+}
+
+#[test]
+fn a_malformed_offer_answer_or_candidate_is_a_typed_error() {
+    let mut a = at("127.0.0.1:5200", 1, b"a");
+    let mut b = at("127.0.0.1:6200", 2, b"b");
+    let now = Instant::now();
+    assert!(matches!(
+        b.accept_offer(
+            "v=0\r\nnot sdp",
+            "answerufrag",
+            "answer-password-0123456789",
+            now
+        ),
+        Err(rapidp2p_webrtc::WebRtcError::Sdp(_))
+    ));
+    assert_eq!(b.connection_count(), 0);
+    let big = "x".repeat(rapidp2p_webrtc::MAX_SDP + 1);
+    assert!(b
+        .accept_offer(&big, "answerufrag", "answer-password-0123456789", now)
+        .is_err());
+    let (ca, _offer) = a
+        .offer("offerufrag", "offer-password-0123456789", now)
+        .unwrap();
+    assert!(matches!(
+        a.accept_answer(ca, "garbage"),
+        Err(rapidp2p_webrtc::WebRtcError::Sdp(_))
+    ));
+    assert!(matches!(
+        a.add_remote_candidate(ca, "candidate:1 1 udp nope"),
+        Err(rapidp2p_webrtc::WebRtcError::Candidate(_))
+    ));
+    // An mDNS name is skipped, not an error; a good host candidate is taken.
+    assert!(!a
+        .add_remote_candidate(ca, "candidate:1 1 udp 2122260223 abc.local 5000 typ host")
+        .unwrap());
+    assert!(a
+        .add_remote_candidate(ca, "candidate:1 1 udp 2122260223 127.0.0.1 5001 typ host")
+        .unwrap());
+    // Short ICE credentials are refused (RFC 8839 minimums).
+    assert!(a.offer("ab", "offer-password-0123456789", now).is_err());
+    assert!(a.offer("offerufrag2", "short", now).is_err());
+}
+
+#[test]
+fn a_signalled_connection_whose_peer_never_answers_times_out() {
+    let mut a = at("127.0.0.1:5300", 1, b"a");
+    let now = Instant::now();
+    let (ca, _offer) = a
+        .offer("offerufrag", "offer-password-0123456789", now)
+        .unwrap();
+    let later = now + Duration::from_secs(11);
+    a.handle_timeout(later);
+    let mut closed = None;
+    while let Some(ev) = a.poll_event() {
+        if let Event::Closed { conn, kind, .. } = ev {
+            assert_eq!(conn, ca);
+            closed = Some(kind);
+        }
+    }
+    assert_eq!(closed, Some(CloseKind::HandshakeTimeout));
+    assert_eq!(a.connection_count(), 0);
+}

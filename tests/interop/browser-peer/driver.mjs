@@ -9,6 +9,10 @@
 //     "publish": MSG|null, "expect": N|null, "timeout_ms": N}, with one JSON line {"results": [...],
 //     "error": null|"...", "console": [...]}; each request runs in a fresh tab (a fresh
 //     js-libp2p node). Exits when stdin closes.
+//     {"listen": RELAY_MULTIADDR, "timeout_ms": N} opens a tab that stays: its node reserves on
+//     the relay and listens on /webrtc through it; the answer adds {"listening": {peer, addrs},
+//     "tab": ID}. {"close_tab": ID} closes it, answering {"inbound": [connections it saw],
+//     "console": [...]}.
 //   node driver.mjs dial BUNDLE_DIR MULTIADDR [--ping] [--identify] [--echo-bytes N]
 //       [--streams N [--stream-bytes M]]
 //     one request; prints the result lines as tests/interop/js-peer does, exit 0 only when
@@ -66,14 +70,22 @@ async function launch () {
     // --allow-loopback-in-peer-connection: WebRTC ignores 127.0.0.1 candidates otherwise, and
     // the /webrtc-direct tests dial a host on loopback.
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-      '--allow-loopback-in-peer-connection'],
+      '--allow-loopback-in-peer-connection',
+      // /webrtc: real host candidates in the SDP, not mDNS names (rapidp2p resolves none)
+      '--disable-features=WebRtcHideLocalIpsWithMdns'],
     protocolTimeout: 180000
   })
 }
 
+/** Tabs left open by `listen` requests, by id: {page, console}. */
+const listeners = new Map()
+let nextTab = 1
+
 /** Runs one dial request in a fresh tab; never throws (failures come back as `error`). */
 async function runRequest (browser, pageUrl, req) {
-  const query = new URLSearchParams({ ma: String(req.ma) })
+  if (req.close_tab !== undefined) return await closeTab(req.close_tab)
+  const listen = req.listen !== undefined && req.listen !== null
+  const query = new URLSearchParams(listen ? { listen: String(req.listen) } : { ma: String(req.ma) })
   if (req.ping) query.set('ping', '1')
   if (req.identify) query.set('identify', '1')
   if (req.echo_bytes !== undefined && req.echo_bytes !== null) query.set('echo', String(req.echo_bytes))
@@ -97,12 +109,38 @@ async function runRequest (browser, pageUrl, req) {
     await page.goto(`${pageUrl}?${query}`, { waitUntil: 'load', timeout })
     await page.waitForFunction(() => window.rapidp2pResult !== undefined, { timeout, polling: 50 })
     const outcome = await page.evaluate(() => window.rapidp2pResult)
+    if (listen && outcome.error === null) {
+      const tab = nextTab++
+      listeners.set(tab, { page, console: consoleLines })
+      page = null // stays open until {"close_tab": tab}
+      return { results: outcome.results, error: null, listening: outcome.listening, tab, console: consoleLines }
+    }
     return { results: outcome.results, error: outcome.error, console: consoleLines }
   } catch (err) {
     return { results: [], error: `driver: ${err?.name ?? 'Error'}: ${err?.message ?? err}`, console: consoleLines }
   } finally {
     if (page !== null) await page.close().catch(() => {})
   }
+}
+
+/** Closes a listening tab; answers what its node saw (connections opened, pings back). */
+async function closeTab (tab) {
+  const entry = listeners.get(tab)
+  if (entry === undefined) return { results: [], error: `driver: no listening tab ${tab}`, console: [] }
+  listeners.delete(tab)
+  let inbound = []
+  let error = null
+  try {
+    // the page pings back over every /webrtc connection it saw: wait for those outcomes
+    await entry.page.waitForFunction(() => (window.rapidp2pInbound ?? []).every((c) =>
+      !c.remote_addr.includes('/webrtc') || c.remote_addr.includes('/webrtc-direct') ||
+      c.ping_rtt_ms !== undefined || c.ping_error !== undefined), { timeout: 25000, polling: 50 })
+    inbound = await entry.page.evaluate(() => window.rapidp2pInbound ?? [])
+  } catch (err) {
+    error = `driver: ${err?.name ?? 'Error'}: ${err?.message ?? err}`
+  }
+  await entry.page.close().catch(() => {})
+  return { results: [], error, inbound, console: entry.console }
 }
 
 async function serve (bundleDir) {

@@ -12,10 +12,11 @@
 // and also as JSON in <pre id="result">. driver.mjs waits for window.rapidp2pResult.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { webRTCDirect } from '@libp2p/webrtc'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webTransport } from '@libp2p/webtransport'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -188,7 +189,23 @@ async function doPubsub (node, remotePeer, topic, publish, expect, received, tim
   return { pubsub: { topic, published, received } }
 }
 
+/**
+ * The transports of one node. /webrtc-direct: the browser's RTCPeerConnection, Noise on data
+ * channel 0 (its own muxing). /webtransport: the browser's WebTransport (serverCertificateHashes
+ * from /certhash), Noise on the first stream, one WebTransport stream per libp2p stream.
+ * With `relayed` also /p2p-circuit (Circuit Relay v2 over /ws) and /webrtc (private-to-private:
+ * SDP and ICE candidates over /webrtc-signaling/0.0.1 on a relayed connection), with no STUN
+ * server: the tests stay on loopback, whose host candidates are all ICE needs.
+ */
+function transportsFor (relayed) {
+  const transports = [webSockets(), webRTCDirect(), webTransport()]
+  if (relayed) transports.push(circuitRelayTransport(), webRTC({ rtcConfiguration: { iceServers: [] } }))
+  return transports
+}
+
 async function run (params) {
+  const listenVia = params.get('listen')
+  if (listenVia !== null) return await listen(listenVia)
   const target = params.get('ma')
   if (target === null) throw new Error('no ?ma=MULTIADDR in the page URL')
   const topic = params.get('topic')
@@ -196,10 +213,7 @@ async function run (params) {
   // GossipSub learns that the remote speaks it from identify, so identify runs on open then.
   if (topic !== null) services.pubsub = gossipsub({ msgIdFn: fromSeqnoMsgId, floodPublish: true })
   const node = await createLibp2p({
-    // /webrtc-direct: the browser's RTCPeerConnection, Noise on data channel 0 (its own muxing).
-    // /webtransport: the browser's WebTransport (serverCertificateHashes from /certhash),
-    // Noise on the first stream, one WebTransport stream per libp2p stream.
-    transports: [webSockets(), webRTCDirect(), webTransport()],
+    transports: transportsFor(target.includes('/p2p-circuit')),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // The browser default refuses insecure /ws and private (loopback) addresses: the tests
@@ -244,6 +258,59 @@ async function run (params) {
     return { results, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` }
   } finally {
     await node.stop().catch(() => {})
+  }
+}
+
+/**
+ * Listen mode (`?listen=RELAY_MULTIADDR`): reserves a slot on the relay and listens on /webrtc
+ * through it; once the node has its `<relay>/p2p-circuit/webrtc/p2p/<us>` address it publishes
+ * `window.rapidp2pListening = {peer, addrs}` and serves ping and echo until the tab closes.
+ * Every connection that opens is appended to `window.rapidp2pInbound` ({remote_peer,
+ * remote_addr, direction, limited}), and the result of a ping back over each /webrtc one
+ * (`ping_rtt_ms` or `ping_error`), so a test can see which transport a peer reached it by
+ * and that the connection carries streams both ways.
+ */
+async function listen (relay) {
+  const node = await createLibp2p({
+    addresses: { listen: [`${relay}/p2p-circuit`, '/webrtc'] },
+    transports: transportsFor(true),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: { ping: ping(), identify: identify() }
+  })
+  window.rapidp2pNode = node // kept alive (and reachable from the console) until the tab closes
+  await node.handle(ECHO_PROTOCOL, async (stream) => {
+    // echo: every chunk back, then close once the remote half-closed
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain()
+    }
+    await stream.close()
+  })
+  window.rapidp2pInbound = []
+  node.addEventListener('connection:open', (evt) => {
+    const connection = evt.detail
+    const entry = {
+      remote_peer: connection.remotePeer.toString(),
+      remote_addr: connection.remoteAddr.toString(),
+      direction: connection.direction,
+      limited: connection.limits != null
+    }
+    window.rapidp2pInbound.push(entry)
+    if (entry.remote_addr.includes('/webrtc') && !entry.remote_addr.includes('/webrtc-direct')) {
+      // a ping back over the /webrtc connection: streams work in the other direction too
+      node.services.ping.ping(connection.remotePeer, { signal: AbortSignal.timeout(20000) })
+        .then((rtt) => { entry.ping_rtt_ms = rtt }, (err) => { entry.ping_error = `${err?.name}: ${err?.message}` })
+    }
+  })
+  const deadline = performance.now() + 30000
+  for (;;) {
+    const addrs = node.getMultiaddrs().map((ma) => ma.toString())
+    if (addrs.some((ma) => ma.includes('/p2p-circuit/webrtc'))) {
+      return { listening: { peer: node.peerId.toString(), addrs }, results: [], error: null }
+    }
+    if (performance.now() > deadline) throw new Error(`no /p2p-circuit/webrtc address within 30 s (have ${addrs})`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
