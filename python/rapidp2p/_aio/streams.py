@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rapidp2p._aio.stream import Stream
 
-__all__ = ["StreamTable", "wake_all"]
+__all__ = ["StreamTable", "shutdown_all", "wait_until", "wake_all"]
 
 
 def wake_all(waiters: list[asyncio.Future[None]]) -> None:
@@ -25,6 +25,33 @@ def wake_all(waiters: list[asyncio.Future[None]]) -> None:
     for w in pending:
         if not w.done():
             w.set_result(None)
+
+
+def shutdown_all(streams: Iterable[Stream]) -> None:
+    """First step of a graceful close: FIN on every stream after its queued data, so a
+    remote still reading what we sent gets all of it. A stream holding data the application
+    never read is reset instead: a FIN there would tell the remote (waiting in
+    ``close(wait=True)``) that we consumed what we did not."""
+    for st in list(streams):
+        if st.has_unread:
+            st.reset()
+        else:
+            st.close_write_nowait()
+
+
+async def wait_until(
+    loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[None]], done: Callable[[], bool]
+) -> None:
+    """Waits until ``done()``, checked each time ``waiters`` are woken (:func:`wake_all`).
+    Callers bound it."""
+    while not done():
+        waiter: asyncio.Future[None] = loop.create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
 
 
 class StreamTable:
@@ -68,25 +95,11 @@ class StreamTable:
             wake_all(self._settle_waiters)
 
     def shutdown(self) -> None:
-        """FIN on every stream after its queued data; a stream holding data the application
-        never read is reset instead (a FIN would tell a remote waiting in
-        ``close(wait=True)`` that we consumed what we did not)."""
-        for st in list(self.by_id.values()):
-            if st.has_unread:
-                st.reset()
-            else:
-                st.close_write_nowait()
+        shutdown_all(self.by_id.values())
 
     async def wait_settled(self, is_closed: Callable[[], bool]) -> None:
         """Waits until :attr:`settled` or ``is_closed()``. Callers bound it."""
-        while not (is_closed() or self.settled):
-            waiter: asyncio.Future[None] = self._loop.create_future()
-            self._settle_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._settle_waiters.remove(waiter)
+        await wait_until(self._loop, self._settle_waiters, lambda: is_closed() or self.settled)
 
     def end_all(self, reason: str, error: BaseException) -> None:
         """The connection is gone: every stream is reset with ``reason``, ``open_stream``
