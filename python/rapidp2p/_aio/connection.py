@@ -665,8 +665,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def stream_discarded(self, n: int) -> None:
         unread = self._unread = self._unread - n
-        if self._acct is not None:
-            self._acct.read(unread)
+        acct = self._acct
+        if acct is not None and acct.reserved:  # no call on every read when nothing is held
+            acct.read(unread)
         if self._reading_paused and unread <= self._max_unread // 2:
             self._reading_paused = False
             self._apply_reading()
