@@ -528,6 +528,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def _dispatch(self, events: list[tuple[int, int, Any]]) -> None:
         streams = self._streams
+        table = self._table
         ev_data = EV_DATA
         for kind, sid, value in events:
             if kind == ev_data:
@@ -553,15 +554,19 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     st.on_eof()
                     if st.write_done:
                         self._forget(sid)
-                self._table.check_settled()
+                if table.settle_waiters:
+                    table.check_settled()
             elif kind == EV_RESET:
                 st = self._forget(sid)
                 if st is not None:
                     st.on_reset()
-                self._table.wake_openers()
-                self._table.check_settled()
+                if table.open_waiters:
+                    table.wake_openers()
+                if table.settle_waiters:
+                    table.check_settled()
             elif kind == EV_STREAM_ACKED:
-                self._table.wake_openers()
+                if table.open_waiters:
+                    table.wake_openers()
             elif kind == EV_PING_RTT:
                 waiters, self._ping_waiters = self._ping_waiters, []
                 for pw in waiters:
@@ -591,7 +596,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def _forget(self, sid: int) -> Stream | None:
         """A stream leaves the table (FIN both ways, or reset): tell ``on_stream_end``; its
         window growth is given back at the next flush (the muxer drops it by then)."""
-        st = self._table.pop(sid)
+        st = self._streams.pop(sid, None)
         if st is not None:
             if self.on_stream_end is not None:
                 self.on_stream_end(sid)
@@ -640,12 +645,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def stream_reset(self, st: Stream) -> None:
         self._forget(st.stream_id)
-        self._table.check_settled()
+        table = self._table
+        if table.settle_waiters:
+            table.check_settled()
         if self._conn is None or self.transport is None:
             return
         with contextlib.suppress(Libp2pError):
             self._conn.reset_stream(st.stream_id)
-        self._table.wake_openers()
+        if table.open_waiters:
+            table.wake_openers()
         self._schedule_flush()
 
     def stream_consumed(self, st: Stream, n: int) -> None:

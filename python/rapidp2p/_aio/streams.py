@@ -57,32 +57,28 @@ async def wait_until(
 class StreamTable:
     """Streams by id, the ``open_stream`` waiters and the graceful-close waiters."""
 
-    __slots__ = ("_loop", "_open_waiters", "_settle_waiters", "by_id")
+    __slots__ = ("_loop", "by_id", "open_waiters", "settle_waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         #: The open streams (the driver reads it on every event).
         self.by_id: dict[int, Stream] = {}
-        self._open_waiters: list[asyncio.Future[None]] = []
-        self._settle_waiters: list[asyncio.Future[None]] = []
+        #: Waiters of ``open_stream`` and of ``wait_settled`` (public so that the driver's
+        #: per-event path tests them without a call).
+        self.open_waiters: list[asyncio.Future[None]] = []
+        self.settle_waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def add(self, st: Stream) -> None:
-        self.by_id[st.stream_id] = st
-
-    def pop(self, sid: int) -> Stream | None:
-        return self.by_id.pop(sid, None)
-
     async def wait_for_opening(self) -> None:
         """Waits until :meth:`wake_openers` (a stream was acknowledged or ended)."""
         w: asyncio.Future[None] = self._loop.create_future()
-        self._open_waiters.append(w)
+        self.open_waiters.append(w)
         await w
 
     def wake_openers(self) -> None:
-        wake_all(self._open_waiters)
+        wake_all(self.open_waiters)
 
     @property
     def settled(self) -> bool:
@@ -91,15 +87,15 @@ class StreamTable:
         return all(st.settled for st in self.by_id.values())
 
     def check_settled(self) -> None:
-        if self._settle_waiters and self.settled:
-            wake_all(self._settle_waiters)
+        if self.settle_waiters and self.settled:
+            wake_all(self.settle_waiters)
 
     def shutdown(self) -> None:
         shutdown_all(self.by_id.values())
 
     async def wait_settled(self, is_closed: Callable[[], bool]) -> None:
         """Waits until :attr:`settled` or ``is_closed()``. Callers bound it."""
-        await wait_until(self._loop, self._settle_waiters, lambda: is_closed() or self.settled)
+        await wait_until(self._loop, self.settle_waiters, lambda: is_closed() or self.settled)
 
     def end_all(self, reason: str, error: BaseException) -> None:
         """The connection is gone: every stream is reset with ``reason``, ``open_stream``
@@ -108,8 +104,8 @@ class StreamTable:
         self.by_id.clear()  # the same dict: the driver holds it
         for st in streams:
             st.on_reset(reason)
-        waiters, self._open_waiters = self._open_waiters, []
+        waiters, self.open_waiters = self.open_waiters, []
         for w in waiters:
             if not w.done():
                 w.set_exception(error)
-        wake_all(self._settle_waiters)
+        wake_all(self.settle_waiters)
