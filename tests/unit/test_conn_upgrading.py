@@ -128,3 +128,92 @@ def test_refused_dialer_and_early_eof() -> None:
     lst.receive_data(encode_messages("/multistream/1.0.0", "/noise") + b"\x00\x20abc", 0.0)
     with pytest.raises(HandshakeError, match="closed during the Noise handshake"):
         lst.receive_eof()
+
+
+# ---- the asyncio driver: Noise and TLS upgrades run in Rust, plaintext in the fallback -------
+
+
+async def _upgrade_pair(args: dict[str, Any]) -> tuple[Any, Any, PeerId]:
+    """A TCP connection pair upgraded by two ``Upgrader``s built with ``args``."""
+    import asyncio
+
+    from rapidp2p._aio.connection import MuxedConnection
+    from rapidp2p.host.upgrader import Upgrader
+    from rapidp2p.peer import Multiaddr
+    from rapidp2p.transport.tcp import TcpTransport
+
+    kd, kl = generate_keypair(), generate_keypair()
+    tr = TcpTransport()
+    accepted: asyncio.Queue[MuxedConnection] = asyncio.Queue()
+    listener = await tr.listen(
+        Multiaddr("/ip4/127.0.0.1/tcp/0"), MuxedConnection, accepted.put_nowait
+    )
+    try:
+        client = await tr.dial(listener.addrs[0], MuxedConnection)
+        server = await asyncio.wait_for(accepted.get(), 5)
+        pl = PeerId.from_public_key(kl.public_key())
+        await asyncio.wait_for(
+            asyncio.gather(
+                Upgrader(kd, **args).upgrade_outbound(client, pl),
+                Upgrader(kl, **args).upgrade_inbound(server),
+            ),
+            10,
+        )
+    finally:
+        await listener.close()
+    return client, server, pl
+
+
+@pytest.mark.parametrize(
+    ("args", "python_reads"),
+    [
+        ({"security_protocols": ["/noise"]}, False),
+        ({"security_protocols": ["/tls/1.0.0"]}, False),
+        ({"enable_plaintext": True, "security_protocols": ["/plaintext/2.0.0"]}, True),
+    ],
+    ids=["noise", "tls", "plaintext"],
+)
+async def test_driver_upgrades_noise_and_tls_in_rust(
+    monkeypatch: pytest.MonkeyPatch, args: dict[str, Any], python_reads: bool
+) -> None:
+    """Noise and TLS never read through the raw phase (the Rust connection took every byte
+    from the first); plaintext takes the Python fallback. Either way the connection carries
+    streams and knows the remote."""
+    import asyncio
+
+    from rapidp2p._aio.raw import RawStream
+
+    reads: list[int] = []
+    orig_read, orig_exactly = RawStream.read, RawStream.readexactly
+
+    async def read(self: RawStream, n: int = -1) -> bytes:
+        reads.append(n)
+        return await orig_read(self, n)
+
+    async def readexactly(self: RawStream, n: int) -> bytes:
+        reads.append(n)
+        return await orig_exactly(self, n)
+
+    monkeypatch.setattr(RawStream, "read", read)
+    monkeypatch.setattr(RawStream, "readexactly", readexactly)
+    client, server, pl = await _upgrade_pair(args)
+    try:
+        assert bool(reads) is python_reads
+        assert client.remote_peer == pl and server.remote_peer == client.local_peer
+        assert client.security == server.security == args["security_protocols"][0]
+        assert client.muxer == server.muxer == "/yamux/1.0.0"
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def serve(st: Any) -> None:
+            got.put_nowait(await st.read())
+            await st.close()
+
+        tasks: set[asyncio.Task[None]] = set()
+        server.on_stream = lambda st: tasks.add(asyncio.ensure_future(serve(st)))
+        st = await client.open_stream()
+        st.write(b"x" * 100_000)
+        await st.close()
+        assert await asyncio.wait_for(got.get(), 5) == b"x" * 100_000
+    finally:
+        client.abort()
+        server.abort()

@@ -321,7 +321,7 @@ async def test_bytes_received_before_protect_are_decrypted() -> None:
     mux.connection_made(tr)  # type: ignore[arg-type]
     mux.data_received(remote.local_nonce + remote.encrypt(b"\x13/multistream/1.0.0\n"))
     mine = RawProtector(psk)
-    mux.protect(mine)
+    mux.raw_stream().protect(mine)
     assert tr.written == [mine.local_nonce]
     assert await mux.raw_stream().readexactly(20) == b"\x13/multistream/1.0.0\n"
     mux.raw_stream().write(b"hello")

@@ -1,41 +1,46 @@
-"""The asyncio driver of one TCP-like connection: a socket, then a ``_core.conn.Connection``.
+"""The asyncio driver of one TCP-like connection: a socket and a ``_core.conn.Connection``.
 
 One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socket for its whole
-life. Until the security handshake finishes it is a plain byte pipe (:class:`RawStream`, read by
-multistream-select and the handshake). :meth:`MuxedConnection.start_muxer` then hands every
-further byte to a ``_core.conn.Connection`` (sans-IO, in Rust), which runs the private-network
-layer, the transport cipher, the muxer negotiation when the handshake did not settle it, and
-yamux:
+life. For Noise and TLS the upgrader installs a ``_core.conn.Connection.upgrading(...)``
+before the upgrade's first byte (:meth:`MuxedConnection.start_upgrade`): Rust then runs
+multistream-select of the security protocol, the handshake, the muxer negotiation and yamux
+or mplex, and this driver only answers its signature checks through :class:`UpgradeHooks`.
+Plaintext and private networks take the upgrader's fallback over the raw phase
+(``_aio/raw.py``), then :meth:`MuxedConnection.start_muxer`. Either way:
 
-- every socket read lands in a read buffer shared by the thread's connections (64 KiB, 1 MiB
-  after a read that filled it) and is ONE ``receive_into`` call, which decrypts it in place
-  and keeps any partial frame inside Rust; so an idle connection holds no read buffer;
+- every socket read lands in the thread's shared read buffer (``_aio/readbuf.py``) and is ONE
+  ``receive_into`` call, which decrypts it in place and keeps any partial frame inside Rust;
 - writes are coalesced: stream writes only queue frames inside Rust (large ones by reference,
   no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
   (``call_soon`` flush), or at once when 256 KiB are queued;
-- the muxer's timers run on ``loop.call_at``;
+- the muxer's timers (and a refused dialer's wait for the reason) run on ``loop.call_at``;
 - backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
   resumes when the application drained half of it; ``pause_writing`` blocks ``drain``;
+  unread bytes and window growth are reserved from the host's resource scope
+  (``_aio/accounting.py``);
 - mplex (no flow control): the cap drops to half of mplex's per-stream limit, so a slow
   reader blocks the connection (TCP pushes back) instead of overflowing; a connection that
   stays blocked for :data:`MPLEX_STALL_RESET` seconds resets the stream holding the most
   unread bytes (go-mplex's behaviour; the spec allows either).
 
 It implements :class:`~rapidp2p.transport.contracts.Connection` for the host and
-:class:`~rapidp2p.transport.contracts.StreamCarrier` for its streams.
+:class:`~rapidp2p.transport.contracts.StreamCarrier` for its streams (kept in a
+``_aio/streams.py`` table).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from rapidp2p import _core
+from rapidp2p._aio.accounting import UNREAD_QUANTUM, UNREAD_STEP, ReceiveAccounting, biggest_holder
+from rapidp2p._aio.raw import RAW_BUFFER_CAP, RawStream
+from rapidp2p._aio.readbuf import RBUF_MAX, RBUF_SHARED, shared_rbuf, tune_allocator_once
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
+from rapidp2p._aio.streams import StreamTable, wake_all
 from rapidp2p.exceptions import (
     ConnectionClosedError,
     GoAwayError,
@@ -49,7 +54,16 @@ if TYPE_CHECKING:
     from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.transport.contracts import Connection, Direction, ReceiveMemory
 
-__all__ = ["MuxedConnection", "RawStream"]
+__all__ = [
+    "RAW_BUFFER_CAP",
+    "RBUF_MAX",
+    "RBUF_SHARED",
+    "UNREAD_QUANTUM",
+    "UNREAD_STEP",
+    "MuxedConnection",
+    "RawStream",
+    "UpgradeHooks",
+]
 
 EV_STREAM_OPENED: int = _core.conn.EV_STREAM_OPENED
 EV_DATA: int = _core.conn.EV_DATA
@@ -60,93 +74,38 @@ EV_STREAM_ACKED: int = _core.conn.EV_STREAM_ACKED
 EV_PING_RTT: int = _core.conn.EV_PING_RTT
 EV_GO_AWAY: int = _core.conn.EV_GO_AWAY
 EV_MUXER: int = _core.conn.EV_MUXER
+EV_SECURITY: int = _core.conn.EV_SECURITY
+EV_VERIFY: int = _core.conn.EV_VERIFY
+EV_SECURED: int = _core.conn.EV_SECURED
 
-#: Bytes the raw (pre-handshake) phase buffers before it stops reading the socket until the
-#: upgrade consumed them: handshake messages are at most 65537 bytes, but a peer whose side of
-#: the upgrade is done may already send muxed data (up to a window per stream).
-RAW_BUFFER_CAP = 256 * 1024
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
-#: Unread bytes are reserved from ``receive_memory`` (at most once per socket read) rounded up
-#: to this quantum, and given back once the application read them all, or once this much more
-#: than the unread bytes is held: an idle connection holds no reservation.
-UNREAD_QUANTUM = 4 * 1024
-UNREAD_STEP = 256 * 1024
 #: Queued output written at once instead of at the end of the loop iteration (pipelining).
 FLUSH_AT = 256 * 1024
 #: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
 FAIL_FLUSH_GRACE = 2.0
-#: The shared read buffer: RBUF_SHARED bytes, RBUF_MAX once a read filled it (bulk traffic:
-#: fewer, larger reads).
-RBUF_SHARED = 64 * 1024
-RBUF_MAX = 1024 * 1024
 #: Seconds an mplex connection may stay paused on unread bytes before the stream holding the
 #: most of them is reset (go-mplex waits 5 s too).
 MPLEX_STALL_RESET = 5.0
 
 
-class _SharedReadBuffer(threading.local):
-    """One read buffer per thread (an event loop runs in one thread): every read lands in it
-    and is consumed by the ``receive_into`` call that follows, before the next read."""
+class UpgradeHooks(Protocol):
+    """What the upgrade policy (``host/upgrader.py``) answers while the ``_core.conn.Connection``
+    runs the upgrade itself (see :meth:`MuxedConnection.start_upgrade`); called synchronously
+    from the read that carried the event, so the connection's identity is set before any
+    muxed byte that followed the handshake in the same read is dispatched."""
 
-    def __init__(self) -> None:
-        self.buf = bytearray(0)
-        self.view = memoryview(self.buf)
+    def first_byte(self) -> None:
+        """The remote sent its first byte (the stage watchdog moves on)."""
 
-    def get(self) -> memoryview:
-        if not self.buf:
-            self._new(RBUF_SHARED)
-        return self.view
+    def security(self, protocol: str) -> None:
+        """multistream-select agreed on ``protocol``."""
 
-    def grow(self) -> None:
-        if len(self.buf) < RBUF_MAX:
-            self._new(RBUF_MAX)  # the old one may still be exported: replace, never resize
-            _tune_allocator_once()
+    def verify(self, key: bytes, signature: bytes, static_key: bytes) -> str | None:
+        """The Noise payload's signature check: None when it verified, else why not."""
 
-    def _new(self, size: int) -> None:
-        self.buf = bytearray(size)
-        self.view = memoryview(self.buf)
-
-
-_shared_rbuf = _SharedReadBuffer()
-_allocator_tuned = False
-
-
-def _tune_allocator_once() -> None:
-    """On the first bulk transfer of the process, stop glibc trimming the heap after every
-    burst of large buffers (see ``_core.conn.tune_allocator``; 15-25% of a bulk receiver's CPU went
-    to page faults). ``RAPIDP2P_MALLOC_TUNING=0`` leaves the allocator alone."""
-    global _allocator_tuned
-    if _allocator_tuned:
-        return
-    _allocator_tuned = True
-    if os.environ.get("RAPIDP2P_MALLOC_TUNING", "1") != "0":
-        _core.conn.tune_allocator()
-
-
-class RawStream:
-    """The byte stream of the upgrade (security negotiation and handshake), before the
-    ``_core.conn.Connection`` takes over."""
-
-    __slots__ = ("_mux",)
-
-    def __init__(self, mux: MuxedConnection) -> None:
-        self._mux = mux
-
-    async def read(self, n: int = -1) -> bytes:
-        return await self._mux._raw_read(n)
-
-    async def readexactly(self, n: int) -> bytes:
-        return await self._mux._raw_readexactly(n)
-
-    def write(self, data: bytes) -> None:
-        self._mux._raw_write(data)
-
-    async def drain(self) -> None:
-        await self._mux.wait_writable()
-
-    async def close(self) -> None:
-        self._mux.abort()
+    def secured(self, protocol: str, peer: bytes, key: bytes, muxer: str | None) -> None:
+        """The handshake is done (raise a ``Libp2pError`` to fail the connection)."""
 
 
 class MuxedConnection(asyncio.BufferedProtocol):
@@ -167,26 +126,23 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._connected: asyncio.Future[None] = self.loop.create_future()
         self._closed: asyncio.Future[None] = self.loop.create_future()
         self.close_reason: BaseException | None = None
-        # raw phase
-        self._raw = bytearray()
-        self._raw_eof = False
-        self._raw_waiter: asyncio.Future[None] | None = None
+        #: Bytes before a ``_core.conn.Connection`` takes them (made on first use).
+        self._raw: RawStream | None = None
         self._raw_paused = False
-        #: Private network: the protector (``rapidp2p.pnet.RawProtector``) set by ``protect``;
-        #: used here during the handshake, then moved into the ``_core.conn.Connection``.
-        self._pnet: Any = None
         # secured phase
         self._conn: Any = None
         self._muxer_waiter: asyncio.Future[str] | None = None
-        self._streams: dict[int, Stream] = {}
+        #: Set while a Rust-driven upgrade runs (:meth:`start_upgrade`), until secured.
+        self._hooks: UpgradeHooks | None = None
+        self._seen_first_byte = False
+        self._table = StreamTable(self.loop)
+        self._streams = self._table.by_id  # the same dict, read on every event
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._open_waiters: list[asyncio.Future[None]] = []
         self._ping_waiters: list[asyncio.Future[float]] = []
-        self._settle_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False  # too many unread muxed bytes
         self._stall_timer: asyncio.TimerHandle | None = None  # mplex only
         self._transport_paused = False
@@ -194,10 +150,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._max_unread = max_unread
         #: Where unread bytes and window growth are reserved (the host's resource scope), and
         #: how much of each is held.
-        self._receive_memory: ReceiveMemory | None = None
-        self._unread_reserved = 0
-        self._window_grant = 0
-        self._window_trim_due = False
+        self._acct: ReceiveAccounting | None = None
         self.go_away_code: int | None = None
         # identity, filled by the upgrader / host
         self.on_stream: Callable[[Stream], None] | None = None
@@ -237,19 +190,19 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._connected.set_result(None)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _shared_rbuf.get()
+        return shared_rbuf.get()
 
     def buffer_updated(self, nbytes: int) -> None:
         bc = self.byte_counter
         if bc is not None:
             bc.inbound += nbytes
-        buf = _shared_rbuf.buf
+        buf = shared_rbuf.buf
         conn = self._conn
         if conn is None:
             self._raw_received(bytes(buf[:nbytes]))
             return
         if nbytes == len(buf):
-            _shared_rbuf.grow()  # after this call: the read still uses the current buffer
+            shared_rbuf.grow()  # after this call: the read still uses the current buffer
         self._received(conn.receive_into, buf, nbytes, self.loop.time())
 
     def data_received(self, data: bytes) -> None:
@@ -265,15 +218,20 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def _received(self, receive: Callable[..., list[tuple[int, int, Any]]], *args: Any) -> None:
         """One call into the ``_core.conn.Connection`` for one read; its events, then a flush."""
+        hooks = self._hooks
         try:
+            if hooks is not None and not self._seen_first_byte:
+                self._seen_first_byte = True
+                hooks.first_byte()
             events = receive(*args)
+            if events:
+                self._dispatch(events)
         except Libp2pError as exc:
             self._fail(exc)
             return
-        if events:
-            self._dispatch(events)
-            if self._unread > self._unread_reserved and self._receive_memory is not None:
-                self._reserve_unread(self._receive_memory)
+        acct = self._acct
+        if events and acct is not None and self._unread > acct.reserved:
+            acct.reserve_unread(self._unread_now, self._streams.values(), self._reset_stream)
         if self._conn is not None and self._conn.peer_closed:
             self._peer_closed()
             return
@@ -304,9 +262,14 @@ class MuxedConnection(asyncio.BufferedProtocol):
         tr.close()
 
     def eof_received(self) -> bool | None:
-        if self._conn is None:
-            self._raw_eof = True
-            self._wake_raw()
+        conn = self._conn
+        if conn is None:
+            self.raw_stream().feed_eof()
+        elif conn.is_upgrading:
+            try:
+                conn.receive_eof()  # raises why the upgrade was cut short
+            except Libp2pError as exc:
+                self._fail(exc)
         return None  # let the transport close; connection_lost ends every stream
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -320,30 +283,22 @@ class MuxedConnection(asyncio.BufferedProtocol):
             )
         self.close_reason = reason
         self.transport = None
-        self._raw_eof = True
-        self._wake_raw()
+        if self._raw is not None:
+            self._raw.feed_eof()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
-        streams, self._streams = self._streams, {}
-        for st in streams.values():
-            st.on_reset(f"{CONNECTION_LOST}: {reason}")
+        self._table.end_all(f"{CONNECTION_LOST}: {reason}", ConnectionClosedError(str(reason)))
         self._unread = 0
-        rm = self._receive_memory
-        if rm is not None:
-            if self._unread_reserved:
-                rm.release_unread(self._unread_reserved)
-            if self._window_grant:
-                rm.release_window(self._window_grant)
-        self._unread_reserved = self._window_grant = 0
-        for waiters in (self._drain_waiters, self._open_waiters):
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(ConnectionClosedError(str(reason)))
-            waiters.clear()
+        if self._acct is not None:
+            self._acct.close()
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_exception(ConnectionClosedError(str(reason)))
+        self._drain_waiters.clear()
         for pw in self._ping_waiters:
             if not pw.done():
                 pw.set_exception(ConnectionClosedError(str(reason)))
@@ -352,7 +307,6 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if mw is not None and not mw.done():
             mw.set_exception(reason)
             mw.exception()  # retrieved here: the upgrade may not be waiting (yet)
-        self._check_settled()
         if not self._closed.done():
             self._closed.set_result(None)
         callbacks, self.on_close = self.on_close, []
@@ -369,10 +323,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        wake_all(self._drain_waiters)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -390,12 +341,17 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     @property
     def receive_memory(self) -> ReceiveMemory | None:
-        return self._receive_memory
+        return None if self._acct is None else self._acct.memory
 
     @receive_memory.setter
     def receive_memory(self, rm: ReceiveMemory | None) -> None:
         """From now on window growth and unread bytes are reserved from ``rm``."""
-        self._receive_memory = rm
+        if rm is None:
+            self._acct = None
+        elif self._acct is None:
+            self._acct = ReceiveAccounting(rm)
+        else:
+            self._acct.memory = rm
         self._apply_window_budget()
 
     def set_receive_budget(self, total_bytes: int) -> None:
@@ -423,12 +379,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
     @property
     def protector(self) -> Any:
         """The private-network protector (``rapidp2p.pnet.RawProtector``), if any."""
-        return self._pnet
-
-    @property
-    def raw_buffered(self) -> int:
-        """Handshake bytes received and not read yet (the upgrader's write corking)."""
-        return len(self._raw)
+        return None if self._raw is None else self._raw.protector
 
     async def wait_connected(self) -> None:
         await self._connected
@@ -439,74 +390,30 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def __repr__(self) -> str:
         return f"<MuxedConnection {self.direction} peer={self.remote_peer} addr={self.remote_addr}>"
 
-    # ---- raw phase ---------------------------------------------------------------------
+    # ---- raw phase (the upgrader's fallback, see _aio/raw.py) -------------------------
 
     def raw_stream(self) -> RawStream:
-        return RawStream(self)
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = RawStream(self)
+        return raw
 
     def _raw_received(self, data: bytes) -> None:
-        if self._pnet is not None:
-            try:
-                data = self._pnet.decrypt(data)
-            except Libp2pError as exc:
-                self._fail(exc)
-                return
-        self._raw += data
-        if len(self._raw) > RAW_BUFFER_CAP and not self._raw_paused:
+        raw = self.raw_stream()
+        try:
+            raw.feed(data)
+        except Libp2pError as exc:  # the private-network protector
+            self._fail(exc)
+            return
+        if raw.over_cap and not self._raw_paused:
             self._raw_paused = True
             self._apply_reading()
-        self._wake_raw()
 
-    def _raw_write(self, data: bytes) -> None:
-        tr = self.transport
-        if tr is None or tr.is_closing():
-            raise ConnectionClosedError("connection closed during the upgrade")
-        if self._pnet is not None:
-            data = self._pnet.encrypt(data)
-        tr.write(data)
-        if self.byte_counter is not None:
-            self.byte_counter.outbound += len(data)
-
-    def _wake_raw(self) -> None:
-        w = self._raw_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    async def _wait_raw(self) -> None:
-        if self._raw_eof:
-            return
-        w = self.loop.create_future()
-        self._raw_waiter = w
-        try:
-            await w
-        finally:
-            self._raw_waiter = None
-
-    async def _raw_read(self, n: int) -> bytes:
-        while not self._raw:
-            if self._raw_eof:
-                return b""
-            await self._wait_raw()
-        if n < 0 or n >= len(self._raw):
-            out = bytes(self._raw)
-            self._raw.clear()
-        else:
-            out = bytes(self._raw[:n])
-            del self._raw[:n]
-        self._raw_taken()
-        return out
-
-    async def _raw_readexactly(self, n: int) -> bytes:
-        while len(self._raw) < n:
-            if self._raw_eof:
-                partial = bytes(self._raw)
-                self._raw.clear()
-                raise asyncio.IncompleteReadError(partial, n)
-            await self._wait_raw()
-        out = bytes(self._raw[:n])
-        del self._raw[:n]
-        self._raw_taken()
-        return out
+    def raw_taken(self) -> None:
+        """The upgrade consumed raw bytes: resume reading once half the cap is free."""
+        if self._raw_paused and (self._raw is None or self._raw.below_resume):
+            self._raw_paused = False
+            self._apply_reading()
 
     async def wait_writable(self) -> None:
         """Returns when the socket accepts writes again (raises once the connection is gone)."""
@@ -518,21 +425,6 @@ class MuxedConnection(asyncio.BufferedProtocol):
             await w
         if self.is_closed:
             raise ConnectionClosedError("connection closed")
-
-    def protect(self, protector: Any) -> None:
-        """Private network: from now on every byte passes through ``protector`` (a
-        ``rapidp2p.pnet.RawProtector``); sends our nonce. Call before any other write or
-        read; bytes that arrived before the call (the upgrade starts in a task) are decrypted
-        now."""
-        self._pnet = protector
-        tr = self.transport
-        if tr is None or tr.is_closing():
-            raise ConnectionClosedError("connection closed before the upgrade")
-        tr.write(protector.local_nonce)
-        if self._raw:
-            early = bytes(self._raw)
-            self._raw.clear()
-            self._raw += protector.decrypt(early)
 
     # ---- secured phase -----------------------------------------------------------------
 
@@ -549,19 +441,67 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._muxer_known()
         if self.transport is None:
             return
+        raw = self._raw
+        if raw is None:
+            self._schedule_flush()
+            return
         try:
-            leftover = bytes(self._raw)  # unmasked already (by the Python protector)
-            self._raw.clear()
+            leftover = raw.take()  # unmasked already (by the Python protector)
             events = conn.receive_data(leftover, self.loop.time()) if leftover else []
-            if self._pnet is not None and not self._pnet.core.moved:
-                conn.set_protector(self._pnet.core)  # every later byte is unmasked in Rust
+            pnet = raw.protector
+            if pnet is not None and not pnet.core.moved:
+                conn.set_protector(pnet.core)  # every later byte is unmasked in Rust
+            if events:
+                self._dispatch(events)
         except Libp2pError as exc:
             self._fail(exc)
             return
-        if events:
-            self._dispatch(events)
-        self._raw_taken()
         self._schedule_flush()
+
+    def start_upgrade(self, conn: Any, hooks: UpgradeHooks, *, speak_first: bool) -> None:
+        """Installs ``conn``, a ``_core.conn.Connection.upgrading(...)``, before the upgrade's
+        first byte is read (bytes that arrived earlier, while the upgrade task was starting,
+        go in first): from now on each socket read is one call into Rust, which runs
+        multistream-select of the security protocol, the handshake, the early muxer and the
+        muxer, asking ``hooks`` to check the Noise signature. Await :meth:`muxer_agreed`.
+        ``speak_first``: send what ``conn`` queued at once (a dialer's first flight); a
+        listener says nothing before the dialer spoke (a silent socket learns nothing)."""
+        if self.transport is None:
+            raise ConnectionClosedError(str(self.close_reason or "closed before the upgrade"))
+        self._conn = conn
+        self._hooks = hooks
+        self._muxer_waiter = self.loop.create_future()
+        early = b"" if self._raw is None else self._raw.take()
+        if early:
+            self._received(conn.receive_data, early, self.loop.time())
+        elif speak_first:
+            self._schedule_flush()  # the header, the proposal and the first message
+
+    def _upgrade_event(self, kind: int, value: Any) -> None:
+        """EV_SECURITY, EV_VERIFY, EV_SECURED of an upgrading connection (see UpgradeHooks)."""
+        hooks = self._hooks
+        if hooks is None:
+            return
+        if kind == EV_SECURITY:
+            hooks.security(str(value))
+        elif kind == EV_VERIFY:
+            error = hooks.verify(*value)
+            more = self._conn.verified(error, self.loop.time())
+            if more:
+                self._dispatch(more)
+        else:
+            self._hooks = None
+            protocol, peer, key, muxer = value
+            hooks.secured(protocol, peer, key, muxer)
+            if self.close_reason is not None:  # refused once secured (the gater)
+                raise ConnectionClosedError(str(self.close_reason))
+            self._apply_window_budget()
+            if muxer is not None:
+                self.muxer = muxer
+                self._muxer_known()
+                mw = self._muxer_waiter
+                if mw is not None and not mw.done():
+                    mw.set_result(muxer)
 
     def _muxer_known(self) -> None:
         """mplex cannot slow a sender down: pause reading before any stream could reach
@@ -588,6 +528,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def _dispatch(self, events: list[tuple[int, int, Any]]) -> None:
         streams = self._streams
+        table = self._table
         ev_data = EV_DATA
         for kind, sid, value in events:
             if kind == ev_data:
@@ -613,17 +554,19 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     st.on_eof()
                     if st.write_done:
                         self._forget(sid)
-                if self._settle_waiters:
-                    self._check_settled()
+                if table.settle_waiters:
+                    table.check_settled()
             elif kind == EV_RESET:
                 st = self._forget(sid)
                 if st is not None:
                     st.on_reset()
-                self._wake_openers()
-                if self._settle_waiters:
-                    self._check_settled()
+                if table.open_waiters:
+                    table.wake_openers()
+                if table.settle_waiters:
+                    table.check_settled()
             elif kind == EV_STREAM_ACKED:
-                self._wake_openers()
+                if table.open_waiters:
+                    table.wake_openers()
             elif kind == EV_PING_RTT:
                 waiters, self._ping_waiters = self._ping_waiters, []
                 for pw in waiters:
@@ -631,12 +574,14 @@ class MuxedConnection(asyncio.BufferedProtocol):
                         pw.set_result(float(value))
             elif kind == EV_GO_AWAY:
                 self.go_away_code = int(value)
-                self._wake_openers()
+                self._table.wake_openers()
             elif kind == EV_MUXER:
                 self._muxer_known()
                 mw = self._muxer_waiter
                 if mw is not None and not mw.done():
                     mw.set_result(str(value))
+            elif kind >= EV_SECURITY:
+                self._upgrade_event(kind, value)
 
     def _on_inbound_stream(self, sid: int) -> None:
         st = Stream(self, sid, initiator=False)
@@ -655,15 +600,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if st is not None:
             if self.on_stream_end is not None:
                 self.on_stream_end(sid)
-            if self._window_grant:
-                self._window_trim_due = True
+            acct = self._acct
+            if acct is not None and acct.window_grant:
+                acct.trim_due = True
         return st
-
-    def _wake_openers(self) -> None:
-        waiters, self._open_waiters = self._open_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
 
     # ---- calls from streams ------------------------------------------------------------
 
@@ -678,7 +618,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             accepted = conn.send(st.stream_id, data, fin)
         if accepted:
             if accepted >= FLUSH_AT or conn.pending_output >= FLUSH_AT:
-                _tune_allocator_once()
+                tune_allocator_once()
                 self._flush()
             else:
                 self._schedule_flush()
@@ -705,13 +645,15 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def stream_reset(self, st: Stream) -> None:
         self._forget(st.stream_id)
-        if self._settle_waiters:
-            self._check_settled()
+        table = self._table
+        if table.settle_waiters:
+            table.check_settled()
         if self._conn is None or self.transport is None:
             return
         with contextlib.suppress(Libp2pError):
             self._conn.reset_stream(st.stream_id)
-        self._wake_openers()
+        if table.open_waiters:
+            table.wake_openers()
         self._schedule_flush()
 
     def stream_consumed(self, st: Stream, n: int) -> None:
@@ -724,97 +666,34 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 held = conn.ack(st.stream_id, n)
             except Libp2pError:
                 held = 0
-            if held and self._receive_memory is not None:
-                self._grow_window(conn, st.stream_id, held)
+            if held and self._acct is not None:
+                self._acct.grow_window(conn, st.stream_id, held)
         self.stream_discarded(n)
         self._schedule_flush()
 
     def stream_discarded(self, n: int) -> None:
         unread = self._unread = self._unread - n
-        if self._unread_reserved and (not unread or self._unread_reserved - unread >= UNREAD_STEP):
-            self._release_unread(unread)
+        acct = self._acct
+        if acct is not None and acct.reserved:  # no call on every read when nothing is held
+            acct.read(unread)
         if self._reading_paused and unread <= self._max_unread // 2:
             self._reading_paused = False
             self._apply_reading()
 
     # ---- receive memory (once per socket read at most, never per frame) ------------------
 
-    def _reserve_unread(self, rm: ReceiveMemory) -> None:
-        """More bytes wait unread than are reserved: reserve them, or degrade.
+    def _unread_now(self) -> int:
+        return self._unread
 
-        Flow control already bounds what a peer can make us hold (its streams' windows), so
-        a refusal never stops the socket (window updates and pings must still be read, or an
-        application waiting to write would wait forever); instead the stream holding the most
-        is reset, and the next after it until the rest fits, as long as several streams hold
-        unread bytes or one alone is over the per-stream limit (streams lost, the others and
-        the connection go on).
-        """
-        while self._unread > self._unread_reserved:
-            need = -(-(self._unread - self._unread_reserved) // UNREAD_QUANTUM) * UNREAD_QUANTUM
-            refusal = rm.reserve_unread(need)
-            if refusal is None:
-                self._unread_reserved += need
-                return
-            holding = [st for st in self._streams.values() if st.unread_bytes]
-            if not holding:
-                return
-            biggest = max(holding, key=lambda st: st.unread_bytes)
-            if len(holding) == 1 and biggest.unread_bytes <= rm.stream_memory_limit:
-                return
-            self.stream_reset(biggest)
-            biggest.on_reset(f"stream reset: {refusal}")  # discards its unread bytes
-
-    def _release_unread(self, unread: int) -> None:
-        """The application read: give back what is reserved beyond the unread bytes (rounded
-        up to a quantum)."""
-        keep = min(self._unread_reserved, -(-unread // UNREAD_QUANTUM) * UNREAD_QUANTUM)
-        rm = self._receive_memory
-        if rm is not None and self._unread_reserved > keep:
-            rm.release_unread(self._unread_reserved - keep)
-        self._unread_reserved = keep
+    def _reset_stream(self, st: Stream, why: str) -> None:
+        """Resets ``st`` on both sides (the receive memory refused, or mplex stalled)."""
+        self.stream_reset(st)
+        st.on_reset(why)  # discards its unread bytes
 
     def _apply_window_budget(self) -> None:
-        """Caps the windows' growth at what is reserved for it: nothing until a window grows
-        (growth that happened before accounting started is reserved now, as far as the
-        scopes agree; windows are never shrunk)."""
-        conn, rm = self._conn, self._receive_memory
-        if conn is None or rm is None:
-            return
-        missing = int(conn.window_growth) - self._window_grant
-        if missing > 0:
-            self._window_grant += rm.reserve_window(missing)
-        conn.set_max_window_growth(self._window_grant)
-
-    def _grow_window(self, conn: Any, sid: int, held: int) -> None:
-        """Auto-tuning held back ``held`` bytes of a window's growth: reserve them (the scope
-        halves what it refuses) and grant what was reserved at once, in the same epoch;
-        refused, the window stays as it is."""
-        rm = self._receive_memory
-        if rm is None:
-            return
-        got = rm.reserve_window(held)
-        if got:
-            self._window_grant += got
-        conn.set_max_window_growth(self._window_grant)
-        if got:
-            conn.grow_window(sid)
-
-    def _trim_window_grant(self, conn: Any) -> None:
-        """Streams ended: give back the growth reserved for their windows."""
-        self._window_trim_due = False
-        rm = self._receive_memory
-        excess = self._window_grant - int(conn.window_growth)
-        if rm is None or excess <= 0:
-            return
-        rm.release_window(excess)
-        self._window_grant -= excess
-        conn.set_max_window_growth(self._window_grant)
-
-    def _raw_taken(self) -> None:
-        """The upgrade consumed raw bytes: resume reading once half the cap is free."""
-        if self._raw_paused and len(self._raw) <= RAW_BUFFER_CAP // 2:
-            self._raw_paused = False
-            self._apply_reading()
+        conn, acct = self._conn, self._acct
+        if conn is not None and acct is not None and not conn.is_upgrading:
+            acct.apply_window_budget(conn)
 
     def _apply_reading(self) -> None:
         want = self._reading_paused or self._raw_paused
@@ -839,14 +718,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._stall_timer = None
         if not self._reading_paused or self.transport is None:
             return
-        holding = [st for st in self._streams.values() if st.unread_bytes]
-        if not holding:
+        biggest, _ = biggest_holder(self._streams.values())
+        if biggest is None:
             return
-        biggest = max(holding, key=lambda st: st.unread_bytes)
-        self.stream_reset(biggest)
-        biggest.on_reset(
+        self._reset_stream(
+            biggest,
             f"stream reset: its reader left {biggest.unread_bytes} bytes unread for "
-            f"{MPLEX_STALL_RESET} s on an mplex connection (no flow control)"
+            f"{MPLEX_STALL_RESET} s on an mplex connection (no flow control)",
         )
         if self._reading_paused and self._stall_timer is None:  # still blocked: next one
             self._stall_timer = self.loop.call_later(MPLEX_STALL_RESET, self._mplex_stalled)
@@ -864,9 +742,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             try:
                 sid: int = conn.open_stream()
             except StreamLimitError:
-                w: asyncio.Future[None] = self.loop.create_future()
-                self._open_waiters.append(w)
-                await w
+                await self._table.wait_for_opening()
                 continue
             st = Stream(self, sid, initiator=True)
             self._streams[sid] = st
@@ -896,37 +772,17 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def settled(self) -> bool:
         """True when closing now loses nothing we wrote: every stream we wrote on was closed
         or reset by the remote (see :attr:`Stream.settled`), or the connection is gone."""
-        return self.is_closed or all(st.settled for st in self._streams.values())
+        return self.is_closed or self._table.settled
 
     def shutdown_streams(self) -> None:
-        """First step of a graceful close: FIN on every stream after its queued data, so a
-        remote still reading what we sent gets all of it. A stream holding data the
-        application never read is reset instead: a FIN there would tell the remote (waiting
-        in ``close(wait=True)``) that we consumed what we did not."""
-        for st in list(self._streams.values()):
-            if st.has_unread:
-                st.reset()
-            else:
-                st.close_write_nowait()
+        """First step of a graceful close: FIN on every stream after its queued data (see
+        :meth:`StreamTable.shutdown`)."""
+        self._table.shutdown()
 
     async def wait_settled(self) -> None:
         """Waits until :attr:`settled` (the remote consumed what we wrote, as far as the
         remote's FIN or reset can tell, or the connection ended). Callers bound it."""
-        while not self.settled:
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._settle_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._settle_waiters.remove(waiter)
-
-    def _check_settled(self) -> None:
-        if self._settle_waiters and self.settled:
-            waiters, self._settle_waiters = self._settle_waiters, []
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+        await self._table.wait_settled(lambda: self.is_closed)
 
     def go_away(self, code: int = 0) -> None:
         if self._conn is not None and self.transport is not None:
@@ -966,7 +822,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
             mw.set_exception(exc)
             mw.exception()  # retrieved here: the upgrade may not be waiting (yet)
         tr = self.transport
-        if tr is None:
+        if tr is None or tr.is_closing():  # already aborted (a gater at EV_SECURED)
             return
         self._close_transport()  # what the muxer queued (GoAway), then TLS close_notify
         # A peer that stopped reading would keep close() waiting to flush forever: the GoAway
@@ -990,8 +846,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         tr = self.transport
         if conn is None or tr is None:
             return
-        if self._window_trim_due:
-            self._trim_window_grant(conn)
+        acct = self._acct
+        if acct is not None and acct.trim_due:
+            acct.trim_window_grant(conn)
         data = conn.data_to_send()
         if data:
             tr.write(data)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import _core
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
+from rapidp2p._aio.streams import shutdown_all, wait_until, wake_all
 from rapidp2p.exceptions import (
     CertificateError,
     ConnectionClosedError,
@@ -586,7 +587,7 @@ class QuicConnection:
     def _on_finished(self, sid: int) -> None:
         self._unacked.discard(sid)
         if not self._unacked:
-            self._wake(self._ack_waiters)
+            wake_all(self._ack_waiters)
 
     def _on_reset(self, sid: int) -> None:
         self._unacked.discard(sid)
@@ -596,7 +597,7 @@ class QuicConnection:
         self._wake_openers()
         self._check_settled()
         if not self._unacked:
-            self._wake(self._ack_waiters)
+            wake_all(self._ack_waiters)
 
     def _on_ping(self, rtt: float) -> None:
         waiters, self._ping_waiters = self._ping_waiters, []
@@ -628,7 +629,7 @@ class QuicConnection:
                 if not w.done():
                     w.set_exception(err)
             waiters.clear()
-        self._wake(self._ack_waiters)
+        wake_all(self._ack_waiters)
         self._check_settled()
         self._closed.set_result(None)
         callbacks, self.on_close = self.on_close, []
@@ -640,16 +641,8 @@ class QuicConnection:
                     {"message": "on_close callback failed", "connection": self}
                 )
 
-    @staticmethod
-    def _wake(waiters: list[asyncio.Future[None]]) -> None:
-        pending = list(waiters)
-        waiters.clear()
-        for w in pending:
-            if not w.done():
-                w.set_result(None)
-
     def _wake_openers(self) -> None:
-        self._wake(self._open_waiters)
+        wake_all(self._open_waiters)
 
     def _forget(self, sid: int) -> Stream | None:
         st = self._streams.pop(sid, None)
@@ -659,7 +652,7 @@ class QuicConnection:
 
     def _check_settled(self) -> None:
         if self._settle_waiters and self.settled:
-            self._wake(self._settle_waiters)
+            wake_all(self._settle_waiters)
 
     # ---- receive memory ---------------------------------------------------------------------
 
@@ -784,21 +777,10 @@ class QuicConnection:
         return await self.ping()
 
     def shutdown_streams(self) -> None:
-        for st in list(self._streams.values()):
-            if st.has_unread:
-                st.reset()
-            else:
-                st.close_write_nowait()
+        shutdown_all(self._streams.values())
 
     async def wait_settled(self) -> None:
-        while not self.settled:
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._settle_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._settle_waiters.remove(waiter)
+        await wait_until(self.loop, self._settle_waiters, lambda: self.settled)
 
     def go_away(self, code: int = 0) -> None:
         if not self.is_closed:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import _core
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
+from rapidp2p._aio.streams import shutdown_all, wait_until, wake_all
 from rapidp2p.exceptions import ConnectionClosedError, HandshakeError, Libp2pError
 
 if TYPE_CHECKING:
@@ -642,7 +643,7 @@ class WebRtcConnection:
     def _on_finished(self, sid: int) -> None:
         self._unacked.discard(sid)
         if not self._unacked:
-            self._wake(self._ack_waiters)
+            wake_all(self._ack_waiters)
 
     def _on_reset(self, sid: int) -> None:
         self._unacked.discard(sid)
@@ -651,7 +652,7 @@ class WebRtcConnection:
             st.on_reset()
         self._check_settled()
         if not self._unacked:
-            self._wake(self._ack_waiters)
+            wake_all(self._ack_waiters)
 
     def _on_closed(self, reason: BaseException) -> None:
         if self._closed.done():
@@ -665,7 +666,7 @@ class WebRtcConnection:
             if not st.remote_closed:
                 st.on_reset(f"{CONNECTION_LOST}: {reason}")
         self._unread = 0
-        self._wake(self._ack_waiters)
+        wake_all(self._ack_waiters)
         self._check_settled()
         self._closed.set_result(None)
         callbacks, self.on_close = self.on_close, []
@@ -677,14 +678,6 @@ class WebRtcConnection:
                     {"message": "on_close callback failed", "connection": self}
                 )
 
-    @staticmethod
-    def _wake(waiters: list[asyncio.Future[None]]) -> None:
-        pending = list(waiters)
-        waiters.clear()
-        for w in pending:
-            if not w.done():
-                w.set_result(None)
-
     def _forget(self, sid: int) -> Stream | None:
         st = self._streams.pop(sid, None)
         if st is not None and self.on_stream_end is not None:
@@ -693,7 +686,7 @@ class WebRtcConnection:
 
     def _check_settled(self) -> None:
         if self._settle_waiters and self.settled:
-            self._wake(self._settle_waiters)
+            wake_all(self._settle_waiters)
 
     # ---- StreamCarrier ----------------------------------------------------------------------
 
@@ -786,21 +779,10 @@ class WebRtcConnection:
                 await asyncio.wait_for(fut, CLOSE_ACK_TIMEOUT)
 
     def shutdown_streams(self) -> None:
-        for st in list(self._streams.values()):
-            if st.has_unread:
-                st.reset()
-            else:
-                st.close_write_nowait()
+        shutdown_all(self._streams.values())
 
     async def wait_settled(self) -> None:
-        while not self.settled:
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._settle_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._settle_waiters.remove(waiter)
+        await wait_until(self.loop, self._settle_waiters, lambda: self.settled)
 
     def go_away(self, code: int = 0) -> None:
         self._go_away = True

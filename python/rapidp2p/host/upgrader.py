@@ -16,11 +16,20 @@ implementation speaks Noise, and proposing a second protocol would cost every di
 trip (the answer must be read before the handshake starts). An explicit
 ``security_protocols`` list is proposed in its order (``["/tls/1.0.0"]`` dials TLS lazily).
 
+Who runs it: for Noise and TLS (the defaults) one ``_core.conn.Connection.upgrading(...)``,
+installed in the driver before the upgrade's first byte, runs everything in Rust (one call
+per socket read, one per flush); this module is then policy only: which protocols, our Noise
+payload and TLS certificate, the stage watchdog, and the answers to the connection's
+signature checks and stages (:class:`_Hooks`). Plaintext and private networks (the PSK
+protector) take the one fallback, :meth:`Upgrader._upgrade_fallback`: multistream-select and
+the handshake driven from Python over the driver's raw phase.
+
 Round trips: with a single security protocol the dialer selects it lazily (as rust-libp2p's
 ``V1Lazy``): the multistream header, ``/noise`` and Noise message 1 leave in ONE write and the
-listener's answers are checked when message 2 is read. Handshake writes go through a
-:class:`_CorkedStream`, which sends them only when the next read has to wait, so the listener
-answers with its header, ``/noise`` and message 2 in one write too.
+listener's answers are checked when message 2 is read; the listener answers with its header,
+``/noise`` and message 2 in one write too (Rust queues them in one ``receive``; the fallback's
+writes go through a :class:`_CorkedStream`, which sends them only when the next read has to
+wait).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from rapidp2p.exceptions import (
     ConnectionClosedError,
     ConnectionGated,
     ConnectionRefusedByPeer,
+    DecodeError,
     HandshakeError,
     Libp2pError,
     NegotiationError,
@@ -58,12 +68,13 @@ from rapidp2p.security.noise import (
     SecureSession,
     noise_inbound,
     noise_outbound,
+    verify_identity,
 )
 from rapidp2p.security.plaintext import PLAINTEXT_PROTOCOL_ID, plaintext_handshake
 from rapidp2p.security.tls import TLS_PROTOCOL_ID, TlsIdentity, tls_inbound, tls_outbound
 
 if TYPE_CHECKING:
-    from rapidp2p.crypto import PrivateKey
+    from rapidp2p.crypto import PrivateKey, PublicKey
     from rapidp2p.peer import PeerId
     from rapidp2p.pnet import PreSharedKey
 
@@ -95,6 +106,17 @@ class MuxerOptions:
     keepalive_interval: float | None = _core.conn.YAMUX_DEFAULTS["keepalive_interval"]
     mplex: bool = True
     mplex_max_buffered: int = _core.conn.MPLEX_DEFAULTS["max_buffered"]
+
+    def connection_args(self) -> dict[str, Any]:
+        """The keyword arguments of ``_core.conn.Connection`` (and of its ``upgrading``)."""
+        return {
+            "max_streams": self.max_streams,
+            "initial_window": self.initial_window,
+            "max_window": self.max_window,
+            "ack_backlog": self.ack_backlog,
+            "keepalive_interval": self.keepalive_interval,
+            "mplex_max_buffered": self.mplex_max_buffered,
+        }
 
 
 @dataclass
@@ -278,14 +300,63 @@ class Upgrader:
     async def _upgrade(
         self, mux: MuxedConnection, initiator: bool, expected: PeerId | None, dog: _Watchdog
     ) -> None:
+        protocols = self.dial_security_protocols if initiator else self.security_protocols
+        if self.psk is None and PLAINTEXT_PROTOCOL_ID not in protocols:
+            await self._upgrade_in_rust(mux, protocols, initiator, expected, dog)
+        else:
+            await self._upgrade_fallback(mux, initiator, expected, dog)
+
+    async def _upgrade_in_rust(
+        self,
+        mux: MuxedConnection,
+        protocols: list[str],
+        initiator: bool,
+        expected: PeerId | None,
+        dog: _Watchdog,
+    ) -> None:
+        """Noise and TLS: one ``_core.conn.Connection`` runs the whole upgrade (security
+        multistream-select, handshake, early muxer, muxer) from the first byte; this side
+        only answers its Noise signature checks and follows its stages (:class:`_Hooks`)."""
+        if mux.transport is None:
+            raise ConnectionClosedError("connection closed before the upgrade")
+        early = self.muxers if self.early_muxer else []
+        noise = self._noise_identity() if NOISE_PROTOCOL_ID in protocols else None
+        conn = _core.conn.Connection.upgrading(
+            initiator=initiator,
+            protocols=list(protocols),
+            muxers=list(self.muxers),
+            early_muxers=list(early),
+            noise_static_secret=None if noise is None else noise.static_secret,
+            noise_payload=None if noise is None else noise.payload(early),
+            tls_identity=self.tls_identity().identity if TLS_PROTOCOL_ID in protocols else None,
+            # A dialer taking the listener's part (DCUtR) checks the peer once secured.
+            expected_peer=expected.to_bytes() if initiator and expected is not None else None,
+            **self.muxer_options.connection_args(),
+        )
+        hooks = _Hooks(mux, dog, None if initiator else expected, self._peer_id())
+        mux.start_upgrade(conn, hooks, speak_first=initiator)
+        mux.muxer = await self._muxer_agreed(mux, initiator)
+
+    def _noise_identity(self) -> NoiseIdentity:
+        ident = self.noise_identity
+        if ident.key is not self.key:  # the key was replaced after construction
+            ident = self.noise_identity = NoiseIdentity(self.key)
+        return ident
+
+    async def _upgrade_fallback(
+        self, mux: MuxedConnection, initiator: bool, expected: PeerId | None, dog: _Watchdog
+    ) -> None:
+        """Plaintext and private networks: the driver's raw phase (:class:`RawStream`) carries
+        multistream-select and the handshake driven from Python, then a
+        ``_core.conn.Connection`` takes the finished handshake."""
         raw = mux.raw_stream()
         if mux.transport is None:
             raise ConnectionClosedError("connection closed before the upgrade")
         if self.psk is not None:
             from rapidp2p.pnet import RawProtector
 
-            mux.protect(RawProtector(self.psk))
-        cork = _CorkedStream(raw, lambda: mux.raw_buffered, dog)
+            raw.protect(RawProtector(self.psk))
+        cork = _CorkedStream(raw, lambda: raw.buffered, dog)
         try:
             session = await self._secure(cork, initiator, expected, dog)
         except NegotiationError as exc:
@@ -302,19 +373,13 @@ class Upgrader:
         dog.advance(STAGE_SECURED)  # the host's gater may abort the connection here
         if mux.is_closed or mux.close_reason is not None:  # aborted: the socket goes soon
             raise ConnectionClosedError(str(mux.close_reason or "closed once secured"))
-        opts = self.muxer_options
         early = session.early_muxer if session.early_muxer in self.muxers else None
         conn = _core.conn.Connection(
             session.handshake,  # None: plaintext
             initiator=initiator,
             muxers=None if early else list(self.muxers),
-            max_streams=opts.max_streams,
-            initial_window=opts.initial_window,
-            max_window=opts.max_window,
-            ack_backlog=opts.ack_backlog,
-            keepalive_interval=opts.keepalive_interval,
             early_muxer=early,
-            mplex_max_buffered=opts.mplex_max_buffered,
+            **self.muxer_options.connection_args(),
         )
         mux.start_muxer(conn)
         if not early:
@@ -329,6 +394,8 @@ class Upgrader:
         try:
             return await mux.muxer_agreed()
         except NegotiationError as exc:
+            if mux.security is None:  # the security protocol's negotiation failed
+                raise
             if initiator:
                 hint = (
                     ""
@@ -372,9 +439,7 @@ class Upgrader:
         session: SecureSession
         if security == NOISE_PROTOCOL_ID:
             early = self.muxers if self.early_muxer else []
-            ident = self.noise_identity
-            if ident.key is not self.key:  # the key was replaced after construction
-                ident = self.noise_identity = NoiseIdentity(self.key)
+            ident = self._noise_identity()
             if initiator:
                 session = await noise_outbound(secure, self.key, expected, early, identity=ident)
             else:
@@ -393,6 +458,61 @@ class Upgrader:
         if isinstance(secure, LazyNegotiatedStream):
             await secure.confirm()  # a handshake that never read (cannot happen with Noise)
         return session
+
+
+class _Hooks:
+    """The policy side of one upgrade run by Rust (see ``MuxedConnection.start_upgrade``):
+    stages for the watchdog and the host, the Noise signature check (with the verified cache
+    of :func:`~rapidp2p.security.noise.verify_identity`), and the connection's identity once
+    secured."""
+
+    __slots__ = ("_dog", "_expected", "_local", "_mux", "_verified")
+
+    def __init__(
+        self, mux: MuxedConnection, dog: _Watchdog, expected: PeerId | None, local: PeerId
+    ) -> None:
+        self._mux = mux
+        self._dog = dog
+        self._expected = expected
+        self._local = local
+        self._verified: tuple[bytes, PeerId, PublicKey] | None = None
+
+    def first_byte(self) -> None:
+        self._dog.advance(STAGE_FIRST_BYTE)
+
+    def security(self, protocol: str) -> None:
+        self._dog.advance(STAGE_MULTISTREAM)
+
+    def verify(self, key: bytes, signature: bytes, static_key: bytes) -> str | None:
+        try:
+            peer, remote_key = verify_identity(key, signature, static_key)
+        except HandshakeError as exc:
+            return str(exc)
+        self._verified = (key, peer, remote_key)
+        return None
+
+    def secured(self, protocol: str, peer: bytes, key: bytes, muxer: str | None) -> None:
+        known = self._verified
+        if known is not None and known[0] == key:  # Noise: checked in verify()
+            remote_peer, remote_key = known[1], known[2]
+        else:
+            from rapidp2p.crypto import public_key_from_protobuf
+            from rapidp2p.peer import PeerId
+
+            try:
+                remote_key = public_key_from_protobuf(key)
+            except DecodeError as exc:  # Rust verified it; Python may support fewer forms
+                raise HandshakeError(f"identity key in the certificate: {exc}") from exc
+            remote_peer = PeerId.from_bytes(peer)
+        expected = self._expected
+        if expected is not None and remote_peer != expected:
+            raise PeerIdMismatch(f"expected {expected}, the remote proved {remote_peer}")
+        mux = self._mux
+        mux.remote_peer = remote_peer
+        mux.remote_key = remote_key
+        mux.local_peer = self._local
+        mux.security = protocol
+        self._dog.advance(STAGE_SECURED)  # the host's gater may abort the connection here
 
 
 class _CorkedStream:

@@ -41,6 +41,7 @@ __all__ = [
     "noise_inbound",
     "noise_outbound",
     "select_early_muxer",
+    "verify_identity",
 ]
 
 NOISE_PROTOCOL_ID = "/noise"
@@ -149,9 +150,6 @@ _verified: OrderedDict[tuple[bytes, bytes, bytes], tuple[PeerId, PublicKey]] = O
 
 def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, PublicKey, list[str]]:
     """Checks the remote's payload; returns its peer ID, identity key and muxer list."""
-    from rapidp2p.crypto import public_key_from_protobuf
-    from rapidp2p.peer import PeerId
-
     try:
         key_pb, sig, muxers = _core.proto.decode_noise_payload(payload)
     except DecodeError as exc:
@@ -160,12 +158,23 @@ def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, Publi
         raise HandshakeError("Noise payload without identity key or signature")
     if len(key_pb) > MAX_IDENTITY_KEY:
         raise HandshakeError("identity key in the Noise payload is too large")
-    remote_muxers = [str(m) for m in muxers]
-    memo = (bytes(key_pb), bytes(remote_static), bytes(sig))
+    peer, remote_key = verify_identity(bytes(key_pb), bytes(sig), bytes(remote_static))
+    return peer, remote_key, [str(m) for m in muxers]
+
+
+def verify_identity(key_pb: bytes, signature: bytes, static_key: bytes) -> tuple[PeerId, PublicKey]:
+    """The remote's identity key ``key_pb`` (a PublicKey protobuf) signed its Noise static
+    key: returns its peer ID and key, or raises HandshakeError. Remembered in a bounded cache,
+    so a peer that reconnects costs no second check. Also answers the Rust upgrade's
+    EV_VERIFY (see ``host/upgrader.py``)."""
+    from rapidp2p.crypto import public_key_from_protobuf
+    from rapidp2p.peer import PeerId
+
+    memo = (key_pb, static_key, signature)
     known = _verified.get(memo)
     if known is not None:
         _verified.move_to_end(memo)
-        return known[0], known[1], remote_muxers
+        return known
     try:
         remote_key = public_key_from_protobuf(memo[0])
     except DecodeError as exc:
@@ -180,7 +189,7 @@ def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PeerId, Publi
     _verified[memo] = (peer, remote_key)
     if len(_verified) > VERIFIED_CACHE_SIZE:
         _verified.popitem(last=False)
-    return peer, remote_key, remote_muxers
+    return peer, remote_key
 
 
 def _new_handshake(initiator: bool) -> Any:

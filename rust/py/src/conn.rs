@@ -143,8 +143,13 @@ fn conn_err(py: Python<'_>, e: &ConnError) -> PyErr {
 /// An upgrade failure as the exception the Python upgrader raises for it.
 fn upgrade_err(py: Python<'_>, e: &UpgradeError) -> PyErr {
     match e {
-        UpgradeError::Negotiation(NegotiationError::NotSupported(_)) => {
-            py_err(py, "ProtocolNotSupported", e.to_string())
+        // Worded as multistream-select's Python side words it (rapidp2p.protocols.multistream).
+        UpgradeError::Negotiation(NegotiationError::NotSupported(refused)) => {
+            let message = match refused.as_slice() {
+                [one] => format!("peer refused '{one}'"),
+                all => format!("peer refused every protocol: {}", all.join(", ")),
+            };
+            py_err(py, "ProtocolNotSupported", message)
         }
         UpgradeError::Negotiation(_) => py_err(py, "NegotiationError", e.to_string()),
         UpgradeError::Refused(_) => py_err(py, "ConnectionRefusedByPeer", e.to_string()),
