@@ -31,14 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benches.pubsub_mesh import Worker, bench_worker_argv  # noqa: E402
+from benches.pubsub_mesh import Worker, bench_worker_argv, rapidp2p_python  # noqa: E402
 
 STACKS = ("rapidp2p", "go-libp2p", "rust-libp2p")
 
 
 def kad_worker_argv(stack: str) -> list[str]:
-    if stack == "rapidp2p":
-        return [sys.executable, str(Path(__file__).resolve().parent / "kad_mixed_worker.py")]
+    python = rapidp2p_python(stack)  # rapidp2p, or rapidp2p@PYTHON: another build of it
+    if python is not None:
+        return [python, str(Path(__file__).resolve().parent / "kad_mixed_worker.py")]
     return bench_worker_argv(stack)
 
 
