@@ -167,19 +167,7 @@ class _PeerLink:
     Later frames go on a new stream.
     """
 
-    __slots__ = (
-        "direct",
-        "dropped",
-        "ended",
-        "ending",
-        "failure",
-        "frames",
-        "parked",
-        "stream",
-        "task",
-        "urgent",
-        "wake",
-    )
+    __slots__ = ("dropped", "ended", "ending", "frames", "stream", "task", "urgent", "wake")
 
     def __init__(self) -> None:
         self.frames: deque[list[bytes]] = deque()  # each frame as pieces (frame_parts)
@@ -190,13 +178,6 @@ class _PeerLink:
         self.dropped = 0
         self.ending: float | None = None  # timeout of the graceful end asked for
         self.ended: list[asyncio.Future[Delivery]] = []
-        #: The writer waits for frames with nothing queued and nothing undrained: a flush
-        #: may then write to the stream itself (see ``PubSub._flush``).
-        self.parked = False
-        #: Bytes written that way since the writer last drained the stream.
-        self.direct = 0
-        #: A direct write failed: the writer raises it (and cleans up) when it wakes.
-        self.failure: BaseException | None = None
 
     def settle(self, outcome: Delivery) -> None:
         waiters, self.ended = self.ended, []
@@ -624,28 +605,15 @@ class PubSub(ServiceBase):
         done) or the stream fails (returns False)."""
         try:
             while True:
-                if link.failure is not None:
-                    exc, link.failure = link.failure, None
-                    raise exc
-                if link.frames:
-                    link.urgent = 0
-                    self.bytes_sent += _write_frames(stream, link.frames)
-                    await stream.drain()
-                    link.direct = 0
-                    continue
-                if link.direct:
-                    # Flushes wrote while we waited: drain what they wrote (backpressure).
-                    await stream.drain()
-                    link.direct = 0
-                    continue
-                if link.ending is not None:
-                    break
-                link.wake.clear()
-                link.parked = True
-                try:
+                if not link.frames:
+                    if link.ending is not None:
+                        break
+                    link.wake.clear()
                     await link.wake.wait()
-                finally:
-                    link.parked = False
+                    continue
+                link.urgent = 0
+                self.bytes_sent += _write_frames(stream, link.frames)
+                await stream.drain()
             timeout, link.ending = link.ending, None
             link.stream = None
             link.settle(await _end_gracefully(stream, timeout or 0.0))
@@ -691,23 +659,6 @@ class PubSub(ServiceBase):
                     link.urgent += 1
                 else:
                     q.append(f)
-            stream = link.stream
-            if link.parked and q and stream is not None and link.direct < _DIRECT_BUDGET:
-                # The writer is idle and its stream drained: write here, in order (nothing
-                # is queued ahead), sparing a task switch and two futures per peer and
-                # flush. The writer drains once the budget is spent.
-                link.urgent = 0
-                try:
-                    n = _write_frames(stream, q)
-                except Libp2pError as exc:
-                    link.failure = exc  # reset or closed under us: the writer cleans up
-                    link.wake.set()
-                    continue
-                self.bytes_sent += n
-                link.direct += n
-                if link.direct >= _DIRECT_BUDGET:
-                    link.wake.set()
-                continue
             link.wake.set()
         if self._sub_waiters:
             self._check_sub_waiters()
@@ -901,10 +852,6 @@ MESH_TAG_VALUE = 20
 #: Protection tag of direct peers.
 DIRECT_PROTECT_TAG = "pubsub:direct"
 
-
-#: Bytes a flush may write to an idle writer's stream before the writer drains it (the
-#: bound on what direct writes leave queued in the stream when the peer reads slowly).
-_DIRECT_BUDGET = 256 * 1024
 
 #: Pieces at least this big are handed to the stream by reference; smaller ones are joined.
 _BY_REFERENCE = 4096
