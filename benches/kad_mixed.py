@@ -133,7 +133,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     load0 = os.getloadavg()
-    res = run([s for s in a.stacks.split(",") if s], a.nodes, a.lookups, a.concurrency)
+    stacks = [s for s in a.stacks.split(",") if s]
+    res = run(stacks, a.nodes, a.lookups, a.concurrency)
     res["machine"] = {
         "cpus": os.cpu_count(),
         "loadavg_start": load0,
@@ -143,7 +144,7 @@ def main() -> None:
         print(json.dumps(res))
         return
     print(f"{'stack':14} {'lookups/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'found':>6} {'failed':>6}")
-    for s in STACKS:
+    for s in stacks:
         r = res.get(s)
         if r is None:
             continue
