@@ -31,14 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benches.pubsub_mesh import Worker, bench_worker_argv  # noqa: E402
+from benches.pubsub_mesh import Worker, bench_worker_argv, rapidp2p_python  # noqa: E402
 
 STACKS = ("rapidp2p", "go-libp2p", "rust-libp2p")
 
 
 def kad_worker_argv(stack: str) -> list[str]:
-    if stack == "rapidp2p":
-        return [sys.executable, str(Path(__file__).resolve().parent / "kad_mixed_worker.py")]
+    python = rapidp2p_python(stack)  # rapidp2p, or rapidp2p@PYTHON: another build of it
+    if python is not None:
+        return [python, str(Path(__file__).resolve().parent / "kad_mixed_worker.py")]
     return bench_worker_argv(stack)
 
 
@@ -132,7 +133,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     load0 = os.getloadavg()
-    res = run([s for s in a.stacks.split(",") if s], a.nodes, a.lookups, a.concurrency)
+    stacks = [s for s in a.stacks.split(",") if s]
+    res = run(stacks, a.nodes, a.lookups, a.concurrency)
     res["machine"] = {
         "cpus": os.cpu_count(),
         "loadavg_start": load0,
@@ -142,7 +144,7 @@ def main() -> None:
         print(json.dumps(res))
         return
     print(f"{'stack':14} {'lookups/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'found':>6} {'failed':>6}")
-    for s in STACKS:
+    for s in stacks:
         r = res.get(s)
         if r is None:
             continue

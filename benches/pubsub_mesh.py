@@ -56,7 +56,8 @@ class Worker:
     def __init__(self, argv: list[str], name: str) -> None:
         self.name = name
         #: The worker's stderr (py-libp2p logs connection errors at teardown).
-        self.log = Path(f"/tmp/pubsub_mesh_{name.replace(':', '_')}.log")
+        safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+        self.log = Path(f"/tmp/pubsub_mesh_{safe}.log")
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -124,9 +125,21 @@ def bench_worker_argv(impl: str) -> list[str]:
     return [str(INTEROP / peer / "run"), "bench-worker"]
 
 
-def worker_argv(impl: str) -> list[str]:
+def rapidp2p_python(impl: str) -> str | None:
+    """The interpreter whose rapidp2p runs ``impl``'s workers: this one for ``rapidp2p``,
+    PYTHON for ``rapidp2p@PYTHON`` (another build, for before/after figures in one run);
+    None for the other implementations."""
     if impl == "rapidp2p":
-        return [sys.executable, str(HERE / "pubsub_mesh_worker.py")]
+        return sys.executable
+    if impl.startswith("rapidp2p@"):
+        return impl.removeprefix("rapidp2p@")
+    return None
+
+
+def worker_argv(impl: str) -> list[str]:
+    python = rapidp2p_python(impl)
+    if python is not None:
+        return [python, str(HERE / "pubsub_mesh_worker.py")]
     if impl in ("go-libp2p", "rust-libp2p"):
         return bench_worker_argv(impl)
     return [str(PY_LIBP2P_PYTHON), str(HERE / "pubsub_mesh_py_libp2p.py")]

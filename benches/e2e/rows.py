@@ -521,6 +521,15 @@ _MESH: dict[str, dict[str, Any]] = {}
 _KAD: dict[str, Any] = {}
 #: The implementations in the mixed Kademlia network (each with its own worker process).
 KAD_STACKS = ("rapidp2p", "go-libp2p", "rust-libp2p")
+#: Other builds of rapidp2p in this run (``--stacks rapidp2p@PYTHON``): stack name ->
+#: interpreter. Their mesh runs their workers; their nodes join the one Kademlia network.
+RAPIDP2P_BUILDS: dict[str, str] = {}
+
+
+def _impl(stack: Stack) -> str:
+    """The implementation name the mesh and Kademlia drivers know ``stack`` by."""
+    python = RAPIDP2P_BUILDS.get(stack.name)
+    return stack.name if python is None else f"rapidp2p@{python}"
 
 
 def _mesh(stack: Stack, cfg: Config) -> dict[str, Any]:
@@ -535,7 +544,7 @@ def _mesh(stack: Stack, cfg: Config) -> dict[str, Any]:
             nodes=cfg.mesh_nodes, procs=2, heartbeat=0.5, latency_rate=0.5, quick=cfg.quick
         )
         try:
-            _MESH[stack.name] = pubsub_mesh.bench_impl(stack.name, "multi", a)
+            _MESH[stack.name] = pubsub_mesh.bench_impl(_impl(stack), "multi", a)
         except Exception as exc:
             _MESH[stack.name] = {"error": f"{type(exc).__name__}: {exc}"}
     res = _MESH[stack.name]
@@ -573,10 +582,12 @@ def _kad(stack: Stack, cfg: Config) -> dict[str, Any]:
     if not _KAD:
         from benches import kad_mixed
 
+        builds = {f"rapidp2p@{py}": name for name, py in RAPIDP2P_BUILDS.items()}
         try:
-            _KAD.update(
-                kad_mixed.run(list(KAD_STACKS), cfg.kad_nodes, cfg.kad_lookups, cfg.kad_concurrency)
+            res = kad_mixed.run(
+                [*KAD_STACKS, *builds], cfg.kad_nodes, cfg.kad_lookups, cfg.kad_concurrency
             )
+            _KAD.update({builds.get(k, k): v for k, v in res.items()})
         except Exception as exc:
             _KAD["error"] = f"{type(exc).__name__}: {exc}"
     if "error" in _KAD:

@@ -46,14 +46,6 @@ IN_PROCESS_CLIENT_ROWS = (
     "rcmgr_overhead",
     "metrics_overhead_handshakes",
     "rcmgr_overhead_handshakes",
-    # The mesh and the Kademlia network run this interpreter's rapidp2p in their workers.
-    "pubsub_1kib",
-    "pubsub_64kib",
-    "pubsub_latency_p50",
-    "pubsub_latency_p99",
-    "kad_lookups",
-    "kad_latency_p50",
-    "kad_latency_p99",
 )
 
 
@@ -136,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     builds = [s for s in asked if s.startswith("rapidp2p@")]
     stacks = discover([s for s in ALL_STACKS if s in asked] + builds)
     names = [s.name for s in stacks]
+    # Another build's mesh and Kademlia nodes run in workers of its own interpreter.
+    rows_mod.RAPIDP2P_BUILDS.update(
+        {s.name: s.argv[0] for s in stacks if s.variant_of == "rapidp2p" and s.available}
+    )
     for s in stacks:
         state = "available" if s.available else f"UNAVAILABLE: {s.reason}"
         print(

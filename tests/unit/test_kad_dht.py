@@ -352,3 +352,52 @@ async def test_persistent_stores_survive_restart(tmp_path: Path) -> None:
         await close_all([again])
         again.records.close()
         again.providers.close()
+
+
+async def test_requests_reuse_streams_per_peer() -> None:
+    """Requests to one peer go on one stream, one after the other (the spec allows it, and
+    every server serves several requests per stream); concurrent ones open more, kept up to
+    a bound; a stream the server ended while idle is replaced without the caller noticing;
+    closing the DHT ends the kept streams."""
+    from rapidp2p.kad import rpc
+
+    server = await make_node()
+    client = await make_node()
+    opened: list[object] = []
+    handle = server.handlers.handle
+
+    async def counting(stream: object) -> None:
+        opened.append(stream)
+        await handle(stream)  # type: ignore[arg-type]
+
+    server.host.set_stream_handler(PROTO, counting)
+    try:
+        await client.host.connect(server.host.full_addrs[0])
+        ping = KadMessage(MessageType.PING)
+        for _ in range(5):
+            assert (await client.messenger.request(server.peer_id, ping)).type == MessageType.PING
+        assert len(opened) == 1 and client.messenger.idle_streams == 1
+        # Concurrent requests need streams of their own; the pool keeps a bounded number.
+        n = rpc.MAX_IDLE_PER_PEER + 2
+        answers = await asyncio.gather(
+            *(client.messenger.request(server.peer_id, ping) for _ in range(n))
+        )
+        assert all(a.type == MessageType.PING for a in answers)
+        assert len(opened) == n and client.messenger.idle_streams == rpc.MAX_IDLE_PER_PEER
+        # The server resets every stream it holds: the next request still gets its answer,
+        # on a fresh stream (the reset ones are dropped).
+        for s in opened:
+            s.reset()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)
+        before = len(opened)
+        found = await client.messenger.request(
+            server.peer_id, KadMessage(MessageType.FIND_NODE, b"k")
+        )
+        assert found.type == MessageType.FIND_NODE and len(opened) == before + 1
+        assert client.messenger.idle_streams == 1
+        kept = opened[-1]
+        await client.close()
+        assert client.messenger.idle_streams == 0
+        await asyncio.wait_for(kept.wait_remote_closed(), 5)  # type: ignore[attr-defined]
+    finally:
+        await close_all([server, client])

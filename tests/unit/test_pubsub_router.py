@@ -347,6 +347,21 @@ def test_idontwant_sent_for_large_messages_and_honoured() -> None:
     assert b.peer_id not in out and c.peer_id in out
 
 
+def test_idontwant_encoded_once_per_flush() -> None:
+    """Every mesh peer is told IDONTWANT for a new message in one flush: one encoding is
+    shared by all of them, and each frame still decodes to that IDONTWANT alone."""
+    p = GossipSubParams(idontwant_threshold=100)
+    hub, (a, *rest) = star(4, p)
+    big = a.message(T, b"B" * 200)
+    (pending,) = hub.router.handle_rpc(a.peer_id, _msg_rpc(big), 0.0)
+    out = hub.router.take_outgoing_parts()
+    frames = [out[n.peer_id] for n in rest]
+    assert all(len(f) == 1 and len(f[0]) == 1 for f in frames)  # one control-only piece each
+    pieces = [f[0][0] for f in frames]
+    assert all(piece is pieces[0] for piece in pieces)
+    assert decode_rpc(pieces[0], 1 << 20).idontwant == [pending.id]
+
+
 def test_score_retained_after_disconnect() -> None:
     hub, (a, _b) = star(2)
     hub.router.score.add_penalty(a.peer_id, 3)

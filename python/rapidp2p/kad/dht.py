@@ -224,6 +224,7 @@ class KadDHT(ServiceBase):
         if self._closed:
             return
         self._closed = True
+        self.messenger.close()
         if self.mode == "server":
             with contextlib.suppress(Exception):
                 self.host.remove_stream_handler(self.protocol)

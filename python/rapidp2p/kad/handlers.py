@@ -21,9 +21,10 @@ from rapidp2p.exceptions import (
 )
 from rapidp2p.host.addrs import addrs_for_remote, ip_scope
 from rapidp2p.kad._proto import ConnectionType, KadMessage, KadPeer, KadRecord, MessageType
+from rapidp2p.kad.rpc import FrameReader
 from rapidp2p.kad.store import ProviderEntry, StoredRecord
 from rapidp2p.peer import Multiaddr, PeerId
-from rapidp2p.protocols.framing import encode_delimited, read_delimited
+from rapidp2p.protocols.framing import encode_delimited
 
 if TYPE_CHECKING:
     from rapidp2p.kad.dht import KadDHT
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 __all__ = ["KadHandlers", "rfc3339"]
 
 log = logging.getLogger("rapidp2p.kad")
+
+#: How long a closer-peers entry is reused (its connectedness is a hint: may be this stale).
+_ENTRY_TTL = 1.0
+#: Entries cached at most (the cache starts over beyond).
+_ENTRY_CACHE_MAX = 4096
 
 #: Metric label of an inbound request.
 _REQUEST_NAMES: dict[int, str] = {t: t.name.lower() for t in MessageType}
@@ -58,16 +64,19 @@ class KadHandlers:
 
     def __init__(self, dht: KadDHT) -> None:
         self._dht = dht
+        #: Closer-peers entries per peer, kept for ``_ENTRY_TTL`` s: every answer lists k
+        #: peers, mostly the same ones, and building an entry (addresses, connectedness)
+        #: cost more than the rest of the answer.
+        self._entries: dict[PeerId, tuple[KadPeer | None, float]] = {}
 
     async def handle(self, stream: Stream) -> None:
         """The stream handler: requests until EOF, idle timeout or a bad request (reset)."""
         cfg = self._dht.config
         peer: PeerId = stream.remote_peer
+        reader = FrameReader(stream, cfg.max_message_size)
         while True:
             try:
-                data = await asyncio.wait_for(
-                    read_delimited(stream, cfg.max_message_size), cfg.stream_idle_timeout
-                )
+                data = await asyncio.wait_for(reader.next(), cfg.stream_idle_timeout)
                 if data is None:
                     break
                 msg = KadMessage.decode(data, cfg.max_message_size, cfg.k)
@@ -126,18 +135,35 @@ class KadHandlers:
         dht = self._dht
         k = dht.config.k
         out: list[KadPeer] = []
+        now = dht._loop_clock()
+        cache = self._entries
         for p in dht.routing.closest(key, k + 1):
             if p == requester:
                 continue
-            addrs = dht.membership.addr_bytes(p)
-            if not addrs:
+            hit = cache.get(p)
+            if hit is not None and hit[1] > now:
+                entry: KadPeer | None = hit[0]
+            else:
+                entry = self._entry(p)
+                if len(cache) >= _ENTRY_CACHE_MAX:
+                    cache.clear()
+                cache[p] = (entry, now + _ENTRY_TTL)
+            if entry is None:
                 continue
-            connected = dht.host.is_connected(p)
-            conn = ConnectionType.CONNECTED if connected else ConnectionType.NOT_CONNECTED
-            out.append(KadPeer(p.to_bytes(), addrs, conn))
+            out.append(entry)
             if len(out) >= k:
                 break
         return tuple(out)
+
+    def _entry(self, p: PeerId) -> KadPeer | None:
+        """``p`` as a closer-peers entry (None without an address to give)."""
+        dht = self._dht
+        addrs = dht.membership.addr_bytes(p)
+        if not addrs:
+            return None
+        connected = dht.host.is_connected(p)
+        conn = ConnectionType.CONNECTED if connected else ConnectionType.NOT_CONNECTED
+        return KadPeer(p.to_bytes(), addrs, conn)
 
     def _local_record(self, key: bytes, now: float) -> KadRecord | None:
         dht = self._dht

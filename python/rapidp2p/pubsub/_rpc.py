@@ -136,7 +136,9 @@ class Outgoing:
         """Encoded frames, each at most ``max_size`` bytes (messages split across frames)."""
         return [b"".join(parts) for parts in self.frame_parts(max_size)]
 
-    def frame_parts(self, max_size: int) -> list[list[bytes]]:
+    def frame_parts(
+        self, max_size: int, idontwant_cache: dict[tuple[bytes, ...], bytes] | None = None
+    ) -> list[list[bytes]]:
         """The frames as lists of pieces whose concatenation is the frame.
 
         Messages stay separate pieces (their field header, then the already-encoded message
@@ -147,6 +149,10 @@ class Outgoing:
         GRAFT/PRUNE) without waiting for the messages behind them. A control-only frame is
         exactly one piece; a frame with messages has at least two. Protobuf fields may come
         in any order; these pieces keep the canonical one (subscriptions, messages, control).
+
+        ``idontwant_cache`` shares the encoding of an IDONTWANT-only control part between
+        the peers of one flush: a new message is announced to every mesh peer with the same
+        IDONTWANT, so it is encoded once, not once per peer.
         """
         out: list[list[bytes]] = []
         batches: list[list[bytes]] = []
@@ -174,17 +180,24 @@ class Outgoing:
                 if (self.subscriptions)
                 else b""
             )
-            ctl = (
-                _core.pubsub.encode_rpc(
+            if not self.has_control():
+                ctl = b""
+            elif idontwant_cache is not None and not (
+                self.ihave or self.iwant or self.graft or self.prune
+            ):
+                ids = tuple(self.idontwant)
+                hit = idontwant_cache.get(ids)
+                if hit is None:
+                    hit = idontwant_cache[ids] = _core.pubsub.encode_rpc(idontwant=self.idontwant)
+                ctl = hit
+            else:
+                ctl = _core.pubsub.encode_rpc(
                     ihave=self.ihave,
                     iwant=self.iwant,
                     graft=self.graft,
                     prune=self.prune,
                     idontwant=self.idontwant,
                 )
-                if self.has_control()
-                else b""
-            )
             if first:
                 parts = _message_parts(first)
                 if head:

@@ -179,7 +179,9 @@ class Router:
         """Like :meth:`take_outgoing`, each frame as pieces (see ``Outgoing.frame_parts``)."""
         out, self._out = self._out, {}
         size = self.params.max_transmit_size
-        return {peer: o.frame_parts(size) for peer, o in out.items() if peer in self.peers}
+        cache: dict[tuple[bytes, ...], bytes] = {}
+        peers = self.peers
+        return {peer: o.frame_parts(size, cache) for peer, o in out.items() if peer in peers}
 
     def _counts(self, topic: str) -> TopicCounts:
         tc = self.topic_counts.get(topic)
@@ -380,23 +382,32 @@ class Router:
         tpeers = self.topics.get(topic, ())
         thr = self.thresholds.publish_threshold
         targets: set[PeerId] = set()
+        flood = self.flood_only
+        direct = self.direct
+        peers = self.peers
+        cached = self.score.cached
         for q in tpeers:
-            st = self.peers[q]
-            if q in self.direct or (
-                (self.flood_only or not st.is_gossip) and self.score.cached(q, now) >= thr
-            ):
+            # Direct peers always; FloodSub peers (or everyone, for FloodSub) above the
+            # publish threshold; GossipSub peers only through the mesh (below).
+            if q in direct or ((flood or peers[q].protocol == FLOODSUB) and cached(q, now) >= thr):
                 targets.add(q)
-        if not self.flood_only:
+        if not flood:
             targets |= self.mesh.get(topic, set())
         mid = msg.id
         enc = msg.encoded
+        source_bytes = None if source is None else source.to_bytes()
+        out = self._out
         for q in targets:
-            if q == source or (author is not None and q.to_bytes() == author):
+            qb = q.to_bytes()
+            if qb in (source_bytes, author):  # never back to the sender or the author
                 continue
-            qst = self.peers.get(q)
+            qst = peers.get(q)
             if qst is None or mid in qst.dontsend:
                 continue
-            self._o(q).messages.append(enc)
+            o = out.get(q)
+            if o is None:
+                o = out[q] = Outgoing()
+            o.messages.append(enc)
 
     # ---- incoming ----------------------------------------------------------------------
 
