@@ -1,31 +1,34 @@
-//! Noise `CipherState` for ChaChaPoly: a ring ChaCha20-Poly1305 key and a 64-bit counter nonce.
+//! Noise `CipherState` for ChaChaPoly: a ChaCha20-Poly1305 key and a 64-bit counter nonce.
 //!
 //! The nonce is 4 zero bytes followed by the counter in little-endian, as the Noise spec fixes
 //! for ChaChaPoly. Nonces only advance after an AEAD operation succeeded.
-
-use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
+//!
+//! The AEAD itself comes from one of several libraries (module [`aead`]), picked at build
+//! time by cargo feature, because it is most of a bulk transfer's CPU and the libraries differ
+//! by CPU: `ring` (the default), `aws-lc` (aws-lc-rs, already linked for WebRTC's DTLS) or
+//! `openssl` (the `openssl` crate with its vendored OpenSSL source, which has the AVX-512
+//! ChaCha20 and Poly1305 code paths). See `docs/how-to/benchmark.md` for the figures.
 
 use crate::NoiseError;
+
+pub mod aead;
+
+use aead::{ChaChaPoly, DefaultAead};
 
 /// Bytes of the Poly1305 authentication tag appended to every ciphertext.
 pub const TAG_LEN: usize = 16;
 
 /// A key plus the next nonce to use with it.
 pub(crate) struct CipherState {
-    key: LessSafeKey,
+    key: DefaultAead,
     n: u64,
 }
 
 impl CipherState {
     /// Wraps a 32-byte key with nonce 0.
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        // CHACHA20_POLY1305 takes exactly 32 bytes, so this cannot fail.
-        let unbound = match UnboundKey::new(&CHACHA20_POLY1305, key) {
-            Ok(k) => k,
-            Err(_) => unreachable!("ChaCha20-Poly1305 key is 32 bytes"),
-        };
         Self {
-            key: LessSafeKey::new(unbound),
+            key: DefaultAead::new(key),
             n: 0,
         }
     }
@@ -40,21 +43,23 @@ impl CipherState {
         u64::MAX - self.n
     }
 
-    fn ring_nonce(&self) -> Result<Nonce, NoiseError> {
+    fn next_nonce(&self) -> Result<[u8; 12], NoiseError> {
         if self.n == u64::MAX {
             return Err(NoiseError::NonceExhausted);
         }
-        let mut bytes = [0u8; 12];
-        bytes[4..].copy_from_slice(&self.n.to_le_bytes());
-        Ok(Nonce::assume_unique_for_key(bytes))
+        Ok(aead::noise_nonce(self.n))
     }
 
     /// Encrypts `buf` in place and returns the tag; advances the nonce.
-    pub(crate) fn seal_in_place(&mut self, ad: &[u8], buf: &mut [u8]) -> Result<Tag, NoiseError> {
-        let nonce = self.ring_nonce()?;
+    pub(crate) fn seal_in_place(
+        &mut self,
+        ad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], NoiseError> {
+        let nonce = self.next_nonce()?;
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce, Aad::from(ad), buf)
+            .seal(nonce, ad, buf)
             .map_err(|_| NoiseError::Decrypt)?;
         self.n += 1;
         Ok(tag)
@@ -67,10 +72,10 @@ impl CipherState {
         buf: &mut [u8],
         tag: &[u8],
     ) -> Result<(), NoiseError> {
-        let nonce = self.ring_nonce()?;
-        let tag = Tag::try_from(tag).map_err(|_| NoiseError::Decrypt)?;
+        let nonce = self.next_nonce()?;
+        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| NoiseError::Decrypt)?;
         self.key
-            .open_in_place_separate_tag(nonce, Aad::from(ad), tag, buf, 0..)
+            .open(nonce, ad, buf, tag)
             .map_err(|_| NoiseError::Decrypt)?;
         self.n += 1;
         Ok(())

@@ -21,7 +21,7 @@ mod handshake;
 mod symmetric;
 mod transport;
 
-pub use cipher::TAG_LEN;
+pub use cipher::{aead, TAG_LEN};
 pub use error::NoiseError;
 pub use handshake::{generate_static_secret, public_key_of, Handshake, DHLEN};
 pub use symmetric::{HASHLEN, PROTOCOL_NAME};
