@@ -61,6 +61,9 @@ def test_certificates_and_rotation() -> None:
     assert certs.rotate_if_due(not_after - CERT_OVERLAP)
     rotated = certs.certhashes()
     assert rotated[0] == hashes[1] and rotated[1] not in hashes
+    # Noise lists the certificate presented before the rotation too (current, next, old).
+    listed = certs.multihashes()
+    assert len(listed) == 3 and listed[2] == b"\x12\x20" + hashlib.sha256(der).digest()
 
 
 def test_certificate_validity_capped() -> None:

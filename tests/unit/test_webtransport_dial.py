@@ -156,3 +156,26 @@ async def test_addresses_without_a_sha256_certhash_are_not_dialable() -> None:
     with pytest.raises(TransportError):
         await t.dial_secured(bare, None)
     await t.close()
+
+
+async def test_an_address_learnt_before_a_rotation_still_dials() -> None:
+    """After the listener rotates (the next certificate is presented), an address with the
+    old pair of hashes still dials, and Noise lists the old certificate's hash too; the old
+    certificate alone no longer matches what is presented."""
+    a, b = WebTransportTransport(generate_keypair()), WebTransportTransport(generate_keypair())
+    lst, _accepted = await _listener(b)
+    try:
+        (old,) = lst.addrs
+        old_current, _old_next = lst.certs.certhashes()
+        # What ``addrs`` does once the current certificate is an hour from expiry.
+        assert lst.certs.rotate_if_due(lst.certs.current[2])
+        der, key, _ = lst.certs.current
+        lst.endpoint._ep.set_webtransport_certificate(der, key)
+        assert len(lst.endpoint.certhashes()) == 3
+        conn = await asyncio.wait_for(a.dial_secured(old, None), 10)
+        assert not conn.is_closed
+        with pytest.raises(CertificateError):
+            await asyncio.wait_for(a.dial_secured(_with_hashes(old, [old_current]), None), 10)
+    finally:
+        await a.close()
+        await b.close()

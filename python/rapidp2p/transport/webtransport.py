@@ -97,6 +97,8 @@ class CertificateManager:
         start = int(now if now is not None else time.time()) - CERT_OVERLAP
         self.current = self._make(start)
         self.next = self._make(self.current[2] - CERT_OVERLAP)
+        #: The certificate presented before the last rotation (its hash stays in Noise).
+        self.previous: tuple[bytes, bytes, int] | None = None
 
     @staticmethod
     def _make(not_before: int) -> tuple[bytes, bytes, int]:
@@ -109,16 +111,18 @@ class CertificateManager:
         t = now if now is not None else time.time()
         if t < self.current[2] - CERT_OVERLAP:
             return False
+        self.previous = self.current
         self.current = self.next
         self.next = self._make(self.current[2] - CERT_OVERLAP)
         return True
 
     def multihashes(self) -> list[bytes]:
-        """What our NoiseExtensions carry: current, then next."""
-        return [
-            bytes(_core.quic.webtransport_certhash(self.current[0])),
-            bytes(_core.quic.webtransport_certhash(self.next[0])),
-        ]
+        """What our NoiseExtensions carry: current, next, and the one presented before the
+        last rotation (the spec's "recently used" certificate: a browser, which cannot tell
+        which certificate it got, checks that every hash of the address it dialled is
+        listed, so an address learnt before the rotation keeps working)."""
+        certs = [self.current, self.next] + ([self.previous] if self.previous else [])
+        return [bytes(_core.quic.webtransport_certhash(c[0])) for c in certs]
 
     def certhashes(self) -> list[str]:
         """The ``/certhash`` values of the multiaddr: current, then next."""
