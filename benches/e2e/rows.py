@@ -139,6 +139,19 @@ def over_quic(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[..
     return wrapped
 
 
+def over_webtransport(
+    measure: Callable[[Stack, Config], dict[str, Any]],
+) -> Callable[..., dict[str, Any]]:
+    """The same measurement with the client dialling WebTransport (``--transport
+    webtransport``, rapidp2p's extension: the server also listens on WebTransport and the
+    client dials the address it printed, with its /certhash values)."""
+
+    def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
+        return measure(replace(stack, transport="webtransport"), cfg)
+
+    return wrapped
+
+
 def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
     """Single-stream upload with Prometheus metrics off and on (both peers), alternated on
     fresh servers in this one run (off-on, then on-off, ...). The value is the median on/off
@@ -677,6 +690,24 @@ ROWS: list[Row] = [
         "throughput",
     ),
     Row(
+        "upload_webtransport",
+        "single stream upload, WebTransport (rapidp2p client and server)",
+        "Gbit/s",
+        True,
+        over_webtransport(throughput("upload")),
+        ("rapidp2p",),
+        "throughput",
+    ),
+    Row(
+        "download_webtransport",
+        "single stream download, WebTransport (rapidp2p client and server)",
+        "Gbit/s",
+        True,
+        over_webtransport(throughput("download")),
+        ("rapidp2p",),
+        "throughput",
+    ),
+    Row(
         "metrics_overhead",
         "single stream upload, metrics on / off: CPU per byte (4 alternated pairs, median)",
         "ratio",
@@ -733,6 +764,15 @@ ROWS: list[Row] = [
         False,
         over_quic(connect_rtt),
         (*QUIC, *REF),
+        "latency",
+    ),
+    Row(
+        "connect_rtt_webtransport",
+        "fresh WebTransport connection + 1-byte round trip (median)",
+        "ms",
+        False,
+        over_webtransport(connect_rtt),
+        ("rapidp2p",),
         "latency",
     ),
     Row(

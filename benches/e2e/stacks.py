@@ -40,7 +40,8 @@ class Stack:
     #: Another build of this stack (``rapidp2p@PYTHON``): it runs the rows its base runs.
     variant_of: str | None = None
     #: What the client dials (``--transport``): ``tcp`` or ``quic-v1`` (the servers listen on
-    #: both at the same port, as the test-plans servers do).
+    #: both at the same port, as the test-plans servers do), or ``webtransport`` (rapidp2p's
+    #: extension: its server also listens there and the client dials the printed address).
     transport: str = "tcp"
     #: The server's command line when it is another program than the client's (a cross
     #: column such as ``rapidp2p>rust-perf``: rapidp2p's client against rust-libp2p's perf
@@ -79,10 +80,13 @@ class Server:
         else:
             serve = stack.argv if stack.server_argv is None else stack.server_argv
             argv = [*serve, "--run-server", "--server-address", self.address]
+            if stack.transport == "webtransport":  # rapidp2p's extension (see cli/perf.py)
+                argv += ["--transport", "webtransport"]
+        self._out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=self._out,
             stderr=self._err,
             start_new_session=True,
         )
@@ -101,7 +105,21 @@ class Server:
                 self.stop()
                 raise Unavailable(f"server did not listen within {timeout:.0f} s")
             time.sleep(0.05)
+        if stack.transport == "webtransport":
+            # The client dials the printed /webtransport address (its /certhash values).
+            self.address = self._printed_addr("/webtransport/", deadline)
         time.sleep(0.2)  # the probe connection above must not count in what follows
+
+    def _printed_addr(self, needle: str, deadline: float) -> str:
+        while True:
+            self._out.seek(0)
+            for line in self._out.read().decode(errors="replace").splitlines():
+                if needle in line:
+                    return line.strip()
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise Unavailable(f"server printed no {needle} address")
+            time.sleep(0.05)
 
     @property
     def pid(self) -> int:
@@ -128,6 +146,8 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self._err.close()
+        if hasattr(self, "_out"):
+            self._out.close()
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

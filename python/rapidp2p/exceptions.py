@@ -105,7 +105,9 @@ class PeerIdMismatch(HandshakeError):
 
 class CertificateError(HandshakeError):
     """The peer's TLS certificate was refused: no libp2p extension, a malformed one, a bad
-    identity signature, an unsupported key, not valid now, or not exactly one certificate."""
+    identity signature, an unsupported key, not valid now, or not exactly one certificate;
+    or a WebTransport server's certificate whose hash is not among the multiaddr's
+    ``/certhash`` values (or not among those its Noise handshake lists)."""
 
 
 class PrivateNetworkError(HandshakeError):

@@ -5,7 +5,7 @@ A new transport is one entry in :data:`TRANSPORTS`: how to make it, where to lis
 address nobody listens on, and addresses it must refuse. The cases run in the raw phase (before
 any upgrade): bytes in, bytes out, EOF and errors, which is all a transport promises.
 
-A transport whose connections come secured and multiplexed (QUIC) is seen through
+A transport whose connections come secured and multiplexed (QUIC, WebTransport) is seen through
 :class:`SecuredAsRaw`: each connection's first stream plays the raw byte stream (the dialer
 opens it, the listener takes the first inbound one), so the same cases hold it to the same
 promises.
@@ -35,6 +35,7 @@ from rapidp2p.transport.memory import MemoryTransport
 from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.websocket import WebSocketTransport
+from rapidp2p.transport.webtransport import WebTransportTransport
 
 # ---- the connection driver, in one place ----------------------------------------------------
 # The suite sees a raw connection only through these three helpers.
@@ -138,9 +139,10 @@ class _SecuredPipe:
 
 
 class SecuredAsRaw:
-    """A QUIC transport behind the raw ``Transport`` interface of these cases."""
+    """A QUIC (or WebTransport) transport behind the raw ``Transport`` interface of these
+    cases."""
 
-    def __init__(self, inner: QuicTransport) -> None:
+    def __init__(self, inner: QuicTransport | WebTransportTransport) -> None:
         self.inner = inner
 
     def can_dial(self, addr: Multiaddr) -> bool:
@@ -170,6 +172,16 @@ def _closed_udp_port() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"/ip4/127.0.0.1/udp/{port}/quic-v1"
+
+
+def _webtransport() -> Transport:
+    # As QUIC's: the handshake timeout bounds a dial nobody answers.
+    wt = WebTransportTransport(generate_keypair(), QuicSettings(handshake_timeout=3.0))
+    return SecuredAsRaw(wt)  # type: ignore[return-value]
+
+
+#: Any sha2-256 /certhash: a dial needs one (nothing listens there anyway).
+_SOME_CERTHASH = "uEiDDq4_xNyDorZBH3TlGazyJdOWSwvo4PUo5YHFMrvDE8g"
 
 
 # ---- the transports under test ----------------------------------------------------------------
@@ -231,6 +243,13 @@ TRANSPORTS = [
         "/ip4/127.0.0.1/udp/0/quic-v1",
         _closed_udp_port,
         ["/memory/7", "/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic"],
+    ),
+    TransportCase(
+        "webtransport",
+        _webtransport,
+        "/ip4/127.0.0.1/udp/0/quic-v1/webtransport",
+        lambda: f"{_closed_udp_port()}/webtransport/certhash/{_SOME_CERTHASH}",
+        ["/memory/7", "/ip4/127.0.0.1/tcp/4001/ws", "/ip4/127.0.0.1/udp/4001/quic-v1"],
     ),
 ]
 

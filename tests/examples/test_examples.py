@@ -8,10 +8,12 @@ interop peer (``interop``).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -241,3 +243,29 @@ def test_kubo_example_against_go_libp2p() -> None:
         # ... and so does a second run of the example.
         second = run_example("kubo_interop.py", go.addr, "--find-providers", CID)
         assert f"provider of {CID}: {ours}" in second
+
+
+def test_browser_dashboard_demo() -> None:
+    out = run_example("browser_dashboard.py", "--demo")
+    assert "lists 2 addresses" in out
+    for kind in ("ws", "webtransport"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"{kind}: connected"))
+        assert line.endswith("1 MiB echo intact"), line
+    assert "demo done" in out
+
+
+def test_browser_dashboard_serves_its_page() -> None:
+    node = Background("browser_dashboard.py")
+    try:
+        url = node.wait_for("DASHBOARD")
+        addrs = [node.wait_for("LISTENING"), node.wait_for("LISTENING")]
+
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text = resp.read().decode()
+        assert all(a in text for a in addrs) and "WebTransport" in text
+        assert any("/quic-v1/webtransport/certhash/" in a for a in addrs)
+        assert any(a.split("/p2p/")[0].endswith("/ws") for a in addrs)
+        with urllib.request.urlopen(url + "addrs.json", timeout=30) as resp:
+            assert sorted(json.loads(resp.read())["addrs"]) == sorted(addrs)
+    finally:
+        node.kill()

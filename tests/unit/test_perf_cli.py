@@ -127,6 +127,39 @@ def test_cli_client_over_quic() -> None:
         assert [o["type"] for o in many] == ["final"] * 3 + ["summary"]
 
 
+def test_cli_client_over_webtransport() -> None:
+    """``--transport webtransport`` (rapidp2p's extension, the bench suite's WebTransport
+    rows): the server also listens there and prints the address with its /certhash values;
+    the client dials that address, and refuses a HOST:PORT it cannot derive hashes from."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "--run-server", "--server-address", f"127.0.0.1:{port}",
+         "--transport", "webtransport"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        (wt,) = [ln for ln in lines if "/quic-v1/webtransport/certhash/" in ln]
+        assert wt.endswith(f"/p2p/{SERVER_PEER_ID}") and wt.count("/certhash/") == 2
+        out = _client(wt, "--upload-bytes", "100000", "--download-bytes", "300001",
+                      "--iterations", "2", transport="webtransport")  # fmt: skip
+        assert [o["type"] for o in out] == ["final", "final", "summary"]
+        assert (out[0]["uploadBytes"], out[0]["downloadBytes"]) == (100000, 300001)
+        refused = subprocess.run(
+            [*CLI, "--server-address", f"127.0.0.1:{port}", "--transport", "webtransport"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode != 0 and "/certhash" in refused.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_cli_refuses_unknown_transport_and_missing_address(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

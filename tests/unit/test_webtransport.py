@@ -1,6 +1,6 @@
 """The WebTransport listener's addresses and certificates (the HTTP/3 codec is tested by
-``cargo test -p rapidp2p-webtransport``, the whole path by headless Chromium in
-``tests/interop/test_browser_webtransport.py``)."""
+``cargo test -p rapidp2p-webtransport``, dialling in ``test_webtransport_dial.py``, the
+browser's path by headless Chromium in ``tests/interop/test_browser_webtransport.py``)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ def test_address_shapes() -> None:
     assert is_webtransport_addr(Multiaddr(hashed))
     assert not is_webtransport_addr(Multiaddr("/ip4/127.0.0.1/udp/4001/quic-v1"))
     assert not is_webtransport_addr(Multiaddr("/ip4/127.0.0.1/tcp/4001/ws"))
-    # QUIC does not take WebTransport addresses, and nothing dials them yet.
+    # QUIC does not take WebTransport addresses; WebTransport dials those with a /certhash.
     assert not is_quic_addr(Multiaddr(ok))
-    assert not WebTransportTransport().can_dial(Multiaddr(hashed))
+    assert WebTransportTransport().can_dial(Multiaddr(hashed))
+    assert not WebTransportTransport().can_dial(Multiaddr(ok))
 
 
 def test_certificates_and_rotation() -> None:
@@ -60,6 +61,9 @@ def test_certificates_and_rotation() -> None:
     assert certs.rotate_if_due(not_after - CERT_OVERLAP)
     rotated = certs.certhashes()
     assert rotated[0] == hashes[1] and rotated[1] not in hashes
+    # Noise lists the certificate presented before the rotation too (current, next, old).
+    listed = certs.multihashes()
+    assert len(listed) == 3 and listed[2] == b"\x12\x20" + hashlib.sha256(der).digest()
 
 
 def test_certificate_validity_capped() -> None:
@@ -110,7 +114,7 @@ async def test_session_without_noise_ends_with_handshake_error() -> None:
     )
     try:
         # What Rust reports once a CONNECT was accepted (connection id 7, unknown to quinn).
-        ep._session(7, ("127.0.0.1", 4242, True))
+        ep._session(7, ("127.0.0.1", 4242, True, None))
         conn = ep._conns[7]
         assert str(conn.remote_addr) == "/ip4/127.0.0.1/udp/4242/quic-v1/webtransport"
         await asyncio.wait_for(conn.wait_closed(), 10)

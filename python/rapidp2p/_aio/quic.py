@@ -313,6 +313,8 @@ class QuicEndpoint:
             elif kind == EV_CLOSED:
                 conns.pop(cid, None)
                 conn._on_closed(cast("BaseException", value))
+            elif kind == EV_SESSION:
+                self._session(cid, value)
 
     def _session(self, cid: int, value: object) -> None:
         """A WebTransport session was accepted (only a WebTransport endpoint has them; see

@@ -10,6 +10,7 @@ __all__ = [
     "MAX_PLAINTEXT_EXCHANGE_SIZE",
     "decode_envelope",
     "decode_identify",
+    "decode_noise_certhashes",
     "decode_noise_payload",
     "decode_peer_record",
     "decode_plaintext_exchange",
@@ -37,6 +38,9 @@ def encode_noise_payload(
 ) -> bytes: ...
 def decode_noise_payload(data: bytes) -> tuple[bytes, bytes, list[str]]:
     """-> (identity_key, identity_sig, stream_muxers); key and sig must be present."""
+
+def decode_noise_certhashes(data: bytes) -> list[bytes]:
+    """The ``webtransport_certhashes`` of the payload's extensions (empty: none)."""
 
 def encode_identify(
     *,

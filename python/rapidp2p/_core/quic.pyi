@@ -6,8 +6,10 @@ Events are ``(kind, conn, stream, value)`` tuples; ``value`` per kind:
 
 - ``EV_CONNECTED``: ``(peer_id_bytes, public_key_protobuf, remote_host, remote_port, inbound)``
 - ``EV_CLOSED``: the exception saying why (a ``rapidp2p.exceptions`` instance)
-- ``EV_SESSION`` (a WebTransport listener's connection, instead of ``EV_CONNECTED``): the
-  extended CONNECT was accepted: ``(remote_host, remote_port, inbound)``; nobody's identity is
+- ``EV_SESSION`` (a WebTransport connection, instead of ``EV_CONNECTED``): a listener
+  accepted the extended CONNECT, or a dial sent it:
+  ``(remote_host, remote_port, inbound, certhash)`` (``certhash``: a dial's, the sha2-256
+  multihash of the certificate the server presented; None inbound); nobody's identity is
   proven yet (Noise on the first stream does that)
 - ``EV_DATA``: the stream's bytes; ``EV_PING_RTT``: seconds; the others: None
 """
@@ -86,6 +88,9 @@ class Endpoint:
     def receive_datagram(self, data: bytes, host: str, port: int, now: float) -> None: ...
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, str, int]]: ...
     def connect(self, host: str, port: int, expected_peer: bytes | None, now: float) -> int: ...
+    def connect_webtransport(
+        self, host: str, port: int, digests: list[bytes], now: float
+    ) -> int: ...
     def open_stream(self, conn: int) -> int | None: ...
     def send(
         self, conn: int, stream: int, data: bytes, start: int = 0, end: int | None = None

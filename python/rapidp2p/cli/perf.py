@@ -16,7 +16,10 @@ its own host; ``--connect-only`` makes an iteration establish a connection and c
 ``--security noise|tls`` offers that one security protocol (default: the host's defaults);
 ``--server-peer-id ID|any`` is the identity the client requires of the server (default the
 shared fixed one; ``any``: whatever the server proves, as the test-plans clients dial, for
-servers with a fresh identity per run such as rust-libp2p's own perf binary).
+servers with a fresh identity per run such as rust-libp2p's own perf binary);
+``--transport webtransport``: a server also listens on WebTransport (an ephemeral UDP port,
+printed with its ``/certhash`` values), and a client dials the full ``/webtransport``
+multiaddr it is given as ``--server-address`` (the hashes cannot be derived from HOST:PORT).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-pl
 DEFAULT_SERVER_ADDRESS = "127.0.0.1:4001"
 #: The test-plans ``--transport`` values rapidp2p speaks.
 TRANSPORTS = ("tcp", "quic-v1")
+#: rapidp2p's extension: WebTransport (the server address is then a full multiaddr).
+EXTENSION_TRANSPORTS = ("webtransport",)
 #: Streams one connection may carry in the suite's concurrent-streams row, plus headroom.
 MAX_STREAMS = 4096
 
@@ -50,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport",
         default="tcp",
-        help="what the client dials: tcp (default) or quic-v1; the server listens on both",
+        help="what the client dials: tcp (default) or quic-v1; the server listens on both "
+        "(webtransport: see the module doc)",
     )
     parser.add_argument(
         "--upload-bytes",
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             PeerId.from_string(expected)
         except ValueError as exc:
             raise CliError(f"--server-peer-id: {exc}") from None
-    if args.transport not in TRANSPORTS:
+    if args.transport not in TRANSPORTS + EXTENSION_TRANSPORTS:
         raise CliError(
             f"--transport {args.transport!r} is not supported ({' or '.join(TRANSPORTS)})"
         )
@@ -140,6 +146,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.run_server:
             raise CliError("--server-address is required for the client")
         address = DEFAULT_SERVER_ADDRESS
+    if args.transport == "webtransport" and not args.run_server:
+        if not address.startswith("/") or "/webtransport/certhash/" not in address:
+            raise CliError(
+                "--transport webtransport needs the server's full /webtransport multiaddr "
+                "(with its /certhash values) as --server-address"
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            return aio_run(client(address, args))
+        return 130
     try:
         multiaddr = parse_server_address(address)
     except ValueError as exc:
@@ -250,6 +265,9 @@ async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
                 await host.listen(quic)
             except TransportError as exc:  # UDP port taken: TCP still serves
                 print(f"rapidp2p perf: not listening on {quic}: {exc}", file=sys.stderr)
+        if getattr(args, "transport", None) == "webtransport":
+            host_ip = multiaddr.split("/")[2]
+            await host.listen(f"/{multiaddr.split('/')[1]}/{host_ip}/udp/0/quic-v1/webtransport")
         await host.add_service(PerfService(host))
         for addr in host.full_addrs:
             as_json = bool(getattr(args, "json", False))
@@ -271,7 +289,8 @@ async def client(multiaddr: str, args: argparse.Namespace) -> int:
     from rapidp2p.protocols.perf import SERVER_PEER_ID
 
     expected = getattr(args, "server_peer_id", None) or SERVER_PEER_ID
-    target = multiaddr if expected == "any" else f"{multiaddr}/p2p/{expected}"
+    known = expected == "any" or "/p2p/" in multiaddr  # a full address names its peer
+    target = multiaddr if known else f"{multiaddr}/p2p/{expected}"
     clock = time.monotonic
     per_dialer = [args.iterations // args.concurrency] * args.concurrency
     for i in range(args.iterations % args.concurrency):

@@ -28,6 +28,7 @@ from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 from rapidp2p.transport.tcp import TcpTransport
 from rapidp2p.transport.webrtc import WebRtcTransport
 from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
+from rapidp2p.transport.webtransport import WebTransportTransport, is_webtransport_addr
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
@@ -210,8 +211,9 @@ class Dialer:
                 msg = f"failed to dial {where}: {_reason(addrs[0], err)}"
                 raise DialError(msg, {str(addrs[0]): err}) from None
         addrs = [a for a in dict.fromkeys(addrs) if self.find_transport(a) is not None]
-        # QUIC first (one round trip less), the others a stagger later: go-libp2p's order.
-        addrs.sort(key=lambda a: not is_quic_addr(a))
+        # QUIC first (one round trip less), the others a stagger later, WebTransport (QUIC
+        # plus HTTP/3 plus Noise, for browsers) last: go-libp2p's order.
+        addrs.sort(key=lambda a: 0 if is_quic_addr(a) else 2 if is_webtransport_addr(a) else 1)
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
         errors: dict[str, BaseException] = {}
@@ -315,7 +317,10 @@ class Dialer:
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            if isinstance(transport, (QuicTransport, WebRtcDirectTransport, WebRtcTransport)):
+            if isinstance(
+                transport,
+                (QuicTransport, WebRtcDirectTransport, WebRtcTransport, WebTransportTransport),
+            ):
                 # Secured and multiplexed by the transport: the handshake checked peer_id.
                 quic = cast(
                     "QuicConnection | WebRtcConnection",

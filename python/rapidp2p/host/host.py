@@ -142,7 +142,8 @@ class Host:
                 transports.insert(1, QuicTransport())
                 # Listens only when asked (/webrtc-direct addresses); never dials yet.
                 transports.append(WebRtcDirectTransport())
-                # Listens only when asked (/quic-v1/webtransport addresses); never dials yet.
+                # Listens only when asked (/quic-v1/webtransport addresses); dials those
+                # with /certhash.
                 transports.append(WebTransportTransport())
         self.transports: list[Transport] = list(transports)
         for t in self.transports:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rapidp2p import _core
-from rapidp2p.exceptions import DecodeError, HandshakeError, PeerIdMismatch
+from rapidp2p.exceptions import CertificateError, DecodeError, HandshakeError, PeerIdMismatch
 
 if TYPE_CHECKING:
     from rapidp2p.crypto import PrivateKey, PublicKey
@@ -203,9 +203,17 @@ async def noise_outbound(
     muxers: list[str] | None = None,
     *,
     identity: NoiseIdentity | None = None,
+    webtransport_certhash: bytes | None = None,
 ) -> SecureSession:
     """Runs XX as the initiator; raises :class:`PeerIdMismatch` if the remote is not
-    ``expected_peer``. ``identity`` (for ``key``) reuses its static key and signed payload."""
+    ``expected_peer``. ``identity`` (for ``key``) reuses its static key and signed payload.
+
+    ``webtransport_certhash``: a WebTransport dial's, the multihash of the certificate the
+    server presented. Per libp2p/specs ``webtransport/README.md`` a client that knows which
+    certificate was used checks that its hash is among the ``webtransport_certhashes`` of
+    the responder's (signed, encrypted) message 2, so a man in the middle with another
+    certificate cannot relay the handshake; otherwise :class:`CertificateError`, before
+    message 3 goes out."""
     local_muxers = list(muxers or [])
     hs = _new_handshake(True) if identity is None else identity.new_handshake(True)
     await _write_message(stream, hs.write_message(b""))
@@ -213,6 +221,16 @@ async def noise_outbound(
     peer, remote_key, remote_muxers = _verify_payload(payload, bytes(hs.remote_static_public))
     if expected_peer is not None and peer != expected_peer:
         raise PeerIdMismatch(f"dialed {expected_peer}, but the remote proved to be {peer}")
+    if webtransport_certhash is not None:
+        try:
+            listed = [bytes(h) for h in _core.proto.decode_noise_certhashes(payload)]
+        except DecodeError as exc:
+            raise HandshakeError(f"undecodable Noise payload: {exc}") from exc
+        if webtransport_certhash not in listed:
+            raise CertificateError(
+                "the WebTransport server's Noise extensions do not list the certificate it "
+                f"presented ({len(listed)} hashes listed)"
+            )
     if identity is None:
         ours = _payload(key, hs.local_static_public, local_muxers)
     else:

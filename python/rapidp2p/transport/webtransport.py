@@ -14,18 +14,26 @@ the next one, a new next one is made, and the listener's addresses change (``add
 
 Connections come secured (Noise, see ``_aio.webtransport``) and multiplexed (one
 WebTransport stream per libp2p stream, multistream-select on each), so the host skips its
-upgrader for them. Dialling is not implemented yet.
+upgrader for them.
+
+Dialling needs the address's ``/certhash`` values (a server with a CA-signed certificate and
+no hashes is not supported): the server's certificate must hash to one of them, and its Noise
+handshake must list the certificate it presented. Dials leave from a listening socket of the
+same family when there is one, else from one dial-only socket per family that closes with
+its last connection (as QUIC's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from rapidp2p import _core
-from rapidp2p.exceptions import TransportError
+from rapidp2p.exceptions import Libp2pError, TransportError
 from rapidp2p.transport.base import (
     ConnectionFactory,
     InboundHandler,
@@ -89,6 +97,8 @@ class CertificateManager:
         start = int(now if now is not None else time.time()) - CERT_OVERLAP
         self.current = self._make(start)
         self.next = self._make(self.current[2] - CERT_OVERLAP)
+        #: The certificate presented before the last rotation (its hash stays in Noise).
+        self.previous: tuple[bytes, bytes, int] | None = None
 
     @staticmethod
     def _make(not_before: int) -> tuple[bytes, bytes, int]:
@@ -101,16 +111,18 @@ class CertificateManager:
         t = now if now is not None else time.time()
         if t < self.current[2] - CERT_OVERLAP:
             return False
+        self.previous = self.current
         self.current = self.next
         self.next = self._make(self.current[2] - CERT_OVERLAP)
         return True
 
     def multihashes(self) -> list[bytes]:
-        """What our NoiseExtensions carry: current, then next."""
-        return [
-            bytes(_core.quic.webtransport_certhash(self.current[0])),
-            bytes(_core.quic.webtransport_certhash(self.next[0])),
-        ]
+        """What our NoiseExtensions carry: current, next, and the one presented before the
+        last rotation (the spec's "recently used" certificate: a browser, which cannot tell
+        which certificate it got, checks that every hash of the address it dialled is
+        listed, so an address learnt before the rotation keeps working)."""
+        certs = [self.current, self.next] + ([self.previous] if self.previous else [])
+        return [bytes(_core.quic.webtransport_certhash(c[0])) for c in certs]
 
     def certhashes(self) -> list[str]:
         """The ``/certhash`` values of the multiaddr: current, then next."""
@@ -121,7 +133,8 @@ class CertificateManager:
 
 
 class WebTransportListener:
-    """One WebTransport socket; rotates its certificate when due (checked on ``addrs``)."""
+    """One WebTransport socket; rotates its certificate when due (checked on ``addrs``);
+    ``close`` refuses new sessions and leaves the accepted connections alone."""
 
     def __init__(self, endpoint: WebTransportEndpoint, certs: CertificateManager) -> None:
         self.endpoint = endpoint
@@ -131,14 +144,16 @@ class WebTransportListener:
     def addrs(self) -> list[Multiaddr]:
         from rapidp2p.peer import Multiaddr
 
-        if self.certs.rotate_if_due() and not self.endpoint.is_closed:
+        if self.certs.rotate_if_due() and self.endpoint.listening and not self.endpoint.is_closed:
             der, key, _ = self.certs.current
             self.endpoint._ep.set_webtransport_certificate(der, key)
         hashes = "".join(f"/certhash/{h}" for h in self.certs.certhashes())
         return [Multiaddr(f"{self.endpoint.local_addr}{hashes}")]
 
     async def close(self) -> None:
-        self.endpoint.close()
+        # New sessions are refused; the connections already made go on (the socket closes
+        # with the last of them, or with ``WebTransportTransport.close``), as QUIC's.
+        self.endpoint.stop_listening()
 
 
 class WebTransportTransport:
@@ -156,6 +171,7 @@ class WebTransportTransport:
         if key is not None:
             self.bind_key(key)
         self._endpoints: set[WebTransportEndpoint] = set()
+        self._dialers: dict[int, WebTransportEndpoint] = {}
 
     def bind_key(self, key: PrivateKey) -> None:
         if self._key is None:
@@ -173,7 +189,12 @@ class WebTransportTransport:
         return self._noise, self._tls
 
     def can_dial(self, addr: Multiaddr) -> bool:
-        return False  # dialling is not implemented yet
+        """A WebTransport address with a port and at least one ``/certhash``."""
+        try:
+            _family, _host, port, hashes = _split(addr)
+        except TransportError:
+            return False
+        return port != 0 and bool(hashes)
 
     def can_listen(self, addr: Multiaddr) -> bool:
         return is_webtransport_addr(addr)
@@ -190,7 +211,62 @@ class WebTransportTransport:
     async def dial_secured(
         self, addr: Multiaddr, peer_id: PeerId | None, setup: Setup | None = None
     ) -> QuicConnection:
-        raise TransportError(f"WebTransport dialling is not implemented: {addr}")
+        """Dials ``addr``: the server's certificate must be one its ``/certhash`` values
+        name (else :class:`CertificateError`), and Noise must prove ``peer_id`` (None: any
+        peer; else :class:`PeerIdMismatch`). ``setup`` runs on the connection before the
+        host sees its streams."""
+        family, host, port, hashes = _split(addr)
+        if port == 0:
+            raise TransportError(f"cannot dial port 0: {addr}")
+        digests = []
+        for h in hashes:
+            try:
+                d = _core.webrtc.fingerprint_of_certhash(h)
+            except Libp2pError:
+                d = None
+            if d is not None:  # only sha2-256 names a certificate a dial can check
+                digests.append(bytes(d))
+        if not digests:
+            raise TransportError(f"WebTransport dial needs a sha2-256 /certhash: {addr}")
+        ep = self._dial_endpoint(family, host)
+        return await ep.dial_webtransport(host, port, digests, peer_id, setup)
+
+    def _dial_endpoint(self, family: int, host: str) -> WebTransportEndpoint:
+        """A listening socket of the family that reaches ``host``, else the dial-only one."""
+        target = ipaddress.ip_address(host)
+        for ep in self._endpoints:
+            if ep.is_closed or not ep.listening or ep.sock.family != family:
+                continue
+            local = ipaddress.ip_address(ep.local_host)
+            if local.is_unspecified or local.is_loopback == target.is_loopback:
+                return ep
+        dialer = self._dialers.get(family)
+        if dialer is None or dialer.is_closed:
+            from rapidp2p._aio.quic import QuicSettings
+            from rapidp2p._aio.webtransport import WebTransportEndpoint
+
+            noise, tls = self._identities()
+            sock = _bind(family, "0.0.0.0" if family == socket.AF_INET else "::", 0)
+            try:
+                dialer = WebTransportEndpoint(
+                    sock,
+                    tls,
+                    listen=False,
+                    settings=self.settings or QuicSettings(),
+                    noise=noise,
+                    certhashes=list,
+                )
+            except BaseException:
+                sock.close()
+                raise
+            dialer.on_closed = self._dialer_closed
+            self._dialers[family] = dialer
+        return dialer
+
+    def _dialer_closed(self, ep: object) -> None:
+        for fam, d in list(self._dialers.items()):
+            if d is ep:
+                del self._dialers[fam]
 
     async def listen_secured(
         self, addr: Multiaddr, setup: Setup | None, handler: Callable[[QuicConnection], None]
@@ -225,7 +301,8 @@ class WebTransportTransport:
         return WebTransportListener(ep, certs)
 
     async def close(self) -> None:
-        for ep in list(self._endpoints):
+        for ep in [*self._endpoints, *self._dialers.values()]:
             with contextlib.suppress(OSError):
                 ep.close()
         self._endpoints.clear()
+        self._dialers.clear()

@@ -351,8 +351,8 @@ pub fn qpack_fields(data: &[u8]) {
     }
 }
 
-/// The HTTP/3 server session fed arbitrary bytes on a control stream and request streams,
-/// split at the first byte's position: errors are fine, panics are not.
+/// The HTTP/3 session (server and client sides) fed arbitrary bytes on a control stream and
+/// request streams, split at the first byte's position: errors are fine, panics are not.
 pub fn h3_session(data: &[u8]) {
     use rapidp2p_webtransport::{Limits, ServerSession};
     let mut s = ServerSession::new(Limits::default());
@@ -363,4 +363,9 @@ pub fn h3_session(data: &[u8]) {
     let _ = s.on_bidi(0, a, false);
     let _ = s.on_bidi(0, b, true);
     let _ = s.on_bidi(4, data, false);
+    // The client's side: the answer to its CONNECT, and a stream the server opened.
+    let mut c = ServerSession::client(Limits::default(), 0);
+    let _ = c.on_bidi(0, a, false);
+    let _ = c.on_bidi(0, b, true);
+    let _ = c.on_bidi(1, data, false);
 }

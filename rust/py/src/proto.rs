@@ -68,6 +68,20 @@ fn decode_noise_payload<'py>(
     ))
 }
 
+/// The `webtransport_certhashes` of a NoiseHandshakePayload's extensions (what a
+/// WebTransport server lists; empty when it has none).
+#[pyfunction]
+fn decode_noise_certhashes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Vec<Bytes<'py>>> {
+    let msg = proto::decode_noise_payload(data).map_err(|e| proto_err(py, e))?;
+    Ok(msg
+        .extensions
+        .map(|x| x.webtransport_certhashes)
+        .unwrap_or_default()
+        .iter()
+        .map(|h| PyBytes::new(py, h))
+        .collect())
+}
+
 /// Encodes an Identify message; `None` fields are omitted (identify-push sends only changes).
 #[pyfunction]
 #[pyo3(signature = (*, public_key = None, listen_addrs = Vec::new(), protocols = Vec::new(),
@@ -237,6 +251,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_NOISE_PAYLOAD_SIZE", proto::MAX_NOISE_PAYLOAD_SIZE)?;
     m.add_function(wrap_pyfunction!(encode_noise_payload, m)?)?;
     m.add_function(wrap_pyfunction!(decode_noise_payload, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_noise_certhashes, m)?)?;
     m.add_function(wrap_pyfunction!(encode_identify, m)?)?;
     m.add_function(wrap_pyfunction!(decode_identify, m)?)?;
     m.add_function(wrap_pyfunction!(encode_envelope, m)?)?;

@@ -353,8 +353,10 @@ fn convert(py: Python<'_>, ev: Event) -> PyResult<PyEvent> {
             conn,
             inbound,
             remote,
+            certhash,
         } => {
-            let v = (remote.ip().to_string(), remote.port(), inbound)
+            let certhash = certhash.map(|c| PyBytes::new(py, &c));
+            let v = (remote.ip().to_string(), remote.port(), inbound, certhash)
                 .into_pyobject(py)?
                 .into_any()
                 .unbind();
@@ -588,6 +590,33 @@ impl PyEndpoint {
         self.ep.set_unix_time(unix_now());
         self.ep
             .connect(at, remote, expected_peer)
+            .map_err(|e| quic_err(py, &e))
+    }
+
+    /// Starts a WebTransport dial: only a server certificate whose SHA-256 is one of
+    /// `digests` (32 bytes each, the multiaddr's `/certhash` values) is accepted. Returns
+    /// the connection id (`EV_SESSION`, carrying the presented certificate's multihash, or
+    /// `EV_CLOSED` follows).
+    fn connect_webtransport(
+        &mut self,
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        digests: Vec<Vec<u8>>,
+        now: f64,
+    ) -> PyResult<u64> {
+        let remote = sockaddr(host, port)?;
+        let digests = digests
+            .into_iter()
+            .map(|d| {
+                <[u8; 32]>::try_from(d.as_slice())
+                    .map_err(|_| PyValueError::new_err("a certificate digest is 32 bytes"))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let at = self.instant(now);
+        self.ep.set_unix_time(unix_now());
+        self.ep
+            .connect_webtransport(at, remote, digests)
             .map_err(|e| quic_err(py, &e))
     }
 

@@ -129,6 +129,32 @@ impl QuicConfig {
         Ok(Arc::new(cfg))
     }
 
+    /// A WebTransport dial's configuration: ALPN `h3`, no client certificate (Noise proves
+    /// who we are), and `verifier` accepting only a certificate the multiaddr's `/certhash`
+    /// values name.
+    pub(crate) fn webtransport_client(
+        transport: Arc<TransportConfig>,
+        verifier: Arc<CapturingVerifier>,
+    ) -> Result<ClientConfig, QuicError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| QuicError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![ALPN_H3.to_vec()];
+        tls.enable_early_data = false;
+        // Every connection shows its certificate (a resumed one would not, and its hash is
+        // what the Noise handshake checks).
+        tls.resumption = rustls::client::Resumption::disabled();
+        let crypto = QuicClientConfig::try_from(Arc::new(tls))
+            .map_err(|e| QuicError::Config(e.to_string()))?;
+        let mut cfg = ClientConfig::new(Arc::new(crypto));
+        cfg.transport_config(transport);
+        Ok(cfg)
+    }
+
     pub(crate) fn endpoint(&self) -> Arc<EndpointConfig> {
         let mut e = EndpointConfig::default();
         e.supported_versions(vec![QUIC_V1]);

@@ -23,6 +23,7 @@ use quinn_proto::{
     TransportConfig, VarInt, WriteError,
 };
 use rapidp2p_tls::{verify_certificate, Clock, Identity, PeerCertificate};
+use rapidp2p_webtransport::cert::certhash_multihash;
 use rapidp2p_webtransport::session::code as h3code;
 use rapidp2p_webtransport::{BidiOutcome, Limits, ServerSession, UniOutcome, WtError};
 use rustls::pki_types::CertificateDer;
@@ -33,6 +34,8 @@ use crate::verifier::CapturingVerifier;
 
 /// Unread bytes every stream may hold beyond the connection's window (yamux's initial window).
 const STREAM_FLOOR: u64 = 256 * 1024;
+/// A WebTransport client's CONNECT goes on its first bidirectional stream.
+const WT_CONNECT_STREAM: u64 = 0;
 
 /// What happened, for the caller (ids are ours, never reused by this endpoint).
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +78,9 @@ pub enum Event {
         conn: u64,
         inbound: bool,
         remote: SocketAddr,
+        /// A dial's: the sha2-256 multihash of the certificate the server presented (the
+        /// caller checks it is among the hashes the server lists in Noise).
+        certhash: Option<Vec<u8>>,
     },
 }
 
@@ -296,6 +302,37 @@ impl Endpoint {
         self.by_handle.insert(handle, id);
         self.touched.insert(id);
         id
+    }
+
+    /// Starts a WebTransport dial to `remote`: only a certificate whose SHA-256 is one of
+    /// `digests` (the multiaddr's `/certhash` values) is accepted; once QUIC is up the
+    /// extended CONNECT goes out on stream 0 and `SessionReady` follows at once (the
+    /// caller's first stream carries Noise without waiting for the answer, as the libp2p
+    /// spec asks); a refusal (not 2xx) closes the connection.
+    pub fn connect_webtransport(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        digests: Vec<[u8; 32]>,
+    ) -> Result<u64, QuicError> {
+        if digests.is_empty() {
+            return Err(QuicError::Dial(
+                "a WebTransport address without /certhash (a CA-signed server) is not supported"
+                    .into(),
+            ));
+        }
+        let verifier = CapturingVerifier::certhash(digests);
+        let transport = self.config.webtransport_transport()?;
+        let cfg = QuicConfig::webtransport_client(transport, verifier.clone())?;
+        let (handle, conn) = self
+            .inner
+            .connect(now, cfg, remote, &remote.ip().to_string())
+            .map_err(|e| QuicError::Dial(e.to_string()))?;
+        let id = self.insert(handle, conn, false, now, Some(verifier));
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.h3 = Some(ServerSession::client(Limits::default(), WT_CONNECT_STREAM));
+        }
+        Ok(id)
     }
 
     /// Starts a dial to `remote`; only a certificate proving `expected_peer` (peer id
@@ -783,6 +820,9 @@ impl Endpoint {
     ) {
         match ev {
             QEvent::HandshakeDataReady => {}
+            QEvent::Connected if c.h3.as_ref().is_some_and(ServerSession::is_client) => {
+                Self::client_session(id, c, now, events);
+            }
             QEvent::Connected if c.h3.is_some() => {
                 // HTTP/3 is up: our control stream and SETTINGS. The handshake deadline
                 // stays until the session is accepted.
@@ -1078,8 +1118,18 @@ impl Endpoint {
                         conn: id,
                         inbound: c.inbound,
                         remote: c.inner.remote_address(),
+                        certhash: None,
                     });
                     Self::unpark(id, c, events);
+                }
+            }
+            Ok(BidiOutcome::Status(status)) => {
+                if !(200..300).contains(&status) {
+                    let reason = CloseReason::new(
+                        CloseKind::Handshake,
+                        format!("the WebTransport server refused the session: HTTP {status}"),
+                    );
+                    Self::close_conn(id, c, now, h3code::H3_NO_ERROR, reason, events);
                 }
             }
             Ok(BidiOutcome::WtStream { session, payload }) => {
@@ -1116,6 +1166,56 @@ impl Endpoint {
             }
             Err(e) => Self::h3_error(id, c, &e, now, events),
         }
+    }
+
+    /// A WebTransport dial's QUIC handshake finished: our control stream, the extended
+    /// CONNECT on stream 0, and the session is the caller's (Noise proves who answered).
+    fn client_session(id: u64, c: &mut Conn, now: Instant, events: &mut Vec<Event>) {
+        let certhash = c
+            .inner
+            .crypto_session()
+            .peer_identity()
+            .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .and_then(|certs| certs.first().map(|d| certhash_multihash(d.as_ref())));
+        let Some(certhash) = certhash else {
+            let reason = CloseReason::new(CloseKind::Certificate, "the peer sent no certificate");
+            Self::close_conn(id, c, now, 0, reason, events);
+            return;
+        };
+        if let Some(sid) = c.inner.streams().open(Dir::Uni) {
+            let bytes =
+                c.h3.as_ref()
+                    .map(|h| h.control_stream())
+                    .unwrap_or_default();
+            let _ = c.inner.send_stream(sid).write(&bytes);
+        }
+        let opened = c.inner.streams().open(Dir::Bi).map(u64::from);
+        let Some(sid) = opened
+            .filter(|s| *s == WT_CONNECT_STREAM)
+            .and_then(|s| stream_id(s).ok())
+        else {
+            let reason = CloseReason::new(CloseKind::Handshake, "no stream for the CONNECT");
+            Self::close_conn(id, c, now, h3code::H3_STREAM_CREATION_ERROR, reason, events);
+            return;
+        };
+        let authority = c.inner.remote_address().to_string();
+        let request = rapidp2p_webtransport::ClientSession::request(&authority);
+        let _ = c.inner.send_stream(sid).write(&request);
+        c.streams.insert(
+            WT_CONNECT_STREAM,
+            StreamState {
+                role: Role::H3,
+                ..StreamState::default()
+            },
+        );
+        c.connected = true;
+        c.handshake_deadline = None;
+        events.push(Event::SessionReady {
+            conn: id,
+            inbound: false,
+            remote: c.inner.remote_address(),
+            certhash: Some(certhash),
+        });
     }
 
     /// A WebTransport stream's header was read: it is the caller's stream from now on.

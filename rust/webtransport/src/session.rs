@@ -1,6 +1,7 @@
-//! One connection's HTTP/3 state for a WebTransport server (draft-ietf-webtrans-http3-02, as
-//! Chromium and webtransport-go speak it). The caller (the QUIC endpoint) hands over the bytes
-//! of every stream that is not yet known to be a libp2p stream and acts on the outcome:
+//! One connection's HTTP/3 state for a WebTransport server or client
+//! (draft-ietf-webtrans-http3-02, as Chromium and webtransport-go speak it). The caller (the
+//! QUIC endpoint) hands over the bytes of every stream that is not yet known to be a libp2p
+//! stream and acts on the outcome:
 //!
 //! - unidirectional streams: the peer's control stream (its SETTINGS are read, the rest of
 //!   its frames skipped), its QPACK encoder and decoder streams (read and dropped: with our
@@ -11,6 +12,11 @@
 //!   another path, 400 for a malformed request, and 429 for a second session (one per
 //!   connection); a stream starting with the signal 0x41 and a session id is a WebTransport
 //!   stream, its payload a libp2p stream.
+//!
+//! A client ([`ServerSession::client`]) sends the extended CONNECT itself
+//! ([`ClientSession::request`]) on its first bidirectional stream and reads the answer there
+//! ([`BidiOutcome::Status`]); the streams its server opens must be WebTransport streams
+//! (a server sends no requests).
 //!
 //! Errors ([`WtError`]) are connection errors with their HTTP/3 code: the caller closes this
 //! connection only.
@@ -84,6 +90,8 @@ pub enum WtError {
     DuplicateSetting(u64),
     #[error("too many HTTP/3 streams of type 0x{0:x}")]
     TooManyStreams(u64),
+    #[error("the server ended the CONNECT stream without an answer")]
+    NoAnswer,
 }
 
 impl WtError {
@@ -98,6 +106,7 @@ impl WtError {
             Self::ControlClosed => code::H3_CLOSED_CRITICAL_STREAM,
             Self::UnexpectedFrame(_) => code::H3_FRAME_UNEXPECTED,
             Self::DuplicateSetting(_) => code::H3_SETTINGS_ERROR,
+            Self::NoAnswer => code::H3_MESSAGE_ERROR,
         }
     }
 }
@@ -143,6 +152,8 @@ pub enum BidiOutcome {
     },
     /// A WebTransport stream of `session`; `payload`: the bytes that followed its header.
     WtStream { session: u64, payload: Vec<u8> },
+    /// A client's CONNECT was answered with this HTTP status (2xx: the session is up).
+    Status(u16),
     /// Bytes after the request (capsules, unused here): dropped.
     Ignored,
     /// The peer ended the session's request stream: the session is over.
@@ -162,13 +173,18 @@ enum Uni {
 enum Bidi {
     Unknown(Vec<u8>),
     Request(Vec<u8>),
+    /// A client's CONNECT stream, until the answer's HEADERS arrived.
+    Response(ClientSession),
     Done,
 }
 
-/// The server side of one HTTP/3 connection carrying at most one WebTransport session.
+/// One HTTP/3 connection carrying at most one WebTransport session: the server's side
+/// ([`ServerSession::new`]) or the client's ([`ServerSession::client`]).
 #[derive(Debug, Default)]
 pub struct ServerSession {
     limits: Limits,
+    /// The client's side: we sent the CONNECT, the peer opens no request streams.
+    client: bool,
     uni: HashMap<u64, Uni>,
     bidi: HashMap<u64, Bidi>,
     control_seen: bool,
@@ -227,8 +243,7 @@ pub fn parse_settings(mut p: &[u8]) -> Result<Vec<(u64, u64)>, WtError> {
 
 /// Our control stream's opening bytes: the stream type and our SETTINGS.
 pub fn control_stream(max_field_section: usize) -> Vec<u8> {
-    let mut settings = Vec::new();
-    for (id, v) in [
+    control_stream_with(&[
         (SETTINGS_MAX_FIELD_SECTION_SIZE, max_field_section as u64),
         (SETTINGS_ENABLE_CONNECT_PROTOCOL, 1),
         (SETTINGS_H3_DATAGRAM, 1),
@@ -236,7 +251,24 @@ pub fn control_stream(max_field_section: usize) -> Vec<u8> {
         (SETTINGS_WEBTRANSPORT_MAX_SESSIONS, 1),
         (SETTINGS_WEBTRANSPORT_MAX_SESSIONS_DRAFT, 1),
         (SETTINGS_H3_DATAGRAM_DRAFT04, 1),
-    ] {
+    ])
+}
+
+/// A client's control stream: draft-02 wants ENABLE_WEBTRANSPORT from both sides and HTTP
+/// datagrams enabled (both numbers, as webtransport-go's client sends them); the extended
+/// CONNECT and the session count are the server's to announce.
+pub fn client_control_stream(max_field_section: usize) -> Vec<u8> {
+    control_stream_with(&[
+        (SETTINGS_MAX_FIELD_SECTION_SIZE, max_field_section as u64),
+        (SETTINGS_H3_DATAGRAM, 1),
+        (SETTINGS_ENABLE_WEBTRANSPORT, 1),
+        (SETTINGS_H3_DATAGRAM_DRAFT04, 1),
+    ])
+}
+
+fn control_stream_with(pairs: &[(u64, u64)]) -> Vec<u8> {
+    let mut settings = Vec::new();
+    for &(id, v) in pairs {
         varint::encode(id, &mut settings);
         varint::encode(v, &mut settings);
     }
@@ -271,9 +303,33 @@ impl ServerSession {
         }
     }
 
+    /// The client's side of a connection whose extended CONNECT goes out on the
+    /// bidirectional stream `connect_stream` (the session's id from then on: WebTransport
+    /// streams may be opened before the answer, as the libp2p spec asks of a client).
+    pub fn client(limits: Limits, connect_stream: u64) -> Self {
+        let mut s = Self {
+            limits,
+            client: true,
+            session: Some(connect_stream),
+            ..Self::default()
+        };
+        s.bidi
+            .insert(connect_stream, Bidi::Response(ClientSession::default()));
+        s
+    }
+
+    /// True for the client's side.
+    pub fn is_client(&self) -> bool {
+        self.client
+    }
+
     /// Our control stream's opening bytes (write them on a new unidirectional stream).
     pub fn control_stream(&self) -> Vec<u8> {
-        control_stream(self.limits.max_field_section)
+        if self.client {
+            client_control_stream(self.limits.max_field_section)
+        } else {
+            control_stream(self.limits.max_field_section)
+        }
     }
 
     /// The established session's id (its CONNECT stream), if any.
@@ -396,6 +452,22 @@ impl ServerSession {
                 }
                 Ok(BidiOutcome::Ignored)
             }
+            Bidi::Response(resp) => match resp.on_response(data, &self.limits)? {
+                Some(status) => {
+                    *st = Bidi::Done;
+                    if fin {
+                        // Answered and ended at once: a refusal (or a session already over).
+                        return Ok(if (200..300).contains(&status) {
+                            BidiOutcome::SessionClosed
+                        } else {
+                            BidiOutcome::Status(status)
+                        });
+                    }
+                    Ok(BidiOutcome::Status(status))
+                }
+                None if fin => Err(WtError::NoAnswer),
+                None => Ok(BidiOutcome::More),
+            },
             Bidi::Request(buf) => {
                 buf.extend_from_slice(data);
                 self.request(stream, fin)
@@ -422,6 +494,11 @@ impl ServerSession {
                     let payload = buf[n + m..].to_vec();
                     self.bidi.remove(&stream);
                     return Ok(BidiOutcome::WtStream { session, payload });
+                }
+                if self.client {
+                    // A server opens WebTransport streams only, never requests.
+                    self.bidi.remove(&stream);
+                    return Ok(BidiOutcome::Reject);
                 }
                 let all = std::mem::take(buf);
                 *st = Bidi::Request(all);
@@ -742,5 +819,55 @@ mod tests {
         );
         assert_eq!(s.on_bidi(8, &[0x40], true), Ok(BidiOutcome::Reject));
         assert_eq!(s.on_bidi(0, b"", true), Ok(BidiOutcome::SessionClosed));
+    }
+
+    #[test]
+    fn client_side() {
+        let mut c = ServerSession::client(Limits::default(), 0);
+        assert!(c.is_client());
+        assert_eq!(c.session(), Some(0));
+        // Client SETTINGS: WebTransport and datagrams, no extended CONNECT of its own.
+        let bytes = c.control_stream();
+        let (_, start, end) = parse_frame(&bytes[1..], 1024).unwrap().unwrap();
+        let settings = parse_settings(&bytes[1 + start..1 + end]).unwrap();
+        assert!(settings.contains(&(SETTINGS_ENABLE_WEBTRANSPORT, 1)));
+        assert!(settings.contains(&(SETTINGS_H3_DATAGRAM, 1)));
+        assert!(!settings
+            .iter()
+            .any(|(id, _)| *id == SETTINGS_ENABLE_CONNECT_PROTOCOL));
+        // The server's answer, split anywhere, on the CONNECT stream.
+        let ok = response("200");
+        assert_eq!(c.on_bidi(0, &ok[..2], false), Ok(BidiOutcome::More));
+        assert_eq!(c.on_bidi(0, &ok[2..], false), Ok(BidiOutcome::Status(200)));
+        assert_eq!(c.on_bidi(0, b"", true), Ok(BidiOutcome::SessionClosed));
+        // A stream the server opens: a WebTransport stream, or refused (no requests).
+        let mut hdr = ClientSession::stream_header(0);
+        hdr.extend_from_slice(b"x");
+        assert_eq!(
+            c.on_bidi(1, &hdr, false),
+            Ok(BidiOutcome::WtStream {
+                session: 0,
+                payload: b"x".to_vec()
+            })
+        );
+        assert_eq!(
+            c.on_bidi(5, &connect(CONNECT_PATH), false),
+            Ok(BidiOutcome::Reject)
+        );
+        // A refusal, and a CONNECT stream ended without an answer.
+        let mut c = ServerSession::client(Limits::default(), 0);
+        assert_eq!(
+            c.on_bidi(0, &response("404"), true),
+            Ok(BidiOutcome::Status(404))
+        );
+        let mut c = ServerSession::client(Limits::default(), 0);
+        assert_eq!(c.on_bidi(0, b"", true), Err(WtError::NoAnswer));
+        // The client's request is what a server accepts.
+        let mut s = ServerSession::new(Limits::default());
+        let req = ClientSession::request("127.0.0.1:4001");
+        assert!(matches!(
+            s.on_bidi(0, &req, false),
+            Ok(BidiOutcome::Respond { accepted: true, .. })
+        ));
     }
 }
