@@ -1,0 +1,99 @@
+"""The simulator against real processes, at a small size: 12 nodes, each a real OS process
+with a production host over TCP in a network namespace of its own, behind the delaying TUN
+router, running the recorded Kademlia and GossipSub scenarios; the figures must agree with
+the simulator's within the tolerances of :mod:`rapidp2p.sim.crosscheck.compare`.
+
+Needs root (namespaces, TUN devices) and iproute2; skips with the reason elsewhere, and fails
+instead of skipping under CI. The 100-node run is ``docs/sim/crosscheck-n100-seed1.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rapidp2p.sim.crosscheck import CrosscheckConfig, run_crosscheck, write_outputs
+from rapidp2p.sim.crosscheck.netns import Namespaces
+from rapidp2p.sim.crosscheck.router import RouterSpec, open_tun_in_netns
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _require_netns() -> None:
+    """Skips (fails under CI) where namespaces and TUN devices cannot be made."""
+    why = None
+    if os.geteuid() != 0:
+        why = "network namespaces and TUN devices need root"
+    elif shutil.which("ip") is None:
+        why = "the `ip` tool (iproute2) is not installed"
+    elif not os.path.exists("/dev/net/tun"):
+        why = "/dev/net/tun is missing"
+    if why is not None:
+        if _in_ci():
+            pytest.fail(f"the cross-check cannot run under CI: {why}")
+        pytest.skip(why)
+
+
+def _netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def test_router_delays_by_the_model_and_namespaces_go_away() -> None:
+    """The router creates a TUN per namespace; the namespaces are gone after the block, even
+    when it raises."""
+    _require_netns()
+    before = _netns_names()
+    ns = Namespaces(2)
+    with pytest.raises(RuntimeError, match="boom"), ns:
+        assert set(ns.names) <= _netns_names()
+        fd = open_tun_in_netns(ns.names[0])
+        os.close(fd)
+        raise RuntimeError("boom")
+    assert not set(ns.names) & _netns_names()
+    assert _netns_names() <= before | set()  # nothing of ours left
+    spec = RouterSpec(["a"], ["10.77.0.1"], [0.0], [0.0], [[0.0]])
+    assert RouterSpec.from_json(spec.to_json()) == spec
+
+
+def test_twelve_real_processes_agree_with_the_simulator(tmp_path: Path) -> None:
+    _require_netns()
+    before = _netns_names()
+    cfg = CrosscheckConfig(
+        scenario="both",
+        nodes=12,
+        seed=3,
+        queries=6,
+        op_interval=0.3,
+        rate=2.0,
+        duration=4.0,
+        warmup=4.0,
+        drain=3.0,
+    )
+    res = run_crosscheck(cfg)
+    md, js = write_outputs(res, tmp_path)
+    assert md.exists() and js.exists()
+    # Every node ran as a real process and took part: all joins got peers, every message
+    # was published.
+    assert res["kad"]["real_joins_ok"] == 12
+    assert res["gossipsub"]["real_publish_errors"] == 0
+    assert res["gossipsub"]["real"]["messages"] == res["gossipsub"]["sim"]["messages"] == 8
+    # The router was measured, and carried the traffic.
+    assert res["router_idle"]["rtt_s"]["count"] == 100
+    assert res["kad"]["router"]["packets"] > 0 and res["gossipsub"]["router"]["packets"] > 0
+    # The agreement itself.
+    failed = [c for sc in ("kad", "gossipsub") for c in res[sc]["checks"] if not c["ok"]]
+    assert not failed, failed
+    assert res["agree"] == res["checks"] > 10
+    # Latencies in the real run are network delays, not zero: the model's delays applied.
+    assert res["gossipsub"]["real"]["latency_p50"] >= 0.8 * res["gossipsub"]["sim"]["latency_p50"]
+    # Nothing of ours is left behind.
+    assert _netns_names() <= before
