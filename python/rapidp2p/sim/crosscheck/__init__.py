@@ -94,6 +94,8 @@ def _kad(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, Any])
         ]
         ratios[kind] = statistics.median(pairs) if pairs else None
     res["kad"] = {
+        "real_node_cpu_s": bed.node_cpu_s,
+        "real_wall_s": res["wall_s"]["kad: real processes (setup, run, teardown)"],
         "config": plan.config,
         "sim": sim_f,
         "real": real_f,
@@ -141,6 +143,8 @@ def _gossip(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, An
     sim_f = gossip_figures(plan.received, plan.counters, cfg.nodes)
     real_f = gossip_figures(real["received"], real["counters"], cfg.nodes)
     res["gossipsub"] = {
+        "real_node_cpu_s": bed.node_cpu_s,
+        "real_wall_s": res["wall_s"]["gossipsub: real processes (setup, run, teardown)"],
         "config": plan.config,
         "sim": sim_f,
         "real": real_f,

@@ -173,6 +173,8 @@ class Testbed:
     n: int
     router_idle: dict[str, Any]
     workdir: Path
+    #: CPU seconds of all node processes, known once they exited (after the block).
+    node_cpu_s: float = 0.0
 
     def probe_ns(self) -> tuple[int, int]:
         return self.n, self.n + 1
@@ -243,6 +245,7 @@ def testbed(
     ns = Namespaces(n + 2)  # two probe namespaces at the end
     router: subprocess.Popen[str] | None = None
     procs: list[NodeProc] = []
+    bed: Testbed | None = None
     old_term = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:
@@ -288,7 +291,10 @@ def testbed(
             yield bed
         finally:
             try:
-                _stop_nodes(procs)
+                if bed is not None:
+                    bed.node_cpu_s = _stop_nodes(procs)
+                else:
+                    _stop_nodes(procs)
                 if router is not None:
                     _stop_router(router)
             finally:
@@ -297,21 +303,26 @@ def testbed(
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _stop_nodes(procs: list[NodeProc]) -> None:
-    """Closes the nodes' stdin (they exit on EOF), then kills whatever is left after 10 s."""
+def _stop_nodes(procs: list[NodeProc]) -> float:
+    """Closes the nodes' stdin (they exit on EOF), then kills whatever is left after 10 s;
+    returns the CPU seconds the node processes used in all."""
     for p in procs:
         with contextlib.suppress(Exception):
             p.close()
     deadline = time.monotonic() + 10
+    cpu = 0.0
     for p in procs:
         with contextlib.suppress(ChildProcessError):
             while time.monotonic() < deadline:
-                if os.waitpid(p.pid, os.WNOHANG)[0]:
+                pid, _, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid:
                     break
                 time.sleep(0.02)
             else:
                 os.kill(p.pid, signal.SIGKILL)
-                os.waitpid(p.pid, 0)
+                _, _, ru = os.wait4(p.pid, 0)
+            cpu += ru.ru_utime + ru.ru_stime
+    return cpu
 
 
 def _stop_router(router: subprocess.Popen[str]) -> None:
@@ -330,6 +341,9 @@ async def _start_nodes(
 ) -> None:
     for p in bed.nodes:
         await p.attach()
+    if conf["scenario"] == "gossip":
+        # Every node starts its router at this instant (CLOCK_MONOTONIC is shared).
+        conf = {**conf, "start_at": asyncio.get_running_loop().time() + 2.0 + 0.02 * len(nodes)}
     await asyncio.gather(
         *(
             p.configure(

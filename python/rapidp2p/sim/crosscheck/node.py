@@ -69,6 +69,13 @@ class Node:
         else:
             from rapidp2p.pubsub import GossipSub, GossipSubParams
 
+            # The simulator starts every router at the same instant, so their heartbeats
+            # tick in phase; the replay does the same (the shared monotonic clock), since
+            # the mesh that forms depends on it (see docs/sim/crosscheck-n100-seed1.md).
+            start_at = c.get("start_at")
+            if start_at is not None:
+                await asyncio.sleep(max(0.0, start_at - self.loop.time()))
+
             g = c["gossip"]
             params = GossipSubParams(
                 d=g["d"],
