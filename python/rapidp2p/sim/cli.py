@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cc.add_argument("--duration", type=float, default=30.0, help="s of publishing")
     cc.add_argument("--warmup", type=float, default=10.0, help="s before publishing")
     cc.add_argument("--drain", type=float, default=10.0, help="s after the last publish")
+    cc.add_argument(
+        "--node-nice", type=int, default=0, help="nice value of the node processes (root)"
+    )
     cc.add_argument("--out", type=Path, default=Path("."), help="report directory")
     cc.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -88,6 +91,7 @@ def _crosscheck(args: argparse.Namespace, progress: Any) -> int:
         duration=args.duration,
         warmup=args.warmup,
         drain=args.drain,
+        node_nice=args.node_nice,
         commands=["python -m rapidp2p.sim " + " ".join(argv)],
     )
     res = run_crosscheck(cfg, progress)

@@ -42,6 +42,9 @@ class CrosscheckConfig:
     drain: float = 10.0
     msg_size: int = 2048
     connect: int = 8
+    #: Nice value of the node processes (0: as everything else; negative: ahead of the
+    #: machine's other work, to see how much of a gap is CPU scheduling).
+    node_nice: int = 0
     #: The command line that produced the run, for the report.
     commands: list[str] = field(default_factory=list)
 
@@ -77,7 +80,7 @@ def _kad(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, Any])
     plan = run(record_kad(kcfg))
     res["wall_s"]["kad: simulator"] = time.monotonic() - t
     t = time.monotonic()
-    with testbed(plan.nodes, plan.net, cfg.seed, say) as bed:
+    with testbed(plan.nodes, plan.net, cfg.seed, say, cfg.node_nice) as bed:
         idle = bed.router_idle
         real = asyncio.run(run_kad_real(bed, plan, say))
     res["wall_s"]["kad: real processes (setup, run, teardown)"] = time.monotonic() - t
@@ -95,6 +98,7 @@ def _kad(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, Any])
         ratios[kind] = statistics.median(pairs) if pairs else None
     res["kad"] = {
         "real_node_cpu_s": bed.node_cpu_s,
+        "real_load_average": real["load_average"],
         "real_wall_s": res["wall_s"]["kad: real processes (setup, run, teardown)"],
         "config": plan.config,
         "sim": sim_f,
@@ -134,7 +138,7 @@ def _gossip(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, An
     plan = run(record_gossip(gcfg))
     res["wall_s"]["gossipsub: simulator"] = time.monotonic() - t
     t = time.monotonic()
-    with testbed(plan.nodes, plan.net, cfg.seed, say) as bed:
+    with testbed(plan.nodes, plan.net, cfg.seed, say, cfg.node_nice) as bed:
         idle = bed.router_idle
         real = asyncio.run(run_gossip_real(bed, plan, say))
     res["wall_s"]["gossipsub: real processes (setup, run, teardown)"] = time.monotonic() - t
@@ -144,6 +148,7 @@ def _gossip(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, An
     real_f = gossip_figures(real["received"], real["counters"], cfg.nodes)
     res["gossipsub"] = {
         "real_node_cpu_s": bed.node_cpu_s,
+        "real_load_average": real["load_average"],
         "real_wall_s": res["wall_s"]["gossipsub: real processes (setup, run, teardown)"],
         "config": plan.config,
         "sim": sim_f,
@@ -167,6 +172,7 @@ def run_crosscheck(
         "nodes": cfg.nodes,
         "seed": cfg.seed,
         "scenario": cfg.scenario,
+        "node_nice": cfg.node_nice,
         "commands": cfg.commands,
         "wall_s": {},
         "machine": {
@@ -193,7 +199,8 @@ def write_outputs(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sc = "" if res["scenario"] == "both" else f"-{res['scenario']}"
-    stem = f"crosscheck{sc}-n{res['nodes']}-seed{res['seed']}"
+    nice = f"-nice{res['node_nice']}" if res.get("node_nice") else ""
+    stem = f"crosscheck{sc}-n{res['nodes']}-seed{res['seed']}{nice}"
     md = out_dir / f"{stem}.md"
     js = out_dir / f"{stem}.results.json"
     md.write_text(render_report(res))

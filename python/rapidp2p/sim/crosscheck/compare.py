@@ -77,6 +77,10 @@ def gossip_figures(
         "latency_p99": pct(lat, 99),
         "latency_max": pct(lat, 100),
         "copies_per_accepted": unfiltered / accepted if accepted else None,
+        # Copies scale with the mesh degree: this ratio separates the two.
+        "copies_per_accepted_per_mesh_peer": (
+            unfiltered / accepted / statistics.fmean(mesh) if accepted and mesh else None
+        ),
         "duplicates": sum(c["duplicate"] for c in counters),
         "mesh_degree_mean": statistics.fmean(mesh) if mesh else None,
         "mesh_degree_min": min(mesh) if mesh else None,
@@ -213,6 +217,7 @@ def render_report(res: dict[str, Any]) -> str:
         "",
         "## Commands and wall time",
         "",
+        "<!-- docs-test: compile-only (needs root, and minutes at 100 nodes) -->",
         "```sh",
         *res["commands"],
         "```",
@@ -225,7 +230,8 @@ def render_report(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"Machine: {res['machine']['cpus']} CPUs, load average {res['machine']['load_before']} "
-        f"before the run (the machine is shared); Python {res['machine']['python']}.",
+        f"before the run (the machine is shared); Python {res['machine']['python']}. "
+        f"Node processes at nice {res.get('node_nice', 0)}.",
         "",
         "## The router and its own latency",
         "",
@@ -274,9 +280,11 @@ def render_report(res: dict[str, Any]) -> str:
     for sc in ("kad", "gossipsub"):
         if sc in res:
             cpu, wall = res[sc]["real_node_cpu_s"], res[sc]["real_wall_s"]
+            la = res[sc].get("real_load_average")
+            load = f"; load average {la['mean']:.1f} (max {la['max']:.1f})" if la else ""
             lines.append(
                 f"- {sc}: {cpu:.0f} CPU s in {wall:.0f} s "
-                f"({cpu / wall / (res['machine']['cpus'] or 1):.0%} of the machine)"
+                f"({cpu / wall / (res['machine']['cpus'] or 1):.0%} of the machine){load}"
             )
     lines += [
         "",
@@ -347,6 +355,7 @@ def render_report(res: dict[str, Any]) -> str:
             "latency_p99",
             "latency_max",
             "copies_per_accepted",
+            "copies_per_accepted_per_mesh_peer",
             "duplicates",
             "mesh_degree_mean",
             "mesh_degree_min",

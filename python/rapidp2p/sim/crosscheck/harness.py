@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,8 +119,9 @@ class NodeProc:
         self._wfd = -1
 
 
-def _fork_node(netns: str, index: int) -> NodeProc:
-    """Forks a node process that enters ``netns`` and serves requests on pipes."""
+def _fork_node(netns: str, index: int, nice: int = 0) -> NodeProc:
+    """Forks a node process that enters ``netns`` and serves requests on pipes (at
+    ``nice`` priority: negative values let the nodes run before other work on the machine)."""
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     pid = os.fork()
@@ -136,6 +138,8 @@ def _fork_node(netns: str, index: int) -> NodeProc:
             ns_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
             router_mod._setns(ns_fd)
             os.close(ns_fd)
+            if nice:
+                os.nice(nice)
             sys.stdin = open(0)  # noqa: SIM115 - the process's lifetime
             sys.stdout = open(1, "w")  # noqa: SIM115
             sys.stderr = open(2, "w")  # noqa: SIM115
@@ -238,6 +242,7 @@ def testbed(
     net: dict[str, Any],
     seed: int,
     progress: Callable[[str], None] | None = None,
+    node_nice: int = 0,
 ) -> Iterator[Testbed]:
     """Namespaces + router + forked node processes for ``nodes``; all removed on exit."""
     say = progress or (lambda _m: None)
@@ -286,7 +291,7 @@ def testbed(
             rtts = _probe(ns, n, n + 1, 50, 0.01)
             idle = overhead_figures(rtts)
             for i in range(n):
-                procs.append(_fork_node(ns.names[i], i))
+                procs.append(_fork_node(ns.names[i], i, node_nice))
             bed = Testbed(ns, router, procs, n, idle, workdir)
             yield bed
         finally:
@@ -363,6 +368,30 @@ async def _start_nodes(
             raise RuntimeError(f"node {s.index} has another peer ID than in the simulator")
 
 
+class LoadSampler:
+    """The machine's 1-minute load average every ``interval`` seconds while a scenario runs
+    (the real processes' latencies depend on it; the simulator's do not)."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            await asyncio.sleep(self.interval)
+
+    def stop(self) -> dict[str, float]:
+        if self._task is not None:
+            self._task.cancel()
+        s = self.samples or [os.getloadavg()[0]]
+        return {"mean": statistics.fmean(s), "max": max(s), "samples": len(s)}
+
+
 class _LoadProbe:
     """Zero-delay echoes between the probe namespaces while the scenario runs: the router's
     overhead under the scenario's load (the idle figure is taken before)."""
@@ -412,6 +441,8 @@ async def run_kad_real(
     def refresh(i: int) -> list[str]:
         return [rng_keys[(i + j) % 64] for j in range(cfg["refresh_lookups"])]
 
+    sampler = LoadSampler()
+    sampler.start()
     t_boot = time.monotonic()
     joined = []
     for i in range(n_seeds):
@@ -472,6 +503,7 @@ async def run_kad_real(
         "joins_ok": sum(bool(j.get("ok")) for j in joined),
         "routing_table_size": routing,
         "bootstrap_wall_s": boot_s,
+        "load_average": sampler.stop(),
         "router": bed.router_stats(),
         "router_under_load": await load.result(),
     }
@@ -493,6 +525,8 @@ async def run_gossip_real(
     )
     say(f"{len(bed.nodes)} node processes up ({time.monotonic() - t_start:.1f} s)")
     bed.router_reset()
+    sampler = LoadSampler()
+    sampler.start()
     addrs = [p.info["addr"] for p in bed.nodes]
     dials = []
     for i, targets in enumerate(plan.dials):
@@ -536,6 +570,7 @@ async def run_gossip_real(
         "received": received,
         "counters": counters,
         "publish_errors": sum("error" in p for p in published),
+        "load_average": sampler.stop(),
         "router": bed.router_stats(),
         "router_under_load": await load.result(),
     }
