@@ -9,14 +9,18 @@ instead of skipping under CI. The 100-node run is ``docs/sim/crosscheck-n100-see
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from rapidp2p.sim.crosscheck import CrosscheckConfig, run_crosscheck, write_outputs
+from rapidp2p.sim.crosscheck import router as router_mod
+from rapidp2p.sim.crosscheck.harness import _probe
 from rapidp2p.sim.crosscheck.netns import Namespaces
 from rapidp2p.sim.crosscheck.router import RouterSpec, open_tun_in_netns
 
@@ -47,9 +51,7 @@ def _netns_names() -> set[str]:
     return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
 
 
-def test_router_delays_by_the_model_and_namespaces_go_away() -> None:
-    """The router creates a TUN per namespace; the namespaces are gone after the block, even
-    when it raises."""
+def test_namespaces_and_tun_devices_are_made_and_removed_even_on_error() -> None:
     _require_netns()
     before = _netns_names()
     ns = Namespaces(2)
@@ -62,6 +64,36 @@ def test_router_delays_by_the_model_and_namespaces_go_away() -> None:
     assert _netns_names() <= before  # nothing of ours left
     spec = RouterSpec(["a"], ["10.77.0.1"], [0.0], [0.0], [[0.0]])
     assert RouterSpec.from_json(spec.to_json()) == spec
+
+
+def test_the_router_holds_each_packet_for_the_configured_delay(tmp_path: Path) -> None:
+    """A TCP echo across a link configured at 40 ms one way: no round trip can be shorter
+    than 80 ms (the router never delivers early); the router's stats count the packets."""
+    _require_netns()
+    with Namespaces(2) as ns:
+        spec = RouterSpec(ns.names, ns.addrs, [0.0, 0.0], [0.0, 0.0], [[0, 0.04], [0.04, 0]])
+        (tmp_path / "spec.json").write_text(spec.to_json())
+        router = subprocess.Popen(
+            [sys.executable, router_mod.__file__, str(tmp_path / "spec.json")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert router.stdout is not None and router.stdin is not None
+            assert router.stdout.readline().strip() == "ready"
+            ns.configure_tun()
+            rtts = _probe(ns, 0, 1, 5, 0.01)
+            router.stdin.write("stats\n")
+            router.stdin.flush()
+            stats = json.loads(router.stdout.readline())
+        finally:
+            if router.stdin is not None:
+                router.stdin.close()
+            router.wait(timeout=30)
+    assert len(rtts) == 5
+    assert min(rtts) >= 0.08
+    assert stats["packets"] >= 10 and stats["lateness_s"]["count"] == stats["packets"]
 
 
 def test_twelve_real_processes_agree_with_the_simulator(tmp_path: Path) -> None:
