@@ -108,6 +108,7 @@ def _kad(cfg: CrosscheckConfig, say: Callable[[str], None], res: dict[str, Any])
         "sim_routing_mean": plan.summary["routing_table_size"]["mean"],
         "real_routing_mean": statistics.fmean(real["routing_table_size"]),
         "real_joins_ok": real["joins_ok"],
+        "real_join_errors": real["join_errors"],
         "real_bootstrap_wall_s": real["bootstrap_wall_s"],
         "router": real["router"],
         "router_under_load": real["router_under_load"],

@@ -302,7 +302,13 @@ def render_report(res: dict[str, Any]) -> str:
             f"{k['config']['join_interval']} s, own-ID lookup + {k['config']['refresh_lookups']} "
             f"random lookup), then {k['config']['queries']} operations of each kind, "
             f"{k['config']['op_interval']} s apart, the simulator's sources and keys. "
-            f"Joins that got peers: {k['real_joins_ok']}/{n}. Routing table size mean: "
+            f"Joins that got peers: {k['real_joins_ok']}/{n}"
+            + (
+                f" (errors: {'; '.join(k['real_join_errors'])})"
+                if k.get("real_join_errors")
+                else ""
+            )
+            + ". Routing table size mean: "
             f"simulator {_f(k['sim_routing_mean'], 1)}, real {_f(k['real_routing_mean'], 1)}.",
             "",
             *_table(k["checks"]),

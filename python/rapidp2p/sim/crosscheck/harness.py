@@ -501,6 +501,7 @@ async def run_kad_real(
     return {
         "ops": outcomes,
         "joins_ok": sum(bool(j.get("ok")) for j in joined),
+        "join_errors": sorted({j["error"] for j in joined if j.get("error")}),
         "routing_table_size": routing,
         "bootstrap_wall_s": boot_s,
         "load_average": sampler.stop(),
