@@ -52,6 +52,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", type=Path, default=Path("speed.md"), help="report path")
     sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sp.add_argument("--json", action="store_true", help="also print results.json on stdout")
+    cc = sub.add_parser(
+        "crosscheck",
+        help="run a scenario in the simulator and as N real processes in network namespaces "
+        "(root), and compare",
+    )
+    cc.add_argument("which", choices=("kad", "gossipsub", "both"), help="scenario(s) to compare")
+    cc.add_argument("--nodes", type=int, default=100)
+    cc.add_argument("--seed", type=int, default=1)
+    cc.add_argument("--security", choices=("noise", "plaintext"), default="noise")
+    cc.add_argument("--queries", type=int, default=50, help="Kademlia lookups of each kind")
+    cc.add_argument("--op-interval", type=float, default=1.0, help="s between two lookups")
+    cc.add_argument("--rate", type=float, default=1.0, help="GossipSub messages per second")
+    cc.add_argument("--duration", type=float, default=30.0, help="s of publishing")
+    cc.add_argument("--warmup", type=float, default=10.0, help="s before publishing")
+    cc.add_argument("--drain", type=float, default=10.0, help="s after the last publish")
+    cc.add_argument(
+        "--node-nice", type=int, default=0, help="nice value of the node processes (root)"
+    )
+    cc.add_argument("--out", type=Path, default=Path("."), help="report directory")
+    cc.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _crosscheck(args: argparse.Namespace, progress: Any) -> int:
+    from rapidp2p.sim.crosscheck import CrosscheckConfig, run_crosscheck, write_outputs
+
+    argv = sys.argv[1:]
+    if argv[:1] == ["sim"]:  # reached as `rapidp2p sim crosscheck ...`
+        argv = argv[1:]
+    cfg = CrosscheckConfig(
+        scenario=args.which,
+        nodes=args.nodes,
+        seed=args.seed,
+        security=args.security,
+        queries=args.queries,
+        op_interval=args.op_interval,
+        rate=args.rate,
+        duration=args.duration,
+        warmup=args.warmup,
+        drain=args.drain,
+        node_nice=args.node_nice,
+        commands=["python -m rapidp2p.sim " + " ".join(argv)],
+    )
+    res = run_crosscheck(cfg, progress)
+    md, js = write_outputs(res, args.out)
+    progress(f"{res['agree']}/{res['checks']} figures agree; wrote {md}, {js}")
+    return 0 if res["agree"] == res["checks"] else 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -79,6 +125,8 @@ def run_command(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[sim {name}] {msg}", file=sys.stderr, flush=True)
 
+    if args.scenario == "crosscheck":
+        return _crosscheck(args, progress)
     if args.scenario == "speed":
         from rapidp2p.sim.speed import SpeedConfig, render_speed_report, run_speed_scenario
 
