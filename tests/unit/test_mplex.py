@@ -11,7 +11,7 @@ import os
 import pytest
 
 from rapidp2p import Host, _core
-from rapidp2p._aio import connection as driver
+from rapidp2p._aio import backpressure
 from rapidp2p._aio.stream import Stream
 from rapidp2p.exceptions import LocalProtocolError, MuxerError, StreamResetError
 from rapidp2p.host import HostConfig, MuxerOptions
@@ -99,7 +99,7 @@ async def test_stuck_reader_is_reset_and_the_connection_goes_on(
     cap (no windows to stop the sender), then the driver resets the stuck stream and other
     streams flow again. (The crate's own cap is checked by cargo tests: with the default
     4 MiB cap, the pause at 2 MiB always comes first, a read being at most 1 MiB.)"""
-    monkeypatch.setattr(driver, "MPLEX_STALL_RESET", 0.3)
+    monkeypatch.setattr(backpressure, "MPLEX_STALL_RESET", 0.3)
     stuck: list[Stream] = []
 
     async def never_reads(stream: Stream) -> None:

@@ -255,11 +255,11 @@ async def test_reader_backpressure_pauses_and_resumes_socket() -> None:
     r = await p.inbound.get()
     for _ in range(20):
         await asyncio.sleep(0)
-    assert p.b._reading_paused
+    assert p.b.read_gate.over_cap
     got = 0
     while got < 512 * 1024:
         got += len(await r.read(1 << 20))
-    assert not p.b._reading_paused
+    assert not p.b.read_gate.over_cap
 
 
 async def test_async_iteration_yields_chunks_until_eof() -> None:

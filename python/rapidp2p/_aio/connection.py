@@ -14,14 +14,10 @@ Plaintext and private networks take the upgrader's fallback over the raw phase
   no copy), and one ``transport.write(conn.data_to_send())`` runs per loop iteration
   (``call_soon`` flush), or at once when 256 KiB are queued;
 - the muxer's timers (and a refused dialer's wait for the reason) run on ``loop.call_at``;
-- backpressure both ways: reading pauses when the streams' unread bytes pass a cap and
-  resumes when the application drained half of it; ``pause_writing`` blocks ``drain``;
+- backpressure both ways: reading pauses when the streams' unread bytes pass a cap, and
+  mplex's stall reset (``_aio/backpressure.py``); ``pause_writing`` blocks ``drain``;
   unread bytes and window growth are reserved from the host's resource scope
-  (``_aio/accounting.py``);
-- mplex (no flow control): the cap drops to half of mplex's per-stream limit, so a slow
-  reader blocks the connection (TCP pushes back) instead of overflowing; a connection that
-  stays blocked for :data:`MPLEX_STALL_RESET` seconds resets the stream holding the most
-  unread bytes (go-mplex's behaviour; the spec allows either).
+  (``_aio/accounting.py``).
 
 It implements :class:`~rapidp2p.transport.contracts.Connection` for the host and
 :class:`~rapidp2p.transport.contracts.StreamCarrier` for its streams (kept in a
@@ -36,7 +32,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from rapidp2p import _core
-from rapidp2p._aio.accounting import UNREAD_QUANTUM, UNREAD_STEP, ReceiveAccounting, biggest_holder
+from rapidp2p._aio.accounting import UNREAD_QUANTUM, UNREAD_STEP, ReceiveAccounting
+from rapidp2p._aio.backpressure import ReadGate
 from rapidp2p._aio.raw import RAW_BUFFER_CAP, RawStream
 from rapidp2p._aio.readbuf import RBUF_MAX, RBUF_SHARED, shared_rbuf, tune_allocator_once
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
@@ -84,9 +81,6 @@ DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 FLUSH_AT = 256 * 1024
 #: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
 FAIL_FLUSH_GRACE = 2.0
-#: Seconds an mplex connection may stay paused on unread bytes before the stream holding the
-#: most of them is reset (go-mplex waits 5 s too).
-MPLEX_STALL_RESET = 5.0
 
 
 class UpgradeHooks(Protocol):
@@ -128,7 +122,6 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self.close_reason: BaseException | None = None
         #: Bytes before a ``_core.conn.Connection`` takes them (made on first use).
         self._raw: RawStream | None = None
-        self._raw_paused = False
         # secured phase
         self._conn: Any = None
         self._muxer_waiter: asyncio.Future[str] | None = None
@@ -143,11 +136,14 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self.write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._ping_waiters: list[asyncio.Future[float]] = []
-        self._reading_paused = False  # too many unread muxed bytes
-        self._stall_timer: asyncio.TimerHandle | None = None  # mplex only
-        self._transport_paused = False
-        self._unread = 0
-        self._max_unread = max_unread
+        #: Unread bytes, and when the socket pauses (``_aio/backpressure.py``).
+        self.read_gate = ReadGate(
+            self.loop,
+            max_unread,
+            transport=lambda: self.transport,
+            streams=self._streams.values(),
+            reset=self._reset_stream,
+        )
         #: Where unread bytes and window growth are reserved (the host's resource scope), and
         #: how much of each is held.
         self._acct: ReceiveAccounting | None = None
@@ -230,8 +226,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
             self._fail(exc)
             return
         acct = self._acct
-        if events and acct is not None and self._unread > acct.reserved:
-            acct.reserve_unread(self._unread_now, self._streams.values(), self._reset_stream)
+        if events and acct is not None and self.read_gate.unread > acct.reserved:
+            acct.reserve_unread(self.read_gate.count, self._streams.values(), self._reset_stream)
         if self._conn is not None and self._conn.peer_closed:
             self._peer_closed()
             return
@@ -288,11 +284,8 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._stall_timer is not None:
-            self._stall_timer.cancel()
-            self._stall_timer = None
         self._table.end_all(f"{CONNECTION_LOST}: {reason}", ConnectionClosedError(str(reason)))
-        self._unread = 0
+        self.read_gate.close()
         if self._acct is not None:
             self._acct.close()
         for w in self._drain_waiters:
@@ -365,7 +358,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     @property
     def unread_bytes(self) -> int:
-        return self._unread
+        return self.read_gate.unread
 
     @property
     def receive_budget_hit(self) -> bool:
@@ -405,15 +398,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
         except Libp2pError as exc:  # the private-network protector
             self._fail(exc)
             return
-        if raw.over_cap and not self._raw_paused:
-            self._raw_paused = True
-            self._apply_reading()
+        if raw.over_cap and not self.read_gate.raw_full:
+            self.read_gate.set_raw_full(True)
 
     def raw_taken(self) -> None:
         """The upgrade consumed raw bytes: resume reading once half the cap is free."""
-        if self._raw_paused and (self._raw is None or self._raw.below_resume):
-            self._raw_paused = False
-            self._apply_reading()
+        if self.read_gate.raw_full and (self._raw is None or self._raw.below_resume):
+            self.read_gate.set_raw_full(False)
 
     async def wait_writable(self) -> None:
         """Returns when the socket accepts writes again (raises once the connection is gone)."""
@@ -504,11 +495,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     mw.set_result(muxer)
 
     def _muxer_known(self) -> None:
-        """mplex cannot slow a sender down: pause reading before any stream could reach
-        mplex's per-stream cap (the cap then only bounds a misbehaving driver)."""
+        """mplex cannot slow a sender down: see :meth:`ReadGate.limit_for_mplex`."""
         cap = self._conn.mplex_max_buffered if self._conn is not None else None
         if cap is not None:
-            self._max_unread = min(self._max_unread, max(1, cap // 2))
+            self.read_gate.limit_for_mplex(cap)
 
     async def muxer_agreed(self) -> str:
         """Waits until the muxer negotiation inside the secured channel agreed; returns the
@@ -529,6 +519,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
     def _dispatch(self, events: list[tuple[int, int, Any]]) -> None:
         streams = self._streams
         table = self._table
+        gate = self.read_gate
         ev_data = EV_DATA
         for kind, sid, value in events:
             if kind == ev_data:
@@ -538,10 +529,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
                     self._conn.ack(sid, len(value))
                     continue
                 st.on_data(value)
-                self._unread += len(value)
-                if self._unread > self._max_unread and not self._reading_paused:
-                    self._reading_paused = True
-                    self._apply_reading()
+                gate.unread += len(value)
+                if gate.unread > gate.max_unread and not gate.over_cap:
+                    gate.pause_unread()
             elif kind == EV_WINDOW:
                 st = streams.get(sid)
                 if st is not None:
@@ -668,22 +658,13 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 held = 0
             if held and self._acct is not None:
                 self._acct.grow_window(conn, st.stream_id, held)
-        self.stream_discarded(n)
+        self.read_gate.read(n, self._acct)
         self._schedule_flush()
 
     def stream_discarded(self, n: int) -> None:
-        unread = self._unread = self._unread - n
-        acct = self._acct
-        if acct is not None and acct.reserved:  # no call on every read when nothing is held
-            acct.read(unread)
-        if self._reading_paused and unread <= self._max_unread // 2:
-            self._reading_paused = False
-            self._apply_reading()
+        self.read_gate.read(n, self._acct)
 
     # ---- receive memory (once per socket read at most, never per frame) ------------------
-
-    def _unread_now(self) -> int:
-        return self._unread
 
     def _reset_stream(self, st: Stream, why: str) -> None:
         """Resets ``st`` on both sides (the receive memory refused, or mplex stalled)."""
@@ -694,40 +675,6 @@ class MuxedConnection(asyncio.BufferedProtocol):
         conn, acct = self._conn, self._acct
         if conn is not None and acct is not None and not conn.is_upgrading:
             acct.apply_window_budget(conn)
-
-    def _apply_reading(self) -> None:
-        want = self._reading_paused or self._raw_paused
-        tr = self.transport
-        if tr is None or want == self._transport_paused:
-            return
-        self._transport_paused = want
-        if want:
-            tr.pause_reading()
-            conn = self._conn
-            if self._reading_paused and conn is not None and conn.mplex_max_buffered is not None:
-                self._stall_timer = self.loop.call_later(MPLEX_STALL_RESET, self._mplex_stalled)
-        else:
-            tr.resume_reading()
-            if self._stall_timer is not None:
-                self._stall_timer.cancel()
-                self._stall_timer = None
-
-    def _mplex_stalled(self) -> None:
-        """An mplex connection stayed paused on unread bytes: reset the stream holding the
-        most of them (its reader is stuck), which resumes the others."""
-        self._stall_timer = None
-        if not self._reading_paused or self.transport is None:
-            return
-        biggest, _ = biggest_holder(self._streams.values())
-        if biggest is None:
-            return
-        self._reset_stream(
-            biggest,
-            f"stream reset: its reader left {biggest.unread_bytes} bytes unread for "
-            f"{MPLEX_STALL_RESET} s on an mplex connection (no flow control)",
-        )
-        if self._reading_paused and self._stall_timer is None:  # still blocked: next one
-            self._stall_timer = self.loop.call_later(MPLEX_STALL_RESET, self._mplex_stalled)
 
     # ---- public muxed API --------------------------------------------------------------
 
