@@ -135,3 +135,70 @@ def test_other_key_types_still_load_on_demand() -> None:
     assert parsed == key.public_key() and isinstance(
         crypto.EcdsaPrivateKey.generate(), crypto.PrivateKey
     )
+
+
+#: Modules an idle host on TCP alone has no use for: the UDP transports (QUIC, WebRTC-direct,
+#: WebTransport), /webrtc and its signalling, and the command line's argparse.
+NOT_FOR_TCP = (
+    "rapidp2p.transport.quic",
+    "rapidp2p.transport.webrtc",
+    "rapidp2p.transport.webrtc_direct",
+    "rapidp2p.transport.webtransport",
+    "rapidp2p._aio.webrtc",
+    "rapidp2p.protocols.webrtc_signaling",
+    "argparse",
+)
+
+
+def test_idle_tcp_noise_host_loads_no_other_transport() -> None:
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import rapidp2p
+        from rapidp2p.host import HostConfig
+        from rapidp2p.transport.tcp import TcpTransport
+
+        NOT_FOR_TCP = {not_for_tcp!r}
+        stages = {{}}
+
+        def mark(name):
+            stages[name] = [m for m in NOT_FOR_TCP if m in sys.modules]
+
+        async def main():
+            cfg = HostConfig(security_protocols=["/noise"], enable_relay_client=False)
+            host = rapidp2p.Host(config=cfg, transports=[TcpTransport()])
+            await host.listen("/ip4/127.0.0.1/tcp/0")
+            mark("idle")
+            other = rapidp2p.Host(config=cfg, transports=[TcpTransport()])
+            await other.start()
+            await other.connect(host.full_addrs[0])
+            await other.ping(host.peer_id, 1)
+            mark("pinged")
+            off = ("rapidp2p.relay", "rapidp2p.protocols.dcutr")
+            stages["relay"] = sorted(m for m in sys.modules if m.startswith(off))
+            await other.close()
+            await host.close()
+            default = rapidp2p.Host()
+            stages["default transports"] = [type(t).__name__ for t in default.transports]
+            await default.close()
+
+        rapidp2p.run(main())
+        print(json.dumps(stages))
+        """
+    ).format(not_for_tcp=NOT_FOR_TCP)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    stages = json.loads(out.stdout.strip().splitlines()[-1])
+    assert stages["idle"] == [] and stages["pinged"] == []
+    assert stages["relay"] == []  # the relay client and DCUtR are services: off here
+    # A default host still builds every transport (they are imported then, not before).
+    assert stages["default transports"] == [
+        "TcpTransport",
+        "QuicTransport",
+        "WebSocketTransport",
+        "MemoryTransport",
+        "WebRtcDirectTransport",
+        "WebTransportTransport",
+    ]

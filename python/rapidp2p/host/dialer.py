@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import pnet
@@ -24,23 +25,52 @@ from rapidp2p.protocols.multistream._timeout import run_with_timeout
 from rapidp2p.transport.base import Transport, parse_components
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
-from rapidp2p.transport.quic import QuicTransport, is_quic_addr
 from rapidp2p.transport.tcp import TcpTransport
-from rapidp2p.transport.webrtc import WebRtcTransport
-from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
-from rapidp2p.transport.webtransport import WebTransportTransport, is_webtransport_addr
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
     from rapidp2p._aio.webrtc import WebRtcConnection
     from rapidp2p.host.host import Host
+    from rapidp2p.transport.quic import QuicTransport
+    from rapidp2p.transport.webrtc import WebRtcTransport
+    from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
+    from rapidp2p.transport.webtransport import WebTransportTransport
 
-__all__ = ["Dialer", "PeerLike"]
+__all__ = ["Dialer", "PeerLike", "loaded_types"]
 
 log = logging.getLogger("rapidp2p.host")
 
 #: What :meth:`Host.connect` accepts as a peer.
 PeerLike = PeerInfo | Multiaddr | str | PeerId
+
+#: Transport classes named by (module, class), tested with :func:`loaded_types` so that the
+#: host does not import a transport only to find it has none (issue 16: an idle TCP host
+#: loads neither QUIC nor the WebRTC and WebTransport transports).
+TypeName = tuple[str, str]
+QUIC: tuple[TypeName, ...] = (("rapidp2p.transport.quic", "QuicTransport"),)
+WEBRTC: tuple[TypeName, ...] = (("rapidp2p.transport.webrtc", "WebRtcTransport"),)
+WEBRTC_DIRECT: tuple[TypeName, ...] = (
+    ("rapidp2p.transport.webrtc_direct", "WebRtcDirectTransport"),
+)
+WEBTRANSPORT: tuple[TypeName, ...] = (("rapidp2p.transport.webtransport", "WebTransportTransport"),)
+#: Transports that prove this host's identity in their own handshake (``bind_key``).
+KEYED_TRANSPORTS = QUIC + WEBRTC_DIRECT + WEBTRANSPORT
+#: Transports that deliver connections already secured and multiplexed (``listen_secured``).
+SECURED_TRANSPORTS = KEYED_TRANSPORTS + WEBRTC
+
+
+def loaded_types(names: tuple[TypeName, ...]) -> tuple[type, ...]:
+    """The classes among ``names`` whose modules are imported already, for ``isinstance``.
+
+    No object of a class can exist before its module is imported, so testing against the
+    loaded classes alone gives the same answer as importing them all, without the import."""
+    found: list[type] = []
+    for module, name in names:
+        mod = sys.modules.get(module)
+        cls = getattr(mod, name, None) if mod is not None else None
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
 
 
 def to_multiaddr(addr: Multiaddr | str) -> Multiaddr:
@@ -213,6 +243,9 @@ class Dialer:
         addrs = [a for a in dict.fromkeys(addrs) if self.find_transport(a) is not None]
         # QUIC first (one round trip less), the others a stagger later, WebTransport (QUIC
         # plus HTTP/3 plus Noise, for browsers) last: go-libp2p's order.
+        from rapidp2p.transport.quic import is_quic_addr
+        from rapidp2p.transport.webtransport import is_webtransport_addr
+
         addrs.sort(key=lambda a: 0 if is_quic_addr(a) else 2 if is_webtransport_addr(a) else 1)
         if not addrs:
             raise DialError(f"no dialable address for {peer_id}")
@@ -317,15 +350,16 @@ class Dialer:
         ):
             dial_addr = Multiaddr(f"{addr}/p2p/{peer_id}")
         try:
-            if isinstance(
-                transport,
-                (QuicTransport, WebRtcDirectTransport, WebRtcTransport, WebTransportTransport),
-            ):
+            if isinstance(transport, loaded_types(SECURED_TRANSPORTS)):
                 # Secured and multiplexed by the transport: the handshake checked peer_id.
+                secured = cast(
+                    "QuicTransport | WebRtcDirectTransport | WebRtcTransport | WebTransportTransport",  # noqa: E501
+                    transport,
+                )
                 quic = cast(
                     "QuicConnection | WebRtcConnection",
                     await run_with_timeout(
-                        transport.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
+                        secured.dial_secured(addr, peer_id, host.setup_secured), dial_timeout
                     ),
                 )
                 mux = quic

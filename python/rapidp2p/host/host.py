@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from rapidp2p import pnet
 from rapidp2p._aio.connection import MuxedConnection
@@ -42,7 +42,18 @@ from rapidp2p.host import connlog
 from rapidp2p.host.addrs import expand_unspecified, set_local_addr
 from rapidp2p.host.config import HostConfig
 from rapidp2p.host.connmgr import ConnectionManager
-from rapidp2p.host.dialer import Dialer, PeerLike, describe_peer, ip_of, to_multiaddr
+from rapidp2p.host.dialer import (
+    KEYED_TRANSPORTS,
+    QUIC,
+    SECURED_TRANSPORTS,
+    WEBRTC,
+    Dialer,
+    PeerLike,
+    describe_peer,
+    ip_of,
+    loaded_types,
+    to_multiaddr,
+)
 from rapidp2p.host.dispatch import ServedStreams, StreamDispatcher, StreamHandler
 from rapidp2p.host.events import (
     EventBus,
@@ -71,12 +82,8 @@ from rapidp2p.resources.manager import (
 from rapidp2p.transport.base import Listener, Transport
 from rapidp2p.transport.contracts import Connection
 from rapidp2p.transport.memory import MemoryTransport
-from rapidp2p.transport.quic import QuicTransport
 from rapidp2p.transport.tcp import TcpTransport
-from rapidp2p.transport.webrtc import WebRtcTransport
-from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
 from rapidp2p.transport.websocket import WebSocketTransport
-from rapidp2p.transport.webtransport import WebTransportTransport
 
 if TYPE_CHECKING:
     from rapidp2p._aio.quic import QuicConnection
@@ -86,6 +93,10 @@ if TYPE_CHECKING:
     from rapidp2p.host.service import Service
     from rapidp2p.metrics import Metrics
     from rapidp2p.peerstore import PeerStore
+    from rapidp2p.transport.quic import QuicTransport
+    from rapidp2p.transport.webrtc import WebRtcTransport
+    from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
+    from rapidp2p.transport.webtransport import WebTransportTransport
 
 __all__ = ["Host", "HostConfig", "ServedStreams", "StreamHandler"]
 
@@ -139,6 +150,10 @@ class Host:
         if transports is None:
             transports = [TcpTransport(), WebSocketTransport(), MemoryTransport()]
             if self.config.psk is None:  # QUIC encrypts below us: no private network over it
+                from rapidp2p.transport.quic import QuicTransport
+                from rapidp2p.transport.webrtc_direct import WebRtcDirectTransport
+                from rapidp2p.transport.webtransport import WebTransportTransport
+
                 transports.insert(1, QuicTransport())
                 # Listens only when asked (/webrtc-direct addresses); never dials yet.
                 transports.append(WebRtcDirectTransport())
@@ -147,8 +162,10 @@ class Host:
                 transports.append(WebTransportTransport())
         self.transports: list[Transport] = list(transports)
         for t in self.transports:
-            if isinstance(t, (QuicTransport, WebRtcDirectTransport, WebTransportTransport)):
-                t.bind_key(self.key)
+            if isinstance(t, loaded_types(KEYED_TRANSPORTS)):
+                cast("QuicTransport | WebRtcDirectTransport | WebTransportTransport", t).bind_key(
+                    self.key
+                )
         #: The private network's key (None: a public host). Checked before anything starts.
         self.psk = pnet.host_psk(self.config.psk, self.transports)
         self.upgrader = Upgrader(
@@ -175,8 +192,8 @@ class Host:
             *(min(s.streams_inbound, s.streams) for s in (lim.conn, lim.peer)),
         )
         for t in self.transports:
-            if isinstance(t, QuicTransport):
-                t.cap_streams(stream_cap)
+            if isinstance(t, loaded_types(QUIC)):
+                cast("QuicTransport", t).cap_streams(stream_cap)
         self._conn_scopes: dict[Connection, ConnectionScope] = {}
         #: Stream handlers, per-protocol caps and the tasks serving each connection.
         self._dispatch = StreamDispatcher(self)
@@ -207,8 +224,8 @@ class Host:
         if self.metrics is not None:
             self.metrics.attach(self)
         for t in self.transports:
-            if isinstance(t, WebRtcTransport):  # /webrtc: signalling runs on this host
-                t.attach(self)
+            if isinstance(t, loaded_types(WEBRTC)):  # /webrtc: signalling runs on this host
+                cast("WebRtcTransport", t).attach(self)
 
     def _resource_limits(self) -> ResourceLimits:
         cfg = self.config
@@ -432,11 +449,13 @@ class Host:
             ma = to_multiaddr(a)
             transport = self._dialer.transport_for(ma, listen=True)
             lst: Listener
-            if isinstance(
-                transport,
-                (QuicTransport, WebRtcDirectTransport, WebTransportTransport, WebRtcTransport),
-            ):
-                lst = await transport.listen_secured(ma, self.setup_secured, self._on_secured)
+            if isinstance(transport, loaded_types(SECURED_TRANSPORTS)):
+                secured = cast(
+                    "QuicTransport | WebRtcDirectTransport | WebTransportTransport"
+                    " | WebRtcTransport",
+                    transport,
+                )
+                lst = await secured.listen_secured(ma, self.setup_secured, self._on_secured)
             else:
                 lst = await transport.listen(ma, self._new_protocol, self._on_inbound)
             self._listeners.append(lst)
@@ -979,11 +998,12 @@ class Host:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         for transport in self.transports:
-            if isinstance(
-                transport,
-                (QuicTransport, WebRtcDirectTransport, WebTransportTransport, WebRtcTransport),
-            ):  # UDP sockets
-                await transport.close()
+            if isinstance(transport, loaded_types(SECURED_TRANSPORTS)):  # UDP sockets
+                await cast(
+                    "QuicTransport | WebRtcDirectTransport | WebTransportTransport"
+                    " | WebRtcTransport",
+                    transport,
+                ).close()
         self.events.close()
 
     @classmethod
