@@ -121,3 +121,58 @@ def test_run_cancels_leftover_tasks_and_closes_the_loop() -> None:
 
     assert run(main(), start=100.0) == 101.0
     assert cancelled == [True]
+
+
+def test_timers_due_at_the_same_instant_run_in_the_order_they_were_scheduled() -> None:
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+        done = loop.create_future()
+        order = list(range(200))
+        random.Random(3).shuffle(order)  # scheduled in this order, interleaved with others
+
+        def mark(i: int) -> None:
+            seen.append(i)
+            if len(seen) == len(order):
+                done.set_result(None)
+
+        for i in order:
+            loop.call_at(5.0, mark, i)
+            loop.call_at(5.0 + (i + 1) * 1e-3, lambda: None)
+        await done
+        assert loop.time() == 5.0
+        return [order.index(i) for i in seen]
+
+    assert run(main()) == list(range(200))
+
+
+def test_cancelled_timers_are_dropped_and_the_rest_still_fire() -> None:
+    async def main() -> tuple[int, list[float]]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        fired: list[float] = []
+        handles = [loop.call_at(100.0 + i, lambda: fired.append(loop.time())) for i in range(1000)]
+        for h in handles[:900]:
+            h.cancel()
+        await asyncio.sleep(0)  # one iteration compacts the queue (over half cancelled)
+        left = len(loop._vheap)
+        await asyncio.sleep(1200)
+        return left, fired
+
+    left, fired = run(main())
+    assert left <= 101  # the 100 live timers (and the sleep's)
+    assert fired == [100.0 + i for i in range(900, 1000)]
+
+
+def test_run_restores_the_garbage_collector_thresholds() -> None:
+    import gc
+
+    from rapidp2p.sim.clock import SIM_GC_THRESHOLDS
+
+    before = gc.get_threshold()
+
+    async def main() -> tuple[int, int, int]:
+        return gc.get_threshold()
+
+    assert run(main()) == SIM_GC_THRESHOLDS
+    assert gc.get_threshold() == before

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rapidp2p.sim.published import attack_published_section
-from rapidp2p.sim.report import _fmt
+from rapidp2p.sim.report import _fmt, keepalive_note
 
 __all__ = ["render_attack_report", "write_attack_plots"]
 
@@ -44,7 +44,7 @@ def render_attack_report(
         + (" (all: the target)" if attack == "eclipse" else "")
         + f"; D={cfg['d']} ({cfg['d_lo']}-{cfg['d_hi']}); {results['messages_published']} "
         f"messages of {cfg['msg_size']} bytes at {cfg['rate']} msg/s from random honest nodes; "
-        f"attack from {_fmt(results['attack_at'], ' s')} (virtual).",
+        f"attack from {_fmt(results['attack_at'], ' s')} (virtual){keepalive_note(cfg)}.",
         "",
         "## Delivery to honest nodes",
         "",

@@ -105,6 +105,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nat", type=float, default=0.0, help="share of nodes behind NAT")
     p.add_argument("--loss", type=float, default=0.0, help="segment loss probability")
     p.add_argument("--churn", type=float, default=0.0, help="departures per node per hour")
+    p.add_argument(
+        "--keepalive",
+        type=float,
+        default=10.0,
+        help="seconds between yamux keep-alive pings (0: none; 10 is the production default)",
+    )
     p.add_argument("--out", type=Path, default=Path("report.md"), help="report path")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="also print results.json on stdout")
@@ -153,6 +159,7 @@ def run_command(args: argparse.Namespace) -> int:
         "nat_share": args.nat,
         "loss": args.loss,
         "churn_per_hour": args.churn,
+        "keepalive": args.keepalive if args.keepalive > 0 else None,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.scenario == "kad":

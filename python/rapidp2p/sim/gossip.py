@@ -32,7 +32,7 @@ from rapidp2p.exceptions import Libp2pError
 from rapidp2p.host import Host
 from rapidp2p.peerstore import MemoryPeerStore
 from rapidp2p.pubsub import GossipSub, GossipSubParams, Subscription
-from rapidp2p.sim.kad import EPOCH, RunResult, host_config
+from rapidp2p.sim.kad import EPOCH, PRODUCTION_KEEPALIVE, RunResult, host_config
 from rapidp2p.sim.network import NetConfig, SimNetwork, SimNode
 
 __all__ = ["GossipScenarioConfig", "GossipSim", "run_gossip_scenario", "summarize_gossip"]
@@ -73,6 +73,8 @@ class GossipScenarioConfig:
     loss: float = 0.0
     #: Seconds between two nodes starting.
     join_interval: float = 0.02
+    #: Seconds between yamux keep-alive pings; None: none (see ``host_config``).
+    keepalive: float | None = PRODUCTION_KEEPALIVE
     #: Seconds between two samples of the mesh degrees.
     sample_interval: float = 5.0
     d: int = 6
@@ -150,7 +152,7 @@ class GossipSim:
         key = Ed25519PrivateKey.from_seed(self.rng.randbytes(32))
         host = Host(
             key,
-            host_config(self.cfg.security),
+            host_config(self.cfg.security, self.cfg.keepalive),
             peerstore=MemoryPeerStore(clock=self.wall),
             transports=[self.net.transport(node)],
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rapidp2p.sim.published import gossip_published_section
-from rapidp2p.sim.report import _fmt
+from rapidp2p.sim.report import _fmt, keepalive_note
 
 __all__ = ["render_gossip_report", "write_gossip_plots"]
 
@@ -37,7 +37,7 @@ def render_gossip_report(
         f"{results['messages_published']} messages of {cfg['msg_size']} bytes, {cfg['rate']} "
         f"msg/s for {cfg['duration']} s after a {cfg['warmup']} s warm-up, each from a random "
         f"node; churn {cfg['churn_per_hour']}/node/h; NAT share {cfg['nat_share']}; segment "
-        f"loss {cfg['loss']}.",
+        f"loss {cfg['loss']}{keepalive_note(cfg)}.",
         "",
         "## Network",
         "",

@@ -101,6 +101,8 @@ class _End(asyncio.Transport):
         self._writing_paused = False
         self._closing = False
         self._lost = False
+        #: One-way propagation delay to the peer (fixed for the link's life).
+        self._base = link.net.latency(local, remote)
 
     # -- asyncio.BaseTransport
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -186,7 +188,7 @@ class _End(asyncio.Transport):
         if self._lost:
             return
         net = self._link.net
-        when = net.arrival_time(self.local, self.remote, len(data) if data else 0)
+        when = net.arrival_time(self.local, self.remote, len(data) if data else 0, self._base)
         when = max(when, self._last_arrival)
         self._last_arrival = when
         self._queue.append((when, data))
@@ -348,6 +350,7 @@ class SimNetwork:
         self.nodes: list[SimNode] = []
         self._by_port: dict[int, SimNode] = {}
         self._digest = hashlib.sha256()
+        self._pending: list[str] = []
         self.deliveries = 0
         self.bytes_delivered = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -413,11 +416,15 @@ class SimNetwork:
             + dst.placement.access_delay
         )
 
-    def arrival_time(self, src: SimNode, dst: SimNode, size: int) -> float:
-        """When ``size`` bytes written now by ``src`` reach ``dst``'s socket (see module)."""
+    def arrival_time(
+        self, src: SimNode, dst: SimNode, size: int, base: float | None = None
+    ) -> float:
+        """When ``size`` bytes written now by ``src`` reach ``dst``'s socket (see module);
+        ``base`` is :meth:`latency` when the caller has it already."""
         cfg = self.config
         now = self.loop.time()
-        base = self.latency(src, dst)
+        if base is None:
+            base = self.latency(src, dst)
         start = max(now, src.up_busy)
         src.up_busy = start + size * 8 / src.placement.up_bps
         delay = base + (self.rng.uniform(0.0, cfg.jitter * base) if cfg.jitter > 0 else 0.0)
@@ -438,11 +445,22 @@ class SimNetwork:
     def record(self, t: float, src: int, dst: int, size: int) -> None:
         self.deliveries += 1
         self.bytes_delivered += size
-        self._digest.update(f"{t:.9f} {src} {dst} {size}\n".encode())
+        # Hashed in batches (the same bytes in the same order, so the same digest): one
+        # hash update per delivery was a measurable share of a large run.
+        pending = self._pending
+        pending.append(f"{t:.9f} {src} {dst} {size}\n")
+        if len(pending) >= 4096:
+            self._flush_digest()
+
+    def _flush_digest(self) -> None:
+        if self._pending:
+            self._digest.update("".join(self._pending).encode())
+            self._pending.clear()
 
     @property
     def trace_digest(self) -> str:
         """SHA-256 over every delivery so far: equal for equal seeds."""
+        self._flush_digest()
         return self._digest.hexdigest()
 
     # ---- connections -----------------------------------------------------------------

@@ -36,7 +36,7 @@ def render_kad_report(
         "Production `Host` + `KadDHT` (server mode; NAT'd nodes as clients) on a virtual clock.",
         f"Security: `{cfg['security']}`; NAT share {cfg['nat_share']}; segment loss "
         f"{cfg['loss']}; churn {cfg['churn_per_hour']}/node/h; k={cfg['k']}, "
-        f"alpha={cfg['alpha']}.",
+        f"alpha={cfg['alpha']}{keepalive_note(cfg)}.",
         "",
         "## Network",
         "",
@@ -105,6 +105,15 @@ def render_kad_report(
         for k, v in machine.items():
             lines.append(f"| {k} | {_fmt(v)} |")
     return "\n".join(lines) + "\n"
+
+
+def keepalive_note(cfg: dict[str, Any]) -> str:
+    """The yamux keep-alive of a run, for a report's set-up line (runs from before the knob
+    existed have no ``keepalive`` key and pinged every 10 s)."""
+    if "keepalive" not in cfg:
+        return ""
+    ka = cfg["keepalive"]
+    return "; yamux keep-alive off" if ka is None else f"; yamux keep-alive every {ka} s"
 
 
 def write_plots(results: dict[str, Any], out_dir: Path, prefix: str = "kad") -> list[Path]:
