@@ -4,7 +4,8 @@ One :class:`MuxedConnection` (an :class:`asyncio.BufferedProtocol`) owns a socke
 life. For Noise and TLS the upgrader installs a ``_core.conn.Connection.upgrading(...)``
 before the upgrade's first byte (:meth:`MuxedConnection.start_upgrade`): Rust then runs
 multistream-select of the security protocol, the handshake, the muxer negotiation and yamux
-or mplex, and this driver only answers its signature checks through :class:`UpgradeHooks`.
+or mplex, and this driver only hands its events to ``_aio/upgrading.py``, which answers
+them through the upgrader's :class:`UpgradeHooks`.
 Plaintext and private networks take the upgrader's fallback over the raw phase
 (``_aio/raw.py``), then :meth:`MuxedConnection.start_muxer`. Either way:
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rapidp2p import _core
 from rapidp2p._aio.accounting import UNREAD_QUANTUM, UNREAD_STEP, ReceiveAccounting
@@ -38,6 +39,7 @@ from rapidp2p._aio.raw import RAW_BUFFER_CAP, RawStream
 from rapidp2p._aio.readbuf import RBUF_MAX, RBUF_SHARED, shared_rbuf, tune_allocator_once
 from rapidp2p._aio.stream import CONNECTION_LOST, Stream
 from rapidp2p._aio.streams import StreamTable, wake_all
+from rapidp2p._aio.upgrading import RustUpgrade, UpgradeHooks
 from rapidp2p.exceptions import (
     ConnectionClosedError,
     GoAwayError,
@@ -72,8 +74,6 @@ EV_PING_RTT: int = _core.conn.EV_PING_RTT
 EV_GO_AWAY: int = _core.conn.EV_GO_AWAY
 EV_MUXER: int = _core.conn.EV_MUXER
 EV_SECURITY: int = _core.conn.EV_SECURITY
-EV_VERIFY: int = _core.conn.EV_VERIFY
-EV_SECURED: int = _core.conn.EV_SECURED
 
 #: Default cap of bytes received but not yet read by the application, per connection.
 DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
@@ -81,25 +81,6 @@ DEFAULT_MAX_UNREAD = 32 * 1024 * 1024
 FLUSH_AT = 256 * 1024
 #: Seconds a failed connection may spend flushing its GoAway before the socket is dropped.
 FAIL_FLUSH_GRACE = 2.0
-
-
-class UpgradeHooks(Protocol):
-    """What the upgrade policy (``host/upgrader.py``) answers while the ``_core.conn.Connection``
-    runs the upgrade itself (see :meth:`MuxedConnection.start_upgrade`); called synchronously
-    from the read that carried the event, so the connection's identity is set before any
-    muxed byte that followed the handshake in the same read is dispatched."""
-
-    def first_byte(self) -> None:
-        """The remote sent its first byte (the stage watchdog moves on)."""
-
-    def security(self, protocol: str) -> None:
-        """multistream-select agreed on ``protocol``."""
-
-    def verify(self, key: bytes, signature: bytes, static_key: bytes) -> str | None:
-        """The Noise payload's signature check: None when it verified, else why not."""
-
-    def secured(self, protocol: str, peer: bytes, key: bytes, muxer: str | None) -> None:
-        """The handshake is done (raise a ``Libp2pError`` to fail the connection)."""
 
 
 class MuxedConnection(asyncio.BufferedProtocol):
@@ -126,8 +107,7 @@ class MuxedConnection(asyncio.BufferedProtocol):
         self._conn: Any = None
         self._muxer_waiter: asyncio.Future[str] | None = None
         #: Set while a Rust-driven upgrade runs (:meth:`start_upgrade`), until secured.
-        self._hooks: UpgradeHooks | None = None
-        self._seen_first_byte = False
+        self._upgrade: RustUpgrade | None = None
         self._table = StreamTable(self.loop)
         self._streams = self._table.by_id  # the same dict, read on every event
         self._flush_scheduled = False
@@ -214,11 +194,10 @@ class MuxedConnection(asyncio.BufferedProtocol):
 
     def _received(self, receive: Callable[..., list[tuple[int, int, Any]]], *args: Any) -> None:
         """One call into the ``_core.conn.Connection`` for one read; its events, then a flush."""
-        hooks = self._hooks
+        up = self._upgrade
         try:
-            if hooks is not None and not self._seen_first_byte:
-                self._seen_first_byte = True
-                hooks.first_byte()
+            if up is not None and up.first_byte_pending:
+                up.first_byte()
             events = receive(*args)
             if events:
                 self._dispatch(events)
@@ -460,7 +439,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
         if self.transport is None:
             raise ConnectionClosedError(str(self.close_reason or "closed before the upgrade"))
         self._conn = conn
-        self._hooks = hooks
+        self._upgrade = RustUpgrade(
+            conn, hooks, clock=self.loop.time, dispatch=self._dispatch, secured=self._secured
+        )
         self._muxer_waiter = self.loop.create_future()
         early = b"" if self._raw is None else self._raw.take()
         if early:
@@ -468,31 +449,18 @@ class MuxedConnection(asyncio.BufferedProtocol):
         elif speak_first:
             self._schedule_flush()  # the header, the proposal and the first message
 
-    def _upgrade_event(self, kind: int, value: Any) -> None:
-        """EV_SECURITY, EV_VERIFY, EV_SECURED of an upgrading connection (see UpgradeHooks)."""
-        hooks = self._hooks
-        if hooks is None:
-            return
-        if kind == EV_SECURITY:
-            hooks.security(str(value))
-        elif kind == EV_VERIFY:
-            error = hooks.verify(*value)
-            more = self._conn.verified(error, self.loop.time())
-            if more:
-                self._dispatch(more)
-        else:
-            self._hooks = None
-            protocol, peer, key, muxer = value
-            hooks.secured(protocol, peer, key, muxer)
-            if self.close_reason is not None:  # refused once secured (the gater)
-                raise ConnectionClosedError(str(self.close_reason))
-            self._apply_window_budget()
-            if muxer is not None:
-                self.muxer = muxer
-                self._muxer_known()
-                mw = self._muxer_waiter
-                if mw is not None and not mw.done():
-                    mw.set_result(muxer)
+    def _secured(self, muxer: str | None) -> None:
+        """The upgrade's hooks accepted the remote's identity: reads stop reporting to it."""
+        self._upgrade = None
+        if self.close_reason is not None:  # refused once secured (the gater)
+            raise ConnectionClosedError(str(self.close_reason))
+        self._apply_window_budget()
+        if muxer is not None:
+            self.muxer = muxer
+            self._muxer_known()
+            mw = self._muxer_waiter
+            if mw is not None and not mw.done():
+                mw.set_result(muxer)
 
     def _muxer_known(self) -> None:
         """mplex cannot slow a sender down: see :meth:`ReadGate.limit_for_mplex`."""
@@ -571,7 +539,9 @@ class MuxedConnection(asyncio.BufferedProtocol):
                 if mw is not None and not mw.done():
                     mw.set_result(str(value))
             elif kind >= EV_SECURITY:
-                self._upgrade_event(kind, value)
+                up = self._upgrade
+                if up is not None:
+                    up.event(kind, value)
 
     def _on_inbound_stream(self, sid: int) -> None:
         st = Stream(self, sid, initiator=False)
