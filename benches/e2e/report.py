@@ -24,6 +24,24 @@ def ratio(row: Row, ours: float | None, theirs: float | None) -> float | None:
     return ours / theirs if row.higher_is_better else theirs / ours
 
 
+#: Rows also given as a ratio to rapidp2p's own row without the suffix, measured in the same
+#: run (``upload_ws`` / ``upload``): what the WebSocket framing costs over plain TCP.
+VS_TCP_SUFFIX = "_ws"
+
+
+def derive_vs_tcp(results: Results) -> None:
+    """Adds ``vs_tcp`` (this row's value / the TCP row's, rapidp2p, same run: > 1 is faster
+    for throughput, slower for latency) to each measured ``*_ws`` cell whose TCP row was
+    measured too; nothing when either is missing."""
+    for row_id, cells in results.items():
+        if not row_id.endswith(VS_TCP_SUFFIX) or "rapidp2p" not in cells:
+            continue
+        ours = value(results, row_id, "rapidp2p")
+        tcp = value(results, row_id.removesuffix(VS_TCP_SUFFIX), "rapidp2p")
+        if ours is not None and tcp is not None and tcp > 0:
+            cells["rapidp2p"]["vs_tcp"] = ours / tcp
+
+
 def _fmt(v: float) -> str:
     if v >= 1000:
         return f"{v:,.0f}"
@@ -41,6 +59,8 @@ def cell_text(cell: dict[str, Any]) -> str:
             text += f" (p95 {_fmt(float(cell['p95']))})"
         if "client" in cell and "server" in cell:
             text += f" ({_fmt(float(cell['client']))}+{_fmt(float(cell['server']))})"
+        if "vs_tcp" in cell:
+            text += f" ({float(cell['vs_tcp']):.2f}x TCP)"
         if "connections" in cell and "refused" in cell:
             text += f" (over {cell['connections']} conns)"
         return text

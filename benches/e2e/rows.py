@@ -139,17 +139,34 @@ def over_quic(measure: Callable[[Stack, Config], dict[str, Any]]) -> Callable[..
     return wrapped
 
 
+def over_transport(
+    transport: str, measure: Callable[[Stack, Config], dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
+    """The same measurement with the client dialling one of rapidp2p's extension transports
+    (``--transport webtransport|webrtc-direct|ws``: the server also listens there, at an
+    ephemeral port, and the client dials the address it printed, with any /certhash)."""
+
+    def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
+        return measure(replace(stack, transport=transport), cfg)
+
+    return wrapped
+
+
 def over_webtransport(
     measure: Callable[[Stack, Config], dict[str, Any]],
 ) -> Callable[..., dict[str, Any]]:
     """The same measurement with the client dialling WebTransport (``--transport
     webtransport``, rapidp2p's extension: the server also listens on WebTransport and the
     client dials the address it printed, with its /certhash values)."""
+    return over_transport("webtransport", measure)
 
-    def wrapped(stack: Stack, cfg: Config) -> dict[str, Any]:
-        return measure(replace(stack, transport="webtransport"), cfg)
 
-    return wrapped
+#: The rows measured over rapidp2p's other extension transports: (row suffix, --transport,
+#: label). WebSocket's figures are also given as a ratio to the TCP row of the same run.
+EXTENSION_ROWS = (
+    ("ws", "ws", "WebSocket /ws"),
+    ("webrtc_direct", "webrtc-direct", "WebRTC-direct"),
+)
 
 
 def metrics_overhead(stack: Stack, cfg: Config) -> dict[str, Any]:
@@ -707,6 +724,19 @@ ROWS: list[Row] = [
         ("rapidp2p",),
         "throughput",
     ),
+    *(
+        Row(
+            f"{direction}_{suffix}",
+            f"single stream {direction}, {label} (rapidp2p client and server)",
+            "Gbit/s",
+            True,
+            over_transport(transport, throughput(direction)),
+            ("rapidp2p",),
+            "throughput",
+        )
+        for suffix, transport, label in EXTENSION_ROWS
+        for direction in ("upload", "download")
+    ),
     Row(
         "metrics_overhead",
         "single stream upload, metrics on / off: CPU per byte (4 alternated pairs, median)",
@@ -774,6 +804,18 @@ ROWS: list[Row] = [
         over_webtransport(connect_rtt),
         ("rapidp2p",),
         "latency",
+    ),
+    *(
+        Row(
+            f"connect_rtt_{suffix}",
+            f"fresh {label} connection + 1-byte round trip (median)",
+            "ms",
+            False,
+            over_transport(transport, connect_rtt),
+            ("rapidp2p",),
+            "latency",
+        )
+        for suffix, transport, label in EXTENSION_ROWS
     ),
     Row(
         "rr_1b",

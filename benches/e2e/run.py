@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         _derive_cpu(row, results, stack.name)
     bar.step("done")
     bar.close()
+    report.derive_vs_tcp(results)  # the /ws rows against the TCP rows of this run
 
     shown = _with_cpu_rows(rows) + _memory_rows(rows)
     print()

@@ -23,6 +23,11 @@ INTEROP = ROOT / "tests" / "interop"
 EXIT_UNSUPPORTED = 3
 
 
+#: rapidp2p's extension transports: its server also listens there (an ephemeral port) and
+#: prints the address, which holds this; the client dials that address.
+PRINTED = {"webtransport": "/webtransport/", "webrtc-direct": "/webrtc-direct/", "ws": "/ws/"}
+
+
 class Unavailable(Exception):
     """This stack cannot run this row here; ``str()`` is the reason printed in the table."""
 
@@ -40,8 +45,9 @@ class Stack:
     #: Another build of this stack (``rapidp2p@PYTHON``): it runs the rows its base runs.
     variant_of: str | None = None
     #: What the client dials (``--transport``): ``tcp`` or ``quic-v1`` (the servers listen on
-    #: both at the same port, as the test-plans servers do), or ``webtransport`` (rapidp2p's
-    #: extension: its server also listens there and the client dials the printed address).
+    #: both at the same port, as the test-plans servers do), or ``webtransport``,
+    #: ``webrtc-direct`` or ``ws`` (rapidp2p's extensions, :data:`PRINTED`: its server also
+    #: listens there and the client dials the printed address).
     transport: str = "tcp"
     #: The server's command line when it is another program than the client's (a cross
     #: column such as ``rapidp2p>rust-perf``: rapidp2p's client against rust-libp2p's perf
@@ -80,8 +86,8 @@ class Server:
         else:
             serve = stack.argv if stack.server_argv is None else stack.server_argv
             argv = [*serve, "--run-server", "--server-address", self.address]
-            if stack.transport == "webtransport":  # rapidp2p's extension (see cli/perf.py)
-                argv += ["--transport", "webtransport"]
+            if stack.transport in PRINTED:  # rapidp2p's extensions (see cli/perf.py)
+                argv += ["--transport", stack.transport]
         self._out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
             argv,
@@ -105,9 +111,9 @@ class Server:
                 self.stop()
                 raise Unavailable(f"server did not listen within {timeout:.0f} s")
             time.sleep(0.05)
-        if stack.transport == "webtransport":
-            # The client dials the printed /webtransport address (its /certhash values).
-            self.address = self._printed_addr("/webtransport/", deadline)
+        if stack.transport in PRINTED:
+            # The client dials the printed address (its ephemeral port, its /certhash values).
+            self.address = self._printed_addr(PRINTED[stack.transport], deadline)
         time.sleep(0.2)  # the probe connection above must not count in what follows
 
     def _printed_addr(self, needle: str, deadline: float) -> str:

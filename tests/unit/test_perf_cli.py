@@ -127,14 +127,23 @@ def test_cli_client_over_quic() -> None:
         assert [o["type"] for o in many] == ["final"] * 3 + ["summary"]
 
 
-def test_cli_client_over_webtransport() -> None:
-    """``--transport webtransport`` (rapidp2p's extension, the bench suite's WebTransport
-    rows): the server also listens there and prints the address with its /certhash values;
-    the client dials that address, and refuses a HOST:PORT it cannot derive hashes from."""
+@pytest.mark.parametrize(
+    ("transport", "needle", "hashes"),
+    [
+        ("webtransport", "/quic-v1/webtransport/certhash/", 2),
+        ("webrtc-direct", "/udp/", 1),
+        ("ws", "/tcp/", 0),
+    ],
+)
+def test_cli_client_over_extension_transport(transport: str, needle: str, hashes: int) -> None:
+    """``--transport webtransport|webrtc-direct|ws`` (rapidp2p's extensions, the bench suite's
+    rows of those names): the server also listens there, at an ephemeral port, and prints the
+    address (with its /certhash values); the client dials that address, and refuses a
+    HOST:PORT it cannot derive the port (or hashes) from."""
     port = _free_port()
     proc = subprocess.Popen(
         [*CLI, "--run-server", "--server-address", f"127.0.0.1:{port}",
-         "--transport", "webtransport"],
+         "--transport", transport],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -142,19 +151,21 @@ def test_cli_client_over_webtransport() -> None:
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(3)]
-        (wt,) = [ln for ln in lines if "/quic-v1/webtransport/certhash/" in ln]
-        assert wt.endswith(f"/p2p/{SERVER_PEER_ID}") and wt.count("/certhash/") == 2
-        out = _client(wt, "--upload-bytes", "100000", "--download-bytes", "300001",
-                      "--iterations", "2", transport="webtransport")  # fmt: skip
+        (addr,) = [ln for ln in lines if f"/{transport}/" in ln]
+        assert needle in addr and f"/{port}/" not in addr  # its own ephemeral port
+        assert addr.endswith(f"/p2p/{SERVER_PEER_ID}") and addr.count("/certhash/") == hashes
+        out = _client(addr, "--upload-bytes", "100000", "--download-bytes", "300001",
+                      "--iterations", "2", transport=transport)  # fmt: skip
         assert [o["type"] for o in out] == ["final", "final", "summary"]
         assert (out[0]["uploadBytes"], out[0]["downloadBytes"]) == (100000, 300001)
         refused = subprocess.run(
-            [*CLI, "--server-address", f"127.0.0.1:{port}", "--transport", "webtransport"],
+            [*CLI, "--server-address", f"127.0.0.1:{port}", "--transport", transport],
             capture_output=True,
             text=True,
             timeout=120,
         )
-        assert refused.returncode != 0 and "/certhash" in refused.stderr
+        assert refused.returncode != 0 and f"full /{transport} multiaddr" in refused.stderr
+        assert ("/certhash" in refused.stderr) == (hashes > 0)
     finally:
         proc.kill()
         proc.wait()
@@ -164,7 +175,8 @@ def test_cli_refuses_unknown_transport_and_missing_address(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["perf", "--server-address", "127.0.0.1:1", "--transport", "webrtc"]) == 1
-    assert "webrtc" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'webrtc'" in err and "webrtc-direct, ws" in err  # the ones it does speak
     swarm = ["--swarm-key", "/nonexistent", "--transport", "quic-v1"]
     assert main(["perf", "--server-address", "127.0.0.1:1", *swarm]) == 1
     assert "private network" in capsys.readouterr().err

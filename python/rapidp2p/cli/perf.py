@@ -19,7 +19,9 @@ shared fixed one; ``any``: whatever the server proves, as the test-plans clients
 servers with a fresh identity per run such as rust-libp2p's own perf binary);
 ``--transport webtransport``: a server also listens on WebTransport (an ephemeral UDP port,
 printed with its ``/certhash`` values), and a client dials the full ``/webtransport``
-multiaddr it is given as ``--server-address`` (the hashes cannot be derived from HOST:PORT).
+multiaddr it is given as ``--server-address`` (the hashes cannot be derived from HOST:PORT);
+``--transport webrtc-direct`` likewise (an ephemeral UDP port, its DTLS ``/certhash``), and
+``--transport ws`` (WebSocket, an ephemeral TCP port: the printed ``/tcp/P/ws`` address).
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ HELP = "libp2p perf (/perf/1.0.0): run a server, or measure against one (test-pl
 DEFAULT_SERVER_ADDRESS = "127.0.0.1:4001"
 #: The test-plans ``--transport`` values rapidp2p speaks.
 TRANSPORTS = ("tcp", "quic-v1")
-#: rapidp2p's extension: WebTransport (the server address is then a full multiaddr).
-EXTENSION_TRANSPORTS = ("webtransport",)
+#: rapidp2p's extensions (the server address is then the full multiaddr the server printed):
+#: each maps to the listen suffix a server adds and what a client's address must contain.
+EXTENSION_TRANSPORTS = {
+    "webtransport": ("udp/0/quic-v1/webtransport", "/quic-v1/webtransport/certhash/"),
+    "webrtc-direct": ("udp/0/webrtc-direct", "/webrtc-direct/certhash/"),
+    "ws": ("tcp/0/ws", "/ws/"),
+}
 #: Streams one connection may carry in the suite's concurrent-streams row, plus headroom.
 MAX_STREAMS = 4096
 
@@ -56,7 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--transport",
         default="tcp",
         help="what the client dials: tcp (default) or quic-v1; the server listens on both "
-        "(webtransport: see the module doc)",
+        "(webtransport, webrtc-direct, ws: see the module doc)",
     )
     parser.add_argument(
         "--upload-bytes",
@@ -137,20 +144,21 @@ def run(args: argparse.Namespace) -> int:
             PeerId.from_string(expected)
         except ValueError as exc:
             raise CliError(f"--server-peer-id: {exc}") from None
-    if args.transport not in TRANSPORTS + EXTENSION_TRANSPORTS:
-        raise CliError(
-            f"--transport {args.transport!r} is not supported ({' or '.join(TRANSPORTS)})"
-        )
+    if args.transport not in (*TRANSPORTS, *EXTENSION_TRANSPORTS):
+        known = ", ".join((*TRANSPORTS, *EXTENSION_TRANSPORTS))
+        raise CliError(f"--transport {args.transport!r} is not supported ({known})")
     address = args.server_address
     if address is None:
         if not args.run_server:
             raise CliError("--server-address is required for the client")
         address = DEFAULT_SERVER_ADDRESS
-    if args.transport == "webtransport" and not args.run_server:
-        if not address.startswith("/") or "/webtransport/certhash/" not in address:
+    if args.transport in EXTENSION_TRANSPORTS and not args.run_server:
+        needle = EXTENSION_TRANSPORTS[args.transport][1]
+        if not address.startswith("/") or needle not in address + "/":
+            what = "" if args.transport == "ws" else " (with its /certhash values)"
             raise CliError(
-                "--transport webtransport needs the server's full /webtransport multiaddr "
-                "(with its /certhash values) as --server-address"
+                f"--transport {args.transport} needs the server's full /{args.transport} "
+                f"multiaddr{what} as --server-address"
             )
         with contextlib.suppress(KeyboardInterrupt):
             return aio_run(client(address, args))
@@ -265,9 +273,10 @@ async def serve(multiaddr: str, args: argparse.Namespace | None = None) -> None:
                 await host.listen(quic)
             except TransportError as exc:  # UDP port taken: TCP still serves
                 print(f"rapidp2p perf: not listening on {quic}: {exc}", file=sys.stderr)
-        if getattr(args, "transport", None) == "webtransport":
-            host_ip = multiaddr.split("/")[2]
-            await host.listen(f"/{multiaddr.split('/')[1]}/{host_ip}/udp/0/quic-v1/webtransport")
+        extension = EXTENSION_TRANSPORTS.get(getattr(args, "transport", None) or "tcp")
+        if extension is not None:  # an ephemeral port: the client dials the printed address
+            family, host_ip = multiaddr.split("/")[1:3]
+            await host.listen(f"/{family}/{host_ip}/{extension[0]}")
         await host.add_service(PerfService(host))
         for addr in host.full_addrs:
             as_json = bool(getattr(args, "json", False))
