@@ -42,7 +42,8 @@ def test_kademlia_500_nodes_bootstrap_and_answer_lookups() -> None:
     assert res["nodes_online"] == NODES and res["nodes_departed"] == 0
     ops = res["ops"]
     # In this configuration (seed 1) all closest-peer lookups and provides succeed and one of
-    # the 20 find_peer and find_providers lookups misses; the bounds leave one more miss.
+    # the 20 find_peer and find_providers lookups misses; the bounds leave one more miss. (The
+    # find_peer miss is the harness's: run_queries drew the target itself as the searcher.)
     floor = {"get_closest_peers": 0.95, "provide": 0.95, "find_peer": 0.9, "find_providers": 0.9}
     for op, least in floor.items():
         assert ops[op]["count"] == cfg.queries, (op, ops[op])
