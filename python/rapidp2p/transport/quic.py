@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from rapidp2p.exceptions import TransportError
 from rapidp2p.transport.base import (
@@ -34,7 +34,26 @@ if TYPE_CHECKING:
     from rapidp2p.peer import Multiaddr, PeerId
     from rapidp2p.security.tls import TlsIdentity
 
-__all__ = ["QuicListener", "QuicTransport", "is_quic_addr"]
+__all__ = ["QuicListener", "QuicTransport", "is_quic_addr", "listening_endpoint_for"]
+
+_Endpoint = TypeVar("_Endpoint", bound="QuicEndpoint")
+
+
+def listening_endpoint_for(
+    endpoints: Iterable[_Endpoint], family: int, host: str
+) -> _Endpoint | None:
+    """The open listening endpoint of ``family`` that reaches ``host`` (a loopback one for a
+    loopback peer, any other for the rest), or None. Dialling from the listening socket
+    keeps one UDP port per host, which NAT mappings and hole punching rely on."""
+    target = ipaddress.ip_address(host)
+    for ep in endpoints:
+        if ep.is_closed or not ep.listening or ep.sock.family != family:
+            continue
+        local = ipaddress.ip_address(ep.local_host)
+        if local.is_unspecified or local.is_loopback == target.is_loopback:
+            return ep
+    return None
+
 
 #: Prepares each new connection object before any of its events (the host's stream handler).
 Setup = Callable[["QuicConnection"], None]
@@ -221,13 +240,9 @@ class QuicTransport:
     def _dial_endpoint(self, family: int, host: str) -> QuicEndpoint:
         """A listening socket of the family that reaches ``host`` (same port for hole
         punching), else the shared dial-only socket."""
-        target = ipaddress.ip_address(host)
-        for ep in self._listeners:
-            if ep.is_closed or not ep.listening or ep.sock.family != family:
-                continue
-            local = ipaddress.ip_address(ep.local_host)
-            if local.is_unspecified or local.is_loopback == target.is_loopback:
-                return ep
+        ep = listening_endpoint_for(self._listeners, family, host)
+        if ep is not None:
+            return ep
         dialer = self._dialers.get(family)
         if dialer is None or dialer.is_closed:
             any_host = "0.0.0.0" if family == socket.AF_INET else "::"

@@ -26,7 +26,6 @@ its last connection (as QUIC's).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from rapidp2p.transport.base import (
     parse_components,
     udp_socket_address,
 )
-from rapidp2p.transport.quic import _bind
+from rapidp2p.transport.quic import _bind, listening_endpoint_for
 
 if TYPE_CHECKING:
     from rapidp2p._aio.connection import MuxedConnection
@@ -233,13 +232,9 @@ class WebTransportTransport:
 
     def _dial_endpoint(self, family: int, host: str) -> WebTransportEndpoint:
         """A listening socket of the family that reaches ``host``, else the dial-only one."""
-        target = ipaddress.ip_address(host)
-        for ep in self._endpoints:
-            if ep.is_closed or not ep.listening or ep.sock.family != family:
-                continue
-            local = ipaddress.ip_address(ep.local_host)
-            if local.is_unspecified or local.is_loopback == target.is_loopback:
-                return ep
+        ep = listening_endpoint_for(self._endpoints, family, host)
+        if ep is not None:
+            return ep
         dialer = self._dialers.get(family)
         if dialer is None or dialer.is_closed:
             from rapidp2p._aio.quic import QuicSettings
