@@ -170,3 +170,28 @@ async def test_dial_over_ipv6_loopback_and_cancel_closes_the_socket() -> None:
             assert not t._endpoints
         finally:
             await t.close()
+
+
+async def test_listener_notices_each_dialler_close() -> None:
+    """A dialler's close reaches the listener (DTLS close_notify / SCTP shutdown): its
+    connection ends at once, so ten fresh connections in a row from one peer stay under the
+    per-peer inbound limit (8) instead of piling up until a liveness timeout."""
+    from rapidp2p.host.events import PeerConnected, PeerDisconnected
+
+    server, client = _hosts()
+    async with server, client:
+        await server.listen(LISTEN)
+        full = server.full_addrs[0]
+        with server.events.subscribe(PeerConnected, PeerDisconnected) as sub:
+            for i in range(10):
+                conn = await asyncio.wait_for(client.connect(full), 60)
+                ev = await sub.get(timeout=60)
+                assert isinstance(ev, PeerConnected), (i, ev)
+                assert len(server.connections(client.peer_id)) == 1
+                await asyncio.wait_for(conn.close(), 30)
+                try:
+                    ev = await sub.get(timeout=30)
+                except TimeoutError:
+                    pytest.fail(f"connection {i}: the listener never noticed the dialler's close")
+                assert isinstance(ev, PeerDisconnected), (i, ev)
+                assert server.connections(client.peer_id) == []

@@ -677,6 +677,10 @@ impl Endpoint {
             RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 return Err((CloseKind::Closed, "ICE disconnected".into()));
             }
+            RtcEvent::Closed => {
+                // The peer's DTLS close_notify or SCTP shutdown/abort.
+                return Err((CloseKind::Closed, "closed by the peer".into()));
+            }
             RtcEvent::ChannelOpen(ch, _label) => {
                 if matches!(conn.noise, Noise::Signalled)
                     && (conn.ch0.is_none() || conn.ch0 == Some(ch))
@@ -1423,7 +1427,12 @@ impl Endpoint {
     /// Closes connection `id` (no event follows for it).
     pub fn close(&mut self, id: u64) {
         if let Some(mut conn) = self.conns.remove(&id) {
-            conn.rtc.disconnect();
+            // `Rtc::close` queues an SCTP SHUTDOWN and a DTLS close_notify so the peer
+            // notices (str0m reports `Closed` there); `disconnect` would drop the
+            // connection silently and leave the peer holding it until it times out.
+            if conn.rtc.close().is_err() {
+                conn.rtc.disconnect();
+            }
             if self.by_addr.get(&conn.remote) == Some(&id) {
                 self.by_addr.remove(&conn.remote);
             }
@@ -1435,10 +1444,17 @@ impl Endpoint {
             if let Some(u) = &conn.ufrag {
                 self.by_ufrag.remove(u);
             }
-            // Flush what the disconnect queued (DTLS close_notify).
-            while let Ok(Output::Transmit(t)) = conn.rtc.poll_output() {
-                self.transmits
-                    .push_back((t.destination, t.contents.to_vec()));
+            // Flush what the close queued (SCTP SHUTDOWN, DTLS close_notify); nothing
+            // polls this `Rtc` again, so its retransmissions are forgone. Bounded in
+            // case str0m keeps yielding events.
+            for _ in 0..64 {
+                match conn.rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => self
+                        .transmits
+                        .push_back((t.destination, t.contents.to_vec())),
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
             }
         }
     }

@@ -445,3 +445,44 @@ fn a_signalled_connection_whose_peer_never_answers_times_out() {
     assert_eq!(closed, Some(CloseKind::HandshakeTimeout));
     assert_eq!(a.connection_count(), 0);
 }
+
+#[test]
+fn a_dialler_close_reaches_the_listener() {
+    let mut listener = at("127.0.0.1:5000", 1, b"listener-payload");
+    let mut dialler = at("127.0.0.1:6000", 2, b"dialler-payload");
+    let mut now = Instant::now();
+    let fp = listener.fingerprint();
+    let conn = dialler
+        .dial(
+            listener.local_addr(),
+            fp,
+            "libp2p+webrtc+v1/0123456789abcdef",
+            now,
+        )
+        .unwrap();
+    let mut authed = 0;
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        if matches!(ev, Event::Authenticated { .. }) {
+            authed += 1;
+        }
+        authed == 2
+    });
+    assert_eq!(listener.connection_count(), 1);
+    let start = now;
+    dialler.close(conn);
+    // The close sends something (DTLS close_notify / SCTP shutdown) at once.
+    let (dst, d) = dialler.poll_transmit().expect("a datagram on close");
+    assert_eq!(dst, listener.local_addr());
+    listener.handle_datagram(dialler.local_addr(), &d, now);
+    let mut closed = false;
+    pump(&mut listener, &mut dialler, &mut now, |ev| {
+        if let Event::Closed { kind, .. } = ev {
+            assert!(matches!(kind, CloseKind::Closed));
+            closed = true;
+        }
+        closed
+    });
+    assert_eq!(listener.connection_count(), 0);
+    // Noticed from the datagrams, not from a liveness timer.
+    assert!(now - start < Duration::from_secs(1));
+}
