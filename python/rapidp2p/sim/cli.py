@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     cc.add_argument("--out", type=Path, default=Path("."), help="report directory")
     cc.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cc.add_argument("--json", action="store_true", help="also print results.json on stdout")
 
 
 def _crosscheck(args: argparse.Namespace, progress: Any) -> int:
@@ -97,6 +98,8 @@ def _crosscheck(args: argparse.Namespace, progress: Any) -> int:
     res = run_crosscheck(cfg, progress)
     md, js = write_outputs(res, args.out)
     progress(f"{res['agree']}/{res['checks']} figures agree; wrote {md}, {js}")
+    if args.json:
+        print(json.dumps(res, sort_keys=True), flush=True)
     return 0 if res["agree"] == res["checks"] else 1
 
 
