@@ -162,10 +162,11 @@ def over_webtransport(
 
 
 #: The rows measured over rapidp2p's other extension transports: (row suffix, --transport,
-#: label). WebSocket's figures are also given as a ratio to the TCP row of the same run.
-EXTENSION_ROWS = (
-    ("ws", "ws", "WebSocket /ws"),
-    ("webrtc_direct", "webrtc-direct", "WebRTC-direct"),
+#: label, stacks). WebSocket's figures are also given as a ratio to the TCP row of the same
+#: run; go-peer's perf also speaks /ws (tests/interop/go-peer/perf.go), so go-libp2p runs them.
+EXTENSION_ROWS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("ws", "ws", "WebSocket /ws", ("rapidp2p", "go-libp2p")),
+    ("webrtc_direct", "webrtc-direct", "WebRTC-direct", ("rapidp2p",)),
 )
 
 
@@ -727,14 +728,14 @@ ROWS: list[Row] = [
     *(
         Row(
             f"{direction}_{suffix}",
-            f"single stream {direction}, {label} (rapidp2p client and server)",
+            f"single stream {direction}, {label} (each stack's client and server)",
             "Gbit/s",
             True,
             over_transport(transport, throughput(direction)),
-            ("rapidp2p",),
+            stacks,
             "throughput",
         )
-        for suffix, transport, label in EXTENSION_ROWS
+        for suffix, transport, label, stacks in EXTENSION_ROWS
         for direction in ("upload", "download")
     ),
     Row(
@@ -812,10 +813,10 @@ ROWS: list[Row] = [
             "ms",
             False,
             over_transport(transport, connect_rtt),
-            ("rapidp2p",),
+            stacks,
             "latency",
         )
-        for suffix, transport, label in EXTENSION_ROWS
+        for suffix, transport, label, stacks in EXTENSION_ROWS
     ),
     Row(
         "rr_1b",

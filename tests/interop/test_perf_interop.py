@@ -254,3 +254,34 @@ async def test_peers_with_each_other(server: str, client: str) -> None:
             client, address, "--upload-bytes", str(UP), "--download-bytes", str(DOWN)
         )
         check_final(finals(objs)[-1], UP, DOWN)
+
+
+@pytest.mark.peers("go-peer")
+async def test_go_perf_over_websocket() -> None:
+    """``--transport ws`` (the suite's ``*_ws`` rows' go column): go's server also listens on
+    /ws at an ephemeral port and prints it; go's client and rapidp2p's both move data there."""
+    directory = build_peer("go-peer")
+    address = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [str(directory / "run"), "perf", "--run-server", "--server-address", address,
+         "--transport", "ws"],
+        cwd=directory, env=_peer_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        ws = [line for line in lines if "/ws/" in line]
+        assert len(ws) == 1 and ws[0].endswith(f"/ws/p2p/{SERVER_PEER_ID}"), lines
+        objs = await peer_client("go-peer", ws[0], "--upload-bytes", str(UP),
+                                 "--download-bytes", str(DOWN), transport="ws")  # fmt: skip
+        assert len(finals(objs)) == 1
+        check_final(finals(objs)[0], UP, DOWN)
+        async with Host() as host:
+            conn = await host.connect(Multiaddr(ws[0]))
+            assert "/ws" in str(conn.remote_addr)
+            report = await run_perf(host, conn.remote_peer, UP, DOWN)
+            assert (report.upload_bytes, report.download_bytes) == (UP, DOWN)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -2,7 +2,7 @@
 // (test-plans shape plus the benchmark suite's extensions):
 //
 //	go-peer perf --run-server [--server-address HOST:PORT]
-//	go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N]
+//	go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1|ws] [--upload-bytes N]
 //	    [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K]
 //	    [--concurrency C] [--connect-only] [-v]
 //
@@ -39,6 +39,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -51,7 +52,7 @@ const (
 	perfConnectTimeout   = 60 * time.Second
 	perfReportInterval   = time.Second
 	perfUsageDescription = "usage: go-peer perf --run-server [--server-address HOST:PORT]\n" +
-		"       go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1] [--upload-bytes N]\n" +
+		"       go-peer perf --server-address HOST:PORT [--transport tcp|quic-v1|ws] [--upload-bytes N]\n" +
 		"           [--download-bytes N] [--iterations N] [--reuse-connection] [--streams K]\n" +
 		"           [--concurrency C] [--connect-only] [-v]\n"
 )
@@ -166,9 +167,18 @@ func perfMultiaddr(address string) (ma.Multiaddr, error) {
 
 func runPerf(args []string) error {
 	o := parsePerf(args)
-	if o.transport != "tcp" && (o.transport != "quic-v1" || swarmKey != nil) {
-		fmt.Fprintf(os.Stderr, "go-peer: transport %q is not supported (tcp, or quic-v1 without a swarm key)\n", o.transport)
+	if o.transport != "tcp" && ((o.transport != "quic-v1" && o.transport != "ws") || swarmKey != nil) {
+		fmt.Fprintf(os.Stderr, "go-peer: transport %q is not supported (tcp, or quic-v1/ws without a swarm key)\n", o.transport)
 		os.Exit(perfExitUnsupported)
+	}
+	if o.transport == "ws" && !o.runServer {
+		// The client dials the full /ws multiaddr the server printed (its ephemeral port).
+		addr, err := ma.NewMultiaddr(o.serverAddress)
+		if err != nil {
+			perfUsage("--transport ws needs the server's printed /ws multiaddr: " + err.Error())
+		}
+		addr, _ = ma.SplitFunc(addr, func(c ma.Component) bool { return c.Protocol().Code == ma.P_P2P })
+		return perfClient(addr, o)
 	}
 	address := o.serverAddress
 	if address == "" {
@@ -189,6 +199,14 @@ func runPerf(args []string) error {
 		if swarmKey != nil {
 			return perfServe(addr)
 		}
+		if o.transport == "ws" {
+			// Also listen on /ws at an ephemeral port; the runner dials the printed address.
+			ws, err := ma.NewMultiaddr(strings.SplitN(addr.String(), "/tcp/", 2)[0] + "/tcp/0/ws")
+			if err != nil {
+				perfUsage(err.Error())
+			}
+			return perfServe(addr, quic, ws)
+		}
 		return perfServe(addr, quic)
 	}
 	if o.transport == "quic-v1" {
@@ -197,7 +215,7 @@ func runPerf(args []string) error {
 	return perfClient(addr, o)
 }
 
-// newPerfHost is a TCP + Noise (or TLS) + yamux and QUIC v1 host with no resource or
+// newPerfHost is a TCP (and WebSocket /ws) + Noise (or TLS) + yamux and QUIC v1 host with no resource or
 // connection limits (TCP only with a swarm key: QUIC cannot carry the PSK).
 func newPerfHost(key crypto.PrivKey, listen ...ma.Multiaddr) (host.Host, error) {
 	opts := []libp2p.Option{
@@ -214,7 +232,7 @@ func newPerfHost(key crypto.PrivKey, listen ...ma.Multiaddr) (host.Host, error) 
 	}
 	opts = append(opts, pnetOptions()...)
 	if swarmKey == nil {
-		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport))
+		opts = append(opts, libp2p.Transport(libp2pquic.NewTransport), libp2p.Transport(websocket.New))
 	}
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
