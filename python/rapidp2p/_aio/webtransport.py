@@ -146,7 +146,6 @@ class WebTransportEndpoint(QuicEndpoint):
         # The server may open streams as soon as it has our message 3: held until the
         # host's setup ran (below), as on the listening side.
         conn.on_stream = early.append
-        timeout = self.settings.handshake_timeout
 
         async def run() -> tuple[Stream, SecureSession]:
             st = await conn.open_stream()
@@ -155,42 +154,17 @@ class WebTransportEndpoint(QuicEndpoint):
             )
             return st, session
 
-        try:
-            st, session = await asyncio.wait_for(run(), timeout)
-        except asyncio.TimeoutError:
-            conn.abort(
-                HandshakeError(f"WebTransport Noise handshake did not finish within {timeout} s")
-            )
+        if not await self._secure(conn, run(), keep_typed=True):
             return
-        except Libp2pError as exc:
-            # Typed refusals (PeerIdMismatch, CertificateError) reach the dialer as they are.
-            if not isinstance(exc, HandshakeError):
-                exc = HandshakeError(f"WebTransport Noise handshake failed: {exc}")
-            conn.abort(exc)
-            return
-        if conn.is_closed:
-            return
-        with contextlib.suppress(Libp2pError):
-            st.close_write_nowait()
-        conn.remote_peer = session.remote_peer
-        conn.remote_key = session.remote_key
-        conn.connected_at = self.loop.time()
-        conn.on_stream = None
         if setup is not None:
             setup(conn)
         conn._dial_done(None)
-        for extra in early:
-            if conn.on_stream is not None and not conn.is_closed:
-                conn.on_stream(extra)
-            else:
-                extra.reset()
+        _release_early(conn, early)
 
     async def _handshake(
         self, conn: QuicConnection, first: asyncio.Future[Stream], early: list[Stream]
     ) -> None:
         from rapidp2p.security.noise import noise_inbound
-
-        timeout = self.settings.handshake_timeout
 
         async def run() -> tuple[Stream, SecureSession]:
             st = await first
@@ -202,18 +176,40 @@ class WebTransportEndpoint(QuicEndpoint):
             )
             return st, session
 
+        if not await self._secure(conn, run(), keep_typed=False):
+            return
+        if self.setup is not None:
+            self.setup(conn)
+        handler = self.on_connection
+        if handler is not None:
+            handler(conn)
+        _release_early(conn, early)
+
+    async def _secure(
+        self,
+        conn: QuicConnection,
+        handshake: Coroutine[object, object, tuple[Stream, SecureSession]],
+        keep_typed: bool,
+    ) -> bool:
+        """Runs either side's Noise handshake within the handshake timeout and makes ``conn``
+        the secured peer's (True), or aborts it with a :class:`HandshakeError` (False).
+        ``keep_typed``: the dialer's typed refusals (PeerIdMismatch, CertificateError) reach
+        it as they are."""
+        timeout = self.settings.handshake_timeout
         try:
-            st, session = await asyncio.wait_for(run(), timeout)
+            st, session = await asyncio.wait_for(handshake, timeout)
         except asyncio.TimeoutError:
             conn.abort(
                 HandshakeError(f"WebTransport Noise handshake did not finish within {timeout} s")
             )
-            return
+            return False
         except Libp2pError as exc:
-            conn.abort(HandshakeError(f"WebTransport Noise handshake failed: {exc}"))
-            return
+            if not (keep_typed and isinstance(exc, HandshakeError)):
+                exc = HandshakeError(f"WebTransport Noise handshake failed: {exc}")
+            conn.abort(exc)
+            return False
         if conn.is_closed:
-            return
+            return False
         # The handshake stream has served its purpose (the peers close it).
         with contextlib.suppress(Libp2pError):
             st.close_write_nowait()
@@ -221,18 +217,19 @@ class WebTransportEndpoint(QuicEndpoint):
         conn.remote_key = session.remote_key
         conn.connected_at = self.loop.time()
         conn.on_stream = None
-        if self.setup is not None:
-            self.setup(conn)
-        handler = self.on_connection
-        if handler is not None:
-            handler(conn)
-        for extra in early:
-            if conn.on_stream is not None and not conn.is_closed:
-                conn.on_stream(extra)
-            else:
-                extra.reset()
+        return True
 
     def close(self) -> None:
         for task in list(self._handshakes):
             task.cancel()
         super().close()
+
+
+def _release_early(conn: QuicConnection, early: list[Stream]) -> None:
+    """Streams the peer opened during the handshake go to the handler installed since (reset
+    when there is none, or the connection closed)."""
+    for extra in early:
+        if conn.on_stream is not None and not conn.is_closed:
+            conn.on_stream(extra)
+        else:
+            extra.reset()
